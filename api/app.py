@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from api.health.endpoints import router as health_router
+from api.problems import install_problem_handlers
+from evently.logging import configure_logging
+from evently.resources import Resources, open_resources
+from evently.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """Every resource router under /api/v1; feature modules register here."""
+    router = APIRouter(prefix=API_PREFIX)
+    return router
+
+
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
+    """Build the app. Pass ``resources`` to share clients (tests); else the lifespan opens them."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if resources is not None:
+            app.state.resources = resources
+            yield
+            return
+        configure_logging(settings)
+        async with open_resources(settings) as res:
+            app.state.resources = res
+            yield
+
+    app = FastAPI(
+        title="Evently",
+        version="0.1.0",
+        description="Event ticketing: hold seats, pay within the window, never oversold.",
+        lifespan=lifespan,
+    )
+    if resources is not None:
+        app.state.resources = resources
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router())
+    return app

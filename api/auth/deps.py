@@ -1,0 +1,46 @@
+"""Who is asking: `CurrentUser`, `AdminUser`, `SupportUser` dependency aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from api.deps import SessionDep, SettingsDep
+from evently.db.models import User
+from evently.errors import Forbidden, Unauthorized
+from evently.security import decode_access_token
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Send 'Authorization: Bearer <access token>'.")
+    claims = decode_access_token(settings, credentials.credentials)
+    user = await session.scalar(select(User).where(User.id == claims.user_id))
+    if user is None or not user.is_active:
+        raise Unauthorized("The access token is invalid.", code="invalid_token")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    async def _dep(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"This needs the {' or '.join(roles)} role.")
+        return user
+
+    return _dep
+
+
+AdminUser = Annotated[User, Depends(require_roles("admin"))]
+SupportUser = Annotated[User, Depends(require_roles("support", "admin"))]

@@ -1,0 +1,51 @@
+"""Typed dependency aliases. One dependency owns the request's session and transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from evently.resources import Resources
+from evently.settings import Settings
+
+
+def get_resources(request: Request) -> Resources:
+    res: Resources = request.app.state.resources
+    return res
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """Commit when the request succeeds, roll back when it raises. Services only flush()."""
+    async with res.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def get_settings_dep(res: ResourcesDep) -> Settings:
+    return res.settings
+
+
+def get_redis(res: ResourcesDep) -> Redis:
+    return res.redis
+
+
+def get_temporal(res: ResourcesDep) -> Client:
+    return res.temporal
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]

