@@ -19,6 +19,7 @@ API_PREFIX = "/api/v1"
 def api_router() -> APIRouter:
     """Every resource router under /api/v1; feature modules register here."""
     router = APIRouter(prefix=API_PREFIX)
+    # feature routers, one line each (keep this list sorted)
     return router
 
 

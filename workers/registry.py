@@ -22,8 +22,10 @@ class QueueSpec:
 
 def queue_specs() -> dict[str, QueueSpec]:
     """Imported lazily so `evently --help` stays fast."""
+    from workflows.search_sync import EventIndexSyncWorkflow
+
     specs: dict[str, QueueSpec] = {
-        task_queues.BOOKING: QueueSpec(),
+        task_queues.BOOKING: QueueSpec(workflows=[EventIndexSyncWorkflow]),
         task_queues.SEARCH: QueueSpec(),
         task_queues.PAYMENTS: QueueSpec(),
     }

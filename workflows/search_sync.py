@@ -1,0 +1,55 @@
+"""Keeps the search index in step with an event: one workflow per event, signal-with-start.
+
+Every change to an event (or an availability flip) signals ``changed``; the workflow runs the
+``index_event`` activity on the search task queue until no change is pending, with Temporal
+retrying a slow or down search backend forever. It never blocks the booking path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from evently import task_queues
+
+
+class IndexEventInput(BaseModel):
+    event_id: uuid.UUID
+
+
+ACTIVITY_INDEX_EVENT = "index_event"
+SIGNAL_CHANGED = "changed"
+
+
+def search_sync_workflow_id(event_id: uuid.UUID | str) -> str:
+    return f"search-sync-{event_id}"
+
+
+@workflow.defn
+class EventIndexSyncWorkflow:
+    def __init__(self) -> None:
+        self._dirty = True
+
+    @workflow.signal(name=SIGNAL_CHANGED)
+    def changed(self) -> None:
+        self._dirty = True
+
+    @workflow.run
+    async def run(self, data: IndexEventInput) -> None:
+        while self._dirty:
+            self._dirty = False
+            await workflow.execute_activity(
+                ACTIVITY_INDEX_EVENT,
+                data,
+                task_queue=task_queues.SEARCH,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+        # let handlers finish before completing; a late signal restarts the loop server-side
+        await workflow.wait_condition(workflow.all_handlers_finished)
