@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api.health.endpoints import router as health_router
+from api.metrics import ObservabilityMiddleware
+from api.metrics import router as metrics_router
 from api.problems import install_problem_handlers
 from evently.logging import configure_logging
 from evently.resources import Resources, open_resources
@@ -48,5 +50,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         app.state.resources = resources
     install_problem_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
     app.include_router(api_router())
     return app

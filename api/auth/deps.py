@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
@@ -27,6 +28,7 @@ async def current_user(
     user = await session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active:
         raise Unauthorized("The access token is invalid.", code="invalid_token")
+    structlog.contextvars.bind_contextvars(user_id=str(user.id))  # every later log line has it
     return user
 
 

@@ -1,0 +1,135 @@
+"""Request observability for the API: one pure-ASGI middleware and ``GET /metrics``.
+
+The middleware sits on the hot reserve path, so it does the minimum per request: read or
+make a request id, bind it to the structlog context, time the request, and count it by
+*route template* (``/api/v1/bookings/{booking_id}``, never the raw path, so label
+cardinality stays bounded: unmatched paths share the label ``unmatched``).
+
+``GET /metrics`` serves the Prometheus text format. With ``PROMETHEUS_MULTIPROC_DIR`` set
+(``evently api --workers N`` sets it) the numbers of all uvicorn worker processes are
+aggregated; otherwise the process registry is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+
+import structlog
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from evently import metrics
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_UNMATCHED = "unmatched"
+# routes whose traffic is scraping/probing, not product traffic: still counted, never logged
+_QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/health/ready"})
+
+_access_std = logging.getLogger("evently.access")  # ops tune its level like any stdlib logger
+access_log = structlog.stdlib.get_logger("evently.access")
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID when it is sane (bounded, printable), else a fresh one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            try:
+                candidate = value.decode("ascii")
+            except UnicodeDecodeError:
+                break
+            if _REQUEST_ID_OK.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else _UNMATCHED
+
+
+class ObservabilityMiddleware:
+    """Request id + structlog context + Prometheus request metrics, in one cheap layer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = request_id_from(scope.get("headers") or [])
+        header_value = request_id.encode("ascii")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", header_value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            method = scope.get("method", "GET")
+            route = route_template(scope)
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            if route not in _QUIET_ROUTES and _access_std.isEnabledFor(logging.INFO):
+                _log_request(method, route, scope.get("path", ""), status, elapsed)
+            structlog.contextvars.clear_contextvars()
+
+
+def _log_request(method: str, route: str, path: str, status: int, elapsed: float) -> None:
+    # the structlog context (request_id, user_id, booking_id, ...) is merged by the formatter
+    level = logging.ERROR if status >= 500 else logging.INFO
+    access_log.log(
+        level,
+        "request",
+        method=method,
+        route=route,
+        path=path,
+        status=status,
+        duration_ms=round(elapsed * 1000, 2),
+    )
+
+
+def metrics_payload() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get(
+    "/metrics",
+    include_in_schema=False,
+    response_class=Response,
+    summary="Prometheus metrics (text exposition format)",
+)
+async def get_metrics() -> Response:
+    return Response(content=metrics_payload(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,111 @@
+"""GET /metrics and the observability middleware, against the real app."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from evently import metrics
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+async def test_metrics_endpoint_serves_prometheus_text_with_all_families(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    names = {f.name for f in text_string_to_metric_families(r.text)}
+    # counters are exposed without the _total suffix in the family name
+    assert {
+        "evently_bookings",
+        "evently_reserve_requests",
+        "evently_reserve_seconds",
+        "evently_availability_cache",
+        "evently_rate_limited",
+        "evently_http_requests",
+        "evently_http_request_duration_seconds",
+    } <= names
+
+
+async def test_requests_are_counted_by_route_template_and_status(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    before = _sample("evently_http_requests_total", **labels)
+    hist_before = _sample(
+        "evently_http_request_duration_seconds_count", method="GET", route="/healthz"
+    )
+    for _ in range(3):
+        assert (await client.get("/healthz")).status_code == 200
+    assert _sample("evently_http_requests_total", **labels) == before + 3
+    assert (
+        _sample("evently_http_request_duration_seconds_count", method="GET", route="/healthz")
+        == hist_before + 3
+    )
+    # the scrape shows the same number
+    scraped = _scrape((await client.get("/metrics")).text)
+    key = ("evently_http_requests_total", frozenset(labels.items()))
+    assert scraped[key] == before + 3
+
+
+async def test_unknown_paths_share_one_label_so_cardinality_stays_bounded(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    before = _sample("evently_http_requests_total", **labels)
+    paths = [f"/api/v1/nope-{uuid.uuid4().hex}" for _ in range(5)]
+    for p in paths:
+        r = await client.get(p)
+        assert r.status_code == 404
+    assert _sample("evently_http_requests_total", **labels) == before + 5
+    text = (await client.get("/metrics")).text
+    assert not any(p in text for p in paths)
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "req-123.abc"})
+    assert r.headers["x-request-id"] == "req-123.abc"
+
+    generated = (await client.get("/healthz")).headers["x-request-id"]
+    assert len(generated) == 32
+    assert int(generated, 16) >= 0
+
+    # hostile ids (too long, odd characters) are replaced, never reflected
+    for bad in ["x" * 500, "a b", "<script>", "a;b"]:
+        r = await client.get("/healthz", headers={"X-Request-ID": bad})
+        assert r.status_code == 200
+        assert r.headers["x-request-id"] != bad
+        assert len(r.headers["x-request-id"]) == 32
+
+    # errors carry it too (problem+json responses)
+    r = await client.get(f"/api/v1/nope-{uuid.uuid4().hex}", headers={"X-Request-ID": "err-1"})
+    assert r.status_code == 404
+    assert r.headers["x-request-id"] == "err-1"
+
+
+def test_metric_objects_follow_prometheus_conventions() -> None:
+    # callers depend on these names and label sets
+    metrics.BOOKINGS.labels(outcome="confirmed")
+    metrics.RESERVE_REQUESTS.labels(outcome="held")
+    metrics.AVAILABILITY_CACHE.labels(result="hit")
+    metrics.RATE_LIMITED.labels(scope="reserve")
+    assert metrics.HTTP_REQUESTS._labelnames == ("method", "route", "status")
+    assert metrics.HTTP_DURATION._labelnames == ("method", "route")
+    before = _sample("evently_reserve_seconds_count")
+    metrics.RESERVE_SECONDS.observe(0.01)
+    assert _sample("evently_reserve_seconds_count") == before + 1
