@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from api.analytics.endpoints import router as analytics_router
 from api.health.endpoints import router as health_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
@@ -22,6 +23,7 @@ def api_router() -> APIRouter:
     """Every resource router under /api/v1; feature modules register here."""
     router = APIRouter(prefix=API_PREFIX)
     # feature routers, one line each (keep this list sorted)
+    router.include_router(analytics_router)
     return router
 
 

@@ -1,0 +1,209 @@
+"""Sales analytics of one event, straight from Postgres.
+
+Every query is keyed by ``event_id`` and served by an index whose leading column is
+``event_id`` (bookings: ``ix_bookings_event_status`` / ``ix_bookings_event_created``;
+payments: ``ix_payments_booking_id`` reached through the event's bookings; waitlist:
+``ix_waitlist_event_status_created``), so the cost grows with the size of *this* event,
+never with the size of the table. ``bench/analytics_plans.py`` loads a million bookings and
+records the plans (docs/analytics-plans.md).
+
+Definitions (what the numbers mean):
+
+- holds made: bookings that ever held seats (every status but ``rejected``);
+- holds confirmed: bookings that reached ``confirmed`` (``confirmed_at`` set), including
+  ones cancelled and refunded later; conversion = confirmed / made;
+- revenue: succeeded charges minus succeeded refunds; refunds are counted separately;
+- sales per hour: bookings by the UTC hour they were confirmed (seats and gross amount);
+- waitlist offered: entries that were ever offered seats; converted: offers accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+EVENT_SQL: Final = text(
+    "SELECT id, name, status, capacity, available, held, sold, currency "
+    "FROM events WHERE id = :event_id"
+)
+
+BOOKINGS_SQL: Final = text(
+    """
+    SELECT status,
+           confirmed_at IS NOT NULL AS was_confirmed,
+           count(*) AS bookings,
+           coalesce(sum(quantity), 0) AS seats
+    FROM bookings
+    WHERE event_id = :event_id
+    GROUP BY 1, 2
+    """
+)
+
+PAYMENTS_SQL: Final = text(
+    """
+    SELECT p.kind, count(*) AS n, coalesce(sum(p.amount), 0) AS amount
+    FROM bookings b
+    JOIN payments p ON p.booking_id = b.id
+    WHERE b.event_id = :event_id AND p.status = 'succeeded'
+    GROUP BY p.kind
+    """
+)
+
+SALES_PER_HOUR_SQL: Final = text(
+    """
+    SELECT date_trunc('hour', confirmed_at, 'UTC') AS hour,
+           count(*) AS bookings,
+           coalesce(sum(quantity), 0) AS seats,
+           coalesce(sum(amount), 0) AS revenue
+    FROM bookings
+    WHERE event_id = :event_id AND confirmed_at IS NOT NULL
+    GROUP BY 1
+    ORDER BY 1
+    """
+)
+
+WAITLIST_SQL: Final = text(
+    """
+    SELECT count(*) AS joined,
+           count(*) FILTER (WHERE status = 'waiting') AS waiting,
+           count(*) FILTER (
+               WHERE offer_id IS NOT NULL OR status IN ('offered', 'accepted')
+           ) AS offered,
+           count(*) FILTER (WHERE status = 'accepted') AS converted
+    FROM waitlist_entries
+    WHERE event_id = :event_id
+    """
+)
+
+ALL_QUERIES: Final = {
+    "event": EVENT_SQL,
+    "bookings_by_status": BOOKINGS_SQL,
+    "payments": PAYMENTS_SQL,
+    "sales_per_hour": SALES_PER_HOUR_SQL,
+    "waitlist": WAITLIST_SQL,
+}
+
+
+@dataclass
+class Holds:
+    made: int = 0
+    active: int = 0
+    confirmed: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Waitlist:
+    joined: int = 0
+    waiting: int = 0
+    offered: int = 0
+    converted: int = 0
+
+
+@dataclass
+class HourSales:
+    hour: datetime
+    bookings: int
+    seats: int
+    revenue: Decimal
+
+
+@dataclass
+class EventAnalytics:
+    event_id: uuid.UUID
+    name: str
+    status: str
+    currency: str
+    capacity: int
+    sold: int
+    held: int
+    available: int
+    revenue: Decimal = Decimal("0.00")
+    gross_sales: Decimal = Decimal("0.00")
+    refunds_count: int = 0
+    refunds_amount: Decimal = Decimal("0.00")
+    holds: Holds = field(default_factory=Holds)
+    waitlist: Waitlist = field(default_factory=Waitlist)
+    sales_per_hour: list[HourSales] = field(default_factory=list)
+
+    @property
+    def conversion(self) -> float | None:
+        if self.holds.made == 0:
+            return None
+        return round(self.holds.confirmed / self.holds.made, 4)
+
+
+def _money(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+async def event_analytics(session: AsyncSession, event_id: uuid.UUID) -> EventAnalytics | None:
+    """All numbers of one event in five indexed queries (one REPEATABLE READ snapshot is
+    not required: each figure is exact as of its own query)."""
+    params = {"event_id": event_id}
+    ev = (await session.execute(EVENT_SQL, params)).one_or_none()
+    if ev is None:
+        return None
+    out = EventAnalytics(
+        event_id=ev.id,
+        name=ev.name,
+        status=ev.status,
+        currency=ev.currency,
+        capacity=ev.capacity,
+        sold=ev.sold,
+        held=ev.held,
+        available=ev.available,
+    )
+
+    holds = out.holds
+    for row in (await session.execute(BOOKINGS_SQL, params)).all():
+        n = int(row.bookings)
+        if row.status == "rejected":
+            holds.rejected += n
+            continue
+        holds.made += n
+        if row.was_confirmed:
+            holds.confirmed += n
+        if row.status == "held":
+            holds.active += n
+        elif row.status == "expired":
+            holds.expired += n
+        elif row.status == "cancelled":
+            holds.cancelled += n
+
+    charges = Decimal("0")
+    for row in (await session.execute(PAYMENTS_SQL, params)).all():
+        if row.kind == "charge":
+            charges = _money(row.amount)
+        elif row.kind == "refund":
+            out.refunds_count = int(row.n)
+            out.refunds_amount = _money(row.amount)
+    out.gross_sales = _money(charges)
+    out.revenue = _money(charges - out.refunds_amount)
+
+    out.sales_per_hour = [
+        HourSales(
+            hour=row.hour,
+            bookings=int(row.bookings),
+            seats=int(row.seats),
+            revenue=_money(row.revenue),
+        )
+        for row in (await session.execute(SALES_PER_HOUR_SQL, params)).all()
+    ]
+
+    w = (await session.execute(WAITLIST_SQL, params)).one()
+    out.waitlist = Waitlist(
+        joined=int(w.joined),
+        waiting=int(w.waiting),
+        offered=int(w.offered),
+        converted=int(w.converted),
+    )
+    return out
