@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evently.db.models import USER_ROLES, User
-from evently.errors import Conflict, Unprocessable
-from evently.security import hash_password
+from evently.errors import Conflict, Forbidden, Unauthorized, Unprocessable
+from evently.security import hash_password_async, needs_rehash, verify_password_async
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -43,11 +44,88 @@ async def create_user(
     email = normalize_email(email)
     check_password_policy(password, email)
     if await get_user_by_email(session, email) is not None:
-        raise Conflict("An account with this email already exists.", code="email_taken")
-    user = User(email=email, password_hash=hash_password(password), role=role, full_name=full_name)
+        raise _email_taken()
+    password_hash = await hash_password_async(password)
+    user = User(email=email, password_hash=password_hash, role=role, full_name=full_name)
     session.add(user)
-    await session.flush()
+    await _flush_unique_email(session)
+    await session.refresh(user, ["created_at"])  # server default: load it while we can await
     return user
+
+
+def _email_taken() -> Conflict:
+    return Conflict("An account with this email already exists.", code="email_taken")
+
+
+async def _flush_unique_email(session: AsyncSession) -> None:
+    """Flush; a concurrent insert of the same email (unique lower(email) index) is a 409."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if "uq_users_email_lower" in str(exc.orig):
+            raise _email_taken() from exc
+        raise
+
+
+def invalid_credentials() -> Unauthorized:
+    # one message and code for "no such email", "wrong password" and "disabled account"
+    return Unauthorized("Email or password is incorrect.", code="invalid_credentials")
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The active user with these credentials, else 401 — same answer and cost either way.
+
+    An unknown email is verified against a dummy hash, so it takes as long as a wrong password.
+    """
+    user = await get_user_by_email(session, email)
+    ok = await verify_password_async(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        raise invalid_credentials()
+    if needs_rehash(user.password_hash):  # parameters raised since this hash was made
+        user.password_hash = await hash_password_async(password)
+        await session.flush()
+    return user
+
+
+async def update_profile(
+    session: AsyncSession,
+    user: User,
+    *,
+    full_name: str | None = None,
+    email: str | None = None,
+    new_password: str | None = None,
+    current_password: str | None = None,
+) -> bool:
+    """Apply a profile change (flush only). Returns True when the password changed.
+
+    Changing the email or the password needs ``current_password`` (a stolen access token alone
+    cannot take the account over).
+    """
+    new_email = normalize_email(email) if email is not None else None
+    if new_email == user.email:
+        new_email = None
+    if new_email is not None or new_password is not None:
+        if not current_password:
+            raise Unprocessable(
+                "current_password: required to change the email or the password.",
+                code="current_password_required",
+            )
+        if not await verify_password_async(user.password_hash, current_password):
+            raise Forbidden("current_password is incorrect.", code="wrong_password")
+    if new_password is not None:
+        check_password_policy(new_password, new_email or user.email)
+    if new_email is not None:
+        if new_email.lower() != user.email.lower():
+            existing = await get_user_by_email(session, new_email)
+            if existing is not None and existing.id != user.id:
+                raise _email_taken()
+        user.email = new_email
+    if new_password is not None:
+        user.password_hash = await hash_password_async(new_password)
+    if full_name is not None:
+        user.full_name = full_name
+    await _flush_unique_email(session)
+    return new_password is not None
 
 
 async def ensure_user(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +41,23 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+# argon2 is CPU- and memory-bound (64 MiB per hash) and releases the GIL: run it off the event
+# loop, in a pool bounded by the CPU count so a login burst cannot exhaust memory or starve the
+# default executor other code uses.
+_argon2_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="argon2")
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_pool, hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` off the event loop (unknown users cost the same, dummy hash)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _argon2_pool, verify_password, password_hash, password
+    )
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,19 @@
-"""Who is asking: `CurrentUser`, `AdminUser`, `SupportUser` dependency aliases."""
+"""Who is asking: `CurrentUser`, `AdminUser`, `SupportUser`; and the shared `RateLimiterDep`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ResourcesDep, SessionDep, SettingsDep
 from evently.db.models import User
 from evently.errors import Forbidden, Unauthorized
+from evently.ratelimit import RateLimiter
 from evently.security import decode_access_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -35,7 +37,7 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str) -> Callable[[User], Awaitable[User]]:
     async def _dep(user: CurrentUser) -> User:
         if user.role not in roles:
             raise Forbidden(f"This needs the {' or '.join(roles)} role.")
@@ -46,3 +48,20 @@ def require_roles(*roles: str):  # type: ignore[no-untyped-def]
 
 AdminUser = Annotated[User, Depends(require_roles("admin"))]
 SupportUser = Annotated[User, Depends(require_roles("support", "admin"))]
+
+
+def get_rate_limiter(request: Request, res: ResourcesDep) -> RateLimiter:
+    """One limiter per app (it remembers a Redis outage for its cooldown), on the app's Redis."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or limiter.redis is not res.redis:
+        limiter = RateLimiter(res.redis)
+        request.app.state.rate_limiter = limiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address (behind a proxy, uvicorn's proxy_headers makes it the real one)."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,97 @@
+"""Request and response bodies of /auth and /users/profile."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from evently.db.models import User
+
+
+def _storable(value: str) -> str:
+    """Refuse text Postgres (or UTF-8) cannot hold: NUL bytes and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+def _printable_name(value: str) -> str:
+    value = _storable(value).strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# validated (format, normalization, case-insensitive lookup) by evently.accounts.normalize_email
+Email = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(_storable),
+]
+Password = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_storable)]
+FullName = Annotated[str, Field(max_length=200), AfterValidator(_printable_name)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_storable)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(_Strict):
+    """A new buyer account. There is no ``role`` field: public sign-up only makes buyers."""
+
+    email: Email
+    password: Password = Field(description="at least 10 characters, not your email address")
+    full_name: FullName = ""
+
+
+class LoginRequest(_Strict):
+    email: Email
+    password: Password
+
+
+class RefreshRequest(_Strict):
+    refresh_token: OpaqueToken
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            created_at=user.created_at,
+        )
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+    refresh_expires_in: int = Field(description="seconds until the refresh token expires")
+    user: UserOut
+
+
+class ProfileUpdate(_Strict):
+    """Fields left out stay as they are. Email and password changes need ``current_password``."""
+
+    full_name: FullName | None = None
+    email: Email | None = None
+    new_password: Password | None = None
+    current_password: Password | None = None

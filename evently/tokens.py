@@ -1,0 +1,180 @@
+"""Refresh tokens: opaque, stored as SHA-256 hashes, rotated on every use, grouped in families.
+
+A login (or register) starts a *family*. Each refresh marks the presented token rotated and
+issues its successor in the same family, in one conditional UPDATE, so two concurrent refreshes
+of one token can never both succeed. Presenting a token that was already rotated means someone
+holds a copy (theft, or a replayed request): the whole family is revoked, the newest token
+included, and the holder must log in again. Logout revokes the family of the presented token.
+
+Functions here only execute on the caller's session; the caller owns the transaction. Two
+exceptions, both on the way to a 401: :func:`rotate` rolls the session back when it refuses a
+token, and :func:`revoke_family_now` commits on its own so the revocation survives the 401.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from evently.db.models import User
+from evently.errors import Unauthorized
+from evently.security import hash_refresh_token, new_refresh_token
+from evently.settings import Settings
+
+log = logging.getLogger("evently.tokens")
+
+MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class IssuedRefreshToken:
+    token: str
+    family_id: uuid.UUID
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True)
+class Rotation:
+    user: User
+    refresh: IssuedRefreshToken
+
+
+class RefreshTokenReused(Unauthorized):
+    """An already-rotated token came back: its family must be revoked (and stay revoked)."""
+
+    def __init__(self, family_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        super().__init__(
+            "This refresh token was already used; every token of its session has been revoked. "
+            "Log in again.",
+            code="token_reused",
+        )
+        self.family_id = family_id
+        self.user_id = user_id
+
+
+def _invalid() -> Unauthorized:
+    return Unauthorized("The refresh token is invalid.", code="invalid_token")
+
+
+async def issue(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID | None = None,
+) -> IssuedRefreshToken:
+    """Insert a new refresh token (a new family unless ``family_id`` is given)."""
+    token, token_hash = new_refresh_token()
+    family = family_id or uuid.uuid4()
+    await session.execute(
+        text(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) "
+            "VALUES (:id, :user_id, :family_id, :token_hash, now() + make_interval(days => :days))"
+        ),
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "family_id": family,
+            "token_hash": token_hash,
+            "days": settings.refresh_token_days,
+        },
+    )
+    return IssuedRefreshToken(token, family, settings.refresh_token_days * 86400)
+
+
+async def rotate(session: AsyncSession, settings: Settings, token: str) -> Rotation:
+    """Spend ``token`` and issue its successor. 401 when unknown, expired, revoked or reused.
+
+    Raises :class:`RefreshTokenReused` for an already-rotated token: the caller must then call
+    :func:`revoke_family_now` (its own transaction, since the 401 rolls the request back).
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise _invalid()
+    token_hash = hash_refresh_token(token)
+    row = (
+        await session.execute(
+            text(
+                "UPDATE refresh_tokens SET rotated_at = now() "
+                "WHERE token_hash = :h AND rotated_at IS NULL AND revoked_at IS NULL "
+                "AND expires_at > now() RETURNING user_id, family_id"
+            ),
+            {"h": token_hash},
+        )
+    ).one_or_none()
+    if row is None:
+        # End the transaction before anything else: when this UPDATE waited on a concurrent
+        # rotation, PostgreSQL locked the row to re-check the WHERE (EvalPlanQual) and keeps it
+        # locked even though it matched nothing — the family revocation, in its own
+        # transaction, would then wait on us forever. The request answers 401 anyway.
+        await session.rollback()
+        await _explain_refusal(session, token_hash)
+    user_id, family_id = row
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise _invalid()
+    return Rotation(user, await issue(session, settings, user.id, family_id))
+
+
+async def _explain_refusal(session: AsyncSession, token_hash: str) -> NoReturn:
+    found = (
+        await session.execute(
+            text(
+                "SELECT user_id, family_id, rotated_at, revoked_at, expires_at <= now() "
+                "FROM refresh_tokens WHERE token_hash = :h"
+            ),
+            {"h": token_hash},
+        )
+    ).one_or_none()
+    if found is None:
+        raise _invalid()
+    user_id, family_id, rotated_at, revoked_at, expired = found
+    if rotated_at is not None:
+        raise RefreshTokenReused(family_id, user_id)
+    if revoked_at is not None:
+        raise Unauthorized("The refresh token has been revoked.", code="token_revoked")
+    if expired:
+        raise Unauthorized("The refresh token has expired.", code="token_expired")
+    raise _invalid()
+
+
+async def revoke_family_now(
+    sessionmaker: async_sessionmaker[AsyncSession], exc: RefreshTokenReused
+) -> int:
+    """Revoke a reused token's whole family in a transaction of its own. Returns rows revoked."""
+    async with sessionmaker() as session, session.begin():
+        revoked = await _revoke(session, "family_id = :f", {"f": exc.family_id})
+    log.warning(
+        "refresh token reuse detected: revoked family %s of user %s (%d live tokens)",
+        exc.family_id,
+        exc.user_id,
+        revoked,
+    )
+    return revoked
+
+
+async def revoke_family_of(session: AsyncSession, token: str) -> int:
+    """Logout: revoke the family of ``token`` (no-op for an unknown token). Rows revoked."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return 0
+    return await _revoke(
+        session,
+        "family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = :h)",
+        {"h": hash_refresh_token(token)},
+    )
+
+
+async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Sign a user out everywhere (e.g. after a password change)."""
+    return await _revoke(session, "user_id = :u", {"u": user_id})
+
+
+async def _revoke(session: AsyncSession, where: str, params: dict[str, object]) -> int:
+    result = await session.execute(
+        text(f"UPDATE refresh_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL"),
+        params,
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
