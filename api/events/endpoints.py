@@ -1,0 +1,86 @@
+"""Public event browsing: GET /events, /events/{id}, /events/{id}/availability."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import RedisDep, SessionDep
+from api.events.schemas import AvailabilityOut, EventOut, EventPage, ReasonableDate
+from evently import availability
+from evently.errors import Unprocessable
+from evently.events import EventFilters, event_not_found, get_event, list_published_events
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+MAX_LIMIT = 100
+MAX_PAGE = 10_000
+
+
+def _start(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def _end_exclusive(value: datetime | date) -> datetime:
+    """``date_to`` is inclusive: a date covers its whole (UTC) day."""
+    if isinstance(value, datetime):
+        return _start(value) + timedelta(microseconds=1)
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+@router.get("", response_model=EventPage, summary="Published events, soonest first")
+async def list_events(
+    session: SessionDep,
+    city: Annotated[str | None, Query(max_length=120, description="venue city")] = None,
+    type: Annotated[
+        str | None, Query(max_length=50, description="event type, e.g. concert")
+    ] = None,
+    date_from: Annotated[
+        ReasonableDate | None,
+        Query(description="starts at or after (date = from 00:00 UTC, or an ISO datetime)"),
+    ] = None,
+    date_to: Annotated[
+        ReasonableDate | None,
+        Query(description="starts at or before (a date covers the whole UTC day)"),
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+) -> EventPage:
+    starts_from = _start(date_from) if date_from is not None else None
+    starts_before = _end_exclusive(date_to) if date_to is not None else None
+    if starts_from and starts_before and starts_from >= starts_before:
+        raise Unprocessable("date_from must not be after date_to.", code="invalid_date_range")
+    filters = EventFilters(
+        city=city, event_type=type, starts_from=starts_from, starts_before=starts_before
+    )
+    items, total = await list_published_events(
+        session, filters, offset=(page - 1) * limit, limit=limit
+    )
+    return EventPage(items=[EventOut.of(e) for e in items], total=total, page=page, limit=limit)
+
+
+@router.get("/{event_id}", response_model=EventOut, summary="One event with its venue")
+async def read_event(event_id: uuid.UUID, session: SessionDep) -> EventOut:
+    event = await get_event(session, event_id)
+    if event is None or event.status == "draft":  # drafts are the organizer's business
+        raise event_not_found(event_id)
+    return EventOut.of(event)
+
+
+@router.get(
+    "/{event_id}/availability",
+    response_model=AvailabilityOut,
+    summary="Live seat counts (Redis cache, Postgres fallback)",
+)
+async def read_availability(
+    event_id: uuid.UUID, session: SessionDep, redis: RedisDep
+) -> AvailabilityOut:
+    snapshot = await availability.read(redis, session, event_id)
+    if snapshot is None or snapshot.status == "draft":
+        raise event_not_found(event_id)
+    return AvailabilityOut.of(snapshot)

@@ -1,0 +1,106 @@
+"""Public shapes of venues, events and availability (JSON out; money as decimal strings)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_serializer
+
+from evently.availability import Availability
+from evently.db.models import Event, Venue
+
+MIN_YEAR, MAX_YEAR = 2000, 2999
+
+
+def _reasonable_year(value: datetime | date) -> datetime | date:
+    # also keeps hostile dates (year 1 at +14:00) away from a UTC conversion that overflows
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+def _reasonable_datetime(value: datetime) -> datetime:
+    _reasonable_year(value)
+    return value
+
+
+ReasonableDate = Annotated[datetime | date, AfterValidator(_reasonable_year)]
+
+
+class VenueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    address: str
+    city: str
+    capacity: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, venue: Venue) -> VenueOut:
+        return cls.model_validate(venue)
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str
+    venue_id: uuid.UUID
+    event_type: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    price: Decimal
+    currency: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    cancelled_at: datetime | None
+    venue: VenueOut
+
+    @field_serializer("price")
+    def _price(self, price: Decimal) -> str:
+        return str(price.quantize(Decimal("0.01")))
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls.model_validate(event)
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    total: int
+    page: int
+    limit: int
+
+
+class AvailabilityOut(BaseModel):
+    event_id: uuid.UUID
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    waitlist_length: int
+    status: str
+
+    @classmethod
+    def of(cls, snapshot: Availability) -> AvailabilityOut:
+        return cls(
+            event_id=snapshot.event_id,
+            capacity=snapshot.capacity,
+            available=snapshot.available,
+            held=snapshot.held,
+            sold=snapshot.sold,
+            waitlist_length=snapshot.waitlist_length or 0,
+            status=snapshot.status,
+        )
