@@ -12,6 +12,8 @@ from temporalio.client import Client
 
 from evently.db.session import make_engine, make_sessionmaker
 from evently.endpoints import Endpoints, resolve_endpoints
+from evently.search.base import SearchIndex
+from evently.search.factory import make_search_index
 from evently.settings import Settings
 from evently.temporal import connect
 
@@ -35,6 +37,7 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     temporal: Client
+    search: SearchIndex
 
 
 @asynccontextmanager
@@ -47,8 +50,12 @@ async def open_resources(
     if temporal is None:
         # lazy: the API starts (and reports not-ready) while Temporal is still down
         temporal = await connect(endpoints.temporal_address, settings.temporal_namespace, lazy=True)
+    search = make_search_index(settings, engine)
     try:
-        yield Resources(settings, endpoints, engine, make_sessionmaker(engine), redis, temporal)
+        yield Resources(
+            settings, endpoints, engine, make_sessionmaker(engine), redis, temporal, search
+        )
     finally:
+        await search.aclose()
         await redis.aclose()
         await engine.dispose()

@@ -37,11 +37,7 @@ async def _temporal(res: Resources) -> None:
 
 
 async def _search(res: Resources) -> None:
-    search = getattr(res, "search", None)
-    if search is not None:
-        await search.ping()
-    else:
-        await _postgres(res)  # the embedded search index lives in Postgres
+    await res.search.ping()  # Elasticsearch, or the search_documents table in Postgres
 
 
 CHECKS = {"postgres": _postgres, "redis": _redis, "temporal": _temporal, "search": _search}

@@ -9,6 +9,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from evently.cli.bench import bench_app
+from evently.cli.search import search_app
 from evently.settings import Settings
 
 app = typer.Typer(
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage accounts (admin and support accounts come only from here).")
 app.add_typer(users_app, name="users")
+app.add_typer(search_app, name="search")
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 
 

@@ -1,0 +1,59 @@
+"""GET /search and GET /search/suggestions: published events only, from the search index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import ResourcesDep
+from api.search.schemas import (
+    SearchItem,
+    SearchPage,
+    SearchParams,
+    SuggestionItem,
+    Suggestions,
+    SuggestParams,
+)
+from evently.errors import ServiceUnavailable
+from evently.search.base import SearchIndex, SearchUnavailable
+
+router = APIRouter(prefix="/search", tags=["search"])
+
+
+def get_search_index(res: ResourcesDep) -> SearchIndex:
+    return res.search
+
+
+SearchIndexDep = Annotated[SearchIndex, Depends(get_search_index)]
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the search backend is unavailable; retry"}
+}
+
+
+@router.get("", responses=_UNAVAILABLE)
+async def search(index: SearchIndexDep, params: Annotated[SearchParams, Query()]) -> SearchPage:
+    """Full-text search over published events that have not ended, with filters and sorting."""
+    try:
+        results = await index.search(params.to_query(datetime.now(UTC)))
+    except SearchUnavailable as exc:
+        raise ServiceUnavailable(str(exc), code="search_unavailable", retry_after=2) from exc
+    return SearchPage(
+        items=[SearchItem.of(d) for d in results.items],
+        total=results.total,
+        page=params.page,
+        limit=params.limit,
+    )
+
+
+@router.get("/suggestions", responses=_UNAVAILABLE)
+async def suggestions(
+    index: SearchIndexDep, params: Annotated[SuggestParams, Query()]
+) -> Suggestions:
+    """Completions for a typed prefix: event names, venues and cities, forgiving a typo."""
+    try:
+        found = await index.suggest(params.q, params.limit)
+    except SearchUnavailable as exc:
+        raise ServiceUnavailable(str(exc), code="search_unavailable", retry_after=2) from exc
+    return Suggestions(items=[SuggestionItem.of(s) for s in found])
