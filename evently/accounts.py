@@ -136,3 +136,15 @@ async def ensure_user(
     if existing is not None:
         return existing, False
     return await create_user(session, email, password, role=role), True
+
+
+async def ensure_bootstrap_admin(session: AsyncSession, email: str, password: str) -> str:
+    """The configured bootstrap admin exists: "created", "exists", or "not-admin".
+
+    An existing account with that email is never promoted (it may have been registered through
+    the public endpoint by anyone); "not-admin" tells the operator to pick another address.
+    """
+    user, created = await ensure_user(session, email, password, role="admin")
+    if created:
+        return "created"
+    return "exists" if user.role == "admin" else "not-admin"

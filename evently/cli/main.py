@@ -99,6 +99,40 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     settings = load_settings()
     upgrade(resolve_endpoints(settings).database_url, revision)
     console.print(f"[green]database at {revision}")
+    if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
+        _bootstrap_admin(settings)
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """EVENTLY_BOOTSTRAP_ADMIN_*: make sure that admin exists (docker-compose's migrate step)."""
+    from evently.accounts import ensure_bootstrap_admin
+    from evently.errors import EventlyError
+
+    async def _run() -> str:
+        from evently.db.session import make_engine, make_sessionmaker
+        from evently.endpoints import resolve_endpoints
+
+        engine = make_engine(resolve_endpoints(settings).database_url, settings, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await ensure_bootstrap_admin(
+                    session,
+                    settings.bootstrap_admin_email or "",
+                    settings.bootstrap_admin_password or "",
+                )
+        finally:
+            await engine.dispose()
+
+    email = settings.bootstrap_admin_email
+    try:
+        outcome = asyncio.run(_run())
+    except EventlyError as exc:
+        console.print(f"[red]bootstrap admin {email}: {exc.detail}")
+        raise typer.Exit(1) from exc
+    if outcome == "not-admin":
+        console.print(f"[red]bootstrap admin {email}: a non-admin account has this email")
+        raise typer.Exit(1)
+    console.print(f"[green]bootstrap admin {email} {outcome}")
 
 
 @users_app.command("create")

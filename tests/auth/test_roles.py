@@ -97,23 +97,56 @@ async def test_role_changes_take_effect_without_a_new_token(
     assert_problem(r, 403, "forbidden")
 
 
+def _evently(settings: Settings, cwd: Path, *args: str, **env_extra: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLY_")}
+    env["EVENTLY_DATABASE_URL"] = settings.database_url or ""
+    env.update(env_extra)
+    evently = Path(sys.executable).parent / "evently"
+    out = subprocess.run([str(evently), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return out.returncode, out.stderr
+
+
+async def test_migrate_makes_the_bootstrap_admin_and_never_promotes_a_buyer(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    email = unique_email("boot")
+    code, err = _evently(
+        settings,
+        tmp_path,
+        "migrate",
+        EVENTLY_BOOTSTRAP_ADMIN_EMAIL=email,
+        EVENTLY_BOOTSTRAP_ADMIN_PASSWORD=PASSWORD,
+    )
+    assert code == 0, err
+    assert "created" in err
+    r = await client.post(f"{AUTH}/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["role"] == "admin"
+
+    # someone registered the intended admin address publicly first: refuse, do not promote
+    squatted = unique_email("squat")
+    await client.post(f"{AUTH}/register", json={"email": squatted, "password": PASSWORD})
+    code, err = _evently(
+        settings,
+        tmp_path,
+        "migrate",
+        EVENTLY_BOOTSTRAP_ADMIN_EMAIL=squatted,
+        EVENTLY_BOOTSTRAP_ADMIN_PASSWORD=PASSWORD,
+    )
+    assert code == 1
+    assert "non-admin" in err
+    r = await client.post(f"{AUTH}/login", json={"email": squatted, "password": PASSWORD})
+    assert r.json()["user"]["role"] == "buyer"
+
+
 async def test_cli_makes_staff_accounts_that_log_in_with_their_role(
     client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLY_")}
-    env["EVENTLY_DATABASE_URL"] = settings.database_url or ""
     email = unique_email("Staff")
-    evently = Path(sys.executable).parent / "evently"
     args = ["users", "create", "--email", email, "--password", PASSWORD, "--role", "support"]
-    out = subprocess.run(
-        [str(evently), *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "created support" in out.stderr
+    code, err = _evently(settings, tmp_path, *args)
+    assert code == 0, err
+    assert "created support" in err
     r = await client.post(f"{AUTH}/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
     assert r.json()["user"]["role"] == "support"
