@@ -382,7 +382,7 @@ class ElasticsearchIndex:
                     {"_index": new, "_id": str(d.event_id), "_source": document_source(d)}
                     for d in batch
                 ]
-                await async_bulk(self.es, actions, raise_on_error=True)
+                await async_bulk(self.es, actions, raise_on_error=True, max_retries=3)
                 written += len(batch)
                 if on_batch is not None:
                     on_batch(len(batch))
