@@ -230,6 +230,13 @@ def suggest_body(prefix: str, limit: int) -> dict[str, Any]:
     }
 
 
+def alias_swap_actions(alias: str, new: str, old: Sequence[str]) -> list[dict[str, Any]]:
+    """One ``_aliases`` request: applied atomically, so readers switch from old to new at once."""
+    actions: list[dict[str, Any]] = [{"remove": {"index": name, "alias": alias}} for name in old]
+    actions.append({"add": {"index": new, "alias": alias, "is_write_index": True}})
+    return actions
+
+
 def parse_search_response(response: Mapping[str, Any]) -> SearchResults:
     hits = response["hits"]
     return SearchResults(
@@ -391,11 +398,7 @@ class ElasticsearchIndex:
             old: list[str] = []
             if await self.es.indices.exists_alias(name=self.alias):
                 old = list((await self.es.indices.get_alias(name=self.alias)).body)
-            actions_: list[dict[str, Any]] = [
-                {"add": {"index": new, "alias": self.alias, "is_write_index": True}}
-            ]
-            actions_ += [{"remove": {"index": name, "alias": self.alias}} for name in old]
-            await self.es.indices.update_aliases(actions=actions_)
+            await self.es.indices.update_aliases(actions=alias_swap_actions(self.alias, new, old))
         except BaseException:
             await self.es.indices.delete(index=new, ignore_unavailable=True)
             raise

@@ -13,6 +13,7 @@ from decimal import Decimal
 from evently.search.base import SearchDocument, SearchQuery, SearchSort
 from evently.search.elastic import (
     ElasticsearchIndex,
+    alias_swap_actions,
     completion_inputs,
     document_from_source,
     document_source,
@@ -300,3 +301,13 @@ async def test_index_names_are_versioned_behind_the_alias() -> None:
     assert index.new_index_name().startswith("evently-events-v1-")
     assert index.new_index_name() != index.initial_index
     await index.aclose()
+
+
+def test_alias_swap_is_one_atomic_request_removing_old_and_adding_new() -> None:
+    assert alias_swap_actions("events", "events-v1-2", ["events-v1"]) == [
+        {"remove": {"index": "events-v1", "alias": "events"}},
+        {"add": {"index": "events-v1-2", "alias": "events", "is_write_index": True}},
+    ]
+    assert alias_swap_actions("a", "a-v1", []) == [
+        {"add": {"index": "a-v1", "alias": "a", "is_write_index": True}}
+    ]
