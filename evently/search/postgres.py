@@ -83,10 +83,12 @@ class PostgresSearchIndex:
         await self.upsert_many([doc])
 
     async def upsert_many(self, docs: Sequence[SearchDocument]) -> None:
-        if not docs:
+        # one row per event (the last wins): ON CONFLICT cannot touch a row twice in a statement
+        rows = list({d.event_id: d.model_dump() for d in docs}.values())
+        if not rows:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(self._upsert_sql, [d.model_dump() for d in docs])
+            await conn.execute(self._upsert_sql, rows)
 
     async def delete(self, event_id: uuid.UUID) -> None:
         async with self.engine.begin() as conn:
@@ -197,23 +199,23 @@ class PostgresSearchIndex:
         q = "lower(f_unaccent(:q))"
         prefix = "lower(f_unaccent(:p)) || '%'"
         word_prefix = "'% ' || lower(f_unaccent(:p)) || '%'"
-        parts = []
-        for kind, column, key in (
-            ("event", "name", "name_key"),
-            ("venue", "venue_name", "venue_key"),
-            ("city", "city", "city_key"),
-        ):
-            # a whole-string prefix beats a word prefix beats a merely similar (typo) match
-            score = (
-                f"({key} LIKE {prefix})::int * 2 + ({key} LIKE {word_prefix})::int"
-                f" + word_similarity({q}, {key})"
+        parts = [
+            # distinct first: a city shared by thousands of events is scored once
+            f"SELECT DISTINCT '{kind}' AS kind, {column} AS text, {key} AS key FROM {self.table} "
+            f"WHERE {key} LIKE {prefix} OR {key} LIKE {word_prefix} OR {q} <% {key}"
+            for kind, column, key in (
+                ("event", "name", "name_key"),
+                ("venue", "venue_name", "venue_key"),
+                ("city", "city", "city_key"),
             )
-            parts.append(
-                f"SELECT '{kind}' AS kind, {column} AS text, {score} AS score FROM {self.table} "
-                f"WHERE {key} LIKE {prefix} OR {key} LIKE {word_prefix} OR {q} <% {key}"
-            )
+        ]
+        # a whole-string prefix beats a word prefix beats a merely similar (typo) match
+        score = (
+            f"(key LIKE {prefix})::int * 2 + (key LIKE {word_prefix})::int"
+            f" + word_similarity({q}, key)"
+        )
         return (
-            "SELECT kind, text, max(score) AS score FROM ("
+            f"SELECT kind, text, {score} AS score FROM ("
             + " UNION ALL ".join(parts)
-            + ") s GROUP BY kind, text ORDER BY score DESC, length(text), text, kind LIMIT :limit"
+            + ") s ORDER BY score DESC, length(text), text, kind LIMIT :limit"
         )

@@ -34,6 +34,7 @@ async def test_upsert_many_writes_every_document(index: SearchIndex) -> None:
     docs = [doc(f"Chamber Music {i}") for i in range(3)]
     await index.upsert_many(docs)
     await index.upsert_many([])
+    await index.upsert_many([docs[0], docs[0].model_copy(update={"name": "Chamber Music 0b"})])
     await index.refresh()
     assert set(await ids(index, text="chamber")) == {d.event_id for d in docs}
 
