@@ -175,7 +175,8 @@ async def store(redis: Redis, snapshot: Availability) -> None:
 
 async def store_counters(redis: Redis, counters: SupportsCounters) -> None:
     """Write-through after an inventory change: the counters its UPDATE ... RETURNING gave
-    (the cached waitlist length is kept)."""
+    (the cached waitlist length is kept). When they carry ``updated_at`` (bumped with
+    :data:`VERSION_BUMP_SQL`), the write is versioned."""
     await store(
         redis,
         Availability(
@@ -185,6 +186,7 @@ async def store_counters(redis: Redis, counters: SupportsCounters) -> None:
             held=counters.held,
             sold=counters.sold,
             status=counters.status,
+            version=version_of(getattr(counters, "updated_at", None)),
         ),
     )
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from evently.cli.bench import bench_app
 from evently.cli.search import search_app
+from evently.cli.seed import seed
 from evently.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ users_app = typer.Typer(help="Manage accounts (admin and support accounts come o
 app.add_typer(users_app, name="users")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
+app.command("seed")(seed)
 console = Console(stderr=True)
 
 
