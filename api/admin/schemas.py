@@ -16,30 +16,19 @@ from pydantic import (
     model_validator,
 )
 
-from api.events.schemas import _reasonable_datetime
+from api.events.schemas import _reasonable_datetime, storable
 
 MAX_CAPACITY = 10_000_000
-
-
-def _storable(value: str) -> str:
-    """Postgres text refuses NUL and lone surrogates: refuse them here (422, not 500)."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode text") from exc
-    return value
 
 
 def _limits(max_length: int, min_length: int = 1) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
-Name = Annotated[str, _limits(200), AfterValidator(_storable)]
-Address = Annotated[str, _limits(400), AfterValidator(_storable)]
-City = Annotated[str, _limits(120), AfterValidator(_storable)]
-Description = Annotated[str, _limits(10_000, min_length=0), AfterValidator(_storable)]
+Name = Annotated[str, _limits(200), AfterValidator(storable)]
+Address = Annotated[str, _limits(400), AfterValidator(storable)]
+City = Annotated[str, _limits(120), AfterValidator(storable)]
+Description = Annotated[str, _limits(10_000, min_length=0), AfterValidator(storable)]
 EventType = Annotated[
     str,
     StringConstraints(

@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import RedisDep, SessionDep
-from api.events.schemas import AvailabilityOut, EventOut, EventPage, ReasonableDate
+from api.events.schemas import (
+    AvailabilityOut,
+    EventOut,
+    EventPage,
+    ReasonableDate,
+    StorableText,
+)
 from evently import availability
 from evently.errors import Unprocessable
 from evently.events import EventFilters, event_not_found, get_event, list_published_events
@@ -36,9 +42,9 @@ def _end_exclusive(value: datetime | date) -> datetime:
 @router.get("", response_model=EventPage, summary="Published events, soonest first")
 async def list_events(
     session: SessionDep,
-    city: Annotated[str | None, Query(max_length=120, description="venue city")] = None,
+    city: Annotated[StorableText | None, Query(max_length=120, description="venue city")] = None,
     type: Annotated[
-        str | None, Query(max_length=50, description="event type, e.g. concert")
+        StorableText | None, Query(max_length=50, description="event type, e.g. concert")
     ] = None,
     date_from: Annotated[
         ReasonableDate | None,

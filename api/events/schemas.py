@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    TypeAdapter,
+    field_serializer,
+)
 
 from evently.availability import Availability
 from evently.db.models import Event, Venue
 
 MIN_YEAR, MAX_YEAR = 2000, 2999
+
+
+def storable(value: str) -> str:
+    """Postgres text refuses NUL and lone surrogates: refuse them here (422, not 500)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
 
 
 def _reasonable_year(value: datetime | date) -> datetime | date:
@@ -27,7 +49,23 @@ def _reasonable_datetime(value: datetime) -> datetime:
     return value
 
 
-ReasonableDate = Annotated[datetime | date, AfterValidator(_reasonable_year)]
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _day_or_instant(value: object) -> datetime | date:
+    """``2026-12-01`` is a whole day; anything else must be an ISO datetime."""
+    if isinstance(value, str) and _DAY.match(value.strip()):
+        try:
+            return _reasonable_year(date.fromisoformat(value.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid date") from exc
+    return _reasonable_year(_INSTANT.validate_python(value))
+
+
+ReasonableDate = Annotated[
+    datetime | date, PlainValidator(_day_or_instant, json_schema_input_type=str)
+]
 
 
 class VenueOut(BaseModel):

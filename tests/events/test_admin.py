@@ -3,6 +3,7 @@ request is problem+json and changes nothing (the row is re-read after it)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +28,18 @@ from tests.events.conftest import (
     unique,
 )
 from tests.factories import Account
+
+
+async def _post_json(
+    client: httpx.AsyncClient, url: str, body: Any, account: Account
+) -> httpx.Response:
+    """ASCII-escaped JSON, so hostile strings (lone surrogates) reach the server intact."""
+    return await client.post(
+        url,
+        content=json.dumps(body),
+        headers={**account.headers, "content-type": "application/json"},
+    )
+
 
 # ---------------------------------------------------------------------------------------------
 # venues
@@ -64,6 +77,7 @@ async def test_admin_creates_a_venue(client: httpx.AsyncClient, admin: Account) 
         ({"name": "x" * 201}, "name"),
         ({"name": "bad\u0000name"}, "name"),
         ({"city": None}, "city"),
+        ({"city": "\udfff"}, "city"),
         ({"surprise": 1}, "surprise"),
     ],
 )
@@ -76,7 +90,7 @@ async def test_invalid_venue_is_422_and_creates_nothing(
 ) -> None:
     name = unique("Venue")
     body = {"name": name, "address": "a", "city": "Oslo", "capacity": 100} | change
-    r = await client.post(f"{ADMIN}/venues", json=body, headers=admin.headers)
+    r = await _post_json(client, f"{ADMIN}/venues", body, admin)
     problem = assert_problem(r, 422, "validation_error")
     assert where in problem["detail"]
     async with resources.engine.connect() as conn:
@@ -149,6 +163,9 @@ INVALID_EVENTS: list[tuple[dict[str, Any], str]] = [
     ({"venue_id": "not-a-uuid"}, "validation_error"),
     ({"name": ""}, "validation_error"),
     ({"name": "a\u0000b"}, "validation_error"),
+    ({"name": "\ud800"}, "validation_error"),  # a lone surrogate
+    ({"description": "x\u0000"}, "validation_error"),
+    ({"description": "x" * 10_001}, "validation_error"),
     ({"event_type": ""}, "validation_error"),
     ({"event_type": "<script>"}, "validation_error"),
     ({"status": "published"}, "validation_error"),  # starts as draft, always
@@ -170,7 +187,7 @@ async def test_invalid_event_is_422_with_a_clear_code_and_creates_nothing(
     body["ends_at"] = _shift(3)
     body["starts_at"] = future().isoformat()
     body.update(change)
-    r = await client.post(f"{ADMIN}/events", json=body, headers=admin.headers)
+    r = await _post_json(client, f"{ADMIN}/events", body, admin)
     assert_problem(r, 422, code)
     assert await count_events_described(resources, marker) == 0
 

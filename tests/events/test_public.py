@@ -167,3 +167,21 @@ async def test_one_event_with_its_venue_and_drafts_are_404(
     # drafts never appear in the listing either
     listed = await _list(client, city=venue["city"])
     assert [e["id"] for e in listed["items"]] == [published["id"]]
+
+
+async def test_hostile_query_strings_are_4xx_never_500(client: httpx.AsyncClient) -> None:
+    for query in (
+        "city=%00",
+        "type=a%00b",
+        "city=%ff%fe",
+        "city=%ED%A0%80",
+        "date_from=2026-01-01T00:00:00%2B99:00",
+        "date_from=9999-12-31T23:59:59-14:00",
+        "page=99999999999999999999",
+        "limit=1e3",
+        "city=" + "x" * 500,
+    ):
+        r = await client.get(f"{EVENTS}?{query}")
+        assert r.status_code < 500, (query, r.text)
+        if r.status_code >= 400:
+            assert r.headers["content-type"].startswith("application/problem+json")
