@@ -45,12 +45,18 @@ BOOKINGS_SQL: Final = text(
     """
 )
 
+# A LATERAL probe per booking (OFFSET 0 keeps the planner from flattening it into a hash
+# join that would read the whole payments table): cost follows this event's bookings.
 PAYMENTS_SQL: Final = text(
     """
     SELECT p.kind, count(*) AS n, coalesce(sum(p.amount), 0) AS amount
     FROM bookings b
-    JOIN payments p ON p.booking_id = b.id
-    WHERE b.event_id = :event_id AND p.status = 'succeeded'
+    CROSS JOIN LATERAL (
+        SELECT kind, amount FROM payments
+        WHERE payments.booking_id = b.id AND payments.status = 'succeeded'
+        OFFSET 0
+    ) AS p
+    WHERE b.event_id = :event_id
     GROUP BY p.kind
     """
 )
