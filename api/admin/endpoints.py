@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 from api.admin.schemas import CancellationAccepted, EventCreate, EventPatch, VenueCreate
 from api.auth.deps import AdminUser
@@ -17,6 +18,7 @@ from api.deps import ResourcesDep, SessionDep
 from api.events.schemas import EventOut, VenueOut
 from evently import availability, events, task_queues
 from evently.db.models import Event
+from evently.errors import ServiceUnavailable
 from evently.inventory import Gate
 from evently.resources import Resources
 from evently.search_sync import request_index_write
@@ -58,13 +60,23 @@ async def _cancel(res: Resources, session: AsyncSession, event: Event, admin_id:
     events.check_transition(event.status, "cancelled")
     await session.commit()  # end the read transaction before talking to Temporal
     workflow_id = event_cancellation_workflow_id(event.id)
-    await res.temporal.start_workflow(
-        EventCancellationWorkflow.run,
-        EventCancellationInput(event_id=event.id, requested_by=f"admin:{admin_id}"),
-        id=workflow_id,
-        task_queue=task_queues.BOOKING,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    try:
+        await res.temporal.start_workflow(
+            EventCancellationWorkflow.run,
+            EventCancellationInput(event_id=event.id, requested_by=f"admin:{admin_id}"),
+            id=workflow_id,
+            task_queue=task_queues.BOOKING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except (RPCError, RuntimeError) as exc:
+        # a lazy client that cannot connect raises RuntimeError("Failed client connect ...")
+        if isinstance(exc, RuntimeError) and "client connect" not in str(exc):
+            raise
+        log.warning("cannot start the cancellation of event %s: %r", event.id, exc)
+        raise ServiceUnavailable(
+            "The workflow service is unavailable; the event was not changed. Retry shortly.",
+            retry_after=5,
+        ) from exc
     await events.mark_cancelled(session, event.id)
     await session.commit()
     await _after_commit(res, session, event.id, seats_changed=True)

@@ -14,8 +14,10 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.events import EventActivities
+from api.app import create_app
 from evently.db.models import Event
-from evently.resources import Resources
+from evently.resources import Resources, open_resources
+from evently.settings import Settings
 from tests.events.conftest import ADMIN, EVENTS, assert_problem, event_row
 from tests.factories import Account, make_account, make_event
 from workflows.event_cancellation import (
@@ -251,3 +253,21 @@ async def test_marking_cancelled_stops_reservations_and_is_idempotent(
     # a draft is not cancelled by the activity (the API refuses that transition)
     draft = await make_event(resources, status="draft")
     assert await env.run(acts.mark_event_cancelled, EventRef(event_id=draft.id)) is False
+
+
+async def test_with_temporal_down_delete_is_503_and_changes_nothing(
+    settings: Settings, resources: Resources, admin: Account
+) -> None:
+    from evently.embedded import free_port
+    from evently.temporal import connect
+
+    event = await make_event(resources, capacity=10)
+    before = await event_row(resources, event.id)
+    dead = await connect(f"127.0.0.1:{free_port()}", settings.temporal_namespace, lazy=True)
+    async with open_resources(settings, temporal=dead) as res:
+        app = create_app(settings, res)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            r = await client.delete(f"{ADMIN}/events/{event.id}", headers=admin.headers)
+    assert_problem(r, 503, "service_unavailable")
+    assert await event_row(resources, event.id) == before
