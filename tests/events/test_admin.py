@@ -3,6 +3,7 @@ request is problem+json and changes nothing (the row is re-read after it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from evently.resources import Resources
 from tests.events.conftest import (
@@ -470,3 +472,53 @@ async def test_admin_changes_are_public_at_once(client: httpx.AsyncClient, admin
     assert (a["capacity"], a["available"]) == (60, 60)
     assert (await client.get(f"{EVENTS}/{eid}")).json()["price"] == "1.00"
     assert Decimal((await client.get(f"{EVENTS}/{eid}")).json()["price"]) == Decimal(1)
+
+
+async def test_every_change_requests_the_search_index_write(
+    client: httpx.AsyncClient, admin: Account, temporal_client: Client
+) -> None:
+    """Each create/change/publish signals-with-start the event's search-sync workflow."""
+    from temporalio.api.enums.v1 import EventType
+
+    from workflows.search_sync import search_sync_workflow_id
+
+    async def signals(event_id: str) -> int:
+        """`changed` signals over every run of the event's sync workflow."""
+        wid = search_sync_workflow_id(event_id)
+        total = 0
+        async for run in temporal_client.list_workflows(f"WorkflowId = '{wid}'"):
+            history = await temporal_client.get_workflow_handle(
+                wid, run_id=run.run_id
+            ).fetch_history()
+            total += sum(
+                1
+                for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            )
+        return total
+
+    async def wait_for_signals(event_id: str, n: int) -> int:
+        got = 0
+        for _ in range(50):  # visibility is eventually consistent
+            got = await signals(event_id)
+            if got >= n:
+                break
+            await asyncio.sleep(0.1)
+        return got
+
+    event = await create_event(client, admin)
+    assert await wait_for_signals(event["id"], 1) == 1
+    r = await client.post(f"{ADMIN}/events/{event['id']}/publish", headers=admin.headers)
+    assert r.status_code == 200
+    r = await client.patch(
+        f"{ADMIN}/events/{event['id']}", json={"name": "New name"}, headers=admin.headers
+    )
+    assert r.status_code == 200
+    assert await wait_for_signals(event["id"], 3) == 3
+    # a refused change requests nothing
+    r = await client.patch(
+        f"{ADMIN}/events/{event['id']}", json={"capacity": 10**6}, headers=admin.headers
+    )
+    assert r.status_code == 422
+    await asyncio.sleep(0.3)
+    assert await signals(event["id"]) == 3
