@@ -57,6 +57,10 @@ class PaymentRequired(EventlyError):
     status, code, title = 402, "payment_declined", "Payment declined"
 
 
+class PayloadTooLarge(EventlyError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
 class Unprocessable(EventlyError):
     status, code, title = 422, "validation_error", "Invalid request"
 

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
         256, ge=1, description="reserve requests in flight per API process before 503"
     )
     reserve_timeout_seconds: float = Field(10.0, gt=0)
+    max_tickets_per_booking: int = Field(10, ge=1)
 
     worker_queues: str = "booking,search,payments"
     worker_max_concurrent_activities: int = Field(100, ge=1)

@@ -107,7 +107,14 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
     )
     tasks = [asyncio.create_task(w.run()) for w in workers]
     yield
-    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    # bounded: a stuck workflow task must not hang the end of the test session
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True), 20
+        )
+    except TimeoutError:
+        for t in tasks:
+            t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 

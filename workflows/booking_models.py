@@ -40,6 +40,8 @@ class BookingInput(BaseModel):
 
 class ReserveResult(BaseModel):
     booking_id: uuid.UUID
+    event_id: uuid.UUID | None = None
+    quantity: int = 0
     status: Literal["held", "rejected"]
     hold_expires_at: datetime | None = None
     amount: Decimal = Decimal("0")
