@@ -276,6 +276,15 @@ class PaymentActivities:
                 )
                 .on_conflict_do_nothing()
             )
+            if data.cancel_expired_booking:
+                await conn.execute(
+                    text(
+                        "UPDATE bookings SET status = 'cancelled', updated_at = now(), "
+                        "end_reason = 'late payment refunded: the seats were gone' "
+                        "WHERE id = :b AND status = 'expired'"
+                    ),
+                    {"b": data.booking_id},
+                )
         metrics.BOOKINGS.labels(outcome="refunded").inc()
         return RefundResult(
             refunded=True, provider_payment_id=result.provider_payment_id, amount=charge.amount

@@ -56,6 +56,8 @@ class ChargeResult(BaseModel):
 
 class RefundInput(BaseModel):
     booking_id: uuid.UUID
+    # a late payment for an expired booking: the booking ends cancelled (refunded)
+    cancel_expired_booking: bool = False
 
 
 class RefundResult(BaseModel):

@@ -336,9 +336,13 @@ class BookingWorkflow:
                 await self._confirmed()
             else:
                 refund = await _payments(
-                    REFUND, RefundInput(booking_id=self.data.booking_id), RefundResult
+                    REFUND,
+                    RefundInput(booking_id=self.data.booking_id, cancel_expired_booking=True),
+                    RefundResult,
                 )
                 self.refunded = refund.refunded
+                if self.status == "expired":
+                    self._set_status("cancelled")
                 self._log("late payment refunded: the seats were gone")
 
     async def _finish(self) -> BookingState:

@@ -1,0 +1,125 @@
+"""The invariant checker (DESIGN §3): run by tests after every step, by the benchmarks after
+every run, and by ops as `evently check`.
+
+Per event: available + held + sold == capacity, nothing negative, ``held`` equals the seats of
+held bookings plus open waitlist offers, ``sold`` equals the seats of confirmed bookings.
+Per booking: confirmed ⇒ exactly one successful charge of its amount and no refund; every
+refund belongs to a cancelled booking; no money kept for a booking that is not confirmed;
+nothing held past its window plus a grace period.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str  # event or booking id
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} [{self.subject}]: {self.detail}"
+
+
+_EVENTS = text(
+    """
+SELECT e.id, e.capacity, e.available, e.held, e.sold,
+       COALESCE(b.held, 0) AS booked_held, COALESCE(b.sold, 0) AS booked_sold,
+       COALESCE(w.offered, 0) AS offered
+FROM events e
+LEFT JOIN (
+    SELECT event_id,
+           sum(quantity) FILTER (WHERE status = 'held') AS held,
+           sum(quantity) FILTER (WHERE status = 'confirmed') AS sold
+    FROM bookings WHERE (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
+    GROUP BY event_id
+) b ON b.event_id = e.id
+LEFT JOIN (
+    SELECT event_id, sum(offered_quantity) AS offered FROM waitlist_entries
+    WHERE status = 'offered' AND (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
+    GROUP BY event_id
+) w ON w.event_id = e.id
+WHERE CAST(:event_id AS uuid) IS NULL OR e.id = :event_id
+"""
+)
+
+_PAYMENTS = text(
+    """
+SELECT b.id, b.status, b.amount,
+       count(p.id) FILTER (WHERE p.kind = 'charge' AND p.status = 'succeeded') AS charges,
+       count(p.id) FILTER (WHERE p.kind = 'charge' AND p.status = 'succeeded'
+                           AND p.amount = b.amount) AS exact_charges,
+       count(p.id) FILTER (WHERE p.kind = 'refund' AND p.status = 'succeeded') AS refunds
+FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id
+WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
+  AND b.status IN ('confirmed', 'cancelled', 'expired', 'rejected')
+GROUP BY b.id
+HAVING b.status = 'confirmed'
+    OR count(p.id) FILTER (WHERE p.status = 'succeeded') > 0
+"""
+)
+
+_STUCK = text(
+    """
+SELECT id, hold_expires_at FROM bookings
+WHERE status = 'held' AND hold_expires_at < now() - make_interval(secs => :grace)
+  AND (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
+"""
+)
+
+
+async def check(
+    conn: AsyncConnection, event_id: uuid.UUID | None = None, *, grace_seconds: float = 60
+) -> list[Violation]:
+    out: list[Violation] = []
+    params = {"event_id": event_id}
+    for e in await conn.execute(_EVENTS, params):
+        sid = str(e.id)
+        if e.available + e.held + e.sold != e.capacity:
+            out.append(
+                Violation(
+                    "balance",
+                    sid,
+                    f"available {e.available} + held {e.held} + sold {e.sold} "
+                    f"!= capacity {e.capacity}",
+                )
+            )
+        if min(e.available, e.held, e.sold) < 0:
+            out.append(Violation("negative", sid, f"{e.available}/{e.held}/{e.sold}"))
+        if e.held != e.booked_held + e.offered:
+            out.append(
+                Violation(
+                    "held",
+                    sid,
+                    f"held {e.held} != held bookings {e.booked_held} + offers {e.offered}",
+                )
+            )
+        if e.sold != e.booked_sold:
+            out.append(Violation("sold", sid, f"sold {e.sold} != confirmed {e.booked_sold}"))
+    for b in await conn.execute(_PAYMENTS, params):
+        sid = str(b.id)
+        if b.status == "confirmed":
+            if b.charges != 1 or b.exact_charges != 1:
+                out.append(
+                    Violation(
+                        "paid", sid, f"confirmed with {b.charges} successful charges of its amount"
+                    )
+                )
+            if b.refunds:
+                out.append(Violation("refund", sid, "confirmed but refunded"))
+        else:
+            if b.refunds and b.status != "cancelled":
+                out.append(Violation("refund", sid, f"refund on a {b.status} booking"))
+            if b.charges > b.refunds:
+                out.append(
+                    Violation("money_kept", sid, f"{b.status} booking kept a successful charge")
+                )
+    for s in await conn.execute(_STUCK, {**params, "grace": grace_seconds}):
+        out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
+    return out
