@@ -7,11 +7,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from api.admin.endpoints import router as admin_router
 from api.analytics.endpoints import router as analytics_router
+from api.auth.endpoints import router as auth_router
+from api.bookings.endpoints import router as bookings_router
+from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
+from api.payments.endpoints import router as payments_router
 from api.problems import install_problem_handlers
+from api.search.endpoints import router as search_router
+from api.support.endpoints import router as support_router
+from api.users.endpoints import router as users_router
 from evently.logging import configure_logging
 from evently.resources import Resources, open_resources
 from evently.settings import Settings, get_settings
@@ -23,7 +31,15 @@ def api_router() -> APIRouter:
     """Every resource router under /api/v1; feature modules register here."""
     router = APIRouter(prefix=API_PREFIX)
     # feature routers, one line each (keep this list sorted)
+    router.include_router(admin_router)
     router.include_router(analytics_router)
+    router.include_router(auth_router)
+    router.include_router(bookings_router)
+    router.include_router(events_router)
+    router.include_router(payments_router)
+    router.include_router(search_router)
+    router.include_router(support_router)
+    router.include_router(users_router)
     return router
 
 

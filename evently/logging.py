@@ -41,5 +41,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("uvicorn.access", "temporalio.activity", "temporalio.workflow"):
+    for noisy in ("uvicorn.access", "temporalio.activity", "temporalio.workflow", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

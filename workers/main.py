@@ -1,17 +1,44 @@
 """Worker entry point: poll the chosen task queues until SIGINT/SIGTERM, then shut down
-gracefully (stop polling, let in-flight activities finish within the grace period)."""
+gracefully (stop polling, let in-flight activities finish within the grace period, exit 0).
+
+Metrics: with a metrics port (``--metrics-port`` / ``EVENTLY_WORKER_METRICS_PORT``) the worker
+serves ONE Prometheus endpoint, ``http://<host>:<port>/metrics``, that merges
+
+- the Temporal SDK's runtime metrics (``temporal_*``: task latencies, schedule-to-start,
+  slots available/used, poll outcomes, sticky cache), which the SDK's Rust core exports on
+  a private loopback port, and
+- this process's prometheus_client registry (``evently_*`` counters the activities move,
+  e.g. ``evently_bookings_total{outcome}``, plus ``process_*``/``python_*``).
+
+Logs: every log line written while an activity runs carries ``workflow_id``,
+``workflow_type``, ``activity``, ``attempt``, ``task_queue`` and, for bookings,
+``booking_id`` (structlog contextvars bound by an activity interceptor).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import httpx
+import structlog
+from prometheus_client import REGISTRY, generate_latest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
 
 from evently import task_queues
 from evently.resources import Resources, open_resources
@@ -30,6 +57,39 @@ def parse_queues(spec: str) -> list[str]:
             f"unknown queue(s) {unknown or spec!r}; choose from {', '.join(task_queues.ALL)}"
         )
     return [task_queues.ALL[q] for q in names]
+
+
+# ---- log context for activities ----------------------------------------------------------
+
+
+class _ActivityLogContext(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        from temporalio import activity
+
+        info = activity.info()
+        context: dict[str, Any] = {
+            "workflow_id": info.workflow_id,
+            "workflow_type": info.workflow_type,
+            "activity": info.activity_type,
+            "activity_id": info.activity_id,
+            "attempt": info.attempt,
+            "task_queue": info.task_queue,
+        }
+        if info.workflow_id and info.workflow_id.startswith("booking-"):
+            context["booking_id"] = info.workflow_id.removeprefix("booking-")
+        # each activity runs in its own asyncio task (its own context copy): no leaks
+        structlog.contextvars.bind_contextvars(**context)
+        return await super().execute_activity(input)
+
+
+class LogContextInterceptor(Interceptor):
+    """Binds workflow/activity identity to structlog's context for every activity."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityLogContext(next)
+
+
+# ---- workers -----------------------------------------------------------------------------
 
 
 def build_workers(
@@ -53,26 +113,148 @@ def build_workers(
                 graceful_shutdown_timeout=timedelta(
                     seconds=settings.worker_graceful_shutdown_seconds
                 ),
+                interceptors=[LogContextInterceptor()],
             )
         )
     return workers
 
 
-async def run_worker(settings: Settings, queues: Sequence[str]) -> None:
+# ---- metrics -----------------------------------------------------------------------------
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class WorkerMetrics:
+    """The SDK runtime (exporting on a private port) and our merged scrape endpoint."""
+
+    runtime: Runtime
+    sdk_url: str
+    server: asyncio.Server
+
+    async def aclose(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def make_sdk_runtime(sdk_port: int) -> Runtime:
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"127.0.0.1:{sdk_port}",
+                counters_total_suffix=True,
+                unit_suffix=True,
+                durations_as_seconds=True,
+            ),
+            global_tags={"service": "evently-worker"},
+        )
+    )
+
+
+async def scrape(sdk_url: str, http: httpx.AsyncClient) -> bytes:
+    """Our registry + the SDK's exposition, concatenated (the families never overlap:
+    ``evently_*``/``process_*``/``python_*`` here, ``temporal_*`` there)."""
+    ours = generate_latest(REGISTRY)
+    try:
+        sdk = (await http.get(sdk_url)).content
+    except httpx.HTTPError as exc:
+        log.warning("SDK metrics unavailable: %s", exc)
+        sdk = b""
+    return ours + (b"\n" if not ours.endswith(b"\n") else b"") + sdk
+
+
+async def serve_metrics(host: str, port: int, sdk_url: str) -> asyncio.Server:
+    http = httpx.AsyncClient(timeout=2.0)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
+            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b""):
+                pass  # skip headers
+            parts = request_line.decode("latin-1").split()
+            if (
+                len(parts) >= 2
+                and parts[0] == "GET"
+                and parts[1].split("?")[0] in ("/metrics", "/")
+            ):
+                body = await scrape(sdk_url, http)
+                head = (
+                    "HTTP/1.1 200 OK\r\n"
+                    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n"
+                )
+            else:
+                body = b"not found\n"
+                head = (
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                )
+            writer.write(head.encode("latin-1") + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, host, port)
+    return server
+
+
+async def start_metrics(host: str, port: int) -> WorkerMetrics:
+    sdk_port = _free_loopback_port()
+    runtime = make_sdk_runtime(sdk_port)
+    sdk_url = f"http://127.0.0.1:{sdk_port}/metrics"
+    server = await serve_metrics(host, port, sdk_url)
+    return WorkerMetrics(runtime=runtime, sdk_url=sdk_url, server=server)
+
+
+# ---- run ---------------------------------------------------------------------------------
+
+
+async def run_worker(
+    settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0.0.0"
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_resources(settings) as res:
-        client = await connect(res.endpoints.temporal_address, settings.temporal_namespace)
-        res.temporal = client
-        workers = build_workers(client, res, queues, settings)
-        if not workers:
-            log.warning("nothing registered on %s", ", ".join(queues))
-        log.info("worker polling %s", ", ".join(queues))
-        async with contextlib.AsyncExitStack() as stack:
-            for w in workers:
-                await stack.enter_async_context(w)
-            await stop.wait()
-            log.info("shutting down: finishing in-flight tasks")
+    metrics: WorkerMetrics | None = None
+    if settings.worker_metrics_port:
+        metrics = await start_metrics(metrics_host, settings.worker_metrics_port)
+        log.info("metrics on http://%s:%s/metrics", metrics_host, settings.worker_metrics_port)
+    try:
+        async with open_resources(settings) as res:
+            client = await connect(
+                res.endpoints.temporal_address,
+                settings.temporal_namespace,
+                runtime=metrics.runtime if metrics else None,
+            )
+            res.temporal = client
+            workers = build_workers(client, res, queues, settings)
+            if not workers:
+                log.warning("nothing registered on %s", ", ".join(queues))
+            log.info(
+                "worker %s polling %s (pid %s)", client.identity, ", ".join(queues), os.getpid()
+            )
+            async with contextlib.AsyncExitStack() as stack:
+                for w in workers:
+                    await stack.enter_async_context(w)
+                await stop.wait()
+                log.info(
+                    "shutting down: polling stopped, finishing in-flight tasks (grace %ss)",
+                    settings.worker_graceful_shutdown_seconds,
+                )
+                # all queues at once, so the grace period is not paid once per queue
+                await asyncio.gather(*(w.shutdown() for w in workers))
+    finally:
+        if metrics is not None:
+            await metrics.aclose()
     log.info("worker stopped")

@@ -50,9 +50,15 @@ def api(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the REST API against the configured servers (no embedded start)."""
+    import os
+    import tempfile
+
     import uvicorn
 
     settings = load_settings()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # GET /metrics then aggregates every uvicorn worker process (fresh dir per start)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="evently-metrics-")
     uvicorn.run(
         "api.main:app",
         host=host or settings.api_host,
@@ -72,6 +78,11 @@ def worker(
     ] = None,
     max_concurrent_activities: Annotated[int | None, typer.Option()] = None,
     max_concurrent_workflow_tasks: Annotated[int | None, typer.Option()] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve Prometheus metrics (ours + Temporal SDK) on this port"),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="bind address of the metrics port")] = "0.0.0.0",
 ) -> None:
     """Run a Temporal worker for the given task queues against the configured servers."""
     from evently.logging import configure_logging
@@ -83,13 +94,15 @@ def worker(
         updates["worker_max_concurrent_activities"] = max_concurrent_activities
     if max_concurrent_workflow_tasks:
         updates["worker_max_concurrent_workflow_tasks"] = max_concurrent_workflow_tasks
+    if metrics_port:
+        updates["worker_metrics_port"] = metrics_port
     settings = settings.model_copy(update=updates)
     try:
         task_queues = parse_queues(queues or settings.worker_queues)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--queues") from exc
     configure_logging(settings)
-    asyncio.run(run_worker(settings, task_queues))
+    asyncio.run(run_worker(settings, task_queues, metrics_host=metrics_host))
 
 
 @app.command()
@@ -135,6 +148,40 @@ def _bootstrap_admin(settings: Settings) -> None:
         console.print(f"[red]bootstrap admin {email}: a non-admin account has this email")
         raise typer.Exit(1)
     console.print(f"[green]bootstrap admin {email} {outcome}")
+
+
+@app.command()
+def check(
+    event_id: Annotated[str | None, typer.Option(help="only this event")] = None,
+    grace_seconds: Annotated[float, typer.Option(help="held past the window by more")] = 60,
+) -> None:
+    """Verify the booking invariants (no oversold or lost seat, every payment accounted)."""
+    import uuid
+
+    from evently.invariants import check as run_check
+
+    settings = load_settings()
+
+    async def _run() -> list[str]:
+        from evently.db.session import make_engine
+        from evently.endpoints import resolve_endpoints
+
+        engine = make_engine(resolve_endpoints(settings).database_url, settings, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                found = await run_check(
+                    conn, uuid.UUID(event_id) if event_id else None, grace_seconds=grace_seconds
+                )
+        finally:
+            await engine.dispose()
+        return [str(v) for v in found]
+
+    violations = asyncio.run(_run())
+    for v in violations:
+        console.print(f"[red]{v}")
+    if violations:
+        raise typer.Exit(1)
+    console.print("[green]all invariants hold")
 
 
 @users_app.command("create")
