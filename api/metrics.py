@@ -56,9 +56,23 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def route_template(scope: Scope) -> str:
+    """The matched route's template with its router prefix: ``/api/v1/events/{event_id}``.
+
+    ``scope["route"]`` is the route as declared in its router (no include prefix), so the
+    prefix is recovered from the raw path: what precedes the route's own part. Path
+    parameters are the raw matched strings at this point, so the substitution is exact.
+    """
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else _UNMATCHED
+    fmt = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(fmt, str):
+        return _UNMATCHED
+    path: str = scope.get("path", "")
+    relative = fmt
+    for name, value in (scope.get("path_params") or {}).items():
+        relative = relative.replace(f"{{{name}}}", str(value))
+    if relative and path.endswith(relative):
+        return path[: len(path) - len(relative)] + fmt
+    return fmt
 
 
 class ObservabilityMiddleware:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import httpx
+import pytest
+import structlog
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from evently import metrics
+from evently.resources import Resources
+from tests.factories import make_account
 
 
 def _sample(name: str, **labels: str) -> float:
@@ -109,3 +114,40 @@ def test_metric_objects_follow_prometheus_conventions() -> None:
     before = _sample("evently_reserve_seconds_count")
     metrics.RESERVE_SECONDS.observe(0.01)
     assert _sample("evently_reserve_seconds_count") == before + 1
+
+
+async def test_routes_with_params_are_labelled_by_their_full_template(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "route": "/api/v1/events/{event_id}", "status": "404"}
+    before = _sample("evently_http_requests_total", **labels)
+    for _ in range(2):
+        r = await client.get(f"/api/v1/events/{uuid.uuid4()}")
+        assert r.status_code == 404
+    assert _sample("evently_http_requests_total", **labels) == before + 2
+
+
+async def test_request_logs_carry_request_id_and_user_id(
+    client: httpx.AsyncClient, resources: Resources, caplog: pytest.LogCaptureFixture
+) -> None:
+    staff = await make_account(resources, "support")
+    caplog.set_level(logging.INFO, logger="evently.access")
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        r = await client.get(
+            "/api/v1/support/bookings",
+            params={"user_id": str(staff.id)},
+            headers={**staff.headers, "X-Request-ID": "trace-42"},
+        )
+    assert r.status_code == 200
+    lines = [e for e in logs if e.get("event") == "request"]
+    assert len(lines) == 1, logs
+    line = lines[0]
+    assert line["request_id"] == "trace-42"
+    assert line["user_id"] == str(staff.id)
+    assert line["route"] == "/api/v1/support/bookings"
+    assert line["status"] == 200
+    assert line["duration_ms"] >= 0
+    # nothing leaks into the next request's context
+    assert structlog.contextvars.get_contextvars() == {}
