@@ -36,6 +36,7 @@ def token() -> str:
 async def index_event(res: Resources, event_id: uuid.UUID) -> str:
     acts = SearchIndexActivities.from_resources(res)
     result = await ActivityEnvironment().run(acts.index_event, IndexEventInput(event_id=event_id))
+    await res.search.refresh()  # Elasticsearch: make the write visible now, not within 1 s
     return result.action
 
 
