@@ -30,7 +30,7 @@ def _printable(value: str) -> str:
 
 
 def _day_or_instant(value: object) -> object:
-    """ "2026-12-01" is a day (the whole day for date_to); anything else must be an instant."""
+    """A bare day (2026-12-01) means the whole day for date_to; anything else is an instant."""
     if isinstance(value, str) and len(value) == 10:
         try:
             return date.fromisoformat(value)
