@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +17,9 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from evently import metrics
+from evently.embedded import free_port
 from evently.resources import Resources
+from evently.settings import Settings
 from tests.factories import make_account
 
 
@@ -151,3 +158,53 @@ async def test_request_logs_carry_request_id_and_user_id(
     assert line["duration_ms"] >= 0
     # nothing leaks into the next request's context
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_api_with_several_worker_processes_aggregates_metrics(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`evently api --workers 2`: GET /metrics sums what every process counted."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLY_")}
+    env.update(
+        {
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+            "EVENTLY_ENV": "test",
+            "EVENTLY_STATE_DIR": str(settings.state_path),
+            "EVENTLY_DATABASE_URL": settings.database_url or "",
+            "EVENTLY_REDIS_URL": settings.redis_url or "",
+            "EVENTLY_TEMPORAL_ADDRESS": settings.temporal_address or "",
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evently.cli.main", "api", "--port", str(port), "--workers", "2"],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            assert proc.poll() is None, "the API exited"
+            assert time.monotonic() < deadline, "the API did not start"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        for _ in range(30):  # a fresh connection each: the kernel spreads them over workers
+            r = httpx.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=5)
+            assert r.status_code == 200
+        text = httpx.get(f"{base}/metrics", timeout=5).text
+        samples = _scrape(text)
+        key = (
+            "evently_http_requests_total",
+            frozenset({"method": "GET", "route": "/metrics", "status": "200"}.items()),
+        )
+        # 30 finished scrapes, counted by whichever process served them, summed
+        assert samples[key] == 30, samples.get(key)
+        # ...and both processes did serve some (each writes its own counter file)
+        assert len(list(tmp_path.glob("counter_*.db"))) >= 2, list(tmp_path.iterdir())
+    finally:
+        proc.terminate()
+        proc.wait(20)
