@@ -110,21 +110,34 @@ class ObservabilityMiddleware:
             metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
             metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
             if route not in _QUIET_ROUTES and _access_std.isEnabledFor(logging.INFO):
-                _log_request(method, route, scope.get("path", ""), status, elapsed)
+                _log_request(scope, method, route, status, elapsed)
             structlog.contextvars.clear_contextvars()
 
 
-def _log_request(method: str, route: str, path: str, status: int, elapsed: float) -> None:
-    # the structlog context (request_id, user_id, booking_id, ...) is merged by the formatter
+_ID_PARAMS = ("booking_id", "event_id", "entry_id")
+
+
+def _log_request(scope: Scope, method: str, route: str, status: int, elapsed: float) -> None:
+    # the structlog context (request_id, user_id, ...) is merged by the formatter; ids in the
+    # path are added here (a booking's workflow id is derived from its booking id)
+    ids: dict[str, str] = {}
+    params = scope.get("path_params") or {}
+    for name in _ID_PARAMS:
+        value = params.get(name)
+        if isinstance(value, str) and len(value) <= 64:
+            ids[name] = value
+    if "booking_id" in ids:
+        ids["workflow_id"] = f"booking-{ids['booking_id']}"
     level = logging.ERROR if status >= 500 else logging.INFO
     access_log.log(
         level,
         "request",
         method=method,
         route=route,
-        path=path,
+        path=scope.get("path", ""),
         status=status,
         duration_ms=round(elapsed * 1000, 2),
+        **ids,
     )
 
 

@@ -159,6 +159,21 @@ async def test_request_logs_carry_request_id_and_user_id(
     # nothing leaks into the next request's context
     assert structlog.contextvars.get_contextvars() == {}
 
+    # ids in the path are logged too (a booking's workflow id with it)
+    booking_id = uuid.uuid4()
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        r = await client.get(
+            f"/api/v1/support/bookings/{booking_id}/history", headers=staff.headers
+        )
+    assert r.status_code == 404
+    (line,) = [e for e in logs if e.get("event") == "request"]
+    assert line["booking_id"] == str(booking_id)
+    assert line["workflow_id"] == f"booking-{booking_id}"
+    assert line["route"] == "/api/v1/support/bookings/{booking_id}/history"
+    assert line["request_id"]
+
 
 def test_api_with_several_worker_processes_aggregates_metrics(
     settings: Settings, tmp_path: Path
