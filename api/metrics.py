@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Response
@@ -35,6 +36,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _UNMATCHED = "unmatched"
 # routes whose traffic is scraping/probing, not product traffic: still counted, never logged
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/health/ready"})
 
 _access_std = logging.getLogger("evently.access")  # ops tune its level like any stdlib logger
@@ -75,6 +77,28 @@ def route_template(scope: Scope) -> str:
     return fmt
 
 
+# label children cached per (method, route[, status]): bounded by the routes and statuses,
+# and cheaper than prometheus_client's locked label lookup on every request
+_counter_children: dict[tuple[str, str, int], Any] = {}
+_histogram_children: dict[tuple[str, str], Any] = {}
+
+
+def _request_counter(method: str, route: str, status: int) -> Any:
+    key = (method, route, status)
+    child = _counter_children.get(key)
+    if child is None:
+        child = _counter_children[key] = metrics.HTTP_REQUESTS.labels(method, route, str(status))
+    return child
+
+
+def _duration_histogram(method: str, route: str) -> Any:
+    key = (method, route)
+    child = _histogram_children.get(key)
+    if child is None:
+        child = _histogram_children[key] = metrics.HTTP_DURATION.labels(method, route)
+    return child
+
+
 class ObservabilityMiddleware:
     """Request id + structlog context + Prometheus request metrics, in one cheap layer."""
 
@@ -106,9 +130,11 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             method = scope.get("method", "GET")
+            if method not in _METHODS:
+                method = "OTHER"  # arbitrary method tokens must not grow the label set
             route = route_template(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            _request_counter(method, route, status).inc()
+            _duration_histogram(method, route).observe(elapsed)
             if route not in _QUIET_ROUTES and _access_std.isEnabledFor(logging.INFO):
                 _log_request(scope, method, route, status, elapsed)
             structlog.contextvars.clear_contextvars()

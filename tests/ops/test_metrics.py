@@ -88,6 +88,14 @@ async def test_unknown_paths_share_one_label_so_cardinality_stays_bounded(
     text = (await client.get("/metrics")).text
     assert not any(p in text for p in paths)
 
+    # made-up methods share one label too
+    other = {"method": "OTHER", "route": "/healthz", "status": "405"}
+    before = _sample("evently_http_requests_total", **other)
+    for verb in ("FOO", "BAR", "PROPFIND"):
+        r = await client.request(verb, "/healthz")
+        assert r.status_code == 405
+    assert _sample("evently_http_requests_total", **other) == before + 3
+
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz", headers={"X-Request-ID": "req-123.abc"})
