@@ -44,6 +44,7 @@ log = logging.getLogger("evently.activities.events")
 
 CANCEL_CONCURRENCY = 20
 CANCEL_TIMEOUT_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
 CANCEL_ACTOR = "event-cancellation"
 CANCEL_REASON = "event cancelled"
 
@@ -139,7 +140,16 @@ class EventActivities:
             done += 1
             activity.heartbeat(done)
 
-        await asyncio.gather(*(one(b) for b in data.booking_ids))
+        async def keep_alive() -> None:  # a slow refund must not look like a dead worker
+            while True:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                activity.heartbeat(done)
+
+        beat = asyncio.create_task(keep_alive())
+        try:
+            await asyncio.gather(*(one(b) for b in data.booking_ids))
+        finally:
+            beat.cancel()
         return result
 
     @activity.defn(name=NOTIFY_EVENT_CANCELLED)
