@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from evently.resources import Resources
 from tests.auth.helpers import AUTH, PROFILE
-from tests.factories import make_account
+from tests.factories import Account, make_account
 
 FUZZ = settings(
     max_examples=60,
@@ -74,6 +74,9 @@ _bodies = {
 }
 
 
+_ACCOUNTS: dict[str, Account] = {}
+
+
 def _check(r: httpx.Response) -> None:
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
@@ -92,7 +95,7 @@ async def _send(
     return await client.post(f"{AUTH}/{name}", json=body, headers=headers)
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=100)
 @given(data=st.data())
 async def test_arbitrary_json_to_auth_endpoints_never_500(
     client: httpx.AsyncClient, resources: Resources, data: st.DataObject
@@ -101,9 +104,11 @@ async def test_arbitrary_json_to_auth_endpoints_never_500(
     body = data.draw(st.one_of(_bodies[name], _bodies[name], _json), label="body")
     headers = None
     if name == "profile":
-        # a real buyer: fuzzed profile changes reach the service, not just the auth check
-        account = await make_account(resources, "buyer")
-        headers = account.headers
+        # a real buyer (one for the whole run: argon2 makes accounts slow to create), so fuzzed
+        # profile changes reach the service, not just the auth check
+        if "profile" not in _ACCOUNTS:
+            _ACCOUNTS["profile"] = await make_account(resources, "buyer")
+        headers = _ACCOUNTS["profile"].headers
     _check(await _send(client, name, body, headers))
 
 
