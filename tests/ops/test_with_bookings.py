@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
@@ -144,3 +147,83 @@ async def test_metrics_counters_move_as_bookings_happen(
         for s in f.samples
     }
     assert families[("evently_bookings_total", (("outcome", "confirmed"),))] >= after["confirmed"]
+
+
+async def test_analytics_follow_a_sale_made_through_the_real_api(
+    client: httpx.AsyncClient, resources: Resources, running_workers: None
+) -> None:
+    event = await make_event(resources, capacity=5, price=Decimal("25.00"), currency="EUR")
+    buyer = await make_account(resources)
+    staff = await make_account(resources, "support")
+    admin = await make_account(resources, "admin")
+
+    async def reserve(quantity: int) -> httpx.Response:
+        return await client.post(
+            "/api/v1/bookings/reserve",
+            json={"event_id": str(event.id), "quantity": quantity},
+            headers=buyer.headers,
+        )
+
+    async def pay(booking_id: str, method: str) -> httpx.Response:
+        return await client.post(
+            "/api/v1/bookings/confirm",
+            json={"booking_id": booking_id, "payment_method": method},
+            headers=buyer.headers,
+        )
+
+    async def analytics() -> dict[str, Any]:
+        r = await client.get(f"/api/v1/admin/events/{event.id}/analytics", headers=admin.headers)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    paid = (await reserve(2)).json()["booking_id"]
+    assert (await pay(paid, "pm_card_visa")).status_code == 200
+    released = (await reserve(1)).json()["booking_id"]
+    r = await client.post(f"/api/v1/support/bookings/{released}/release", headers=staff.headers)
+    assert r.status_code == 200, r.text
+    declined = (await reserve(1)).json()["booking_id"]
+    assert (await pay(declined, "pm_card_chargeDeclined")).status_code == 402
+    assert (await client.delete(f"/api/v1/bookings/{declined}", headers=buyer.headers)).is_success
+    still_held = (await reserve(1)).json()["booking_id"]
+    assert (await reserve(4)).status_code == 409  # sold out: 2 sold + 1 held of 5
+
+    a = await analytics()
+    assert (a["capacity"], a["sold"], a["held"], a["available"]) == (5, 2, 1, 2)
+    assert a["holds"] == {
+        "made": 4,
+        "active": 1,
+        "confirmed": 1,
+        "expired": 0,
+        "cancelled": 2,
+        "rejected": 0,
+    }
+    assert a["conversion"] == 0.25
+    assert a["gross_sales"] == {"amount": "50.00", "currency": "EUR"}
+    assert a["revenue"] == {"amount": "50.00", "currency": "EUR"}
+    assert a["refunds"] == {"count": 0, "amount": {"amount": "0.00", "currency": "EUR"}}
+    async with resources.sessionmaker() as session:
+        b = await session.get(Booking, uuid.UUID(paid))
+    assert b is not None
+    assert b.confirmed_at is not None
+    hour = b.confirmed_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    assert a["sales_per_hour"] == [
+        {
+            "hour": hour.isoformat().replace("+00:00", "Z"),
+            "bookings": 1,
+            "seats": 2,
+            "revenue": {"amount": "50.00", "currency": "EUR"},
+        }
+    ]
+
+    # the paid booking is cancelled: refunded, so revenue drops and the refund shows
+    assert (await client.delete(f"/api/v1/bookings/{paid}", headers=buyer.headers)).is_success
+    r = await client.post(f"/api/v1/support/bookings/{still_held}/release", headers=staff.headers)
+    assert r.status_code == 200, r.text
+    a = await analytics()
+    assert (a["sold"], a["held"], a["available"]) == (0, 0, 5)
+    assert a["revenue"] == {"amount": "0.00", "currency": "EUR"}
+    assert a["gross_sales"] == {"amount": "50.00", "currency": "EUR"}
+    assert a["refunds"] == {"count": 1, "amount": {"amount": "50.00", "currency": "EUR"}}
+    assert a["holds"]["cancelled"] == 4
+    assert a["holds"]["confirmed"] == 1
