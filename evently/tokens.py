@@ -178,3 +178,15 @@ async def _revoke(session: AsyncSession, where: str, params: dict[str, object]) 
         params,
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def prune_expired(session: AsyncSession, *, grace_days: int = 1) -> int:
+    """Delete tokens expired more than ``grace_days`` ago (spent and revoked ones included).
+
+    Until they expire, spent tokens are kept: they are what reuse detection recognises.
+    """
+    result = await session.execute(
+        text("DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(days => :d)"),
+        {"d": grace_days},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

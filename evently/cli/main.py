@@ -217,6 +217,29 @@ def users_create(
     console.print(f"[green]created {role} {email} ({user_id})")
 
 
+@users_app.command("prune-tokens")
+def users_prune_tokens(
+    grace_days: Annotated[int, typer.Option(min=0, help="keep tokens expired for fewer days")] = 1,
+) -> None:
+    """Delete expired refresh tokens (run daily from cron or a scheduler)."""
+    from evently import tokens
+
+    settings = load_settings()
+
+    async def _run() -> int:
+        from evently.db.session import make_engine, make_sessionmaker
+        from evently.endpoints import resolve_endpoints
+
+        engine = make_engine(resolve_endpoints(settings).database_url, settings, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await tokens.prune_expired(session, grace_days=grace_days)
+        finally:
+            await engine.dispose()
+
+    console.print(f"[green]deleted {asyncio.run(_run())} expired refresh tokens")
+
+
 def main() -> None:
     app()
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text, update
 
 from evently.db.models import RefreshToken, User
 from evently.resources import Resources
 from evently.security import hash_refresh_token
+from evently.settings import Settings
 from tests.auth.helpers import AUTH, PASSWORD, PROFILE, assert_problem, bearer, register
 from tests.factories import unique_email
 
@@ -291,3 +294,42 @@ async def test_logout_revokes_the_session_and_is_idempotent(
     # the other session (another login) is untouched
     r = await client.post(f"{AUTH}/refresh", json={"refresh_token": other["refresh_token"]})
     assert r.status_code == 200, r.text
+
+
+async def test_prune_tokens_deletes_only_long_expired_ones(
+    resources: Resources, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evently.cli.main import app
+
+    user_id = uuid.uuid4()
+    hashes = {name: hash_refresh_token(f"{name}-{user_id}") for name in ("old", "recent", "live")}
+    async with resources.sessionmaker() as session, session.begin():
+        session.add(User(id=user_id, email=unique_email("prune"), password_hash="x"))
+        await session.flush()
+        for name, expires in (
+            ("old", timedelta(days=-3)),
+            ("recent", timedelta(hours=-1)),
+            ("live", timedelta(days=7)),
+        ):
+            await session.execute(
+                text(
+                    "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)"
+                    " VALUES (gen_random_uuid(), :u, gen_random_uuid(), :h,"
+                    " now() + :e)"
+                ),
+                {"u": user_id, "h": hashes[name], "e": expires},
+            )
+
+    monkeypatch.setenv("EVENTLY_DATABASE_URL", settings.database_url or "")
+    # the command runs its own event loop: give it a thread
+    out = await asyncio.to_thread(CliRunner().invoke, app, ["users", "prune-tokens"])
+    assert out.exit_code == 0, out.output
+    async with resources.sessionmaker() as session:
+        left = set(
+            await session.scalars(
+                select(RefreshToken.token_hash).where(RefreshToken.user_id == user_id)
+            )
+        )
+    assert {name for name, h in hashes.items() if h in left} == {"recent", "live"}
