@@ -27,6 +27,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from evently import metrics
 from evently.errors import TooManyRequests
 
 log = logging.getLogger("evently.ratelimit")
@@ -80,6 +81,8 @@ class RateLimiter:
         self._skip_until = 0.0
         if int(count) <= limit:
             return None
+        # scope = the key's first two parts ("login:ip", "login:email", ...): bounded labels
+        metrics.RATE_LIMITED.labels(scope=":".join(key.split(":", 2)[:2])).inc()
         return max(1, math.ceil(int(ttl_ms) / 1000))
 
     async def enforce(

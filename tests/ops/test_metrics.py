@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from evently import metrics
 from evently.embedded import free_port
+from evently.ratelimit import RateLimiter
 from evently.resources import Resources
 from evently.settings import Settings
 from tests.factories import make_account
@@ -231,3 +232,15 @@ def test_api_with_several_worker_processes_aggregates_metrics(
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+async def test_rate_limit_refusals_are_counted_by_scope(resources: Resources) -> None:
+    limiter = RateLimiter(resources.redis)
+    key = f"login:ip:test-{uuid.uuid4().hex}"
+    before = _sample("evently_rate_limited_total", scope="login:ip")
+    assert await limiter.hit(key, limit=2, window_seconds=60) is None
+    assert await limiter.hit(key, limit=2, window_seconds=60) is None
+    assert _sample("evently_rate_limited_total", scope="login:ip") == before
+    assert await limiter.hit(key, limit=2, window_seconds=60) is not None
+    assert await limiter.hit(key, limit=2, window_seconds=60) is not None
+    assert _sample("evently_rate_limited_total", scope="login:ip") == before + 2
