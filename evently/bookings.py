@@ -8,12 +8,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributeKey,
@@ -27,7 +29,7 @@ from temporalio.service import RPCError
 from evently import metrics, task_queues
 from evently.db.models import Booking
 from evently.errors import Conflict, NotFound, ServiceUnavailable
-from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_SOLD_OUT, Gate
+from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_SOLD_OUT, Gate, gate_key
 from evently.resources import Resources
 from workflows.booking_models import (
     UPDATE_CANCEL,
@@ -75,6 +77,30 @@ class Admission:
 
     def __exit__(self, *exc: object) -> None:
         self.in_flight -= 1
+
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
+
+
+async def sold_out_at_gate(gate: Gate, event_id: uuid.UUID, quantity: int) -> bool:
+    """Read-only look at the sold-out gate (no seat taken): True only when the counter is
+    there and below ``quantity``. Lets a sold-out request be answered when the in-flight cap
+    is reached (it costs one Redis GET, no workflow and no Postgres write)."""
+    try:
+        value = await gate.redis.get(gate_key(event_id))
+    except RedisError:
+        return False
+    if value is None or value == "closed":
+        return False
+    try:
+        return int(value) < quantity
+    except ValueError:
+        return False
+
+
+def sold_out_error() -> Conflict:
+    return _sold_out()
 
 
 async def _event_on_sale(res: Resources, event_id: uuid.UUID) -> int:
@@ -150,7 +176,8 @@ async def reserve(
             ),
             timeout=res.settings.reserve_timeout_seconds,
         )
-    except TimeoutError as exc:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        # the server's own long-poll deadline ends the wait too (an unhandled 500 before)
         metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
         raise ServiceUnavailable(
             "The reservation is taking too long; retry with the same Idempotency-Key.",
@@ -203,7 +230,7 @@ async def _update(client: Client, booking_id: uuid.UUID, name: str, arg: Any, rt
         return await asyncio.wait_for(
             handle.execute_update(name, arg, result_type=rtype), timeout=60
         )
-    except TimeoutError as exc:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
         raise ServiceUnavailable("The booking did not answer in time; retry.") from exc
     except WorkflowUpdateFailedError as exc:
         raise ServiceUnavailable(f"The booking could not process this: {exc.cause}") from exc

@@ -64,19 +64,29 @@ async def reserve(
     body: ReserveRequest,
     request: Request,
     user: CurrentUser,
+    session: SessionDep,
     res: ResourcesDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> ReserveResponse:
     """Hold seats. Answers 201 held (pay before `hold_expires_at`) or 409 `sold_out` in one
-    request. Retrying with the same `Idempotency-Key` returns the same booking."""
+    request. Retrying with the same `Idempotency-Key` returns the same booking. Beyond the
+    in-flight cap: 503 `overloaded` with Retry-After (a sold-out event still answers 409)."""
+    # the user lookup's connection goes back to the pool now: a hold takes a while, and an
+    # idle-in-transaction connection per in-flight request exhausted the pool under load
+    await session.commit()
     if body.quantity > res.settings.max_tickets_per_booking:
         raise Unprocessable(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
             code="quantity_too_large",
         )
-    with _admission(request):
+    admission = _admission(request)
+    if admission.full and await bookings.sold_out_at_gate(
+        _gate(request), body.event_id, body.quantity
+    ):
+        raise bookings.sold_out_error()
+    with admission:
         result = await bookings.reserve(
             res,
             _gate(request),

@@ -34,3 +34,31 @@ def search(
         configured=configured,
     )
     typer.echo(json.dumps(result))
+
+
+@bench_app.command("flash-sale")
+def flash_sale(
+    buyers: Annotated[int, typer.Option(min=1, help="buyers, one reserve request each")] = 5_000,
+    seats: Annotated[int, typer.Option(min=1, help="capacity of the event")] = 500,
+    connections: Annotated[
+        int, typer.Option(min=1, max=1000, help="HTTP connections of the load generator")
+    ] = 100,
+    api_processes: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Temporal worker processes")] = 1,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="EVENTLY_RESERVE_MAX_IN_FLIGHT for the API")
+    ] = None,
+) -> None:
+    """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
+    oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
+    from bench.flash_sale import run_flash_sale
+
+    result = run_flash_sale(
+        buyers=buyers,
+        seats=seats,
+        connections=connections,
+        api_processes=api_processes,
+        workers=workers,
+        max_in_flight=max_in_flight,
+    )
+    typer.echo(json.dumps(result))

@@ -1,0 +1,294 @@
+"""Flash-sale benchmark: B buyers race for C seats of one event through the real HTTP API.
+
+    evently bench flash-sale [--buyers 5000] [--seats 500] [--connections 100]
+
+A fresh stack (bench/common.py): embedded Postgres/Redis + the file-persisted Temporal dev
+server, the API as a uvicorn subprocess, the workers as subprocesses. B buyers are inserted in
+bulk with minted access tokens; after a warm-up every buyer sends ONE reserve request at once
+(an httpx client with ``--connections`` pooled connections); a ``503 overloaded`` answer is
+retried after its Retry-After, as a well-behaved client would. Prints ONE JSON line; every
+field is defined in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    BenchStack,
+    CpuMeter,
+    SelfCpu,
+    asyncpg_dsn,
+    bench_stack,
+    console,
+    create_buyers,
+    create_event,
+    percentile,
+    pg_ceiling,
+)
+
+RESERVE = "/api/v1/bookings/reserve"
+
+
+@dataclass
+class Attempt:
+    buyer: int
+    sent: float  # wall clock (time.time()), comparable with Postgres now()
+    received: float
+    latency_ms: float
+    status: int  # 0 = transport error / timeout
+    code: str
+    booking_id: str | None
+
+
+async def reserve_once(
+    http: httpx.AsyncClient, token: str, event_id: uuid.UUID, buyer: int, request_timeout: float
+) -> tuple[Attempt, float]:
+    """One request; returns the attempt and the Retry-After it was given (0 if none)."""
+    sent = time.time()
+    t0 = time.perf_counter()
+    try:
+        r = await http.post(
+            RESERVE,
+            json={"event_id": str(event_id), "quantity": 1},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=request_timeout,
+        )
+    except httpx.HTTPError as exc:
+        return (
+            Attempt(
+                buyer,
+                sent,
+                time.time(),
+                (time.perf_counter() - t0) * 1000,
+                0,
+                type(exc).__name__,
+                None,
+            ),
+            0.0,
+        )
+    latency = (time.perf_counter() - t0) * 1000
+    code = ""
+    booking_id = None
+    if r.status_code == 201:
+        code, booking_id = "held", r.json()["booking_id"]
+    else:
+        try:
+            code = str(r.json().get("code", ""))
+        except ValueError:
+            code = "not_json"
+    retry_after = float(r.headers.get("retry-after", 0) or 0)
+    return Attempt(buyer, sent, time.time(), latency, r.status_code, code, booking_id), retry_after
+
+
+async def fire(
+    api_url: str,
+    tokens: list[str],
+    event_id: uuid.UUID,
+    connections: int,
+    request_timeout: float,
+    max_attempts: int = 100,
+) -> list[Attempt]:
+    """Every buyer at once; at most ``connections`` requests on the wire (the pool)."""
+    attempts: list[Attempt] = []
+    sem = asyncio.Semaphore(connections)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=request_timeout) as http:
+
+        async def buyer(i: int) -> None:
+            for _ in range(max_attempts):
+                async with sem:
+                    attempt, retry_after = await reserve_once(
+                        http, tokens[i], event_id, i, request_timeout
+                    )
+                attempts.append(attempt)
+                if attempt.status == 503 and attempt.code == "overloaded":
+                    await asyncio.sleep(retry_after * (0.5 + random.random()))
+                    continue
+                return
+
+        await asyncio.gather(*(buyer(i) for i in range(len(tokens))))
+    return attempts
+
+
+def spurious_rejections(
+    attempts: list[Attempt], holds: list[tuple[str, float]], capacity: int
+) -> tuple[int, int]:
+    """(spurious sold_out answers, seats never taken).
+
+    A ``sold_out`` answer received at time t is spurious when, at t, fewer than ``capacity``
+    seats were claimed, counting as claimed every seat of a booking that took seats (booking
+    records, status not ``rejected``) whose request had been SENT by t — committed or still
+    in flight (an in-flight request holds its gate seat and will commit it). Nothing is
+    released during the sale (holds last 300 s), so free-at-t means free when the sold_out
+    decision was made. Quantity is 1 for every request here.
+    """
+    sent_by_booking = {a.booking_id: a.sent for a in attempts if a.booking_id}
+    # a held booking whose 201 the client never saw (a timeout): its commit time bounds it
+    claim_times = sorted(sent_by_booking.get(bid, created) for bid, created in holds)
+    spurious = 0
+    import bisect
+
+    for a in attempts:
+        if a.code == "sold_out":
+            claimed = bisect.bisect_right(claim_times, a.received)
+            if capacity - claimed >= 1:
+                spurious += 1
+    return spurious, max(capacity - len(holds), 0)
+
+
+async def warm_up(api_url: str, tokens: list[str], event_id: uuid.UUID) -> None:
+    """A few reservations on a separate event: connections, caches, workflow code paths."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        for chunk in range(0, len(tokens), 10):
+            await asyncio.gather(
+                *(reserve_once(http, t, event_id, -1, 30) for t in tokens[chunk : chunk + 10])
+            )
+
+
+async def sale(
+    st: BenchStack, buyers: int, seats: int, connections: int, request_timeout: float
+) -> dict[str, Any]:
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from evently.invariants import check
+
+    dsn = asyncpg_dsn(st.database_url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        event_id = await create_event(conn, seats)
+        warm_event = await create_event(conn, 10_000, name="Warm-up")
+        t = time.monotonic()
+        accounts = await create_buyers(conn, st.settings, buyers)
+        console.log(f"{buyers} buyers in {time.monotonic() - t:.1f}s")
+    finally:
+        await conn.close()
+    tokens = [tok for _, tok in accounts]
+    await warm_up(st.api_url, tokens[:30], warm_event)
+    ceiling = await pg_ceiling(dsn, [uid for uid, _ in accounts], seats, min(connections, 100))
+    console.log(f"postgres ceiling {ceiling['pg_ceiling_rps']} holds/s")
+    await asyncio.sleep(1)
+
+    meter = CpuMeter(st.pids())
+    me = SelfCpu()
+    meter.start()
+    me.start()
+    t0 = time.time()
+    attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
+    wall = time.time() - t0
+    cpu = meter.stop()
+    loadgen_cpu, loadgen_share = me.stop()
+
+    engine = create_async_engine(st.database_url)
+    try:
+        async with engine.connect() as c:
+            from sqlalchemy import text
+
+            rows = (
+                await c.execute(
+                    text(
+                        "SELECT id, extract(epoch from created_at) AS created FROM bookings "
+                        "WHERE event_id = :e AND status <> 'rejected'"
+                    ),
+                    {"e": event_id},
+                )
+            ).all()
+            ev = (
+                await c.execute(
+                    text("SELECT capacity, available, held, sold FROM events WHERE id = :e"),
+                    {"e": event_id},
+                )
+            ).one()
+            violations = [str(v) for v in await check(c, event_id)]
+    finally:
+        await engine.dispose()
+
+    holds = [(str(r.id), float(r.created)) for r in rows]
+    held_attempts = [a for a in attempts if a.status == 201]
+    spurious, unsold = spurious_rejections(attempts, holds, seats)
+    sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
+    latencies = [a.latency_ms for a in attempts]
+    by_code = Counter(a.code for a in attempts)
+
+    def p(code: str, q: float) -> float:
+        return round(percentile([a.latency_ms for a in attempts if a.code == code], q), 1)
+
+    stack_cpu = sum(cpu.values())
+    n_holds = len(holds)
+    held_rps = n_holds / sellout if sellout > 0 else 0.0
+    return {
+        "bench": "flash-sale",
+        "buyers": buyers,
+        "seats": seats,
+        "connections": connections,
+        "api_processes": st.env.get("BENCH_API_PROCESSES", "1"),
+        "worker_processes": len(st.workers),
+        "reserve_max_in_flight": st.env.get("EVENTLY_RESERVE_MAX_IN_FLIGHT", "default"),
+        "requests": len(attempts),
+        "wall_seconds": round(wall, 2),
+        "reserve_rps": round(len(attempts) / wall, 1),
+        "held_rps": round(held_rps, 1),
+        "sellout_seconds": round(sellout, 2),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1) if latencies else 0,
+        "held_p50_ms": p("held", 50),
+        "held_p99_ms": p("held", 99),
+        "sold_out_p50_ms": p("sold_out", 50),
+        "sold_out_p99_ms": p("sold_out", 99),
+        "shed_p99_ms": p("overloaded", 99),
+        "sold": n_holds,
+        "held_answers": len(held_attempts),
+        "sold_out_answers": by_code.get("sold_out", 0),
+        "oversold": max(ev.held + ev.sold - ev.capacity, 0) + max(-ev.available, 0),
+        "spurious_rejections": spurious,
+        "unsold_seats": unsold,
+        "errors": sum(
+            1 for a in attempts if a.status == 0 or (a.status >= 500 and a.code != "overloaded")
+        ),
+        "shed": by_code.get("overloaded", 0),
+        "answers": dict(Counter(f"{a.status}:{a.code}" for a in attempts)),
+        "cpu_seconds_per_hold": round(stack_cpu / n_holds, 4) if n_holds else None,
+        "cpu_seconds": cpu,
+        "stack_cpu_seconds": round(stack_cpu, 2),
+        "loadgen_cpu_seconds": loadgen_cpu,
+        "loadgen_core_share": loadgen_share,
+        **ceiling,
+        "ratio_to_pg_ceiling": round(held_rps / ceiling["pg_ceiling_rps"], 4)
+        if ceiling["pg_ceiling_rps"]
+        else None,
+        "invariants": "ok" if not violations else violations[:20],
+    }
+
+
+def run_flash_sale(
+    *,
+    buyers: int,
+    seats: int,
+    connections: int = 100,
+    api_processes: int = 1,
+    workers: int = 1,
+    max_in_flight: int | None = None,
+    timeout: float = 15.0,
+) -> dict[str, Any]:
+    extra = {"BENCH_API_PROCESSES": str(api_processes)}
+    if max_in_flight is not None:
+        extra["EVENTLY_RESERVE_MAX_IN_FLIGHT"] = str(max_in_flight)
+    with bench_stack(extra_env=extra) as st:
+        st.start_api(api_processes)
+        st.start_worker()
+        for _ in range(workers - 1):
+            st.start_worker("booking")
+        st.wait_ready()
+        console.log(f"stack ready: API {st.api_url}, {workers} worker(s)")
+        return asyncio.run(sale(st, buyers, seats, connections, timeout))

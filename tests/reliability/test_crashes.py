@@ -1,0 +1,276 @@
+"""Crashes and outages on a private stack (tests/reliability/conftest.py): a worker killed
+with holds open, the Temporal dev server and Postgres restarted mid-sale, Redis down.
+
+Afterwards nothing is lost or doubled: every hold ends exactly once (confirmed or released),
+the invariant checker passes, and no buyer got two bookings for one Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.common import BenchStack
+from tests.reliability.conftest import (
+    CALL_TIMEOUT,
+    HOLD_SECONDS,
+    Sale,
+    assert_invariants,
+    assert_problem,
+    counters,
+    new_sale,
+    statuses,
+    wait_until,
+)
+
+pytestmark = pytest.mark.reliability
+
+RESERVE = "/api/v1/bookings/reserve"
+
+
+@dataclass
+class Answers:
+    """Every answer the buyers got, with its latency."""
+
+    seen: list[tuple[int, str, float]] = field(default_factory=list)  # status, code, seconds
+    booking_of: dict[int, set[str]] = field(default_factory=dict)  # buyer -> booking ids
+    final: dict[int, str] = field(default_factory=dict)  # buyer -> held / sold_out
+
+    def check_fast_and_clean(self) -> None:
+        for status, code, seconds in self.seen:
+            assert status != 500, code
+            assert status in (201, 409, 503), (status, code)
+            assert seconds < CALL_TIMEOUT - 1, (status, code, seconds)
+
+
+async def buy(
+    api: httpx.AsyncClient,
+    sale: Sale,
+    i: int,
+    answers: Answers,
+    deadline: float,
+    key: str | None = None,
+) -> None:
+    """One buyer: the same Idempotency-Key until a definitive answer (201 or 409)."""
+    key = key or f"buyer-{i}-{uuid.uuid4().hex[:6]}"
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        try:
+            r = await api.post(
+                RESERVE,
+                json={"event_id": str(sale.event_id), "quantity": 1},
+                headers={**sale.headers(i), "Idempotency-Key": key},
+            )
+        except httpx.TimeoutException as exc:  # a hang: fails check_fast_and_clean
+            answers.seen.append((0, type(exc).__name__, time.monotonic() - t0))
+            raise
+        except httpx.TransportError:
+            await asyncio.sleep(0.5)
+            continue
+        assert_problem(r)
+        code = "held" if r.status_code == 201 else r.json().get("code", "")
+        answers.seen.append((r.status_code, code, time.monotonic() - t0))
+        if r.status_code == 201:
+            answers.booking_of.setdefault(i, set()).add(r.json()["booking_id"])
+            answers.final[i] = "held"
+            return
+        if r.status_code == 409:
+            assert code == "sold_out", r.text
+            answers.final[i] = "sold_out"
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"buyer {i} got no definitive answer")
+
+
+async def sale_with_outage(
+    api: httpx.AsyncClient,
+    sale: Sale,
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    *,
+    spread: float = 3.0,
+    budget: float = 90.0,
+) -> Answers:
+    """Buyers arrive over ``spread`` seconds; a server is stopped for ~2 s meanwhile. The last
+    buyer is the probe: it reserves during the outage (a fast 503 problem, never a hang or a
+    500) and retries with the same Idempotency-Key afterwards."""
+    answers = Answers()
+    deadline = time.monotonic() + budget
+    probe = len(sale.buyers) - 1
+
+    async def late_buyer(i: int) -> None:
+        await asyncio.sleep(spread * i / probe)
+        await buy(api, sale, i, answers, deadline)
+
+    buyers = asyncio.gather(*(late_buyer(i) for i in range(probe)))
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(stop)
+    t0 = time.monotonic()
+    r = await api.post(
+        RESERVE,
+        json={"event_id": str(sale.event_id), "quantity": 1},
+        headers={**sale.headers(probe), "Idempotency-Key": "probe"},
+    )
+    assert r.status_code == 503, r.text
+    assert_problem(r)
+    assert time.monotonic() - t0 < 8
+    await asyncio.sleep(max(0.0, 2 - (time.monotonic() - t0)))
+    await asyncio.to_thread(start)
+    await buyers
+    await buy(api, sale, probe, answers, deadline, key="probe")
+    return answers
+
+
+async def assert_nothing_lost_or_doubled(
+    db: AsyncEngine, sale: Sale, answers: Answers, *, settle: float = 60
+) -> None:
+    # one booking per Idempotency-Key, whatever the retries
+    assert all(len(ids) == 1 for ids in answers.booking_of.values()), answers.booking_of
+    held = sum(1 for v in answers.final.values() if v == "held")
+    assert held == min(sale.capacity, len(sale.buyers)), answers.final
+    assert len(answers.final) == len(sale.buyers)
+    # every hold ends (expired: nobody pays here) and its seat comes back exactly once
+    await wait_until(
+        lambda: _no_holds(db, sale.event_id), settle + HOLD_SECONDS, "every hold to end"
+    )
+    await assert_invariants(db, sale.event_id)
+    st = await statuses(db, sale.event_id)
+    assert st.get("expired", 0) == held, st
+    assert await counters(db, sale.event_id) == (sale.capacity, 0, 0)
+
+
+async def _no_holds(db: AsyncEngine, event_id: uuid.UUID) -> bool:
+    return (await statuses(db, event_id)).get("held", 0) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_worker_killed_with_100_holds_open(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    sale = await new_sale(rstack, capacity=120, buyers=100)
+    sem = asyncio.Semaphore(20)
+
+    async def hold(i: int) -> str:
+        for _ in range(10):  # a client retries a 503 with the same key
+            async with sem:
+                r = await api.post(
+                    RESERVE,
+                    json={"event_id": str(sale.event_id), "quantity": 1},
+                    headers={**sale.headers(i), "Idempotency-Key": f"hold-{i}"},
+                )
+            assert_problem(r)
+            if r.status_code != 503:
+                break
+        assert r.status_code == 201, r.text
+        return str(r.json()["booking_id"])
+
+    booking_ids = await asyncio.gather(*(hold(i) for i in range(100)))
+
+    async def pay(i: int) -> None:
+        r = await api.post(
+            "/api/v1/bookings/confirm",
+            json={"booking_id": booking_ids[i], "payment_method": "pm_card_visa"},
+            headers=sale.headers(i),
+        )
+        assert r.status_code == 200, r.text
+
+    await asyncio.gather(*(pay(i) for i in range(20)))
+    st = await statuses(db, sale.event_id)
+    assert st.get("confirmed") == 20
+    assert st.get("held", 0) >= 1, st  # the window is short: some may already have ended
+
+    # kill -9 every worker while holds are open; the hold timers keep running on the server
+    for w in rstack.workers:
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait(10)
+    rstack.workers.clear()
+    await asyncio.sleep(HOLD_SECONDS + 1)
+    assert (await statuses(db, sale.event_id)).get("held", 0) >= 1  # nobody released them
+
+    rstack.start_worker()
+    await wait_until(lambda: _no_holds(db, sale.event_id), 60, "the new worker to end holds")
+    st = await statuses(db, sale.event_id)
+    assert st == {"confirmed": 20, "expired": 80}, st
+    assert await counters(db, sale.event_id) == (100, 0, 20)
+    await assert_invariants(db, sale.event_id)
+
+
+async def test_temporal_restarted_mid_sale(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    assert rstack.embedded is not None
+    assert rstack.embedded.temporal is not None
+    temporal = rstack.embedded.temporal
+    sale = await new_sale(rstack, capacity=30, buyers=45)
+    answers = await sale_with_outage(api, sale, temporal.stop, temporal.start)
+    answers.check_fast_and_clean()
+    await assert_nothing_lost_or_doubled(db, sale, answers)
+
+
+async def test_postgres_restarted_mid_sale(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    assert rstack.embedded is not None
+    assert rstack.embedded.postgres is not None
+    pg = rstack.embedded.postgres
+    sale = await new_sale(rstack, capacity=30, buyers=45)
+    answers = await sale_with_outage(api, sale, pg.stop, pg.start)
+    answers.check_fast_and_clean()
+    await assert_nothing_lost_or_doubled(db, sale, answers)
+
+
+async def test_redis_down_bookings_work_and_cache_recovers(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    assert rstack.embedded is not None
+    assert rstack.embedded.redis is not None
+    redis = rstack.embedded.redis
+    sale = await new_sale(rstack, capacity=20, buyers=30)
+
+    async def availability() -> dict[str, int]:
+        r = await api.get(f"/api/v1/events/{sale.event_id}/availability")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return {k: body[k] for k in ("available", "held", "sold")}
+
+    async def reserve(i: int) -> httpx.Response:
+        return await api.post(
+            RESERVE,
+            json={"event_id": str(sale.event_id), "quantity": 1},
+            headers=sale.headers(i),
+        )
+
+    for i in range(5):  # the gate and the cache are warm
+        assert (await reserve(i)).status_code == 201
+    await asyncio.to_thread(redis.stop)
+    try:
+        answers = Answers()
+        deadline = time.monotonic() + 60
+        await asyncio.gather(*(buy(api, sale, i, answers, deadline) for i in range(5, 25)))
+        answers.check_fast_and_clean()
+        assert sorted(answers.final) == list(range(5, 25))
+        held = sum(1 for v in answers.final.values() if v == "held")
+        assert held >= 15, answers.final  # more if an early hold already ended
+        # Postgres answers while the cache is gone
+        a, h, s = await counters(db, sale.event_id)
+        assert await availability() == {"available": a, "held": h, "sold": s}
+    finally:
+        await asyncio.to_thread(redis.start)
+    # holds end while Redis is back; the cache follows every change again
+    await wait_until(lambda: _no_holds(db, sale.event_id), 30 + HOLD_SECONDS, "holds to end")
+    assert await availability() == {"available": 20, "held": 0, "sold": 0}
+    r = await reserve(25)
+    assert r.status_code == 201, r.text
+    assert await availability() == {"available": 19, "held": 1, "sold": 0}
+    await assert_invariants(db, sale.event_id)
