@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -258,3 +259,19 @@ async def run_worker(
         if metrics is not None:
             await metrics.aclose()
     log.info("worker stopped")
+
+
+def serve(settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0.0.0") -> None:
+    """Run the worker until a signal, then end the process with status 0.
+
+    The exit skips interpreter finalization (``os._exit`` after flushing logs and stdio): the
+    Temporal SDK's Rust core can still call into Python from its own threads while the
+    interpreter tears down, which aborted (SIGABRT, "PyGILState_Release") a few exits in
+    tests. All work is finished by then: the workers have shut down gracefully.
+    """
+    asyncio.run(run_worker(settings, queues, metrics_host=metrics_host))
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

@@ -86,7 +86,7 @@ def worker(
 ) -> None:
     """Run a Temporal worker for the given task queues against the configured servers."""
     from evently.logging import configure_logging
-    from workers.main import parse_queues, run_worker
+    from workers.main import parse_queues, serve
 
     settings = load_settings()
     updates: dict[str, object] = {}
@@ -102,7 +102,7 @@ def worker(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--queues") from exc
     configure_logging(settings)
-    asyncio.run(run_worker(settings, task_queues, metrics_host=metrics_host))
+    serve(settings, task_queues, metrics_host=metrics_host)
 
 
 @app.command()
