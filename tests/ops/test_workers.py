@@ -10,6 +10,7 @@ upsert waits inside Postgres until the test lets go.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+import structlog
 from google.protobuf.duration_pb2 import Duration
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -32,14 +34,19 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
+from temporalio.worker import Worker
 
+from activities.search import SearchIndexActivities
+from evently import task_queues
 from evently.embedded import free_port, port_open
 from evently.resources import Resources
+from evently.search.postgres import PostgresSearchIndex
 from evently.search_sync import request_index_write
 from evently.settings import Settings
 from evently.temporal import connect
 from tests.factories import make_event
-from workflows.search_sync import search_sync_workflow_id
+from workers.main import LogContextInterceptor
+from workflows.search_sync import EventIndexSyncWorkflow, search_sync_workflow_id
 
 HOST = socket.gethostname()
 
@@ -290,3 +297,61 @@ async def test_sigterm_past_the_grace_period_hands_the_activity_to_another_worke
 
     other.proc.send_signal(signal.SIGTERM)
     assert await _exit_code(other, timeout=20) == 0
+
+
+class _ContextRecorder(logging.Handler):
+    """Remembers the structlog context at the moment each record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.contexts: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.contexts.append(dict(structlog.contextvars.get_contextvars()))
+
+
+async def test_activity_log_lines_carry_workflow_and_activity_context(
+    ns_client: Client, resources: Resources
+) -> None:
+    """A real activity failure (its search table does not exist) logged by the SDK carries
+    the context our interceptor bound: workflow id, activity, attempt, task queue."""
+    event = await make_event(resources)
+    broken = SearchIndexActivities(
+        resources.sessionmaker, PostgresSearchIndex(resources.engine, table="no_such_table")
+    )
+    recorder = _ContextRecorder()
+    sdk_log = logging.getLogger("temporalio.activity")
+    sdk_log.addHandler(recorder)
+    workers = [
+        Worker(
+            ns_client,
+            task_queue=task_queues.BOOKING,
+            workflows=[EventIndexSyncWorkflow],
+            interceptors=[LogContextInterceptor()],
+        ),
+        Worker(
+            ns_client,
+            task_queue=task_queues.SEARCH,
+            activities=[broken.index_event],
+            interceptors=[LogContextInterceptor()],
+        ),
+    ]
+    try:
+        async with workers[0], workers[1]:
+            await request_index_write(ns_client, event.id)
+            deadline = time.monotonic() + 20
+            while not recorder.contexts:
+                assert time.monotonic() < deadline, "the failing activity was never logged"
+                await asyncio.sleep(0.05)
+            handle = ns_client.get_workflow_handle(search_sync_workflow_id(event.id))
+            await handle.terminate("test over")
+    finally:
+        sdk_log.removeHandler(recorder)
+    ctx = recorder.contexts[0]
+    assert ctx["workflow_id"] == search_sync_workflow_id(event.id)
+    assert ctx["workflow_type"] == "EventIndexSyncWorkflow"
+    assert ctx["activity"] == "index_event"
+    assert ctx["attempt"] == 1
+    assert ctx["task_queue"] == task_queues.SEARCH
+    # and it did not leak into this (the test's) context
+    assert "workflow_id" not in structlog.contextvars.get_contextvars()
