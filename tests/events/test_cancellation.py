@@ -271,3 +271,24 @@ async def test_with_temporal_down_delete_is_503_and_changes_nothing(
             r = await client.delete(f"{ADMIN}/events/{event.id}", headers=admin.headers)
     assert_problem(r, 503, "service_unavailable")
     assert await event_row(resources, event.id) == before
+
+
+async def test_patch_to_cancelled_runs_the_same_cancellation(
+    client: httpx.AsyncClient,
+    resources: Resources,
+    admin: Account,
+    temporal_client: Client,
+    running_workers: None,
+) -> None:
+    event = await make_event(resources, capacity=5)
+    r = await client.patch(
+        f"{ADMIN}/events/{event.id}", json={"status": "cancelled"}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    handle = temporal_client.get_workflow_handle_for(
+        EventCancellationWorkflow.run, f"event-cancel-{event.id}"
+    )
+    result = await asyncio.wait_for(handle.result(), WAIT)
+    assert result.event_id == event.id
+    assert result.stuck_booking_ids == []
