@@ -14,19 +14,29 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep
 from evently.db.models import User
 from evently.errors import Forbidden, Unauthorized
 from evently.ratelimit import RateLimiter
-from evently.security import decode_access_token
+from evently.security import AccessClaims, decode_access_token
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def current_user(
-    session: SessionDep,
+async def current_claims(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send 'Authorization: Bearer <access token>'.")
     claims = decode_access_token(settings, credentials.credentials)
+    structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
+    return claims
+
+
+# The signed, short-lived access token alone (no database read): for the reserve hot path,
+# where a user lookup per request would make the connection pool the bottleneck of a rush.
+# A deactivated account keeps this for at most EVENTLY_ACCESS_TOKEN_MINUTES.
+TokenClaims = Annotated[AccessClaims, Depends(current_claims)]
+
+
+async def current_user(session: SessionDep, claims: TokenClaims) -> User:
     user = await session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active:
         raise Unauthorized("The access token is invalid.", code="invalid_token")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from api.auth.deps import CurrentUser
+from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
 from api.bookings.schemas import (
     BookingOut,
     BookingPage,
@@ -36,6 +36,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not authenticated"},
     404: {"description": "unknown booking or event"},
     409: {"description": "sold out, hold expired, or not on sale"},
+    429: {"description": "too many reservations from this account"},
     422: {"description": "invalid body"},
     503: {"description": "overloaded or a backing service is down"},
 }
@@ -63,9 +64,9 @@ def _gate(request: Request) -> Gate:
 async def reserve(
     body: ReserveRequest,
     request: Request,
-    user: CurrentUser,
-    session: SessionDep,
+    user: TokenClaims,
     res: ResourcesDep,
+    limiter: RateLimiterDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
@@ -73,14 +74,17 @@ async def reserve(
     """Hold seats. Answers 201 held (pay before `hold_expires_at`) or 409 `sold_out` in one
     request. Retrying with the same `Idempotency-Key` returns the same booking. Beyond the
     in-flight cap: 503 `overloaded` with Retry-After (a sold-out event still answers 409)."""
-    # the user lookup's connection goes back to the pool now: a hold takes a while, and an
-    # idle-in-transaction connection per in-flight request exhausted the pool under load
-    await session.commit()
     if body.quantity > res.settings.max_tickets_per_booking:
         raise Unprocessable(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
             code="quantity_too_large",
         )
+    await limiter.enforce(
+        f"reserve:user:{user.user_id}",
+        res.settings.reserve_rate_limit,
+        60,
+        detail="Too many reservations from this account; retry shortly.",
+    )
     admission = _admission(request)
     if admission.full and await bookings.sold_out_at_gate(
         _gate(request), body.event_id, body.quantity
@@ -90,7 +94,7 @@ async def reserve(
         result = await bookings.reserve(
             res,
             _gate(request),
-            user_id=user.id,
+            user_id=user.user_id,
             event_id=body.event_id,
             quantity=body.quantity,
             idempotency_key=idempotency_key,

@@ -348,3 +348,24 @@ async def test_five_hundred_buyers_race_for_fifty_seats(
     assert await counters(resources, event.id) == (0, 50, 0)
     async with resources.engine.connect() as conn:
         assert await check(conn, event.id) == []
+
+
+async def test_reserve_is_rate_limited_per_buyer(resources: Resources) -> None:
+    limited = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"reserve_rate_limit": 2})
+    )
+    app = create_app(limited.settings, limited)
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=10)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for _ in range(2):
+            r = await c.post(
+                "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=buyer.headers
+            )
+            assert r.status_code == 201
+        r = await c.post(
+            "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=buyer.headers
+        )
+        is_problem(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+    assert await counters(resources, event.id) == (8, 2, 0)
