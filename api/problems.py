@@ -86,6 +86,8 @@ def _is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError):
         return True
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
+        return True  # a lazy Temporal client whose server is down
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and _is_unavailable(cause)
 
