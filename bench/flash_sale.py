@@ -97,13 +97,23 @@ async def fire(
     request_timeout: float,
     max_attempts: int = 100,
 ) -> list[Attempt]:
-    """Every buyer at once; at most ``connections`` requests on the wire (the pool)."""
+    """Every buyer at once; at most ``connections`` requests on the wire. The connections are
+    spread over small httpx clients (8 each): httpcore's pool does work proportional to
+    connections x waiting requests on every response, which made one 100-connection client
+    the bottleneck (measured: the load generator, not the API, was saturated)."""
     attempts: list[Attempt] = []
-    sem = asyncio.Semaphore(connections)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=request_timeout) as http:
+    per_client = 8
+    n_clients = max(1, -(-connections // per_client))
+    sems = [asyncio.Semaphore(per_client) for _ in range(n_clients)]
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [
+        httpx.AsyncClient(base_url=api_url, limits=limits, timeout=request_timeout)
+        for _ in range(n_clients)
+    ]
+    try:
 
         async def buyer(i: int) -> None:
+            http, sem = clients[i % n_clients], sems[i % n_clients]
             for _ in range(max_attempts):
                 async with sem:
                     attempt, retry_after = await reserve_once(
@@ -116,6 +126,9 @@ async def fire(
                 return
 
         await asyncio.gather(*(buyer(i) for i in range(len(tokens))))
+    finally:
+        for http in clients:
+            await http.aclose()
     return attempts
 
 
