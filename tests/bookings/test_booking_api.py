@@ -369,3 +369,35 @@ async def test_reserve_is_rate_limited_per_buyer(resources: Resources) -> None:
         is_problem(r, 429, "rate_limited")
         assert int(r.headers["Retry-After"]) >= 1
     assert await counters(resources, event.id) == (8, 2, 0)
+
+
+async def test_support_finds_bookings_by_search_attributes_and_reads_their_state(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    from workflows.booking_models import QUERY_STATE, BookingState
+
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=3)
+    r = await client.post(
+        "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=buyer.headers
+    )
+    booking_id = r.json()["booking_id"]
+    await client.post(
+        "/api/v1/bookings/confirm",
+        json={"booking_id": booking_id, "payment_method": "pm_card_visa"},
+        headers=buyer.headers,
+    )
+    query = f'EventId="{event.id}" AND UserId="{buyer.id}" AND BookingStatus="confirmed"'
+    deadline = time.monotonic() + 15
+    while True:  # visibility is eventually consistent
+        found = [w.id async for w in resources.temporal.list_workflows(query)]
+        if found:
+            break
+        assert time.monotonic() < deadline, "the booking never showed up as confirmed"
+        await asyncio.sleep(0.2)
+    assert found == [f"booking-{booking_id}"]
+    handle = resources.temporal.get_workflow_handle(f"booking-{booking_id}")
+    state = await handle.query(QUERY_STATE, result_type=BookingState)
+    assert state.status == "confirmed"
+    assert state.quantity == 1
+    assert any("payment succeeded" in line for line in state.history)
