@@ -62,3 +62,30 @@ def flash_sale(
         max_in_flight=max_in_flight,
     )
     typer.echo(json.dumps(result))
+
+
+@bench_app.command("steady")
+def steady(
+    rate: Annotated[float, typer.Option(min=0.1, help="new bookings per second")] = 8.0,
+    seconds: Annotated[float, typer.Option(min=1, help="how long the load is offered")] = 30.0,
+    pay_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="share of holds that pay; the rest expire")
+    ] = 0.5,
+    hold_seconds: Annotated[int, typer.Option(min=1, help="EVENTLY_HOLD_SECONDS")] = 5,
+    cost_samples: Annotated[
+        int, typer.Option(min=1, help="bookings counted one by one for the cost")
+    ] = 20,
+) -> None:
+    """Fixed offered load of reserve→pay and reserve→expire: confirmed bookings/s, p99 per
+    step, and the counted cost of one confirmed booking (Postgres statements, Redis commands,
+    Temporal history events)."""
+    from bench.steady import run_steady
+
+    result = run_steady(
+        rate=rate,
+        seconds=seconds,
+        pay_ratio=pay_ratio,
+        hold_seconds=hold_seconds,
+        cost_samples=cost_samples,
+    )
+    typer.echo(json.dumps(result))
