@@ -15,11 +15,13 @@ from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
+from api.notifications.endpoints import router as notifications_router
 from api.payments.endpoints import router as payments_router
 from api.problems import install_problem_handlers
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.users.endpoints import router as users_router
+from api.waitlist.endpoints import router as waitlist_router
 from evently.logging import configure_logging
 from evently.resources import Resources, open_resources
 from evently.settings import Settings, get_settings
@@ -36,10 +38,12 @@ def api_router() -> APIRouter:
     router.include_router(auth_router)
     router.include_router(bookings_router)
     router.include_router(events_router)
+    router.include_router(notifications_router)
     router.include_router(payments_router)
     router.include_router(search_router)
     router.include_router(support_router)
     router.include_router(users_router)
+    router.include_router(waitlist_router)
     return router
 
 

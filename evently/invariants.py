@@ -2,7 +2,8 @@
 every run, and by ops as `evently check`.
 
 Per event: available + held + sold == capacity, nothing negative, ``held`` equals the seats of
-held bookings plus open waitlist offers, ``sold`` equals the seats of confirmed bookings.
+held bookings plus open waitlist offers plus seats kept for the waitlist (``waitlist_pool``),
+``waitlist_waiting`` equals the waiting entries, ``sold`` equals the seats of confirmed bookings.
 Per booking: confirmed ⇒ exactly one successful charge of its amount and no refund; every
 refund belongs to a cancelled booking; no money kept for a booking that is not confirmed;
 nothing held past its window plus a grace period.
@@ -29,9 +30,9 @@ class Violation:
 
 _EVENTS = text(
     """
-SELECT e.id, e.capacity, e.available, e.held, e.sold,
+SELECT e.id, e.capacity, e.available, e.held, e.sold, e.waitlist_pool, e.waitlist_waiting,
        COALESCE(b.held, 0) AS booked_held, COALESCE(b.sold, 0) AS booked_sold,
-       COALESCE(w.offered, 0) AS offered
+       COALESCE(w.offered, 0) AS offered, COALESCE(w.waiting, 0) AS waiting
 FROM events e
 LEFT JOIN (
     SELECT event_id,
@@ -41,8 +42,11 @@ LEFT JOIN (
     GROUP BY event_id
 ) b ON b.event_id = e.id
 LEFT JOIN (
-    SELECT event_id, sum(offered_quantity) AS offered FROM waitlist_entries
-    WHERE status = 'offered' AND (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
+    SELECT event_id, sum(offered_quantity) FILTER (WHERE status = 'offered') AS offered,
+           count(*) FILTER (WHERE status = 'waiting') AS waiting
+    FROM waitlist_entries
+    WHERE status IN ('offered', 'waiting')
+      AND (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
     GROUP BY event_id
 ) w ON w.event_id = e.id
 WHERE CAST(:event_id AS uuid) IS NULL OR e.id = :event_id
@@ -92,12 +96,21 @@ async def check(
             )
         if min(e.available, e.held, e.sold) < 0:
             out.append(Violation("negative", sid, f"{e.available}/{e.held}/{e.sold}"))
-        if e.held != e.booked_held + e.offered:
+        if e.held != e.booked_held + e.offered + e.waitlist_pool:
             out.append(
                 Violation(
                     "held",
                     sid,
-                    f"held {e.held} != held bookings {e.booked_held} + offers {e.offered}",
+                    f"held {e.held} != held bookings {e.booked_held} + offers {e.offered} "
+                    f"+ kept for the waitlist {e.waitlist_pool}",
+                )
+            )
+        if e.waitlist_waiting != e.waiting:
+            out.append(
+                Violation(
+                    "waitlist",
+                    sid,
+                    f"waitlist_waiting {e.waitlist_waiting} != waiting entries {e.waiting}",
                 )
             )
         if e.sold != e.booked_sold:

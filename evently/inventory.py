@@ -200,6 +200,115 @@ async def reserve(
     )
 
 
+# A waitlist offer accepted: the booking ADOPTS the offered seats (already counted in ``held``),
+# so no counter changes; the entry → accepted and the booking row are one statement, guarded by
+# the entry's status (an offer that lapsed or was declined meanwhile adopts nothing).
+_RESERVE_FROM_OFFER = text(
+    """
+WITH adopt AS (
+    UPDATE waitlist_entries w SET status = 'accepted', booking_id = :booking_id, updated_at = now()
+    WHERE w.id = :entry_id AND w.user_id = :user_id AND w.event_id = :event_id
+      AND w.status = 'offered' AND w.offered_quantity = CAST(:quantity AS integer)
+      AND w.offer_expires_at > now()
+      AND EXISTS (SELECT 1 FROM events e WHERE e.id = w.event_id AND e.status = 'published')
+      AND NOT EXISTS (SELECT 1 FROM bookings x WHERE x.id = :booking_id)
+    RETURNING w.id, w.offered_quantity
+), ins AS (
+    INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status,
+                          workflow_id, hold_expires_at, waitlist_entry_id)
+    SELECT :booking_id, e.id, :user_id, adopt.offered_quantity,
+           e.price * adopt.offered_quantity, e.currency, 'held', :workflow_id,
+           now() + make_interval(secs => CAST(:hold_seconds AS integer)), adopt.id
+    FROM adopt JOIN events e ON e.id = :event_id
+    RETURNING id, amount, currency, hold_expires_at
+)
+SELECT ins.amount, ins.currency, ins.hold_expires_at, e.ends_at
+FROM ins JOIN events e ON e.id = :event_id
+"""
+)
+
+
+async def reserve_from_offer(
+    conn: AsyncConnection,
+    *,
+    booking_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    hold_seconds: int,
+    workflow_id: str,
+) -> Reservation:
+    """Turn an open waitlist offer into a held booking (autocommit connection). Idempotent:
+    a retry finds the booking and reports it; a closed offer gives ``offer_not_open``."""
+    row = (
+        await conn.execute(
+            _RESERVE_FROM_OFFER,
+            {
+                "booking_id": booking_id,
+                "entry_id": entry_id,
+                "event_id": event_id,
+                "user_id": user_id,
+                "quantity": quantity,
+                "hold_seconds": hold_seconds,
+                "workflow_id": workflow_id,
+            },
+        )
+    ).first()
+    if row is not None:
+        return Reservation(
+            booking_id,
+            event_id,
+            quantity,
+            "held",
+            row.amount,
+            row.currency,
+            row.hold_expires_at,
+            row.ends_at,
+            None,
+            None,
+        )
+    existing = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
+    if existing is None:
+        return Reservation(
+            booking_id,
+            event_id,
+            quantity,
+            "rejected",
+            Decimal(0),
+            "",
+            None,
+            None,
+            "offer_not_open",
+            None,
+        )
+    return Reservation(
+        booking_id,
+        existing.event_id,
+        existing.quantity,
+        existing.status,
+        existing.amount,
+        existing.currency,
+        existing.hold_expires_at,
+        existing.ends_at,
+        existing.end_reason,
+        None,
+    )
+
+
+# a notification in the same statement as the booking change (no extra round trip); the
+# dedupe key makes a retried statement insert nothing
+_NOTICE = """
+    INSERT INTO notifications (id, user_id, kind, dedupe_key, booking_id, payload)
+    SELECT gen_random_uuid(), b.user_id, {kind}, 'booking:' || b.id || ':' || {kind}, b.id,
+           jsonb_build_object('event_id', b.event_id, 'quantity', b.quantity)
+    FROM b ON CONFLICT (dedupe_key) DO NOTHING"""
+_CONFIRM_NOTICE = _NOTICE.format(kind="'booking_confirmed'")
+_RELEASE_NOTICE = _NOTICE.format(
+    kind="CASE WHEN CAST(:to_status AS text) = 'expired' THEN 'hold_expired' "
+    "ELSE 'booking_cancelled' END"
+)
+
 _CONFIRM = text(
     f"""
 WITH b AS (
@@ -207,7 +316,8 @@ WITH b AS (
     WHERE id = :booking_id AND status = 'held'
       AND EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = bookings.id
                   AND p.kind = 'charge' AND p.status = 'succeeded' AND p.amount = bookings.amount)
-    RETURNING event_id, quantity
+    RETURNING id, user_id, event_id, quantity
+), notice AS ({_CONFIRM_NOTICE}
 )
 UPDATE events e SET held = e.held - b.quantity, sold = e.sold + b.quantity, {_BUMP}
 FROM b WHERE e.id = b.event_id
@@ -231,16 +341,25 @@ WITH b AS (
       AND (CAST(:from_status AS text) = 'held' OR EXISTS (
             SELECT 1 FROM payments p WHERE p.booking_id = bookings.id
             AND p.kind = 'refund' AND p.status = 'succeeded'))
-    RETURNING event_id, quantity
+    RETURNING id, user_id, event_id, quantity
+), notice AS ({_RELEASE_NOTICE}
 )
 UPDATE events e SET
-    held = e.held - CASE WHEN CAST(:from_status AS text) = 'held' THEN b.quantity ELSE 0 END,
+    held = e.held - CASE WHEN CAST(:from_status AS text) = 'held' THEN b.quantity ELSE 0 END
+                  + CASE WHEN e.waitlist_waiting > 0 THEN b.quantity ELSE 0 END,
     sold = e.sold - CASE WHEN CAST(:from_status AS text) = 'confirmed' THEN b.quantity ELSE 0 END,
-    available = e.available + b.quantity, {_BUMP}
+    available = e.available + CASE WHEN e.waitlist_waiting > 0 THEN 0 ELSE b.quantity END,
+    waitlist_pool = e.waitlist_pool + CASE WHEN e.waitlist_waiting > 0 THEN b.quantity ELSE 0 END,
+    {_BUMP}
 FROM b WHERE e.id = b.event_id
-RETURNING {_COUNTERS}
+RETURNING {_COUNTERS}, CASE WHEN e.waitlist_waiting > 0 THEN b.quantity ELSE 0 END AS to_waitlist
 """
 )
+
+
+@dataclass(frozen=True)
+class Released(Counters):
+    to_waitlist: int = 0  # seats kept for the waitlist (not returned to the public pool)
 
 
 async def release(
@@ -251,9 +370,11 @@ async def release(
     to_status: str,
     actor: str,
     reason: str,
-) -> Counters | None:
+) -> Released | None:
     """held → expired/cancelled, or confirmed (refunded) → cancelled; the seats go back to the
-    public pool. Returns None when the booking was not in ``from_status`` (a retry)."""
+    public pool, or, while anyone waits (``events.waitlist_waiting`` on the locked row), stay
+    held in ``waitlist_pool`` for the waitlist (``to_waitlist``). Returns None when the booking
+    was not in ``from_status`` (a retry)."""
     row = (
         await conn.execute(
             _RELEASE,
@@ -266,7 +387,10 @@ async def release(
             },
         )
     ).first()
-    return Counters.from_row(row) if row else None
+    if row is None:
+        return None
+    c = Counters.from_row(row)
+    return Released(**vars(c), to_waitlist=row.to_waitlist)
 
 
 async def settle_late_payment(

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseInput,
         ReserveOutcome,
     )
+    from activities.waitlist_models import WAITLIST_SEATS_FREED, SeatsFreed
     from evently import task_queues
     from workflows.booking_models import (
         QUERY_STATE,
@@ -285,7 +286,7 @@ class BookingWorkflow:
         )
 
     async def _release(self, from_status: str, to_status: str, actor: str, reason: str) -> None:
-        await _local(
+        public = await _local(
             RELEASE_BOOKING,
             ReleaseInput(
                 booking_id=self.data.booking_id,
@@ -299,10 +300,15 @@ class BookingWorkflow:
             bool,
         )
         self._set_status(to_status)  # type: ignore[arg-type]
-        await self._seats_freed()
+        if not public:
+            await self._seats_freed()
 
     async def _seats_freed(self) -> None:
-        """Hook for the waitlist: the release activity returned the seats to the public pool."""
+        """The release kept the seats for the waitlist (someone waits): hand them over to the
+        event's WaitlistWorkflow (signal-with-start from a local activity, retried until it is
+        delivered; the seats wait in ``events.waitlist_pool`` meanwhile)."""
+        await _local(WAITLIST_SEATS_FREED, SeatsFreed(event_id=self.data.event_id), bool)
+        self._log("freed seats handed to the waitlist")
 
     async def _record_notice(self, notice: PaymentNotice) -> bool:
         recorded = await _payments(

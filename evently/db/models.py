@@ -116,6 +116,8 @@ class Event(Base):
         CheckConstraint("held >= 0", name="held_nonnegative"),
         CheckConstraint("sold >= 0", name="sold_nonnegative"),
         CheckConstraint("available + held + sold = capacity", name="inventory_balance"),
+        CheckConstraint("waitlist_pool BETWEEN 0 AND held", name="waitlist_pool_in_held"),
+        CheckConstraint("waitlist_waiting >= 0", name="waitlist_waiting_nonnegative"),
         CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         CheckConstraint("price >= 0", name="price_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
@@ -133,6 +135,9 @@ class Event(Base):
     available: Mapped[int] = mapped_column(Integer)
     held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sold: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # freed seats kept for the waitlist (part of ``held``), and entries in status "waiting"
+    waitlist_pool: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waitlist_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")

@@ -1,0 +1,42 @@
+"""GET /users/notifications: the caller's notices (waitlist offers, confirmations, expiries,
+refunds), newest first. Written by activities; a retried activity never writes one twice."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.auth.deps import CurrentUser
+from api.deps import SessionDep
+from api.notifications.schemas import NotificationOut, NotificationPage
+from evently import waitlist
+
+router = APIRouter(tags=["notifications"])
+
+_P: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.get(
+    "/users/notifications",
+    response_model=NotificationPage,
+    responses={
+        401: {"description": "not authenticated", **_P},
+        422: {"description": "bad page", **_P},
+    },
+)
+async def my_notifications(
+    user: CurrentUser,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> NotificationPage:
+    """Kinds: `waitlist_offer`, `waitlist_offer_expiring`, `waitlist_offer_expired`,
+    `booking_confirmed`, `hold_expired`, `booking_cancelled`, `refund_issued`."""
+    items, total = await waitlist.list_notifications(session, user.id, page=page, limit=limit)
+    return NotificationPage(
+        items=[NotificationOut.model_validate(n) for n in items],
+        total=total,
+        page=page,
+        limit=limit,
+    )
