@@ -140,7 +140,9 @@ def run_dev(settings: Settings) -> int:
     def _on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # both, explicitly: a shell that starts us in the background leaves SIGINT ignored
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         if port_open(settings.api_host, settings.api_port):
             console.print(f"[red]port {settings.api_port} is in use: is `evently dev` running?")
