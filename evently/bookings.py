@@ -8,7 +8,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
@@ -29,7 +28,7 @@ from temporalio.service import RPCError
 from evently import metrics, task_queues
 from evently.db.models import Booking
 from evently.errors import Conflict, NotFound, ServiceUnavailable
-from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_SOLD_OUT, Gate, gate_key
+from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_OK, GATE_SOLD_OUT, Gate
 from evently.resources import Resources
 from workflows.booking_models import (
     UPDATE_CANCEL,
@@ -58,6 +57,10 @@ def booking_id_for(user_id: uuid.UUID, idempotency_key: str | None) -> uuid.UUID
     return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}:{idempotency_key}")
 
 
+class Overloaded(ServiceUnavailable):
+    """Shed by admission control: the client may retry (not a sold-out answer)."""
+
+
 class Admission:
     """Per-process cap on reservations in flight: beyond it, shed load with a fast 503
     instead of letting every request queue for seconds."""
@@ -69,7 +72,7 @@ class Admission:
     def __enter__(self) -> Admission:
         if self.in_flight >= self.limit:
             metrics.RESERVE_REQUESTS.labels(outcome="shed").inc()
-            raise ServiceUnavailable(
+            raise Overloaded(
                 "Too many reservations in flight; retry shortly.", code="overloaded", retry_after=1
             )
         self.in_flight += 1
@@ -77,30 +80,6 @@ class Admission:
 
     def __exit__(self, *exc: object) -> None:
         self.in_flight -= 1
-
-    @property
-    def full(self) -> bool:
-        return self.in_flight >= self.limit
-
-
-async def sold_out_at_gate(gate: Gate, event_id: uuid.UUID, quantity: int) -> bool:
-    """Read-only look at the sold-out gate (no seat taken): True only when the counter is
-    there and below ``quantity``. Lets a sold-out request be answered when the in-flight cap
-    is reached (it costs one Redis GET, no workflow and no Postgres write)."""
-    try:
-        value = await gate.redis.get(gate_key(event_id))
-    except RedisError:
-        return False
-    if value is None or value == "closed":
-        return False
-    try:
-        return int(value) < quantity
-    except ValueError:
-        return False
-
-
-def sold_out_error() -> Conflict:
-    return _sold_out()
 
 
 async def _event_on_sale(res: Resources, event_id: uuid.UUID) -> int:
@@ -127,6 +106,7 @@ def _sold_out() -> Conflict:
 async def reserve(
     res: Resources,
     gate: Gate,
+    admission: Admission,
     *,
     user_id: uuid.UUID,
     event_id: uuid.UUID,
@@ -143,6 +123,27 @@ async def reserve(
         raise _sold_out()
     if verdict == GATE_CLOSED:
         await _event_on_sale(res, event_id)  # 404 or 409 with the right code
+    # The gate answered first, so sold-out requests never count against the in-flight cap
+    # (they stay fast under any load); only a request that will start a workflow does. A
+    # request shed here hands the seats it took from the gate back.
+    try:
+        with admission:
+            return await _start(res, booking_id, event_id, user_id, quantity, idempotency_key)
+    except Overloaded:
+        if verdict == GATE_OK:
+            await gate.give_back(event_id, quantity, f"{booking_id}:shed:{uuid.uuid4().hex}")
+        raise
+
+
+async def _start(
+    res: Resources,
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    idempotency_key: str | None,
+) -> ReserveResult:
+    """Update-with-start of the booking workflow: the reserve step's outcome in one call."""
     data = BookingInput(
         booking_id=booking_id,
         event_id=event_id,

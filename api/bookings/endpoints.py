@@ -18,12 +18,13 @@ from api.bookings.schemas import (
     ReserveResponse,
 )
 from api.deps import ResourcesDep, SessionDep
-from evently import bookings
+from evently import bookings, metrics
 from evently.db.models import Booking, User
 from evently.errors import (
     Conflict,
     NotFound,
     PaymentRequired,
+    TooManyRequests,
     Unprocessable,
 )
 from evently.inventory import Gate
@@ -79,21 +80,19 @@ async def reserve(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
             code="quantity_too_large",
         )
-    await limiter.enforce(
-        f"reserve:user:{user.user_id}",
-        res.settings.reserve_rate_limit,
-        60,
-        detail="Too many reservations from this account; retry shortly.",
+    retry_after = await limiter.hit(
+        f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60
     )
-    admission = _admission(request)
-    if admission.full and await bookings.sold_out_at_gate(
-        _gate(request), body.event_id, body.quantity
-    ):
-        raise bookings.sold_out_error()
-    with admission:
+    if retry_after is not None:
+        metrics.RESERVE_REQUESTS.labels(outcome="rate_limited").inc()
+        raise TooManyRequests(
+            "Too many reservations from this account; retry shortly.", retry_after=retry_after
+        )
+    with metrics.RESERVE_SECONDS.time():
         result = await bookings.reserve(
             res,
             _gate(request),
+            _admission(request),
             user_id=user.user_id,
             event_id=body.event_id,
             quantity=body.quantity,

@@ -401,3 +401,50 @@ async def test_support_finds_bookings_by_search_attributes_and_reads_their_state
     assert state.status == "confirmed"
     assert state.quantity == 1
     assert any("payment succeeded" in line for line in state.history)
+
+
+async def test_beyond_the_in_flight_cap_requests_are_shed_and_give_their_seats_back(
+    resources: Resources,
+) -> None:
+    capped = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"reserve_max_in_flight": 2})
+    )
+    app = create_app(capped.settings, capped)
+    event = await make_event(resources, capacity=40)
+    sold_out = await make_event(resources, capacity=1)
+    buyers = await make_accounts(resources, 41)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post(
+            "/api/v1/bookings/reserve", json=reserve_body(sold_out.id), headers=buyers[40].headers
+        )
+        assert r.status_code == 201
+        burst = await asyncio.gather(
+            *(
+                c.post("/api/v1/bookings/reserve", json=reserve_body(event.id), headers=b.headers)
+                for b in buyers[:40]
+            ),
+            *(
+                c.post(
+                    "/api/v1/bookings/reserve", json=reserve_body(sold_out.id), headers=b.headers
+                )
+                for b in buyers[:20]
+            ),
+        )
+        held = [r for r in burst[:40] if r.status_code == 201]
+        shed = [r for r in burst[:40] if r.status_code == 503]
+        assert len(held) + len(shed) == 40
+        assert shed, "a cap of 2 in flight must shed part of a burst of 40"
+        for r in shed:
+            is_problem(r, 503, "overloaded")
+            assert r.headers["Retry-After"]
+        for r in burst[40:]:  # sold-out answers come from the gate, never shed
+            is_problem(r, 409, "sold_out")
+        assert await counters(resources, event.id) == (40 - len(held), len(held), 0)
+        # the shed requests gave their seats back to the gate: retrying one by one fills the event
+        for r, b in zip(burst[:40], buyers[:40], strict=True):
+            if r.status_code == 503:
+                again = await c.post(
+                    "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=b.headers
+                )
+                assert again.status_code == 201, again.text
+    assert await counters(resources, event.id) == (0, 40, 0)

@@ -107,6 +107,7 @@ async def _reserve(res: Resources, event_id: uuid.UUID, user_id: uuid.UUID, qty:
     return await bookings.reserve(
         res,
         Gate(res.redis),
+        bookings.Admission(1000),
         user_id=user_id,
         event_id=event_id,
         quantity=qty,
