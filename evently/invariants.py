@@ -6,7 +6,7 @@ held bookings plus open waitlist offers plus seats kept for the waitlist (``wait
 ``waitlist_waiting`` equals the waiting entries, ``sold`` equals the seats of confirmed bookings.
 Per booking: confirmed ⇒ exactly one successful charge of its amount and no refund; every
 refund belongs to a cancelled booking; no money kept for a booking that is not confirmed;
-nothing held past its window plus a grace period.
+nothing held (and no waitlist offer open) past its window plus a grace period.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ WHERE status = 'held' AND hold_expires_at < now() - make_interval(secs => :grace
 """
 )
 
+_STUCK_OFFERS = text(
+    """
+SELECT id, offer_expires_at FROM waitlist_entries
+WHERE status = 'offered' AND offer_expires_at < now() - make_interval(secs => :grace)
+  AND (CAST(:event_id AS uuid) IS NULL OR event_id = :event_id)
+"""
+)
+
 
 async def check(
     conn: AsyncConnection, event_id: uuid.UUID | None = None, *, grace_seconds: float = 60
@@ -135,4 +143,6 @@ async def check(
                 )
     for s in await conn.execute(_STUCK, {**params, "grace": grace_seconds}):
         out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
+    for s in await conn.execute(_STUCK_OFFERS, {**params, "grace": grace_seconds}):
+        out.append(Violation("stuck_offer", str(s.id), f"offered past {s.offer_expires_at}"))
     return out

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,7 +49,7 @@ T = TypeVar("T")
 
 async def start_env() -> WorkflowEnvironment:
     path = shutil.which("temporal-test-server") or os.path.join(
-        os.path.dirname(os.sys.executable), "temporal-test-server"
+        os.path.dirname(sys.executable), "temporal-test-server"
     )
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=pydantic_data_converter
@@ -194,3 +195,23 @@ async def kinds(res: Resources, user_id: uuid.UUID) -> list[str]:
 async def invariants_hold(res: Resources, event_id: uuid.UUID) -> None:
     async with res.engine.connect() as conn:
         assert await check(conn, event_id) == []
+
+
+async def advance(env: WorkflowEnvironment, seconds: float, *workflow_ids: str) -> None:
+    """Skip workflow time. If the test server cannot skip (something holds time, e.g. a task
+    nobody polls), fail with what each named workflow is waiting for instead of hanging."""
+    try:
+        await asyncio.wait_for(env.sleep(timedelta(seconds=seconds)), 60)
+    except TimeoutError:
+        lines = []
+        for wid in workflow_ids:
+            try:
+                raw = (await env.client.get_workflow_handle(wid).describe()).raw_description
+                acts = [(a.activity_type.name, a.state, a.attempt) for a in raw.pending_activities]
+                lines.append(
+                    f"{wid}: {raw.workflow_execution_info.status} activities={acts} "
+                    f"task={raw.pending_workflow_task}"
+                )
+            except Exception as exc:
+                lines.append(f"{wid}: {exc!r}")
+        raise AssertionError("time did not advance:\n" + "\n".join(lines)) from None

@@ -221,7 +221,7 @@ async def test_accepting_a_lapsed_offer_changes_nothing(
     await client.delete(f"{API}/bookings/{booking_a}", headers=a.headers)
 
     async def offered() -> bool:
-        return (await entry(res, uuid.UUID(wb))).status == "offered"
+        return bool((await entry(res, uuid.UUID(wb))).status == "offered")
 
     await eventually(offered)
     # the window has passed by the wall clock while the workflow has not yet run its timer
@@ -250,7 +250,7 @@ async def test_accepting_a_lapsed_offer_changes_nothing(
     assert r.json() == {"entry_id": wb, "status": "left", "declined_offer": True}
 
     async def next_one() -> bool:
-        return (await entry(res, uuid.UUID(wc))).status == "offered"
+        return bool((await entry(res, uuid.UUID(wc))).status == "offered")
 
     await eventually(next_one)
     assert await counters(res, event.id) == (0, 1, 0, 0)
