@@ -334,6 +334,9 @@ class EmbeddedTemporal:
         ]
         if self.persist:
             args += ["--db-filename", str(self.data_dir / "temporal.db")]
+            # WAL + synchronous=NORMAL: one fsync per checkpoint instead of per transaction;
+            # survives a server crash (kill -9), may lose the last commits on power loss
+            args += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
         if self.ui_port:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         else:

@@ -40,6 +40,7 @@ from temporalio.worker import (
     Interceptor,
     Worker,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from evently import task_queues
 from evently.resources import Resources, open_resources
@@ -93,6 +94,16 @@ class LogContextInterceptor(Interceptor):
 # ---- workers -----------------------------------------------------------------------------
 
 
+# Our workflow modules (``workflows.*``) are deterministic by review and import only light
+# contracts through ``imports_passed_through``. Passing them through the sandbox skips
+# re-importing (re-compiling) the workflow module for every new workflow instance: that was
+# ~45% of the worker's CPU in the flash-sale benchmark (docs/performance.md). The sandbox's
+# restrictions still apply to every other module a workflow imports.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+)
+
+
 def build_workers(
     client: Client, res: Resources, queues: Sequence[str], settings: Settings
 ) -> list[Worker]:
@@ -115,6 +126,7 @@ def build_workers(
                     seconds=settings.worker_graceful_shutdown_seconds
                 ),
                 interceptors=[LogContextInterceptor()],
+                workflow_runner=WORKFLOW_RUNNER,
             )
         )
     return workers
