@@ -17,6 +17,16 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = Base.metadata
 
+# Tables that migrations create but the ORM does not map (the derived Postgres search index):
+# autogenerate must not propose dropping them.
+UNMAPPED_TABLES = {"search_documents"}
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and reflected and compare_to is None and name in UNMAPPED_TABLES)
+
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
@@ -35,7 +45,12 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
