@@ -13,11 +13,14 @@ field is defined in docs/performance.md.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,6 +229,11 @@ async def sale(
         await engine.dispose()
 
     holds = [(str(r.id), float(r.created)) for r in rows]
+    dump = os.environ.get("EVENTLY_BENCH_DUMP")
+    if dump:  # every attempt and hold, for looking into a run
+        Path(dump).write_text(  # noqa: ASYNC240 (once, after the run)
+            json.dumps({"t0": t0, "attempts": [asdict(a) for a in attempts], "holds": holds})
+        )
     held_attempts = [a for a in attempts if a.status == 201]
     spurious, unsold = spurious_rejections(attempts, holds, seats)
     sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
