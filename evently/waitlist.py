@@ -300,6 +300,11 @@ async def accept(
     if entry.status == "accepted" and entry.booking_id is not None:
         booking = await session.get(Booking, entry.booking_id)
         await session.commit()
+        if booking is not None and booking.status != "held":
+            raise Conflict(
+                f"This offer was accepted; its booking is {booking.status}.",
+                code="offer_not_open",
+            )
         if booking is not None:
             return ReserveResult(
                 booking_id=booking.id,

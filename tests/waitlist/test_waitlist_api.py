@@ -94,6 +94,19 @@ async def test_freed_seats_go_to_the_waitlist_never_to_the_public(
         )
     r = await client.post(f"{API}/waitlist/join", json={"event_id": eid, "quantity": 1})
     assert r.status_code == 401
+    draft = await make_event(res, capacity=3, status="draft")
+    r = await client.post(
+        f"{API}/waitlist/join", json={"event_id": str(draft.id), "quantity": 1}, headers=e.headers
+    )
+    _problem(r, 409, "event_not_on_sale")
+    _problem(
+        await client.get(f"{API}/waitlist/not-a-uuid", headers=e.headers), 422, "validation_error"
+    )
+    _problem(
+        await client.post(f"{API}/waitlist/{uuid.uuid4()}/accept", headers=e.headers),
+        404,
+        "waitlist_entry_not_found",
+    )
     _problem(
         await client.get(f"{API}/waitlist/{wb['entry_id']}", headers=e.headers),
         404,
@@ -255,3 +268,37 @@ async def test_accepting_a_lapsed_offer_changes_nothing(
     await eventually(next_one)
     assert await counters(res, event.id) == (0, 1, 0, 0)
     await invariants_hold(res, event.id)
+
+
+async def test_cancelling_the_event_closes_its_waitlist(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    res = resources
+    event = await make_event(res, capacity=2)
+    eid = str(event.id)
+    admin = await make_account(res, "admin")
+    a, b, c = [await make_account(res) for _ in range(3)]
+    r = await client.post(
+        f"{API}/bookings/reserve", json={"event_id": eid, "quantity": 2}, headers=a.headers
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{API}/waitlist/join", json={"event_id": eid, "quantity": 1}, headers=b.headers
+    )
+    wb = uuid.UUID(r.json()["entry_id"])
+    r = await client.post(
+        f"{API}/waitlist/join", json={"event_id": eid, "quantity": 2}, headers=c.headers
+    )
+    wc = uuid.UUID(r.json()["entry_id"])
+
+    r = await client.delete(f"{API}/admin/events/{eid}", headers=admin.headers)
+    assert r.status_code in (200, 202), r.text
+
+    async def closed() -> bool:
+        got = [(await entry(res, w)).status for w in (wb, wc)]
+        return got == ["expired", "expired"] and await counters(res, event.id) == (2, 0, 0, 0)
+
+    await eventually(closed, timeout=30)
+    await invariants_hold(res, event.id)
+    r = await client.post(f"{API}/waitlist/{wb}/accept", headers=b.headers)
+    _problem(r, 409, "offer_expired")
