@@ -60,8 +60,10 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(60, ge=1)
     reserve_rate_limit: int = Field(30, ge=1, description="reserve requests per minute per user")
 
+    # ~ holds/s x latency budget (Little's law): 16 kept the flash sale's p99 near 1 s at
+    # ~25 holds/s on the 2-core dev box; 256 let holds queue for 10+ s (docs/performance.md)
     reserve_max_in_flight: int = Field(
-        256, ge=1, description="reserve requests in flight per API process before 503"
+        16, ge=1, description="reserve requests in flight per API process before 503"
     )
     reserve_timeout_seconds: float = Field(10.0, gt=0)
     max_tickets_per_booking: int = Field(10, ge=1)
