@@ -161,6 +161,31 @@ def spurious_rejections(
     return spurious, max(capacity - len(holds), 0)
 
 
+async def loadgen_probe(api_url: str, n: int, connections: int) -> float:
+    """Requests/s the same client set-up gets from a trivial endpoint (GET /healthz) of the
+    same API process: when it is far above reserve_rps, the load generator is not what limits
+    the sale."""
+    per_client = 8
+    n_clients = max(1, -(-connections // per_client))
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [
+        httpx.AsyncClient(base_url=api_url, limits=limits, timeout=30) for _ in range(n_clients)
+    ]
+    sems = [asyncio.Semaphore(per_client) for _ in range(n_clients)]
+
+    async def one(i: int) -> None:
+        async with sems[i % n_clients]:
+            (await clients[i % n_clients].get("/healthz")).raise_for_status()
+
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return n / (time.perf_counter() - t0)
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
 async def warm_up(api_url: str, tokens: list[str], event_id: uuid.UUID) -> None:
     """A few reservations on a separate event: connections, caches, workflow code paths."""
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
@@ -192,6 +217,8 @@ async def sale(
     await warm_up(st.api_url, tokens[:30], warm_event)
     ceiling = await pg_ceiling(dsn, [uid for uid, _ in accounts], seats, min(connections, 100))
     console.log(f"postgres ceiling {ceiling['pg_ceiling_rps']} holds/s")
+    probe_rps = await loadgen_probe(st.api_url, 2000, connections)
+    console.log(f"load generator vs GET /healthz: {probe_rps:.0f} requests/s")
     await asyncio.sleep(1)
 
     meter = CpuMeter(st.pids())
@@ -284,6 +311,7 @@ async def sale(
         "stack_cpu_seconds": round(stack_cpu, 2),
         "loadgen_cpu_seconds": loadgen_cpu,
         "loadgen_core_share": loadgen_share,
+        "loadgen_healthz_rps": round(probe_rps, 1),
         **ceiling,
         "ratio_to_pg_ceiling": round(held_rps / ceiling["pg_ceiling_rps"], 4)
         if ceiling["pg_ceiling_rps"]
