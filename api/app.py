@@ -11,6 +11,7 @@ from api.admin.endpoints import router as admin_router
 from api.analytics.endpoints import router as analytics_router
 from api.auth.endpoints import router as auth_router
 from api.bookings.endpoints import router as bookings_router
+from api.bookings.fastpath import ReserveFastPath
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.metrics import ObservabilityMiddleware
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
     app.include_router(api_router())
     return app
