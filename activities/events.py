@@ -160,7 +160,11 @@ class EventActivities:
     @activity.defn(name=FINISH_EVENT_CANCELLATION)
     async def finish_event_cancellation(self, data: EventRef) -> bool:
         from evently.search_sync import request_index_write
+        from evently.waitlist import poke
 
         await self._publish_snapshot(data.event_id)
         await request_index_write(self.res.temporal, data.event_id)
+        # the event's waitlist closes (entries end, kept seats return) even when no booking
+        # release woke it during the cancellation
+        await poke(self.res.temporal, self.res.settings, data.event_id)
         return True

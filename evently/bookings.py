@@ -160,33 +160,23 @@ async def sold_out_at_gate(gate: Gate, event_id: uuid.UUID, quantity: int) -> bo
         return False
 
 
-async def _start(
-    res: Resources,
-    booking_id: uuid.UUID,
-    event_id: uuid.UUID,
-    user_id: uuid.UUID,
-    quantity: int,
-    idempotency_key: str | None,
+async def start_booking(
+    res: Resources, data: BookingInput, *, task_queue: str = task_queues.BOOKING
 ) -> ReserveResult:
-    """Update-with-start of the booking workflow: the reserve step's outcome in one call."""
-    data = BookingInput(
-        booking_id=booking_id,
-        event_id=event_id,
-        user_id=user_id,
-        quantity=quantity,
-        hold_seconds=res.settings.hold_seconds,
-    )
+    """Update-with-start of a BookingWorkflow: its reserve step's outcome in one call (used by
+    POST /bookings/reserve and by accepting a waitlist offer). A second call for the same
+    booking id returns the first call's result (same update id, REJECT_DUPLICATE reuse)."""
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
         data,
-        id=booking_workflow_id(booking_id),
-        task_queue=task_queues.BOOKING,
+        id=booking_workflow_id(data.booking_id),
+        task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
-                SearchAttributePair(EVENT_ID, str(event_id)),
-                SearchAttributePair(USER_ID, str(user_id)),
+                SearchAttributePair(EVENT_ID, str(data.event_id)),
+                SearchAttributePair(USER_ID, str(data.user_id)),
                 SearchAttributePair(BOOKING_STATUS, "held"),
             ]
         ),
@@ -204,11 +194,34 @@ async def _start(
         )
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
         # the server's own long-poll deadline ends the wait too (an unhandled 500 before)
-        metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
         raise ServiceUnavailable(
             "The reservation is taking too long; retry with the same Idempotency-Key.",
             code="reserve_timeout",
         ) from exc
+    return result
+
+
+async def _start(
+    res: Resources,
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    idempotency_key: str | None,
+) -> ReserveResult:
+    """Update-with-start of the booking workflow: the reserve step's outcome in one call."""
+    data = BookingInput(
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=quantity,
+        hold_seconds=res.settings.hold_seconds,
+    )
+    try:
+        result = await start_booking(res, data)
+    except ServiceUnavailable:
+        metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
+        raise
     if idempotency_key is not None and (
         result.event_id not in (None, event_id) or result.quantity not in (0, quantity)
     ):

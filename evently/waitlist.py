@@ -35,24 +35,21 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
 from temporalio.service import RPCError
 
 from activities.waitlist_models import LeaveInput, LeaveResult, OpenOffer
 from evently import task_queues
+from evently.bookings import start_booking
 from evently.db.models import Booking, Notification, WaitlistEntry
 from evently.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from evently.inventory import Counters
 from evently.resources import Resources
 from evently.settings import Settings
 from workflows.booking_models import (
-    UPDATE_RESERVE,
     BookingInput,
     ReserveResult,
-    booking_workflow_id,
 )
-from workflows.booking_models import WORKFLOW_NAME as BOOKING_WORKFLOW
 from workflows.waitlist import (
     SIGNAL_SEATS_FREED,
     UPDATE_LEAVE,
@@ -327,34 +324,7 @@ async def accept(
         hold_seconds=res.settings.hold_seconds,
         waitlist_entry_id=entry.id,
     )
-    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-        BOOKING_WORKFLOW,
-        data,
-        id=booking_workflow_id(booking_id),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(EVENT_ID, str(entry.event_id)),
-                SearchAttributePair(USER_ID, str(user_id)),
-                SearchAttributePair(BOOKING_STATUS, "held"),
-            ]
-        ),
-    )
-    try:
-        result: ReserveResult = await asyncio.wait_for(
-            res.temporal.execute_update_with_start_workflow(
-                UPDATE_RESERVE,
-                data,
-                start_workflow_operation=start,
-                id=UPDATE_RESERVE,
-                result_type=ReserveResult,
-            ),
-            timeout=res.settings.reserve_timeout_seconds,
-        )
-    except TimeoutError as exc:
-        raise ServiceUnavailable("Accepting is taking too long; retry.") from exc
+    result = await start_booking(res, data, task_queue=task_queue)
     if result.status == "held":
         return result
     if result.reason == "offer_not_open":
