@@ -29,7 +29,7 @@ from temporalio.service import RPCError
 from evently import metrics, task_queues
 from evently.db.models import Booking
 from evently.errors import Conflict, NotFound, ServiceUnavailable
-from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_SOLD_OUT, Gate, gate_key
+from evently.inventory import GATE_CLOSED, GATE_MISSING, GATE_OK, GATE_SOLD_OUT, Gate, gate_key
 from evently.resources import Resources
 from workflows.booking_models import (
     UPDATE_CANCEL,
@@ -144,7 +144,16 @@ async def reserve(
             raise _sold_out()
         if verdict == GATE_CLOSED:
             await _event_on_sale(res, event_id)  # 404 or 409 with the right code
-        return await _start(res, booking_id, event_id, user_id, quantity, idempotency_key)
+        try:
+            return await _start(res, booking_id, event_id, user_id, quantity, idempotency_key)
+        except ServiceUnavailable:
+            # Temporal slow or down: the workflow may or may not take the seats later. Give
+            # the gate seat back (once per booking): a gate that runs high only sends extra
+            # requests to the authoritative activity; one that runs low answers sold_out
+            # while seats are free.
+            if verdict == GATE_OK:
+                await gate.give_back(event_id, quantity, f"{booking_id}:failed")
+            raise
 
 
 async def sold_out_at_gate(gate: Gate, event_id: uuid.UUID, quantity: int) -> bool:

@@ -60,7 +60,7 @@ AdminUser = Annotated[User, Depends(require_roles("admin"))]
 SupportUser = Annotated[User, Depends(require_roles("support", "admin"))]
 
 
-def get_rate_limiter(request: Request, res: ResourcesDep) -> RateLimiter:
+async def get_rate_limiter(request: Request, res: ResourcesDep) -> RateLimiter:
     """One limiter per app (it remembers a Redis outage for its cooldown), on the app's Redis."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or limiter.redis is not res.redis:

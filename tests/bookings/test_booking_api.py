@@ -452,3 +452,20 @@ async def test_beyond_the_in_flight_cap_requests_are_shed_and_give_their_seats_b
                 )
                 assert again.status_code == 201, again.text
     assert await counters(resources, event.id) == (0, 40, 0)
+
+
+async def test_a_reserve_that_times_out_gives_its_gate_seat_back(resources: Resources) -> None:
+    impatient = dataclasses.replace(
+        resources,
+        settings=resources.settings.model_copy(update={"reserve_timeout_seconds": 0.001}),
+    )
+    app = create_app(impatient.settings, impatient)
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post(
+            "/api/v1/bookings/reserve", json=reserve_body(event.id, 2), headers=buyer.headers
+        )
+    is_problem(r, 503, "reserve_timeout")
+    # the gate never reads low: its seats are back whether or not the workflow holds them later
+    assert int(await resources.redis.get(f"evently:gate:{{{event.id}}}")) == 3
