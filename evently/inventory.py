@@ -70,6 +70,35 @@ class Reservation:
     counters: Counters | None  # set when this call changed inventory
 
 
+def _rejected(
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    quantity: int,
+    reason: str | None,
+    amount: Decimal = Decimal(0),
+    currency: str = "",
+) -> Reservation:
+    return Reservation(
+        booking_id, event_id, quantity, "rejected", amount, currency, None, None, reason, None
+    )
+
+
+def _as_found(booking_id: uuid.UUID, row: Any) -> Reservation:
+    """A retry finds the booking: report what the first attempt did, take nothing."""
+    return Reservation(
+        booking_id,
+        row.event_id,
+        row.quantity,
+        row.status,
+        row.amount,
+        row.currency,
+        row.hold_expires_at,
+        row.ends_at,
+        row.end_reason,
+        None,
+    )
+
+
 _COUNTERS = "e.id AS event_id, e.capacity, e.available, e.held, e.sold, e.status, e.updated_at"
 # the availability cache's version (evently.availability.VERSION_BUMP_SQL)
 _BUMP = "updated_at = GREATEST(clock_timestamp(), e.updated_at + interval '1 microsecond')"
@@ -159,45 +188,12 @@ async def reserve(
         )
     if row is not None:  # inserted, but the seats were not there: reject the booking row
         reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
-        return Reservation(
-            booking_id,
-            event_id,
-            quantity,
-            "rejected",
-            row.amount,
-            row.currency,
-            None,
-            None,
-            reason,
-            None,
-        )
+        return _rejected(booking_id, event_id, quantity, reason, row.amount, row.currency)
     existing = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
     if existing is None:
-        return Reservation(
-            booking_id,
-            event_id,
-            quantity,
-            "rejected",
-            Decimal(0),
-            "",
-            None,
-            None,
-            "event_not_found",
-            None,
-        )
+        return _rejected(booking_id, event_id, quantity, "event_not_found")
     # a retry: report what the first attempt did, take nothing
-    return Reservation(
-        booking_id,
-        existing.event_id,
-        existing.quantity,
-        existing.status,
-        existing.amount,
-        existing.currency,
-        existing.hold_expires_at,
-        existing.ends_at,
-        existing.end_reason,
-        None,
-    )
+    return _as_found(booking_id, existing)
 
 
 # A waitlist offer accepted: the booking ADOPTS the offered seats (already counted in ``held``),
@@ -270,30 +266,8 @@ async def reserve_from_offer(
         )
     existing = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
     if existing is None:
-        return Reservation(
-            booking_id,
-            event_id,
-            quantity,
-            "rejected",
-            Decimal(0),
-            "",
-            None,
-            None,
-            "offer_not_open",
-            None,
-        )
-    return Reservation(
-        booking_id,
-        existing.event_id,
-        existing.quantity,
-        existing.status,
-        existing.amount,
-        existing.currency,
-        existing.hold_expires_at,
-        existing.ends_at,
-        existing.end_reason,
-        None,
-    )
+        return _rejected(booking_id, event_id, quantity, "offer_not_open")
+    return _as_found(booking_id, existing)
 
 
 # a notification in the same statement as the booking change (no extra round trip); the
