@@ -70,6 +70,23 @@ class Reservation:
     counters: Counters | None  # set when this call changed inventory
 
 
+def _held(
+    booking_id: uuid.UUID, event_id: uuid.UUID, quantity: int, row: Any, counters: Counters | None
+) -> Reservation:
+    return Reservation(
+        booking_id,
+        event_id,
+        quantity,
+        "held",
+        row.amount,
+        row.currency,
+        row.hold_expires_at,
+        row.ends_at,
+        None,
+        counters,
+    )
+
+
 def _rejected(
     booking_id: uuid.UUID,
     event_id: uuid.UUID,
@@ -174,18 +191,7 @@ async def reserve(
         )
     ).first()
     if row is not None and row.event_id is not None:
-        return Reservation(
-            booking_id,
-            event_id,
-            quantity,
-            "held",
-            row.amount,
-            row.currency,
-            row.hold_expires_at,
-            row.ends_at,
-            None,
-            Counters.from_row(row),
-        )
+        return _held(booking_id, event_id, quantity, row, Counters.from_row(row))
     if row is not None:  # inserted, but the seats were not there: reject the booking row
         reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
         return _rejected(booking_id, event_id, quantity, reason, row.amount, row.currency)
@@ -252,18 +258,7 @@ async def reserve_from_offer(
         )
     ).first()
     if row is not None:
-        return Reservation(
-            booking_id,
-            event_id,
-            quantity,
-            "held",
-            row.amount,
-            row.currency,
-            row.hold_expires_at,
-            row.ends_at,
-            None,
-            None,
-        )
+        return _held(booking_id, event_id, quantity, row, None)
     existing = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
     if existing is None:
         return _rejected(booking_id, event_id, quantity, "offer_not_open")
