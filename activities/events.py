@@ -7,24 +7,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import text
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from evently import availability, events
-from evently.inventory import Gate
-from evently.resources import Resources
-from workflows.booking_models import (
-    UPDATE_CANCEL,
-    CancelInput,
-    CancelResult,
-    booking_workflow_id,
-)
-from workflows.event_cancellation import (
+from evently import events
+from evently.enums import BookingStatus
+from evently.errors import EventlyError, WorkflowTimeout
+from evently.infra.resources import Resources
+from evently.inventory import availability
+from evently.inventory.gate import Gate
+from workflows.booking import client as booking_client
+from workflows.connection import TemporalClient
+from workflows.event_cancellation.contract import (
     CANCEL_EVENT_BOOKINGS,
     FINISH_EVENT_CANCELLATION,
     LIST_EVENT_BOOKINGS,
@@ -37,8 +32,9 @@ from workflows.event_cancellation import (
     CancelBookingsResult,
     EventRef,
     NotifyInput,
-    event_cancellation_workflow_id,
 )
+from workflows.search_sync.client import request_index_write
+from workflows.waitlist import client as waitlist_client
 
 log = logging.getLogger("evently.activities.events")
 
@@ -50,18 +46,10 @@ CANCEL_REASON = "event cancelled"
 
 
 class EventActivities:
-    def __init__(self, res: Resources) -> None:
+    def __init__(self, res: Resources, temporal: TemporalClient) -> None:
         self.res = res
+        self.temporal = temporal
         self._autocommit = res.engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.mark_event_cancelled,
-            self.list_event_bookings,
-            self.cancel_event_bookings,
-            self.notify_event_cancelled,
-            self.finish_event_cancellation,
-        ]
 
     async def _publish_snapshot(self, event_id: uuid.UUID) -> None:
         async with self._autocommit.connect() as conn:
@@ -95,33 +83,25 @@ class EventActivities:
             status = await conn.scalar(
                 text("SELECT status FROM bookings WHERE id = :id"), {"id": booking_id}
             )
-        return status in ("held", "confirmed")
+        return status in (BookingStatus.HELD, BookingStatus.CONFIRMED)
 
-    async def _cancel_one(self, event_id: uuid.UUID, booking_id: uuid.UUID) -> str:
-        handle = self.res.temporal.get_workflow_handle(booking_workflow_id(booking_id))
+    async def _cancel_one(self, booking_id: uuid.UUID) -> str:
         try:
-            await asyncio.wait_for(
-                handle.execute_update(
-                    UPDATE_CANCEL,
-                    CancelInput(actor=CANCEL_ACTOR, reason=CANCEL_REASON),
-                    # one update id per event cancellation: a retried activity gets the
-                    # stored result instead of a second cancel
-                    id=event_cancellation_workflow_id(event_id),
-                    result_type=CancelResult,
-                ),
-                timeout=CANCEL_TIMEOUT_SECONDS,
+            # the booking client's update id is per actor: a retried activity (or a second
+            # pass) gets the stored result instead of a second cancel
+            await booking_client.cancel(
+                self.temporal,
+                booking_id,
+                actor=CANCEL_ACTOR,
+                reason=CANCEL_REASON,
+                wait_seconds=CANCEL_TIMEOUT_SECONDS,
             )
-        except WorkflowUpdateFailedError as exc:
-            log.warning("booking %s refused the cancel update: %s", booking_id, exc.cause)
-            return "failed" if await self._still_active(booking_id) else "already_ended"
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # the booking workflow has completed (e.g. its hold just expired) or never existed
-            return "failed" if await self._still_active(booking_id) else "already_ended"
-        except TimeoutError:
+        except WorkflowTimeout:
             log.warning("cancel update of booking %s timed out; retried next pass", booking_id)
             return "failed"
+        except EventlyError as exc:  # refused, or the workflow has ended (e.g. its hold expired)
+            log.warning("booking %s was not cancelled through its workflow: %s", booking_id, exc)
+            return "failed" if await self._still_active(booking_id) else "already_ended"
         return "cancelled"
 
     @activity.defn(name=CANCEL_EVENT_BOOKINGS)
@@ -135,7 +115,7 @@ class EventActivities:
         async def one(booking_id: uuid.UUID) -> None:
             nonlocal done
             async with gate:
-                outcome = await self._cancel_one(data.event_id, booking_id)
+                outcome = await self._cancel_one(booking_id)
             getattr(result, outcome).append(booking_id)
             done += 1
             activity.heartbeat(done)
@@ -159,12 +139,11 @@ class EventActivities:
 
     @activity.defn(name=FINISH_EVENT_CANCELLATION)
     async def finish_event_cancellation(self, data: EventRef) -> bool:
-        from evently.search_sync import request_index_write
-        from evently.waitlist import poke
-
         await self._publish_snapshot(data.event_id)
-        await request_index_write(self.res.temporal, data.event_id)
+        await request_index_write(self.temporal, data.event_id)
         # the event's waitlist closes (entries end, kept seats return) even when no booking
         # release woke it during the cancellation
-        await poke(self.res.temporal, self.res.settings, data.event_id)
+        await waitlist_client.poke(
+            self.temporal, data.event_id, offer_seconds=self.res.settings.waitlist_offer_seconds
+        )
         return True

@@ -11,13 +11,12 @@ import uuid
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from evently.resources import Resources
-from evently.search.base import SearchIndex
+from evently.infra.resources import Resources
 from evently.search.documents import load_document
-from workflows.search_sync import ACTIVITY_INDEX_EVENT, IndexEventInput
+from workflows.connection import TemporalClient
+from workflows.search_sync.contract import ACTIVITY_INDEX_EVENT, IndexEventInput
 
 
 class IndexEventResult(BaseModel):
@@ -26,13 +25,9 @@ class IndexEventResult(BaseModel):
 
 
 class SearchIndexActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], index: SearchIndex) -> None:
-        self.sessionmaker = sessionmaker
-        self.index = index
-
-    @classmethod
-    def from_resources(cls, res: Resources) -> SearchIndexActivities:
-        return cls(res.sessionmaker, res.search)
+    def __init__(self, res: Resources, temporal: TemporalClient | None = None) -> None:
+        self.sessionmaker = res.sessionmaker
+        self.index = res.search
 
     @activity.defn(name=ACTIVITY_INDEX_EVENT)
     async def index_event(self, data: IndexEventInput) -> IndexEventResult:

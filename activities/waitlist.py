@@ -1,16 +1,23 @@
 """Waitlist activities: local activities on the booking task queue (short Postgres
-transactions, each keyed by the event, entry or offer so a retry changes nothing twice), plus
-the hand-over the booking workflow's release step calls."""
+transactions of evently/waitlist.py, each keyed by the event, entry or offer so a retry changes
+nothing twice), plus the hand-over the booking workflow's release step calls."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
 
-from activities.waitlist_models import (
+from evently import waitlist
+from evently.enums import WaitlistStatus
+from evently.infra.resources import Resources
+from evently.inventory import availability
+from evently.inventory.gate import Gate
+from workflows import common
+from workflows.connection import TemporalClient
+from workflows.search_sync.client import request_index_write
+from workflows.waitlist import client as waitlist_client
+from workflows.waitlist.contract import (
     WAITLIST_ALLOCATE,
     WAITLIST_EXPIRE_OFFER,
     WAITLIST_LEAVE,
@@ -23,35 +30,38 @@ from activities.waitlist_models import (
     OfferRef,
     SeatsFreed,
 )
-from evently import availability, task_queues, waitlist
-from evently.inventory import Gate
-from evently.resources import Resources
-
-log = logging.getLogger("evently.activities.waitlist")
 
 
 class WaitlistActivities:
-    def __init__(self, res: Resources, task_queue: str = task_queues.BOOKING) -> None:
+    def __init__(
+        self, res: Resources, temporal: TemporalClient, task_queue: str = common.BOOKING
+    ) -> None:
         self.res = res
-        self.task_queue = task_queue  # where WaitlistWorkflow runs (tests use a fresh one)
+        self.temporal = temporal
+        self.task_queue = task_queue  # where WaitlistWorkflow runs
         self.gate = Gate(res.redis)
 
-    def all(self) -> list[Callable[..., Any]]:
-        return [self.seats_freed, self.allocate, self.expire_offer, self.remind, self.leave]
+    async def _refresh(self, event_id: Any) -> None:
+        async with self.res.engine.connect() as conn:
+            await availability.refresh(self.res.redis, conn, event_id)
 
     @activity.defn(name=WAITLIST_SEATS_FREED)
     async def seats_freed(self, data: SeatsFreed) -> bool:
         """Signal-with-start the event's WaitlistWorkflow. Raises while Temporal is down, so the
         booking workflow retries it: the hand-over is never lost (the seats wait in the pool)."""
-        await waitlist.poke(self.res.temporal, self.res.settings, data.event_id, self.task_queue)
+        await waitlist_client.poke(
+            self.temporal,
+            data.event_id,
+            offer_seconds=self.res.settings.waitlist_offer_seconds,
+            task_queue=self.task_queue,
+        )
         return True
 
     @activity.defn(name=WAITLIST_ALLOCATE)
     async def allocate(self, data: AllocateInput) -> AllocateResult:
         async with self.res.engine.begin() as conn:
             out = await waitlist.allocate(conn, data.event_id, data.offer_expires_at)
-        async with self.res.engine.connect() as conn:
-            await availability.refresh(self.res.redis, conn, data.event_id)
+        await self._refresh(data.event_id)
         if out.returned_to_public and out.counters is not None:
             # exactly once per returning change: the version is unique to this commit
             version = availability.version_of(out.counters.updated_at)
@@ -59,12 +69,10 @@ class WaitlistActivities:
                 data.event_id, out.returned_to_public, f"waitlist-return:{version}"
             )
             if out.before_available == 0 and out.counters.available > 0:
-                from evently.search_sync import request_index_write
-
                 try:
-                    await request_index_write(self.res.temporal, data.event_id)
+                    await request_index_write(self.temporal, data.event_id)
                 except Exception as exc:  # the index catches up on the next change or reindex
-                    log.warning("could not request an index write: %s", exc)
+                    activity.logger.warning("could not request an index write: %s", exc)
         return AllocateResult(
             open_offers=out.open_offers,
             offered=[o.offer_id for o in out.offered],
@@ -78,8 +86,7 @@ class WaitlistActivities:
         async with self.res.engine.begin() as conn:
             moved = await waitlist.expire_offer(conn, data.event_id, data.entry_id, data.offer_id)
         if moved:
-            async with self.res.engine.connect() as conn:
-                await availability.refresh(self.res.redis, conn, data.event_id)
+            await self._refresh(data.event_id)
         return moved > 0
 
     @activity.defn(name=WAITLIST_REMIND)
@@ -90,8 +97,9 @@ class WaitlistActivities:
     @activity.defn(name=WAITLIST_LEAVE)
     async def leave(self, data: LeaveInput) -> LeaveResult:
         async with self.res.engine.begin() as conn:
-            result = await waitlist.leave(conn, data)
-        if result.status == "left":
-            async with self.res.engine.connect() as conn:
-                await availability.refresh(self.res.redis, conn, data.event_id)
+            result = await waitlist.leave(
+                conn, event_id=data.event_id, entry_id=data.entry_id, user_id=data.user_id
+            )
+        if result.status == WaitlistStatus.LEFT:
+            await self._refresh(data.event_id)
         return result

@@ -18,14 +18,15 @@ from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
 from api.payments.endpoints import router as payments_router
-from api.problems import install_problem_handlers
+from api.problems import document_common_problems, install_problem_handlers
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
-from evently.logging import configure_logging
-from evently.resources import Resources, open_resources
+from evently.infra.logging import configure_logging
+from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings, get_settings
+from workflows.connection import TemporalClient, connect
 
 API_PREFIX = "/api/v1"
 
@@ -48,19 +49,27 @@ def api_router() -> APIRouter:
     return router
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
-    """Build the app. Pass ``resources`` to share clients (tests); else the lifespan opens them."""
+def create_app(
+    settings: Settings | None = None,
+    resources: Resources | None = None,
+    temporal: TemporalClient | None = None,
+) -> FastAPI:
+    """Build the app. Pass ``resources`` and ``temporal`` to share clients (tests); else the
+    lifespan opens them."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if resources is not None:
-            app.state.resources = resources
+        if resources is not None and temporal is not None:
             yield
             return
         configure_logging(settings)
         async with open_resources(settings) as res:
             app.state.resources = res
+            # lazy: the API starts (and reports not-ready) while Temporal is still down
+            app.state.temporal = await connect(
+                res.endpoints.temporal_address, settings.temporal_namespace, lazy=True
+            )
             yield
 
     app = FastAPI(
@@ -69,12 +78,14 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         description="Event ticketing: hold seats, pay within the window, never oversold.",
         lifespan=lifespan,
     )
-    if resources is not None:
+    if resources is not None and temporal is not None:
         app.state.resources = resources
+        app.state.temporal = temporal
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
     app.include_router(api_router())
+    document_common_problems(app)
     return app

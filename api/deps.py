@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
-from evently.resources import Resources
+from evently.infra.resources import Resources
 from evently.settings import Settings
+from workflows.connection import TemporalClient
 
 
 # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread hop
@@ -43,11 +43,12 @@ async def get_redis(res: ResourcesDep) -> Redis:
     return res.redis
 
 
-async def get_temporal(res: ResourcesDep) -> Client:
-    return res.temporal
+async def get_temporal(request: Request) -> TemporalClient:
+    client: TemporalClient = request.app.state.temporal
+    return client
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
+TemporalDep = Annotated[TemporalClient, Depends(get_temporal)]

@@ -1,15 +1,30 @@
-"""RFC 9457 problem+json for every error, request validation included."""
+"""RFC 9457 problem+json for every error, and the OpenAPI responses generated from the errors.
+
+Rendering: every ``evently.errors.EventlyError`` (and request validation, HTTP errors, an
+unreachable backing service) becomes ``application/problem+json`` with a stable ``code``.
+
+Documenting: a route lists the errors it raises, ``responses=problem_responses(SoldOut, ...)``;
+:func:`document_common_problems` adds, to every route, the answers its dependencies and
+parameters can give (401 for a bearer token, 403 for a role, 429 for a rate limit, 400/422 for
+a body or parameters, 503 for a backing service), so every status code and content type an
+operation can answer is in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evently import errors
 from evently.errors import EventlyError
 
 log = logging.getLogger("evently.api")
@@ -28,6 +43,21 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "rate_limited",
     503: "service_unavailable",
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; `code` is the stable, machine-readable error.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+    "additionalProperties": True,
 }
 
 
@@ -51,19 +81,87 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        item = {
-            "loc": list(err.get("loc", ())),
-            "msg": str(err.get("msg", "")),
-            "type": err.get("type"),
+def render(exc: EventlyError) -> JSONResponse:
+    return problem(
+        exc.status, exc.code, exc.title, exc.detail, headers=exc.headers or None, **exc.extra
+    )
+
+
+# ---- OpenAPI ---------------------------------------------------------------------------------
+
+
+def problem_responses(*errs: type[EventlyError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the errors a route raises, grouped by status."""
+    by_status: dict[int, list[type[EventlyError]]] = defaultdict(list)
+    for err in errs:
+        if err not in by_status[err.status]:
+            by_status[err.status].append(err)
+    return {
+        status: {
+            "description": "; ".join(f"`{e.code}`: {e.title}" for e in group),
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
         }
-        out.append(item)
-    return out
+        for status, group in sorted(by_status.items())
+    }
 
 
-def _is_unavailable(exc: BaseException) -> bool:
+#: a dependency's callable → the errors it can raise (api/auth/deps.py registers its own)
+DEPENDENCY_ERRORS: dict[Any, tuple[type[EventlyError], ...]] = {}
+
+
+def _dependants(dependant: Dependant) -> Iterable[Dependant]:
+    yield dependant
+    for dep in dependant.dependencies:
+        yield from _dependants(dep)
+
+
+def _common_errors(route: APIRoute) -> list[type[EventlyError]]:
+    found: list[type[EventlyError]] = [errors.ServiceUnavailable]
+    deps = list(_dependants(route.dependant))
+    for dep in deps:
+        found.extend(DEPENDENCY_ERRORS.get(dep.call, ()))
+    if route.body_field is not None:
+        found += [errors.MalformedJson, errors.Unprocessable, errors.PayloadTooLarge]
+    elif any(d.path_params or d.query_params or d.header_params or d.cookie_params for d in deps):
+        found.append(errors.Unprocessable)
+    return found
+
+
+def _api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:
+    """Every APIRoute as declared, through included routers (without building FastAPI's
+    per-include route contexts, which copy ``responses`` when first built)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.16x)
+            yield from _api_routes(route.original_router.routes)
+
+
+def document_common_problems(app: FastAPI) -> None:
+    """Add to every route the problems its dependencies, parameters and body can cause, and
+    document every error answer as ``application/problem+json`` (call once, after every
+    router is included)."""
+    for route in _api_routes(app.router.routes):
+        extra = problem_responses(*_common_errors(route))
+        for status, response in extra.items():
+            declared = route.responses.get(status) or route.responses.get(str(status))
+            if declared is None:
+                route.responses[status] = response
+            elif "content" not in declared:
+                declared["content"] = response["content"]
+
+
+# ---- handlers --------------------------------------------------------------------------------
+
+
+def _jsonable_errors(errs: Any) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+        for e in errs
+    ]
+
+
+def is_unavailable(exc: BaseException) -> bool:
     """Infrastructure down (Postgres, Temporal): answer 503 quickly instead of 500."""
     import asyncpg
     from sqlalchemy import exc as sa_exc
@@ -89,53 +187,39 @@ def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return True  # a lazy Temporal client whose server is down
     cause = exc.__cause__ or exc.__context__
-    return cause is not None and cause is not exc and _is_unavailable(cause)
+    return cause is not None and cause is not exc and is_unavailable(cause)
+
+
+def unavailable() -> JSONResponse:
+    return render(errors.ServiceUnavailable(retry_after=2))
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(EventlyError)
     async def _evently(request: Request, exc: EventlyError) -> JSONResponse:
-        return problem(
-            exc.status, exc.code, exc.title, exc.detail, headers=exc.headers or None, **exc.extra
-        )
+        return render(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _jsonable_errors(exc.errors())
-        if any(e["type"] == "json_invalid" for e in errors):
-            return problem(400, "malformed_json", "Malformed JSON", "The body is not valid JSON.")
-        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        errs = _jsonable_errors(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errs):
+            return render(errors.MalformedJson())
+        first = errs[0] if errs else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
-        return problem(
-            422,
-            "validation_error",
-            "Invalid request",
-            f"{where}: {first['msg']}",
-            errors=errors,
-        )
+        return render(errors.Unprocessable(f"{where}: {first['msg']}", errors=errs))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         title = code.replace("_", " ").capitalize()
         return problem(
-            exc.status_code,
-            code,
-            title,
-            str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            exc.status_code, code, title, str(exc.detail), headers=getattr(exc, "headers", None)
         )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        if _is_unavailable(exc):
+        if is_unavailable(exc):
             log.warning("dependency unavailable: %r", exc)
-            return problem(
-                503,
-                "service_unavailable",
-                "Service unavailable",
-                "A backing service is unavailable; retry shortly.",
-                headers={"Retry-After": "2"},
-            )
+            return unavailable()
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "Internal server error", "An unexpected error.")

@@ -32,7 +32,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from evently.analytics import ALL_QUERIES, event_analytics
-from evently.migrate import upgrade
+from evently.infra.migrate import upgrade
 
 # bookings' and payments' indexes that an event-keyed query may use
 EXPECTED_INDEXES = {
@@ -310,7 +310,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (Ctrl-C ends)")
     args = parser.parse_args()
 
-    from evently.endpoints import resolve_endpoints
+    from evently.infra.endpoints import resolve_endpoints
     from evently.settings import Settings
 
     server_url = resolve_endpoints(Settings()).database_url

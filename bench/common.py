@@ -5,8 +5,8 @@ accounting over every process of the stack, and percentiles.
 The stack: embedded Postgres/Redis and the FILE-persisted Temporal dev server (as `evently dev`
 runs it) in a fresh temporary state dir, unless EVENTLY_DATABASE_URL / EVENTLY_REDIS_URL /
 EVENTLY_TEMPORAL_ADDRESS are set (then those servers are used and only the processes this
-module starts are measured). The API is `python -m evently.cli.main api` (uvicorn) and the
-workers `python -m evently.cli.main worker`, each with its own environment.
+module starts are measured). The API is `python -m cli.main api` (uvicorn) and the
+workers `python -m cli.main worker`, each with its own environment.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 
-from evently.devstack import EmbeddedStack
-from evently.embedded import free_port
+from evently.infra.devstack import EmbeddedStack
+from evently.infra.embedded import free_port
 from evently.settings import Settings
+from workflows.common import SEARCH_ATTRIBUTE_TYPES
 
 console = Console(stderr=True)
 
@@ -82,7 +83,7 @@ class BenchStack:
         assert self.log_dir is not None
         log = (self.log_dir / f"{name}.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "evently.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -165,7 +166,11 @@ def bench_stack(
     embedded: EmbeddedStack | None = None
     if not (base.database_url and base.redis_url and base.temporal_address):
         embedded = EmbeddedStack(
-            settings, temporal_ui=False, temporal_port=free_port(), temporal_persist=True
+            settings,
+            temporal_ui=False,
+            temporal_port=free_port(),
+            temporal_persist=True,
+            search_attributes=SEARCH_ATTRIBUTE_TYPES,
         )
     stack: BenchStack | None = None
     try:
@@ -180,7 +185,7 @@ def bench_stack(
                     "temporal_address": info.temporal_address,
                 }
             )
-        from evently.migrate import upgrade
+        from evently.infra.migrate import upgrade
 
         assert settings.database_url
         upgrade(settings.database_url)

@@ -172,7 +172,7 @@ def query_mix(n: int, rng: random.Random) -> list[tuple[str, str, dict[str, Any]
 
 async def _load(settings: Settings, data: GeneratedData) -> float:
     from evently.db.session import make_engine
-    from evently.endpoints import resolve_endpoints
+    from evently.infra.endpoints import resolve_endpoints
 
     engine = make_engine(resolve_endpoints(settings).database_url, settings, pool_size=2)
     started = time.perf_counter()
@@ -196,8 +196,9 @@ async def _measure(
     settings: Settings, n_events: int, n_queries: int, concurrency: int
 ) -> dict[str, Any]:
     from api.app import create_app
-    from evently.resources import open_resources
+    from evently.infra.resources import open_resources
     from evently.search.reindex import rebuild_index
+    from workflows.connection import connect
 
     rng = random.Random(7)
     data = generate(n_events, rng)
@@ -208,7 +209,10 @@ async def _measure(
         await res.search.refresh()
         build_s = time.perf_counter() - t
 
-        app = create_app(settings, res)
+        temporal = await connect(
+            res.endpoints.temporal_address, settings.temporal_namespace, lazy=True
+        )
+        app = create_app(settings, res, temporal)
         transport = httpx.ASGITransport(app=app)
         queries = query_mix(n_queries, rng)
         latencies: list[float] = []
@@ -271,9 +275,10 @@ def run_search_bench(
     if configured:
         return asyncio.run(_measure(settings, events, queries, concurrency))
 
-    from evently.devstack import EmbeddedStack
-    from evently.embedded import free_port
-    from evently.migrate import upgrade
+    from evently.infra.devstack import EmbeddedStack
+    from evently.infra.embedded import free_port
+    from evently.infra.migrate import upgrade
+    from workflows.common import SEARCH_ATTRIBUTE_TYPES
 
     with tempfile.TemporaryDirectory(prefix="evently-bench-search-") as tmp:
         base = Settings(
@@ -288,6 +293,7 @@ def run_search_bench(
             base,
             temporal_ui=False,
             temporal_port=free_port(),
+            search_attributes=SEARCH_ATTRIBUTE_TYPES,
             temporal_persist=False,
         )
         info = stack.start()

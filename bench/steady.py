@@ -43,7 +43,7 @@ CONFIRM = "/api/v1/bookings/confirm"
 
 
 async def _redis_commands(url: str) -> Counter[str]:
-    from evently.resources import make_redis
+    from evently.infra.resources import make_redis
 
     r = make_redis(url)
     try:
@@ -89,8 +89,8 @@ async def _confirm(
 
 
 async def _history_counts(st: BenchStack, booking_ids: list[str]) -> Counter[str]:
-    from evently.temporal import connect
-    from workflows.booking_models import booking_workflow_id
+    from workflows.booking.contract import booking_workflow_id
+    from workflows.connection import connect
 
     assert st.settings.temporal_address
     client = await connect(st.settings.temporal_address, st.settings.temporal_namespace)

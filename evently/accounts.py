@@ -8,7 +8,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evently.db.models import USER_ROLES, User
-from evently.errors import Conflict, Forbidden, Unauthorized, Unprocessable
+from evently.errors import (
+    Conflict,
+    CurrentPasswordRequired,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    Unauthorized,
+    Unprocessable,
+    WeakPassword,
+    WrongPassword,
+)
 from evently.security import hash_password_async, needs_rehash, verify_password_async
 
 MIN_PASSWORD_LENGTH = 10
@@ -18,17 +28,16 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Unprocessable(f"email: {exc}", code="invalid_email") from exc
+        raise InvalidEmail(f"email: {exc}") from exc
 
 
 def check_password_policy(password: str, email: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Unprocessable(
+        raise WeakPassword(
             f"password: must be at least {MIN_PASSWORD_LENGTH} characters long.",
-            code="weak_password",
         )
     if password.strip().lower() in {email.lower(), email.split("@")[0].lower()}:
-        raise Unprocessable("password: must not be your email address.", code="weak_password")
+        raise WeakPassword("password: must not be your email address.")
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -54,7 +63,7 @@ async def create_user(
 
 
 def _email_taken() -> Conflict:
-    return Conflict("An account with this email already exists.", code="email_taken")
+    return EmailTaken("An account with this email already exists.")
 
 
 async def _flush_unique_email(session: AsyncSession) -> None:
@@ -69,7 +78,7 @@ async def _flush_unique_email(session: AsyncSession) -> None:
 
 def invalid_credentials() -> Unauthorized:
     # one message and code for "no such email", "wrong password" and "disabled account"
-    return Unauthorized("Email or password is incorrect.", code="invalid_credentials")
+    return InvalidCredentials("Email or password is incorrect.")
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
@@ -106,12 +115,11 @@ async def update_profile(
         new_email = None
     if new_email is not None or new_password is not None:
         if not current_password:
-            raise Unprocessable(
+            raise CurrentPasswordRequired(
                 "current_password: required to change the email or the password.",
-                code="current_password_required",
             )
         if not await verify_password_async(user.password_hash, current_password):
-            raise Forbidden("current_password is incorrect.", code="wrong_password")
+            raise WrongPassword("current_password is incorrect.")
     if new_password is not None:
         check_password_policy(new_password, new_email or user.email)
     if new_email is not None:

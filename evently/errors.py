@@ -1,32 +1,34 @@
-"""One error base with an HTTP status and a stable machine-readable code.
+"""Every error the platform answers with: one named exception per stable error ``code``.
 
-The API renders every subclass as RFC 9457 problem+json (api/problems.py).
+Each class carries its HTTP status, its ``code`` and a title; raise sites only add the detail
+(``raise SoldOut()``, ``raise EventNotFound(f"No event {event_id}.")``). The API renders every
+one as RFC 9457 problem+json (api/problems.py) and documents, per route, the errors it declares
+(``problem_responses(SoldOut, ...)``), so the OpenAPI document is generated from this module.
+To add an error: subclass the base with its status here, give it a unique ``code``, raise it,
+and list it in the route's ``responses``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class EventlyError(Exception):
-    status: int = 400
-    code: str = "bad_request"
-    title: str = "Bad request"
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+    message: ClassVar[str | None] = None  # the default detail
 
     def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
     ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        if code:
-            self.code = code
-        self.headers = headers or {}
+        self.detail = detail or self.message or self.title
+        super().__init__(self.detail)
+        self.headers = dict(headers or {})
         self.extra = extra
+
+
+# ---- the bases, one per status --------------------------------------------------------------
 
 
 class BadRequest(EventlyError):
@@ -35,10 +37,15 @@ class BadRequest(EventlyError):
 
 class Unauthorized(EventlyError):
     status, code, title = 401, "unauthorized", "Not authenticated"
+    message = "Send 'Authorization: Bearer <access token>'."
 
     def __init__(self, detail: str | None = None, **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(detail, **kw)
+
+
+class PaymentRequired(EventlyError):
+    status, code, title = 402, "payment_required", "Payment required"
 
 
 class Forbidden(EventlyError):
@@ -51,10 +58,6 @@ class NotFound(EventlyError):
 
 class Conflict(EventlyError):
     status, code, title = 409, "conflict", "Conflict"
-
-
-class PaymentRequired(EventlyError):
-    status, code, title = 402, "payment_declined", "Payment declined"
 
 
 class PayloadTooLarge(EventlyError):
@@ -75,7 +78,266 @@ class TooManyRequests(EventlyError):
 
 class ServiceUnavailable(EventlyError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
+    message = "A backing service is unavailable; retry shortly."
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
         kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
         super().__init__(detail, **kw)
+
+
+# ---- 400 --------------------------------------------------------------------------------------
+
+
+class MalformedJson(BadRequest):
+    code, title, message = "malformed_json", "Malformed JSON", "The body is not valid JSON."
+
+
+# ---- 401 --------------------------------------------------------------------------------------
+
+
+class InvalidToken(Unauthorized):
+    code, title, message = "invalid_token", "Invalid token", "The token is invalid."
+
+
+class TokenExpired(Unauthorized):
+    code, title, message = "token_expired", "Token expired", "The token has expired."
+
+
+class TokenRevoked(Unauthorized):
+    code, title, message = "token_revoked", "Token revoked", "The token has been revoked."
+
+
+class TokenReused(Unauthorized):
+    code, title = "token_reused", "Refresh token reused"
+    message = "This refresh token was already used; its session has been revoked."
+
+
+class InvalidCredentials(Unauthorized):
+    code, title, message = (
+        "invalid_credentials",
+        "Invalid credentials",
+        "Email or password is incorrect.",
+    )
+
+
+class InvalidSignature(Unauthorized):
+    code, title, message = "invalid_signature", "Invalid signature", "The signature is invalid."
+
+
+class SignatureExpired(Unauthorized):
+    code, title = "signature_expired", "Signature expired"
+    message = "The signature timestamp is too old."
+
+
+# ---- 402 --------------------------------------------------------------------------------------
+
+
+class PaymentDeclined(PaymentRequired):
+    code, title = "payment_declined", "Payment declined"
+    message = "The payment was declined; the hold stays until it ends."
+
+
+# ---- 403 --------------------------------------------------------------------------------------
+
+
+class WrongPassword(Forbidden):
+    code, title, message = "wrong_password", "Wrong password", "current_password is incorrect."
+
+
+# ---- 404 --------------------------------------------------------------------------------------
+
+
+class EventNotFound(NotFound):
+    code, title, message = "event_not_found", "Event not found", "No such event."
+
+
+class BookingNotFound(NotFound):
+    code, title, message = "booking_not_found", "Booking not found", "No such booking."
+
+
+class WaitlistEntryNotFound(NotFound):
+    code, title = "waitlist_entry_not_found", "Waitlist entry not found"
+    message = "No such waitlist entry."
+
+
+class WorkflowNotFound(NotFound):
+    code, title = "workflow_not_found", "Workflow not found"
+    message = "Temporal has no workflow for this booking (never started or past retention)."
+
+
+# ---- 409 --------------------------------------------------------------------------------------
+
+
+class SoldOut(Conflict):
+    code, title = "sold_out", "Sold out"
+    message = "Sold out: no seats are left for this quantity."
+
+
+class EventNotOnSale(Conflict):
+    code, title, message = "event_not_on_sale", "Not on sale", "This event is not on sale."
+
+
+class SeatsAvailable(Conflict):
+    code, title = "seats_available", "Seats available"
+    message = "Seats are on sale for this event: reserve them instead."
+
+
+class HoldExpired(Conflict):
+    code, title, message = "hold_expired", "Hold expired", "The hold on this booking has ended."
+
+
+class BookingNotHeld(Conflict):
+    code, title, message = "booking_not_held", "Booking not held", "This booking is not held."
+
+
+class BookingNotActive(Conflict):
+    code, title = "booking_not_active", "Booking not active"
+    message = "This booking is no longer active."
+
+
+class IdempotencyKeyReused(Conflict):
+    code, title = "idempotency_key_reused", "Idempotency key reused"
+    message = "This Idempotency-Key was used for a different reservation."
+
+
+class AlreadyWaitlisted(Conflict):
+    code, title = "already_waitlisted", "Already waitlisted"
+    message = "You are already on this event's waitlist."
+
+
+class WaitlistEntryNotActive(Conflict):
+    code, title = "waitlist_entry_not_active", "Waitlist entry not active"
+
+
+class NoOpenOffer(Conflict):
+    code, title = "no_open_offer", "No open offer"
+    message = "No seats have been offered to you yet."
+
+
+class OfferExpired(Conflict):
+    code, title, message = "offer_expired", "Offer expired", "This offer has lapsed."
+
+
+class OfferNotOpen(Conflict):
+    code, title, message = "offer_not_open", "Offer not open", "This offer is not open."
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "Invalid status transition"
+
+
+class EventNotEditable(Conflict):
+    code, title = "event_not_editable", "Event not editable"
+
+
+class CapacityBelowCommitted(Conflict):
+    code, title = "capacity_below_committed", "Capacity below committed seats"
+
+
+class ConcurrentChange(Conflict):
+    code, title, message = (
+        "concurrent_change",
+        "Concurrent change",
+        "The event changed concurrently; retry.",
+    )
+
+
+class EmailTaken(Conflict):
+    code, title = "email_taken", "Email taken"
+    message = "An account with this email already exists."
+
+
+class WorkflowNotRunning(Conflict):
+    code, title = "workflow_not_running", "Workflow not running"
+    message = "The booking's workflow is not running; it cannot be released through it."
+
+
+class ReleaseRefused(Conflict):
+    code, title = "release_refused", "Release refused"
+
+
+# ---- 422 --------------------------------------------------------------------------------------
+
+
+class QuantityTooLarge(Unprocessable):
+    code, title = "quantity_too_large", "Quantity too large"
+
+
+class QuantityAboveCapacity(Unprocessable):
+    code, title = "quantity_above_capacity", "Quantity above capacity"
+
+
+class WeakPassword(Unprocessable):
+    code, title = "weak_password", "Weak password"
+
+
+class InvalidEmail(Unprocessable):
+    code, title = "invalid_email", "Invalid email"
+
+
+class CurrentPasswordRequired(Unprocessable):
+    code, title = "current_password_required", "Current password required"
+    message = "current_password: required to change the password."
+
+
+class InvalidDateRange(Unprocessable):
+    code, title = "invalid_date_range", "Invalid date range"
+    message = "date_from must not be after date_to."
+
+
+class InvalidCurrency(Unprocessable):
+    code, title = "invalid_currency", "Invalid currency"
+
+
+class InvalidSchedule(Unprocessable):
+    code, title = "invalid_schedule", "Invalid schedule"
+
+
+class CapacityExceedsVenue(Unprocessable):
+    code, title = "capacity_exceeds_venue", "Capacity exceeds the venue"
+
+
+class VenueNotFound(Unprocessable):
+    """A body names a venue that does not exist (422: the request, not the path, is wrong)."""
+
+    code, title = "venue_not_found", "Venue not found"
+
+
+class AmountMismatch(Unprocessable):
+    code, title = "amount_mismatch", "Amount mismatch"
+    message = "The payment amount does not match the booking."
+
+
+# ---- 503 --------------------------------------------------------------------------------------
+
+
+class Overloaded(ServiceUnavailable):
+    """Shed by admission control: the client may retry (not a sold-out answer)."""
+
+    code, title = "overloaded", "Overloaded"
+    message = "Too many reservations in flight; retry shortly."
+
+
+class ReserveTimeout(ServiceUnavailable):
+    code, title = "reserve_timeout", "Reservation timed out"
+    message = "The reservation is taking too long; retry with the same Idempotency-Key."
+
+
+class WorkflowTimeout(ServiceUnavailable):
+    code, title = "workflow_timeout", "Workflow timed out"
+    message = "The workflow did not answer in time; retry."
+
+
+class SearchUnavailable(ServiceUnavailable):
+    code, title = "search_unavailable", "Search unavailable"
+
+
+def all_errors() -> list[type[EventlyError]]:
+    """Every error class, bases included (tests check that codes are unique)."""
+    found: list[type[EventlyError]] = []
+    pending: list[type[EventlyError]] = [EventlyError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -1,10 +1,10 @@
-"""Venues and events: every SQL statement about them (inventory changes excepted: those live in
-``evently/inventory.py`` and run only in the booking activities).
+"""Venues and events: every SQL statement about them. Seat counters change only through
+evently/inventory/seats.py (a capacity change is one UPDATE of the event that carries the
+counter part seats.capacity_change gives, so ``available + held + sold = capacity`` holds:
+never read-modify-write).
 
 Services only ``flush()``; the caller owns the transaction. Every UPDATE of an event bumps
-``updated_at`` with :data:`evently.availability.VERSION_BUMP_SQL`, which versions the cached
-availability snapshot. Capacity changes are one conditional UPDATE that keeps
-``available + held + sold = capacity`` (never read-modify-write).
+``updated_at``, the version of the cached availability snapshot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,20 @@ from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
 from evently.db.models import Event, Notification, Venue
-from evently.errors import Conflict, NotFound, Unprocessable
+from evently.enums import EventStatus, NotificationKind
+from evently.errors import (
+    CapacityBelowCommitted,
+    CapacityExceedsVenue,
+    ConcurrentChange,
+    EventNotEditable,
+    EventNotFound,
+    InvalidCurrency,
+    InvalidSchedule,
+    InvalidTransition,
+    NotFound,
+    VenueNotFound,
+)
+from evently.inventory import seats
 
 # ISO 4217 active currency codes (funds and precious metals excluded).
 ISO_4217: frozenset[str] = frozenset(
@@ -38,13 +51,13 @@ ISO_4217: frozenset[str] = frozenset(
     """.split()  # noqa: SIM905 - a table is easier to check against the standard
 )
 
-EDITABLE_STATUSES = ("draft", "published")
+EDITABLE_STATUSES = (EventStatus.DRAFT, EventStatus.PUBLISHED)
 # draft → published → cancelled | completed; nothing else
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"published"}),
-    "published": frozenset({"cancelled", "completed"}),
-    "cancelled": frozenset(),
-    "completed": frozenset(),
+TRANSITIONS: dict[str, frozenset[EventStatus]] = {
+    EventStatus.DRAFT: frozenset({EventStatus.PUBLISHED}),
+    EventStatus.PUBLISHED: frozenset({EventStatus.CANCELLED, EventStatus.COMPLETED}),
+    EventStatus.CANCELLED: frozenset(),
+    EventStatus.COMPLETED: frozenset(),
 }
 
 _BUMP: ColumnElement[datetime] = literal_column(
@@ -54,20 +67,19 @@ _CENT = Decimal("0.01")
 
 
 def event_not_found(event_id: uuid.UUID) -> NotFound:
-    return NotFound(f"No event {event_id}.", code="event_not_found")
+    return EventNotFound(f"No event {event_id}.")
 
 
 def check_transition(current: str, target: str) -> None:
     if target not in TRANSITIONS.get(current, frozenset()):
         allowed = sorted(TRANSITIONS.get(current, frozenset()))
-        raise Conflict(
+        raise InvalidTransition(
             f"An event cannot go from {current!r} to {target!r}"
             + (
                 f" (from {current!r}: {', '.join(allowed)})."
                 if allowed
                 else f"; {current!r} is final."
             ),
-            code="invalid_transition",
             current_status=current,
             requested_status=target,
         )
@@ -75,26 +87,23 @@ def check_transition(current: str, target: str) -> None:
 
 def check_currency(currency: str) -> str:
     if currency not in ISO_4217:
-        raise Unprocessable(
+        raise InvalidCurrency(
             f"currency: {currency!r} is not an ISO 4217 currency code (e.g. EUR, USD, NOK).",
-            code="invalid_currency",
         )
     return currency
 
 
 def check_schedule(starts_at: datetime, ends_at: datetime) -> None:
     if ends_at <= starts_at:
-        raise Unprocessable(
+        raise InvalidSchedule(
             f"ends_at ({ends_at.isoformat()}) must be after starts_at ({starts_at.isoformat()}).",
-            code="invalid_schedule",
         )
 
 
 def check_capacity_fits(capacity: int, venue: Venue) -> None:
     if capacity > venue.capacity:
-        raise Unprocessable(
+        raise CapacityExceedsVenue(
             f"capacity {capacity} exceeds the capacity of venue {venue.name!r} ({venue.capacity}).",
-            code="capacity_exceeds_venue",
         )
 
 
@@ -126,7 +135,7 @@ async def find_venue_by_name(session: AsyncSession, name: str) -> Venue | None:
 async def _venue_for_event(session: AsyncSession, venue_id: uuid.UUID) -> Venue:
     venue = await get_venue(session, venue_id)
     if venue is None:
-        raise Unprocessable(f"venue_id: there is no venue {venue_id}.", code="venue_not_found")
+        raise VenueNotFound(f"venue_id: there is no venue {venue_id}.")
     return venue
 
 
@@ -147,7 +156,7 @@ async def create_event(
     price: Decimal,
     currency: str,
     created_by: uuid.UUID | None,
-    status: str = "draft",
+    status: EventStatus = EventStatus.DRAFT,
 ) -> Event:
     """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free."""
     check_currency(currency)
@@ -169,7 +178,7 @@ async def create_event(
         currency=currency,
         status=status,
         created_by=created_by,
-        published_at=func.now() if status == "published" else None,
+        published_at=func.now() if status == EventStatus.PUBLISHED else None,
     )
     session.add(event)
     await session.flush()
@@ -202,9 +211,8 @@ async def update_event(
     if current is None:
         raise event_not_found(event_id)
     if current.status not in EDITABLE_STATUSES:
-        raise Conflict(
+        raise EventNotEditable(
             f"A {current.status} event cannot be changed.",
-            code="event_not_editable",
             current_status=current.status,
         )
     values: dict[str, Any] = {k: changes[k] for k in _FIELDS if k in changes}
@@ -233,9 +241,9 @@ async def update_event(
     ends = literal(values["ends_at"]) if "ends_at" in values else Event.ends_at
     where.append(ends > starts)
     if capacity is not None:
-        values["capacity"] = capacity
-        values["available"] = Event.available + (literal(capacity) - Event.capacity)
-        where.append(Event.held + Event.sold <= capacity)
+        counters, guard = seats.capacity_change(Event, capacity)
+        values.update(counters)
+        where.append(guard)
     values["updated_at"] = _BUMP
     changed = await session.scalar(
         update(Event).where(and_(*where)).values(**values).returning(Event.id)
@@ -258,16 +266,15 @@ async def _explain_refused_update(
     if row is None:
         raise event_not_found(event_id)
     if row.status not in EDITABLE_STATUSES:
-        raise Conflict(f"A {row.status} event cannot be changed.", code="event_not_editable")
+        raise EventNotEditable(f"A {row.status} event cannot be changed.")
     if capacity is not None and capacity < row.held + row.sold:
-        raise Conflict(
+        raise CapacityBelowCommitted(
             f"capacity cannot go below the {row.held + row.sold} seats already held or sold "
             f"({row.held} held, {row.sold} sold).",
-            code="capacity_below_committed",
             held=row.held,
             sold=row.sold,
         )
-    raise Conflict("The event changed concurrently; retry.", code="concurrent_change")
+    raise ConcurrentChange("The event changed concurrently; retry.")
 
 
 async def _transition(
@@ -288,7 +295,7 @@ async def _transition(
         if fresh is None:
             raise event_not_found(event_id)
         check_transition(fresh.status, target)
-        raise Conflict("The event changed concurrently; retry.", code="concurrent_change")
+        raise ConcurrentChange("The event changed concurrently; retry.")
     fresh = await get_event(session, event_id, refresh=True)
     assert fresh is not None
     return fresh
@@ -296,27 +303,24 @@ async def _transition(
 
 async def publish_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
     """draft → published: on sale from the commit on."""
-    return await _transition(session, event_id, "published", {"published_at": func.now()})
+    return await _transition(session, event_id, EventStatus.PUBLISHED, {"published_at": func.now()})
 
 
 async def complete_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
     """published → completed (the event took place)."""
-    return await _transition(session, event_id, "completed", {})
+    return await _transition(session, event_id, EventStatus.COMPLETED, {})
 
 
 async def mark_cancelled(db: AsyncSession | AsyncConnection, event_id: uuid.UUID) -> bool:
     """published → cancelled, idempotently (True when the event is cancelled now or was).
     From the commit on, the reserve statement (``status = 'published'``) takes no seat."""
     await db.execute(
-        text(
-            "UPDATE events SET status = 'cancelled', cancelled_at = now(), "
-            "updated_at = GREATEST(clock_timestamp(), updated_at + interval '1 microsecond') "
-            "WHERE id = :id AND status = 'published'"
-        ),
-        {"id": event_id},
+        update(Event)
+        .where(Event.id == event_id, Event.status == EventStatus.PUBLISHED)
+        .values(status=EventStatus.CANCELLED, cancelled_at=func.now(), updated_at=_BUMP)
     )
-    status = await db.scalar(text("SELECT status FROM events WHERE id = :id"), {"id": event_id})
-    return bool(status == "cancelled")
+    status = await db.scalar(select(Event.status).where(Event.id == event_id))
+    return bool(status == EventStatus.CANCELLED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ class EventFilters:
 
 
 def _published(filters: EventFilters) -> Select[Event]:
-    stmt = select(Event).join(Event.venue).where(Event.status == "published")
+    stmt = select(Event).join(Event.venue).where(Event.status == EventStatus.PUBLISHED)
     if filters.city:
         stmt = stmt.where(func.lower(Venue.city) == filters.city.strip().lower())
     if filters.event_type:
@@ -434,7 +438,7 @@ async def notify_event_cancelled(
                 {
                     "id": uuid.uuid4(),
                     "user_id": user_id,
-                    "kind": "event_cancelled",
+                    "kind": NotificationKind.EVENT_CANCELLED,
                     "dedupe_key": cancellation_dedupe_key(event_id, user_id),
                     "payload": payload,
                 }

@@ -27,8 +27,8 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from evently import metrics
 from evently.errors import TooManyRequests
+from evently.infra import metrics
 
 log = logging.getLogger("evently.ratelimit")
 

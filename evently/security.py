@@ -15,7 +15,10 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from evently.errors import Unauthorized
+from evently.errors import (
+    InvalidToken,
+    TokenExpired,
+)
 from evently.settings import Settings
 
 JWT_ALGORITHM = "HS256"
@@ -93,15 +96,15 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             options={"require": ["sub", "role", "type", "iat", "exp", "jti"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The access token has expired.", code="token_expired") from exc
+        raise TokenExpired("The access token has expired.") from exc
     except jwt.PyJWTError as exc:
-        raise Unauthorized("The access token is invalid.", code="invalid_token") from exc
+        raise InvalidToken("The access token is invalid.") from exc
     if claims.get("type") != ACCESS:
-        raise Unauthorized("Not an access token.", code="invalid_token")
+        raise InvalidToken("Not an access token.")
     try:
         user_id = uuid.UUID(str(claims["sub"]))
     except ValueError as exc:
-        raise Unauthorized("The access token is invalid.", code="invalid_token") from exc
+        raise InvalidToken("The access token is invalid.") from exc
     return AccessClaims(
         user_id=user_id,
         role=str(claims["role"]),

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
     worker_graceful_shutdown_seconds: float = Field(10.0, ge=0)
+    # workflows kept in a worker's memory (sticky cache): more saves replays, costs memory
+    worker_max_cached_workflows: int = Field(1000, ge=0)
     worker_metrics_port: int | None = None
 
     log_level: str = "INFO"

@@ -22,7 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from evently.db.models import User
-from evently.errors import Unauthorized
+from evently.errors import (
+    InvalidToken,
+    TokenExpired,
+    TokenReused,
+    TokenRevoked,
+    Unauthorized,
+)
 from evently.security import hash_refresh_token, new_refresh_token
 from evently.settings import Settings
 
@@ -44,21 +50,20 @@ class Rotation:
     refresh: IssuedRefreshToken
 
 
-class RefreshTokenReused(Unauthorized):
+class RefreshTokenReused(TokenReused):
     """An already-rotated token came back: its family must be revoked (and stay revoked)."""
 
     def __init__(self, family_id: uuid.UUID, user_id: uuid.UUID) -> None:
         super().__init__(
             "This refresh token was already used; every token of its session has been revoked. "
-            "Log in again.",
-            code="token_reused",
+            "Log in again."
         )
         self.family_id = family_id
         self.user_id = user_id
 
 
 def _invalid() -> Unauthorized:
-    return Unauthorized("The refresh token is invalid.", code="invalid_token")
+    return InvalidToken("The refresh token is invalid.")
 
 
 async def issue(
@@ -135,9 +140,9 @@ async def _explain_refusal(session: AsyncSession, token_hash: str) -> NoReturn:
     if rotated_at is not None:
         raise RefreshTokenReused(family_id, user_id)
     if revoked_at is not None:
-        raise Unauthorized("The refresh token has been revoked.", code="token_revoked")
+        raise TokenRevoked("The refresh token has been revoked.")
     if expired:
-        raise Unauthorized("The refresh token has expired.", code="token_expired")
+        raise TokenExpired("The refresh token has expired.")
     raise _invalid()
 
 

@@ -31,7 +31,7 @@ def include_object(
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from evently.endpoints import resolve_endpoints
+        from evently.infra.endpoints import resolve_endpoints
         from evently.settings import Settings
 
         url = resolve_endpoints(Settings()).database_url

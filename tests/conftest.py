@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -23,12 +25,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from evently.devstack import EmbeddedStack
-from evently.embedded import SEARCH_ATTRIBUTES, free_port
-from evently.migrate import upgrade
-from evently.resources import Resources, open_resources
+from evently.infra.devstack import EmbeddedStack
+from evently.infra.embedded import free_port
+from evently.infra.migrate import upgrade
+from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
-from evently.temporal import connect
+from workflows.common import SEARCH_ATTRIBUTE_TYPES
+from workflows.connection import connect
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +48,7 @@ def stack_settings(state_dir: Path) -> Iterator[Settings]:
         temporal_port=free_port(),
         temporal_ui_port=free_port(),
         temporal_persist=False,
+        search_attributes=SEARCH_ATTRIBUTE_TYPES,
     )
     info = stack.start()
     try:
@@ -77,15 +81,17 @@ async def temporal_client(settings: Settings) -> Client:
 
 
 @pytest.fixture(scope="session")
-async def resources(settings: Settings, temporal_client: Client) -> AsyncIterator[Resources]:
-    async with open_resources(settings, temporal=temporal_client) as res:
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(settings) as res:
         yield res
 
 
 @pytest.fixture(scope="session")
-async def app_client(resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    resources: Resources, temporal_client: Client
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, in process, against the real servers."""
-    app = create_app(resources.settings, resources)
+    app = create_app(resources.settings, resources, temporal_client)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
@@ -99,11 +105,15 @@ async def client(app_client: httpx.AsyncClient) -> httpx.AsyncClient:
 @pytest.fixture(scope="session")
 async def running_workers(resources: Resources, temporal_client: Client) -> AsyncIterator[None]:
     """Real workers for every task queue, on the real (dev) Temporal server."""
-    from evently import task_queues
     from workers.main import build_workers
+    from workflows import common
 
     workers = build_workers(
-        temporal_client, resources, list(task_queues.ALL.values()), resources.settings
+        temporal_client,
+        resources,
+        list(common.QUEUES.values()),
+        resources.settings,
+        strict_sandbox=True,
     )
     tasks = [asyncio.create_task(w.run()) for w in workers]
     yield
@@ -125,7 +135,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     One per test: the server's time-skipping state (locks held by in-flight updates and
     result waits) must not leak from one test into the next."""
     path = shutil.which("temporal-test-server") or os.path.join(
-        os.path.dirname(os.sys.executable), "temporal-test-server"
+        os.path.dirname(sys.executable), "temporal-test-server"
     )
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=pydantic_data_converter
@@ -134,7 +144,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         AddSearchAttributesRequest(
             namespace=env.client.namespace,
             search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTE_TYPES
             },
         )
     )
@@ -146,3 +156,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """A fresh task queue per workflow test, so workers of other tests never interfere."""
     return f"tq-{uuid.uuid4()}"
+
+
+AppFactory = Callable[..., FastAPI]
+
+
+@pytest.fixture(scope="session")
+def app_factory(temporal_client: Client) -> AppFactory:
+    """The real app on other resources or settings (a broken Redis, a short hold, ...), with
+    the session's Temporal client unless told otherwise."""
+
+    def make(
+        res: Resources, settings: Settings | None = None, temporal: Client | None = None
+    ) -> FastAPI:
+        return create_app(settings or res.settings, res, temporal or temporal_client)
+
+    return make

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from evently.accounts import create_user
 from evently.db.models import Event, User, Venue
-from evently.resources import Resources
+from evently.infra.resources import Resources
 from evently.security import create_access_token
 
 PASSWORD = "correct-horse-battery"

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from api.app import create_app
-from evently.resources import Resources, open_resources
+from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
+from tests.conftest import AppFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,10 +76,12 @@ async def test_schema_constraints_make_bad_inventory_impossible(resources: Resou
             await conn.rollback()
 
 
-async def test_ready_is_503_naming_what_is_down(settings: Settings, state_dir: Path) -> None:
+async def test_ready_is_503_naming_what_is_down(
+    settings: Settings, state_dir: Path, app_factory: AppFactory
+) -> None:
     broken = settings.model_copy(update={"redis_url": f"unix://{state_dir}/no-such-redis.sock"})
     async with open_resources(broken) as res:
-        app = create_app(broken, res)
+        app = app_factory(res, broken)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
         ) as client:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from evently.embedded import free_port, port_open
+from evently.infra.embedded import free_port, port_open
 from evently.settings import Settings
 
 
@@ -28,7 +28,7 @@ def api_process(settings: Settings):  # type: ignore[no-untyped-def]
             "EVENTLY_API_PORT": str(port),
         }
     )
-    proc = subprocess.Popen([sys.executable, "-m", "evently.cli.main", "api"], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api"], env=env)
     deadline = time.monotonic() + 60
     while not port_open("127.0.0.1", port):
         assert proc.poll() is None, "the API process exited"

@@ -24,7 +24,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -42,23 +42,23 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from evently import task_queues
-from evently.resources import Resources, open_resources
+from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
-from evently.temporal import connect
 from workers.registry import queue_specs
+from workflows import common
+from workflows.connection import connect
 
 log = logging.getLogger("evently.worker")
 
 
 def parse_queues(spec: str) -> list[str]:
     names = [q.strip() for q in spec.split(",") if q.strip()]
-    unknown = [q for q in names if q not in task_queues.ALL]
+    unknown = [q for q in names if q not in common.QUEUES]
     if unknown or not names:
         raise ValueError(
-            f"unknown queue(s) {unknown or spec!r}; choose from {', '.join(task_queues.ALL)}"
+            f"unknown queue(s) {unknown or spec!r}; choose from {', '.join(common.QUEUES)}"
         )
-    return [task_queues.ALL[q] for q in names]
+    return [common.QUEUES[q] for q in names]
 
 
 # ---- log context for activities ----------------------------------------------------------
@@ -94,24 +94,64 @@ class LogContextInterceptor(Interceptor):
 # ---- workers -----------------------------------------------------------------------------
 
 
-# Our workflow modules (``workflows.*``) are deterministic by review and import only light
-# contracts through ``imports_passed_through``. Passing them through the sandbox skips
-# re-importing (re-compiling) the workflow module for every new workflow instance: that was
-# ~45% of the worker's CPU in the flash-sale benchmark (docs/performance.md). The sandbox's
-# restrictions still apply to every other module a workflow imports.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+# Production passes our workflow modules (``workflows.*``) through the sandbox: re-importing
+# (re-compiling) them for every new workflow instance was ~45% of the worker's CPU in the
+# flash-sale benchmark (docs/performance.md). The sandbox's restrictions still apply to every
+# other module a workflow imports. What guards the determinism of the workflow modules
+# themselves is the STRICT runner below: every workflow test and every replay of the recorded
+# histories (tests/workflows/histories/) runs them fully sandboxed, re-imported per run.
+FAST_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )
+STRICT_RUNNER = SandboxedWorkflowRunner()
+
+
+def activity_name(fn: Callable[..., Any]) -> str | None:
+    """The name an activity is registered under (``@activity.defn(name=...)``), else None."""
+    from temporalio import activity
+
+    definition = activity._Definition.from_callable(fn)
+    return definition.name if definition is not None else None
+
+
+def activity_methods(cls: type) -> dict[str, str]:
+    """Activity name → method name, for every ``@activity.defn`` method of ``cls``."""
+    found = {}
+    for attr in dir(cls):
+        member = getattr(cls, attr, None)
+        name = activity_name(member) if callable(member) else None
+        if name is not None:
+            found[name] = attr
+    return found
 
 
 def build_workers(
-    client: Client, res: Resources, queues: Sequence[str], settings: Settings
+    client: Client,
+    res: Resources | None,
+    queues: Sequence[str],
+    settings: Settings,
+    *,
+    replace: Mapping[str, Callable[..., Any]] | None = None,
+    strict_sandbox: bool = False,
 ) -> list[Worker]:
+    """One worker per task queue, with the workflows and activities of workers/registry.py.
+    Tests build theirs here too: ``replace`` swaps activities by name for stand-ins (without
+    resources, only the stand-ins are registered: the unit layer), and ``strict_sandbox``
+    re-imports the workflow modules per run, so their determinism is checked."""
     specs = queue_specs()
+    replace = dict(replace or {})
     workers = []
     for queue in queues:
         spec = specs[queue]
-        activities = list(spec.activities(res))
+        activities: list[Callable[..., Any]] = []
+        for cls in spec.activity_classes:
+            methods = activity_methods(cls)
+            if res is None:  # the unit layer: only the stand-ins given run
+                activities += [replace.pop(n) for n in methods if n in replace]
+                continue
+            instance = cls(res, client)
+            for name, attr in methods.items():
+                activities.append(replace.pop(name) if name in replace else getattr(instance, attr))
         if not spec.workflows and not activities:
             continue
         workers.append(
@@ -122,13 +162,16 @@ def build_workers(
                 activities=activities,
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_cached_workflows=settings.worker_max_cached_workflows,
                 graceful_shutdown_timeout=timedelta(
                     seconds=settings.worker_graceful_shutdown_seconds
                 ),
                 interceptors=[LogContextInterceptor()],
-                workflow_runner=WORKFLOW_RUNNER,
+                workflow_runner=STRICT_RUNNER if strict_sandbox else FAST_RUNNER,
             )
         )
+    if replace:
+        raise ValueError(f"no such activity on {list(queues)}: {sorted(replace)}")
     return workers
 
 
@@ -250,7 +293,6 @@ async def run_worker(
                 settings.temporal_namespace,
                 runtime=metrics.runtime if metrics else None,
             )
-            res.temporal = client
             workers = build_workers(client, res, queues, settings)
             if not workers:
                 log.warning("nothing registered on %s", ", ".join(queues))

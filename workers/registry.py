@@ -1,71 +1,47 @@
 """Which workflows and activities run on which task queue.
 
-Each feature adds its workflows and activity classes here; the activity classes get their
-clients (database, Redis, Temporal, search) from `Resources` in their constructor.
+Each feature adds its workflow classes and activity classes here. An activity class gets its
+clients (database, Redis, search, Temporal) in its constructor, ``cls(res, temporal)``, and
+every method of it decorated with ``@activity.defn`` is registered. Production and the tests
+build workers from this one table (workers/main.py: ``build_workers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from evently import task_queues
-from evently.resources import Resources
+from workflows import common
 
 
 @dataclass
 class QueueSpec:
     workflows: list[type] = field(default_factory=list)
-    activities: Callable[[Resources], Sequence[Callable[..., Any]]] = lambda res: []
+    activity_classes: list[type] = field(default_factory=list)
 
 
 def queue_specs() -> dict[str, QueueSpec]:
     """Imported lazily so `evently --help` stays fast."""
-    from activities.booking import InventoryActivities, PaymentActivities
     from activities.events import EventActivities
+    from activities.inventory import InventoryActivities
+    from activities.payments import PaymentActivities
+    from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
-    from workflows.booking import BookingWorkflow
-    from workflows.event_cancellation import EventCancellationWorkflow
-    from workflows.search_sync import EventIndexSyncWorkflow
-    from workflows.waitlist import WaitlistWorkflow
+    from workflows.booking.workflow import BookingWorkflow
+    from workflows.event_cancellation.workflow import EventCancellationWorkflow
+    from workflows.search_sync.workflow import EventIndexSyncWorkflow
+    from workflows.waitlist.workflow import WaitlistWorkflow
 
-    def booking_activities(res: Resources) -> Sequence[Callable[..., Any]]:
-        inv = InventoryActivities(res)  # local activities of BookingWorkflow
-        return [
-            inv.reserve_seats,
-            inv.confirm_booking,
-            inv.release_booking,
-            inv.settle_late_payment,
-            *EventActivities(res).all(),  # event cancellation
-            *WaitlistActivities(res).all(),  # local activities of WaitlistWorkflow
-        ]
-
-    def payment_activities(res: Resources) -> Sequence[Callable[..., Any]]:
-        pay = PaymentActivities(res)
-        return [
-            pay.charge_payment,
-            pay.refund_payment,
-            pay.record_provider_payment,
-            pay.notify_user,
-        ]
-
-    def search_activities(res: Resources) -> Sequence[Callable[..., Any]]:
-        from activities.search import SearchIndexActivities
-
-        return [SearchIndexActivities.from_resources(res).index_event]
-
-    specs: dict[str, QueueSpec] = {
-        task_queues.BOOKING: QueueSpec(
+    return {
+        common.BOOKING: QueueSpec(
             workflows=[
                 BookingWorkflow,
                 EventCancellationWorkflow,
                 EventIndexSyncWorkflow,
                 WaitlistWorkflow,
             ],
-            activities=booking_activities,
+            # local activities of the booking and waitlist workflows, event cancellation
+            activity_classes=[InventoryActivities, WaitlistActivities, EventActivities],
         ),
-        task_queues.SEARCH: QueueSpec(activities=search_activities),
-        task_queues.PAYMENTS: QueueSpec(activities=payment_activities),
+        common.SEARCH: QueueSpec(activity_classes=[SearchIndexActivities]),
+        common.PAYMENTS: QueueSpec(activity_classes=[PaymentActivities]),
     }
-    return specs

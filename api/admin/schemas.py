@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from api.events.schemas import _reasonable_datetime, storable
+from evently.enums import EventStatus
 
 MAX_CAPACITY = 10_000_000
 
@@ -82,7 +83,7 @@ class EventPatch(BaseModel):
     capacity: Capacity | None = None
     price: Price | None = None
     currency: Currency | None = None
-    status: Literal["draft", "published", "cancelled", "completed"] | None = None
+    status: EventStatus | None = None
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:

@@ -11,8 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from api.deps import ResourcesDep, SessionDep, SettingsDep
+from api.problems import DEPENDENCY_ERRORS
 from evently.db.models import User
-from evently.errors import Forbidden, Unauthorized
+from evently.enums import Role
+from evently.errors import Forbidden, InvalidToken, TokenExpired, Unauthorized
 from evently.ratelimit import RateLimiter
 from evently.security import AccessClaims, decode_access_token
 
@@ -39,25 +41,28 @@ TokenClaims = Annotated[AccessClaims, Depends(current_claims)]
 async def current_user(session: SessionDep, claims: TokenClaims) -> User:
     user = await session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active:
-        raise Unauthorized("The access token is invalid.", code="invalid_token")
+        raise InvalidToken("The access token is invalid.")
     structlog.contextvars.bind_contextvars(user_id=str(user.id))  # every later log line has it
     return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
+DEPENDENCY_ERRORS[current_claims] = (Unauthorized, InvalidToken, TokenExpired)
 
-def require_roles(*roles: str) -> Callable[[User], Awaitable[User]]:
+
+def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
     async def _dep(user: CurrentUser) -> User:
         if user.role not in roles:
             raise Forbidden(f"This needs the {' or '.join(roles)} role.")
         return user
 
+    DEPENDENCY_ERRORS[_dep] = (Forbidden,)
     return _dep
 
 
-AdminUser = Annotated[User, Depends(require_roles("admin"))]
-SupportUser = Annotated[User, Depends(require_roles("support", "admin"))]
+AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
+SupportUser = Annotated[User, Depends(require_roles(Role.SUPPORT, Role.ADMIN))]
 
 
 async def get_rate_limiter(request: Request, res: ResourcesDep) -> RateLimiter:

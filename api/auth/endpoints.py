@@ -13,20 +13,25 @@ from api.auth.schemas import (
     UserOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep
+from api.problems import problem_responses
 from evently import accounts, tokens
 from evently.db.models import User
+from evently.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidToken,
+    TokenExpired,
+    TokenReused,
+    TokenRevoked,
+    TooManyRequests,
+    WeakPassword,
+)
 from evently.ratelimit import RateLimiter, hashed
 from evently.security import create_access_token
 from evently.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-_PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"description": "invalid credentials or token", **_PROBLEM},
-    422: {"description": "invalid body, weak password or malformed email", **_PROBLEM},
-    429: {"description": "rate limited; see Retry-After", **_PROBLEM},
-}
 
 
 async def _limit(
@@ -55,7 +60,7 @@ def _token_pair(
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenResponse,
-    responses={**_ERRORS, 409: {"description": "email already registered", **_PROBLEM}},
+    responses=problem_responses(InvalidEmail, WeakPassword, EmailTaken, TooManyRequests),
 )
 async def register(
     body: RegisterRequest,
@@ -76,7 +81,11 @@ async def register(
     return _token_pair(settings, user, refresh)
 
 
-@router.post("/login", response_model=TokenResponse, responses=_ERRORS)
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses=problem_responses(InvalidCredentials, InvalidEmail, TooManyRequests),
+)
 async def login(
     body: LoginRequest,
     request: Request,
@@ -92,7 +101,11 @@ async def login(
     return _token_pair(settings, user, refresh)
 
 
-@router.post("/refresh", response_model=TokenResponse, responses=_ERRORS)
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=problem_responses(InvalidToken, TokenExpired, TokenRevoked, TokenReused),
+)
 async def refresh(
     body: RefreshRequest, session: SessionDep, settings: SettingsDep, res: ResourcesDep
 ) -> TokenResponse:
@@ -110,7 +123,6 @@ async def refresh(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={422: _ERRORS[422]},
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> Response:
     """Revoke the presented refresh token's session (its family). Idempotent: always 204."""

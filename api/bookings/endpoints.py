@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 
 from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
+from api.bookings import service
 from api.bookings.schemas import (
     BookingOut,
     BookingPage,
@@ -17,56 +18,74 @@ from api.bookings.schemas import (
     ReserveRequest,
     ReserveResponse,
 )
-from api.deps import ResourcesDep, SessionDep
-from evently import bookings, metrics
+from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.problems import problem_responses
+from evently import bookings
 from evently.db.models import Booking, User
+from evently.enums import Role
 from evently.errors import (
-    Conflict,
-    NotFound,
-    PaymentRequired,
+    BookingNotActive,
+    BookingNotFound,
+    BookingNotHeld,
+    EventNotFound,
+    EventNotOnSale,
+    HoldExpired,
+    IdempotencyKeyReused,
+    Overloaded,
+    PaymentDeclined,
+    QuantityTooLarge,
+    ReleaseRefused,
+    ReserveTimeout,
+    SoldOut,
     TooManyRequests,
-    Unprocessable,
+    WorkflowNotRunning,
+    WorkflowTimeout,
 )
-from evently.inventory import Gate
-from workflows.booking_models import booking_workflow_id
+from evently.infra import metrics
+from evently.inventory.gate import Gate
+from workflows.booking.contract import booking_workflow_id
 
 router = APIRouter(tags=["bookings"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "malformed request"},
-    401: {"description": "not authenticated"},
-    404: {"description": "unknown booking or event"},
-    409: {"description": "sold out, hold expired, or not on sale"},
-    429: {"description": "too many reservations from this account"},
-    422: {"description": "invalid body"},
-    503: {"description": "overloaded or a backing service is down"},
-}
 
-
-def _admission(request: Request) -> bookings.Admission:
+def admission(request: Request) -> service.Admission:
+    """The process's reserve in-flight cap (shared with the fast path)."""
     state = request.app.state
     if not hasattr(state, "reserve_admission"):
-        state.reserve_admission = bookings.Admission(state.resources.settings.reserve_max_in_flight)
-    admission: bookings.Admission = state.reserve_admission
-    return admission
+        state.reserve_admission = service.Admission(state.resources.settings.reserve_max_in_flight)
+    found: service.Admission = state.reserve_admission
+    return found
 
 
-def _gate(request: Request) -> Gate:
+def gate(request: Request) -> Gate:
     state = request.app.state
     if not hasattr(state, "gate"):
         state.gate = Gate(state.resources.redis)
-    gate: Gate = state.gate
-    return gate
+    found: Gate = state.gate
+    return found
 
 
 @router.post(
-    "/bookings/reserve", status_code=201, response_model=ReserveResponse, responses=PROBLEMS
+    "/bookings/reserve",
+    status_code=201,
+    response_model=ReserveResponse,
+    responses=problem_responses(
+        SoldOut,
+        EventNotFound,
+        EventNotOnSale,
+        IdempotencyKeyReused,
+        QuantityTooLarge,
+        TooManyRequests,
+        Overloaded,
+        ReserveTimeout,
+    ),
 )
 async def reserve(
     body: ReserveRequest,
     request: Request,
     user: TokenClaims,
     res: ResourcesDep,
+    temporal: TemporalDep,
     limiter: RateLimiterDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
@@ -76,9 +95,8 @@ async def reserve(
     request. Retrying with the same `Idempotency-Key` returns the same booking. Beyond the
     in-flight cap: 503 `overloaded` with Retry-After (a sold-out event still answers 409)."""
     if body.quantity > res.settings.max_tickets_per_booking:
-        raise Unprocessable(
+        raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
-            code="quantity_too_large",
         )
     retry_after = await limiter.hit(
         f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60
@@ -89,10 +107,11 @@ async def reserve(
             "Too many reservations from this account; retry shortly.", retry_after=retry_after
         )
     with metrics.RESERVE_SECONDS.time():
-        result = await bookings.reserve(
+        result = await service.reserve(
             res,
-            _gate(request),
-            _admission(request),
+            temporal,
+            gate(request),
+            admission(request),
             user_id=user.user_id,
             event_id=body.event_id,
             quantity=body.quantity,
@@ -111,65 +130,68 @@ async def reserve(
 async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -> Booking:
     booking = await bookings.get_booking(session, booking_id)
     if booking is None or booking.user_id != user.id:
-        raise NotFound("No such booking.", code="booking_not_found")
+        raise BookingNotFound()
     return booking
 
 
-@router.post("/bookings/confirm", response_model=ConfirmResponse, responses=PROBLEMS)
+@router.post(
+    "/bookings/confirm",
+    response_model=ConfirmResponse,
+    responses=problem_responses(
+        BookingNotFound,
+        PaymentDeclined,
+        HoldExpired,
+        BookingNotHeld,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
+    ),
+)
 async def confirm(
-    body: ConfirmRequest, user: CurrentUser, session: SessionDep, res: ResourcesDep
+    body: ConfirmRequest, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> ConfirmResponse:
     """Pay for a held booking: 200 confirmed, 402 declined (the hold stays), 409 hold_expired."""
     booking = await _own_booking(session, user, body.booking_id)
     await session.commit()  # release the connection: the payment takes a while
-    if booking.status == "confirmed":
-        return ConfirmResponse(booking_id=booking.id, status="confirmed")
-    if booking.status in ("expired", "cancelled"):
-        raise Conflict("The hold on this booking has ended.", code="hold_expired")
-    if booking.status != "held":
-        raise Conflict("This booking is not held.", code="booking_not_held")
-    result = await bookings.pay(res.temporal, booking.id, body.payment_method)
-    if result.status == "confirmed":
-        return ConfirmResponse(booking_id=booking.id, status="confirmed")
-    if result.status == "declined":
-        raise PaymentRequired(
-            f"The payment was declined ({result.detail}); the hold stays until it ends.",
-            code="payment_declined",
-        )
-    if result.status == "hold_expired":
-        raise Conflict("The hold on this booking has ended.", code="hold_expired")
-    raise Conflict("This booking is not held.", code="booking_not_held")
+    await service.pay(temporal, booking, body.payment_method)
+    return ConfirmResponse(booking_id=booking.id, status="confirmed")
 
 
-@router.get("/bookings/{booking_id}", response_model=BookingOut, responses=PROBLEMS)
+@router.get(
+    "/bookings/{booking_id}",
+    response_model=BookingOut,
+    responses=problem_responses(BookingNotFound),
+)
 async def get_booking(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Booking:
     """The booking's state; visible to its owner, support and admins (others get 404)."""
     booking = await bookings.get_booking(session, booking_id)
-    if booking is None or (booking.user_id != user.id and user.role not in ("admin", "support")):
-        raise NotFound("No such booking.", code="booking_not_found")
+    if booking is None or (
+        booking.user_id != user.id and user.role not in (Role.ADMIN, Role.SUPPORT)
+    ):
+        raise BookingNotFound()
     return booking
 
 
-@router.delete("/bookings/{booking_id}", response_model=CancelResponse, responses=PROBLEMS)
+@router.delete(
+    "/bookings/{booking_id}",
+    response_model=CancelResponse,
+    responses=problem_responses(
+        BookingNotFound, BookingNotActive, ReleaseRefused, WorkflowNotRunning, WorkflowTimeout
+    ),
+)
 async def cancel_booking(
-    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, res: ResourcesDep
+    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> CancelResponse:
     """Cancel: a held booking is released; a confirmed one is refunded, then released."""
     booking = await _own_booking(session, user, booking_id)
     await session.commit()
-    if booking.status not in ("held", "confirmed"):
-        raise Conflict(f"This booking is already {booking.status}.", code="booking_not_active")
-    result = await bookings.cancel(
-        res.temporal, booking.id, f"user:{user.id}", "cancelled by buyer"
-    )
-    if result.booking_status not in ("cancelled", "expired"):
-        raise Conflict(f"This booking is {result.booking_status}.", code="booking_not_active")
+    result = await service.cancel(temporal, booking, f"user:{user.id}")
     return CancelResponse(
         booking_id=booking.id, status=result.booking_status, refunded=result.refunded
     )
 
 
-@router.get("/users/bookings", response_model=BookingPage, responses=PROBLEMS)
+@router.get("/users/bookings", response_model=BookingPage)
 async def my_bookings(
     user: CurrentUser,
     session: SessionDep,

@@ -22,7 +22,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import render
+from evently.errors import EventlyError
 
 RESERVE_PATH = "/api/v1/bookings/reserve"
 MAX_BODY = 2048  # a reserve body is ~70 bytes; anything bigger takes the normal path
@@ -62,8 +63,8 @@ class ReserveFastPath:
         await self.app(scope, _replay(messages, receive), send)
 
     async def _answer(self, scope: Scope, body: bytes) -> Any:
-        from api.bookings.endpoints import _admission, _gate
-        from evently import bookings
+        from api.bookings.endpoints import admission, gate
+        from api.bookings.service import sold_out
 
         try:
             data = json.loads(body)
@@ -81,13 +82,14 @@ class ReserveFastPath:
         ):
             return None
         request = Request(scope)
-        if await bookings.sold_out_at_gate(_gate(request), event_id, quantity):
-            exc: Any = bookings._sold_out()
-        elif _admission(request).full:
-            exc = _admission(request).overloaded()
+        exc: EventlyError
+        if await gate(request).sold_out(event_id, quantity):
+            exc = sold_out()
+        elif admission(request).full:
+            exc = admission(request).overloaded()
         else:
             return None
-        return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers or None)
+        return render(exc)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

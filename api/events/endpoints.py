@@ -16,9 +16,11 @@ from api.events.schemas import (
     ReasonableDate,
     StorableText,
 )
-from evently import availability
-from evently.errors import Unprocessable
+from api.problems import problem_responses
+from evently.enums import EventStatus
+from evently.errors import EventNotFound, InvalidDateRange
 from evently.events import EventFilters, event_not_found, get_event, list_published_events
+from evently.inventory import availability
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -39,7 +41,12 @@ def _end_exclusive(value: datetime | date) -> datetime:
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-@router.get("", response_model=EventPage, summary="Published events, soonest first")
+@router.get(
+    "",
+    response_model=EventPage,
+    summary="Published events, soonest first",
+    responses=problem_responses(InvalidDateRange),
+)
 async def list_events(
     session: SessionDep,
     city: Annotated[StorableText | None, Query(max_length=120, description="venue city")] = None,
@@ -60,7 +67,7 @@ async def list_events(
     starts_from = _start(date_from) if date_from is not None else None
     starts_before = _end_exclusive(date_to) if date_to is not None else None
     if starts_from and starts_before and starts_from >= starts_before:
-        raise Unprocessable("date_from must not be after date_to.", code="invalid_date_range")
+        raise InvalidDateRange("date_from must not be after date_to.")
     filters = EventFilters(
         city=city, event_type=type, starts_from=starts_from, starts_before=starts_before
     )
@@ -70,10 +77,15 @@ async def list_events(
     return EventPage(items=[EventOut.of(e) for e in items], total=total, page=page, limit=limit)
 
 
-@router.get("/{event_id}", response_model=EventOut, summary="One event with its venue")
+@router.get(
+    "/{event_id}",
+    response_model=EventOut,
+    summary="One event with its venue",
+    responses=problem_responses(EventNotFound),
+)
 async def read_event(event_id: uuid.UUID, session: SessionDep) -> EventOut:
     event = await get_event(session, event_id)
-    if event is None or event.status == "draft":  # drafts are the organizer's business
+    if event is None or event.status == EventStatus.DRAFT:  # drafts are the organizer's business
         raise event_not_found(event_id)
     return EventOut.of(event)
 
@@ -82,11 +94,12 @@ async def read_event(event_id: uuid.UUID, session: SessionDep) -> EventOut:
     "/{event_id}/availability",
     response_model=AvailabilityOut,
     summary="Live seat counts (Redis cache, Postgres fallback)",
+    responses=problem_responses(EventNotFound),
 )
 async def read_availability(
     event_id: uuid.UUID, session: SessionDep, redis: RedisDep
 ) -> AvailabilityOut:
     snapshot = await availability.read(redis, session, event_id)
-    if snapshot is None or snapshot.status == "draft":
+    if snapshot is None or snapshot.status == EventStatus.DRAFT:
         raise event_not_found(event_id)
     return AvailabilityOut.of(snapshot)

@@ -17,8 +17,8 @@ from pydantic import (
     field_serializer,
 )
 
-from evently.availability import Availability
 from evently.db.models import Event, Venue
+from evently.inventory.availability import Availability
 
 MIN_YEAR, MAX_YEAR = 2000, 2999
 

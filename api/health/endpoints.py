@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import ResourcesDep
+from api.deps import ResourcesDep, TemporalDep
 from api.problems import problem
-from evently.resources import Resources
+from evently.infra.resources import Resources
+from workflows.connection import TemporalClient, ping
 
 router = APIRouter(tags=["health"])
 
@@ -26,38 +27,31 @@ async def _postgres(res: Resources) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-async def _redis(res: Resources) -> None:
-    await res.redis.ping()
-
-
-async def _temporal(res: Resources) -> None:
-    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-
-    await res.temporal.workflow_service.get_system_info(GetSystemInfoRequest())
-
-
-async def _search(res: Resources) -> None:
-    await res.search.ping()  # Elasticsearch, or the search_documents table in Postgres
-
-
-CHECKS = {"postgres": _postgres, "redis": _redis, "temporal": _temporal, "search": _search}
-
-
-async def _check(fn: Any, res: Resources) -> str | None:
+async def _check(call: Callable[[], Awaitable[object]]) -> str | None:
     try:
-        await asyncio.wait_for(fn(res), timeout=2.0)
+        await asyncio.wait_for(call(), timeout=2.0)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
     return None
 
 
-@router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
-async def ready(res: ResourcesDep) -> JSONResponse:
-    results = await asyncio.gather(*(_check(fn, res) for fn in CHECKS.values()))
-    checks = {
-        name: ("ok" if err is None else err) for name, err in zip(CHECKS, results, strict=True)
+def _checks(res: Resources, temporal: TemporalClient) -> dict[str, Callable[[], Awaitable[object]]]:
+    return {
+        "postgres": lambda: _postgres(res),
+        "redis": lambda: res.redis.ping(),
+        "temporal": lambda: ping(temporal),
+        "search": lambda: res.search.ping(),  # Elasticsearch, or the search_documents table
     }
-    down = [name for name, err in zip(CHECKS, results, strict=True) if err is not None]
+
+
+@router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
+async def ready(res: ResourcesDep, temporal: TemporalDep) -> JSONResponse:
+    checks = _checks(res, temporal)
+    results = await asyncio.gather(*(_check(call) for call in checks.values()))
+    found = {
+        name: ("ok" if err is None else err) for name, err in zip(checks, results, strict=True)
+    }
+    down = [name for name, err in zip(checks, results, strict=True) if err is not None]
     if down:
         return problem(
             503,
@@ -65,6 +59,6 @@ async def ready(res: ResourcesDep) -> JSONResponse:
             "Not ready",
             f"unreachable: {', '.join(down)}",
             headers={"Retry-After": "5"},
-            checks=checks,
+            checks=found,
         )
-    return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "ready", "checks": found})

@@ -3,28 +3,19 @@ refunds), newest first. Written by activities; a retried activity never writes o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.auth.deps import CurrentUser
 from api.deps import SessionDep
 from api.notifications.schemas import NotificationOut, NotificationPage
-from evently import waitlist
+from evently import notifications
 
 router = APIRouter(tags=["notifications"])
 
-_P: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
-
-@router.get(
-    "/users/notifications",
-    response_model=NotificationPage,
-    responses={
-        401: {"description": "not authenticated", **_P},
-        422: {"description": "bad page", **_P},
-    },
-)
+@router.get("/users/notifications", response_model=NotificationPage)
 async def my_notifications(
     user: CurrentUser,
     session: SessionDep,
@@ -33,7 +24,7 @@ async def my_notifications(
 ) -> NotificationPage:
     """Kinds: `waitlist_offer`, `waitlist_offer_expiring`, `waitlist_offer_expired`,
     `booking_confirmed`, `hold_expired`, `booking_cancelled`, `refund_issued`."""
-    items, total = await waitlist.list_notifications(session, user.id, page=page, limit=limit)
+    items, total = await notifications.list_for_user(session, user.id, page=page, limit=limit)
     return NotificationPage(
         items=[NotificationOut.model_validate(n) for n in items],
         total=total,

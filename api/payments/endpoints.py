@@ -6,9 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from api.deps import ResourcesDep
-from evently import webhooks
-from evently.errors import PayloadTooLarge
+from api.deps import ResourcesDep, TemporalDep
+from api.payments import service
+from api.problems import problem_responses
+from evently.errors import (
+    AmountMismatch,
+    BookingNotFound,
+    InvalidSignature,
+    MalformedJson,
+    PayloadTooLarge,
+    SignatureExpired,
+    Unprocessable,
+    WorkflowTimeout,
+)
+from evently.payments import webhooks
 
 router = APIRouter(tags=["payments"])
 MAX_BODY = 64 * 1024
@@ -16,17 +27,21 @@ MAX_BODY = 64 * 1024
 
 @router.post(
     "/payments/webhook",
-    responses={
-        400: {"description": "malformed"},
-        401: {"description": "bad or stale signature"},
-        404: {"description": "unknown booking"},
-        413: {"description": "too large"},
-        422: {"description": "invalid event"},
-    },
+    responses=problem_responses(
+        MalformedJson,
+        InvalidSignature,
+        SignatureExpired,
+        BookingNotFound,
+        PayloadTooLarge,
+        Unprocessable,
+        AmountMismatch,
+        WorkflowTimeout,
+    ),
 )
 async def payment_webhook(
     request: Request,
     res: ResourcesDep,
+    temporal: TemporalDep,
     evently_signature: Annotated[str | None, Header(alias="Evently-Signature")] = None,
 ) -> dict[str, str]:
     """Signed provider events (`Evently-Signature: t=<unix>,v1=<hex hmac>`); a replayed event
@@ -41,5 +56,5 @@ async def payment_webhook(
         res.settings.webhook_tolerance_seconds,
     )
     event = webhooks.parse(body)
-    status = await webhooks.handle(res, event)
+    status = await service.handle(res, temporal, event)
     return {"status": status, "id": event.id}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import ResourcesDep
+from api.problems import problem_responses
 from api.search.schemas import (
     SearchItem,
     SearchPage,
@@ -16,7 +17,6 @@ from api.search.schemas import (
     Suggestions,
     SuggestParams,
 )
-from evently.errors import ServiceUnavailable
 from evently.search.base import SearchIndex, SearchUnavailable
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -27,18 +27,13 @@ def get_search_index(res: ResourcesDep) -> SearchIndex:
 
 
 SearchIndexDep = Annotated[SearchIndex, Depends(get_search_index)]
-_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "the search backend is unavailable; retry"}
-}
+_UNAVAILABLE = problem_responses(SearchUnavailable)
 
 
 @router.get("", responses=_UNAVAILABLE)
 async def search(index: SearchIndexDep, params: Annotated[SearchParams, Query()]) -> SearchPage:
     """Full-text search over published events that have not ended, with filters and sorting."""
-    try:
-        results = await index.search(params.to_query(datetime.now(UTC)))
-    except SearchUnavailable as exc:
-        raise ServiceUnavailable(str(exc), code="search_unavailable", retry_after=2) from exc
+    results = await index.search(params.to_query(datetime.now(UTC)))
     return SearchPage(
         items=[SearchItem.of(d) for d in results.items],
         total=results.total,
@@ -52,8 +47,5 @@ async def suggestions(
     index: SearchIndexDep, params: Annotated[SuggestParams, Query()]
 ) -> Suggestions:
     """Completions for a typed prefix: event names, venues and cities, forgiving a typo."""
-    try:
-        found = await index.suggest(params.q, params.limit)
-    except SearchUnavailable as exc:
-        raise ServiceUnavailable(str(exc), code="search_unavailable", retry_after=2) from exc
+    found = await index.suggest(params.q, params.limit)
     return Suggestions(items=[SuggestionItem.of(s) for s in found])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
 
 from api.auth.deps import SupportUser
-from api.deps import ResourcesDep, SessionDep
+from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.problems import problem_responses
+from api.support import service
 from api.support.schemas import (
     BookingHistory,
     HistoryEventOut,
@@ -20,19 +22,19 @@ from api.support.schemas import (
 )
 from evently import support
 from evently.db.models import Booking
-from evently.errors import NotFound
-from evently.resources import Resources
+from evently.enums import BookingStatus
+from evently.errors import (
+    BookingNotFound,
+    BookingNotHeld,
+    ReleaseRefused,
+    WorkflowNotFound,
+    WorkflowNotRunning,
+    WorkflowTimeout,
+)
+from evently.infra.resources import Resources
+from workflows.booking import client as booking_client
 
 router = APIRouter(prefix="/support", tags=["support"])
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not authenticated"},
-    403: {"description": "needs the support or admin role"},
-    404: {"description": "unknown booking"},
-    409: {"description": "not held, or its workflow is not running"},
-    422: {"description": "invalid input"},
-    503: {"description": "Temporal or the booking workers are unavailable"},
-}
 
 
 def _ui(res: Resources, workflow_id: str) -> str | None:
@@ -41,7 +43,7 @@ def _ui(res: Resources, workflow_id: str) -> str | None:
     )
 
 
-@router.get("/bookings", response_model=SupportBookingPage, responses=PROBLEMS)
+@router.get("/bookings", response_model=SupportBookingPage)
 async def list_bookings(
     session: SessionDep,
     res: ResourcesDep,
@@ -80,15 +82,22 @@ async def list_bookings(
 async def _booking(session: SessionDep, booking_id: uuid.UUID) -> Booking:
     booking = await session.get(Booking, booking_id)
     if booking is None:
-        raise NotFound("No such booking.", code="booking_not_found")
+        raise BookingNotFound("No such booking.")
     return booking
 
 
-@router.post("/bookings/{booking_id}/release", response_model=ReleaseResponse, responses=PROBLEMS)
+@router.post(
+    "/bookings/{booking_id}/release",
+    response_model=ReleaseResponse,
+    responses=problem_responses(
+        BookingNotFound, BookingNotHeld, ReleaseRefused, WorkflowNotRunning, WorkflowTimeout
+    ),
+)
 async def release_booking(
     booking_id: uuid.UUID,
     session: SessionDep,
     res: ResourcesDep,
+    temporal: TemporalDep,
     staff: SupportUser,
     body: Annotated[ReleaseRequest | None, Body()] = None,
 ) -> ReleaseResponse:
@@ -98,26 +107,36 @@ async def release_booking(
     await session.commit()  # hand the connection back: the workflow round trip takes a while
     actor = f"support:{staff.id}"
     reason = (body or ReleaseRequest()).reason
-    result = await support.release_hold(res.temporal, booking, actor=actor, reason=reason)
+    if booking.status != BookingStatus.HELD:
+        raise BookingNotHeld(f"Only a held booking can be released; this one is {booking.status}.")
+    result = await booking_client.cancel(temporal, booking.id, actor=actor, reason=reason)
     return ReleaseResponse(
         booking_id=booking.id,
         status=result.booking_status,
-        released=result.booking_status == "cancelled",
+        released=result.booking_status == BookingStatus.CANCELLED,
         released_by=actor,
         workflow_id=booking.workflow_id,
         temporal_ui_url=_ui(res, booking.workflow_id),
     )
 
 
-@router.get("/bookings/{booking_id}/history", response_model=BookingHistory, responses=PROBLEMS)
+@router.get(
+    "/bookings/{booking_id}/history",
+    response_model=BookingHistory,
+    responses=problem_responses(BookingNotFound, WorkflowNotFound),
+)
 async def booking_history(
-    booking_id: uuid.UUID, session: SessionDep, res: ResourcesDep, staff: SupportUser
+    booking_id: uuid.UUID,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    staff: SupportUser,
 ) -> BookingHistory:
     """What happened to a booking, from its workflow's event history (the same story the
     Temporal UI tells), plus the workflow's own state and log when a worker answers."""
     booking = await _booking(session, booking_id)
     await session.commit()
-    story = await support.booking_story(res.temporal, booking.id)
+    story = await booking_client.story(temporal, booking.id)
     return BookingHistory(
         booking_id=booking.id,
         workflow_id=story.workflow_id,
@@ -127,7 +146,7 @@ async def booking_history(
         state=story.state.model_dump(mode="json") if story.state else None,
         events=[
             HistoryEventOut(event_id=e.event_id, time=e.time, type=e.type, details=e.details)
-            for e in story.events
+            for e in service.summarize(story.events)
         ],
         truncated=story.truncated,
     )

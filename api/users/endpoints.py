@@ -7,14 +7,21 @@ from fastapi import APIRouter
 from api.auth.deps import CurrentUser, RateLimiterDep
 from api.auth.schemas import ProfileUpdate, UserOut
 from api.deps import SessionDep, SettingsDep
+from api.problems import problem_responses
 from evently import accounts, tokens
+from evently.errors import (
+    CurrentPasswordRequired,
+    EmailTaken,
+    InvalidEmail,
+    TooManyRequests,
+    WeakPassword,
+    WrongPassword,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-_PROBLEM: dict[str, object] = {"content": {"application/problem+json": {}}}
 
-
-@router.get("/profile", response_model=UserOut, responses={401: _PROBLEM})
+@router.get("/profile", response_model=UserOut)
 async def get_profile(user: CurrentUser) -> UserOut:
     return UserOut.of(user)
 
@@ -22,13 +29,14 @@ async def get_profile(user: CurrentUser) -> UserOut:
 @router.put(
     "/profile",
     response_model=UserOut,
-    responses={
-        401: _PROBLEM,
-        403: {"description": "current_password is wrong", **_PROBLEM},
-        409: {"description": "email already registered", **_PROBLEM},
-        422: {"description": "invalid email, weak password, missing current_password", **_PROBLEM},
-        429: {"description": "too many password attempts", **_PROBLEM},
-    },
+    responses=problem_responses(
+        WrongPassword,
+        EmailTaken,
+        InvalidEmail,
+        WeakPassword,
+        CurrentPasswordRequired,
+        TooManyRequests,
+    ),
 )
 async def update_profile(
     body: ProfileUpdate,

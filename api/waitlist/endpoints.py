@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from typing import Any
 
 from fastapi import APIRouter
 
-from activities.waitlist_models import LeaveInput
 from api.auth.deps import CurrentUser
-from api.deps import ResourcesDep, SessionDep
+from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.problems import problem_responses
+from api.waitlist import service
 from api.waitlist.schemas import (
     AcceptResponse,
     EntryOut,
@@ -19,22 +18,26 @@ from api.waitlist.schemas import (
     LeaveResponse,
     OfferOut,
 )
-from evently import availability, waitlist
+from evently import waitlist
 from evently.db.models import WaitlistEntry
-from evently.errors import Conflict
-from workflows.booking_models import booking_workflow_id
+from evently.errors import (
+    AlreadyWaitlisted,
+    EventNotFound,
+    EventNotOnSale,
+    NoOpenOffer,
+    OfferExpired,
+    OfferNotOpen,
+    QuantityAboveCapacity,
+    QuantityTooLarge,
+    ReserveTimeout,
+    SeatsAvailable,
+    WaitlistEntryNotActive,
+    WaitlistEntryNotFound,
+    WorkflowTimeout,
+)
+from workflows.booking.contract import booking_workflow_id
 
 router = APIRouter(prefix="/waitlist", tags=["waitlist"])
-log = logging.getLogger("evently.api.waitlist")
-
-_P: dict[str, Any] = {"content": {"application/problem+json": {}}}
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not authenticated", **_P},
-    404: {"description": "unknown event or entry (or someone else's entry)", **_P},
-    409: {"description": "seats on sale, already waitlisted, offer not open", **_P},
-    422: {"description": "invalid body or quantity", **_P},
-    503: {"description": "Temporal unavailable; nothing changed", **_P},
-}
 
 
 async def _entry_out(session: SessionDep, entry: WaitlistEntry) -> EntryOut:
@@ -56,14 +59,34 @@ async def _entry_out(session: SessionDep, entry: WaitlistEntry) -> EntryOut:
     )
 
 
-@router.post("/join", status_code=201, response_model=JoinResponse, responses=PROBLEMS)
+@router.post(
+    "/join",
+    status_code=201,
+    response_model=JoinResponse,
+    responses=problem_responses(
+        EventNotFound,
+        EventNotOnSale,
+        SeatsAvailable,
+        AlreadyWaitlisted,
+        QuantityTooLarge,
+        QuantityAboveCapacity,
+    ),
+)
 async def join(
-    body: JoinRequest, user: CurrentUser, session: SessionDep, res: ResourcesDep
+    body: JoinRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
 ) -> JoinResponse:
     """Join a sold-out event's waitlist (409 `seats_available` while seats are on sale). Freed
     seats are offered in join order; an entry wanting more seats than are free keeps its place."""
     joined = await waitlist.join(
-        session, res.settings, user_id=user.id, event_id=body.event_id, quantity=body.quantity
+        session,
+        user_id=user.id,
+        event_id=body.event_id,
+        quantity=body.quantity,
+        max_quantity=res.settings.max_tickets_per_booking,
     )
     out = JoinResponse(
         entry_id=joined.entry.id,
@@ -73,17 +96,13 @@ async def join(
         position=joined.position,
     )
     await session.commit()
-    await availability.refresh(res.redis, session, body.event_id)
-    if joined.pooled:
-        # seats are already kept for the waitlist (nobody ahead fitted them): maybe this one does
-        try:
-            await waitlist.poke(res.temporal, res.settings, body.event_id)
-        except Exception as exc:  # the pool waits in Postgres; the next release pokes again
-            log.warning("could not poke the waitlist of %s: %s", body.event_id, exc)
+    await service.after_join(res, temporal, session, body.event_id, joined)
     return out
 
 
-@router.get("/{entry_id}", response_model=EntryOut, responses=PROBLEMS)
+@router.get(
+    "/{entry_id}", response_model=EntryOut, responses=problem_responses(WaitlistEntryNotFound)
+)
 async def get_entry(entry_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> EntryOut:
     """Your entry: status, live position among those waiting, and the offer (with `expires_at`,
     and `booking_id` once accepted)."""
@@ -92,14 +111,23 @@ async def get_entry(entry_id: uuid.UUID, user: CurrentUser, session: SessionDep)
 
 
 @router.post(
-    "/{entry_id}/accept", status_code=201, response_model=AcceptResponse, responses=PROBLEMS
+    "/{entry_id}/accept",
+    status_code=201,
+    response_model=AcceptResponse,
+    responses=problem_responses(
+        WaitlistEntryNotFound, NoOpenOffer, OfferExpired, OfferNotOpen, ReserveTimeout
+    ),
 )
 async def accept(
-    entry_id: uuid.UUID, user: CurrentUser, session: SessionDep, res: ResourcesDep
+    entry_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
 ) -> AcceptResponse:
     """Take your open offer: a HELD booking of the offered seats with the normal payment window;
     pay it with `POST /bookings/confirm`. Accepting again returns the same booking."""
-    result = await waitlist.accept(res, session, user_id=user.id, entry_id=entry_id)
+    result = await service.accept(res, temporal, session, user_id=user.id, entry_id=entry_id)
     return AcceptResponse(
         entry_id=entry_id,
         booking_id=result.booking_id,
@@ -112,23 +140,20 @@ async def accept(
     )
 
 
-@router.delete("/{entry_id}", response_model=LeaveResponse, responses=PROBLEMS)
+@router.delete(
+    "/{entry_id}",
+    response_model=LeaveResponse,
+    responses=problem_responses(WaitlistEntryNotFound, WaitlistEntryNotActive, WorkflowTimeout),
+)
 async def leave(
-    entry_id: uuid.UUID, user: CurrentUser, session: SessionDep, res: ResourcesDep
+    entry_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
 ) -> LeaveResponse:
     """Leave the waitlist, or decline an open offer (its seats pass to the next in line)."""
-    entry = await waitlist.own_entry(session, user.id, entry_id)
-    if entry.status not in ("waiting", "offered"):
-        raise Conflict(f"This waitlist entry is {entry.status}.", code="waitlist_entry_not_active")
-    event_id = entry.event_id
-    await session.commit()
-    result = await waitlist.request_leave(
-        res.temporal,
-        res.settings,
-        LeaveInput(event_id=event_id, entry_id=entry_id, user_id=user.id),
-    )
-    if result.status != "left":
-        raise Conflict(f"This waitlist entry is {result.status}.", code="waitlist_entry_not_active")
+    result = await service.leave(res, temporal, session, user_id=user.id, entry_id=entry_id)
     return LeaveResponse(
         entry_id=entry_id, status="left", declined_offer=result.declined_offer is not None
     )

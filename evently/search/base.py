@@ -11,6 +11,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from evently import errors
+
 MAX_RESULT_WINDOW = 10_000  # deepest hit a page may reach (Elasticsearch's default window)
 MAX_QUERY_WORDS = 12
 
@@ -85,8 +87,11 @@ class Suggestion(BaseModel):
 ProgressCallback = Callable[[int], None]
 
 
-class SearchUnavailable(Exception):
-    """The search backend cannot answer now (down, timing out, overloaded): retry later."""
+class SearchUnavailable(errors.SearchUnavailable):
+    """The search backend cannot serve now (503 ``search_unavailable``, retry shortly)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, retry_after=2)
 
 
 @runtime_checkable

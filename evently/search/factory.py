@@ -9,7 +9,7 @@ from evently.settings import Settings
 
 
 def make_search_index(settings: Settings, engine: AsyncEngine) -> SearchIndex:
-    """Built once per process (see `evently.resources`); backends load lazily."""
+    """Built once per process (see `evently.infra.resources`); backends load lazily."""
     if settings.elasticsearch_url:
         from evently.search.elastic import ElasticsearchIndex, make_client
 

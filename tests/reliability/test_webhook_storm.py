@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from evently.infra.resources import Resources
 from evently.invariants import check
-from evently.resources import Resources
-from evently.webhooks import SIGNATURE_HEADER, sign
+from evently.payments.webhooks import SIGNATURE_HEADER, sign
 from tests.factories import make_account, make_event
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("running_workers")]

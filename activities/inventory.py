@@ -1,0 +1,176 @@
+"""Seat changes of a booking: local activities on the booking task queue (the reserve path costs
+no extra Temporal round trip), each one statement of evently/inventory/seats.py keyed by the
+booking id. After each committed change: write the availability cache through, give seats back
+to the sold-out gate, and re-index the event when it flips sold out ↔ on sale."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import text
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from evently.enums import BookingStatus, LateSettlement
+from evently.infra import metrics
+from evently.infra.resources import Resources
+from evently.inventory import availability, seats
+from evently.inventory.gate import Gate
+from evently.inventory.types import Counters, Reservation
+from workflows.booking.contract import (
+    CONFIRM_BOOKING,
+    RELEASE_BOOKING,
+    RESERVE_SEATS,
+    SETTLE_LATE_PAYMENT,
+    BookingInput,
+    ReleaseInput,
+    booking_workflow_id,
+)
+from workflows.connection import TemporalClient
+from workflows.search_sync.client import request_index_write
+
+log = logging.getLogger("evently.activities.inventory")
+
+
+async def after_seat_change(
+    res: Resources, temporal: TemporalClient, counters: Counters, before_available: int | None
+) -> None:
+    """The cache gets the new counters; an event that flipped sold out ↔ on sale is re-indexed
+    (``has_seats``). Best effort: the index catches up on the next change or a reindex."""
+    await availability.store_counters(res.redis, counters)
+    if before_available is not None and (before_available > 0) != (counters.available > 0):
+        try:
+            await request_index_write(temporal, counters.event_id)
+        except Exception as exc:
+            log.warning("could not request an index write: %s", exc)
+
+
+class InventoryActivities:
+    def __init__(self, res: Resources, temporal: TemporalClient) -> None:
+        self.res = res
+        self.temporal = temporal
+        self.gate = Gate(res.redis)
+        self._autocommit = res.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @activity.defn(name=RESERVE_SEATS)
+    async def reserve_seats(self, data: BookingInput) -> Reservation:
+        if data.waitlist_entry_id is not None:
+            return await self._reserve_from_offer(data)
+        async with self._autocommit.connect() as conn:
+            reservation, counters = await seats.reserve(
+                conn,
+                booking_id=data.booking_id,
+                event_id=data.event_id,
+                user_id=data.user_id,
+                quantity=data.quantity,
+                hold_seconds=data.hold_seconds,
+                workflow_id=booking_workflow_id(data.booking_id),
+            )
+        if counters is not None:
+            metrics.BOOKINGS.labels(outcome="reserved").inc()
+            await after_seat_change(
+                self.res, self.temporal, counters, counters.available + data.quantity
+            )
+        elif reservation.status == BookingStatus.REJECTED:
+            metrics.BOOKINGS.labels(outcome="rejected").inc()
+            # the API took these seats from the gate before starting us: give them back
+            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:reserve")
+        return reservation
+
+    async def _reserve_from_offer(self, data: BookingInput) -> Reservation:
+        """A waitlist offer accepted: adopt its seats (no gate, no counter change)."""
+        assert data.waitlist_entry_id is not None
+        async with self._autocommit.connect() as conn:
+            reservation = await seats.reserve_from_offer(
+                conn,
+                booking_id=data.booking_id,
+                entry_id=data.waitlist_entry_id,
+                event_id=data.event_id,
+                user_id=data.user_id,
+                quantity=data.quantity,
+                hold_seconds=data.hold_seconds,
+                workflow_id=booking_workflow_id(data.booking_id),
+            )
+            held = reservation.status == BookingStatus.HELD
+            if held:
+                await availability.refresh(self.res.redis, conn, data.event_id)  # waitlist_length
+        metrics.BOOKINGS.labels(outcome="reserved" if held else "rejected").inc()
+        return reservation
+
+    async def _status(self, booking_id: uuid.UUID) -> str | None:
+        async with self._autocommit.connect() as conn:
+            status: str | None = await conn.scalar(
+                text("SELECT status FROM bookings WHERE id = :id"), {"id": booking_id}
+            )
+        return status
+
+    @activity.defn(name=CONFIRM_BOOKING)
+    async def confirm_booking(self, booking_id: uuid.UUID) -> bool:
+        async with self._autocommit.connect() as conn:
+            counters = await seats.confirm(conn, booking_id)
+        if counters is None:
+            status = await self._status(booking_id)
+            if status != BookingStatus.CONFIRMED:
+                raise ApplicationError(
+                    f"booking {booking_id} cannot be confirmed from {status!r}",
+                    type="NotConfirmable",
+                    non_retryable=True,
+                )
+            return True
+        metrics.BOOKINGS.labels(outcome="confirmed").inc()
+        await after_seat_change(self.res, self.temporal, counters, None)
+        return True
+
+    @activity.defn(name=RELEASE_BOOKING)
+    async def release_booking(self, data: ReleaseInput) -> bool:
+        """Returns True when the seats went back to the public pool (the gate gets them back,
+        once per booking); False when they were kept for the waitlist (the workflow then hands
+        them over). A retry that finds the booking released cannot tell: it gives the gate the
+        seats (a high gate is safe) and answers False when the event has seats pooled for the
+        waitlist (a spurious hand-over finds nothing to do)."""
+        pooled = 0
+        async with self._autocommit.connect() as conn:
+            released = await seats.release(
+                conn,
+                data.booking_id,
+                from_status=data.from_status,
+                to_status=data.to_status,
+                actor=data.actor,
+                reason=data.reason,
+            )
+            if released is None:
+                status = await conn.scalar(
+                    text("SELECT status FROM bookings WHERE id = :id"), {"id": data.booking_id}
+                )
+                if status not in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
+                    raise ApplicationError(
+                        f"booking {data.booking_id} cannot be released from {status!r}",
+                        type="NotReleasable",
+                        non_retryable=True,
+                    )
+                pooled = await conn.scalar(
+                    text("SELECT waitlist_pool FROM events WHERE id = :id"), {"id": data.event_id}
+                )
+        if released is not None:
+            metrics.BOOKINGS.labels(outcome=data.to_status).inc()
+            public = data.quantity - released.to_waitlist
+            await after_seat_change(self.res, self.temporal, released, released.available - public)
+            if released.to_waitlist:
+                return False
+        elif pooled:
+            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+            return False
+        await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+        return True
+
+    @activity.defn(name=SETTLE_LATE_PAYMENT)
+    async def settle_late_payment(self, booking_id: uuid.UUID) -> LateSettlement:
+        """``confirmed`` (seats taken again, or already confirmed), ``held`` or ``refund``."""
+        async with self.res.engine.begin() as conn:
+            outcome, counters = await seats.settle_late_payment(conn, booking_id)
+        if counters is not None:
+            metrics.BOOKINGS.labels(outcome="confirmed").inc()
+            await after_seat_change(self.res, self.temporal, counters, counters.available + 1)
+            await self.gate.reset(counters.event_id)
+        return outcome

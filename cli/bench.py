@@ -1,0 +1,91 @@
+"""`evently bench ...`: benchmarks, each printing ONE JSON line of results on stdout."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(
+    help="Benchmarks: each prints one JSON line (progress goes to stderr).", no_args_is_help=True
+)
+
+
+@bench_app.command("search")
+def search(
+    events: Annotated[int, typer.Option(min=1, help="events to generate and index")] = 10_000,
+    queries: Annotated[int, typer.Option(min=1, help="timed requests")] = 2_000,
+    concurrency: Annotated[int, typer.Option(min=1, max=256)] = 8,
+    configured: Annotated[
+        bool,
+        typer.Option(help="use the configured servers instead of a throwaway embedded stack"),
+    ] = False,
+) -> None:
+    """Index N generated events, run a mixed search/suggestion query set: queries/s, p50/p99."""
+    from bench.search import run_search_bench
+    from cli.common import load_settings
+
+    result = run_search_bench(
+        load_settings(),
+        events=events,
+        queries=queries,
+        concurrency=concurrency,
+        configured=configured,
+    )
+    typer.echo(json.dumps(result))
+
+
+@bench_app.command("flash-sale")
+def flash_sale(
+    buyers: Annotated[int, typer.Option(min=1, help="buyers, one reserve request each")] = 5_000,
+    seats: Annotated[int, typer.Option(min=1, help="capacity of the event")] = 500,
+    connections: Annotated[
+        int, typer.Option(min=1, max=1000, help="HTTP connections of the load generator")
+    ] = 100,
+    api_processes: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Temporal worker processes")] = 1,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="EVENTLY_RESERVE_MAX_IN_FLIGHT for the API")
+    ] = None,
+) -> None:
+    """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
+    oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
+    from bench.flash_sale import run_flash_sale
+
+    result = run_flash_sale(
+        buyers=buyers,
+        seats=seats,
+        connections=connections,
+        api_processes=api_processes,
+        workers=workers,
+        max_in_flight=max_in_flight,
+    )
+    typer.echo(json.dumps(result))
+
+
+@bench_app.command("steady")
+def steady(
+    rate: Annotated[float, typer.Option(min=0.1, help="new bookings per second")] = 8.0,
+    seconds: Annotated[float, typer.Option(min=1, help="how long the load is offered")] = 30.0,
+    pay_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="share of holds that pay; the rest expire")
+    ] = 0.5,
+    hold_seconds: Annotated[int, typer.Option(min=1, help="EVENTLY_HOLD_SECONDS")] = 5,
+    cost_samples: Annotated[
+        int, typer.Option(min=1, help="bookings counted one by one for the cost")
+    ] = 20,
+) -> None:
+    """Fixed offered load of reserve→pay and reserve→expire: confirmed bookings/s, p99 per
+    step, and the counted cost of one confirmed booking (Postgres statements, Redis commands,
+    Temporal history events)."""
+    from bench.steady import run_steady
+
+    result = run_steady(
+        rate=rate,
+        seconds=seconds,
+        pay_ratio=pay_ratio,
+        hold_seconds=hold_seconds,
+        cost_samples=cost_samples,
+    )
+    typer.echo(json.dumps(result))

@@ -1,0 +1,105 @@
+"""Every status and kind the platform stores or exchanges, one ``StrEnum`` each.
+
+A member *is* its string (``BookingStatus.HELD == "held"``), so members go straight into SQL
+parameters, JSON and Temporal payloads; the database CHECK constraints are generated from these
+(evently/db/models.py). Light module: workflow code imports it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    BUYER = "buyer"
+    SUPPORT = "support"
+    ADMIN = "admin"
+
+
+class EventStatus(StrEnum):
+    """draft → published → cancelled | completed."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class BookingStatus(StrEnum):
+    """held → confirmed | expired | cancelled; rejected when the reserve found no seats.
+    ``pending`` exists only inside a booking workflow before its reserve step answered."""
+
+    PENDING = "pending"
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (BookingStatus.HELD, BookingStatus.CONFIRMED)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (BookingStatus.EXPIRED, BookingStatus.CANCELLED, BookingStatus.REJECTED)
+
+
+STORED_BOOKING_STATUSES = tuple(s for s in BookingStatus if s is not BookingStatus.PENDING)
+
+
+class WaitlistStatus(StrEnum):
+    """waiting → offered → accepted | expired | left (left also from waiting)."""
+
+    WAITING = "waiting"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    LEFT = "left"
+
+
+class PaymentKind(StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+
+
+class PaymentStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class NotificationKind(StrEnum):
+    BOOKING_CONFIRMED = "booking_confirmed"
+    HOLD_EXPIRED = "hold_expired"
+    BOOKING_CANCELLED = "booking_cancelled"
+    REFUND_ISSUED = "refund_issued"
+    EVENT_CANCELLED = "event_cancelled"
+    WAITLIST_OFFER = "waitlist_offer"
+    WAITLIST_OFFER_EXPIRING = "waitlist_offer_expiring"
+    WAITLIST_OFFER_EXPIRED = "waitlist_offer_expired"
+
+
+class ReserveOutcome(StrEnum):
+    """Why a reserve step refused (``reason`` of a rejected reservation)."""
+
+    SOLD_OUT = "sold_out"
+    EVENT_NOT_ON_SALE = "event_not_on_sale"
+    EVENT_NOT_FOUND = "event_not_found"
+    OFFER_NOT_OPEN = "offer_not_open"
+    UNAVAILABLE = "unavailable"  # Postgres unreachable for the whole reserve window
+
+
+class PayOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+    HOLD_EXPIRED = "hold_expired"
+    NOT_HELD = "not_held"
+
+
+class LateSettlement(StrEnum):
+    """What a payment that arrived after the hold ended led to."""
+
+    CONFIRMED = "confirmed"
+    HELD = "held"
+    REFUND = "refund"
+    UNKNOWN = "unknown"

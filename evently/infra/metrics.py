@@ -1,0 +1,97 @@
+"""Prometheus metric objects shared by the API and the workers.
+
+Deliberately light: no application imports, so any module (API handlers, activities,
+services) can ``from evently.infra import metrics`` and do e.g.
+``metrics.BOOKINGS.labels(outcome="confirmed").inc()``.
+
+Each process exposes its own registry: the API at ``GET /metrics`` (multi-process
+aggregation when ``PROMETHEUS_MULTIPROC_DIR`` is set, e.g. ``uvicorn --workers N``) and
+each worker on its metrics port (see workers/main.py).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Histogram
+
+# Label values in use (documented here so dashboards and callers agree).
+BOOKING_OUTCOMES: Final = ("reserved", "confirmed", "expired", "cancelled", "rejected", "refunded")
+RESERVE_OUTCOMES: Final = ("held", "sold_out", "rejected", "shed", "error", "rate_limited")
+CACHE_RESULTS: Final = ("hit", "miss", "error")
+
+# Latency buckets sized for a hot API path: 2.5 ms .. 10 s.
+_LATENCY_BUCKETS: Final = (
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+BOOKINGS: Final = Counter(
+    "evently_bookings_total",
+    "Booking lifecycle transitions, by outcome "
+    "(reserved|confirmed|expired|cancelled|rejected|refunded).",
+    ["outcome"],
+)
+
+RESERVE_REQUESTS: Final = Counter(
+    "evently_reserve_requests_total",
+    "Reserve requests answered by the API, by outcome "
+    "(held|sold_out|rejected|shed|error|rate_limited).",
+    ["outcome"],
+)
+
+RESERVE_SECONDS: Final = Histogram(
+    "evently_reserve_seconds",
+    "Time to answer a reserve request (hold placed or refused), in seconds.",
+    buckets=_LATENCY_BUCKETS,
+)
+
+AVAILABILITY_CACHE: Final = Counter(
+    "evently_availability_cache_total",
+    "Availability cache lookups, by result (hit|miss|error).",
+    ["result"],
+)
+
+RATE_LIMITED: Final = Counter(
+    "evently_rate_limited_total",
+    "Requests refused by a rate limiter, by limiter scope.",
+    ["scope"],
+)
+
+HTTP_REQUESTS: Final = Counter(
+    "evently_http_requests_total",
+    "HTTP requests handled by the API, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+
+HTTP_DURATION: Final = Histogram(
+    "evently_http_request_duration_seconds",
+    "HTTP request latency in seconds, by method and route template.",
+    ["method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+__all__ = [
+    "AVAILABILITY_CACHE",
+    "BOOKINGS",
+    "BOOKING_OUTCOMES",
+    "CACHE_RESULTS",
+    "HTTP_DURATION",
+    "HTTP_REQUESTS",
+    "RATE_LIMITED",
+    "RESERVE_OUTCOMES",
+    "RESERVE_REQUESTS",
+    "RESERVE_SECONDS",
+]

@@ -1,0 +1,128 @@
+"""The sold-out gate: a Redis counter in front of the reserve statement (DESIGN §7).
+
+It counts seats that may still be free: decremented before a booking workflow is started and
+given back (exactly once, by booking id) when a hold is refused or released. A request that
+cannot fit is answered ``sold_out`` with no workflow and no Postgres write. The counter may run
+high (the reserve statement then refuses the extra requests) but must never run low; it expires
+after GATE_TTL seconds and is rebuilt from Postgres, which bounds any drift. With Redis down,
+every request goes to the reserve statement. Every method fails open.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from enum import StrEnum
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("evently.inventory.gate")
+
+GATE_TTL = 30  # seconds; the gate is rebuilt from Postgres at least this often
+GATE_MARK_TTL = 24 * 3600
+
+
+class Verdict(StrEnum):
+    OK = "ok"  # seats taken from the counter: start the booking
+    SOLD_OUT = "sold_out"
+    MISSING = "missing"  # no counter: load it from Postgres and ask again
+    CLOSED = "closed"  # the event is not on sale
+    RETRY = "retry"  # this idempotent booking already took its seats
+
+
+_GATE_TAKE = """
+-- KEYS[1] gate counter, KEYS[2] idempotency mark ('' when none); ARGV[1] quantity
+if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return -4 end
+local v = redis.call('GET', KEYS[1])
+if not v then return -2 end
+if v == 'closed' then return -3 end
+local free = tonumber(v)
+local q = tonumber(ARGV[1])
+if free < q then return -1 end
+redis.call('DECRBY', KEYS[1], q)
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
+return free - q
+"""
+
+_GATE_GIVE = """
+-- KEYS[1] gate counter, KEYS[2] once-mark; ARGV[1] quantity, ARGV[2] mark ttl
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  local v = redis.call('GET', KEYS[1])
+  if v and v ~= 'closed' then redis.call('INCRBY', KEYS[1], ARGV[1]) end
+  return 1
+end
+return 0
+"""
+
+_VERDICTS = {-1: Verdict.SOLD_OUT, -2: Verdict.MISSING, -3: Verdict.CLOSED, -4: Verdict.RETRY}
+
+
+def gate_key(event_id: uuid.UUID | str) -> str:
+    return f"evently:gate:{{{event_id}}}"
+
+
+def _idem_key(event_id: uuid.UUID | str, booking_id: uuid.UUID | str) -> str:
+    return f"evently:gate:{{{event_id}}}:idem:{booking_id}"
+
+
+class Gate:
+    """The sold-out gate. Every method fails open (returns None) when Redis errs."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._take = redis.register_script(_GATE_TAKE)
+        self._give = redis.register_script(_GATE_GIVE)
+
+    async def take(
+        self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID, idempotent: bool
+    ) -> Verdict | None:
+        idem = _idem_key(event_id, booking_id) if idempotent else ""
+        try:
+            res = int(
+                await self._take(keys=[gate_key(event_id), idem], args=[quantity, GATE_MARK_TTL])
+            )
+        except RedisError as exc:
+            log.warning("sold-out gate unavailable, going straight to Postgres: %s", exc)
+            return None
+        return _VERDICTS.get(res, Verdict.OK)
+
+    async def load(self, event_id: uuid.UUID, available: int | None) -> None:
+        """Seed a missing gate from Postgres (NX: never overwrite a live counter)."""
+        try:
+            value = "closed" if available is None else str(available)
+            await self.redis.set(
+                gate_key(event_id), value, nx=True, ex=GATE_TTL if available is not None else 5
+            )
+        except RedisError as exc:
+            log.warning("could not seed the sold-out gate: %s", exc)
+
+    async def give_back(self, event_id: uuid.UUID, quantity: int, once_key: str) -> None:
+        """Return seats to the gate exactly once per ``once_key`` (a booking or offer id)."""
+        try:
+            await self._give(
+                keys=[gate_key(event_id), f"evently:gate:{{{event_id}}}:gave:{once_key}"],
+                args=[quantity, GATE_MARK_TTL],
+            )
+        except RedisError as exc:
+            # the counter stays low until it expires (GATE_TTL) and is rebuilt from Postgres
+            log.warning("could not give seats back to the gate: %s", exc)
+
+    async def reset(self, event_id: uuid.UUID) -> None:
+        """Forget the counter (after publish, capacity change, cancel): rebuilt on next use."""
+        try:
+            await self.redis.delete(gate_key(event_id))
+        except RedisError as exc:
+            log.warning("could not reset the sold-out gate: %s", exc)
+
+    async def sold_out(self, event_id: uuid.UUID, quantity: int) -> bool:
+        """Read-only look (no seat taken): True only when the counter is there and below
+        ``quantity``. Seats in it are taken only by admitted requests, which hold them."""
+        try:
+            value = await self.redis.get(gate_key(event_id))
+        except RedisError:
+            return False
+        try:
+            return value is not None and int(value) < quantity
+        except ValueError:  # "closed"
+            return False

@@ -1,0 +1,44 @@
+"""The data a seat change returns (light: workflow contracts re-export these)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from evently.enums import BookingStatus
+
+
+class Counters(BaseModel):
+    """An event's seat counters right after a change (``UPDATE ... RETURNING``)."""
+
+    event_id: uuid.UUID
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    status: str
+    updated_at: datetime  # the availability cache's version: bumped by every seat change
+
+
+class Released(Counters):
+    to_waitlist: int = 0  # seats kept for the waitlist (not returned to the public pool)
+
+
+class Reservation(BaseModel):
+    """The outcome of a reserve step: the reserve activity's result and the booking
+    workflow's ``reserve`` update result (what the API answers from)."""
+
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    quantity: int
+    # held or rejected; a retry (or a new run after a late payment) reports the booking's
+    # later status
+    status: BookingStatus
+    amount: Decimal = Decimal(0)
+    currency: str = ""
+    hold_expires_at: datetime | None = None
+    event_ends_at: datetime | None = None
+    reason: str | None = None  # why it was rejected: evently.enums.ReserveOutcome

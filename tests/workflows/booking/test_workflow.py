@@ -1,0 +1,342 @@
+"""BookingWorkflow on the time-skipping test server with the real activities against the real
+Postgres and Redis: a 5-minute hold expires in milliseconds."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from activities.inventory import InventoryActivities
+from activities.payments import PaymentActivities
+from api.bookings import service
+from api.payments import service as payment_service
+from evently.infra.resources import Resources
+from evently.invariants import check
+from evently.inventory.gate import Gate
+from evently.inventory.types import Reservation
+from evently.payments import webhooks
+from tests.factories import make_account, make_event
+from tests.workflows.conftest import TimeSkipping, workers
+from workflows.booking import client as booking_client
+from workflows.booking.contract import (
+    CHARGE,
+    CONFIRM_BOOKING,
+    REFUND,
+    RELEASE_BOOKING,
+    RESERVE_SEATS,
+    BookingInput,
+    BookingState,
+    ChargeInput,
+    ChargeResult,
+    RefundInput,
+    RefundResult,
+    ReleaseInput,
+    booking_workflow_id,
+)
+
+HOLD = 300
+
+
+@pytest.fixture
+async def ts(time_skipping: TimeSkipping) -> AsyncIterator[TimeSkipping]:
+    """The time-skipping server with every worker running, a 300 s hold."""
+    ts = time_skipping.with_settings(hold_seconds=HOLD)
+    async with workers(ts):
+        yield ts
+
+
+async def _reserve(ts: TimeSkipping, event_id: uuid.UUID, user_id: uuid.UUID, qty: int = 1) -> Any:
+    return await service.reserve(
+        ts.res,
+        ts.client,
+        Gate(ts.res.redis),
+        service.Admission(1000),
+        user_id=user_id,
+        event_id=event_id,
+        quantity=qty,
+        idempotency_key=None,
+    )
+
+
+async def _row(res: Resources, sql: str, **params: Any) -> Any:
+    async with res.engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).one()
+
+
+async def _booking(res: Resources, booking_id: uuid.UUID) -> Any:
+    return await _row(res, "SELECT * FROM bookings WHERE id = :id", id=booking_id)
+
+
+async def _counters(res: Resources, event_id: uuid.UUID) -> tuple[int, int, int]:
+    r = await _row(res, "SELECT available, held, sold FROM events WHERE id = :id", id=event_id)
+    return (r.available, r.held, r.sold)
+
+
+async def _payments(res: Resources, booking_id: uuid.UUID) -> list[tuple[str, str]]:
+    async with res.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT kind, status FROM payments WHERE booking_id = :b ORDER BY created_at"),
+            {"b": booking_id},
+        )
+        return [(r.kind, r.status) for r in rows]
+
+
+async def _invariants_hold(res: Resources, event_id: uuid.UUID) -> None:
+    async with res.engine.connect() as conn:
+        assert await check(conn, event_id) == []
+
+
+async def _result(
+    ts: TimeSkipping, booking_id: uuid.UUID, env: WorkflowEnvironment, *, skip: float = 60
+) -> BookingState:
+    """Advance workflow time until the booking's (latest) run completes, then its result.
+
+    (On the time-skipping server, result() right after update-with-start returns at once
+    without a completion event, so we skip time ourselves and poll.)"""
+    handle = ts.client.get_workflow_handle(
+        booking_workflow_id(booking_id), result_type=BookingState
+    )
+    deadline = time.monotonic() + 30
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        assert time.monotonic() < deadline, "the booking workflow did not finish"
+        await env.sleep(timedelta(seconds=skip))
+    state: BookingState = await handle.result()
+    return state
+
+
+async def test_hold_expires_after_five_minutes_and_returns_the_seats(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=5)
+    held = await _reserve(ts, event.id, buyer.id, 2)
+    assert held.status == "held"
+    assert await _counters(ts.res, event.id) == (3, 2, 0)
+    state = await _result(ts, held.booking_id, time_skipping_env)  # 300 s in milliseconds
+    assert state.status == "expired"
+    row = await _booking(ts.res, held.booking_id)
+    assert row.status == "expired"
+    assert row.ended_by == "hold-timer"
+    assert await _counters(ts.res, event.id) == (5, 0, 0)
+    await _invariants_hold(ts.res, event.id)
+
+
+async def test_payment_just_before_the_deadline_confirms(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=5, price=Decimal("12.50"))
+    held = await _reserve(ts, event.id, buyer.id, 2)
+    await time_skipping_env.sleep(timedelta(seconds=HOLD - 2))
+    paid = await booking_client.pay(ts.client, held.booking_id, "pm_card_visa")
+    assert paid.status == "confirmed"
+    assert (await _booking(ts.res, held.booking_id)).status == "confirmed"
+    assert await _counters(ts.res, event.id) == (3, 0, 2)
+    assert await _payments(ts.res, held.booking_id) == [("charge", "succeeded")]
+    await _invariants_hold(ts.res, event.id)
+
+
+async def test_payment_just_after_the_deadline_is_refused(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=5)
+    held = await _reserve(ts, event.id, buyer.id)
+    await time_skipping_env.sleep(timedelta(seconds=HOLD + 2))
+    state = await _result(ts, held.booking_id, time_skipping_env)
+    assert state.status == "expired"
+    # the API answers a payment now with 409 hold_expired (tests/bookings/test_booking_api.py)
+    assert (await _booking(ts.res, held.booking_id)).status == "expired"
+    assert await _payments(ts.res, held.booking_id) == []  # nobody was charged
+    assert await _counters(ts.res, event.id) == (5, 0, 0)
+
+
+async def test_declined_then_successful_payment(ts: TimeSkipping) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=3)
+    held = await _reserve(ts, event.id, buyer.id)
+    declined = await booking_client.pay(ts.client, held.booking_id, "pm_card_chargeDeclined")
+    assert declined.status == "declined"
+    assert declined.booking_status == "held"  # the hold stays
+    assert await _counters(ts.res, event.id) == (2, 1, 0)
+    paid = await booking_client.pay(ts.client, held.booking_id, "pm_card_visa")
+    assert paid.status == "confirmed"
+    assert await _payments(ts.res, held.booking_id) == [
+        ("charge", "failed"),
+        ("charge", "succeeded"),
+    ]
+    await _invariants_hold(ts.res, event.id)
+
+
+async def test_buyer_cancels_held_and_confirmed_bookings(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=4)
+    held = await _reserve(ts, event.id, buyer.id, 2)
+    cancelled = await booking_client.cancel(
+        ts.client, held.booking_id, actor=f"user:{buyer.id}", reason="changed plans"
+    )
+    assert cancelled.booking_status == "cancelled"
+    assert not cancelled.refunded
+    assert await _counters(ts.res, event.id) == (4, 0, 0)
+
+    second = await _reserve(ts, event.id, buyer.id, 3)
+    await booking_client.pay(ts.client, second.booking_id, "pm_card_visa")
+    assert await _counters(ts.res, event.id) == (1, 0, 3)
+    done = await booking_client.cancel(
+        ts.client, second.booking_id, actor=f"user:{buyer.id}", reason="ill"
+    )
+    assert done.booking_status == "cancelled"
+    assert done.refunded
+    assert await _payments(ts.res, second.booking_id) == [
+        ("charge", "succeeded"),
+        ("refund", "succeeded"),
+    ]
+    row = await _booking(ts.res, second.booking_id)
+    assert row.ended_by == f"user:{buyer.id}"
+    assert await _counters(ts.res, event.id) == (4, 0, 0)
+    state = await _result(ts, second.booking_id, time_skipping_env)
+    assert state.status == "cancelled"
+    await _invariants_hold(ts.res, event.id)
+
+
+async def _late_webhook(ts: TimeSkipping, booking_id: uuid.UUID, amount: Decimal) -> None:
+    event = webhooks.WebhookEvent.model_validate(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": "payment.succeeded",
+            "data": {
+                "booking_id": str(booking_id),
+                "amount": str(amount),
+                "currency": "EUR",
+                "payment_id": f"pi_{uuid.uuid4().hex[:16]}",
+            },
+        }
+    )
+    assert await payment_service.handle(ts.res, ts.client, event) == "processed"
+
+
+async def test_late_payment_confirms_when_seats_are_still_free(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=3, price=Decimal("10.00"))
+    held = await _reserve(ts, event.id, buyer.id, 2)
+    assert (await _result(ts, held.booking_id, time_skipping_env)).status == "expired"
+    await _late_webhook(ts, held.booking_id, Decimal("20.00"))
+    # the new run of the same booking id; confirmed, it stays open until the event is over
+    state = await _result(ts, held.booking_id, time_skipping_env, skip=40 * 86400)
+    assert state.status == "confirmed"
+    assert (await _booking(ts.res, held.booking_id)).status == "confirmed"
+    assert await _counters(ts.res, event.id) == (1, 0, 2)
+    await _invariants_hold(ts.res, event.id)
+
+
+async def test_late_payment_is_refunded_when_the_seats_are_gone(
+    ts: TimeSkipping, time_skipping_env: WorkflowEnvironment
+) -> None:
+    buyer, rival = await make_account(ts.res), await make_account(ts.res)
+    event = await make_event(ts.res, capacity=2, price=Decimal("10.00"))
+    held = await _reserve(ts, event.id, buyer.id, 2)
+    assert (await _result(ts, held.booking_id, time_skipping_env)).status == "expired"
+    # the seats go to someone else (a long hold, so they stay taken while time skips)
+    long_hold = ts.with_settings(hold_seconds=30 * 86400)
+    assert (await _reserve(long_hold, event.id, rival.id, 2)).status == "held"
+    await _late_webhook(ts, held.booking_id, Decimal("20.00"))
+    # (the test server cannot hand out the result of a second run started by
+    # signal-with-start reliably, so read the outcome from the booking row)
+    deadline = time.monotonic() + 30
+    while (await _booking(ts.res, held.booking_id)).status != "cancelled":
+        assert time.monotonic() < deadline, "the late payment was not refunded"
+        await time_skipping_env.sleep(timedelta(seconds=1))
+    assert await _payments(ts.res, held.booking_id) == [
+        ("charge", "succeeded"),
+        ("refund", "succeeded"),
+    ]
+    assert await _counters(ts.res, event.id) == (0, 2, 0)  # never oversold
+    await _invariants_hold(ts.res, event.id)
+
+
+class _Flaky:
+    """Stand-ins registered under the real activity names: run the real activity, then fail
+    the first attempt anyway (as if the worker died after the commit). The retry must find
+    the work done and not do it twice."""
+
+    def __init__(self, inv: InventoryActivities, pay: PaymentActivities) -> None:
+        self.inv, self.pay = inv, pay
+        self.calls: dict[str, int] = {}
+
+    async def _twice(self, name: str, result: Any) -> Any:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker crashed after the commit")
+        return result
+
+    @activity.defn(name=RESERVE_SEATS)
+    async def reserve(self, data: BookingInput) -> Reservation:
+        return await self._twice(RESERVE_SEATS, await self.inv.reserve_seats(data))
+
+    @activity.defn(name=CONFIRM_BOOKING)
+    async def confirm(self, booking_id: uuid.UUID) -> bool:
+        return await self._twice(CONFIRM_BOOKING, await self.inv.confirm_booking(booking_id))
+
+    @activity.defn(name=RELEASE_BOOKING)
+    async def release(self, data: ReleaseInput) -> bool:
+        return await self._twice(RELEASE_BOOKING, await self.inv.release_booking(data))
+
+    @activity.defn(name=CHARGE)
+    async def charge(self, data: ChargeInput) -> ChargeResult:
+        return await self._twice(CHARGE, await self.pay.charge_payment(data))
+
+    @activity.defn(name=REFUND)
+    async def refund(self, data: RefundInput) -> RefundResult:
+        return await self._twice(REFUND, await self.pay.refund_payment(data))
+
+
+async def test_retried_activities_never_double_reserve_charge_refund_or_release(
+    time_skipping: TimeSkipping,
+) -> None:
+    ts = time_skipping
+    inv, pay = InventoryActivities(ts.res, ts.client), PaymentActivities(ts.res)
+    flaky = _Flaky(inv, pay)
+    stand_ins = {
+        RESERVE_SEATS: flaky.reserve,
+        CONFIRM_BOOKING: flaky.confirm,
+        RELEASE_BOOKING: flaky.release,
+        CHARGE: flaky.charge,
+        REFUND: flaky.refund,
+    }
+    buyer = await make_account(ts.res)
+    event = await make_event(ts.res, capacity=5)
+    async with workers(ts, replace=stand_ins):
+        held = await _reserve(ts, event.id, buyer.id, 2)
+        assert held.status == "held"
+        assert await _counters(ts.res, event.id) == (3, 2, 0)  # taken once despite the retry
+        await booking_client.pay(ts.client, held.booking_id, "pm_card_visa")
+        assert await _counters(ts.res, event.id) == (3, 0, 2)
+        await booking_client.cancel(ts.client, held.booking_id, actor="user:x", reason="retry")
+        assert await _counters(ts.res, event.id) == (5, 0, 0)  # released once
+        assert await _payments(ts.res, held.booking_id) == [
+            ("charge", "succeeded"),
+            ("refund", "succeeded"),
+        ]  # charged once, refunded once
+    # every stand-in really ran twice: the first attempt's work was done, then "crashed"
+    assert flaky.calls == {
+        RESERVE_SEATS: 2,
+        CONFIRM_BOOKING: 2,
+        RELEASE_BOOKING: 2,
+        CHARGE: 2,
+        REFUND: 2,
+    }
+    await _invariants_hold(ts.res, event.id)

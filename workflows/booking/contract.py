@@ -1,0 +1,138 @@
+"""BookingWorkflow's contract: its input, its updates, signal and query with their payloads,
+and the activities it calls with theirs. Light module (no I/O imports): the workflow, its
+client and the activities all import it; fields are only ever added, with defaults, so
+running workflows keep decoding their histories.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from evently.enums import BookingStatus, PayOutcome
+from evently.inventory.types import Reservation
+
+__all__ = ["Reservation"]  # the reserve step's outcome (activity result = update result)
+
+WORKFLOW_NAME = "BookingWorkflow"
+# updates (by method name: BookingWorkflow.reserve, .pay, .cancel)
+SIGNAL_PAYMENT_SUCCEEDED = "payment_succeeded"  # signed webhook from the provider
+QUERY_STATE = "state"
+
+# activities (names are the contract: the worker registers the implementations under them)
+RESERVE_SEATS = "reserve_seats"  # local, booking queue
+CONFIRM_BOOKING = "confirm_booking"  # local
+RELEASE_BOOKING = "release_booking"  # local
+SETTLE_LATE_PAYMENT = "settle_late_payment"  # local
+CHARGE = "charge_payment"  # payments queue
+REFUND = "refund_payment"  # payments queue
+RECORD_PROVIDER_PAYMENT = "record_provider_payment"  # payments queue
+
+
+def booking_workflow_id(booking_id: uuid.UUID | str) -> str:
+    return f"booking-{booking_id}"
+
+
+class BookingInput(BaseModel):
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    quantity: int
+    hold_seconds: int = 300
+    # seats already taken from inventory for a waitlist offer: the booking adopts them
+    waitlist_entry_id: uuid.UUID | None = None
+
+
+# ---- updates, signal, query --------------------------------------------------------------------
+
+
+class PayInput(BaseModel):
+    payment_method: str
+    actor: str = "buyer"
+
+
+class PayResult(BaseModel):
+    status: PayOutcome
+    booking_status: BookingStatus
+    detail: str | None = None
+
+
+class PaymentNotice(BaseModel):
+    """A provider-confirmed payment (webhook): money already moved."""
+
+    provider_event_id: str
+    provider_payment_id: str
+    amount: Decimal
+    currency: str
+
+
+class CancelInput(BaseModel):
+    actor: str  # "user:<id>", "support:<id>", "event-cancellation", ...
+    reason: str = "cancelled by buyer"
+
+
+class CancelResult(BaseModel):
+    booking_status: BookingStatus
+    refunded: bool = False
+
+
+class BookingState(BaseModel):
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    quantity: int
+    status: BookingStatus
+    hold_expires_at: datetime | None = None
+    amount: Decimal = Decimal("0")
+    currency: str = ""
+    history: list[str] = []
+
+
+# ---- activities ----------------------------------------------------------------------------
+
+
+class ReleaseInput(BaseModel):
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    quantity: int
+    from_status: BookingStatus  # held | confirmed
+    to_status: BookingStatus  # expired | cancelled
+    actor: str
+    reason: str
+
+
+class ChargeInput(BaseModel):
+    booking_id: uuid.UUID
+    attempt: int
+    payment_method: str
+    amount: Decimal
+    currency: str
+
+
+class ChargeResult(BaseModel):
+    succeeded: bool
+    provider_payment_id: str
+    failure_code: str | None = None
+
+
+class RefundInput(BaseModel):
+    booking_id: uuid.UUID
+    # a late payment for an expired booking: the booking ends cancelled (refunded)
+    cancel_expired_booking: bool = False
+
+
+class RefundResult(BaseModel):
+    refunded: bool
+    provider_payment_id: str | None = None
+    amount: Decimal = Decimal(0)
+
+
+class ProviderPaymentInput(BaseModel):
+    booking_id: uuid.UUID
+    provider_event_id: str
+    provider_payment_id: str
+    amount: Decimal
+    currency: str

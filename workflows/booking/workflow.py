@@ -1,0 +1,347 @@
+"""BookingWorkflow: reserve → hold (Temporal timer) → pay → confirm, or release; a confirmed
+booking stays cancellable (refund → release) until its event ends.
+
+One workflow per booking, id ``booking-<booking_id>``. The API starts it with
+update-with-start on the ``reserve`` update, so the buyer learns "held until T" or "sold out"
+in one request. Deterministic: no I/O, no clock but workflow.now(), activities for the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from evently.enums import BookingStatus, LateSettlement, PayOutcome, ReserveOutcome
+    from workflows import common
+    from workflows.booking.contract import (
+        CHARGE,
+        CONFIRM_BOOKING,
+        QUERY_STATE,
+        RECORD_PROVIDER_PAYMENT,
+        REFUND,
+        RELEASE_BOOKING,
+        RESERVE_SEATS,
+        SETTLE_LATE_PAYMENT,
+        SIGNAL_PAYMENT_SUCCEEDED,
+        WORKFLOW_NAME,
+        BookingInput,
+        BookingState,
+        CancelInput,
+        CancelResult,
+        ChargeInput,
+        ChargeResult,
+        PayInput,
+        PaymentNotice,
+        PayResult,
+        ProviderPaymentInput,
+        RefundInput,
+        RefundResult,
+        ReleaseInput,
+        Reservation,
+    )
+    from workflows.waitlist.contract import WAITLIST_SEATS_FREED, SeatsFreed
+
+T = TypeVar("T")
+
+
+async def _local(name: str, arg: Any, result_type: type[T]) -> T:
+    """A Postgres seat change: a local activity (no extra round trip through the server)."""
+    result: T = await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=common.DB_RETRY,
+    )
+    return result
+
+
+async def _payments(name: str, arg: Any, result_type: type[T]) -> T:
+    """A provider call or a notice: a regular activity on the payments task queue."""
+    result: T = await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=common.PAYMENTS,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=common.SERVICE_RETRY,
+    )
+    return result
+
+
+# a confirmed booking stays cancellable until its event is over
+CANCELLABLE_AFTER_END = timedelta(days=1)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class BookingWorkflow:
+    @workflow.init
+    def __init__(self, data: BookingInput) -> None:
+        self.data = data
+        self.status = BookingStatus.PENDING
+        self.outcome: Reservation | None = None  # the reserve step's answer
+        self.paid = False
+        self.charging = False
+        self.closing = False  # the hold is over (or being cancelled): no new charges
+        self.cancel_request: CancelInput | None = None
+        self.refunded = False
+        self.charge_attempts = 0
+        self.notices: list[PaymentNotice] = []
+        self.seen_notices: set[str] = set()
+        self.history: list[str] = []
+
+    # ---- handlers -------------------------------------------------------------------------
+
+    @workflow.update
+    async def reserve(self, data: BookingInput) -> Reservation:
+        await workflow.wait_condition(lambda: self.outcome is not None)
+        assert self.outcome is not None
+        return self.outcome
+
+    @workflow.update
+    async def pay(self, req: PayInput) -> PayResult:
+        await workflow.wait_condition(
+            lambda: self.status != BookingStatus.PENDING and not self.charging
+        )
+        if self.status == BookingStatus.CONFIRMED:
+            return PayResult(status=PayOutcome.CONFIRMED, booking_status=self.status)
+        if self.status != BookingStatus.HELD or self.closing:
+            ended = self.status in (BookingStatus.HELD, BookingStatus.EXPIRED)
+            return PayResult(
+                status=PayOutcome.HOLD_EXPIRED if ended else PayOutcome.NOT_HELD,
+                booking_status=self.status,
+                detail="the hold has ended" if ended else None,
+            )
+        assert self.outcome is not None
+        self.charging = True
+        self.charge_attempts += 1
+        try:
+            charge = await _payments(
+                CHARGE,
+                ChargeInput(
+                    booking_id=self.data.booking_id,
+                    attempt=self.charge_attempts,
+                    payment_method=req.payment_method,
+                    amount=self.outcome.amount,
+                    currency=self.outcome.currency,
+                ),
+                ChargeResult,
+            )
+        finally:
+            self.charging = False
+        if not charge.succeeded:
+            self._log(f"payment declined ({charge.failure_code})")
+            return PayResult(
+                status=PayOutcome.DECLINED, booking_status=self.status, detail=charge.failure_code
+            )
+        self._log(f"payment succeeded ({charge.provider_payment_id})")
+        self.paid = True
+        await workflow.wait_condition(lambda: self.status != BookingStatus.HELD)
+        final: BookingStatus = self.status  # the main loop changed it
+        return PayResult(
+            status=PayOutcome.CONFIRMED
+            if final == BookingStatus.CONFIRMED
+            else PayOutcome.NOT_HELD,
+            booking_status=final,
+        )
+
+    @workflow.signal(name=SIGNAL_PAYMENT_SUCCEEDED)
+    def payment_succeeded(self, notice: PaymentNotice) -> None:
+        if notice.provider_event_id not in self.seen_notices:
+            self.seen_notices.add(notice.provider_event_id)
+            self.notices.append(notice)
+
+    @workflow.update
+    async def cancel(self, req: CancelInput) -> CancelResult:
+        await workflow.wait_condition(lambda: self.status != BookingStatus.PENDING)
+        if self.status.is_active and self.cancel_request is None:
+            self.cancel_request = req
+            self._log(f"cancel requested by {req.actor}: {req.reason}")
+        await workflow.wait_condition(lambda: self.status.is_final)
+        return CancelResult(booking_status=self.status, refunded=self.refunded)
+
+    @workflow.query(name=QUERY_STATE)
+    def state(self) -> BookingState:
+        return BookingState(
+            booking_id=self.data.booking_id,
+            event_id=self.data.event_id,
+            user_id=self.data.user_id,
+            quantity=self.data.quantity,
+            status=self.status,
+            hold_expires_at=self.outcome.hold_expires_at if self.outcome else None,
+            amount=self.outcome.amount if self.outcome else 0,
+            currency=self.outcome.currency if self.outcome else "",
+            history=list(self.history),
+        )
+
+    # ---- the lifecycle --------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, data: BookingInput) -> BookingState:
+        try:
+            outcome = await workflow.execute_local_activity(
+                RESERVE_SEATS,
+                data,
+                result_type=Reservation,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=common.DB_RETRY,
+            )
+        except ActivityError:
+            # Postgres unreachable for 30 s: nothing was taken (the insert and the seat update
+            # are one statement); the buyer gets an error and may retry with the same key.
+            outcome = Reservation(
+                booking_id=data.booking_id,
+                event_id=data.event_id,
+                quantity=data.quantity,
+                status=BookingStatus.REJECTED,
+                reason=ReserveOutcome.UNAVAILABLE,
+            )
+        self.outcome = outcome
+        self.status = outcome.status
+        self._log(f"reserve: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
+        if self.status == BookingStatus.REJECTED:
+            self._set_status(BookingStatus.REJECTED)
+            return await self._finish()
+        if self.status == BookingStatus.HELD:
+            await self._hold()
+        if self.status == BookingStatus.CONFIRMED:
+            await self._confirmed()
+        await self._late_payments()
+        return await self._finish()
+
+    async def _hold(self) -> None:
+        assert self.outcome is not None
+        assert self.outcome.hold_expires_at is not None
+        remaining = (self.outcome.hold_expires_at - workflow.now()).total_seconds()
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.paid or self.cancel_request is not None or bool(self.notices),
+                    timeout=max(remaining, 0.001),
+                )
+            except TimeoutError:
+                break
+            if self.notices and not self.paid:
+                await self._record_notice(self.notices.pop(0))
+                remaining = (self.outcome.hold_expires_at - workflow.now()).total_seconds()
+                continue
+            break
+        self.closing = True
+        await workflow.wait_condition(lambda: not self.charging)
+        if self.paid:
+            await _local(CONFIRM_BOOKING, self.data.booking_id, bool)
+            self._set_status(BookingStatus.CONFIRMED)
+            return
+        cancel = self.cancel_request
+        await self._release(
+            BookingStatus.HELD,
+            BookingStatus.CANCELLED if cancel else BookingStatus.EXPIRED,
+            cancel.actor if cancel else "hold-timer",
+            cancel.reason if cancel else "the payment window ended",
+        )
+
+    async def _confirmed(self) -> None:
+        assert self.outcome is not None
+        ends = self.outcome.event_ends_at
+        timeout = (ends - workflow.now() + CANCELLABLE_AFTER_END).total_seconds() if ends else None
+        try:
+            await workflow.wait_condition(
+                lambda: self.cancel_request is not None,
+                timeout=max(timeout, 0.001) if timeout is not None else None,
+            )
+        except TimeoutError:
+            return  # the event is over: the booking stays confirmed
+        assert self.cancel_request is not None
+        refund = await _payments(REFUND, RefundInput(booking_id=self.data.booking_id), RefundResult)
+        self.refunded = refund.refunded
+        self._log(f"refunded {refund.amount} ({refund.provider_payment_id})")
+        await self._release(
+            BookingStatus.CONFIRMED,
+            BookingStatus.CANCELLED,
+            self.cancel_request.actor,
+            self.cancel_request.reason,
+        )
+
+    async def _release(
+        self, from_status: BookingStatus, to_status: BookingStatus, actor: str, reason: str
+    ) -> None:
+        public = await _local(
+            RELEASE_BOOKING,
+            ReleaseInput(
+                booking_id=self.data.booking_id,
+                event_id=self.data.event_id,
+                quantity=self.data.quantity,
+                from_status=from_status,
+                to_status=to_status,
+                actor=actor,
+                reason=reason,
+            ),
+            bool,
+        )
+        self._set_status(to_status)
+        if not public:
+            await self._seats_freed()
+
+    async def _seats_freed(self) -> None:
+        """The release kept the seats for the waitlist (someone waits): hand them over to the
+        event's WaitlistWorkflow (signal-with-start from a local activity, retried until it is
+        delivered; the seats wait in ``events.waitlist_pool`` meanwhile)."""
+        await _local(WAITLIST_SEATS_FREED, SeatsFreed(event_id=self.data.event_id), bool)
+        self._log("freed seats handed to the waitlist")
+
+    async def _record_notice(self, notice: PaymentNotice) -> bool:
+        recorded = await _payments(
+            RECORD_PROVIDER_PAYMENT,
+            ProviderPaymentInput(
+                booking_id=self.data.booking_id,
+                provider_event_id=notice.provider_event_id,
+                provider_payment_id=notice.provider_payment_id,
+                amount=notice.amount,
+                currency=notice.currency,
+            ),
+            bool,
+        )
+        self._log(f"provider payment {notice.provider_payment_id}: recorded={recorded}")
+        if recorded and self.status == BookingStatus.HELD and not self.closing:
+            self.paid = True
+        return recorded
+
+    async def _late_payments(self) -> None:
+        """A payment that arrives after the hold ended: confirm if the seats can still be
+        taken atomically, otherwise refund it automatically."""
+        while self.notices:
+            notice = self.notices.pop(0)
+            if self.status == BookingStatus.CONFIRMED:
+                continue  # already paid for; the provider reports the same payment again
+            await self._record_notice(notice)
+            outcome = await _local(SETTLE_LATE_PAYMENT, self.data.booking_id, LateSettlement)
+            if outcome == LateSettlement.CONFIRMED:
+                self._set_status(BookingStatus.CONFIRMED)
+                self._log("late payment accepted: seats taken again")
+                await self._confirmed()
+            else:
+                refund = await _payments(
+                    REFUND,
+                    RefundInput(booking_id=self.data.booking_id, cancel_expired_booking=True),
+                    RefundResult,
+                )
+                self.refunded = refund.refunded
+                if self.status == BookingStatus.EXPIRED:
+                    self._set_status(BookingStatus.CANCELLED)
+                self._log("late payment refunded: the seats were gone")
+
+    async def _finish(self) -> BookingState:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    def _set_status(self, status: BookingStatus) -> None:
+        self.status = status
+        workflow.upsert_search_attributes([common.BOOKING_STATUS.value_set(status)])
+
+    def _log(self, line: str) -> None:
+        self.history.append(f"{workflow.now().isoformat()} {line}")

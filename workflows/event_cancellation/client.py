@@ -1,0 +1,40 @@
+"""The only code that starts an EventCancellationWorkflow."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from evently.errors import ServiceUnavailable
+from workflows import common
+from workflows.event_cancellation.contract import (
+    EventCancellationInput,
+    event_cancellation_workflow_id,
+)
+from workflows.event_cancellation.workflow import EventCancellationWorkflow
+
+
+async def start(client: Client, event_id: uuid.UUID, *, requested_by: str) -> str:
+    """Start (or find) the event's cancellation; returns its workflow id. Temporal down → 503
+    (the caller has changed nothing yet)."""
+    workflow_id = event_cancellation_workflow_id(event_id)
+    try:
+        await client.start_workflow(
+            EventCancellationWorkflow.run,
+            EventCancellationInput(event_id=event_id, requested_by=requested_by),
+            id=workflow_id,
+            task_queue=common.BOOKING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except (RPCError, RuntimeError) as exc:
+        # a lazy client that cannot connect raises RuntimeError("Failed client connect ...")
+        if isinstance(exc, RuntimeError) and "client connect" not in str(exc):
+            raise
+        raise ServiceUnavailable(
+            "The workflow service is unavailable; the event was not changed. Retry shortly.",
+            retry_after=5,
+        ) from exc
+    return workflow_id

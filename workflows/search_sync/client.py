@@ -1,0 +1,29 @@
+"""The only code that talks to EventIndexSyncWorkflow: ask for an event's search document to
+be (re)written, durably, through Temporal."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from workflows import common
+from workflows.search_sync.contract import (
+    SIGNAL_CHANGED,
+    IndexEventInput,
+    search_sync_workflow_id,
+)
+from workflows.search_sync.workflow import EventIndexSyncWorkflow
+
+
+async def request_index_write(client: Client, event_id: uuid.UUID) -> None:
+    """Signal-with-start the event's sync workflow: cheap, idempotent, coalesces bursts."""
+    await client.start_workflow(
+        EventIndexSyncWorkflow.run,
+        IndexEventInput(event_id=event_id),
+        id=search_sync_workflow_id(event_id),
+        task_queue=common.BOOKING,
+        start_signal=SIGNAL_CHANGED,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
