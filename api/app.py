@@ -25,6 +25,7 @@ from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
+from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
 
@@ -57,6 +58,7 @@ def create_app(
     """Build the app. Pass ``resources`` and ``temporal`` to share clients (tests); else the
     lifespan opens them."""
     settings = settings or get_settings()
+    use_password_profile(settings.password_hash_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

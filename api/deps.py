@@ -25,7 +25,13 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def get_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """Commit when the request succeeds, roll back when it raises. Services only flush()."""
+    """Commit when the endpoint succeeds, roll back when it raises. Services only flush().
+
+    Scoped to the endpoint function (``scope="function"`` below): the commit runs after the
+    endpoint returns and BEFORE the response is sent, so a 2xx means committed and a client
+    that acts on it at once sees its write; a commit that fails is a 503/500 problem, never a
+    2xx. (With the default request scope, FastAPI runs this exit code after the response has
+    gone out.)"""
     async with res.sessionmaker() as session:
         try:
             yield session
@@ -48,7 +54,7 @@ async def get_temporal(request: Request) -> TemporalClient:
     return client
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 TemporalDep = Annotated[TemporalClient, Depends(get_temporal)]

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     payment_webhook_secret: str = DEV_WEBHOOK_SECRET
     webhook_tolerance_seconds: int = Field(300, ge=1)
 
+    # argon2id parameters: "rfc9106" (64 MiB, t=3, p=4); "fast" only for test servers
+    password_hash_profile: Literal["rfc9106", "fast"] = "rfc9106"
+
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None
 
@@ -88,6 +91,8 @@ class Settings(BaseSettings):
             problems.append("EVENTLY_JWT_SECRET must be set to a random value of 32+ characters")
         if self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("EVENTLY_PAYMENT_WEBHOOK_SECRET must be set to the provider's secret")
+        if self.password_hash_profile != "rfc9106":
+            problems.append("EVENTLY_PASSWORD_HASH_PROFILE must be rfc9106 (the default)")
         if self.payment_provider == "simulated":
             problems.append(
                 "EVENTLY_PAYMENT_PROVIDER=simulated is for development; configure a real provider"

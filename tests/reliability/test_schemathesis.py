@@ -6,15 +6,8 @@ matches its documented schema. Bounded: a few examples per operation and mode.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,10 +22,10 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.settings import Settings
 from tests.factories import make_account
+from tests.servers import api_process
 
 pytestmark = pytest.mark.reliability
 
@@ -47,53 +40,10 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def api_process(settings: Settings) -> Iterator[str]:
+def api(settings: Settings) -> Iterator[str]:
     """`evently api` as a subprocess on the session's servers (read-mostly: nothing killed)."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "EVENTLY_DATABASE_URL": settings.database_url or "",
-            "EVENTLY_REDIS_URL": settings.redis_url or "",
-            "EVENTLY_TEMPORAL_ADDRESS": settings.temporal_address or "",
-            "EVENTLY_JWT_SECRET": settings.jwt_secret,
-            "EVENTLY_LOG_FORMAT": "json",
-            "EVENTLY_LOG_LEVEL": "WARNING",
-            "EVENTLY_STATE_DIR": str(settings.state_path),
-            # the fuzzer is one client sending hundreds of requests: no rate limit trips
-            "EVENTLY_LOGIN_RATE_LIMIT": "100000",
-            "EVENTLY_REGISTER_RATE_LIMIT": "100000",
-            "EVENTLY_RESERVE_RATE_LIMIT": "100000",
-        }
-    )
-    log = Path(tempfile.mkdtemp(prefix="evently-fuzz-")) / "api.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    with api_process(settings) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +56,9 @@ async def identities(resources: Resources) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("who", ["anonymous", "buyer", "admin"])
 def test_the_whole_api_conforms_to_its_openapi_document(
-    api_process: str, identities: dict[str, dict[str, str]], who: str, mode: GenerationMode
+    api: str, identities: dict[str, dict[str, str]], who: str, mode: GenerationMode
 ) -> None:
-    schema = schemathesis.openapi.from_url(f"{api_process}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{api}/openapi.json")
     failures: list[str] = []
     calls = 0
     for result in schema.get_all_operations():
@@ -127,7 +77,7 @@ def test_the_whole_api_conforms_to_its_openapi_document(
             nonlocal calls
             calls += 1
             headers = {**(case.headers or {}), **identities[who]}
-            response = case.call(base_url=api_process, headers=headers, timeout=15)
+            response = case.call(base_url=api, headers=headers, timeout=15)
             try:
                 case.validate_response(response, checks=CHECKS)
             except (AssertionError, FailureGroup) as exc:  # every check that failed
