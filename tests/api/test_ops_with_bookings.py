@@ -10,16 +10,18 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client
 
 from evently.db.models import Booking, Event
 from evently.infra.resources import Resources
 from tests.factories import make_account, make_event
+from tests.workflows.histories import record
 
 # ---- through the real booking workflow ---------------------------------------------------
 
 
 async def test_support_release_ends_the_hold_through_the_workflow_and_shows_in_history(
-    client: httpx.AsyncClient, resources: Resources, running_workers: None
+    client: httpx.AsyncClient, resources: Resources, running_workers: None, temporal_client: Client
 ) -> None:
     event = await make_event(resources, capacity=10)
     buyer = await make_account(resources)
@@ -56,6 +58,7 @@ async def test_support_release_ends_the_hold_through_the_workflow_and_shows_in_h
     # again: nothing left to release
     r = await client.post(f"/api/v1/support/bookings/{booking_id}/release", headers=staff.headers)
     assert (r.status_code, r.json()["code"]) == (409, "booking_not_held")
+    await record(temporal_client, f"booking-{booking_id}", "booking-support-release")
 
     r = await client.get(f"/api/v1/support/bookings/{booking_id}/history", headers=staff.headers)
     assert r.status_code == 200, r.text

@@ -11,20 +11,25 @@ from temporalio.service import RPCError
 from evently.errors import ServiceUnavailable
 from workflows import common
 from workflows.event_cancellation.contract import (
+    PAGE_SIZE,
     EventCancellationInput,
     event_cancellation_workflow_id,
 )
 from workflows.event_cancellation.workflow import EventCancellationWorkflow
 
 
-async def start(client: Client, event_id: uuid.UUID, *, requested_by: str) -> str:
+async def start(
+    client: Client, event_id: uuid.UUID, *, requested_by: str, page_size: int = PAGE_SIZE
+) -> str:
     """Start (or find) the event's cancellation; returns its workflow id. Temporal down → 503
     (the caller has changed nothing yet)."""
     workflow_id = event_cancellation_workflow_id(event_id)
     try:
         await client.start_workflow(
             EventCancellationWorkflow.run,
-            EventCancellationInput(event_id=event_id, requested_by=requested_by),
+            EventCancellationInput(
+                event_id=event_id, requested_by=requested_by, page_size=page_size
+            ),
             id=workflow_id,
             task_queue=common.BOOKING,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -24,6 +24,7 @@ def event_cancellation_workflow_id(event_id: uuid.UUID | str) -> str:
 class EventCancellationInput(BaseModel):
     event_id: uuid.UUID
     requested_by: str = "admin"
+    page_size: int = PAGE_SIZE  # bookings cancelled per activity (tests use a small one)
 
 
 class EventRef(BaseModel):

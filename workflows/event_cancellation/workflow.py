@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         MARK_EVENT_CANCELLED,
         MAX_PASSES,
         NOTIFY_EVENT_CANCELLED,
-        PAGE_SIZE,
         WORKFLOW_NAME,
         BookingPage,
         BookingPageInput,
@@ -77,7 +76,7 @@ class EventCancellationWorkflow:
         stuck: list[uuid.UUID] = []
         while passes < MAX_PASSES:
             passes += 1
-            seen, stuck = await self._one_pass(data.event_id)
+            seen, stuck = await self._one_pass(data.event_id, data.page_size)
             if seen == 0:
                 stuck = []
                 break
@@ -92,7 +91,7 @@ class EventCancellationWorkflow:
             stuck_booking_ids=stuck,
         )
 
-    async def _one_pass(self, event_id: uuid.UUID) -> tuple[int, list[uuid.UUID]]:
+    async def _one_pass(self, event_id: uuid.UUID, page_size: int) -> tuple[int, list[uuid.UUID]]:
         """Cancel every held/confirmed booking once. Returns (bookings seen, failed ids)."""
         after: uuid.UUID | None = None
         seen = 0
@@ -100,7 +99,7 @@ class EventCancellationWorkflow:
         while True:
             page: BookingPage = await _db(
                 LIST_EVENT_BOOKINGS,
-                BookingPageInput(event_id=event_id, after=after, limit=PAGE_SIZE),
+                BookingPageInput(event_id=event_id, after=after, limit=page_size),
                 BookingPage,
             )
             if not page.bookings:
@@ -124,7 +123,7 @@ class EventCancellationWorkflow:
                 self._notified += await _db(
                     NOTIFY_EVENT_CANCELLED, NotifyInput(event_id=event_id, user_ids=users), int
                 )
-            if len(page.bookings) < PAGE_SIZE:
+            if len(page.bookings) < page_size:
                 break
             after = page.bookings[-1].booking_id
         return seen, failed

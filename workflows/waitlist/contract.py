@@ -33,6 +33,8 @@ def waitlist_workflow_id(event_id: uuid.UUID | str) -> str:
 class WaitlistInput(BaseModel):
     event_id: uuid.UUID
     offer_seconds: int = 600
+    # continue as new beyond this many history events (tests use a small one)
+    max_history: int = 10_000
 
 
 class WaitlistState(BaseModel):

@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 REMIND_AT = 0.8  # share of the offer window after which "your offer lapses soon" is sent
-MAX_HISTORY = 10_000
 
 T = TypeVar("T")
 
@@ -148,7 +147,7 @@ class WaitlistWorkflow:
                 return
             info = workflow.info()
             if info.is_continue_as_new_suggested() or info.get_current_history_length() > (
-                MAX_HISTORY
+                data.max_history
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(data)

@@ -20,6 +20,8 @@ from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
 from tests.api.events.conftest import ADMIN, EVENTS, assert_problem, event_row
 from tests.factories import Account, make_account, make_event
+from tests.workflows.histories import record
+from workflows.event_cancellation import client as cancellation_client
 from workflows.event_cancellation.contract import (
     BookingPageInput,
     CancelBookingsInput,
@@ -292,3 +294,34 @@ async def test_patch_to_cancelled_runs_the_same_cancellation(
     result = await asyncio.wait_for(handle.result(), WAIT)
     assert result.event_id == event.id
     assert result.stuck_booking_ids == []
+
+
+async def test_a_cancellation_pages_through_many_bookings(
+    client: httpx.AsyncClient,
+    resources: Resources,
+    temporal_client: Client,
+    running_workers: None,
+) -> None:
+    """Two bookings per page, five bookings: every page is cancelled, every buyer told once."""
+    event = await make_event(resources, capacity=10)
+    buyers = [await make_account(resources) for _ in range(5)]
+    for buyer in buyers:
+        r = await client.post(
+            "/api/v1/bookings/reserve",
+            json={"event_id": str(event.id), "quantity": 1},
+            headers=buyer.headers,
+        )
+        assert r.status_code == 201, r.text
+    workflow_id = await cancellation_client.start(
+        temporal_client, event.id, requested_by="test", page_size=2
+    )
+    handle = temporal_client.get_workflow_handle_for(EventCancellationWorkflow.run, workflow_id)
+    result = await asyncio.wait_for(handle.result(), WAIT)
+    assert (result.bookings_cancelled, result.buyers_notified) == (5, 5)
+    assert result.stuck_booking_ids == []
+    statuses = await _bookings(resources, event.id)
+    assert set(statuses.values()) == {"cancelled"}
+    row = await event_row(resources, event.id)
+    assert row is not None
+    assert (row["status"], row["available"], row["held"]) == ("cancelled", 10, 0)
+    await record(temporal_client, workflow_id, "event-cancellation-several-pages")

@@ -21,8 +21,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.search import SearchIndexActivities
 from evently.infra.resources import Resources
 from tests.factories import make_event, make_venue
+from tests.workflows.histories import record
 from workflows.search_sync.client import request_index_write
-from workflows.search_sync.contract import IndexEventInput
+from workflows.search_sync.contract import IndexEventInput, search_sync_workflow_id
 
 SEARCH = "/api/v1/search"
 SUGGEST = "/api/v1/search/suggestions"
@@ -253,3 +254,6 @@ async def test_availability_flip_reaches_the_index_through_the_worker(
     await set_event(resources, event.id, "available = 2, sold = 3")  # refunds free seats
     await request_index_write(temporal_client, event.id)
     await _poll(client, {"q": tok, "available_only": "true"}, True, eid)
+    handle = temporal_client.get_workflow_handle(search_sync_workflow_id(event.id))
+    await handle.result()
+    await record(temporal_client, search_sync_workflow_id(event.id), "search-sync")

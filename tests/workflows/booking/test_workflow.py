@@ -27,6 +27,7 @@ from evently.inventory.types import Reservation
 from evently.payments import webhooks
 from tests.factories import make_account, make_event
 from tests.workflows.conftest import TimeSkipping, workers
+from tests.workflows.histories import record
 from workflows.booking import client as booking_client
 from workflows.booking.contract import (
     CHARGE,
@@ -129,6 +130,7 @@ async def test_hold_expires_after_five_minutes_and_returns_the_seats(
     assert row.ended_by == "hold-timer"
     assert await _counters(ts.res, event.id) == (5, 0, 0)
     await _invariants_hold(ts.res, event.id)
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-held-expired")
 
 
 async def test_payment_just_before_the_deadline_confirms(
@@ -144,6 +146,9 @@ async def test_payment_just_before_the_deadline_confirms(
     assert await _counters(ts.res, event.id) == (3, 0, 2)
     assert await _payments(ts.res, held.booking_id) == [("charge", "succeeded")]
     await _invariants_hold(ts.res, event.id)
+    state = await _result(ts, held.booking_id, time_skipping_env, skip=40 * 86400)
+    assert state.status == "confirmed"  # the event is over: the booking stays confirmed
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-held-confirmed")
 
 
 async def test_payment_just_after_the_deadline_is_refused(
@@ -176,6 +181,8 @@ async def test_declined_then_successful_payment(ts: TimeSkipping) -> None:
         ("charge", "succeeded"),
     ]
     await _invariants_hold(ts.res, event.id)
+    await _result(ts, held.booking_id, ts.env, skip=40 * 86400)
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-declined-then-paid")
 
 
 async def test_buyer_cancels_held_and_confirmed_bookings(
@@ -190,6 +197,8 @@ async def test_buyer_cancels_held_and_confirmed_bookings(
     assert cancelled.booking_status == "cancelled"
     assert not cancelled.refunded
     assert await _counters(ts.res, event.id) == (4, 0, 0)
+    await _result(ts, held.booking_id, time_skipping_env)
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-cancelled-while-held")
 
     second = await _reserve(ts, event.id, buyer.id, 3)
     await booking_client.pay(ts.client, second.booking_id, "pm_card_visa")
@@ -209,6 +218,9 @@ async def test_buyer_cancels_held_and_confirmed_bookings(
     state = await _result(ts, second.booking_id, time_skipping_env)
     assert state.status == "cancelled"
     await _invariants_hold(ts.res, event.id)
+    await record(
+        ts.client, booking_workflow_id(second.booking_id), "booking-cancelled-after-confirmation"
+    )
 
 
 async def _late_webhook(ts: TimeSkipping, booking_id: uuid.UUID, amount: Decimal) -> None:
@@ -241,6 +253,7 @@ async def test_late_payment_confirms_when_seats_are_still_free(
     assert (await _booking(ts.res, held.booking_id)).status == "confirmed"
     assert await _counters(ts.res, event.id) == (1, 0, 2)
     await _invariants_hold(ts.res, event.id)
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-late-payment-confirmed")
 
 
 async def test_late_payment_is_refunded_when_the_seats_are_gone(
@@ -266,6 +279,11 @@ async def test_late_payment_is_refunded_when_the_seats_are_gone(
     ]
     assert await _counters(ts.res, event.id) == (0, 2, 0)  # never oversold
     await _invariants_hold(ts.res, event.id)
+    handle = ts.client.get_workflow_handle(booking_workflow_id(held.booking_id))
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        assert time.monotonic() < deadline, "the late-payment run did not finish"
+        await time_skipping_env.sleep(timedelta(seconds=1))
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-late-payment-refunded")
 
 
 class _Flaky:

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
+from temporalio.client import WorkflowExecutionStatus
 
 from api.waitlist import service as waitlist_service
 from evently import waitlist
@@ -15,6 +17,7 @@ from evently.infra.resources import Resources
 from evently.inventory.types import Reservation
 from tests.factories import make_account, make_event
 from tests.workflows.conftest import TimeSkipping
+from tests.workflows.histories import record
 from tests.workflows.waitlist.helpers import (
     HOLD,
     OFFER,
@@ -29,11 +32,13 @@ from tests.workflows.waitlist.helpers import (
     waitlist_settings,
     workers,
 )
+from workflows import common
 from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
 from workflows.search_sync.contract import search_sync_workflow_id
 from workflows.waitlist import client as waitlist_client
-from workflows.waitlist.contract import LeaveInput, waitlist_workflow_id
+from workflows.waitlist.contract import LeaveInput, WaitlistInput, waitlist_workflow_id
+from workflows.waitlist.workflow import WaitlistWorkflow
 
 
 class Sale:
@@ -76,6 +81,15 @@ class Sale:
         return [waitlist_workflow_id(event_id), search_sync_workflow_id(event_id)] + [
             booking_workflow_id(b) for b in booking_ids
         ]
+
+    async def finished(self, event_id: uuid.UUID) -> None:
+        """The event's waitlist workflow has ended (nothing open, nothing pending)."""
+        handle = self.client.get_workflow_handle(waitlist_workflow_id(event_id))
+
+        async def done() -> bool:
+            return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+        await eventually(done)
 
     async def until(self, entry_ids: list[uuid.UUID], want: list[str]) -> None:
         async def reached() -> bool:
@@ -149,6 +163,10 @@ async def test_accept_then_pay_confirms_the_offered_seats(sale: Sale) -> None:
     assert await kinds(res, u1) == ["waitlist_offer", "booking_confirmed"]
     assert await kinds(res, a.id) == ["booking_cancelled"]
     await invariants_hold(res, event.id)
+    # the accepted offer's timer lapses with nothing to do; the waitlist workflow ends
+    await advance(sale.env, OFFER + 1, *sale.ids(event.id, held.booking_id))
+    await sale.finished(event.id)
+    await record(sale.client, waitlist_workflow_id(event.id), "waitlist-offer-accept-pay")
 
 
 async def test_an_accepted_hold_that_lapses_goes_to_the_next_in_line(sale: Sale) -> None:
@@ -218,6 +236,10 @@ async def test_decline_and_lapse_pass_the_seats_on_then_back_to_the_public(sale:
         await sale.accept(w2, u2)
     assert (await entry(res, w2)).status == "expired"
     assert await counters(res, event.id) == (3, 0, 0, 0)
+    await sale.finished(event.id)
+    await record(
+        sale.client, waitlist_workflow_id(event.id), "waitlist-decline-lapse-back-to-public"
+    )
 
 
 async def _has(res: Resources, user_id: uuid.UUID, kind: str) -> bool:
@@ -273,3 +295,46 @@ async def test_a_worker_restart_in_the_middle_of_an_offer_loses_nothing(
         assert await sale.pay(held.booking_id) == "confirmed"
         assert await counters(res, event.id) == (0, 0, 2, 0)
         await invariants_hold(res, event.id)
+
+
+async def test_a_busy_waitlist_continues_as_new_and_keeps_its_offers(sale: Sale) -> None:
+    """Past its history budget the workflow continues as new; the next run re-arms exactly the
+    offers Postgres holds (a small budget here; 10,000 events in production)."""
+    res = sale.res
+    event = await make_event(res, capacity=3)
+    async with res.engine.begin() as conn:  # sold out
+        await conn.execute(
+            text("UPDATE events SET available = 0, sold = 3 WHERE id = :id"), {"id": event.id}
+        )
+    waiters = [await sale.join(event.id, 1) for _ in range(5)]
+    async with res.engine.begin() as conn:  # three seats freed and kept for the waitlist
+        await conn.execute(
+            text("UPDATE events SET sold = 0, held = 3, waitlist_pool = 3 WHERE id = :id"),
+            {"id": event.id},
+        )
+    handle = await sale.client.start_workflow(
+        WaitlistWorkflow.run,
+        WaitlistInput(event_id=event.id, offer_seconds=OFFER, max_history=12),
+        id=waitlist_workflow_id(event.id),
+        task_queue=common.BOOKING,
+    )
+    ids = [w for w, _ in waiters]
+    await sale.until(ids, ["offered", "offered", "offered", "waiting", "waiting"])
+    first_run = handle.result_run_id
+    await advance(sale.env, OFFER + 1, *sale.ids(event.id))  # three lapse: the next two get theirs
+    await sale.until(ids, ["expired", "expired", "expired", "offered", "offered"])
+    # the history passed its budget on the way (at the reminders): a new run took over, with
+    # the open offers re-armed from Postgres — none lost, none made twice
+    assert (await handle.describe()).run_id != first_run
+    await advance(sale.env, OFFER + 1, *sale.ids(event.id))  # those lapse too: back on sale
+    await sale.until(ids, ["expired"] * 5)
+    await sale.finished(event.id)
+    assert await counters(res, event.id) == (3, 0, 0, 0)
+    await invariants_hold(res, event.id)
+    await record(
+        sale.client,
+        waitlist_workflow_id(event.id),
+        "waitlist-continue-as-new-first-run",
+        run_id=first_run,
+    )
+    await record(sale.client, waitlist_workflow_id(event.id), "waitlist-continue-as-new-last-run")

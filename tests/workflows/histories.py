@@ -1,0 +1,30 @@
+"""Recorded histories of every path of every workflow (tests/workflows/histories/*.json),
+replayed in CI by tests/workflows/test_replay.py.
+
+The scenario tests call :func:`record` at the end of each path; it writes the run's history
+only when ``EVENTLY_RECORD_HISTORIES=1`` is set (re-record after adding a path:
+``EVENTLY_RECORD_HISTORIES=1 pytest tests/workflows tests/api``). Never re-record a path to
+make a workflow change pass: the old history is the point (README, "Changing a workflow").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from temporalio.client import Client
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def recording() -> bool:
+    return os.environ.get("EVENTLY_RECORD_HISTORIES") == "1"
+
+
+async def record(client: Client, workflow_id: str, name: str, *, run_id: str | None = None) -> None:
+    """Save the history of ``workflow_id`` (its latest run, or ``run_id``) as ``name``.json."""
+    if not recording():
+        return
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,55 @@
+"""Every recorded history (tests/workflows/histories/*.json) replays against today's workflow
+code, under the full sandbox, with the production data converter: a change that breaks
+determinism fails here (README, "Changing a workflow")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.workflows.histories import HISTORIES
+from workers.main import STRICT_RUNNER
+from workers.registry import queue_specs
+
+pytestmark = pytest.mark.unit
+
+FILES = sorted(HISTORIES.glob("*.json"))
+
+
+def test_every_path_of_every_workflow_is_recorded() -> None:
+    names = {f.stem for f in FILES}
+    expected = {
+        "booking-held-confirmed",
+        "booking-held-expired",
+        "booking-declined-then-paid",
+        "booking-cancelled-while-held",
+        "booking-cancelled-after-confirmation",
+        "booking-late-payment-confirmed",
+        "booking-late-payment-refunded",
+        "booking-support-release",
+        "waitlist-offer-accept-pay",
+        "waitlist-decline-lapse-back-to-public",
+        "waitlist-continue-as-new-first-run",
+        "waitlist-continue-as-new-last-run",
+        "event-cancellation-several-pages",
+        "search-sync",
+    }
+    assert expected <= names, sorted(expected - names)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+async def test_a_recorded_history_replays(path: Path) -> None:
+    workflows = sorted(
+        {wf for spec in queue_specs().values() for wf in spec.workflows}, key=lambda w: w.__name__
+    )
+    replayer = Replayer(
+        workflows=workflows,
+        data_converter=pydantic_data_converter,
+        workflow_runner=STRICT_RUNNER,
+    )
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await replayer.replay_workflow(history)  # raises on any non-determinism
