@@ -89,7 +89,7 @@ class EventActivities:
         try:
             # the booking client's update id is per actor: a retried activity (or a second
             # pass) gets the stored result instead of a second cancel
-            await booking_client.cancel(
+            result = await booking_client.cancel(
                 self.temporal,
                 booking_id,
                 actor=CANCEL_ACTOR,
@@ -102,6 +102,10 @@ class EventActivities:
         except EventlyError as exc:  # refused, or the workflow has ended (e.g. its hold expired)
             log.warning("booking %s was not cancelled through its workflow: %s", booking_id, exc)
             return "failed" if await self._still_active(booking_id) else "already_ended"
+        if result.booking_status.is_active:  # nothing could be done (e.g. no workflow holds it)
+            return "failed"
+        if result.detail is not None:  # it had ended on its own meanwhile: nothing to do
+            return "already_ended"
         return "cancelled"
 
     @activity.defn(name=CANCEL_EVENT_BOOKINGS)

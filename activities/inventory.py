@@ -12,6 +12,7 @@ from sqlalchemy import text
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from evently import bookings
 from evently.enums import BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
@@ -20,9 +21,11 @@ from evently.inventory.gate import Gate
 from evently.inventory.types import Counters, Reservation
 from workflows.booking.contract import (
     CONFIRM_BOOKING,
+    LOAD_BOOKING,
     RELEASE_BOOKING,
     RESERVE_SEATS,
     SETTLE_LATE_PAYMENT,
+    BookingFacts,
     BookingInput,
     ReleaseInput,
     booking_workflow_id,
@@ -163,6 +166,16 @@ class InventoryActivities:
             return False
         await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
         return True
+
+    @activity.defn(name=LOAD_BOOKING)
+    async def load_booking(self, booking_id: uuid.UUID) -> BookingFacts:
+        async with self._autocommit.connect() as conn:
+            found = await bookings.facts(conn, booking_id)
+        if found is None:
+            raise ApplicationError(
+                f"no booking {booking_id}", type="BookingNotFound", non_retryable=True
+            )
+        return BookingFacts.model_validate(found)
 
     @activity.defn(name=SETTLE_LATE_PAYMENT)
     async def settle_late_payment(self, booking_id: uuid.UUID) -> LateSettlement:

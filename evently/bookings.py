@@ -4,9 +4,10 @@ statements (evently/inventory/seats.py) its workflow runs."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from evently.db.models import Booking
 
@@ -39,3 +40,18 @@ async def list_user_bookings(
         .limit(limit)
     )
     return list(rows), int(total or 0)
+
+
+_FACTS = text(
+    """
+SELECT b.id AS booking_id, b.event_id, b.user_id, b.quantity, b.status, b.amount, b.currency,
+       e.ends_at AS event_ends_at
+FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :id
+"""
+)
+
+
+async def facts(conn: AsyncConnection, booking_id: uuid.UUID) -> dict[str, Any] | None:
+    """A booking's status, seats, amount and its event's end (what a change needs)."""
+    row = (await conn.execute(_FACTS, {"id": booking_id})).first()
+    return dict(row._mapping) if row is not None else None

@@ -94,6 +94,9 @@ class PayOutcome(StrEnum):
     DECLINED = "declined"
     HOLD_EXPIRED = "hold_expired"
     NOT_HELD = "not_held"
+    # the payment service did not answer before the hold ended (the hold ends at its window;
+    # a payment that went through after all follows the late-payment rule)
+    UNAVAILABLE = "unavailable"
 
 
 class LateSettlement(StrEnum):

@@ -328,6 +328,14 @@ class WorkflowTimeout(ServiceUnavailable):
     message = "The workflow did not answer in time; retry."
 
 
+class PaymentUnavailable(ServiceUnavailable):
+    code, title = "payment_unavailable", "Payment unavailable"
+    message = (
+        "The payment service did not answer before the hold ended; if you were charged, the "
+        "booking is confirmed or the charge refunded automatically."
+    )
+
+
 class SearchUnavailable(ServiceUnavailable):
     code, title = "search_unavailable", "Search unavailable"
 

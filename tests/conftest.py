@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,10 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -104,7 +108,8 @@ async def client(app_client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 @pytest.fixture(scope="session")
 async def running_workers(resources: Resources, temporal_client: Client) -> AsyncIterator[None]:
-    """Real workers for every task queue, on the real (dev) Temporal server."""
+    """Real workers for every task queue, on the real (dev) Temporal server, configured as in
+    production (the workflow tests under tests/workflows use the strict sandbox)."""
     from workers.main import build_workers
     from workflows import common
 
@@ -113,7 +118,6 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
         resources,
         list(common.QUEUES.values()),
         resources.settings,
-        strict_sandbox=True,
     )
     tasks = [asyncio.create_task(w.run()) for w in workers]
     yield
@@ -172,3 +176,40 @@ def app_factory(temporal_client: Client) -> AppFactory:
         return create_app(settings or res.settings, res, temporal or temporal_client)
 
     return make
+
+
+@pytest.fixture
+async def namespace(temporal_client: Client) -> str:
+    """A fresh namespace on the dev server (its search attributes registered): workers of a
+    test there share no task queue with the session's workers."""
+    ns = f"test-{uuid.uuid4().hex[:10]}"
+    await temporal_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            await temporal_client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=ns)
+            )
+            break
+        except RPCError:
+            assert time.monotonic() < deadline, "namespace never appeared"
+            await asyncio.sleep(0.2)
+    await temporal_client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=ns,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTE_TYPES
+            },
+        )
+    )
+    return ns
+
+
+@pytest.fixture
+async def ns_client(settings: Settings, namespace: str) -> Client:
+    assert settings.temporal_address
+    return await connect(settings.temporal_address, namespace)

@@ -26,6 +26,7 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.payments import PaymentActivities
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
+    from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
     from workflows.search_sync.workflow import EventIndexSyncWorkflow
@@ -35,6 +36,7 @@ def queue_specs() -> dict[str, QueueSpec]:
         common.BOOKING: QueueSpec(
             workflows=[
                 BookingWorkflow,
+                BookingChangeWorkflow,
                 EventCancellationWorkflow,
                 EventIndexSyncWorkflow,
                 WaitlistWorkflow,

@@ -33,6 +33,7 @@ from evently.errors import (
     IdempotencyKeyReused,
     Overloaded,
     PaymentDeclined,
+    PaymentUnavailable,
     QuantityTooLarge,
     ReleaseRefused,
     ReserveTimeout,
@@ -140,6 +141,7 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
     responses=problem_responses(
         BookingNotFound,
         PaymentDeclined,
+        PaymentUnavailable,
         HoldExpired,
         BookingNotHeld,
         ReleaseRefused,

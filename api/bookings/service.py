@@ -19,6 +19,7 @@ from evently.errors import (
     IdempotencyKeyReused,
     Overloaded,
     PaymentDeclined,
+    PaymentUnavailable,
     ServiceUnavailable,
     SoldOut,
 )
@@ -166,6 +167,8 @@ async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -
         )
     if result.status == PayOutcome.HOLD_EXPIRED:
         raise HoldExpired()
+    if result.status == PayOutcome.UNAVAILABLE:
+        raise PaymentUnavailable(retry_after=5)
     raise BookingNotHeld()
 
 
@@ -177,5 +180,8 @@ async def cancel(temporal: TemporalClient, booking: Booking, actor: str) -> Canc
         temporal, booking.id, actor=actor, reason="cancelled by buyer"
     )
     if result.booking_status not in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
-        raise BookingNotActive(f"This booking is {result.booking_status}.")
+        raise BookingNotActive(
+            f"This booking is {result.booking_status}"
+            + (f": {result.detail}." if result.detail else ".")
+        )
     return result

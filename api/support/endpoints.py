@@ -144,6 +144,8 @@ async def booking_history(
         run_status=story.run_status,
         booking_status=booking.status,
         state=story.state.model_dump(mode="json") if story.state else None,
+        summary=story.summary,
+        current_details=story.details,
         events=[
             HistoryEventOut(event_id=e.event_id, time=e.time, type=e.type, details=e.details)
             for e in service.summarize(story.events)

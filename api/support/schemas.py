@@ -94,5 +94,13 @@ class BookingHistory(BaseModel):
     run_status: str | None = Field(description="RUNNING, COMPLETED, FAILED, ... in Temporal")
     booking_status: str = Field(description="status in Postgres")
     state: dict[str, Any] | None = Field(description="the workflow's own state and log, if up")
+    summary: str | None = Field(
+        default=None, description="the workflow's one-line summary (set when it started)"
+    )
+    current_details: str | None = Field(
+        default=None,
+        description="what the workflow says it is doing now, e.g. 'held until ...; payment "
+        "attempt 2 declined' (the Temporal UI shows the same)",
+    )
     events: list[HistoryEventOut]
     truncated: bool

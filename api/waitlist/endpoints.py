@@ -33,7 +33,6 @@ from evently.errors import (
     SeatsAvailable,
     WaitlistEntryNotActive,
     WaitlistEntryNotFound,
-    WorkflowTimeout,
 )
 from workflows.booking.contract import booking_workflow_id
 
@@ -143,7 +142,7 @@ async def accept(
 @router.delete(
     "/{entry_id}",
     response_model=LeaveResponse,
-    responses=problem_responses(WaitlistEntryNotFound, WaitlistEntryNotActive, WorkflowTimeout),
+    responses=problem_responses(WaitlistEntryNotFound, WaitlistEntryNotActive),
 )
 async def leave(
     entry_id: uuid.UUID,

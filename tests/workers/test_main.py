@@ -25,16 +25,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import structlog
-from google.protobuf.duration_pb2 import Duration
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
-    RegisterNamespaceRequest,
-)
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.search import SearchIndexActivities
@@ -45,38 +39,11 @@ from evently.settings import Settings
 from tests.factories import make_event
 from workers.main import LogContextInterceptor
 from workflows import common
-from workflows.connection import connect
 from workflows.search_sync.client import request_index_write
 from workflows.search_sync.contract import search_sync_workflow_id
 from workflows.search_sync.workflow import EventIndexSyncWorkflow
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-async def namespace(temporal_client: Client) -> str:
-    ns = f"ops-{uuid.uuid4().hex[:10]}"
-    await temporal_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            await temporal_client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=ns)
-            )
-            return ns
-        except RPCError:
-            assert time.monotonic() < deadline, "namespace never appeared"
-            await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-async def ns_client(settings: Settings, namespace: str) -> Client:
-    assert settings.temporal_address
-    return await connect(settings.temporal_address, namespace)
 
 
 @dataclass

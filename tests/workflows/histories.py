@@ -2,9 +2,10 @@
 replayed in CI by tests/workflows/test_replay.py.
 
 The scenario tests call :func:`record` at the end of each path; it writes the run's history
-only when ``EVENTLY_RECORD_HISTORIES=1`` is set (re-record after adding a path:
-``EVENTLY_RECORD_HISTORIES=1 pytest tests/workflows tests/api``). Never re-record a path to
-make a workflow change pass: the old history is the point (README, "Changing a workflow").
+only when ``EVENTLY_RECORD_HISTORIES=1`` is set, and never over an existing file (record a
+new path: ``EVENTLY_RECORD_HISTORIES=1 pytest tests/workflows tests/api``). A path whose
+commands change gets a new name (``-v2``): the old history is the point, it must keep
+replaying (README, "Changing a workflow").
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ async def record(client: Client, workflow_id: str, name: str, *, run_id: str | N
     """Save the history of ``workflow_id`` (its latest run, or ``run_id``) as ``name``.json."""
     if not recording():
         return
+    path = HISTORIES / f"{name}.json"
+    if path.exists():
+        return
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    path.write_text(history.to_json())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -28,6 +29,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from evently.enums import BookingStatus
@@ -40,8 +42,12 @@ from evently.errors import (
     WorkflowTimeout,
 )
 from workflows import common
+from workflows.booking.change_workflow import BookingChangeWorkflow
 from workflows.booking.contract import (
+    CANCEL,
+    HANDED_OVER,
     SIGNAL_PAYMENT_SUCCEEDED,
+    BookingChangeInput,
     BookingInput,
     BookingState,
     CancelInput,
@@ -50,6 +56,7 @@ from workflows.booking.contract import (
     PaymentNotice,
     PayResult,
     Reservation,
+    booking_change_workflow_id,
     booking_workflow_id,
 )
 from workflows.booking.workflow import BookingWorkflow
@@ -59,6 +66,13 @@ QUERY_TIMEOUT_SECONDS = 5.0
 MAX_HISTORY_EVENTS = 2000
 
 T = TypeVar("T")
+
+
+def summary(data: BookingInput) -> str:
+    """The one line support sees first in the Temporal UI (the amount is in the details)."""
+    seats = f"{data.quantity} seat{'s' if data.quantity != 1 else ''}"
+    origin = " from a waitlist offer" if data.waitlist_entry_id else ""
+    return f"booking: {seats} of event {data.event_id} for buyer {data.user_id}{origin}"
 
 
 def _search_attributes(data: BookingInput) -> TypedSearchAttributes:
@@ -98,6 +112,7 @@ async def start_booking(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=_search_attributes(data),
+        static_summary=summary(data),
     )
     return await _bounded(
         client.execute_update_with_start_workflow(
@@ -108,12 +123,19 @@ async def start_booking(
     )
 
 
+class HandedOver(Exception):
+    """The booking's run is confirmed and ending: later changes run elsewhere."""
+
+
 async def _update(call: Awaitable[T], wait_seconds: float) -> T:
     try:
         return await _bounded(
             call, wait_seconds, WorkflowTimeout("The booking did not answer in time.")
         )
     except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == HANDED_OVER:
+            raise HandedOver() from exc
         raise ReleaseRefused(f"The booking refused this: {exc.cause}") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow has ended (or never ran)
@@ -145,16 +167,25 @@ async def cancel(
     reason: str,
     wait_seconds: float = UPDATE_TIMEOUT_SECONDS,
 ) -> CancelResult:
-    """End the booking through its workflow (held → released; confirmed → refunded, then
-    released). One update id per actor: the same actor asking again (a retried request, a
-    retried activity) gets the stored result, never a second cancellation."""
+    """End the booking, whatever phase it is in: a held booking (its workflow is running) is
+    released through the workflow's ``cancel`` update; a confirmed one is refunded, then
+    released — in place for runs from before the end-at-confirmation patch, else in its own
+    BookingChangeWorkflow. One update id per actor: the same actor asking again (a retried
+    request, a retried activity) gets the stored result, never a second cancellation."""
     handle = client.get_workflow_handle(booking_workflow_id(booking_id))
-    return await _update(
-        handle.execute_update(
-            BookingWorkflow.cancel, CancelInput(actor=actor, reason=reason), id=f"cancel:{actor}"
-        ),
-        wait_seconds,
-    )
+    try:
+        return await _update(
+            handle.execute_update(
+                BookingWorkflow.cancel,
+                CancelInput(actor=actor, reason=reason),
+                id=f"cancel:{actor}",
+            ),
+            wait_seconds,
+        )
+    except (WorkflowNotRunning, HandedOver):
+        return await cancel_confirmed(
+            client, booking_id, actor=actor, reason=reason, wait_seconds=wait_seconds
+        )
 
 
 async def deliver_payment(client: Client, data: BookingInput, notice: PaymentNotice) -> None:
@@ -172,6 +203,7 @@ async def deliver_payment(client: Client, data: BookingInput, notice: PaymentNot
             start_signal_args=[notice],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=summary(data) + " (a payment reported by the provider)",
         ),
         UPDATE_TIMEOUT_SECONDS,
         WorkflowTimeout("Temporal did not take the payment in time; the provider will retry."),
@@ -185,6 +217,8 @@ class WorkflowStory:
     events: list[HistoryEvent]
     truncated: bool
     state: BookingState | None
+    summary: str | None = None  # set at start ("booking: 2 seats of event ... for buyer ...")
+    details: str | None = None  # kept current by the workflow ("held until ...; attempt 2 ...")
 
 
 async def story(client: Client, booking_id: uuid.UUID) -> WorkflowStory:
@@ -206,16 +240,57 @@ async def story(client: Client, booking_id: uuid.UUID) -> WorkflowStory:
             raise WorkflowNotFound() from exc
         raise ServiceUnavailable("Temporal is unavailable; retry.", retry_after=5) from exc
     state: BookingState | None = None
+    details: str | None = None
     try:
         state = await asyncio.wait_for(
             handle.query(BookingWorkflow.state), timeout=QUERY_TIMEOUT_SECONDS
         )
-    except Exception:  # the state is a bonus: a worker may be down or the run long gone
-        state = None
+        metadata = await asyncio.wait_for(
+            handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata),
+            timeout=QUERY_TIMEOUT_SECONDS,
+        )
+        details = metadata.current_details or None
+    except Exception:  # a bonus: a worker may be down or the run long gone
+        pass
     return WorkflowStory(
         workflow_id=workflow_id,
         run_status=desc.status.name if desc.status else None,
         events=events,
         truncated=truncated,
         state=state,
+        summary=await desc.static_summary(),
+        details=details,
     )
+
+
+async def cancel_confirmed(
+    client: Client, booking_id: uuid.UUID, *, actor: str, reason: str, wait_seconds: float
+) -> CancelResult:
+    """Cancel a confirmed booking whose own workflow has ended, in a BookingChangeWorkflow
+    (one at a time per booking: asking again while it runs joins it; after it ended, a new run
+    finds the booking cancelled and answers so — the refund is keyed by the booking)."""
+    workflow_id = booking_change_workflow_id(booking_id, CANCEL)
+    try:
+        handle = await client.start_workflow(
+            BookingChangeWorkflow.run,
+            BookingChangeInput(booking_id=booking_id, change=CANCEL, actor=actor, reason=reason),
+            id=workflow_id,
+            task_queue=common.BOOKING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # a finished one may have found nothing to do then: run again (it is idempotent)
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"cancel confirmed booking {booking_id} for {actor}",
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED))]
+            ),
+        )
+    except WorkflowAlreadyStartedError:  # done before: its result is the answer
+        handle = client.get_workflow_handle_for(BookingChangeWorkflow.run, workflow_id)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ServiceUnavailable("Temporal is unavailable; retry shortly.") from exc
+        raise
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+    except TimeoutError as exc:
+        raise WorkflowTimeout("The cancellation is taking long; it will finish.") from exc

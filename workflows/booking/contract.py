@@ -21,6 +21,8 @@ WORKFLOW_NAME = "BookingWorkflow"
 # updates (by method name: BookingWorkflow.reserve, .pay, .cancel)
 SIGNAL_PAYMENT_SUCCEEDED = "payment_succeeded"  # signed webhook from the provider
 QUERY_STATE = "state"
+# the cancel update's refusal once a confirmed booking's run has handed over (new lifetime)
+HANDED_OVER = "BookingHandedOver"
 
 # activities (names are the contract: the worker registers the implementations under them)
 RESERVE_SEATS = "reserve_seats"  # local, booking queue
@@ -77,6 +79,7 @@ class CancelInput(BaseModel):
 class CancelResult(BaseModel):
     booking_status: BookingStatus
     refunded: bool = False
+    detail: str | None = None  # why nothing changed, when nothing did
 
 
 class BookingState(BaseModel):
@@ -136,3 +139,34 @@ class ProviderPaymentInput(BaseModel):
     provider_payment_id: str
     amount: Decimal
     currency: str
+
+
+# ---- BookingChangeWorkflow: a later change to a confirmed booking (its own short workflow) ---
+
+CHANGE_WORKFLOW_NAME = "BookingChangeWorkflow"
+LOAD_BOOKING = "load_booking"  # local, booking queue
+CANCEL = "cancel"  # the change that cancels the whole booking
+
+
+def booking_change_workflow_id(booking_id: uuid.UUID | str, change: str) -> str:
+    return f"booking-change-{booking_id}-{change}"
+
+
+class BookingChangeInput(BaseModel):
+    booking_id: uuid.UUID
+    change: str = CANCEL
+    actor: str
+    reason: str
+
+
+class BookingFacts(BaseModel):
+    """What a change needs to know about the booking, read when it starts."""
+
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    quantity: int
+    status: BookingStatus
+    amount: Decimal
+    currency: str
+    event_ends_at: datetime | None = None

@@ -1,29 +1,36 @@
-"""BookingWorkflow: reserve → hold (Temporal timer) → pay → confirm, or release; a confirmed
-booking stays cancellable (refund → release) until its event ends.
+"""BookingWorkflow: reserve → hold (Temporal timer) → pay → confirm, or release.
 
 One workflow per booking, id ``booking-<booking_id>``. The API starts it with
 update-with-start on the ``reserve`` update, so the buyer learns "held until T" or "sold out"
 in one request. Deterministic: no I/O, no clock but workflow.now(), activities for the rest.
+
+Lifetime: since the ``end-at-confirmation`` patch, the workflow ends once the booking is
+confirmed (or ended otherwise); a later cancellation of a confirmed booking runs in its own
+short BookingChangeWorkflow (workflows/booking_change/). Runs started before the patch keep
+the old path: they stay open until a day after the event and cancel in place. Either way the
+refund is keyed by the booking, so it happens once (README, "How long a booking's workflow
+lives").
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from evently.enums import BookingStatus, LateSettlement, PayOutcome, ReserveOutcome
     from workflows import common
+    from workflows.booking import steps
     from workflows.booking.contract import (
         CHARGE,
         CONFIRM_BOOKING,
+        HANDED_OVER,
         QUERY_STATE,
         RECORD_PROVIDER_PAYMENT,
-        REFUND,
-        RELEASE_BOOKING,
         RESERVE_SEATS,
         SETTLE_LATE_PAYMENT,
         SIGNAL_PAYMENT_SUCCEEDED,
@@ -38,43 +45,27 @@ with workflow.unsafe.imports_passed_through():
         PaymentNotice,
         PayResult,
         ProviderPaymentInput,
-        RefundInput,
-        RefundResult,
-        ReleaseInput,
         Reservation,
     )
-    from workflows.waitlist.contract import WAITLIST_SEATS_FREED, SeatsFreed
 
 T = TypeVar("T")
 
 
-async def _local(name: str, arg: Any, result_type: type[T]) -> T:
-    """A Postgres seat change: a local activity (no extra round trip through the server)."""
-    result: T = await workflow.execute_local_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=timedelta(seconds=10),
-        retry_policy=common.DB_RETRY,
-    )
-    return result
-
-
-async def _payments(name: str, arg: Any, result_type: type[T]) -> T:
-    """A provider call or a notice: a regular activity on the payments task queue."""
-    result: T = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        task_queue=common.PAYMENTS,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=common.SERVICE_RETRY,
-    )
-    return result
-
-
-# a confirmed booking stays cancellable until its event is over
+# a confirmed booking stays cancellable until its event is over (old lifetime: the workflow
+# waits this long; new lifetime: BookingChangeWorkflow checks it)
 CANCELLABLE_AFTER_END = timedelta(days=1)
+END_AT_CONFIRMATION = "end-at-confirmation"
+# the charge may take at most until the hold ends (at least this long): with the payments
+# worker down, the hold still ends at its window
+MIN_CHARGE_WINDOW = timedelta(seconds=10)
+
+
+def _local(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
+    return steps.local(name, arg, result_type)
+
+
+def _payments(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
+    return steps.payments(name, arg, result_type)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -93,6 +84,7 @@ class BookingWorkflow:
         self.notices: list[PaymentNotice] = []
         self.seen_notices: set[str] = set()
         self.history: list[str] = []
+        self.handed_over = False  # confirmed under the new lifetime: later changes go elsewhere
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -120,7 +112,7 @@ class BookingWorkflow:
         self.charging = True
         self.charge_attempts += 1
         try:
-            charge = await _payments(
+            charge = await steps.payments(
                 CHARGE,
                 ChargeInput(
                     booking_id=self.data.booking_id,
@@ -130,11 +122,20 @@ class BookingWorkflow:
                     currency=self.outcome.currency,
                 ),
                 ChargeResult,
+                schedule_to_close=self._charge_window(),
             )
+        except ActivityError:
+            # the payment service did not answer before the hold ends (its worker is down or
+            # the provider hangs): the hold ends at its window; a charge that went through
+            # after all arrives by webhook and follows the late-payment rule
+            self._log(f"payment attempt {self.charge_attempts}: no answer from the provider")
+            self._details(f"payment attempt {self.charge_attempts} unanswered")
+            return PayResult(status=PayOutcome.UNAVAILABLE, booking_status=self.status)
         finally:
             self.charging = False
         if not charge.succeeded:
             self._log(f"payment declined ({charge.failure_code})")
+            self._details(f"payment attempt {self.charge_attempts} declined")
             return PayResult(
                 status=PayOutcome.DECLINED, booking_status=self.status, detail=charge.failure_code
             )
@@ -163,6 +164,14 @@ class BookingWorkflow:
             self._log(f"cancel requested by {req.actor}: {req.reason}")
         await workflow.wait_condition(lambda: self.status.is_final)
         return CancelResult(booking_status=self.status, refunded=self.refunded)
+
+    @cancel.validator
+    def _refuse_cancel_once_handed_over(self, req: CancelInput) -> None:
+        if self.handed_over:
+            # confirmed, and this run is ending: the cancellation runs in its own workflow
+            raise ApplicationError(
+                "confirmed: cancel through BookingChangeWorkflow", type=HANDED_OVER
+            )
 
     @workflow.query(name=QUERY_STATE)
     def state(self) -> BookingState:
@@ -208,11 +217,21 @@ class BookingWorkflow:
             self._set_status(BookingStatus.REJECTED)
             return await self._finish()
         if self.status == BookingStatus.HELD:
+            self._details(None)
             await self._hold()
         if self.status == BookingStatus.CONFIRMED:
-            await self._confirmed()
+            await self._after_confirmation()
         await self._late_payments()
         return await self._finish()
+
+    async def _after_confirmation(self) -> None:
+        if not workflow.patched(END_AT_CONFIRMATION):
+            await self._confirmed()  # runs started before the patch: stay open, cancel here
+            return
+        if self.cancel_request is not None:  # asked while the payment was confirming
+            await self._cancel_confirmed(self.cancel_request)
+            return
+        self.handed_over = True  # a later cancellation starts BookingChangeWorkflow
 
     async def _hold(self) -> None:
         assert self.outcome is not None
@@ -257,42 +276,32 @@ class BookingWorkflow:
         except TimeoutError:
             return  # the event is over: the booking stays confirmed
         assert self.cancel_request is not None
-        refund = await _payments(REFUND, RefundInput(booking_id=self.data.booking_id), RefundResult)
+        await self._cancel_confirmed(self.cancel_request)
+
+    async def _cancel_confirmed(self, cancel: CancelInput) -> None:
+        refund = await steps.refund(self.data.booking_id)
         self.refunded = refund.refunded
         self._log(f"refunded {refund.amount} ({refund.provider_payment_id})")
         await self._release(
-            BookingStatus.CONFIRMED,
-            BookingStatus.CANCELLED,
-            self.cancel_request.actor,
-            self.cancel_request.reason,
+            BookingStatus.CONFIRMED, BookingStatus.CANCELLED, cancel.actor, cancel.reason
         )
 
     async def _release(
         self, from_status: BookingStatus, to_status: BookingStatus, actor: str, reason: str
     ) -> None:
-        public = await _local(
-            RELEASE_BOOKING,
-            ReleaseInput(
-                booking_id=self.data.booking_id,
-                event_id=self.data.event_id,
-                quantity=self.data.quantity,
-                from_status=from_status,
-                to_status=to_status,
-                actor=actor,
-                reason=reason,
-            ),
-            bool,
+        public = await steps.release(
+            self.data.booking_id,
+            self.data.event_id,
+            self.data.quantity,
+            from_status=from_status,
+            to_status=to_status,
+            actor=actor,
+            reason=reason,
         )
         self._set_status(to_status)
         if not public:
-            await self._seats_freed()
-
-    async def _seats_freed(self) -> None:
-        """The release kept the seats for the waitlist (someone waits): hand them over to the
-        event's WaitlistWorkflow (signal-with-start from a local activity, retried until it is
-        delivered; the seats wait in ``events.waitlist_pool`` meanwhile)."""
-        await _local(WAITLIST_SEATS_FREED, SeatsFreed(event_id=self.data.event_id), bool)
-        self._log("freed seats handed to the waitlist")
+            await steps.hand_over(self.data.event_id)
+            self._log("freed seats handed to the waitlist")
 
     async def _record_notice(self, notice: PaymentNotice) -> bool:
         recorded = await _payments(
@@ -323,13 +332,9 @@ class BookingWorkflow:
             if outcome == LateSettlement.CONFIRMED:
                 self._set_status(BookingStatus.CONFIRMED)
                 self._log("late payment accepted: seats taken again")
-                await self._confirmed()
+                await self._after_confirmation()
             else:
-                refund = await _payments(
-                    REFUND,
-                    RefundInput(booking_id=self.data.booking_id, cancel_expired_booking=True),
-                    RefundResult,
-                )
+                refund = await steps.refund(self.data.booking_id, cancel_expired_booking=True)
                 self.refunded = refund.refunded
                 if self.status == BookingStatus.EXPIRED:
                     self._set_status(BookingStatus.CANCELLED)
@@ -342,6 +347,28 @@ class BookingWorkflow:
     def _set_status(self, status: BookingStatus) -> None:
         self.status = status
         workflow.upsert_search_attributes([common.BOOKING_STATUS.value_set(status)])
+        self._details(None)
+
+    def _charge_window(self) -> timedelta:
+        assert self.outcome is not None
+        assert self.outcome.hold_expires_at is not None
+        return max(self.outcome.hold_expires_at - workflow.now(), MIN_CHARGE_WINDOW)
+
+    def _details(self, note: str | None) -> None:
+        """What support sees at a glance in the Temporal UI ("current details")."""
+        o = self.outcome
+        if o is None:
+            return
+        seats = f"{self.data.quantity} seat{'s' if self.data.quantity != 1 else ''}"
+        amount = f"{o.amount:.2f} {o.currency}" if o.currency else ""
+        if self.status == BookingStatus.HELD and o.hold_expires_at is not None:
+            line = f"held until {o.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            line = str(self.status)
+        parts = [line, f"{seats}, {amount}".rstrip(", ")]
+        if note:
+            parts.append(note)
+        workflow.set_current_details("; ".join(parts))
 
     def _log(self, line: str) -> None:
         self.history.append(f"{workflow.now().isoformat()} {line}")

@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from evently.errors import ServiceUnavailable
 from workflows import common
 from workflows.event_cancellation.contract import (
+    MAX_HISTORY,
     PAGE_SIZE,
     EventCancellationInput,
     event_cancellation_workflow_id,
@@ -19,7 +20,12 @@ from workflows.event_cancellation.workflow import EventCancellationWorkflow
 
 
 async def start(
-    client: Client, event_id: uuid.UUID, *, requested_by: str, page_size: int = PAGE_SIZE
+    client: Client,
+    event_id: uuid.UUID,
+    *,
+    requested_by: str,
+    page_size: int = PAGE_SIZE,
+    max_history: int = MAX_HISTORY,
 ) -> str:
     """Start (or find) the event's cancellation; returns its workflow id. Temporal down → 503
     (the caller has changed nothing yet)."""
@@ -28,8 +34,12 @@ async def start(
         await client.start_workflow(
             EventCancellationWorkflow.run,
             EventCancellationInput(
-                event_id=event_id, requested_by=requested_by, page_size=page_size
+                event_id=event_id,
+                requested_by=requested_by,
+                page_size=page_size,
+                max_history=max_history,
             ),
+            static_summary=f"cancel event {event_id} ({requested_by})",
             id=workflow_id,
             task_queue=common.BOOKING,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -14,6 +14,7 @@ NOTIFY_EVENT_CANCELLED = "notify_event_cancelled"
 FINISH_EVENT_CANCELLATION = "finish_event_cancellation"
 
 PAGE_SIZE = 100
+MAX_HISTORY = 10_000
 MAX_PASSES = 6
 
 
@@ -21,10 +22,26 @@ def event_cancellation_workflow_id(event_id: uuid.UUID | str) -> str:
     return f"event-cancel-{event_id}"
 
 
+class CancellationProgress(BaseModel):
+    """Where a cancellation is, carried into the next run when it continues as new."""
+
+    passes: int = 0  # passes started (a pass pages through every held/confirmed booking)
+    in_pass: bool = False
+    after: uuid.UUID | None = None  # the current pass's cursor (keyset by booking id)
+    seen: int = 0  # bookings seen in the current pass
+    failed: list[uuid.UUID] = []  # bookings the current pass could not cancel (retried next)
+    cancelled: int = 0
+    notified: int = 0
+
+
 class EventCancellationInput(BaseModel):
     event_id: uuid.UUID
     requested_by: str = "admin"
     page_size: int = PAGE_SIZE  # bookings cancelled per activity (tests use a small one)
+    # continue as new beyond this many history events (100,000 bookings take ~6 events per
+    # page of 100: a run stays far below Temporal's limits); tests use a small one
+    max_history: int = MAX_HISTORY
+    progress: CancellationProgress | None = None  # set by continue-as-new
 
 
 class EventRef(BaseModel):

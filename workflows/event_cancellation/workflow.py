@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         BookingPageInput,
         CancelBookingsInput,
         CancelBookingsResult,
+        CancellationProgress,
         EventCancellationInput,
         EventCancellationResult,
         EventRef,
@@ -61,69 +62,92 @@ async def _db(name: str, arg: BaseModel, result_type: type[_T]) -> _T:
 @workflow.defn(name=WORKFLOW_NAME)
 class EventCancellationWorkflow:
     def __init__(self) -> None:
-        self._cancelled = 0
-        self._notified = 0
+        self._p = CancellationProgress()
 
     @workflow.query(name="progress")
     def progress(self) -> dict[str, int]:
-        return {"bookings_cancelled": self._cancelled, "buyers_notified": self._notified}
+        return {"bookings_cancelled": self._p.cancelled, "buyers_notified": self._p.notified}
 
     @workflow.run
     async def run(self, data: EventCancellationInput) -> EventCancellationResult:
         event = EventRef(event_id=data.event_id)
-        await _db(MARK_EVENT_CANCELLED, event, bool)
-        passes = 0
+        if data.progress is None:
+            await _db(MARK_EVENT_CANCELLED, event, bool)
+        else:  # a continued run: sales stopped long ago
+            self._p = data.progress
+        p = self._p
         stuck: list[uuid.UUID] = []
-        while passes < MAX_PASSES:
-            passes += 1
-            seen, stuck = await self._one_pass(data.event_id, data.page_size)
-            if seen == 0:
-                stuck = []
-                break
-            if stuck or passes >= 2:  # give stragglers a moment (a busy or restarting worker)
-                await workflow.sleep(timedelta(seconds=2 * passes))
+        while True:
+            if not p.in_pass:
+                if p.passes >= MAX_PASSES:
+                    stuck = p.failed  # given up on these: reported, for support
+                    break
+                p.passes += 1
+                p.in_pass, p.after, p.seen, p.failed = True, None, 0, []
+            more = await self._page(data, p)
+            if more:
+                self._continue_as_new_if_long(data)
+                continue
+            p.in_pass = False  # the pass is over
+            if p.seen == 0:
+                break  # nothing held or confirmed is left
+            stuck = p.failed
+            if stuck or p.passes >= 2:  # give stragglers a moment (a busy or restarting worker)
+                await workflow.sleep(timedelta(seconds=2 * p.passes))
+            self._continue_as_new_if_long(data)
         await _db(FINISH_EVENT_CANCELLATION, event, bool)
+        workflow.set_current_details(
+            f"done: {p.cancelled} bookings cancelled, {p.notified} buyers told"
+        )
         return EventCancellationResult(
             event_id=data.event_id,
-            bookings_cancelled=self._cancelled,
-            buyers_notified=self._notified,
-            passes=passes,
+            bookings_cancelled=p.cancelled,
+            buyers_notified=p.notified,
+            passes=p.passes,
             stuck_booking_ids=stuck,
         )
 
-    async def _one_pass(self, event_id: uuid.UUID, page_size: int) -> tuple[int, list[uuid.UUID]]:
-        """Cancel every held/confirmed booking once. Returns (bookings seen, failed ids)."""
-        after: uuid.UUID | None = None
-        seen = 0
-        failed: list[uuid.UUID] = []
-        while True:
-            page: BookingPage = await _db(
-                LIST_EVENT_BOOKINGS,
-                BookingPageInput(event_id=event_id, after=after, limit=page_size),
-                BookingPage,
+    async def _page(self, data: EventCancellationInput, p: CancellationProgress) -> bool:
+        """Cancel the next page of the current pass; True while pages remain."""
+        page: BookingPage = await _db(
+            LIST_EVENT_BOOKINGS,
+            BookingPageInput(event_id=data.event_id, after=p.after, limit=data.page_size),
+            BookingPage,
+        )
+        if not page.bookings:
+            return False
+        p.seen += len(page.bookings)
+        result: CancelBookingsResult = await workflow.execute_activity(
+            CANCEL_EVENT_BOOKINGS,
+            CancelBookingsInput(
+                event_id=data.event_id, booking_ids=[b.booking_id for b in page.bookings]
+            ),
+            result_type=CancelBookingsResult,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=common.SLOW_RETRY,
+        )
+        p.cancelled += len(result.cancelled)
+        p.failed.extend(result.failed)
+        not_failed = set(result.cancelled) | set(result.already_ended)
+        users = sorted({b.user_id for b in page.bookings if b.booking_id in not_failed})
+        if users:
+            p.notified += await _db(
+                NOTIFY_EVENT_CANCELLED,
+                NotifyInput(event_id=data.event_id, user_ids=users),
+                int,
             )
-            if not page.bookings:
-                break
-            seen += len(page.bookings)
-            result: CancelBookingsResult = await workflow.execute_activity(
-                CANCEL_EVENT_BOOKINGS,
-                CancelBookingsInput(
-                    event_id=event_id, booking_ids=[b.booking_id for b in page.bookings]
-                ),
-                result_type=CancelBookingsResult,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=60),
-                retry_policy=common.SLOW_RETRY,
-            )
-            self._cancelled += len(result.cancelled)
-            failed.extend(result.failed)
-            not_failed = set(result.cancelled) | set(result.already_ended)
-            users = sorted({b.user_id for b in page.bookings if b.booking_id in not_failed})
-            if users:
-                self._notified += await _db(
-                    NOTIFY_EVENT_CANCELLED, NotifyInput(event_id=event_id, user_ids=users), int
-                )
-            if len(page.bookings) < page_size:
-                break
-            after = page.bookings[-1].booking_id
-        return seen, failed
+        workflow.set_current_details(
+            f"pass {p.passes}: {p.seen} bookings so far; {p.cancelled} cancelled in all"
+        )
+        if len(page.bookings) < data.page_size:
+            return False
+        p.after = page.bookings[-1].booking_id
+        return True
+
+    def _continue_as_new_if_long(self, data: EventCancellationInput) -> None:
+        info = workflow.info()
+        if info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > data.max_history
+        ):
+            workflow.continue_as_new(data.model_copy(update={"progress": self._p}))

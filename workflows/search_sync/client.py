@@ -26,4 +26,5 @@ async def request_index_write(client: Client, event_id: uuid.UUID) -> None:
         task_queue=common.BOOKING,
         start_signal=SIGNAL_CHANGED,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"search index of event {event_id}",
     )

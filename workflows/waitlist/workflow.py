@@ -2,8 +2,8 @@
 
 One workflow per event, id ``waitlist-<event_id>``, booking task queue, started with
 signal-with-start (``seats_freed``) by the booking workflow's release step whenever the release
-statement kept seats for the waitlist, and by the API (join when seats are pooled, leave and
-decline through the ``leave`` update).
+statement kept seats for the waitlist, and by the API (a join when seats are pooled, a leave or
+a declined offer after its transaction commits).
 
 Postgres holds all the state: ``events.waitlist_pool`` (freed seats kept for the waitlist,
 counted in ``held``), the entries (waiting → offered → accepted / expired / left) and each
@@ -85,6 +85,9 @@ class WaitlistWorkflow:
     def seats_freed(self) -> None:
         self.dirty = True
 
+    # Kept only so that runs from before leaving moved out of the workflow (histories with a
+    # ``leave`` update) still replay; the API now leaves in one transaction and signals
+    # ``seats_freed`` (api/waitlist/service.py). Remove once no such run is within retention.
     @workflow.update
     async def leave(self, req: LeaveInput) -> LeaveResult:
         result = await _local(WAITLIST_LEAVE, req, LeaveResult)
@@ -115,6 +118,10 @@ class WaitlistWorkflow:
                     AllocateResult,
                 )
                 self._track(res.open_offers, window)
+                workflow.set_current_details(
+                    f"{len(self.timers)} offers open; {res.pooled} freed seats kept for the "
+                    "waitlist" + ("; closed (the event is off sale)" if res.closed else "")
+                )
                 if res.offered or res.returned_to_public or res.closed:
                     self._log(
                         f"allocated: offers {res.offered}, {res.returned_to_public} seats back "

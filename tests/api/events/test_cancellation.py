@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
@@ -190,7 +191,7 @@ async def test_cancelling_an_event_cancels_and_refunds_every_booking(
 
 
 async def test_activities_page_bookings_and_notify_once(
-    resources: Resources, temporal_client: Client
+    resources: Resources, temporal_client: Client, running_workers: None
 ) -> None:
     event = await make_event(resources, capacity=10)
     users = [await make_account(resources) for _ in range(3)]
@@ -296,13 +297,16 @@ async def test_patch_to_cancelled_runs_the_same_cancellation(
     assert result.stuck_booking_ids == []
 
 
+@pytest.mark.parametrize("max_history", [10_000, 20], ids=["one-run", "continued-as-new"])
 async def test_a_cancellation_pages_through_many_bookings(
     client: httpx.AsyncClient,
     resources: Resources,
     temporal_client: Client,
     running_workers: None,
+    max_history: int,
 ) -> None:
-    """Two bookings per page, five bookings: every page is cancelled, every buyer told once."""
+    """Two bookings per page, five bookings: every page is cancelled, every buyer told once —
+    in one run, or over several when the history passes its budget (100,000 bookings do)."""
     event = await make_event(resources, capacity=10)
     buyers = [await make_account(resources) for _ in range(5)]
     for buyer in buyers:
@@ -313,7 +317,7 @@ async def test_a_cancellation_pages_through_many_bookings(
         )
         assert r.status_code == 201, r.text
     workflow_id = await cancellation_client.start(
-        temporal_client, event.id, requested_by="test", page_size=2
+        temporal_client, event.id, requested_by="test", page_size=2, max_history=max_history
     )
     handle = temporal_client.get_workflow_handle_for(EventCancellationWorkflow.run, workflow_id)
     result = await asyncio.wait_for(handle.result(), WAIT)
@@ -324,4 +328,17 @@ async def test_a_cancellation_pages_through_many_bookings(
     row = await event_row(resources, event.id)
     assert row is not None
     assert (row["status"], row["available"], row["held"]) == ("cancelled", 10, 0)
-    await record(temporal_client, workflow_id, "event-cancellation-several-pages")
+    runs = [e async for e in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    if max_history == 20:
+        assert len(runs) >= 2, "the cancellation should have continued as new"
+        first = min(runs, key=lambda r: r.start_time)
+        await record(
+            temporal_client,
+            workflow_id,
+            "event-cancellation-continued-first-run",
+            run_id=first.run_id,
+        )
+        await record(temporal_client, workflow_id, "event-cancellation-continued-last-run")
+    else:
+        assert len(runs) == 1
+        await record(temporal_client, workflow_id, "event-cancellation-several-pages")

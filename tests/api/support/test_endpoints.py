@@ -9,6 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from sqlalchemy import select
+from temporalio.client import Client
 
 from evently.db.models import Booking
 from evently.infra.resources import Resources
@@ -204,3 +205,35 @@ async def test_history_of_a_booking_without_workflow_is_404(
     assert (r.status_code, r.json()["code"]) == (404, "workflow_not_found")
     r = await client.get(f"/api/v1/support/bookings/{uuid.uuid4()}/history", headers=staff.headers)
     assert (r.status_code, r.json()["code"]) == (404, "booking_not_found")
+
+
+async def test_support_reads_a_booking_at_a_glance(
+    client: httpx.AsyncClient, resources: Resources, running_workers: None, temporal_client: Client
+) -> None:
+    """The workflow's summary (event, buyer, seats) and current details (held until ...,
+    payment attempts) — the same lines the Temporal UI shows — without reading its history."""
+    event = await make_event(resources, capacity=5)
+    buyer = await make_account(resources)
+    staff = await make_account(resources, "support")
+    r = await client.post(
+        "/api/v1/bookings/reserve",
+        json={"event_id": str(event.id), "quantity": 2},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 201, r.text
+    booking_id = r.json()["booking_id"]
+    r = await client.post(
+        "/api/v1/bookings/confirm",
+        json={"booking_id": booking_id, "payment_method": "pm_card_chargeDeclined"},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 402, r.text
+    r = await client.get(f"/api/v1/support/bookings/{booking_id}/history", headers=staff.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["summary"] == f"booking: 2 seats of event {event.id} for buyer {buyer.id}"
+    assert body["current_details"].startswith("held until ")
+    assert "2 seats, 50.00 EUR" in body["current_details"]
+    assert body["current_details"].endswith("payment attempt 1 declined")
+    desc = await temporal_client.get_workflow_handle(f"booking-{booking_id}").describe()
+    assert await desc.static_summary() == body["summary"]

@@ -4,16 +4,19 @@ passes after every step, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
+from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
+from tests.factories import make_account, make_accounts, make_event
 from tests.workflows.waitlist.helpers import counters, entry, eventually, invariants_hold, row
+from workflows.waitlist.client import poke
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 API = "/api/v1"
@@ -302,3 +305,57 @@ async def test_cancelling_the_event_closes_its_waitlist(
     await invariants_hold(res, event.id)
     r = await client.post(f"{API}/waitlist/{wb}/accept", headers=b.headers)
     _problem(r, 409, "offer_expired")
+
+
+async def test_fifty_buyers_leave_or_decline_at_once_and_all_succeed(
+    client: httpx.AsyncClient, resources: Resources, temporal_client: Client
+) -> None:
+    """Half of them decline an open offer, half leave while waiting, all in the same moment:
+    every answer is 200 (no workflow update is involved: Temporal caps those at 10 in flight
+    per workflow), and the seats end up back on sale once nobody waits."""
+    res = resources
+    event = await make_event(res, capacity=25)
+    async with res.engine.begin() as conn:  # sold out
+        await conn.execute(
+            text("UPDATE events SET available = 0, sold = 25 WHERE id = :id"), {"id": event.id}
+        )
+    buyers = await make_accounts(res, 50)
+    entries = []
+    for buyer in buyers:
+        r = await client.post(
+            f"{API}/waitlist/join",
+            json={"event_id": str(event.id), "quantity": 1},
+            headers=buyer.headers,
+        )
+        assert r.status_code == 201, r.text
+        entries.append(r.json()["entry_id"])
+    async with res.engine.begin() as conn:  # 25 seats freed, kept for the waitlist
+        await conn.execute(
+            text("UPDATE events SET sold = 0, held = 25, waitlist_pool = 25 WHERE id = :id"),
+            {"id": event.id},
+        )
+    await poke(temporal_client, event.id, offer_seconds=600)
+
+    async def offered() -> bool:
+        return [(await entry(res, uuid.UUID(e))).status for e in entries[:25]] == ["offered"] * 25
+
+    await eventually(offered, timeout=60)
+    answers = await asyncio.gather(
+        *(
+            client.delete(f"{API}/waitlist/{e}", headers=b.headers)
+            for e, b in zip(entries, buyers, strict=True)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [200] * 50, [
+        r.text for r in answers if r.status_code != 200
+    ]
+    # the first 25 declined their offers; seats they gave back may already have been offered
+    # to someone else in line, who then declined too
+    assert sum(r.json()["declined_offer"] for r in answers) >= 25
+    assert {(await entry(res, uuid.UUID(e))).status for e in entries} == {"left"}
+
+    async def back_on_sale() -> bool:
+        return await counters(res, event.id) == (25, 0, 0, 0)
+
+    await eventually(back_on_sale, timeout=60)
+    await invariants_hold(res, event.id)

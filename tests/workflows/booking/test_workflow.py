@@ -3,6 +3,9 @@ Postgres and Redis: a 5-minute hold expires in milliseconds."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,13 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
 from api.bookings import service
 from api.payments import service as payment_service
+from evently.enums import PayOutcome
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory.gate import Gate
@@ -28,8 +32,11 @@ from evently.payments import webhooks
 from tests.factories import make_account, make_event
 from tests.workflows.conftest import TimeSkipping, workers
 from tests.workflows.histories import record
+from workers.main import build_workers
+from workflows import common
 from workflows.booking import client as booking_client
 from workflows.booking.contract import (
+    CANCEL,
     CHARGE,
     CONFIRM_BOOKING,
     REFUND,
@@ -37,11 +44,13 @@ from workflows.booking.contract import (
     RESERVE_SEATS,
     BookingInput,
     BookingState,
+    CancelResult,
     ChargeInput,
     ChargeResult,
     RefundInput,
     RefundResult,
     ReleaseInput,
+    booking_change_workflow_id,
     booking_workflow_id,
 )
 
@@ -146,9 +155,9 @@ async def test_payment_just_before_the_deadline_confirms(
     assert await _counters(ts.res, event.id) == (3, 0, 2)
     assert await _payments(ts.res, held.booking_id) == [("charge", "succeeded")]
     await _invariants_hold(ts.res, event.id)
-    state = await _result(ts, held.booking_id, time_skipping_env, skip=40 * 86400)
-    assert state.status == "confirmed"  # the event is over: the booking stays confirmed
-    await record(ts.client, booking_workflow_id(held.booking_id), "booking-held-confirmed")
+    state = await _result(ts, held.booking_id, time_skipping_env)
+    assert state.status == "confirmed"  # its workflow ended at confirmation
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-held-confirmed-v2")
 
 
 async def test_payment_just_after_the_deadline_is_refused(
@@ -181,8 +190,8 @@ async def test_declined_then_successful_payment(ts: TimeSkipping) -> None:
         ("charge", "succeeded"),
     ]
     await _invariants_hold(ts.res, event.id)
-    await _result(ts, held.booking_id, ts.env, skip=40 * 86400)
-    await record(ts.client, booking_workflow_id(held.booking_id), "booking-declined-then-paid")
+    await _result(ts, held.booking_id, ts.env)
+    await record(ts.client, booking_workflow_id(held.booking_id), "booking-declined-then-paid-v2")
 
 
 async def test_buyer_cancels_held_and_confirmed_bookings(
@@ -215,12 +224,16 @@ async def test_buyer_cancels_held_and_confirmed_bookings(
     row = await _booking(ts.res, second.booking_id)
     assert row.ended_by == f"user:{buyer.id}"
     assert await _counters(ts.res, event.id) == (4, 0, 0)
+    # the booking's own workflow ended at confirmation; the cancellation ran in its own
     state = await _result(ts, second.booking_id, time_skipping_env)
-    assert state.status == "cancelled"
+    assert state.status == "confirmed"
     await _invariants_hold(ts.res, event.id)
+    change = booking_change_workflow_id(second.booking_id, CANCEL)
+    assert await ts.client.get_workflow_handle(change, result_type=CancelResult).result() == done
     await record(
-        ts.client, booking_workflow_id(second.booking_id), "booking-cancelled-after-confirmation"
+        ts.client, booking_workflow_id(second.booking_id), "booking-cancelled-after-confirmation-v2"
     )
+    await record(ts.client, change, "booking-change-cancel")
 
 
 async def _late_webhook(ts: TimeSkipping, booking_id: uuid.UUID, amount: Decimal) -> None:
@@ -253,7 +266,9 @@ async def test_late_payment_confirms_when_seats_are_still_free(
     assert (await _booking(ts.res, held.booking_id)).status == "confirmed"
     assert await _counters(ts.res, event.id) == (1, 0, 2)
     await _invariants_hold(ts.res, event.id)
-    await record(ts.client, booking_workflow_id(held.booking_id), "booking-late-payment-confirmed")
+    await record(
+        ts.client, booking_workflow_id(held.booking_id), "booking-late-payment-confirmed-v2"
+    )
 
 
 async def test_late_payment_is_refunded_when_the_seats_are_gone(
@@ -358,3 +373,47 @@ async def test_retried_activities_never_double_reserve_charge_refund_or_release(
         REFUND: 2,
     }
     await _invariants_hold(ts.res, event.id)
+
+
+async def test_with_the_payments_worker_down_a_hold_still_ends_at_its_window(
+    resources: Resources, ns_client: Client
+) -> None:
+    """The charge may take at most until the hold ends: with no payments worker, the pay
+    update answers `unavailable` and the hold is released on time (a charge that went through
+    after all would arrive by webhook and follow the late-payment rule). On the dev server in
+    real time (the test server skips time through its own workflow-task timeouts here), in a
+    fresh namespace with no payments worker: a 3-second hold, the charge's 10 s minimum."""
+    res = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"hold_seconds": 3})
+    )
+    buyer = await make_account(res)
+    event = await make_event(res, capacity=5)
+    built = build_workers(
+        ns_client, res, [common.BOOKING, common.SEARCH], res.settings, strict_sandbox=True
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for w in built:
+            await stack.enter_async_context(w)
+        held = await service.reserve(
+            res,
+            ns_client,
+            Gate(res.redis),
+            service.Admission(10),
+            user_id=buyer.id,
+            event_id=event.id,
+            quantity=2,
+            idempotency_key=None,
+        )
+        started = time.monotonic()
+        paid = await booking_client.pay(ns_client, held.booking_id, "pm_card_visa", wait_seconds=30)
+        assert paid.status == PayOutcome.UNAVAILABLE
+        assert 2 < time.monotonic() - started < 20  # bounded by the hold (charge minimum 10 s)
+        handle = ns_client.get_workflow_handle(
+            booking_workflow_id(held.booking_id), result_type=BookingState
+        )
+        state = await asyncio.wait_for(handle.result(), 20)
+        assert state.status == "expired"
+        assert await _counters(res, event.id) == (5, 0, 0)
+        assert await _payments(res, held.booking_id) == []
+        await _invariants_hold(res, event.id)
+        await record(ns_client, booking_workflow_id(held.booking_id), "booking-charge-unanswered")

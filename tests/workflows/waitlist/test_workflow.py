@@ -37,7 +37,7 @@ from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
 from workflows.search_sync.contract import search_sync_workflow_id
 from workflows.waitlist import client as waitlist_client
-from workflows.waitlist.contract import LeaveInput, WaitlistInput, waitlist_workflow_id
+from workflows.waitlist.contract import WaitlistInput, waitlist_workflow_id
 from workflows.waitlist.workflow import WaitlistWorkflow
 
 
@@ -201,9 +201,8 @@ async def test_decline_and_lapse_pass_the_seats_on_then_back_to_the_public(sale:
     await sale.until([w1, w2], ["offered", "waiting"])
     assert await counters(res, event.id) == (0, 3, 0, 0)
 
-    left = await waitlist_client.leave(
-        sale.client, LeaveInput(event_id=event.id, entry_id=w1, user_id=u1), offer_seconds=OFFER
-    )
+    async with res.sessionmaker() as s:
+        left = await waitlist_service.leave(res, sale.client, s, user_id=u1, entry_id=w1)
     assert (left.status, left.declined_offer, left.seats_returned) == ("left", f"{w1}:offer", 3)
     await sale.until([w1, w2], ["left", "offered"])
 
