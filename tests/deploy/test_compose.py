@@ -16,9 +16,8 @@ import jsonschema
 import pytest
 import yaml
 
-from evently import task_queues
-from evently.embedded import SEARCH_ATTRIBUTES
 from evently.settings import Settings
+from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -177,8 +176,8 @@ def test_search_attributes_are_created_once_temporal_is_healthy() -> None:
     names = set(setup["environment"]["EVENTLY_SEARCH_ATTRIBUTES"].split())
     assert names == SEARCH_ATTRIBUTE_NAMES
     # everything the embedded dev server registers, production registers too
-    assert set(SEARCH_ATTRIBUTES) <= names
-    assert all(kind == "Keyword" for kind in SEARCH_ATTRIBUTES.values())
+    assert set(SEARCH_ATTRIBUTE_TYPES) <= names
+    assert all(kind == "Keyword" for kind in SEARCH_ATTRIBUTE_TYPES.values())
     mounted = {v.split(":")[1]: v.split(":")[0] for v in setup["volumes"]}
     assert mounted[setup["entrypoint"][-1]] == "./deploy/temporal/setup-namespace.sh"
 
@@ -188,7 +187,7 @@ def test_one_worker_service_per_task_queue_pool() -> None:
     for name in WORKERS:
         command = services()[name]["command"]
         pools[command[command.index("--queues") + 1]] = name
-    assert set(pools) == set(task_queues.ALL)
+    assert set(pools) == set(QUEUES)
 
 
 def test_dependencies_exist_and_their_conditions_can_be_met() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evently.embedded import EmbeddedPostgres, EmbeddedTemporal, _bin, free_port
+from evently.infra.embedded import EmbeddedPostgres, EmbeddedTemporal, _bin, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_SCRIPT = ROOT / "deploy/postgres/temporal-role.sh"

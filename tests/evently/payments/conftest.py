@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from evently.embedded import free_port
+from evently.infra.embedded import free_port
 from evently.payments.stripe import StripeProvider
 
 # localstripe accepts any key that looks like a test key

@@ -31,7 +31,7 @@ import pytest
 import stripe
 from aiohttp import web
 
-from evently.embedded import free_port
+from evently.infra.embedded import free_port
 from evently.payments.provider import PaymentStatus
 from evently.payments.stripe import StripeProvider, StripeSignatureError, construct_event
 

@@ -26,7 +26,7 @@ from evently.payments.stripe import (
     to_minor_units,
 )
 from evently.settings import Settings
-from tests.payments import stripe_events as se
+from tests.evently.payments import stripe_events as se
 
 SECRET = "whsec_test_evently"
 
