@@ -27,6 +27,7 @@ COPY workers workers
 COPY evently evently
 COPY migrations migrations
 COPY bench bench
+COPY cli cli
 # the project itself carries no hash: build its wheel, install it without dependencies (all
 # of them came from the lock above; `pip check` fails the build if the lock misses one)
 RUN /opt/evently/bin/pip wheel --no-deps --wheel-dir /dist . \

