@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # sent with each confirmation when set: the page Stripe returns a buyer to after a
+    # redirect-based authentication (Stripe requires it if the account enables such methods)
+    stripe_return_url: str | None = None
 
     # argon2id parameters: "rfc9106" (64 MiB, t=3, p=4); "fast" only for test servers
     password_hash_profile: Literal["rfc9106", "fast"] = "rfc9106"
@@ -95,7 +98,8 @@ class Settings(BaseSettings):
         problems = []
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("EVENTLY_JWT_SECRET must be set to a random value of 32+ characters")
-        if self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
+        # the generic webhook serves the simulated provider only (off with Stripe)
+        if self.generic_webhook_enabled and self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("EVENTLY_PAYMENT_WEBHOOK_SECRET must be set to the provider's secret")
         if self.password_hash_profile != "rfc9106":
             problems.append("EVENTLY_PASSWORD_HASH_PROFILE must be rfc9106 (the default)")
@@ -115,6 +119,16 @@ class Settings(BaseSettings):
                 "refusing to start in production with development defaults: " + "; ".join(problems)
             )
         return self
+
+    @property
+    def generic_webhook_enabled(self) -> bool:
+        """``POST /payments/webhook`` (Evently-Signature) is the simulated provider's event
+        channel; with Stripe, only Stripe's signed webhook can confirm a payment."""
+        return self.payment_provider == "simulated"
+
+    @property
+    def stripe_webhook_enabled(self) -> bool:
+        return bool(_secret(self.stripe_webhook_secret))
 
     @property
     def state_path(self) -> Path:

@@ -108,6 +108,22 @@ def refund(status: str, *, failure_reason: str | None = None) -> dict[str, Any]:
     }
 
 
+def refunded_charge(payment_intent: str, *, amount_refunded: int = 2500) -> dict[str, Any]:
+    """A charge as ``charge.refunded`` carries it (https://docs.stripe.com/api/charges/object)."""
+    return {
+        "id": _id("ch"),
+        "object": "charge",
+        "amount": 2500,
+        "amount_captured": 2500,
+        "amount_refunded": amount_refunded,
+        "captured": True,
+        "currency": "eur",
+        "payment_intent": payment_intent,
+        "refunded": amount_refunded >= 2500,
+        "status": "succeeded",
+    }
+
+
 def event(
     event_type: str,
     data_object: dict[str, Any],

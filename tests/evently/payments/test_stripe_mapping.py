@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import stripe
 
-from evently.payments.provider import PaymentStatus, ProviderResult, get_provider
+from evently.payments.factory import get_provider
+from evently.payments.provider import PaymentStatus, ProviderResult
 from evently.payments.stripe import (
+    StripeNotice,
     StripeProvider,
     StripeSignatureError,
+    StripeSignatureExpired,
     construct_event,
+    notice_from_event,
     result_from_card_error,
     result_from_payment_intent,
     result_from_refund,
@@ -78,10 +83,19 @@ def test_processing_and_canceled_intents() -> None:
     assert (canceled.status, canceled.failure_code) == (PaymentStatus.FAILED, "canceled:abandoned")
 
 
-@pytest.mark.parametrize("status", ["requires_confirmation", "requires_capture"])
-def test_states_a_confirmed_charge_never_has_are_refused(status: str) -> None:
-    with pytest.raises(ValueError, match=status):
-        result_from_payment_intent(se.payment_intent(status))
+def test_a_prepared_intent_awaits_confirmation() -> None:
+    intent = se.payment_intent("requires_confirmation")
+    result = result_from_payment_intent(intent)
+    assert (result.status, result.provider_payment_id) == (
+        PaymentStatus.REQUIRES_CONFIRMATION,
+        intent["id"],
+    )
+    assert not result.status.is_final
+
+
+def test_a_state_our_automatic_capture_never_has_is_refused() -> None:
+    with pytest.raises(ValueError, match="requires_capture"):
+        result_from_payment_intent(se.payment_intent("requires_capture"))
 
 
 def test_real_stripes_402_names_the_payment_intent() -> None:
@@ -151,9 +165,9 @@ def test_a_correctly_signed_event_is_accepted() -> None:
     intent = se.payment_intent("succeeded", metadata={"booking_id": "b-1"})
     body, header = se.signed_event("payment_intent.succeeded", intent, SECRET, event_id="evt_1")
     event = construct_event(body, header, SECRET)
-    assert (event.id, event.type) == ("evt_1", "payment_intent.succeeded")
-    assert event.data.object["id"] == intent["id"]
-    assert event.data.object["metadata"]["booking_id"] == "b-1"
+    assert (event["id"], event["type"]) == ("evt_1", "payment_intent.succeeded")
+    assert event["data"]["object"]["id"] == intent["id"]
+    assert event["data"]["object"]["metadata"]["booking_id"] == "b-1"
 
 
 def test_a_wrong_secret_is_refused() -> None:
@@ -177,10 +191,75 @@ def test_a_stale_timestamp_is_refused() -> None:
     body, header = se.signed_event(
         "payment_intent.succeeded", se.payment_intent("succeeded"), SECRET, timestamp=stale
     )
-    with pytest.raises(StripeSignatureError, match="tolerance"):
+    with pytest.raises(StripeSignatureExpired, match="tolerance"):
         construct_event(body, header, SECRET)
     # inside a wider tolerance the same delivery verifies
-    assert construct_event(body, header, SECRET, tolerance_seconds=600).type
+    assert construct_event(body, header, SECRET, tolerance_seconds=600)["type"]
+
+
+def test_a_body_that_is_not_utf8_cannot_carry_a_signature() -> None:
+    body = b"\xff\xfe{}"
+    with pytest.raises(StripeSignatureError):
+        construct_event(body, signature_header(body, SECRET), SECRET)
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"event"', b"3"])
+def test_a_signed_body_that_is_not_an_object_is_malformed(body: bytes) -> None:
+    with pytest.raises(ValueError, match="object") as raised:
+        construct_event(body, signature_header(body, SECRET), SECRET)
+    assert not isinstance(raised.value, StripeSignatureError)
+
+
+# ---- what the handled events tell us -------------------------------------------------------
+
+
+def _event(body: bytes) -> dict[str, Any]:
+    return construct_event(body, signature_header(body, SECRET), SECRET)
+
+
+def test_a_succeeded_intent_names_its_payment_and_amount() -> None:
+    intent = se.payment_intent("succeeded", amount=4500, currency="eur")
+    notice = notice_from_event(_event(se.event("payment_intent.succeeded", intent, event_id="e1")))
+    assert notice == StripeNotice("e1", "payment_intent.succeeded", intent["id"], 4500, "eur")
+
+
+def test_a_failed_intent_carries_the_issuers_reason() -> None:
+    intent = se.declined_intent("insufficient_funds")
+    notice = notice_from_event(_event(se.event("payment_intent.payment_failed", intent)))
+    assert notice is not None
+    assert (notice.payment_intent_id, notice.failure_code) == (intent["id"], "insufficient_funds")
+
+
+def test_a_refunded_charge_names_its_payment_intent() -> None:
+    charge = se.refunded_charge("pi_123", amount_refunded=2500)
+    notice = notice_from_event(_event(se.event("charge.refunded", charge)))
+    assert notice is not None
+    assert (notice.payment_intent_id, notice.amount, notice.currency) == ("pi_123", 2500, "eur")
+
+
+def test_other_event_types_are_not_ours_to_act_on() -> None:
+    body = se.event("customer.created", {"id": "cus_1", "object": "customer"})
+    assert notice_from_event(_event(body)) is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},  # no id
+        {"id": "e", "type": "payment_intent.succeeded", "data": {}},
+        {"id": "e", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},
+        {"id": "x" * 201, "type": "charge.refunded", "data": {"object": {}}},
+        {"id": "e", "type": "charge.refunded", "data": {"object": {"amount_refunded": 1}}},
+        {
+            "id": "e",
+            "type": "payment_intent.succeeded",
+            "data": {"object": {"id": "pi_1", "amount": True, "currency": "eur"}},
+        },
+    ],
+)
+def test_a_handled_event_without_what_we_read_is_refused(event: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"id|object|amount|currency"):
+        notice_from_event(event)
 
 
 @pytest.mark.parametrize("header", [None, "", "t=123", "v1=abc", "garbage"])
