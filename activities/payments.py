@@ -54,13 +54,18 @@ class PaymentActivities:
         key = records.charge_key(data.booking_id, data.attempt)
         async with self.res.engine.connect() as conn:
             mine = await records.find_attempt(conn, key)
-            earlier = await records.unsettled_attempts(conn, data.booking_id, before=data.attempt)
+            earlier = await records.earlier_attempts(conn, data.booking_id, before=data.attempt)
         for old in earlier:
+            # the buyer finished an earlier attempt (3-D Secure done, its webhook maybe still on
+            # the way): that payment counts; one still waiting is cancelled first
             assert old.provider_payment_id is not None
-            state = await self.provider.cancel_charge(old.provider_payment_id)
+            if old.status is PaymentAttemptStatus.SUCCEEDED:
+                state = ProviderResult(old.provider_payment_id, True)
+            else:
+                state = await self.provider.cancel_charge(old.provider_payment_id)
             await self._settle(old, state)
             if state.state in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
-                return _answer(state)  # the buyer finished an earlier attempt: that one counts
+                return _answer(state)
         fresh = False
         if mine is None:
             prepared = await self.provider.prepare_charge(

@@ -220,16 +220,16 @@ async def attempt_by_payment(conn: AsyncConnection, provider_payment_id: str) ->
     return _attempt(row) if row else None
 
 
-async def unsettled_attempts(
+async def earlier_attempts(
     conn: AsyncConnection, booking_id: uuid.UUID, *, before: int
 ) -> list[Attempt]:
-    """The booking's earlier attempts that may still succeed (prepared, waiting for 3-D
-    Secure, processing), oldest first."""
+    """The booking's earlier attempts that succeeded or may still succeed (prepared, waiting
+    for 3-D Secure, processing), oldest first: a new attempt must not charge beside them."""
     rows = await conn.execute(
         text(
             f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE booking_id = :b "
-            "AND attempt < :n AND provider_payment_id IS NOT NULL "
-            "AND status NOT IN ('succeeded', 'failed') ORDER BY attempt"
+            "AND attempt < :n AND provider_payment_id IS NOT NULL AND status <> 'failed' "
+            "ORDER BY attempt"
         ),
         {"b": booking_id, "n": before},
     )
