@@ -79,8 +79,11 @@ async def handle_stripe(
         expected = stripe_payments.to_minor_units(booking.amount, booking.currency)
         if (notice.amount, notice.currency) != (expected, booking.currency.lower()):
             raise AmountMismatch()
-        # a charge the pay update recorded and confirmed already needs no signal
-        if not (charged and booking.status == BookingStatus.CONFIRMED):
+        # a charge already recorded whose booking is confirmed (the pay update's own charge)
+        # or refunded needs no signal; anything else goes to the workflow, whose late-payment
+        # rule settles it (it never charges or refunds twice)
+        settled = booking.status == BookingStatus.CONFIRMED or refunded
+        if not (charged and settled):
             await booking_client.deliver_payment(
                 temporal,
                 _booking_input(res, booking),

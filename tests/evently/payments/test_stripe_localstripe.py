@@ -202,7 +202,8 @@ async def test_a_retried_refund_finds_the_first_one(
 async def test_localstripe_ignores_idempotency_keys(stripe_provider: StripeProvider) -> None:
     """Pins the emulator's gap (real Stripe returns the first PaymentIntent): the same key twice
     makes two PaymentIntents, so the booking's own record of attempts must prevent a second
-    charge (a retried activity calls retrieve() for an attempt it recorded)."""
+    charge (a retried activity confirms the PaymentIntent it recorded: confirm_charge with
+    fresh=False; tests/api/payments/test_stripe.py runs the activity twice)."""
     same = key()
     a, b = [
         await stripe_provider.charge(
@@ -211,6 +212,80 @@ async def test_localstripe_ignores_idempotency_keys(stripe_provider: StripeProvi
         for _ in range(2)
     ]
     assert a.provider_payment_id != b.provider_payment_id
+
+
+# ---- the two steps of a charge -----------------------------------------------------------
+
+
+async def test_prepare_moves_no_money_and_confirm_does(
+    stripe_provider: StripeProvider, localstripe_http: httpx.AsyncClient
+) -> None:
+    k = key()
+    prepared = await stripe_provider.prepare_charge(
+        idempotency_key=k,
+        amount=Decimal("8.00"),
+        currency="eur",
+        payment_method=await card(stripe_provider, "4242424242424242"),
+        metadata={"booking_id": "b-2"},
+    )
+    assert prepared.status is PaymentStatus.REQUIRES_CONFIRMATION
+    pid = prepared.provider_payment_id
+    listed = (await localstripe_http.get(f"/v1/payment_intents/{pid}")).json()
+    assert (listed["status"], listed["latest_charge"]) == ("requires_confirmation", None)
+    confirmed = await stripe_provider.confirm_charge(
+        pid, idempotency_key=k, payment_method="unused", fresh=True
+    )
+    assert (confirmed.status, confirmed.provider_payment_id) == (PaymentStatus.SUCCEEDED, pid)
+    # a retried activity confirms the same recorded PaymentIntent: it reads it, charges nothing
+    again = await stripe_provider.confirm_charge(
+        pid, idempotency_key=k, payment_method="unused", fresh=False
+    )
+    assert again == confirmed
+    # even told it is fresh (a concurrent confirm won): the state is read, not an error
+    raced = await stripe_provider.confirm_charge(
+        pid, idempotency_key=k, payment_method="unused", fresh=True
+    )
+    assert raced.status is PaymentStatus.SUCCEEDED
+
+
+async def test_a_declined_confirmation_names_the_payment_intent(
+    stripe_provider: StripeProvider,
+) -> None:
+    prepared = await stripe_provider.prepare_charge(
+        idempotency_key=key(),
+        amount=Decimal("20"),
+        currency="eur",
+        payment_method=await card(stripe_provider, "4000000000000341"),
+    )
+    declined = await stripe_provider.confirm_charge(
+        prepared.provider_payment_id, idempotency_key=key(), payment_method="", fresh=True
+    )
+    assert (declined.status, declined.failure_code) == (PaymentStatus.FAILED, "card_declined")
+    assert declined.provider_payment_id == prepared.provider_payment_id
+
+
+async def test_cancel_stops_an_unfinished_intent_but_not_a_finished_one(
+    stripe_provider: StripeProvider, localstripe_http: httpx.AsyncClient
+) -> None:
+    waiting, finished = [
+        await stripe_provider.charge(
+            idempotency_key=key(),
+            amount=Decimal("5"),
+            currency="eur",
+            payment_method=await card(stripe_provider, "4000002500003155"),
+        )
+        for _ in range(2)
+    ]
+    assert waiting.status is finished.status is PaymentStatus.REQUIRES_ACTION
+    answer = await localstripe_http.post(
+        f"/v1/payment_intents/{finished.provider_payment_id}/_authenticate",
+        data={"client_secret": finished.client_secret, "success": "true"},
+    )
+    answer.raise_for_status()
+    cancelled = await stripe_provider.cancel_charge(waiting.provider_payment_id)
+    assert (cancelled.status, cancelled.failure_code) == (PaymentStatus.FAILED, "canceled")
+    kept = await stripe_provider.cancel_charge(finished.provider_payment_id)
+    assert kept.status is PaymentStatus.SUCCEEDED  # the buyer won the race: it stands
 
 
 # ---- webhooks localstripe sends --------------------------------------------------------

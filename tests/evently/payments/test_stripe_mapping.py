@@ -304,6 +304,24 @@ def test_production_accepts_stripe_with_both_secrets() -> None:
     assert "sk_live_1" not in repr(settings)  # a secret never lands in a log line
 
 
+def test_with_stripe_the_generic_webhook_and_its_secret_are_off() -> None:
+    settings = Settings.model_validate(
+        {
+            "env": "production",
+            "jwt_secret": "x" * 40,
+            "payment_provider": "stripe",
+            "stripe_secret_key": "sk_live_1",
+            "stripe_webhook_secret": "whsec_1",
+        }
+    )  # no EVENTLY_PAYMENT_WEBHOOK_SECRET needed
+    assert (settings.generic_webhook_enabled, settings.stripe_webhook_enabled) == (False, True)
+    development = Settings.model_validate({})
+    assert (development.generic_webhook_enabled, development.stripe_webhook_enabled) == (
+        True,
+        False,
+    )
+
+
 def test_production_still_refuses_the_simulated_provider() -> None:
     with pytest.raises(ValueError, match="simulated"):
         production(payment_provider="simulated")

@@ -162,7 +162,7 @@ async def main(out: Path) -> None:
                 await _save(env.client, ids[0], f"{name}-run2" if run2 else name)
         finally:
             await env.shutdown()
-        print(name, "recorded")  # noqa: T201
+        print(name, "recorded")
 
 
 if __name__ == "__main__":
