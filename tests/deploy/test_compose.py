@@ -308,3 +308,7 @@ def test_app_services_run_in_production_with_stripe(name: str) -> None:
     )
     assert (settings.env, settings.payment_provider) == ("production", "stripe")
     assert settings.stripe_api_base is None  # the real Stripe, never an emulator
+    # the generic webhook (simulated provider) is off: no secret of its own to hand out
+    assert not settings.generic_webhook_enabled
+    assert "EVENTLY_PAYMENT_WEBHOOK_SECRET" not in env
+    assert not settings.stripe_return_url  # unset unless .env sets it
