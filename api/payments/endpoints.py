@@ -21,7 +21,6 @@ from evently.errors import (
     WebhookDisabled,
     WorkflowTimeout,
 )
-from evently.payments import stripe as stripe_payments
 from evently.payments import webhooks
 
 router = APIRouter(tags=["payments"])
@@ -100,6 +99,8 @@ async def stripe_webhook(
     secret = res.settings.stripe_webhook_secret
     if secret is None or not res.settings.stripe_webhook_enabled:
         raise WebhookDisabled("Stripe webhooks are not configured (EVENTLY_STRIPE_WEBHOOK_SECRET).")
+    from evently.payments import stripe as stripe_payments  # the SDK: only where Stripe is used
+
     body = await _body(request)
     try:
         event = stripe_payments.construct_event(

@@ -5,16 +5,19 @@ events name their booking; Stripe's are traced to it through our charge attempts
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from evently.db.models import Booking
 from evently.enums import BookingStatus, PaymentAttemptStatus
 from evently.errors import AmountMismatch, BookingNotFound
 from evently.infra.resources import Resources
 from evently.payments import records, webhooks
-from evently.payments import stripe as stripe_payments
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, PaymentNotice
 from workflows.connection import TemporalClient
+
+if TYPE_CHECKING:
+    from evently.payments.stripe import StripeNotice
 
 log = logging.getLogger("evently.payments")
 
@@ -57,9 +60,7 @@ async def handle(res: Resources, temporal: TemporalClient, event: webhooks.Webho
     return "processed"
 
 
-async def handle_stripe(
-    res: Resources, temporal: TemporalClient, notice: stripe_payments.StripeNotice
-) -> str:
+async def handle_stripe(res: Resources, temporal: TemporalClient, notice: StripeNotice) -> str:
     """A verified Stripe event, acted on once: "processed", "duplicate", or "ignored" (a
     PaymentIntent Evently did not create). The booking is the one whose charge attempt created
     the PaymentIntent (``payment_attempts``), never one the event names by itself."""
@@ -76,7 +77,9 @@ async def handle_stripe(
         log.warning("stripe event %s: %s is not a payment Evently made", notice.event_id, pid)
         return "ignored"
     if notice.type == "payment_intent.succeeded":
-        expected = stripe_payments.to_minor_units(booking.amount, booking.currency)
+        from evently.payments.stripe import to_minor_units
+
+        expected = to_minor_units(booking.amount, booking.currency)
         if (notice.amount, notice.currency) != (expected, booking.currency.lower()):
             raise AmountMismatch()
         # a charge already recorded whose booking is confirmed (the pay update's own charge)
