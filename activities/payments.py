@@ -1,16 +1,26 @@
 """Payment provider calls and our record of them: regular activities on the payments task
 queue. A charge is keyed by (booking, attempt), a refund by the booking: a retried activity
-finds its row and never charges or refunds twice."""
+finds its row and never charges or refunds twice.
+
+A charge is two provider calls with our own record in between (evently/payments/provider.py):
+prepare (no money moves) → record the provider's payment id in ``payment_attempts`` → confirm
+that recorded payment. A retry of the activity finds the record and confirms, or just reads, the
+same payment, so no second charge even where the provider ignores idempotency keys. Before a new
+attempt, earlier attempts still waiting for 3-D Secure are cancelled (or taken, when the buyer
+finished one meanwhile), so a buyer who tries again never pays twice.
+"""
 
 from __future__ import annotations
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from evently.enums import PaymentAttemptStatus, PayOutcome
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.payments import records
-from evently.payments.provider import PaymentProvider, get_provider
+from evently.payments.factory import get_provider
+from evently.payments.provider import PaymentProvider, PaymentStatus, ProviderResult
 from workflows.booking.contract import (
     CHARGE,
     RECORD_PROVIDER_PAYMENT,
@@ -23,6 +33,11 @@ from workflows.booking.contract import (
 )
 from workflows.connection import TemporalClient
 
+_PENDING = {
+    PaymentStatus.REQUIRES_ACTION: PayOutcome.REQUIRES_ACTION,
+    PaymentStatus.PROCESSING: PayOutcome.PROCESSING,
+}
+
 
 class PaymentActivities:
     def __init__(
@@ -32,35 +47,93 @@ class PaymentActivities:
         provider: PaymentProvider | None = None,
     ) -> None:
         self.res = res
-        self.provider = provider or get_provider(res.settings.payment_provider)
+        self.provider = provider or get_provider(res.settings.payment_provider, res.settings)
 
     @activity.defn(name=CHARGE)
     async def charge_payment(self, data: ChargeInput) -> ChargeResult:
         key = records.charge_key(data.booking_id, data.attempt)
-        result = await self.provider.charge(
-            idempotency_key=key,
-            amount=data.amount,
-            currency=data.currency,
-            payment_method=data.payment_method,
-        )
-        async with self.res.engine.begin() as conn:
-            await records.record_charge(
-                conn,
-                booking_id=data.booking_id,
+        async with self.res.engine.connect() as conn:
+            mine = await records.find_attempt(conn, key)
+            earlier = await records.earlier_attempts(conn, data.booking_id, before=data.attempt)
+        for old in earlier:
+            # the buyer finished an earlier attempt (3-D Secure done, its webhook maybe still on
+            # the way): that payment counts; one still waiting is cancelled first
+            assert old.provider_payment_id is not None
+            if old.status is PaymentAttemptStatus.SUCCEEDED:
+                state = ProviderResult(old.provider_payment_id, True)
+            else:
+                state = await self.provider.cancel_charge(old.provider_payment_id)
+            await self._settle(old, state)
+            if state.state in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
+                return _answer(state)
+        fresh = False
+        if mine is None:
+            prepared = await self.provider.prepare_charge(
                 idempotency_key=key,
-                provider=self.provider.name,
-                provider_payment_id=result.provider_payment_id,
-                succeeded=result.succeeded,
-                failure_code=result.failure_code,
-                payment_method=data.payment_method,
                 amount=data.amount,
                 currency=data.currency,
+                payment_method=data.payment_method,
+                metadata={"booking_id": str(data.booking_id), "attempt": str(data.attempt)},
             )
-        return ChargeResult(
-            succeeded=result.succeeded,
-            provider_payment_id=result.provider_payment_id,
-            failure_code=result.failure_code,
+            created = prepared.state is PaymentStatus.REQUIRES_CONFIRMATION
+            async with self.res.engine.begin() as conn:
+                mine = await records.record_attempt(
+                    conn,
+                    idempotency_key=key,
+                    booking_id=data.booking_id,
+                    attempt=data.attempt,
+                    provider=self.provider.name,
+                    provider_payment_id=prepared.provider_payment_id or None,
+                    status=PaymentAttemptStatus(prepared.state),
+                    payment_method=data.payment_method,
+                    amount=data.amount,
+                    currency=data.currency,
+                    failure_code=prepared.failure_code,
+                )
+            if not created:  # refused before any payment existed (an unusable payment method)
+                await self._settle(mine, prepared)
+                return _answer(prepared)
+            fresh = mine.provider_payment_id == prepared.provider_payment_id
+        if mine.status.is_final or mine.provider_payment_id is None:
+            return ChargeResult(
+                succeeded=mine.status is PaymentAttemptStatus.SUCCEEDED,
+                provider_payment_id=mine.provider_payment_id or "",
+                failure_code=mine.failure_code,
+            )
+        result = await self.provider.confirm_charge(
+            mine.provider_payment_id,
+            idempotency_key=key,
+            payment_method=data.payment_method,
+            fresh=fresh,
         )
+        await self._settle(mine, result)
+        return _answer(result)
+
+    async def _settle(self, attempt: records.Attempt, result: ProviderResult) -> None:
+        """Record where the attempt stands; a final outcome also goes into ``payments``."""
+        async with self.res.engine.begin() as conn:
+            if attempt.provider_payment_id is not None:
+                await records.settle_attempt(
+                    conn,
+                    attempt.provider_payment_id,
+                    PaymentAttemptStatus(result.state),
+                    result.failure_code,
+                )
+            if result.state.is_final:
+                await records.record_charge(
+                    conn,
+                    booking_id=attempt.booking_id,
+                    idempotency_key=attempt.idempotency_key,
+                    provider=self.provider.name,
+                    # a payment method refused before any payment existed has no provider id
+                    provider_payment_id=attempt.provider_payment_id
+                    or f"none-{attempt.idempotency_key}",
+                    succeeded=result.succeeded,
+                    failure_code=result.failure_code,
+                    payment_method=attempt.payment_method,
+                    amount=attempt.amount,
+                    currency=attempt.currency,
+                )
 
     @activity.defn(name=RECORD_PROVIDER_PAYMENT)
     async def record_provider_payment(self, data: ProviderPaymentInput) -> bool:
@@ -89,7 +162,8 @@ class PaymentActivities:
             amount=charge.amount,
             currency=charge.currency,
         )
-        if not result.succeeded:
+        # a refund still processing (Stripe: pending) is accepted: it settles at the provider
+        if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
             raise ApplicationError("the provider refused the refund; retrying", type="RefundFailed")
         async with self.res.engine.begin() as conn:
             await records.record_refund(
@@ -104,3 +178,13 @@ class PaymentActivities:
         return RefundResult(
             refunded=True, provider_payment_id=result.provider_payment_id, amount=charge.amount
         )
+
+
+def _answer(result: ProviderResult) -> ChargeResult:
+    return ChargeResult(
+        succeeded=result.succeeded,
+        provider_payment_id=result.provider_payment_id,
+        failure_code=result.failure_code,
+        pending=_PENDING.get(result.state),
+        client_secret=result.client_secret,
+    )

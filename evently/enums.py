@@ -68,6 +68,22 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
 
 
+class PaymentAttemptStatus(StrEnum):
+    """One charge attempt at the provider (``payment_attempts``): prepared (its id recorded
+    before any money moves) → succeeded | failed, or waiting for the buyer (3-D Secure) or the
+    provider (processing) until a webhook or a later attempt settles it."""
+
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentAttemptStatus.SUCCEEDED, PaymentAttemptStatus.FAILED)
+
+
 class NotificationKind(StrEnum):
     BOOKING_CONFIRMED = "booking_confirmed"
     HOLD_EXPIRED = "hold_expired"
@@ -97,6 +113,10 @@ class PayOutcome(StrEnum):
     # the payment service did not answer before the hold ended (the hold ends at its window;
     # a payment that went through after all follows the late-payment rule)
     UNAVAILABLE = "unavailable"
+    # the charge waits for the buyer (3-D Secure, with a client_secret) or for the provider;
+    # the hold keeps running and the outcome arrives by webhook
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
 
 
 class LateSettlement(StrEnum):

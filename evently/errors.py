@@ -155,6 +155,14 @@ class BookingNotFound(NotFound):
     code, title, message = "booking_not_found", "Booking not found", "No such booking."
 
 
+class WebhookDisabled(NotFound):
+    """A payment webhook of a provider this deployment does not use: Stripe's without
+    ``EVENTLY_STRIPE_WEBHOOK_SECRET``, the generic one with ``EVENTLY_PAYMENT_PROVIDER=stripe``."""
+
+    code, title = "webhook_disabled", "Webhook not enabled"
+    message = "This payment webhook is not enabled on this deployment."
+
+
 class WaitlistEntryNotFound(NotFound):
     code, title = "waitlist_entry_not_found", "Waitlist entry not found"
     message = "No such waitlist entry."

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
@@ -48,9 +48,18 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(15, ge=1)
     refresh_token_days: int = Field(7, ge=1)
 
-    payment_provider: str = "simulated"
+    payment_provider: Literal["simulated", "stripe"] = "simulated"
     payment_webhook_secret: str = DEV_WEBHOOK_SECRET
     webhook_tolerance_seconds: int = Field(300, ge=1)
+    # Stripe (payment_provider="stripe"): the secret API key (sk_live_/sk_test_/rk_...), the
+    # signing secret of the webhook endpoint (whsec_...), and another API base only for a
+    # local emulator such as localstripe (None = Stripe's own).
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    # sent with each confirmation when set: the page Stripe returns a buyer to after a
+    # redirect-based authentication (Stripe requires it if the account enables such methods)
+    stripe_return_url: str | None = None
 
     # argon2id parameters: "rfc9106" (64 MiB, t=3, p=4); "fast" only for test servers
     password_hash_profile: Literal["rfc9106", "fast"] = "rfc9106"
@@ -89,7 +98,8 @@ class Settings(BaseSettings):
         problems = []
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("EVENTLY_JWT_SECRET must be set to a random value of 32+ characters")
-        if self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
+        # the generic webhook serves the simulated provider only (off with Stripe)
+        if self.generic_webhook_enabled and self.payment_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("EVENTLY_PAYMENT_WEBHOOK_SECRET must be set to the provider's secret")
         if self.password_hash_profile != "rfc9106":
             problems.append("EVENTLY_PASSWORD_HASH_PROFILE must be rfc9106 (the default)")
@@ -97,11 +107,28 @@ class Settings(BaseSettings):
             problems.append(
                 "EVENTLY_PAYMENT_PROVIDER=simulated is for development; configure a real provider"
             )
+        if self.payment_provider == "stripe":
+            if not _secret(self.stripe_secret_key):
+                problems.append("EVENTLY_STRIPE_SECRET_KEY must be set to the Stripe secret key")
+            if not _secret(self.stripe_webhook_secret):
+                problems.append(
+                    "EVENTLY_STRIPE_WEBHOOK_SECRET must be set to the webhook signing secret"
+                )
         if problems:
             raise ValueError(
                 "refusing to start in production with development defaults: " + "; ".join(problems)
             )
         return self
+
+    @property
+    def generic_webhook_enabled(self) -> bool:
+        """``POST /payments/webhook`` (Evently-Signature) is the simulated provider's event
+        channel; with Stripe, only Stripe's signed webhook can confirm a payment."""
+        return self.payment_provider == "simulated"
+
+    @property
+    def stripe_webhook_enabled(self) -> bool:
+        return bool(_secret(self.stripe_webhook_secret))
 
     @property
     def state_path(self) -> Path:
@@ -112,6 +139,10 @@ class Settings(BaseSettings):
         if self.log_format == "auto":
             return self.env == "production"
         return self.log_format == "json"
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value().strip() if value is not None else ""
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,9 @@ from evently.infra.embedded import free_port
 from evently.infra.migrate import upgrade
 from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
+
+# the local Stripe API server (localstripe) and clients of it, for every test directory
+from tests.localstripe import localstripe_http, localstripe_url, stripe_provider  # noqa: F401
 from workflows.common import SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
 

@@ -95,6 +95,8 @@ async def test_ready_is_503_naming_what_is_down(
 
 
 def test_docker_compose_wires_every_service() -> None:
+    """The app's URLs point at the compose services (start order and exposure:
+    tests/deploy/test_compose.py)."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in ("postgres", "redis", "elasticsearch", "temporal", "temporal-ui", "migrate", "api"):
@@ -105,14 +107,18 @@ def test_docker_compose_wires_every_service() -> None:
         env = services[app_service]["environment"]
         assert env["EVENTLY_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert "@postgres:" in env["EVENTLY_DATABASE_URL"]
-        assert env["EVENTLY_REDIS_URL"].startswith("redis://redis:")
+        assert env["EVENTLY_REDIS_URL"].startswith("redis://")
+        assert "@redis:" in env["EVENTLY_REDIS_URL"]  # with the Redis password
         assert env["EVENTLY_TEMPORAL_ADDRESS"].startswith("temporal:")
         assert env["EVENTLY_ELASTICSEARCH_URL"].startswith("http://elasticsearch:")
     for app_service in ("api", *workers):
         deps = services[app_service]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully"
         assert deps["temporal"]["condition"] == "service_healthy"
-    assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # Temporal's schema is set up in Postgres before the server starts
+    assert services["temporal-schema"]["depends_on"] == {
+        "temporal-db-role": {"condition": "service_completed_successfully"}
+    }
     for name in ("postgres", "redis", "elasticsearch", "temporal", "api"):
         assert "healthcheck" in services[name], name
     # every server URL a setting names has a service behind it

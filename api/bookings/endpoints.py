@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 
 from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
 from api.bookings import service
@@ -15,6 +16,7 @@ from api.bookings.schemas import (
     CancelResponse,
     ConfirmRequest,
     ConfirmResponse,
+    PaymentPending,
     ReserveRequest,
     ReserveResponse,
 )
@@ -22,7 +24,7 @@ from api.deps import ResourcesDep, SessionDep, TemporalDep
 from api.problems import problem_responses
 from evently import bookings
 from evently.db.models import Booking, User
-from evently.enums import Role
+from evently.enums import PayOutcome, Role
 from evently.errors import (
     BookingNotActive,
     BookingNotFound,
@@ -138,25 +140,43 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
 @router.post(
     "/bookings/confirm",
     response_model=ConfirmResponse,
-    responses=problem_responses(
-        BookingNotFound,
-        PaymentDeclined,
-        PaymentUnavailable,
-        HoldExpired,
-        BookingNotHeld,
-        ReleaseRefused,
-        WorkflowNotRunning,
-        WorkflowTimeout,
-    ),
+    responses={
+        202: {
+            "model": PaymentPending,
+            "description": "The payment waits for the buyer (3-D Secure: finish it with "
+            "`client_secret` in Stripe.js) or for the provider; the hold keeps running and the "
+            "provider's webhook confirms the booking.",
+        },
+        **problem_responses(
+            BookingNotFound,
+            PaymentDeclined,
+            PaymentUnavailable,
+            HoldExpired,
+            BookingNotHeld,
+            ReleaseRefused,
+            WorkflowNotRunning,
+            WorkflowTimeout,
+        ),
+    },
 )
 async def confirm(
     body: ConfirmRequest, user: CurrentUser, session: SessionDep, temporal: TemporalDep
-) -> ConfirmResponse:
-    """Pay for a held booking: 200 confirmed, 402 declined (the hold stays), 409 hold_expired."""
+) -> ConfirmResponse | JSONResponse:
+    """Pay for a held booking: 200 confirmed, 202 requires_action (3-D Secure: hand
+    `client_secret` to Stripe.js; the hold keeps running and the webhook confirms) or
+    processing, 402 declined (the hold stays), 409 hold_expired."""
     booking = await _own_booking(session, user, body.booking_id)
     await session.commit()  # release the connection: the payment takes a while
-    await service.pay(temporal, booking, body.payment_method)
-    return ConfirmResponse(booking_id=booking.id, status="confirmed")
+    result = await service.pay(temporal, booking, body.payment_method)
+    if result.status == PayOutcome.CONFIRMED:
+        return ConfirmResponse(booking_id=booking.id, status="confirmed")
+    pending = PaymentPending(
+        booking_id=booking.id,
+        status=result.status,
+        client_secret=result.client_secret,
+        hold_expires_at=booking.hold_expires_at,
+    )
+    return JSONResponse(pending.model_dump(mode="json"), status_code=202)
 
 
 @router.get(

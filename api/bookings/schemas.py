@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -38,6 +38,17 @@ class ConfirmRequest(BaseModel):
 class ConfirmResponse(BaseModel):
     booking_id: uuid.UUID
     status: str
+
+
+class PaymentPending(BaseModel):
+    """202: the payment waits for the buyer (3-D Secure) or the provider; the hold keeps
+    running and the booking is confirmed when the provider's webhook reports the payment."""
+
+    booking_id: uuid.UUID
+    status: Literal["requires_action", "processing"]
+    # requires_action: hand it to Stripe.js (`stripe.handleNextAction({clientSecret})`)
+    client_secret: str | None = None
+    hold_expires_at: datetime | None = None
 
 
 class BookingOut(BaseModel):

@@ -28,7 +28,7 @@ from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Verdict
 from evently.inventory.types import Reservation
 from workflows.booking import client as booking_client
-from workflows.booking.contract import BookingInput, CancelResult
+from workflows.booking.contract import BookingInput, CancelResult, PayResult
 from workflows.connection import TemporalClient
 
 
@@ -150,17 +150,22 @@ def _answer(
     raise ServiceUnavailable("Bookings are unavailable right now; retry shortly.")
 
 
-async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -> None:
-    """Pay for a held booking; returns when it is confirmed."""
+async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -> PayResult:
+    """Pay for a held booking: the result is CONFIRMED, or REQUIRES_ACTION / PROCESSING (the
+    hold keeps running, a webhook settles it); every other outcome raises its error."""
     if booking.status == BookingStatus.CONFIRMED:
-        return
+        return PayResult(status=PayOutcome.CONFIRMED, booking_status=BookingStatus.CONFIRMED)
     if booking.status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         raise HoldExpired()
     if booking.status != BookingStatus.HELD:
         raise BookingNotHeld()
     result = await booking_client.pay(temporal, booking.id, payment_method)
-    if result.status == PayOutcome.CONFIRMED:
-        return
+    if result.status in (
+        PayOutcome.CONFIRMED,
+        PayOutcome.REQUIRES_ACTION,
+        PayOutcome.PROCESSING,
+    ):
+        return result
     if result.status == PayOutcome.DECLINED:
         raise PaymentDeclined(
             f"The payment was declined ({result.detail}); the hold stays until it ends."

@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from evently.enums import PaymentAttemptStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -37,6 +39,7 @@ BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
 PAYMENT_KINDS = ("charge", "refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
+PAYMENT_ATTEMPT_STATUSES = tuple(s.value for s in PaymentAttemptStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -220,6 +223,36 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     failure_code: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _created()
+
+
+class PaymentAttempt(Base):
+    """Our own record of each charge attempt, written after the provider created the payment
+    and before any money moves (evently/payments/provider.py): a retried activity confirms the
+    payment it recorded instead of creating another, whatever the provider does with
+    idempotency keys. A webhook finds its booking here by the provider's payment id."""
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("status", PAYMENT_ATTEMPT_STATUSES), name="status"),
+        CheckConstraint("attempt >= 1", name="attempt_positive"),
+        Index("uq_payment_attempts_booking_attempt", "booking_id", "attempt", unique=True),
+    )
+
+    # charge_key(booking_id, attempt): the provider's idempotency key too
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_payment_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    payment_method: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
 
 class ProcessedWebhookEvent(Base):

@@ -1,14 +1,26 @@
-"""Payment providers. The built-in `simulated` one follows Stripe's test conventions:
-``pm_card_visa`` (and the other ``pm_card_*`` success cards) succeed,
-``pm_card_chargeDeclined*`` are declined. Provider ids derive from the idempotency key, so
-a retried call returns the same charge — exactly what a real provider does with its
-Idempotency-Key header."""
+"""Payment providers behind one interface: the built-in `simulated` one and Stripe
+(evently/payments/stripe.py).
+
+A charge is two calls, so that a retried activity never moves money twice even where the
+provider ignores idempotency keys (a local emulator does): ``prepare_charge`` creates the
+payment at the provider without moving money (a Stripe PaymentIntent, unconfirmed), the caller
+records its id in its own attempt record, then ``confirm_charge`` moves the money for the
+recorded id only. A retry finds the record and confirms (or just reads) the same payment.
+
+The `simulated` provider follows Stripe's test conventions: ``pm_card_visa`` (and the other
+``pm_card_*`` success cards) succeed, ``pm_card_chargeDeclined*`` are declined, and
+``pm_card_authenticationRequired`` asks for 3-D Secure (``requires_action``; in development the
+outcome then arrives through the generic signed webhook). Its ids derive from the idempotency
+key, so a retried call returns the same payment, as a real provider does.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 SUCCEEDING_CARDS = frozenset(
@@ -19,6 +31,25 @@ DECLINE_CODES = {
     "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
     "pm_card_chargeDeclinedExpiredCard": "expired_card",
 }
+# Stripe's test PaymentMethod that needs 3-D Secure on every charge
+AUTHENTICATION_REQUIRED_CARDS = frozenset({"pm_card_authenticationRequired"})
+
+
+class PaymentStatus(StrEnum):
+    """Where a charge or refund stands at the provider once our call returns."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # the buyer must act (3-D Secure): hand them client_secret; the outcome arrives by webhook
+    REQUIRES_ACTION = "requires_action"
+    # accepted, outcome pending (a refund in flight, an asynchronous payment method): webhook
+    PROCESSING = "processing"
+    # created by prepare_charge, no money moved yet: confirm_charge moves it
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -26,14 +57,54 @@ class ProviderResult:
     provider_payment_id: str
     succeeded: bool
     failure_code: str | None = None
+    # None means "derive from succeeded", so the two-state results stay valid as they are
+    status: PaymentStatus | None = None
+    # Stripe's PaymentIntent client_secret, set when status is REQUIRES_ACTION
+    client_secret: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            derived = PaymentStatus.SUCCEEDED if self.succeeded else PaymentStatus.FAILED
+            object.__setattr__(self, "status", derived)
+        elif self.succeeded != (self.status is PaymentStatus.SUCCEEDED):
+            raise ValueError(f"succeeded={self.succeeded} contradicts status={self.status}")
+
+    @property
+    def state(self) -> PaymentStatus:
+        """``status``, never None (set by ``__post_init__``)."""
+        assert self.status is not None
+        return self.status
 
 
 class PaymentProvider(Protocol):
     name: str
 
-    async def charge(
-        self, *, idempotency_key: str, amount: Decimal, currency: str, payment_method: str
-    ) -> ProviderResult: ...
+    async def prepare_charge(
+        self,
+        *,
+        idempotency_key: str,
+        amount: Decimal,
+        currency: str,
+        payment_method: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ProviderResult:
+        """Create the payment without moving money: REQUIRES_CONFIRMATION with its id, or
+        FAILED when the payment method is unusable (the buyer's failure, nothing created)."""
+        ...
+
+    async def confirm_charge(
+        self, provider_payment_id: str, *, idempotency_key: str, payment_method: str, fresh: bool
+    ) -> ProviderResult:
+        """Move the money of a prepared payment, once. ``fresh``: prepared by this very call
+        of the activity (else a retry: read its state first, confirm only if still
+        unconfirmed)."""
+        ...
+
+    async def cancel_charge(self, provider_payment_id: str) -> ProviderResult:
+        """Make a superseded, unfinished payment unable to succeed (3-D Secure never
+        completed); answers its state afterwards: FAILED ``canceled``, or SUCCEEDED /
+        PROCESSING when the buyer finished it first."""
+        ...
 
     async def refund(
         self, *, idempotency_key: str, charge_id: str, amount: Decimal, currency: str
@@ -47,21 +118,40 @@ def _provider_id(prefix: str, key: str) -> str:
 class SimulatedProvider:
     name = "simulated"
 
-    async def charge(
-        self, *, idempotency_key: str, amount: Decimal, currency: str, payment_method: str
+    async def prepare_charge(
+        self,
+        *,
+        idempotency_key: str,
+        amount: Decimal,
+        currency: str,
+        payment_method: str,
+        metadata: Mapping[str, str] | None = None,
     ) -> ProviderResult:
-        pid = _provider_id("sim_ch", idempotency_key)
+        return ProviderResult(
+            _provider_id("sim_ch", idempotency_key),
+            False,
+            status=PaymentStatus.REQUIRES_CONFIRMATION,
+        )
+
+    async def confirm_charge(
+        self, provider_payment_id: str, *, idempotency_key: str, payment_method: str, fresh: bool
+    ) -> ProviderResult:
+        pid = provider_payment_id
         if payment_method in SUCCEEDING_CARDS:
             return ProviderResult(pid, True)
+        if payment_method in AUTHENTICATION_REQUIRED_CARDS:
+            return ProviderResult(
+                pid,
+                False,
+                status=PaymentStatus.REQUIRES_ACTION,
+                client_secret=f"{pid}_secret_simulated",
+            )
         return ProviderResult(pid, False, DECLINE_CODES.get(payment_method, "card_declined"))
+
+    async def cancel_charge(self, provider_payment_id: str) -> ProviderResult:
+        return ProviderResult(provider_payment_id, False, "canceled")
 
     async def refund(
         self, *, idempotency_key: str, charge_id: str, amount: Decimal, currency: str
     ) -> ProviderResult:
         return ProviderResult(_provider_id("sim_re", idempotency_key), True)
-
-
-def get_provider(name: str) -> PaymentProvider:
-    if name == "simulated":
-        return SimulatedProvider()
-    raise ValueError(f"unknown payment provider {name!r}")

@@ -1,6 +1,10 @@
 """Our record of money moved: charges and refunds with the provider's ids. Every row is keyed
 by an idempotency key derived from the booking (and attempt), so a retried activity records
 nothing twice; a partial unique index allows one successful charge and one refund per booking.
+
+Charge attempts (``payment_attempts``) record the provider's payment id before any money moves,
+and where each attempt stands (3-D Secure pending, succeeded, failed): the charge activity and
+the Stripe webhook read and settle them here.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evently.db.models import Payment
-from evently.enums import PaymentKind, PaymentStatus
+from evently.db.models import Payment, PaymentAttempt
+from evently.enums import PaymentAttemptStatus, PaymentKind, PaymentStatus
 
 
 def charge_key(booking_id: uuid.UUID, attempt: int) -> str:
@@ -165,3 +169,152 @@ async def record_refund(
             ),
             {"b": booking_id},
         )
+
+
+# ---- charge attempts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    idempotency_key: str
+    booking_id: uuid.UUID
+    attempt: int
+    provider: str
+    provider_payment_id: str | None
+    status: PaymentAttemptStatus
+    payment_method: str
+    amount: Decimal
+    currency: str
+    failure_code: str | None
+
+
+_ATTEMPT_COLUMNS = (
+    "idempotency_key, booking_id, attempt, provider, provider_payment_id, status, "
+    "payment_method, amount, currency, failure_code"
+)
+
+
+def _attempt(row: object) -> Attempt:
+    fields = row._mapping  # type: ignore[attr-defined]
+    return Attempt(**{**fields, "status": PaymentAttemptStatus(fields["status"])})
+
+
+async def find_attempt(conn: AsyncConnection, idempotency_key: str) -> Attempt | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE idempotency_key = :k"),
+            {"k": idempotency_key},
+        )
+    ).first()
+    return _attempt(row) if row else None
+
+
+async def attempt_by_payment(conn: AsyncConnection, provider_payment_id: str) -> Attempt | None:
+    """The attempt that created this provider payment (a webhook's way to its booking)."""
+    row = (
+        await conn.execute(
+            text(f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE provider_payment_id = :p"),
+            {"p": provider_payment_id},
+        )
+    ).first()
+    return _attempt(row) if row else None
+
+
+async def earlier_attempts(
+    conn: AsyncConnection, booking_id: uuid.UUID, *, before: int
+) -> list[Attempt]:
+    """The booking's earlier attempts that succeeded or may still succeed (prepared, waiting
+    for 3-D Secure, processing), oldest first: a new attempt must not charge beside them."""
+    rows = await conn.execute(
+        text(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE booking_id = :b "
+            "AND attempt < :n AND provider_payment_id IS NOT NULL AND status <> 'failed' "
+            "ORDER BY attempt"
+        ),
+        {"b": booking_id, "n": before},
+    )
+    return [_attempt(r) for r in rows]
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    *,
+    idempotency_key: str,
+    booking_id: uuid.UUID,
+    attempt: int,
+    provider: str,
+    provider_payment_id: str | None,
+    status: PaymentAttemptStatus,
+    payment_method: str,
+    amount: Decimal,
+    currency: str,
+    failure_code: str | None = None,
+) -> Attempt:
+    """Record the attempt (once per key) and return the stored one: when a concurrent run of
+    the same activity recorded first, its payment id wins and this one is never confirmed."""
+    await conn.execute(
+        pg_insert(PaymentAttempt)
+        .values(
+            idempotency_key=idempotency_key,
+            booking_id=booking_id,
+            attempt=attempt,
+            provider=provider,
+            provider_payment_id=provider_payment_id,
+            status=status,
+            payment_method=payment_method,
+            amount=amount,
+            currency=currency,
+            failure_code=failure_code,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    stored = await find_attempt(conn, idempotency_key)
+    assert stored is not None
+    return stored
+
+
+async def settle_attempt(
+    conn: AsyncConnection,
+    provider_payment_id: str,
+    status: PaymentAttemptStatus,
+    failure_code: str | None = None,
+) -> Attempt | None:
+    """Where the provider says the payment now stands. A succeeded attempt stays succeeded
+    (events can arrive out of order); returns the attempt, None when it is not ours."""
+    row = (
+        await conn.execute(
+            text(
+                "UPDATE payment_attempts SET status = :s, failure_code = :f, updated_at = now() "
+                "WHERE provider_payment_id = :p AND status <> 'succeeded' "
+                f"RETURNING {_ATTEMPT_COLUMNS}"
+            ),
+            {"p": provider_payment_id, "s": status, "f": failure_code},
+        )
+    ).first()
+    if row is not None:
+        return _attempt(row)
+    return await attempt_by_payment(conn, provider_payment_id)
+
+
+async def has_charge(conn: AsyncConnection, provider_payment_id: str) -> bool:
+    """Is this provider payment recorded as a successful charge already?"""
+    found = await conn.scalar(
+        text(
+            "SELECT 1 FROM payments WHERE provider_payment_id = :p AND kind = 'charge' "
+            "AND status = 'succeeded'"
+        ),
+        {"p": provider_payment_id},
+    )
+    return found is not None
+
+
+async def has_refund(conn: AsyncConnection, booking_id: uuid.UUID) -> bool:
+    """Has Evently refunded this booking's charge?"""
+    found = await conn.scalar(
+        text(
+            "SELECT 1 FROM payments WHERE booking_id = :b AND kind = 'refund' "
+            "AND status = 'succeeded'"
+        ),
+        {"b": booking_id},
+    )
+    return found is not None

@@ -31,6 +31,8 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "booking-late-payment-confirmed",
         "booking-late-payment-refunded",
         "booking-support-release",
+        "booking-sold-out",
+        "booking-webhook-while-held",
         "waitlist-offer-accept-pay",
         "waitlist-decline-lapse-back-to-public",
         "waitlist-continue-as-new-first-run",

@@ -60,6 +60,8 @@ class PayResult(BaseModel):
     status: PayOutcome
     booking_status: BookingStatus
     detail: str | None = None
+    # REQUIRES_ACTION: what the buyer's browser needs to finish 3-D Secure (Stripe.js)
+    client_secret: str | None = None
 
 
 class PaymentNotice(BaseModel):
@@ -119,6 +121,10 @@ class ChargeResult(BaseModel):
     succeeded: bool
     provider_payment_id: str
     failure_code: str | None = None
+    # set when the charge waits for the buyer (REQUIRES_ACTION, with client_secret) or the
+    # provider (PROCESSING): the hold keeps running, the outcome arrives by webhook
+    pending: PayOutcome | None = None
+    client_secret: str | None = None
 
 
 class RefundInput(BaseModel):

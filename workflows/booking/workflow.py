@@ -133,6 +133,16 @@ class BookingWorkflow:
             return PayResult(status=PayOutcome.UNAVAILABLE, booking_status=self.status)
         finally:
             self.charging = False
+        if charge.pending is not None:
+            # 3-D Secure (or a payment still processing): the hold keeps running; the outcome
+            # arrives as the payment_succeeded signal (webhook) or the hold ends
+            self._log(f"payment {charge.pending} ({charge.provider_payment_id})")
+            self._details(f"payment attempt {self.charge_attempts} {charge.pending}")
+            return PayResult(
+                status=charge.pending,
+                booking_status=self.status,
+                client_secret=charge.client_secret,
+            )
         if not charge.succeeded:
             self._log(f"payment declined ({charge.failure_code})")
             self._details(f"payment attempt {self.charge_attempts} declined")

@@ -4,6 +4,7 @@ the lifecycle rules — hold, pay, decline, cancel, expire, late payment — in 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -141,6 +142,13 @@ class Ledger:
         @activity.defn(name=CHARGE)
         async def charge(data: ChargeInput) -> ChargeResult:
             ledger.calls.append(f"{CHARGE}:{data.payment_method}")
+            if data.payment_method == "pm_card_authenticationRequired":  # 3-D Secure
+                return ChargeResult(
+                    succeeded=False,
+                    provider_payment_id=f"pi_{data.attempt}",
+                    pending=PayOutcome.REQUIRES_ACTION,
+                    client_secret=f"pi_{data.attempt}_secret_1",
+                )
             ok = data.payment_method == "pm_card_visa"
             return ChargeResult(
                 succeeded=ok,
@@ -315,3 +323,49 @@ async def test_a_payment_after_expiry_is_accepted_when_seats_are_free(
     assert state.status == BookingStatus.CONFIRMED
     assert ledger.calls.count(SETTLE_LATE_PAYMENT) == 1  # the second delivery: seen before
     assert ledger.calls.count(RECORD_PROVIDER_PAYMENT) == 1
+
+
+async def test_three_d_secure_keeps_the_hold_and_the_webhook_confirms(
+    time_skipping_env: WorkflowEnvironment, ledger: Ledger
+) -> None:
+    client = time_skipping_env.client
+    data, _ = await _hold(client)
+    pending = await booking_client.pay(client, data.booking_id, "pm_card_authenticationRequired")
+    assert (pending.status, pending.booking_status) == (PayOutcome.REQUIRES_ACTION, "held")
+    assert pending.client_secret == "pi_1_secret_1"
+    handle = client.get_workflow_handle(booking_workflow_id(data.booking_id))
+    state = await handle.query(QUERY_STATE, result_type=BookingState)
+    assert state.status == BookingStatus.HELD  # the hold keeps running
+    # the buyer completes 3-D Secure: the provider's webhook reports the payment
+    notice = PaymentNotice(
+        provider_event_id="evt_3ds", provider_payment_id="pi_1", amount=Decimal(10), currency="EUR"
+    )
+    await booking_client.deliver_payment(client, data, notice)
+    for _ in range(100):
+        state = await handle.query(QUERY_STATE, result_type=BookingState)
+        if state.status == BookingStatus.CONFIRMED:
+            break
+        await asyncio.sleep(0.05)
+    assert state.status == BookingStatus.CONFIRMED
+    # confirmed, the run has ended: a pay the buyer's client sends afterwards charges nothing
+    # (the API answers 200 confirmed from the booking row before asking the workflow)
+    with pytest.raises(WorkflowNotRunning):
+        await booking_client.pay(client, data.booking_id, "pm_card_visa")
+    assert ledger.calls == [
+        RESERVE_SEATS,
+        f"{CHARGE}:pm_card_authenticationRequired",
+        RECORD_PROVIDER_PAYMENT,
+        CONFIRM_BOOKING,
+    ]
+
+
+async def test_three_d_secure_never_finished_lets_the_hold_expire(
+    time_skipping_env: WorkflowEnvironment, ledger: Ledger
+) -> None:
+    client = time_skipping_env.client
+    data, _ = await _hold(client)
+    pending = await booking_client.pay(client, data.booking_id, "pm_card_authenticationRequired")
+    assert pending.status == PayOutcome.REQUIRES_ACTION
+    assert (await _final(time_skipping_env, data.booking_id)).status == BookingStatus.EXPIRED
+    assert ledger.calls[-1] == f"{RELEASE_BOOKING}:expired"
+    assert CONFIRM_BOOKING not in ledger.calls

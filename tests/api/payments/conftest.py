@@ -1,0 +1,148 @@
+"""The real stack with the Stripe provider: the session's Postgres, Redis and Temporal server,
+localstripe as the Stripe API, and the app both in process and over HTTP (localstripe delivers
+its signed webhooks to it).
+
+Its workers run in a Temporal namespace of their own: the session's workers (simulated provider)
+poll the same task-queue names in the default namespace, and must never take a Stripe charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from google.protobuf.duration_pb2 import Duration
+from pydantic import SecretStr
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from evently.infra.embedded import free_port
+from evently.infra.resources import Resources
+from evently.settings import Settings
+from tests.conftest import AppFactory
+from tests.localstripe import TEST_API_KEY
+from workers.main import build_workers
+from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
+from workflows.connection import connect
+
+WEBHOOK_PATH = "/api/v1/payments/stripe/webhook"
+
+
+@dataclass
+class StripeStack:
+    res: Resources  # settings: EVENTLY_PAYMENT_PROVIDER=stripe on localstripe
+    temporal: Client  # the stack's own namespace
+    client: httpx.AsyncClient  # the app in process
+    url: str  # the same app over HTTP: localstripe's webhooks arrive here
+    webhook_secret: str
+    hook_id: str  # the webhook endpoint registered at localstripe
+
+
+async def _namespace(temporal: Client, name: str) -> None:
+    await temporal.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=name, workflow_execution_retention_period=Duration(seconds=86_400)
+        )
+    )
+    for _ in range(100):  # usable once the server's namespace cache has it
+        try:
+            await temporal.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=name)
+            )
+            break
+        except RPCError:
+            await asyncio.sleep(0.1)
+    await temporal.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=name,
+            search_attributes={
+                n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTE_TYPES
+            },
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def _serve(app: object, port: int) -> AsyncIterator[None]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn stopped"
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(scope="module")
+async def stripe_stack(
+    resources: Resources,
+    settings: Settings,
+    temporal_client: Client,
+    localstripe_url: str,
+    localstripe_http: httpx.AsyncClient,
+    app_factory: AppFactory,
+) -> AsyncIterator[StripeStack]:
+    namespace = f"evently-stripe-{uuid.uuid4().hex[:8]}"
+    await _namespace(temporal_client, namespace)
+    assert settings.temporal_address
+    temporal = await connect(settings.temporal_address, namespace)
+    secret = f"whsec_{uuid.uuid4().hex}"
+    stripe_settings = resources.settings.model_copy(
+        update={
+            "payment_provider": "stripe",
+            "stripe_secret_key": SecretStr(TEST_API_KEY),
+            "stripe_api_base": localstripe_url,
+            "stripe_webhook_secret": SecretStr(secret),
+            "temporal_namespace": namespace,
+        }
+    )
+    res = dataclasses.replace(resources, settings=stripe_settings)
+    workers = build_workers(
+        temporal, res, list(QUEUES.values()), stripe_settings, strict_sandbox=True
+    )
+    app = app_factory(res, temporal=temporal)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    hook = uuid.uuid4().hex
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        await stack.enter_async_context(_serve(app, port))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        )
+        registered = await localstripe_http.post(
+            f"/_config/webhooks/{hook}",
+            data={
+                "url": f"{url}{WEBHOOK_PATH}",
+                "secret": secret,
+                "events[]": ["payment_intent.succeeded", "payment_intent.payment_failed"],
+            },
+        )
+        registered.raise_for_status()
+        try:
+            yield StripeStack(res, temporal, client, url, secret, hook)
+        finally:
+            # stop deliveries to a server that is about to close
+            await localstripe_http.post(
+                f"/_config/webhooks/{hook}",
+                data={"url": f"{url}{WEBHOOK_PATH}", "secret": secret, "events[]": ["none"]},
+            )
