@@ -98,13 +98,12 @@ async def reserve(
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
         )
-    retry_after = await limiter.hit(
-        f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60
-    )
-    if retry_after is not None:
+    hit = await limiter.hit(f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60)
+    if hit.exceeded:
         metrics.RESERVE_REQUESTS.labels(outcome="rate_limited").inc()
         raise TooManyRequests(
-            "Too many reservations from this account; retry shortly.", retry_after=retry_after
+            "Too many reservations from this account; retry shortly.",
+            retry_after=hit.reset_seconds,
         )
     with metrics.RESERVE_SECONDS.time():
         result = await service.reserve(
