@@ -19,6 +19,7 @@ from api.bookings.schemas import (
     ReserveResponse,
 )
 from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from evently import bookings
 from evently.db.models import Booking, User
@@ -46,6 +47,7 @@ from evently.inventory.gate import Gate
 from workflows.booking.contract import booking_workflow_id
 
 router = APIRouter(tags=["bookings"])
+MAX_PAGE = 100_000
 
 
 def admission(request: Request) -> service.Admission:
@@ -194,11 +196,13 @@ async def cancel_booking(
 async def my_bookings(
     user: CurrentUser,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    links: PageLinksDep,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> BookingPage:
     """Your bookings, newest first."""
     items, total = await bookings.list_user_bookings(session, user.id, page=page, limit=limit)
+    links.set(page, limit, total, max_page=MAX_PAGE)
     return BookingPage(
         items=[BookingOut.model_validate(b) for b in items], total=total, page=page, limit=limit
     )
