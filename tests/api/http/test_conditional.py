@@ -96,6 +96,9 @@ async def test_a_304_from_the_cache_needs_no_postgres(
             await availability.invalidate(resources.redis, event.id)
             miss = await without_pg.get(url, headers={"If-None-Match": tag})
             assert miss.status_code == 503, miss.text
+            # rendered by the last-resort handler, outside the middleware: same headers
+            assert miss.headers["x-content-type-options"] == "nosniff"
+            assert miss.headers["content-security-policy"].startswith("default-src 'none'")
     finally:
         await dead.dispose()
 
