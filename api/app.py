@@ -15,6 +15,7 @@ from api.bookings.fastpath import ReserveFastPath
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.edge import HttpEdge
+from api.http.headers import security_headers
 from api.http.openapi import document_http
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
@@ -92,7 +93,7 @@ def create_app(
     if resources is not None and temporal is not None:
         app.state.resources = resources
         app.state.temporal = temporal
-    install_problem_handlers(app)
+    install_problem_handlers(app, last_resort_headers=security_headers)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack

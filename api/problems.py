@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,7 +25,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.http.headers import security_headers
 from evently import errors
 from evently.errors import EventlyError
 
@@ -224,7 +223,12 @@ def unavailable() -> JSONResponse:
     return render(errors.ServiceUnavailable(retry_after=2))
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(
+    app: FastAPI, *, last_resort_headers: Callable[[Request], Mapping[str, str]] | None = None
+) -> None:
+    """``last_resort_headers``: what the 500/503 of an unhandled exception adds (it is
+    rendered by Starlette's ServerErrorMiddleware, outside every other middleware)."""
+
     @app.exception_handler(EventlyError)
     async def _evently(request: Request, exc: EventlyError) -> JSONResponse:
         return render(exc)
@@ -248,8 +252,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        # rendered outside the middleware stack (Starlette's ServerErrorMiddleware): give it
-        # the headers the edge layer gives every other answer
         if is_unavailable(exc):
             log.warning("dependency unavailable: %r", exc)
             response = unavailable()
@@ -258,5 +260,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             response = problem(
                 500, "internal_error", "Internal server error", "An unexpected error."
             )
-        response.headers.update(security_headers(request.url.scheme == "https"))
+        if last_resort_headers is not None:
+            response.headers.update(last_resort_headers(request))
         return response

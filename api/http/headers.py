@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.requests import Request
+
 Headers = tuple[tuple[bytes, bytes], ...]
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -15,8 +17,9 @@ CSP: Headers = ((b"content-security-policy", JSON_CSP.encode("ascii")),)
 HSTS: Headers = ((b"strict-transport-security", HSTS_VALUE.encode("ascii")),)
 
 
-def security_headers(https: bool) -> dict[str, str]:
+def security_headers(request: Request) -> dict[str, str]:
     """For answers rendered outside the edge layer (the last-resort 500/503 handler)."""
+    https = request.url.scheme == "https"
     return {
         name.decode(): value.decode()
         for name, value in SECURITY_HEADERS + CSP + (HSTS if https else ())
