@@ -14,9 +14,13 @@ from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
+from api.http.edge import HttpEdge
+from api.http.headers import security_headers
+from api.http.openapi import document_http
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
+from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.search.endpoints import router as search_router
@@ -30,6 +34,13 @@ from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
 
 API_PREFIX = "/api/v1"
+
+# request-body limits of their own (every other path: EVENTLY_MAX_BODY_BYTES); a path here is
+# refused with 413 above its limit before anything reads the body (api/http/edge.py)
+BODY_LIMITS: dict[str, int] = {
+    f"{API_PREFIX}/payments/webhook": WEBHOOK_MAX_BODY,
+    f"{API_PREFIX}/payments/stripe/webhook": WEBHOOK_MAX_BODY,
+}
 
 
 def api_router() -> APIRouter:
@@ -83,11 +94,23 @@ def create_app(
     if resources is not None and temporal is not None:
         app.state.resources = resources
         app.state.temporal = temporal
-    install_problem_handlers(app)
+    install_problem_handlers(app, last_resort_headers=security_headers)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
+    # body limits, CORS, security and rate-limit headers on every answer (fast path included);
+    # HSTS reads the scope's scheme, so a proxy-headers layer must sit outside this one
+    app.add_middleware(
+        HttpEdge,
+        max_body_bytes=settings.max_body_bytes,
+        body_limits=BODY_LIMITS,
+        cors_origins=settings.cors_origins,
+        docs_paths=[
+            p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
+        ],
+    )
     app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
     app.include_router(api_router())
     document_common_problems(app)
+    document_http(app, max_body_bytes=settings.max_body_bytes, body_limits=BODY_LIMITS)
     return app

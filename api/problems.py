@@ -6,15 +6,16 @@ unreachable backing service) becomes ``application/problem+json`` with a stable 
 Documenting: a route lists the errors it raises, ``responses=problem_responses(SoldOut, ...)``;
 :func:`document_common_problems` adds, to every route, the answers its dependencies and
 parameters can give (401 for a bearer token, 403 for a role, 429 for a rate limit, 400/422 for
-a body or parameters, 503 for a backing service), so every status code and content type an
-operation can answer is in the OpenAPI document.
+a body or parameters, 503 for a backing service) and the response headers its dependencies
+add (``DEPENDENCY_HEADERS``: rate-limit fields, paging links), so every status code, content
+type and header an operation can answer with is in the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -109,6 +110,19 @@ def problem_responses(*errs: type[EventlyError]) -> dict[int | str, dict[str, An
 DEPENDENCY_ERRORS: dict[Any, tuple[type[EventlyError], ...]] = {}
 
 
+#: a dependency's callable → (response headers it adds, on the success answer only or on all)
+DEPENDENCY_HEADERS: dict[Any, tuple[dict[str, dict[str, Any]], bool]] = {}
+
+#: what a 429 always carries
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "seconds until the limit resets",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+}
+
+
 def _dependants(dependant: Dependant) -> Iterable[Dependant]:
     yield dependant
     for dep in dependant.dependencies:
@@ -149,6 +163,21 @@ def document_common_problems(app: FastAPI) -> None:
                 route.responses[status] = response
             elif "content" not in declared:
                 declared["content"] = response["content"]
+        _document_headers(route)
+
+
+def _document_headers(route: APIRoute) -> None:
+    if 429 in route.responses:
+        route.responses[429].setdefault("headers", {}).update(RETRY_AFTER_HEADER)
+    success = route.status_code or 200
+    for dep in _dependants(route.dependant):
+        headers, success_only = DEPENDENCY_HEADERS.get(dep.call, ({}, False))
+        if not headers:
+            continue
+        route.responses.setdefault(success, {})
+        for status, response in route.responses.items():
+            if not success_only or status == success:
+                response.setdefault("headers", {}).update(headers)
 
 
 # ---- handlers --------------------------------------------------------------------------------
@@ -194,7 +223,12 @@ def unavailable() -> JSONResponse:
     return render(errors.ServiceUnavailable(retry_after=2))
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(
+    app: FastAPI, *, last_resort_headers: Callable[[Request], Mapping[str, str]] | None = None
+) -> None:
+    """``last_resort_headers``: what the 500/503 of an unhandled exception adds (it is
+    rendered by Starlette's ServerErrorMiddleware, outside every other middleware)."""
+
     @app.exception_handler(EventlyError)
     async def _evently(request: Request, exc: EventlyError) -> JSONResponse:
         return render(exc)
@@ -220,6 +254,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             log.warning("dependency unavailable: %r", exc)
-            return unavailable()
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "Internal server error", "An unexpected error.")
+            response = unavailable()
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = problem(
+                500, "internal_error", "Internal server error", "An unexpected error."
+            )
+        if last_resort_headers is not None:
+            response.headers.update(last_resort_headers(request))
+        return response

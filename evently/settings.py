@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
@@ -88,8 +89,52 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(1000, ge=0)
     worker_metrics_port: int | None = None
 
+    # HTTP behaviour (README "HTTP behaviour"): request bodies above this are refused with 413
+    # before they are read (the payment webhooks have their own, smaller limit)
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
+    # browser origins allowed to call the API (CORS, with credentials), comma-separated
+    # exact origins such as "https://shop.example.com"; none by default
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        """Exact ``scheme://host[:port]`` origins (what browsers send in ``Origin``)."""
+        normalized = []
+        for origin in origins:
+            parts = urlsplit(origin.strip().rstrip("/").lower())
+            try:
+                parts.port  # noqa: B018 (raises on a port out of range)
+            except ValueError:
+                parts = parts._replace(scheme="")
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or "@" in parts.netloc
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or "*" in origin
+            ):
+                raise ValueError(
+                    f"EVENTLY_CORS_ORIGINS: {origin!r} is not an origin like https://shop.example.com"
+                    " (no wildcards, paths or trailing parts)"
+                )
+            netloc = parts.netloc
+            if parts.port == {"http": 80, "https": 443}[parts.scheme]:
+                netloc = netloc.rsplit(":", 1)[0]  # browsers leave a default port out
+            normalized.append(f"{parts.scheme}://{netloc}")
+        return normalized
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:

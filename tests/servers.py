@@ -18,8 +18,14 @@ from evently.infra.embedded import free_port
 from evently.settings import Settings
 
 
+class ApiURL(str):
+    """The base URL of a running API process; ``pid``: the process serving it (one worker)."""
+
+    pid: int
+
+
 @contextlib.contextmanager
-def api_process(settings: Settings, *, workers: int = 1, **env: str) -> Iterator[str]:
+def api_process(settings: Settings, *, workers: int = 1, **env: str) -> Iterator[ApiURL]:
     """Start the API on a free port; yield its base URL; stop it. ``env``: extra EVENTLY_*."""
     port = free_port()
     full = dict(os.environ)
@@ -45,7 +51,8 @@ def api_process(settings: Settings, *, workers: int = 1, **env: str) -> Iterator
         args += ["--workers", str(workers)]
     with log.open("ab") as out:
         proc = subprocess.Popen(args, env=full, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = ApiURL(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from api.deps import ResourcesDep, SessionDep, SettingsDep
-from api.problems import DEPENDENCY_ERRORS
+from api.http.ratelimit import RATE_LIMIT_HEADERS, RequestRateLimiter
+from api.problems import DEPENDENCY_ERRORS, DEPENDENCY_HEADERS
 from evently.db.models import User
 from evently.enums import Role
 from evently.errors import Forbidden, InvalidToken, TokenExpired, Unauthorized
@@ -65,16 +66,19 @@ AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 SupportUser = Annotated[User, Depends(require_roles(Role.SUPPORT, Role.ADMIN))]
 
 
-async def get_rate_limiter(request: Request, res: ResourcesDep) -> RateLimiter:
-    """One limiter per app (it remembers a Redis outage for its cooldown), on the app's Redis."""
+async def get_rate_limiter(request: Request, res: ResourcesDep) -> RequestRateLimiter:
+    """One limiter per app (it remembers a Redis outage for its cooldown), on the app's Redis,
+    bound to the request so that its hits become the answer's ``RateLimit`` fields."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or limiter.redis is not res.redis:
         limiter = RateLimiter(res.redis)
         request.app.state.rate_limiter = limiter
-    return limiter
+    return RequestRateLimiter(limiter, request.scope)
 
 
-RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+RateLimiterDep = Annotated[RequestRateLimiter, Depends(get_rate_limiter)]
+
+DEPENDENCY_HEADERS[get_rate_limiter] = (RATE_LIMIT_HEADERS, False)
 
 
 def client_ip(request: Request) -> str:

@@ -13,6 +13,7 @@ from api.auth.schemas import (
     UserOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep
+from api.http.ratelimit import RequestRateLimiter
 from api.problems import problem_responses
 from evently import accounts, tokens
 from evently.db.models import User
@@ -27,7 +28,7 @@ from evently.errors import (
     TooManyRequests,
     WeakPassword,
 )
-from evently.ratelimit import RateLimiter, hashed
+from evently.ratelimit import hashed
 from evently.security import create_access_token
 from evently.settings import Settings
 
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 async def _limit(
-    limiter: RateLimiter, settings: Settings, action: str, limit: int, ip: str, email: str
+    limiter: RequestRateLimiter, settings: Settings, action: str, limit: int, ip: str, email: str
 ) -> None:
     window = settings.rate_limit_window_seconds
     detail = f"Too many {action} attempts."

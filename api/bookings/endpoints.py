@@ -21,6 +21,7 @@ from api.bookings.schemas import (
     ReserveResponse,
 )
 from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from evently import bookings
 from evently.db.models import Booking, User
@@ -49,6 +50,7 @@ from evently.inventory.gate import Gate
 from workflows.booking.contract import booking_workflow_id
 
 router = APIRouter(tags=["bookings"])
+MAX_PAGE = 100_000
 
 
 def admission(request: Request) -> service.Admission:
@@ -101,13 +103,12 @@ async def reserve(
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
         )
-    retry_after = await limiter.hit(
-        f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60
-    )
-    if retry_after is not None:
+    hit = await limiter.hit(f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60)
+    if hit.exceeded:
         metrics.RESERVE_REQUESTS.labels(outcome="rate_limited").inc()
         raise TooManyRequests(
-            "Too many reservations from this account; retry shortly.", retry_after=retry_after
+            "Too many reservations from this account; retry shortly.",
+            retry_after=hit.reset_seconds,
         )
     with metrics.RESERVE_SECONDS.time():
         result = await service.reserve(
@@ -217,11 +218,13 @@ async def cancel_booking(
 async def my_bookings(
     user: CurrentUser,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    links: PageLinksDep,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> BookingPage:
     """Your bookings, newest first."""
     items, total = await bookings.list_user_bookings(session, user.id, page=page, limit=limit)
+    links.set(page, limit, total, max_page=MAX_PAGE)
     return BookingPage(
         items=[BookingOut.model_validate(b) for b in items], total=total, page=page, limit=limit
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import RedisDep, SessionDep
 from api.events.schemas import (
@@ -16,6 +16,8 @@ from api.events.schemas import (
     ReasonableDate,
     StorableText,
 )
+from api.http.conditional import IfNoneMatch, conditional_responses, etag, validated
+from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from evently.enums import EventStatus
 from evently.errors import EventNotFound, InvalidDateRange
@@ -49,6 +51,7 @@ def _end_exclusive(value: datetime | date) -> datetime:
 )
 async def list_events(
     session: SessionDep,
+    links: PageLinksDep,
     city: Annotated[StorableText | None, Query(max_length=120, description="venue city")] = None,
     type: Annotated[
         StorableText | None, Query(max_length=50, description="event type, e.g. concert")
@@ -74,6 +77,7 @@ async def list_events(
     items, total = await list_published_events(
         session, filters, offset=(page - 1) * limit, limit=limit
     )
+    links.set(page, limit, total, max_page=MAX_PAGE)
     return EventPage(items=[EventOut.of(e) for e in items], total=total, page=page, limit=limit)
 
 
@@ -81,25 +85,48 @@ async def list_events(
     "/{event_id}",
     response_model=EventOut,
     summary="One event with its venue",
-    responses=problem_responses(EventNotFound),
+    responses={**problem_responses(EventNotFound), **conditional_responses()},
 )
-async def read_event(event_id: uuid.UUID, session: SessionDep) -> EventOut:
+async def read_event(
+    event_id: uuid.UUID, session: SessionDep, response: Response, if_none_match: IfNoneMatch = None
+) -> EventOut | Response:
+    """Tagged with an `ETag` that changes with any change to the event (seat counts
+    included): send it back in `If-None-Match` to get `304 Not Modified` instead."""
     event = await get_event(session, event_id)
     if event is None or event.status == EventStatus.DRAFT:  # drafts are the organizer's business
         raise event_not_found(event_id)
-    return EventOut.of(event)
+    # the venue never changes (no endpoint edits one); the event's updated_at moves with
+    # every UPDATE of its row
+    tag = etag("event", event.id, availability.version_of(event.updated_at))
+    return validated(response, tag, if_none_match) or EventOut.of(event)
 
 
 @router.get(
     "/{event_id}/availability",
     response_model=AvailabilityOut,
     summary="Live seat counts (Redis cache, Postgres fallback)",
-    responses=problem_responses(EventNotFound),
+    responses={**problem_responses(EventNotFound), **conditional_responses()},
 )
 async def read_availability(
-    event_id: uuid.UUID, session: SessionDep, redis: RedisDep
-) -> AvailabilityOut:
+    event_id: uuid.UUID,
+    session: SessionDep,
+    redis: RedisDep,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> AvailabilityOut | Response:
+    """Polled by every buyer's page during an on-sale: send the last `ETag` back in
+    `If-None-Match` and get an empty `304` while nothing changed (answered from Redis)."""
     snapshot = await availability.read(redis, session, event_id)
     if snapshot is None or snapshot.status == EventStatus.DRAFT:
         raise event_not_found(event_id)
-    return AvailabilityOut.of(snapshot)
+    tag = etag(
+        "availability",
+        snapshot.version,
+        snapshot.capacity,
+        snapshot.available,
+        snapshot.held,
+        snapshot.sold,
+        snapshot.status,
+        snapshot.waitlist_length,
+    )
+    return validated(response, tag, if_none_match) or AvailabilityOut.of(snapshot)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import ResourcesDep
+from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.search.schemas import (
     SearchItem,
@@ -17,7 +18,7 @@ from api.search.schemas import (
     Suggestions,
     SuggestParams,
 )
-from evently.search.base import SearchIndex, SearchUnavailable
+from evently.search.base import MAX_RESULT_WINDOW, SearchIndex, SearchUnavailable
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -31,9 +32,12 @@ _UNAVAILABLE = problem_responses(SearchUnavailable)
 
 
 @router.get("", responses=_UNAVAILABLE)
-async def search(index: SearchIndexDep, params: Annotated[SearchParams, Query()]) -> SearchPage:
+async def search(
+    index: SearchIndexDep, params: Annotated[SearchParams, Query()], links: PageLinksDep
+) -> SearchPage:
     """Full-text search over published events that have not ended, with filters and sorting."""
     results = await index.search(params.to_query(datetime.now(UTC)))
+    links.set(params.page, params.limit, results.total, max_page=MAX_RESULT_WINDOW // params.limit)
     return SearchPage(
         items=[SearchItem.of(d) for d in results.items],
         total=results.total,

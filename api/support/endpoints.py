@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query
 
 from api.auth.deps import SupportUser
 from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.support import service
 from api.support.schemas import (
@@ -35,6 +36,7 @@ from evently.infra.resources import Resources
 from workflows.booking import client as booking_client
 
 router = APIRouter(prefix="/support", tags=["support"])
+MAX_PAGE = 100_000
 
 
 def _ui(res: Resources, workflow_id: str) -> str | None:
@@ -48,12 +50,13 @@ async def list_bookings(
     session: SessionDep,
     res: ResourcesDep,
     staff: SupportUser,
+    links: PageLinksDep,
     status: Literal["held", "confirmed", "expired", "cancelled", "rejected"] | None = None,
     event_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     held_longer_than_seconds: Annotated[int | None, Query(ge=0, le=10**8)] = None,
     stuck: Annotated[bool, Query(description="held although the hold window is over")] = False,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SupportBookingPage:
     """Bookings newest first, with workflow ids and Temporal UI links."""
@@ -71,6 +74,7 @@ async def list_bookings(
         limit=limit,
         now=now,
     )
+    links.set(page, limit, total, max_page=MAX_PAGE)
     return SupportBookingPage(
         items=[SupportBooking.of(b, now=now, ui_url=_ui(res, b.workflow_id)) for b in rows],
         total=total,

@@ -177,12 +177,15 @@ async def invalidate(redis: Redis, event_id: uuid.UUID) -> None:
         _warn("availability cache invalidation failed", exc)
 
 
+_READ = [*_FIELDS, "v"]  # the version too (absent when only unversioned writes happened)
+
+
 async def _from_redis(redis: Redis, event_id: uuid.UUID) -> Availability | None:
-    values = await redis.hmget(cache_key(event_id), list(_FIELDS))
+    *values, version = await redis.hmget(cache_key(event_id), _READ)
     if any(v is None for v in values):
         return None
     return Availability.model_validate(
-        {"event_id": event_id, **dict(zip(_FIELDS, values, strict=True))}
+        {"event_id": event_id, **dict(zip(_FIELDS, values, strict=True)), "version": version}
     )
 
 

@@ -238,9 +238,9 @@ async def test_rate_limit_refusals_are_counted_by_scope(resources: Resources) ->
     limiter = RateLimiter(resources.redis)
     key = f"login:ip:test-{uuid.uuid4().hex}"
     before = _sample("evently_rate_limited_total", scope="login:ip")
-    assert await limiter.hit(key, limit=2, window_seconds=60) is None
-    assert await limiter.hit(key, limit=2, window_seconds=60) is None
+    assert not (await limiter.hit(key, limit=2, window_seconds=60)).exceeded
+    assert not (await limiter.hit(key, limit=2, window_seconds=60)).exceeded
     assert _sample("evently_rate_limited_total", scope="login:ip") == before
-    assert await limiter.hit(key, limit=2, window_seconds=60) is not None
-    assert await limiter.hit(key, limit=2, window_seconds=60) is not None
+    assert (await limiter.hit(key, limit=2, window_seconds=60)).exceeded
+    assert (await limiter.hit(key, limit=2, window_seconds=60)).exceeded
     assert _sample("evently_rate_limited_total", scope="login:ip") == before + 2

@@ -49,12 +49,22 @@ async def _until_allowed(client: httpx.AsyncClient, path: str, body: dict[str, s
 
 async def test_limiter_counts_per_key_and_reports_retry_after(resources: Resources) -> None:
     limiter = RateLimiter(resources.redis)
-    key = f"test:{uuid.uuid4()}"
-    assert [await limiter.hit(key, 3, 60) for _ in range(3)] == [None, None, None]
-    retry = await limiter.hit(key, 3, 60)
-    assert retry is not None
-    assert 1 <= retry <= 60
-    assert await limiter.hit(f"{key}:other", 3, 60) is None
+    key = f"test:scope:{uuid.uuid4()}"
+    hits = [await limiter.hit(key, 3, 60) for _ in range(3)]
+    assert [(h.exceeded, h.remaining, h.retry_after) for h in hits] == [
+        (False, 2, None),
+        (False, 1, None),
+        (False, 0, None),
+    ]
+    assert all(h.counted and h.limit == 3 and h.window_seconds == 60 for h in hits)
+    assert all(1 <= h.reset_seconds <= 60 for h in hits)
+    over = await limiter.hit(key, 3, 60)
+    assert over.exceeded
+    assert over.remaining == 0
+    assert over.retry_after is not None
+    assert 1 <= over.retry_after <= 60
+    assert over.policy == "test:scope"  # the key's first two parts, never the client's id
+    assert not (await limiter.hit(f"{key}:other", 3, 60)).exceeded
     ttl = await resources.redis.ttl(f"rl:{key}")
     assert 0 < ttl <= 60
     with pytest.raises(ValueError, match="positive"):
@@ -141,6 +151,7 @@ async def test_auth_works_with_redis_down(
         for _ in range(3):  # the limits (1) are not enforced: the limiter fails open
             r = await client.post(f"{AUTH}/login", json={"email": email, "password": PASSWORD})
             assert r.status_code == 200, r.text
+            assert "ratelimit" not in r.headers  # nothing was counted: nothing to report
         r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
         assert r.status_code == 200, r.text
         wrong = await client.post(f"{AUTH}/login", json={"email": email, "password": "x" * 12})
