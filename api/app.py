@@ -19,6 +19,7 @@ from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
+from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.users.endpoints import router as users_router
@@ -87,7 +88,13 @@ def create_app(
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
-    app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
+    app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
+    if settings.trusted_proxy_networks:  # outermost: every layer sees the real client address
+        app.add_middleware(
+            TrustedProxies,
+            networks=settings.trusted_proxy_networks,
+            header=settings.forwarded_header,
+        )
     app.include_router(api_router())
     document_common_problems(app)
     return app
