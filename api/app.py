@@ -26,6 +26,7 @@ from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
+from evently.infra.tracing import API_SERVICE, Tracing, setup_tracing
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
@@ -55,11 +56,15 @@ def create_app(
     settings: Settings | None = None,
     resources: Resources | None = None,
     temporal: TemporalClient | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the app. Pass ``resources`` and ``temporal`` to share clients (tests); else the
-    lifespan opens them."""
+    lifespan opens them. Tracing (``EVENTLY_OTLP_ENDPOINT``, or ``tracing`` given) traces the
+    requests and the clients the lifespan opens; given clients are used as they come."""
     settings = settings or get_settings()
     use_password_profile(settings.password_hash_profile)
+    if tracing is None and resources is None:
+        tracing = setup_tracing(settings, API_SERVICE)  # None (nothing installed) when unset
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,12 +73,21 @@ def create_app(
             return
         configure_logging(settings)
         async with open_resources(settings) as res:
+            if tracing is not None:
+                tracing.instrument_resources(res)
             app.state.resources = res
             # lazy: the API starts (and reports not-ready) while Temporal is still down
             app.state.temporal = await connect(
-                res.endpoints.temporal_address, settings.temporal_namespace, lazy=True
+                res.endpoints.temporal_address,
+                settings.temporal_namespace,
+                lazy=True,
+                tracer=tracing.tracer if tracing is not None else None,
             )
-            yield
+            try:
+                yield
+            finally:
+                if tracing is not None:
+                    tracing.shutdown()  # export what is buffered
 
     app = FastAPI(
         title="Evently",
@@ -97,4 +111,6 @@ def create_app(
         )
     app.include_router(api_router())
     document_common_problems(app)
+    if tracing is not None:  # around every middleware: they all run inside the request's span
+        tracing.instrument_app(app)
     return app
