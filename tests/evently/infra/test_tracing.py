@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,9 +41,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from api.app import create_app
 from evently.infra.embedded import EmbeddedTemporal, free_port
 from evently.infra.resources import Resources, open_resources
-from evently.infra.tracing import API_SERVICE, WORKER_SERVICE, Tracing, setup_tracing, traces_url
+from evently.infra.tracing import API_SERVICE, WORKER_SERVICE, setup_tracing, traces_url
 from evently.settings import Settings
 from tests.factories import make_account, make_event
+from tests.servers import api_process
 from workers.main import build_workers
 from workflows import common
 from workflows.booking.contract import CHARGE, CONFIRM_BOOKING, RESERVE_SEATS, WORKFLOW_NAME
@@ -228,5 +240,125 @@ def test_the_endpoint_is_the_collector_base_url() -> None:
     assert traces_url("https://c.example/v1/traces") == "https://c.example/v1/traces"
 
 
-def _unused(_: Tracing) -> None:  # keeps the import honest for type checkers
-    return None
+# ---- the production wiring: real processes exporting over OTLP/HTTP ---------------------------
+
+
+class Collector:
+    """A minimal OTLP/HTTP trace receiver: (service, span name, trace id) of every span."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                with collector.lock:
+                    for resource_spans in request.resource_spans:
+                        service = next(
+                            a.value.string_value
+                            for a in resource_spans.resource.attributes
+                            if a.key == "service.name"
+                        )
+                        for scope_spans in resource_spans.scope_spans:
+                            for span in scope_spans.spans:
+                                collector.spans.append((service, span.name, span.trace_id.hex()))
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of(self, trace_id: str) -> set[tuple[str, str]]:
+        with self.lock:
+            return {(service, name) for service, name, t in self.spans if t == trace_id}
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, **env: str) -> Iterator[None]:
+    """`evently worker` for the booking and payments queues; ready once the SDK polls."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLY_")}
+    full.update(
+        {
+            "EVENTLY_ENV": "test",
+            "EVENTLY_STATE_DIR": str(settings.state_path),
+            "EVENTLY_DATABASE_URL": settings.database_url or "",
+            "EVENTLY_REDIS_URL": settings.redis_url or "",
+            "EVENTLY_LOG_FORMAT": "json",
+            **env,
+        }
+    )
+    cmd = [sys.executable, "-m", "cli.main", "worker", "--queues", "booking,payments"]
+    cmd += ["--metrics-port", str(port), "--metrics-host", "127.0.0.1"]
+    proc = subprocess.Popen(cmd, env=full)
+    try:
+        deadline = time.monotonic() + 60
+        while "temporal_num_pollers" not in _scrape(port):
+            assert proc.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)  # a graceful stop exports what is buffered
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _scrape(port: int) -> str:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return ""
+
+
+async def test_api_and_worker_processes_export_one_trace_over_otlp(
+    settings: Settings, private_temporal: str, resources: Resources
+) -> None:
+    collector = Collector()
+    env = {
+        "EVENTLY_TEMPORAL_ADDRESS": private_temporal,
+        "EVENTLY_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export batches every 100 ms (default 5 s)
+    }
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=5)
+    caller = TracerProvider()
+    checkout = caller.get_tracer("buyer-app").start_span("checkout")
+    headers = dict(buyer.headers)
+    TraceContextTextMapPropagator().inject(headers, set_span_in_context(checkout))
+    trace_id = f"{checkout.get_span_context().trace_id:032x}"
+    with worker_process(settings, **env), api_process(settings, **env) as url:
+        r = httpx.post(
+            f"{url}/api/v1/bookings/reserve",
+            json={"event_id": str(event.id), "quantity": 1},
+            headers=headers,
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        expected = {
+            (API_SERVICE, "POST /api/v1/bookings/reserve"),
+            (API_SERVICE, f"StartUpdateWithStartWorkflow:{WORKFLOW_NAME}"),
+            (WORKER_SERVICE, f"RunWorkflow:{WORKFLOW_NAME}"),
+            (WORKER_SERVICE, f"RunActivity:{RESERVE_SEATS}"),
+        }
+        deadline = time.monotonic() + 30
+        while not expected <= collector.of(trace_id):
+            assert time.monotonic() < deadline, sorted(collector.of(trace_id))
+            await asyncio.sleep(0.2)
+    found = collector.of(trace_id)
+    assert {n for s, n in found if s == WORKER_SERVICE} & {"WITH", "UPDATE", "INSERT"}, found
+    collector.server.shutdown()
