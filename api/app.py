@@ -26,7 +26,7 @@ from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
-from evently.infra.tracing import API_SERVICE, Tracing, setup_tracing
+from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tracing
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
@@ -94,6 +94,7 @@ def create_app(
         version="0.1.0",
         description="Event ticketing: hold seats, pay within the window, never oversold.",
         lifespan=lifespan,
+        telemetry=tracing.fastapi_telemetry() if tracing is not None else TELEMETRY_OFF,
     )
     if resources is not None and temporal is not None:
         app.state.resources = resources
@@ -111,6 +112,4 @@ def create_app(
         )
     app.include_router(api_router())
     document_common_problems(app)
-    if tracing is not None:  # around every middleware: they all run inside the request's span
-        tracing.instrument_app(app)
     return app

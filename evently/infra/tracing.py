@@ -4,8 +4,9 @@ and their Postgres and Redis calls, exported over OTLP/HTTP (protobuf).
 On only when ``EVENTLY_OTLP_ENDPOINT`` is set (or a test passes an exporter): then
 :func:`setup_tracing` returns a :class:`Tracing` and the processes wire it in
 
-- the API (api/app.py): a server span per request (FastAPI instrumentation, outermost, so the
-  reserve fast path and the observability middleware run inside it);
+- the API (api/app.py): a server span per request (FastAPI's built-in OpenTelemetry support,
+  around the whole middleware stack, so the reserve fast path and the observability
+  middleware run inside it);
 - the API and the workers: their Postgres statements (SQLAlchemy events on THEIR engine) and
   Redis commands (their client), through :meth:`Tracing.instrument_resources`;
 - the Temporal client (workflows/connection.py ``connect(tracer=...)``): temporalio's
@@ -13,8 +14,8 @@ On only when ``EVENTLY_OTLP_ENDPOINT`` is set (or a test passes an exporter): th
   on a worker built on that client, gives the workflow and its activities their spans.
 
 Unset, :func:`setup_tracing` returns None and nothing is installed: no middleware, no engine
-listener, no wrapped Redis client, no interceptor; this module's OpenTelemetry imports are not
-even made. Instrumentation is per object (this app, this engine, this Redis client), never a
+listener, no wrapped Redis client, no interceptor, FastAPI's own telemetry switched off; this
+module's OpenTelemetry SDK imports are not even made. Instrumentation is per object (this app, this engine, this Redis client), never a
 process-wide patch, and this module sets no global tracer provider: tests trace one stack
 without touching the rest of the process. Standard ``OTEL_*`` variables still apply where the
 SDK reads them (``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``).
@@ -22,12 +23,14 @@ SDK reads them (``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evently.settings import Settings
 
 if TYPE_CHECKING:
+    from fastapi.telemetry import TelemetryConfig
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Tracer
@@ -36,8 +39,16 @@ if TYPE_CHECKING:
 
 API_SERVICE = "evently-api"
 WORKER_SERVICE = "evently-worker"
-# probes and scrapes are not traced (regexes searched in the URL)
-EXCLUDED_URLS = "/healthz$,/health/ready$,/metrics$"
+UNTRACED_PATHS = frozenset({"/healthz", "/health/ready", "/metrics"})  # probes and scrapes
+
+# FastAPI's built-in telemetry would trace, meter and log through any GLOBAL provider someone
+# configures; EVENTLY_OTLP_ENDPOINT is the one switch, so off means off (and no per-request
+# provider look-ups)
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def traces_url(endpoint: str) -> str:
@@ -58,16 +69,16 @@ class Tracing:
     def tracer(self) -> Tracer:
         return self.provider.get_tracer("evently")
 
-    def instrument_app(self, app: Any) -> None:
-        """A server span per request, continuing the caller's W3C ``traceparent``."""
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        FastAPIInstrumentor.instrument_app(
-            app,
-            tracer_provider=self.provider,
-            excluded_urls=EXCLUDED_URLS,
-            exclude_spans=["receive", "send"],  # one span per request, not per ASGI message
-        )
+    def fastapi_telemetry(self) -> TelemetryConfig:
+        """FastAPI's own OpenTelemetry support, on this provider: a server span per request
+        (continuing the caller's W3C ``traceparent``) with its dependencies, endpoint and
+        serialization spans. Probes and scrapes are not traced; metrics stay Prometheus'."""
+        return {
+            "tracer_provider": self.provider,
+            "metrics": False,
+            "logs": False,
+            "exclude": _untraced,
+        }
 
     def instrument_resources(self, res: Resources) -> None:
         """A span per Postgres statement on this engine and per Redis command on this client."""
