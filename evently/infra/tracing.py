@@ -13,12 +13,13 @@ On only when ``EVENTLY_OTLP_ENDPOINT`` is set (or a test passes an exporter): th
   ``TracingInterceptor``, which carries the context in workflow/update/activity headers and,
   on a worker built on that client, gives the workflow and its activities their spans.
 
-Unset, :func:`setup_tracing` returns None and nothing is installed: no middleware, no engine
+Unset, :func:`setup_tracing` returns None and nothing is installed: no span, no engine
 listener, no wrapped Redis client, no interceptor, FastAPI's own telemetry switched off; this
-module's OpenTelemetry SDK imports are not even made. Instrumentation is per object (this app, this engine, this Redis client), never a
-process-wide patch, and this module sets no global tracer provider: tests trace one stack
-without touching the rest of the process. Standard ``OTEL_*`` variables still apply where the
-SDK reads them (``OTEL_TRACES_SAMPLER``, ``OTEL_RESOURCE_ATTRIBUTES``).
+module's OpenTelemetry SDK imports are not even made. Instrumentation is per object (this app,
+this engine, this Redis client), never a process-wide patch, and this module sets no global
+tracer provider: tests trace one stack without touching the rest of the process. Standard
+``OTEL_*`` variables still apply where the SDK reads them (``OTEL_TRACES_SAMPLER``,
+``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_*``).
 """
 
 from __future__ import annotations
