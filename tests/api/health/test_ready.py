@@ -39,9 +39,10 @@ async def test_ready_is_503_naming_temporal_when_it_is_down(
     assert r.headers["retry-after"] == "5"
     body = r.json()
     assert body["code"] == "not_ready"
-    assert body["detail"] == "unreachable: temporal"
+    assert body["detail"].startswith("unreachable:")
+    assert "temporal" in body["detail"]
     assert body["checks"]["temporal"] != "ok"
-    assert body["checks"]["postgres"] == body["checks"]["redis"] == "ok"
+    assert "redis" not in body["detail"]  # never a reason for 503
 
 
 async def test_ready_is_503_naming_postgres_when_it_is_down(
@@ -60,4 +61,4 @@ async def test_ready_is_503_naming_postgres_when_it_is_down(
     body = r.json()
     assert body["code"] == "not_ready"
     assert "postgres" in body["detail"]
-    assert body["checks"]["temporal"] == body["checks"]["redis"] == "ok"
+    assert body["checks"]["postgres"] != "ok"
