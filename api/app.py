@@ -23,12 +23,14 @@ from api.notifications.endpoints import router as notifications_router
 from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
+from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
+from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tracing
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
@@ -65,11 +67,15 @@ def create_app(
     settings: Settings | None = None,
     resources: Resources | None = None,
     temporal: TemporalClient | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the app. Pass ``resources`` and ``temporal`` to share clients (tests); else the
-    lifespan opens them."""
+    lifespan opens them. Tracing (``EVENTLY_OTLP_ENDPOINT``, or ``tracing`` given) traces the
+    requests and the clients the lifespan opens; given clients are used as they come."""
     settings = settings or get_settings()
     use_password_profile(settings.password_hash_profile)
+    if tracing is None and resources is None:
+        tracing = setup_tracing(settings, API_SERVICE)  # None (nothing installed) when unset
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,18 +84,28 @@ def create_app(
             return
         configure_logging(settings)
         async with open_resources(settings) as res:
+            if tracing is not None:
+                tracing.instrument_resources(res)
             app.state.resources = res
             # lazy: the API starts (and reports not-ready) while Temporal is still down
             app.state.temporal = await connect(
-                res.endpoints.temporal_address, settings.temporal_namespace, lazy=True
+                res.endpoints.temporal_address,
+                settings.temporal_namespace,
+                lazy=True,
+                tracer=tracing.tracer if tracing is not None else None,
             )
-            yield
+            try:
+                yield
+            finally:
+                if tracing is not None:
+                    tracing.shutdown()  # export what is buffered
 
     app = FastAPI(
         title="Evently",
         version="0.1.0",
         description="Event ticketing: hold seats, pay within the window, never oversold.",
         lifespan=lifespan,
+        telemetry=tracing.fastapi_telemetry() if tracing is not None else TELEMETRY_OFF,
     )
     if resources is not None and temporal is not None:
         app.state.resources = resources
@@ -99,7 +115,7 @@ def create_app(
     app.include_router(metrics_router)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
     # body limits, CORS, security and rate-limit headers on every answer (fast path included);
-    # HSTS reads the scope's scheme, so a proxy-headers layer must sit outside this one
+    # HSTS reads the scope's scheme, so the proxy-headers layer sits outside this one
     app.add_middleware(
         HttpEdge,
         max_body_bytes=settings.max_body_bytes,
@@ -109,7 +125,13 @@ def create_app(
             p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
         ],
     )
-    app.add_middleware(ObservabilityMiddleware)  # outermost: request id, metrics, access log
+    app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
+    if settings.trusted_proxy_networks:  # outermost: every layer sees the real client address
+        app.add_middleware(
+            TrustedProxies,
+            networks=settings.trusted_proxy_networks,
+            header=settings.forwarded_header,
+        )
     app.include_router(api_router())
     document_common_problems(app)
     document_http(app, max_body_bytes=settings.max_body_bytes, body_limits=BODY_LIMITS)

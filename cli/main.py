@@ -57,7 +57,8 @@ def api(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=True,
+        # forwarded headers are read in ONE place, from EVENTLY_TRUSTED_PROXIES (api/proxies.py)
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
 

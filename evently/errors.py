@@ -348,6 +348,12 @@ class SearchUnavailable(ServiceUnavailable):
     code, title = "search_unavailable", "Search unavailable"
 
 
+class NotReady(ServiceUnavailable):
+    """Readiness: a service the API cannot serve without (Postgres, Temporal) is down."""
+
+    code, title = "not_ready", "Not ready"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,6 +13,20 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, 192.0.2.7"`` → networks (an address is a /32 or /128)."""
+    networks = []
+    for item in spec.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or CIDR: {item.strip()!r}") from exc
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -96,6 +111,29 @@ class Settings(BaseSettings):
     # exact origins such as "https://shop.example.com"; none by default
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # ---- behind a reverse proxy (api/proxies.py) ----
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "comma-separated IPs/CIDRs of the reverse proxies in front of the API; only a request"
+            " whose peer is one of them has its client address taken from the forwarded header"
+            " (empty: forwarded headers are ignored)"
+        ),
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for",
+        description="the header the trusted proxies append to; the other one is never read",
+    )
+
+    # ---- tracing (evently/infra/tracing.py) ----
+    otlp_endpoint: str | None = Field(
+        None,
+        description=(
+            "OTLP/HTTP (protobuf) collector base URL, e.g. http://otel-collector:4318; spans go"
+            " to <url>/v1/traces. Unset: no tracing is installed at all"
+        ),
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -164,6 +202,16 @@ class Settings(BaseSettings):
                 "refusing to start in production with development defaults: " + "; ".join(problems)
             )
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxy_networks(cls, value: str) -> str:
+        parse_networks(value)  # refuse a typo at start-up rather than trust nothing silently
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def generic_webhook_enabled(self) -> bool:

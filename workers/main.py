@@ -43,6 +43,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from evently.infra.resources import Resources, open_resources
+from evently.infra.tracing import WORKER_SERVICE, setup_tracing
 from evently.settings import Settings
 from workers.registry import queue_specs
 from workflows import common
@@ -286,12 +287,17 @@ async def run_worker(
     if settings.worker_metrics_port:
         metrics = await start_metrics(metrics_host, settings.worker_metrics_port)
         log.info("metrics on http://%s:%s/metrics", metrics_host, settings.worker_metrics_port)
+    tracing = setup_tracing(settings, WORKER_SERVICE)  # None (nothing installed) when unset
     try:
         async with open_resources(settings) as res:
+            if tracing is not None:
+                tracing.instrument_resources(res)
             client = await connect(
                 res.endpoints.temporal_address,
                 settings.temporal_namespace,
                 runtime=metrics.runtime if metrics else None,
+                # the client's tracing interceptor is also every worker's built on it
+                tracer=tracing.tracer if tracing is not None else None,
             )
             workers = build_workers(client, res, queues, settings)
             if not workers:
@@ -312,6 +318,8 @@ async def run_worker(
     finally:
         if metrics is not None:
             await metrics.aclose()
+        if tracing is not None:
+            tracing.shutdown()  # export what is buffered
     log.info("worker stopped")
 
 

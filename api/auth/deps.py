@@ -82,5 +82,5 @@ DEPENDENCY_HEADERS[get_rate_limiter] = (RATE_LIMIT_HEADERS, False)
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address (behind a proxy, uvicorn's proxy_headers makes it the real one)."""
+    """The caller's address: behind trusted proxies, the real client's (api/proxies.py)."""
     return request.client.host if request.client else "unknown"

@@ -1,4 +1,11 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+Readiness fails (503 ``not_ready``) only for what the API cannot serve without: Postgres (the
+source of truth) and Temporal (every booking is a workflow). Redis only accelerates (gate,
+cache, rate limits: each falls back when it is down) and search is a derived index with its own
+503 on its routes, so either being down answers 200 ``status: "degraded"`` naming the failed
+checks: a load balancer keeps sending traffic, a dashboard still sees the fault.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import ResourcesDep, TemporalDep
-from api.problems import problem
+from api.health.schemas import Readiness
+from api.problems import problem_responses
+from evently.errors import NotReady
 from evently.infra.resources import Resources
 from workflows.connection import TemporalClient, ping
 
 router = APIRouter(tags=["health"])
+
+REQUIRED = ("postgres", "temporal")  # down → 503; any other check down → 200 degraded
+CHECK_TIMEOUT_SECONDS = 2.0
 
 
 @router.get("/healthz")
@@ -29,7 +40,7 @@ async def _postgres(res: Resources) -> None:
 
 async def _check(call: Callable[[], Awaitable[object]]) -> str | None:
     try:
-        await asyncio.wait_for(call(), timeout=2.0)
+        await asyncio.wait_for(call(), timeout=CHECK_TIMEOUT_SECONDS)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
     return None
@@ -44,21 +55,19 @@ def _checks(res: Resources, temporal: TemporalClient) -> dict[str, Callable[[], 
     }
 
 
-@router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
-async def ready(res: ResourcesDep, temporal: TemporalDep) -> JSONResponse:
+@router.get("/health/ready", response_model=Readiness, responses=problem_responses(NotReady))
+async def ready(res: ResourcesDep, temporal: TemporalDep) -> Readiness:
     checks = _checks(res, temporal)
     results = await asyncio.gather(*(_check(call) for call in checks.values()))
     found = {
         name: ("ok" if err is None else err) for name, err in zip(checks, results, strict=True)
     }
-    down = [name for name, err in zip(checks, results, strict=True) if err is not None]
+    failed = [name for name, err in zip(checks, results, strict=True) if err is not None]
+    down = [name for name in failed if name in REQUIRED]
     if down:
-        return problem(
-            503,
-            "not_ready",
-            "Not ready",
-            f"unreachable: {', '.join(down)}",
-            headers={"Retry-After": "5"},
-            checks=found,
-        )
-    return JSONResponse({"status": "ready", "checks": found})
+        raise NotReady(f"unreachable: {', '.join(down)}", retry_after=5, checks=found)
+    return Readiness(
+        status="degraded" if failed else "ready",
+        checks=found,
+        degraded=failed,
+    )

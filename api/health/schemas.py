@@ -1,0 +1,17 @@
+"""What ``GET /health/ready`` answers when the API can serve."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"] = Field(
+        description="`degraded`: serving, but an accelerator (Redis) or search is down"
+    )
+    checks: dict[str, str] = Field(
+        description="every check by name (postgres, temporal, redis, search): `ok` or the error"
+    )
+    degraded: list[str] = Field(description="the optional checks that failed (empty when ready)")
