@@ -17,7 +17,7 @@ from evently.enums import BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability, seats
-from evently.inventory.gate import Gate
+from evently.inventory.gate import Gate, no_hold_key
 from evently.inventory.types import Counters, Reservation
 from workflows.booking.contract import (
     CONFIRM_BOOKING,
@@ -78,7 +78,7 @@ class InventoryActivities:
         elif reservation.status == BookingStatus.REJECTED:
             metrics.BOOKINGS.labels(outcome="rejected").inc()
             # the API took these seats from the gate before starting us: give them back
-            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:reserve")
+            await self.gate.give_back(data.event_id, data.quantity, no_hold_key(data.booking_id))
         return reservation
 
     async def _reserve_from_offer(self, data: BookingInput) -> Reservation:

@@ -23,6 +23,7 @@ from evently.payments.factory import get_provider
 from evently.payments.provider import PaymentProvider, PaymentStatus, ProviderResult
 from workflows.booking.contract import (
     CHARGE,
+    RECONCILE_CHARGE,
     RECORD_PROVIDER_PAYMENT,
     REFUND,
     ChargeInput,
@@ -32,6 +33,9 @@ from workflows.booking.contract import (
     RefundResult,
 )
 from workflows.connection import TemporalClient
+
+# the failure code of a charge voided before it reached the provider (its answer was lost)
+UNANSWERED = "unanswered"
 
 _PENDING = {
     PaymentStatus.REQUIRES_ACTION: PayOutcome.REQUIRES_ACTION,
@@ -108,6 +112,46 @@ class PaymentActivities:
         )
         await self._settle(mine, result)
         return _answer(result)
+
+    @activity.defn(name=RECONCILE_CHARGE)
+    async def reconcile_charge(self, data: ChargeInput) -> ChargeResult:
+        """Where a charge stands whose answer never reached the workflow (Temporal or the
+        payments worker was down while it ran, or it ran past its window), made final:
+
+        - never recorded: a voided attempt is recorded under the charge's key, so a charge
+          activity still running somewhere (a zombie) finds it and never confirms a payment;
+        - prepared or waiting: the provider payment is cancelled (Stripe refuses to confirm a
+          cancelled PaymentIntent; the buyer may have finished it first: then it stands);
+        - final: read.
+
+        A succeeded answer means money moved: the workflow confirms the booking (or refunds)."""
+        key = records.charge_key(data.booking_id, data.attempt)
+        async with self.res.engine.begin() as conn:
+            mine = await records.record_attempt(
+                conn,
+                idempotency_key=key,
+                booking_id=data.booking_id,
+                attempt=data.attempt,
+                provider=self.provider.name,
+                provider_payment_id=None,
+                status=PaymentAttemptStatus.FAILED,
+                payment_method=data.payment_method,
+                amount=data.amount,
+                currency=data.currency,
+                failure_code=UNANSWERED,
+            )
+        if mine.provider_payment_id is None or mine.status.is_final:
+            return ChargeResult(
+                succeeded=mine.status is PaymentAttemptStatus.SUCCEEDED,
+                provider_payment_id=mine.provider_payment_id or "",
+                failure_code=mine.failure_code,
+            )
+        state = await self.provider.cancel_charge(mine.provider_payment_id)
+        await self._settle(mine, state)
+        activity.logger.info(
+            "unanswered charge %s reconciled: %s", mine.provider_payment_id, state.state
+        )
+        return _answer(state)
 
     async def _settle(self, attempt: records.Attempt, result: ProviderResult) -> None:
         """Record where the attempt stands; a final outcome also goes into ``payments``."""

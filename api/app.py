@@ -14,6 +14,7 @@ from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
+from api.http.deadline import RequestDeadline
 from api.http.edge import HttpEdge
 from api.http.headers import security_headers
 from api.http.openapi import document_http
@@ -31,6 +32,7 @@ from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
 from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tracing
+from evently.inventory.gate import Gate
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
 from workflows.connection import TemporalClient, connect
@@ -87,6 +89,9 @@ def create_app(
             if tracing is not None:
                 tracing.instrument_resources(res)
             app.state.resources = res
+            # this process cannot know what a crashed predecessor borrowed from the sold-out
+            # gates: they are rebuilt from Postgres on their next use (never low)
+            await Gate(res.redis).reset_all()
             # lazy: the API starts (and reports not-ready) while Temporal is still down
             app.state.temporal = await connect(
                 res.endpoints.temporal_address,
@@ -113,6 +118,9 @@ def create_app(
     install_problem_handlers(app, last_resort_headers=security_headers)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    # every request answers within the deadline (time to first byte); the fast path's
+    # microsecond answers are outside it
+    app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
     # body limits, CORS, security and rate-limit headers on every answer (fast path included);
     # HSTS reads the scope's scheme, so the proxy-headers layer sits outside this one

@@ -130,7 +130,7 @@ def _dependants(dependant: Dependant) -> Iterable[Dependant]:
 
 
 def _common_errors(route: APIRoute) -> list[type[EventlyError]]:
-    found: list[type[EventlyError]] = [errors.ServiceUnavailable]
+    found: list[type[EventlyError]] = [errors.ServiceUnavailable, errors.DeadlineExceeded]
     deps = list(_dependants(route.dependant))
     for dep in deps:
         found.extend(DEPENDENCY_ERRORS.get(dep.call, ()))

@@ -60,6 +60,7 @@ def api(
         # forwarded headers are read in ONE place, from EVENTLY_TRUSTED_PROXIES (api/proxies.py)
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=int(settings.keep_alive_seconds),
     )
 
 

@@ -331,6 +331,11 @@ class ReserveTimeout(ServiceUnavailable):
     message = "The reservation is taking too long; retry with the same Idempotency-Key."
 
 
+class DeadlineExceeded(ServiceUnavailable):
+    code, title = "deadline_exceeded", "Deadline exceeded"
+    message = "The request could not be answered in time; retry shortly."
+
+
 class WorkflowTimeout(ServiceUnavailable):
     code, title = "workflow_timeout", "Workflow timed out"
     message = "The workflow did not answer in time; retry."

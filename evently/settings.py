@@ -93,7 +93,15 @@ class Settings(BaseSettings):
     reserve_max_in_flight: int = Field(
         16, ge=1, description="reserve requests in flight per API process before 503"
     )
-    reserve_timeout_seconds: float = Field(10.0, gt=0)
+    # every request answers within this (time to its first byte): a 503 `deadline_exceeded`
+    # with Retry-After when it cannot do better; below any sensible client timeout
+    request_deadline_seconds: float = Field(10.0, gt=0)
+    # an idle keep-alive connection is closed after this long: longer than the idle timeout of
+    # the proxies and clients in front (load balancers 60 s, httpx 5 s), so a client never
+    # sends on a connection the server is closing at that moment (an unanswered request)
+    keep_alive_seconds: float = Field(75.0, gt=0)
+    # how long a reserve waits for its hold before answering 202 pending (with the booking id)
+    reserve_timeout_seconds: float = Field(7.0, gt=0)
     max_tickets_per_booking: int = Field(10, ge=1)
 
     worker_queues: str = "booking,search,payments"

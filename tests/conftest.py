@@ -181,8 +181,7 @@ def app_factory(temporal_client: Client) -> AppFactory:
     return make
 
 
-@pytest.fixture
-async def namespace(temporal_client: Client) -> str:
+async def register_namespace(temporal_client: Client) -> str:
     """A fresh namespace on the dev server (its search attributes registered): workers of a
     test there share no task queue with the session's workers."""
     ns = f"test-{uuid.uuid4().hex[:10]}"
@@ -210,6 +209,12 @@ async def namespace(temporal_client: Client) -> str:
         )
     )
     return ns
+
+
+@pytest.fixture
+async def namespace(temporal_client: Client) -> str:
+    """A fresh namespace for one test (:func:`register_namespace`)."""
+    return await register_namespace(temporal_client)
 
 
 @pytest.fixture

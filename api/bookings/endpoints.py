@@ -17,10 +17,11 @@ from api.bookings.schemas import (
     ConfirmRequest,
     ConfirmResponse,
     PaymentPending,
+    PendingBooking,
     ReserveRequest,
     ReserveResponse,
 )
-from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from evently import bookings
@@ -39,7 +40,6 @@ from evently.errors import (
     PaymentUnavailable,
     QuantityTooLarge,
     ReleaseRefused,
-    ReserveTimeout,
     SoldOut,
     TooManyRequests,
     WorkflowNotRunning,
@@ -47,6 +47,7 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.inventory.gate import Gate
+from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
 
 router = APIRouter(tags=["bookings"])
@@ -74,16 +75,24 @@ def gate(request: Request) -> Gate:
     "/bookings/reserve",
     status_code=201,
     response_model=ReserveResponse,
-    responses=problem_responses(
-        SoldOut,
-        EventNotFound,
-        EventNotOnSale,
-        IdempotencyKeyReused,
-        QuantityTooLarge,
-        TooManyRequests,
-        Overloaded,
-        ReserveTimeout,
-    ),
+    responses={
+        202: {
+            "model": PendingBooking,
+            "description": "The reserve was sent but its answer is late (a slow or failing "
+            "server): the booking may still be held. Poll `GET /bookings/{booking_id}` after "
+            "`Retry-After`, or retry with the same `Idempotency-Key`.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        **problem_responses(
+            SoldOut,
+            EventNotFound,
+            EventNotOnSale,
+            IdempotencyKeyReused,
+            QuantityTooLarge,
+            TooManyRequests,
+            Overloaded,
+        ),
+    },
 )
 async def reserve(
     body: ReserveRequest,
@@ -95,10 +104,12 @@ async def reserve(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
-) -> ReserveResponse:
+) -> ReserveResponse | JSONResponse:
     """Hold seats. Answers 201 held (pay before `hold_expires_at`) or 409 `sold_out` in one
-    request. Retrying with the same `Idempotency-Key` returns the same booking. Beyond the
-    in-flight cap: 503 `overloaded` with Retry-After (a sold-out event still answers 409)."""
+    request; 202 `pending` with the booking id when the answer is late (never a bare error
+    for a booking that may exist). Retrying with the same `Idempotency-Key` returns the same
+    booking. Beyond the in-flight cap: 503 `overloaded` with Retry-After (a sold-out event
+    still answers 409)."""
     if body.quantity > res.settings.max_tickets_per_booking:
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
@@ -121,6 +132,8 @@ async def reserve(
             quantity=body.quantity,
             idempotency_key=idempotency_key,
         )
+    if isinstance(result, service.Pending):
+        return pending_answer(result.booking_id, result.event_id, result.retry_after)
     return ReserveResponse(
         booking_id=result.booking_id,
         status=result.status,
@@ -128,6 +141,18 @@ async def reserve(
         amount=result.amount,
         currency=result.currency,
         workflow_id=booking_workflow_id(result.booking_id),
+    )
+
+
+def pending_answer(booking_id: uuid.UUID, event_id: uuid.UUID, retry_after: int) -> JSONResponse:
+    body = PendingBooking(
+        booking_id=booking_id,
+        event_id=event_id,
+        workflow_id=booking_workflow_id(booking_id),
+        retry_after_seconds=retry_after,
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=202, headers={"Retry-After": str(retry_after)}
     )
 
 
@@ -161,14 +186,18 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
     },
 )
 async def confirm(
-    body: ConfirmRequest, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+    body: ConfirmRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> ConfirmResponse | JSONResponse:
     """Pay for a held booking: 200 confirmed, 202 requires_action (3-D Secure: hand
     `client_secret` to Stripe.js; the hold keeps running and the webhook confirms) or
     processing, 402 declined (the hold stays), 409 hold_expired."""
     booking = await _own_booking(session, user, body.booking_id)
     await session.commit()  # release the connection: the payment takes a while
-    result = await service.pay(temporal, booking, body.payment_method)
+    result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
         return ConfirmResponse(booking_id=booking.id, status="confirmed")
     pending = PaymentPending(
@@ -183,16 +212,31 @@ async def confirm(
 @router.get(
     "/bookings/{booking_id}",
     response_model=BookingOut,
-    responses=problem_responses(BookingNotFound),
+    responses={
+        202: {
+            "model": PendingBooking,
+            "description": "A reservation still in flight (its reserve answered 202): poll "
+            "again after `Retry-After`.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        **problem_responses(BookingNotFound),
+    },
 )
-async def get_booking(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Booking:
-    """The booking's state; visible to its owner, support and admins (others get 404)."""
+async def get_booking(
+    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+) -> Booking | JSONResponse:
+    """The booking's state; visible to its owner, support and admins (others get 404). A
+    reservation still in flight (no row yet, its workflow running) answers 202 `pending`."""
+    staff = user.role in (Role.ADMIN, Role.SUPPORT)
     booking = await bookings.get_booking(session, booking_id)
-    if booking is None or (
-        booking.user_id != user.id and user.role not in (Role.ADMIN, Role.SUPPORT)
-    ):
-        raise BookingNotFound()
-    return booking
+    if booking is not None and (booking.user_id == user.id or staff):
+        return booking
+    if booking is None:
+        await session.commit()  # hand the connection back before asking Temporal
+        found = await booking_client.in_flight(temporal, booking_id)
+        if found is not None and (found[0] == user.id or staff):
+            return pending_answer(booking_id, found[1], retry_after=2)
+    raise BookingNotFound()
 
 
 @router.delete(
@@ -203,12 +247,16 @@ async def get_booking(booking_id: uuid.UUID, user: CurrentUser, session: Session
     ),
 )
 async def cancel_booking(
-    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+    booking_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> CancelResponse:
     """Cancel: a held booking is released; a confirmed one is refunded, then released."""
     booking = await _own_booking(session, user, booking_id)
     await session.commit()
-    result = await service.cancel(temporal, booking, f"user:{user.id}")
+    result = await service.cancel(temporal, settings, booking, f"user:{user.id}")
     return CancelResponse(
         booking_id=booking.id, status=result.booking_status, refunded=result.refunded
     )

@@ -27,6 +27,18 @@ class ReserveResponse(BaseModel):
     workflow_id: str
 
 
+class PendingBooking(BaseModel):
+    """A reservation (or a booking) whose outcome is not known yet: poll
+    `GET /bookings/{booking_id}` after `Retry-After`, or retry the reserve with the same
+    `Idempotency-Key`; it ends `held` or refused, never silently."""
+
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    status: Literal["pending"] = "pending"
+    workflow_id: str
+    retry_after_seconds: int
+
+
 class ConfirmRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     booking_id: uuid.UUID

@@ -3,7 +3,9 @@ a booking, in terms of the core (evently/) and the booking workflow's client."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import text
 
@@ -25,8 +27,9 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
-from evently.inventory.gate import Gate, Verdict
+from evently.inventory.gate import Gate, Verdict, no_hold_key
 from evently.inventory.types import Reservation
+from evently.settings import Settings
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, CancelResult, PayResult
 from workflows.connection import TemporalClient
@@ -63,8 +66,9 @@ def sold_out() -> SoldOut:
     return SoldOut()
 
 
-async def _event_on_sale(res: Resources, gate: Gate, event_id: uuid.UUID) -> int:
-    """Postgres fallback for a missing gate: 404/409 for unknown or not-on-sale events."""
+async def _available(res: Resources, gate: Gate, event_id: uuid.UUID) -> int:
+    """Postgres, for a missing or suspect gate: 404/409 for unknown or not-on-sale events, else
+    the seats on sale now."""
     async with res.engine.connect() as conn:
         row = (
             await conn.execute(
@@ -79,6 +83,43 @@ async def _event_on_sale(res: Resources, gate: Gate, event_id: uuid.UUID) -> int
     return int(row.available)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """The reserve was sent but its outcome is not known yet: the booking may be held later."""
+
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    retry_after: int
+
+
+async def _take(
+    res: Resources,
+    gate: Gate,
+    event_id: uuid.UUID,
+    quantity: int,
+    booking_id: uuid.UUID,
+    idempotent: bool,
+) -> Verdict | None:
+    """A gate seat (OK), or a verdict; a missing counter is loaded from Postgres, and a sold-out
+    verdict from a suspect gate is checked against Postgres before it stands."""
+    verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+    if verdict == Verdict.MISSING:
+        await gate.load(event_id, await _available(res, gate, event_id))
+        verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+    if verdict == Verdict.UNSURE:
+        available = await _available(res, gate, event_id)
+        if available < quantity:
+            return Verdict.SOLD_OUT
+        await gate.reset(event_id)  # it disagrees with Postgres: rebuild it
+        await gate.load(event_id, available)
+        verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+        if verdict in (Verdict.UNSURE, Verdict.MISSING):
+            return None  # still racing: let the reserve statement decide
+    if verdict == Verdict.CLOSED:
+        await _available(res, gate, event_id)  # 404 or 409 with the right code
+    return verdict
+
+
 async def reserve(
     res: Resources,
     temporal: TemporalClient,
@@ -89,7 +130,11 @@ async def reserve(
     event_id: uuid.UUID,
     quantity: int,
     idempotency_key: str | None,
-) -> Reservation:
+) -> Reservation | Pending:
+    """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
+    when the reserve was sent but its answer is late. Whatever happens after a gate seat was
+    taken, a request that ends without a known hold gives it back (once per booking: the seat
+    comes back exactly once whichever path notices) and marks the gate suspect."""
     booking_id = booking_id_for(user_id, idempotency_key)
     # The admission slot is taken BEFORE any gate seat, so a seat is only ever taken by a
     # request that goes on to start its workflow. (Taking the seat first and giving it back
@@ -101,14 +146,9 @@ async def reserve(
         raise sold_out()
     with admission:
         idempotent = idempotency_key is not None
-        verdict = await gate.take(event_id, quantity, booking_id, idempotent)
-        if verdict == Verdict.MISSING:
-            await gate.load(event_id, await _event_on_sale(res, gate, event_id))
-            verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+        verdict = await _take(res, gate, event_id, quantity, booking_id, idempotent)
         if verdict == Verdict.SOLD_OUT:
             raise sold_out()
-        if verdict == Verdict.CLOSED:
-            await _event_on_sale(res, gate, event_id)  # 404 or 409 with the right code
         data = BookingInput(
             booking_id=booking_id,
             event_id=event_id,
@@ -120,16 +160,35 @@ async def reserve(
             result = await booking_client.start_booking(
                 temporal, data, wait_seconds=res.settings.reserve_timeout_seconds
             )
-        except ServiceUnavailable:
-            metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
-            # Temporal slow or down: the workflow may or may not take the seats later. Give
-            # the gate seat back (once per booking): a gate that runs high only sends extra
-            # requests to the authoritative statement; one that runs low answers sold_out
-            # while seats are free.
+        except booking_client.OutcomeUnknown:
+            metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
             if verdict == Verdict.OK:
-                await gate.give_back(event_id, quantity, f"{booking_id}:failed")
+                await _doubt(gate, event_id, quantity, booking_id)
+            return Pending(booking_id, event_id, retry_after=2)
+        except BaseException:  # Temporal unreachable, the request cancelled, a bug
+            metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
+            if verdict == Verdict.OK:
+                await _doubt(gate, event_id, quantity, booking_id)
             raise
+        if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
+            # the reserve statement gave it back already (same once-key): this covers a
+            # give-back that did not reach Redis
+            await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+            if result.reason == ReserveOutcome.UNAVAILABLE:
+                await gate.suspect(event_id)
     return _answer(result, event_id, quantity, idempotent)
+
+
+async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID) -> None:
+    """A seat taken by a request whose hold is not known: give it back (a hold that appears
+    later only leaves the gate high, which is safe) and doubt the counter. Shielded: a request
+    being cancelled still settles its seat."""
+
+    async def settle() -> None:
+        await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+        await gate.suspect(event_id)
+
+    await asyncio.shield(settle())
 
 
 def _answer(
@@ -150,7 +209,15 @@ def _answer(
     raise ServiceUnavailable("Bookings are unavailable right now; retry shortly.")
 
 
-async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -> PayResult:
+def update_wait_seconds(settings: Settings) -> float:
+    """How long a request waits for a booking workflow's answer: inside the request deadline,
+    with room to answer (a late answer is a 503 with Retry-After; the update goes on)."""
+    return max(settings.request_deadline_seconds - 2.0, 1.0)
+
+
+async def pay(
+    temporal: TemporalClient, settings: Settings, booking: Booking, payment_method: str
+) -> PayResult:
     """Pay for a held booking: the result is CONFIRMED, or REQUIRES_ACTION / PROCESSING (the
     hold keeps running, a webhook settles it); every other outcome raises its error."""
     if booking.status == BookingStatus.CONFIRMED:
@@ -159,7 +226,9 @@ async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -
         raise HoldExpired()
     if booking.status != BookingStatus.HELD:
         raise BookingNotHeld()
-    result = await booking_client.pay(temporal, booking.id, payment_method)
+    result = await booking_client.pay(
+        temporal, booking.id, payment_method, wait_seconds=update_wait_seconds(settings)
+    )
     if result.status in (
         PayOutcome.CONFIRMED,
         PayOutcome.REQUIRES_ACTION,
@@ -177,12 +246,18 @@ async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -
     raise BookingNotHeld()
 
 
-async def cancel(temporal: TemporalClient, booking: Booking, actor: str) -> CancelResult:
+async def cancel(
+    temporal: TemporalClient, settings: Settings, booking: Booking, actor: str
+) -> CancelResult:
     """A held booking is released; a confirmed one is refunded, then released."""
     if booking.status not in (BookingStatus.HELD, BookingStatus.CONFIRMED):
         raise BookingNotActive(f"This booking is already {booking.status}.")
     result = await booking_client.cancel(
-        temporal, booking.id, actor=actor, reason="cancelled by buyer"
+        temporal,
+        booking.id,
+        actor=actor,
+        reason="cancelled by buyer",
+        wait_seconds=update_wait_seconds(settings),
     )
     if result.booking_status not in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
         raise BookingNotActive(

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query
 
 from api.auth.deps import SupportUser
+from api.bookings.service import update_wait_seconds
 from api.deps import ResourcesDep, SessionDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
@@ -113,7 +114,14 @@ async def release_booking(
     reason = (body or ReleaseRequest()).reason
     if booking.status != BookingStatus.HELD:
         raise BookingNotHeld(f"Only a held booking can be released; this one is {booking.status}.")
-    result = await booking_client.cancel(temporal, booking.id, actor=actor, reason=reason)
+    result = await booking_client.cancel(
+        temporal,
+        booking.id,
+        actor=actor,
+        reason=reason,
+        wait_seconds=update_wait_seconds(res.settings),
+        held_only=True,
+    )
     return ReleaseResponse(
         booking_id=booking.id,
         status=result.booking_status,

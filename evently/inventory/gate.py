@@ -1,11 +1,21 @@
 """The sold-out gate: a Redis counter in front of the reserve statement (DESIGN §7).
 
 It counts seats that may still be free: decremented before a booking workflow is started and
-given back (exactly once, by booking id) when a hold is refused or released. A request that
-cannot fit is answered ``sold_out`` with no workflow and no Postgres write. The counter may run
-high (the reserve statement then refuses the extra requests) but must never run low; it expires
-after GATE_TTL seconds and is rebuilt from Postgres, which bounds any drift. With Redis down,
-every request goes to the reserve statement. Every method fails open.
+given back (exactly once per booking: :func:`no_hold_key`) when no hold results, or when a
+hold is released. A request that cannot fit is answered ``sold_out`` with no workflow and no
+Postgres write. The counter may run high (the reserve statement then refuses the extra
+requests) but must never run low. Three things keep it from running low after a fault:
+
+- whoever took a seat gives it back whenever its request ends without a known hold (an error,
+  a timeout, a cancelled request): giving back is idempotent per booking, a hold that appears
+  later only leaves the gate high;
+- a fault marks the event's gate *suspect* for SUSPECT_TTL seconds and drops the counter: it is
+  rebuilt from Postgres (``available``, which ignores seats only borrowed by requests in
+  flight, so a rebuilt gate is never low), and while suspect a sold-out verdict is checked
+  against Postgres before it is answered;
+- the counter expires after GATE_TTL seconds and is rebuilt from Postgres, so any drift ends.
+
+With Redis down, every request goes to the reserve statement. Every method fails open.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ log = logging.getLogger("evently.inventory.gate")
 
 GATE_TTL = 30  # seconds; the gate is rebuilt from Postgres at least this often
 GATE_MARK_TTL = 24 * 3600
+SUSPECT_TTL = 30  # seconds a fault keeps sold-out verdicts checked against Postgres
 
 
 class Verdict(StrEnum):
@@ -29,17 +40,22 @@ class Verdict(StrEnum):
     MISSING = "missing"  # no counter: load it from Postgres and ask again
     CLOSED = "closed"  # the event is not on sale
     RETRY = "retry"  # this idempotent booking already took its seats
+    UNSURE = "unsure"  # sold out by the counter, but the gate is suspect: ask Postgres
 
 
 _GATE_TAKE = """
--- KEYS[1] gate counter, KEYS[2] idempotency mark ('' when none); ARGV[1] quantity
+-- KEYS[1] gate counter, KEYS[2] idempotency mark ('' when none), KEYS[3] suspect mark;
+-- ARGV[1] quantity
 if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return -4 end
 local v = redis.call('GET', KEYS[1])
 if not v then return -2 end
 if v == 'closed' then return -3 end
 local free = tonumber(v)
 local q = tonumber(ARGV[1])
-if free < q then return -1 end
+if free < q then
+  if redis.call('EXISTS', KEYS[3]) == 1 then return -5 end
+  return -1
+end
 redis.call('DECRBY', KEYS[1], q)
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
 return free - q
@@ -55,7 +71,13 @@ end
 return 0
 """
 
-_VERDICTS = {-1: Verdict.SOLD_OUT, -2: Verdict.MISSING, -3: Verdict.CLOSED, -4: Verdict.RETRY}
+_VERDICTS = {
+    -1: Verdict.SOLD_OUT,
+    -2: Verdict.MISSING,
+    -3: Verdict.CLOSED,
+    -4: Verdict.RETRY,
+    -5: Verdict.UNSURE,
+}
 
 
 def gate_key(event_id: uuid.UUID | str) -> str:
@@ -64,6 +86,17 @@ def gate_key(event_id: uuid.UUID | str) -> str:
 
 def _idem_key(event_id: uuid.UUID | str, booking_id: uuid.UUID | str) -> str:
     return f"evently:gate:{{{event_id}}}:idem:{booking_id}"
+
+
+def _suspect_key(event_id: uuid.UUID | str) -> str:
+    return f"evently:gate:{{{event_id}}}:suspect"
+
+
+def no_hold_key(booking_id: uuid.UUID | str) -> str:
+    """The once-key of a seat given back because no hold resulted from taking it: the same
+    for every path that may notice (the reserve statement's refusal, the API's error, timeout
+    or cancelled request), so the seat comes back exactly once."""
+    return f"{booking_id}:no-hold"
 
 
 class Gate:
@@ -80,7 +113,10 @@ class Gate:
         idem = _idem_key(event_id, booking_id) if idempotent else ""
         try:
             res = int(
-                await self._take(keys=[gate_key(event_id), idem], args=[quantity, GATE_MARK_TTL])
+                await self._take(
+                    keys=[gate_key(event_id), idem, _suspect_key(event_id)],
+                    args=[quantity, GATE_MARK_TTL],
+                )
             )
         except RedisError as exc:
             log.warning("sold-out gate unavailable, going straight to Postgres: %s", exc)
@@ -116,13 +152,37 @@ class Gate:
             log.warning("could not reset the sold-out gate: %s", exc)
 
     async def sold_out(self, event_id: uuid.UUID, quantity: int) -> bool:
-        """Read-only look (no seat taken): True only when the counter is there and below
-        ``quantity``. Seats in it are taken only by admitted requests, which hold them."""
+        """Read-only look (no seat taken): True only when the counter is there, below
+        ``quantity``, and the gate is not suspect. Seats in it are taken only by admitted
+        requests, which hold them or give them back."""
         try:
-            value = await self.redis.get(gate_key(event_id))
+            value, suspect = await self.redis.mget(gate_key(event_id), _suspect_key(event_id))
         except RedisError:
             return False
         try:
-            return value is not None and int(value) < quantity
+            return value is not None and suspect is None and int(value) < quantity
         except ValueError:  # "closed"
             return False
+
+    async def suspect(self, event_id: uuid.UUID) -> None:
+        """A fault left the counter in doubt (a seat taken by a request whose outcome is
+        unknown, an error between take and give-back): drop it, to be rebuilt from Postgres,
+        and check sold-out verdicts against Postgres for SUSPECT_TTL seconds."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(_suspect_key(event_id), "1", ex=SUSPECT_TTL)
+                pipe.delete(gate_key(event_id))
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("could not mark the sold-out gate suspect: %s", exc)
+
+    async def reset_all(self) -> int:
+        """Forget every counter (an API process starting: it cannot know what a crashed
+        predecessor borrowed); each is rebuilt from Postgres on its next use."""
+        dropped = 0
+        try:
+            async for key in self.redis.scan_iter(match="evently:gate:{*}", count=500):
+                dropped += int(await self.redis.delete(key))
+        except RedisError as exc:
+            log.warning("could not reset the sold-out gates: %s", exc)
+        return dropped

@@ -1,19 +1,24 @@
 """A 2xx means committed: a client that acts on an answer at once sees its write. Checked the
 only way the bug shows (the commit running after the response left): against a real server
-process over TCP, in tight loops, each next request sent the moment the answer arrives."""
+process over TCP, in tight loops, each next request sent the moment the answer arrives.
+
+Async on purpose: the session's event loop also runs the shared Temporal workers; a blocking
+client would freeze them for the minute these loops take."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
+from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
+from tests.conftest import register_namespace
 from tests.factories import Account, make_account, make_accounts, make_event
 from tests.servers import api_process
 
@@ -21,13 +26,16 @@ ITERATIONS = 1000
 
 
 @pytest.fixture(scope="module")
-def api(settings: Settings) -> Iterator[httpx.Client]:
-    # the fast password profile: a thousand registrations and logins in seconds, not minutes
-    with (
-        api_process(settings, EVENTLY_PASSWORD_HASH_PROFILE="fast") as url,
-        httpx.Client(base_url=url, timeout=30) as client,
-    ):
-        yield client
+async def api(settings: Settings, temporal_client: Client) -> AsyncIterator[httpx.AsyncClient]:
+    # the fast password profile: a thousand registrations and logins in seconds, not minutes;
+    # a namespace of its own: the thousand events' index writes must not queue up in front of
+    # the next tests' bookings on the session's workers
+    namespace = await register_namespace(temporal_client)
+    with api_process(
+        settings, EVENTLY_PASSWORD_HASH_PROFILE="fast", EVENTLY_TEMPORAL_NAMESPACE=namespace
+    ) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            yield client
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +47,17 @@ def _report(what: str, stale: int) -> None:
     print(f"\n{what}: {ITERATIONS} iterations, {stale} stale reads")
 
 
-def test_a_new_venue_is_usable_at_once(api: httpx.Client, admin: Account) -> None:
+async def test_a_new_venue_is_usable_at_once(api: httpx.AsyncClient, admin: Account) -> None:
     starts = datetime.now(UTC) + timedelta(days=30)
     stale = 0
     for i in range(ITERATIONS):
-        venue = api.post(
+        venue = await api.post(
             "/api/v1/admin/venues",
             json={"name": f"Hall {i}", "address": "Main st 1", "city": "Oslo", "capacity": 100},
             headers=admin.headers,
         )
         assert venue.status_code == 201, venue.text
-        event = api.post(
+        event = await api.post(
             "/api/v1/admin/events",
             json={
                 "name": f"Gig {i}",
@@ -71,13 +79,13 @@ def test_a_new_venue_is_usable_at_once(api: httpx.Client, admin: Account) -> Non
     assert stale == 0
 
 
-def test_a_new_account_can_log_in_at_once(api: httpx.Client) -> None:
+async def test_a_new_account_can_log_in_at_once(api: httpx.AsyncClient) -> None:
     stale = 0
     for _ in range(ITERATIONS):
         email = f"loop-{uuid.uuid4().hex[:16]}@example.com"
         body = {"email": email, "password": "correct-horse-battery"}
-        assert api.post("/api/v1/auth/register", json=body).status_code == 201
-        login = api.post("/api/v1/auth/login", json=body)
+        assert (await api.post("/api/v1/auth/register", json=body)).status_code == 201
+        login = await api.post("/api/v1/auth/login", json=body)
         if login.status_code == 401:
             stale += 1
         else:
@@ -86,16 +94,16 @@ def test_a_new_account_can_log_in_at_once(api: httpx.Client) -> None:
     assert stale == 0
 
 
-def test_a_logout_is_a_logout_at_once(api: httpx.Client) -> None:
+async def test_a_logout_is_a_logout_at_once(api: httpx.AsyncClient) -> None:
     body = {"email": f"loop-{uuid.uuid4().hex[:16]}@example.com", "password": "correct-horse-1"}
-    assert api.post("/api/v1/auth/register", json=body).status_code == 201
+    assert (await api.post("/api/v1/auth/register", json=body)).status_code == 201
     stale = 0
     for _ in range(ITERATIONS):
-        login = api.post("/api/v1/auth/login", json=body)
+        login = await api.post("/api/v1/auth/login", json=body)
         assert login.status_code == 200, login.text
         token = {"refresh_token": login.json()["refresh_token"]}
-        assert api.post("/api/v1/auth/logout", json=token).status_code == 204
-        again = api.post("/api/v1/auth/refresh", json=token)
+        assert (await api.post("/api/v1/auth/logout", json=token)).status_code == 204
+        again = await api.post("/api/v1/auth/refresh", json=token)
         if again.status_code == 200:
             stale += 1
         else:
@@ -105,7 +113,7 @@ def test_a_logout_is_a_logout_at_once(api: httpx.Client) -> None:
 
 
 async def test_a_waitlist_entry_is_readable_at_once(
-    api: httpx.Client, resources: Resources
+    api: httpx.AsyncClient, resources: Resources
 ) -> None:
     event = await make_event(resources, capacity=1)
     async with resources.engine.begin() as conn:  # sold out: the one seat is sold
@@ -115,13 +123,15 @@ async def test_a_waitlist_entry_is_readable_at_once(
     buyers = await make_accounts(resources, ITERATIONS)
     stale = 0
     for buyer in buyers:
-        joined = api.post(
+        joined = await api.post(
             "/api/v1/waitlist/join",
             json={"event_id": str(event.id), "quantity": 1},
             headers=buyer.headers,
         )
         assert joined.status_code == 201, joined.text
-        entry = api.get(f"/api/v1/waitlist/{joined.json()['entry_id']}", headers=buyer.headers)
+        entry = await api.get(
+            f"/api/v1/waitlist/{joined.json()['entry_id']}", headers=buyer.headers
+        )
         if entry.status_code == 404:
             stale += 1
         else:

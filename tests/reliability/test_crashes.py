@@ -48,7 +48,7 @@ class Answers:
     def check_fast_and_clean(self) -> None:
         for status, code, seconds in self.seen:
             assert status != 500, code
-            assert status in (201, 409, 503), (status, code)
+            assert status in (201, 202, 409, 503), (status, code)
             assert seconds < CALL_TIMEOUT - 1, (status, code, seconds)
 
 
@@ -120,9 +120,9 @@ async def sale_with_outage(
         json={"event_id": str(sale.event_id), "quantity": 1},
         headers={**sale.headers(probe), "Idempotency-Key": "probe"},
     )
-    assert r.status_code == 503, r.text
+    assert r.status_code in (202, 503), r.text  # pending (may be held later) or not started
     assert_problem(r)
-    assert time.monotonic() - t0 < 8
+    assert time.monotonic() - t0 < 11  # within the server's deadline
     await asyncio.sleep(max(0.0, 2 - (time.monotonic() - t0)))
     await asyncio.to_thread(start)
     await buyers

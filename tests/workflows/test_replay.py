@@ -48,6 +48,9 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "booking-charge-unanswered",
         "event-cancellation-continued-first-run",
         "event-cancellation-continued-last-run",
+        # since the reconcile-unanswered-charges patch
+        "booking-charge-unanswered-voided",
+        "booking-charge-reconciled",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -34,8 +34,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from evently.enums import BookingStatus
 from evently.errors import (
+    BookingNotHeld,
     ReleaseRefused,
-    ReserveTimeout,
     ServiceUnavailable,
     WorkflowNotFound,
     WorkflowNotRunning,
@@ -98,12 +98,26 @@ async def _bounded(call: Awaitable[T], wait_seconds: float, on_timeout: ServiceU
         raise
 
 
+class OutcomeUnknown(Exception):
+    """The reserve was sent but its answer did not come back in time (a timeout, Temporal
+    failing mid-call): the booking may still be held later. The caller answers "pending" with
+    the booking id, never a bare error for a booking that may exist."""
+
+    def __init__(self, booking_id: uuid.UUID) -> None:
+        super().__init__(f"booking {booking_id}: outcome unknown")
+        self.booking_id = booking_id
+
+
 async def start_booking(
     client: Client, data: BookingInput, *, wait_seconds: float, task_queue: str = common.BOOKING
 ) -> Reservation:
     """Update-with-start: the reserve step's outcome in one call (POST /bookings/reserve and
     accepting a waitlist offer). A second call for the same booking id returns the first
-    call's result (same update id, REJECT_DUPLICATE reuse policy)."""
+    call's result (same update id, REJECT_DUPLICATE reuse policy).
+
+    Raises ``ServiceUnavailable`` only when the call certainly never reached Temporal (no
+    connection): nothing was started. Any later failure or timeout raises
+    :class:`OutcomeUnknown`."""
     start = WithStartWorkflowOperation(
         BookingWorkflow.run,
         data,
@@ -114,13 +128,19 @@ async def start_booking(
         search_attributes=_search_attributes(data),
         static_summary=summary(data),
     )
-    return await _bounded(
-        client.execute_update_with_start_workflow(
-            BookingWorkflow.reserve, data, start_workflow_operation=start, id="reserve"
-        ),
-        wait_seconds,
-        ReserveTimeout(),
-    )
+    try:
+        return await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                BookingWorkflow.reserve, data, start_workflow_operation=start, id="reserve"
+            ),
+            timeout=wait_seconds,
+        )
+    except RuntimeError as exc:
+        if "client connect" in str(exc):  # a lazy client that could not connect: nothing sent
+            raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
+        raise
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+        raise OutcomeUnknown(data.booking_id) from exc
 
 
 class HandedOver(Exception):
@@ -166,12 +186,16 @@ async def cancel(
     actor: str,
     reason: str,
     wait_seconds: float = UPDATE_TIMEOUT_SECONDS,
+    held_only: bool = False,
 ) -> CancelResult:
     """End the booking, whatever phase it is in: a held booking (its workflow is running) is
     released through the workflow's ``cancel`` update; a confirmed one is refunded, then
     released — in place for runs from before the end-at-confirmation patch, else in its own
     BookingChangeWorkflow. One update id per actor: the same actor asking again (a retried
-    request, a retried activity) gets the stored result, never a second cancellation."""
+    request, a retried activity) gets the stored result, never a second cancellation.
+
+    ``held_only`` (support's release): a booking whose workflow is not running is answered
+    ``WorkflowNotRunning`` and one confirmed meanwhile ``BookingNotHeld`` — never refunded."""
     handle = client.get_workflow_handle(booking_workflow_id(booking_id))
     try:
         return await _update(
@@ -182,7 +206,15 @@ async def cancel(
             ),
             wait_seconds,
         )
-    except (WorkflowNotRunning, HandedOver):
+    except HandedOver as exc:
+        if held_only:
+            raise BookingNotHeld("The booking was confirmed meanwhile.") from exc
+        return await cancel_confirmed(
+            client, booking_id, actor=actor, reason=reason, wait_seconds=wait_seconds
+        )
+    except WorkflowNotRunning:
+        if held_only:
+            raise
         return await cancel_confirmed(
             client, booking_id, actor=actor, reason=reason, wait_seconds=wait_seconds
         )
@@ -291,6 +323,30 @@ async def cancel_confirmed(
             raise ServiceUnavailable("Temporal is unavailable; retry shortly.") from exc
         raise
     try:
-        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+        result = await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     except TimeoutError as exc:
         raise WorkflowTimeout("The cancellation is taking long; it will finish.") from exc
+    if result.booking_status == BookingStatus.HELD:
+        # held, yet its own workflow is gone: never "fixed" behind Temporal's back
+        raise WorkflowNotRunning("The booking is held but its workflow is not running.")
+    return result
+
+
+async def in_flight(client: Client, booking_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(buyer, event) of a booking whose workflow runs but whose row is not written yet (a
+    reserve answered "pending"), from its search attributes; None when there is no such
+    workflow. Bounded; Temporal down → 503."""
+    handle = client.get_workflow_handle(booking_workflow_id(booking_id))
+    try:
+        desc = await asyncio.wait_for(handle.describe(), timeout=QUERY_TIMEOUT_SECONDS)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise ServiceUnavailable("Temporal is unavailable; retry.", retry_after=2) from exc
+    except (TimeoutError, RuntimeError) as exc:
+        raise ServiceUnavailable("Temporal is unavailable; retry.", retry_after=2) from exc
+    attrs = desc.typed_search_attributes
+    user, event = attrs.get(common.USER_ID), attrs.get(common.EVENT_ID)
+    if user is None or event is None:
+        return None
+    return uuid.UUID(user), uuid.UUID(event)

@@ -30,6 +30,8 @@ CONFIRM_BOOKING = "confirm_booking"  # local
 RELEASE_BOOKING = "release_booking"  # local
 SETTLE_LATE_PAYMENT = "settle_late_payment"  # local
 CHARGE = "charge_payment"  # payments queue
+# a charge whose answer never reached the workflow: settle it (void or read) before the hold ends
+RECONCILE_CHARGE = "reconcile_charge"  # payments queue
 REFUND = "refund_payment"  # payments queue
 RECORD_PROVIDER_PAYMENT = "record_provider_payment"  # payments queue
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         CONFIRM_BOOKING,
         HANDED_OVER,
         QUERY_STATE,
+        RECONCILE_CHARGE,
         RECORD_PROVIDER_PAYMENT,
         RESERVE_SEATS,
         SETTLE_LATE_PAYMENT,
@@ -58,6 +59,12 @@ END_AT_CONFIRMATION = "end-at-confirmation"
 # the charge may take at most until the hold ends (at least this long): with the payments
 # worker down, the hold still ends at its window
 MIN_CHARGE_WINDOW = timedelta(seconds=10)
+# a charge whose answer was lost is settled before the hold is released (so a buyer whose money
+# moved gets the seats); while the payments worker cannot answer within this long, the hold is
+# released first and the charge settled after (confirmed if the seats are still free, else
+# refunded)
+RECONCILE_BEFORE_RELEASE = timedelta(seconds=10)
+RECONCILE_UNANSWERED = "reconcile-unanswered-charges"
 
 
 def _local(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
@@ -85,6 +92,8 @@ class BookingWorkflow:
         self.seen_notices: set[str] = set()
         self.history: list[str] = []
         self.handed_over = False  # confirmed under the new lifetime: later changes go elsewhere
+        # charges that ran (maybe to the end) but whose answer never arrived
+        self.unanswered: list[ChargeInput] = []
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -111,23 +120,22 @@ class BookingWorkflow:
         assert self.outcome is not None
         self.charging = True
         self.charge_attempts += 1
+        attempt = ChargeInput(
+            booking_id=self.data.booking_id,
+            attempt=self.charge_attempts,
+            payment_method=req.payment_method,
+            amount=self.outcome.amount,
+            currency=self.outcome.currency,
+        )
         try:
             charge = await steps.payments(
-                CHARGE,
-                ChargeInput(
-                    booking_id=self.data.booking_id,
-                    attempt=self.charge_attempts,
-                    payment_method=req.payment_method,
-                    amount=self.outcome.amount,
-                    currency=self.outcome.currency,
-                ),
-                ChargeResult,
-                schedule_to_close=self._charge_window(),
+                CHARGE, attempt, ChargeResult, schedule_to_close=self._charge_window()
             )
         except ActivityError:
-            # the payment service did not answer before the hold ends (its worker is down or
-            # the provider hangs): the hold ends at its window; a charge that went through
-            # after all arrives by webhook and follows the late-payment rule
+            # the payment service did not answer before the hold ends (its worker is down, the
+            # provider hangs, or the answer was lost while Temporal was down): the hold ends at
+            # its window, and before it is released the attempt is settled (reconciled)
+            self.unanswered.append(attempt)
             self._log(f"payment attempt {self.charge_attempts}: no answer from the provider")
             self._details(f"payment attempt {self.charge_attempts} unanswered")
             return PayResult(status=PayOutcome.UNAVAILABLE, booking_status=self.status)
@@ -202,17 +210,18 @@ class BookingWorkflow:
     @workflow.run
     async def run(self, data: BookingInput) -> BookingState:
         try:
+            # retried until Postgres answers: a buyer whose reserve answered "pending" learns
+            # the outcome from the booking (or the same Idempotency-Key) once it lands
             outcome = await workflow.execute_local_activity(
                 RESERVE_SEATS,
                 data,
                 result_type=Reservation,
                 start_to_close_timeout=timedelta(seconds=10),
-                schedule_to_close_timeout=timedelta(seconds=30),
                 retry_policy=common.DB_RETRY,
             )
         except ActivityError:
-            # Postgres unreachable for 30 s: nothing was taken (the insert and the seat update
-            # are one statement); the buyer gets an error and may retry with the same key.
+            # a non-retryable failure: nothing was taken (the insert and the seat update are
+            # one statement); the buyer gets an error and may retry with the same key.
             outcome = Reservation(
                 booking_id=data.booking_id,
                 event_id=data.event_id,
@@ -231,6 +240,12 @@ class BookingWorkflow:
             await self._hold()
         if self.status == BookingStatus.CONFIRMED:
             await self._after_confirmation()
+        elif (
+            self.unanswered
+            and workflow.patched(RECONCILE_UNANSWERED)
+            and await self._reconcile(None)
+        ):
+            await self._settle_late()  # money moved after all: the late-payment rule
         await self._late_payments()
         return await self._finish()
 
@@ -262,6 +277,8 @@ class BookingWorkflow:
             break
         self.closing = True
         await workflow.wait_condition(lambda: not self.charging)
+        if not self.paid and self.unanswered and workflow.patched(RECONCILE_UNANSWERED):
+            self.paid = await self._reconcile(RECONCILE_BEFORE_RELEASE)
         if self.paid:
             await _local(CONFIRM_BOOKING, self.data.booking_id, bool)
             self._set_status(BookingStatus.CONFIRMED)
@@ -338,17 +355,43 @@ class BookingWorkflow:
             if self.status == BookingStatus.CONFIRMED:
                 continue  # already paid for; the provider reports the same payment again
             await self._record_notice(notice)
-            outcome = await _local(SETTLE_LATE_PAYMENT, self.data.booking_id, LateSettlement)
-            if outcome == LateSettlement.CONFIRMED:
-                self._set_status(BookingStatus.CONFIRMED)
-                self._log("late payment accepted: seats taken again")
-                await self._after_confirmation()
-            else:
-                refund = await steps.refund(self.data.booking_id, cancel_expired_booking=True)
-                self.refunded = refund.refunded
-                if self.status == BookingStatus.EXPIRED:
-                    self._set_status(BookingStatus.CANCELLED)
-                self._log("late payment refunded: the seats were gone")
+            await self._settle_late()
+
+    async def _settle_late(self) -> None:
+        """The booking's hold ended but its payment succeeded: take the seats again when they
+        are still free (confirmed), otherwise refund."""
+        outcome = await _local(SETTLE_LATE_PAYMENT, self.data.booking_id, LateSettlement)
+        if outcome == LateSettlement.CONFIRMED:
+            self._set_status(BookingStatus.CONFIRMED)
+            self._log("late payment accepted: seats taken again")
+            await self._after_confirmation()
+        else:
+            refund = await steps.refund(self.data.booking_id, cancel_expired_booking=True)
+            self.refunded = refund.refunded
+            if self.status == BookingStatus.EXPIRED:
+                self._set_status(BookingStatus.CANCELLED)
+            self._log("late payment refunded: the seats were gone")
+
+    async def _reconcile(self, within: timedelta | None) -> bool:
+        """Settle the unanswered charges (oldest first); True when one of them succeeded.
+        Those the payments worker cannot settle ``within`` stay for later (``None``: wait)."""
+        succeeded = False
+        while self.unanswered:
+            attempt = self.unanswered[0]
+            try:
+                charge = await steps.payments(
+                    RECONCILE_CHARGE, attempt, ChargeResult, schedule_to_close=within
+                )
+            except ActivityError:
+                self._log(f"payment attempt {attempt.attempt}: still unanswered")
+                return succeeded
+            self.unanswered.pop(0)
+            self._log(
+                f"payment attempt {attempt.attempt} reconciled: "
+                + ("succeeded" if charge.succeeded else charge.pending or "not charged")
+            )
+            succeeded = succeeded or charge.succeeded
+        return succeeded
 
     async def _finish(self) -> BookingState:
         await workflow.wait_condition(workflow.all_handlers_finished)

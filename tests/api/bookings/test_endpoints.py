@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +20,8 @@ from evently.infra.resources import Resources, open_resources
 from evently.invariants import check
 from tests.conftest import AppFactory
 from tests.factories import Account, make_account, make_accounts, make_event
+from workers.main import build_workers
+from workflows import common
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -339,11 +343,14 @@ async def test_five_hundred_buyers_race_for_fifty_seats(
     requests = [buyers[i % len(buyers)] for i in range(500)]
 
     async def attempt(buyer: Account) -> int:
-        for _ in range(50):  # a burst beyond the in-flight cap is shed: clients retry
+        # as a well-behaved client: one Idempotency-Key per purchase, and a shed (503), late
+        # (202 pending) or cut-off (503 deadline_exceeded) answer is retried with it
+        headers = {**buyer.headers, "Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(100):
             r = await client.post(
-                "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=buyer.headers
+                "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=headers
             )
-            if r.status_code != 503 or r.json()["code"] != "overloaded":
+            if r.status_code not in (202, 503):
                 break
             await asyncio.sleep(0.2)
         assert r.status_code in (201, 409), r.text
@@ -462,20 +469,62 @@ async def test_beyond_the_in_flight_cap_requests_are_shed_and_give_their_seats_b
     assert await counters(resources, event.id) == (0, 40, 0)
 
 
-async def test_a_reserve_that_times_out_gives_its_gate_seat_back(
-    resources: Resources, app_factory: AppFactory
+async def test_a_late_reserve_answers_pending_and_the_buyer_finds_the_booking(
+    resources: Resources, app_factory: AppFactory, ns_client: Client
 ) -> None:
-    impatient = dataclasses.replace(
-        resources,
-        settings=resources.settings.model_copy(update={"reserve_timeout_seconds": 0.001}),
-    )
-    app = app_factory(impatient)
+    """No worker answers yet (a fresh namespace): the API stops waiting for a reserve whose
+    outcome it does not know and answers 202 pending with the booking id and Retry-After,
+    never a bare 503; the gate seat is given back and the gate doubted (rebuilt from
+    Postgres). The buyer reads the booking (202 pending while its workflow runs) and, once a
+    worker is up, finds it held; the same Idempotency-Key again answers that same booking."""
+    impatient = resources.settings.model_copy(update={"reserve_timeout_seconds": 1.0})
+    app = app_factory(dataclasses.replace(resources, settings=impatient), impatient, ns_client)
     buyer = await make_account(resources)
     event = await make_event(resources, capacity=3)
+    headers = {**buyer.headers, "Idempotency-Key": "late-one"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        r = await c.post(
-            "/api/v1/bookings/reserve", json=reserve_body(event.id, 2), headers=buyer.headers
-        )
-    is_problem(r, 503, "reserve_timeout")
-    # the gate never reads low: its seats are back whether or not the workflow holds them later
-    assert int(await resources.redis.get(f"evently:gate:{{{event.id}}}")) == 3
+        r = await client_reserve(c, event.id, 2, headers)
+        assert r.status_code == 202, r.text
+        pending = r.json()
+        assert pending["status"] == "pending"
+        assert int(r.headers["Retry-After"]) >= 1
+        booking_id = pending["booking_id"]
+        # the gate never reads low: the seat is back (a later hold leaves it high), and the
+        # counter is doubted: dropped, to be rebuilt from Postgres
+        assert await resources.redis.get(f"evently:gate:{{{event.id}}}") is None
+        assert await resources.redis.exists(f"evently:gate:{{{event.id}}}:suspect")
+        got = await c.get(f"/api/v1/bookings/{booking_id}", headers=buyer.headers)
+        assert (got.status_code, got.json()["status"]) == (202, "pending"), got.text
+        other = await make_account(resources)  # nobody else learns it exists
+        got = await c.get(f"/api/v1/bookings/{booking_id}", headers=other.headers)
+        assert got.status_code == 404
+
+        async def held() -> bool:
+            got = await c.get(f"/api/v1/bookings/{booking_id}", headers=buyer.headers)
+            assert got.status_code in (200, 202), got.text
+            return got.status_code == 200 and got.json()["status"] == "held"
+
+        workers = build_workers(ns_client, resources, list(common.QUEUES.values()), impatient)
+        async with contextlib.AsyncExitStack() as stack:
+            for w in workers:
+                await stack.enter_async_context(w)
+            await wait_for_condition(held)
+            again = await client_reserve(c, event.id, 2, headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["booking_id"] == booking_id  # the same booking, held once
+    assert await counters(resources, event.id) == (1, 2, 0)
+
+
+async def client_reserve(
+    c: httpx.AsyncClient, event_id: uuid.UUID, quantity: int, headers: dict[str, str]
+) -> httpx.Response:
+    return await c.post(
+        "/api/v1/bookings/reserve", json=reserve_body(event_id, quantity), headers=headers
+    )
+
+
+async def wait_for_condition(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)

@@ -375,14 +375,42 @@ async def test_retried_activities_never_double_reserve_charge_refund_or_release(
     await _invariants_hold(ts.res, event.id)
 
 
+async def _booking_status(res: Resources, booking_id: uuid.UUID) -> str | None:
+    async with res.engine.connect() as conn:
+        status: str | None = await conn.scalar(
+            text("SELECT status FROM bookings WHERE id = :b"), {"b": booking_id}
+        )
+    return status
+
+
+async def _attempts(res: Resources, booking_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    async with res.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT status, failure_code FROM payment_attempts WHERE booking_id = :b "
+                "ORDER BY attempt"
+            ),
+            {"b": booking_id},
+        )
+        return [(r.status, r.failure_code) for r in rows]
+
+
+async def _wait_for_status(res: Resources, booking_id: uuid.UUID, status: str) -> None:
+    async with asyncio.timeout(30):
+        while await _booking_status(res, booking_id) != status:
+            await asyncio.sleep(0.1)
+
+
 async def test_with_the_payments_worker_down_a_hold_still_ends_at_its_window(
     resources: Resources, ns_client: Client
 ) -> None:
     """The charge may take at most until the hold ends: with no payments worker, the pay
-    update answers `unavailable` and the hold is released on time (a charge that went through
-    after all would arrive by webhook and follow the late-payment rule). On the dev server in
-    real time (the test server skips time through its own workflow-task timeouts here), in a
-    fresh namespace with no payments worker: a 3-second hold, the charge's 10 s minimum."""
+    update answers `unavailable` and the hold is released on time (after the 10 s the workflow
+    gives the unanswered charge to settle). The workflow then waits for the payments worker to
+    settle that charge — it may have moved money — and ends once it has: voided, nothing
+    charged. On the dev server in real time (the test server skips time through its own
+    workflow-task timeouts here), in a fresh namespace: a 3-second hold, the charge's 10 s
+    minimum."""
     res = dataclasses.replace(
         resources, settings=resources.settings.model_copy(update={"hold_seconds": 3})
     )
@@ -408,12 +436,76 @@ async def test_with_the_payments_worker_down_a_hold_still_ends_at_its_window(
         paid = await booking_client.pay(ns_client, held.booking_id, "pm_card_visa", wait_seconds=30)
         assert paid.status == PayOutcome.UNAVAILABLE
         assert 2 < time.monotonic() - started < 20  # bounded by the hold (charge minimum 10 s)
+        await _wait_for_status(res, held.booking_id, "expired")
+        assert await _counters(res, event.id) == (5, 0, 0)  # the seats are back on sale
         handle = ns_client.get_workflow_handle(
             booking_workflow_id(held.booking_id), result_type=BookingState
         )
-        state = await asyncio.wait_for(handle.result(), 20)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        for w in build_workers(ns_client, res, [common.PAYMENTS], res.settings):
+            await stack.enter_async_context(w)
+        state = await asyncio.wait_for(handle.result(), 30)
         assert state.status == "expired"
-        assert await _counters(res, event.id) == (5, 0, 0)
         assert await _payments(res, held.booking_id) == []
+        # voided under the charge's key: a charge still running somewhere finds it, never pays
+        assert await _attempts(res, held.booking_id) == [("failed", "unanswered")]
         await _invariants_hold(res, event.id)
-        await record(ns_client, booking_workflow_id(held.booking_id), "booking-charge-unanswered")
+        await record(
+            ns_client, booking_workflow_id(held.booking_id), "booking-charge-unanswered-voided"
+        )
+
+
+async def test_a_charge_whose_answer_was_lost_confirms_the_booking(
+    resources: Resources, ns_client: Client
+) -> None:
+    """The charge went through at the provider, but its answer never reached the workflow
+    (here: the activity hangs after charging, as when Temporal or the worker died right after
+    the provider answered). Before the hold is released the workflow reconciles the attempt,
+    finds the money moved, and confirms: no paid booking expires with the buyer's money."""
+    res = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"hold_seconds": 3})
+    )
+    buyer = await make_account(res)
+    event = await make_event(res, capacity=5)
+    real = PaymentActivities(res)
+
+    @activity.defn(name=CHARGE)
+    async def charge_then_hang(data: ChargeInput) -> ChargeResult:
+        await real.charge_payment(data)
+        await asyncio.sleep(3600)  # the answer is lost (cancelled at worker shutdown)
+        raise AssertionError("unreachable")
+
+    built = build_workers(
+        ns_client,
+        res,
+        [common.BOOKING, common.PAYMENTS, common.SEARCH],
+        res.settings,
+        replace={CHARGE: charge_then_hang},
+        strict_sandbox=True,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for w in built:
+            await stack.enter_async_context(w)
+        held = await service.reserve(
+            res,
+            ns_client,
+            Gate(res.redis),
+            service.Admission(10),
+            user_id=buyer.id,
+            event_id=event.id,
+            quantity=2,
+            idempotency_key=None,
+        )
+        paid = await booking_client.pay(ns_client, held.booking_id, "pm_card_visa", wait_seconds=30)
+        assert paid.status == PayOutcome.UNAVAILABLE  # what the buyer heard at the time
+        handle = ns_client.get_workflow_handle(
+            booking_workflow_id(held.booking_id), result_type=BookingState
+        )
+        state = await asyncio.wait_for(handle.result(), 30)
+        assert state.status == "confirmed"
+        assert any("reconciled: succeeded" in line for line in state.history)
+        assert await _booking_status(res, held.booking_id) == "confirmed"
+        assert await _counters(res, event.id) == (3, 0, 2)
+        assert await _payments(res, held.booking_id) == [("charge", "succeeded")]
+        await _invariants_hold(res, event.id)
+        await record(ns_client, booking_workflow_id(held.booking_id), "booking-charge-reconciled")
