@@ -44,10 +44,6 @@ VERSION = 1
 #: Domain separation: a signature made by this key for anything else never verifies as a ticket.
 CONTEXT = b"evently/ticket/v1\x00"
 
-#: Well-known development key (base64 of a 32-byte seed), like the dev JWT secret: the
-#: settings should refuse it when EVENTLY_ENV=production.
-DEV_TICKET_SIGNING_KEY = "VkF0HM/mroS0rqTKlJhm8LdS/cZbqJjJYpyZPXfzfxI="
-
 _FLAG_TICKET_TYPE = 0x01
 _HEADER = struct.Struct(">BB16s16sII")
 _UUID_LEN = 16

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from evently.settings import DEV_TICKET_SIGNING_KEY
 from evently.tickets.signing import (
-    DEV_TICKET_SIGNING_KEY,
     PREFIX,
     InvalidTicket,
     TicketClaims,
