@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
@@ -47,12 +48,15 @@ class EmlDirectoryHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.received = 0  # deliveries, re-deliveries included
+        #: deliveries per Message-ID (file name): > 1 means the same message arrived again
+        self.deliveries: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         content = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
-        path = self.directory / eml_name(content)
+        name = eml_name(content)
+        path = self.directory / name
         # write then rename: a reader never sees half a message, a re-delivery replaces it
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".incoming-", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
@@ -60,6 +64,7 @@ class EmlDirectoryHandler:
         os.replace(tmp, path)
         with self._lock:
             self.received += 1
+            self.deliveries[name.removesuffix(".eml")] += 1
         return "250 Message accepted for delivery"
 
 
