@@ -42,5 +42,6 @@ async def tickets_pdf(
     event = await store.event_view(session, booking.event_id, public_url=public_url)
     if event is None:
         raise EventNotFound()
-    # fpdf2 is CPU work (~10-20 ms a page): off the event loop
+    # fpdf2 is CPU work (~0.3-0.5 s a document here, mostly parsing and subsetting the TTF
+    # font, + ~50 ms a page): off the event loop
     return await asyncio.to_thread(render.tickets_pdf, event, views)

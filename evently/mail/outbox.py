@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from email.headerregistry import Address
 from typing import Any
 
 from sqlalchemy import text
@@ -150,7 +151,19 @@ async def release(conn: AsyncConnection, notification_id: uuid.UUID, error: str)
 @dataclass(frozen=True)
 class Composed:
     mail: Mail
-    to: str
+    to: str | Address
+
+
+def _recipient(full_name: str | None, email: str) -> str | Address:
+    """``"Ada Lovelace" <ada@…>``, quoted as needed; the bare address if the name will not go."""
+    name = (full_name or "").strip()
+    if not name:
+        return email
+    try:
+        local, _, domain = email.rpartition("@")
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, TypeError):
+        return email
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,7 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     if user is None or not user.is_active:
         return Skip("no active account")
     name = store.holder_name(user.full_name, user.email)
-    to = f"{name} <{user.email}>" if user.full_name else user.email
+    to = _recipient(user.full_name, user.email)
     base = _base_url(settings)
     kind = NotificationKind(notice.kind)
 
@@ -242,7 +255,12 @@ async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:
 
 
 async def _waitlist_offer(
-    conn: AsyncConnection, notice: Claimed, settings: Settings, name: str, to: str, base: str
+    conn: AsyncConnection,
+    notice: Claimed,
+    settings: Settings,
+    name: str,
+    to: str | Address,
+    base: str,
 ) -> Composed | Skip:
     entry = (
         await conn.execute(
@@ -274,7 +292,7 @@ async def _waitlist_offer(
 
 
 async def _event_cancelled(
-    conn: AsyncConnection, notice: Claimed, settings: Settings, name: str, to: str
+    conn: AsyncConnection, notice: Claimed, settings: Settings, name: str, to: str | Address
 ) -> Composed | Skip:
     event_id = uuid.UUID(str(notice.payload.get("event_id")))
     event = await store.event_view(conn, event_id, public_url=settings.public_url)

@@ -207,3 +207,73 @@ async def test_next_due_wakes_on_a_committed_notice(
     )
     assert nid not in batch.notification_ids
     assert time.monotonic() - started >= 0.5
+
+
+async def test_every_mailed_kind_renders_from_the_rows(
+    client: httpx.AsyncClient,
+    mail_resources: Resources,
+    mail_server: DevMailServer,
+    temporal_client: Client,
+) -> None:
+    res = mail_resources
+    c = await confirmed_booking(client, res, quantity=2)
+    async with res.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE users SET full_name = 'Lovelace, Ada' WHERE id = :u"), {"u": c.buyer.id}
+        )
+        entry = uuid.uuid4()
+        await conn.execute(
+            text(
+                """INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status,
+                   offered_quantity, offer_id, offer_expires_at)
+                   VALUES (:id, :e, :u, 2, 'offered', 2, :o, now() + interval '10 minutes')"""
+            ),
+            {"id": entry, "e": c.event.id, "u": c.buyer.id, "o": f"test-{entry}"},
+        )
+        notices = {}
+        for kind, payload in (
+            ("hold_expired", "{}"),
+            ("refund_issued", '{"amount": "60.00", "currency": "EUR"}'),
+            ("event_cancelled", f'{{"event_id": "{c.event.id}"}}'),
+            ("waitlist_offer", "{}"),
+        ):
+            nid = uuid.uuid4()
+            notices[kind] = nid
+            await conn.execute(
+                text(
+                    """INSERT INTO notifications (id, user_id, kind, dedupe_key, booking_id,
+                       waitlist_entry_id, payload)
+                       VALUES (:id, :u, :k, :d, :b, :w, CAST(:p AS jsonb))"""
+                ),
+                {
+                    "id": nid,
+                    "u": c.buyer.id,
+                    "k": kind,
+                    "d": f"test:{nid}",
+                    "b": c.booking_id if kind != "waitlist_offer" else None,
+                    "w": entry if kind == "waitlist_offer" else None,
+                    "p": payload,
+                },
+            )
+    acts = MailActivities(res, temporal_client)
+    for nid in notices.values():
+        result = await ActivityEnvironment().run(
+            acts.deliver_mail, DeliverInput(notification_id=nid)
+        )
+        assert result.status == MailStatus.SENT, (nid, await mail_row(res, nid))
+
+    subjects = {m["X-Evently-Notification-Id"]: m for m in mail_server.messages()}
+    name = c.event.name
+    assert subjects[str(notices["hold_expired"])]["Subject"] == f"Your hold for {name} has expired"
+    refund = subjects[str(notices["refund_issued"])]
+    assert refund["Subject"] == f"Refund issued: {name}"
+    assert "60.00 EUR" in refund.get_body(("plain",)).get_content()
+    cancelled = subjects[str(notices["event_cancelled"])]
+    assert cancelled["Subject"] == f"Cancelled: {name}"
+    assert [p.get_filename() for p in cancelled.iter_attachments()] == ["event.ics"]
+    offer = subjects[str(notices["waitlist_offer"])]
+    assert offer["Subject"] == f"2 seats are waiting for you: {name}"
+    assert f"/api/v1/waitlist/{entry}/accept" in offer.get_body(("plain",)).get_content()
+    # a display name with a comma is quoted, not split into two recipients
+    assert offer["To"].addresses[0].display_name == "Lovelace, Ada"
+    assert offer["To"].addresses[0].addr_spec == c.buyer.user.email
