@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 
 from temporalio import activity
@@ -42,6 +43,8 @@ log = logging.getLogger("evently.activities.mail")
 LEASE_SECONDS = 120.0
 #: after a wake-up, let a burst of commits land before looking
 SETTLE_SECONDS = 0.05
+#: the long wait for mail heartbeats this often (the workflow's heartbeat timeout is 4x)
+HEARTBEAT_SECONDS = 5.0
 
 
 class MailActivities:
@@ -70,17 +73,7 @@ class MailActivities:
             try:
                 ids = await outbox.due(conn, exclude=data.exclude, limit=data.limit)
                 if not ids:
-                    waits = [
-                        asyncio.ensure_future(woken.wait()),
-                        asyncio.ensure_future(activity.wait_for_worker_shutdown()),
-                    ]
-                    try:
-                        await asyncio.wait(
-                            waits, timeout=data.wait_seconds, return_when=asyncio.FIRST_COMPLETED
-                        )
-                    finally:
-                        for w in waits:
-                            w.cancel()
+                    await self._wait(woken, data.wait_seconds)
                     if woken.is_set():
                         await asyncio.sleep(SETTLE_SECONDS)
                     ids = await outbox.due(conn, exclude=data.exclude, limit=data.limit)
@@ -88,6 +81,27 @@ class MailActivities:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(outbox.CHANNEL, on_notify)
         return DueBatch(notification_ids=ids)
+
+    @staticmethod
+    async def _wait(woken: asyncio.Event, seconds: float) -> None:
+        """Until a NOTIFY, the worker shutting down, or ``seconds``; heartbeating, so a worker
+        that dies mid-wait is noticed within the heartbeat timeout, not the whole wait."""
+        waits = [
+            asyncio.ensure_future(woken.wait()),
+            asyncio.ensure_future(activity.wait_for_worker_shutdown()),
+        ]
+        deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                done, _ = await asyncio.wait(
+                    waits, timeout=min(left, HEARTBEAT_SECONDS), return_when=FIRST_COMPLETED
+                )
+                if done:
+                    return
+                activity.heartbeat()
+        finally:
+            for w in waits:
+                w.cancel()
 
     @activity.defn(name=DELIVER_MAIL)
     async def deliver_mail(self, data: DeliverInput) -> DeliverResult:

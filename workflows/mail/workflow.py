@@ -73,6 +73,7 @@ class MailOutboxWorkflow:
                 ),
                 result_type=DueBatch,
                 start_to_close_timeout=timedelta(seconds=data.wait_seconds + 30),
+                heartbeat_timeout=timedelta(seconds=20),  # it heartbeats every 5 s while waiting
                 retry_policy=common.DB_RETRY,
             )
             for notification_id in batch.notification_ids:

@@ -120,14 +120,15 @@ async def test_an_smtp_outage_delays_mail_and_loses_none(
         kinds = [n.kind for n in rows]
         mailable = [n for n in rows if n.kind in ("booking_confirmed", "refund_issued")]
         return kinds.count("refund_issued") == 2 and all(
-            n.mail_attempts >= 1 and n.mail_status in ("pending", "skipped") for n in mailable
+            n.mail_status == "skipped"
+            or (n.mail_status == "pending" and "unreachable" in (n.mail_error or ""))
+            for n in mailable
         )
 
-    await wait_for(every_mailable_notice_tried, seconds=60)
+    await wait_for(every_mailable_notice_tried, seconds=60)  # each tried, refused, kept
     assert server.handler.received == 0
     pending = [n for n in await notices(res, user_ids) if n.mail_status == "pending"]
-    assert pending, "the outage held mail back"
-    assert all("unreachable" in (n.mail_error or "") for n in pending)
+    assert len(pending) >= 8, "the outage held mail back"  # 6 confirmations + 2 refunds
 
     server.start()  # back, on the same port
 
