@@ -12,6 +12,7 @@ from api.analytics.endpoints import router as analytics_router
 from api.auth.endpoints import router as auth_router
 from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
+from api.checkin.endpoints import router as checkin_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.deadline import RequestDeadline
@@ -27,6 +28,7 @@ from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
+from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
 from evently.infra.logging import configure_logging
@@ -50,11 +52,14 @@ BODY_LIMITS: dict[str, int] = {
 def api_router() -> APIRouter:
     """Every resource router under /api/v1; feature modules register here."""
     router = APIRouter(prefix=API_PREFIX)
+    # before events: GET /events/{id}.ics must be matched before GET /events/{id}
+    router.include_router(tickets_router)
     # feature routers, one line each (keep this list sorted)
     router.include_router(admin_router)
     router.include_router(analytics_router)
     router.include_router(auth_router)
     router.include_router(bookings_router)
+    router.include_router(checkin_router)
     router.include_router(events_router)
     router.include_router(notifications_router)
     router.include_router(payments_router)

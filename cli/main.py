@@ -11,6 +11,7 @@ from cli.bench import bench_app
 from cli.common import console, database, load_settings, transaction
 from cli.search import search_app
 from cli.seed import seed
+from cli.tickets import tickets_app
 from evently.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ users_app = typer.Typer(help="Manage accounts (admin and support accounts come o
 app.add_typer(users_app, name="users")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
+app.add_typer(tickets_app, name="tickets")
 app.command("seed")(seed)
 
 
@@ -67,7 +69,7 @@ def api(
 @app.command()
 def worker(
     queues: Annotated[
-        str | None, typer.Option(help="comma-separated: booking,search,payments")
+        str | None, typer.Option(help="comma-separated: booking,search,payments,mail")
     ] = None,
     max_concurrent_activities: Annotated[int | None, typer.Option()] = None,
     max_concurrent_workflow_tasks: Annotated[int | None, typer.Option()] = None,
@@ -167,7 +169,7 @@ def check(
 def users_create(
     email: Annotated[str, typer.Option(prompt=True)],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
-    role: Annotated[str, typer.Option(help="buyer, support or admin")] = "buyer",
+    role: Annotated[str, typer.Option(help="buyer, support, admin or door")] = "buyer",
     full_name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create an account with any role."""

@@ -14,6 +14,7 @@ class Role(StrEnum):
     BUYER = "buyer"
     SUPPORT = "support"
     ADMIN = "admin"
+    DOOR = "door"  # scans tickets at the entrance (POST /checkin/redeem); made with the CLI
 
 
 class EventStatus(StrEnum):
@@ -126,3 +127,33 @@ class LateSettlement(StrEnum):
     HELD = "held"
     REFUND = "refund"
     UNKNOWN = "unknown"
+
+
+# ---- tickets, check-in and mail (issue 16) ----------------------------------------------------
+
+
+class TicketStatus(StrEnum):
+    """valid → revoked (its booking was cancelled or refunded). Being checked in is not a
+    status: ``checked_in_at`` is set once, by the first scan that reaches the server."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+
+
+class CheckinResult(StrEnum):
+    """What one scan (one nonce) was answered; a replay of the nonce gets the same answer."""
+
+    ADMITTED = "admitted"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    TICKET_REVOKED = "ticket_revoked"
+    WRONG_EVENT = "wrong_event"
+
+
+class MailStatus(StrEnum):
+    """A notification's email: pending → sent | failed (refused for good) | skipped (no mail
+    for this kind, or nothing left to send, e.g. a confirmation whose tickets were revoked)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"

@@ -173,6 +173,10 @@ class WorkflowNotFound(NotFound):
     message = "Temporal has no workflow for this booking (never started or past retention)."
 
 
+class TicketNotFound(NotFound):
+    code, title, message = "ticket_not_found", "Ticket not found", "No such ticket."
+
+
 # ---- 409 --------------------------------------------------------------------------------------
 
 
@@ -264,6 +268,33 @@ class ReleaseRefused(Conflict):
     code, title = "release_refused", "Release refused"
 
 
+class AlreadyCheckedIn(Conflict):
+    """A second scan of an admitted ticket; ``checked_in_at``/``device_id`` say when and where
+    it was admitted, ``conflict`` is true for an offline device's upload (it let someone in)."""
+
+    code, title = "already_checked_in", "Already checked in"
+    message = "This ticket has already been admitted."
+
+
+class TicketRevoked(Conflict):
+    code, title = "ticket_revoked", "Ticket revoked"
+    message = "This ticket was revoked (its booking was cancelled or refunded)."
+
+
+class WrongEvent(Conflict):
+    code, title, message = "wrong_event", "Wrong event", "This ticket is for another event."
+
+
+class NonceReused(Conflict):
+    code, title = "nonce_reused", "Nonce reused"
+    message = "This nonce was used for another scan; send a fresh nonce per scan."
+
+
+class NoValidTickets(Conflict):
+    code, title = "no_valid_tickets", "No valid tickets"
+    message = "This booking has no valid tickets (not confirmed, or cancelled)."
+
+
 # ---- 422 --------------------------------------------------------------------------------------
 
 
@@ -314,6 +345,16 @@ class VenueNotFound(Unprocessable):
 class AmountMismatch(Unprocessable):
     code, title = "amount_mismatch", "Amount mismatch"
     message = "The payment amount does not match the booking."
+
+
+class InvalidTicket(Unprocessable):
+    """The secret is malformed or its signature does not verify: not an Evently ticket."""
+
+    code, title, message = "invalid_ticket", "Invalid ticket", "This is not a valid ticket."
+
+
+class InvalidScanTime(Unprocessable):
+    code, title = "invalid_scan_time", "Invalid scan time"
 
 
 # ---- 503 --------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ held bookings plus open waitlist offers plus seats kept for the waitlist (``wait
 Per booking: confirmed ⇒ exactly one successful charge of its amount and no refund; every
 refund belongs to a cancelled booking; no money kept for a booking that is not confirmed;
 nothing held (and no waitlist offer open) past its window plus a grace period.
+Tickets (issue 16): a confirmed booking has exactly one valid ticket per seat, any other booking
+none (a cancellation revoked them).
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
 GROUP BY b.id
 HAVING b.status = 'confirmed'
     OR count(p.id) FILTER (WHERE p.status = 'succeeded') > 0
+"""
+)
+
+_TICKETS = text(
+    """
+SELECT b.id, b.status, b.quantity, count(t.id) FILTER (WHERE t.status = 'valid') AS valid
+FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
+WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
+GROUP BY b.id
+HAVING count(t.id) FILTER (WHERE t.status = 'valid')
+       <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END
 """
 )
 
@@ -141,6 +154,12 @@ async def check(
                 out.append(
                     Violation("money_kept", sid, f"{b.status} booking kept a successful charge")
                 )
+    for t in await conn.execute(_TICKETS, params):
+        out.append(
+            Violation(
+                "tickets", str(t.id), f"{t.status} booking of {t.quantity} has {t.valid} valid"
+            )
+        )
     for s in await conn.execute(_STUCK, {**params, "grace": grace_seconds}):
         out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
     for s in await conn.execute(_STUCK_OFFERS, {**params, "grace": grace_seconds}):

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
+# well known (in the source): production refuses it, like the dev JWT secret
+DEV_TICKET_SIGNING_KEY = "VkF0HM/mroS0rqTKlJhm8LdS/cZbqJjJYpyZPXfzfxI="
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -104,7 +106,7 @@ class Settings(BaseSettings):
     reserve_timeout_seconds: float = Field(7.0, gt=0)
     max_tickets_per_booking: int = Field(10, ge=1)
 
-    worker_queues: str = "booking,search,payments"
+    worker_queues: str = "booking,search,payments,mail"
     worker_max_concurrent_activities: int = Field(100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
     worker_graceful_shutdown_seconds: float = Field(10.0, ge=0)
@@ -140,6 +142,23 @@ class Settings(BaseSettings):
             "OTLP/HTTP (protobuf) collector base URL, e.g. http://otel-collector:4318; spans go"
             " to <url>/v1/traces. Unset: no tracing is installed at all"
         ),
+    )
+
+    # tickets and mail (issue 16): README "Tickets, check-in and email"
+    ticket_signing_key: str = Field(
+        DEV_TICKET_SIGNING_KEY,
+        description="Ed25519 private key: base64 of the 32-byte seed, or a PKCS#8 PEM",
+    )
+    ticket_verify_keys: str = Field(
+        "", description="extra public keys (base64, comma-separated) still accepted: rotation"
+    )
+    smtp_url: str | None = Field(
+        None, description="smtp://, smtp+starttls:// or smtps://user:pass@host:port; unset: no mail"
+    )
+    mail_from: str = "Evently <tickets@evently.localhost>"
+    dev_smtp_port: int = Field(1025, ge=0, le=65535, description="`evently dev`'s SMTP server")
+    mail_sweep_seconds: float = Field(
+        60.0, gt=0, description="the outbox is also checked this often without a wake-up"
     )
 
     log_level: str = "INFO"
@@ -194,6 +213,11 @@ class Settings(BaseSettings):
             problems.append("EVENTLY_PAYMENT_WEBHOOK_SECRET must be set to the provider's secret")
         if self.password_hash_profile != "rfc9106":
             problems.append("EVENTLY_PASSWORD_HASH_PROFILE must be rfc9106 (the default)")
+        if _is_dev_ticket_key(self.ticket_signing_key):
+            problems.append(
+                "EVENTLY_TICKET_SIGNING_KEY must be set to a secret Ed25519 key "
+                "(`evently tickets keygen`)"
+            )
         if self.payment_provider == "simulated":
             problems.append(
                 "EVENTLY_PAYMENT_PROVIDER=simulated is for development; configure a real provider"
@@ -244,6 +268,17 @@ class Settings(BaseSettings):
 
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value().strip() if value is not None else ""
+
+
+def _is_dev_ticket_key(value: str) -> bool:
+    """The dev key in any spelling (base64 seed or PEM); an unreadable key counts too."""
+    from evently.tickets.signing import key_id, load_private_key
+
+    try:
+        key = load_private_key(value)
+    except ValueError:
+        return True
+    return key_id(key.public_key()) == key_id(load_private_key(DEV_TICKET_SIGNING_KEY).public_key())
 
 
 @lru_cache(maxsize=1)

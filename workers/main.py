@@ -134,11 +134,13 @@ def build_workers(
     *,
     replace: Mapping[str, Callable[..., Any]] | None = None,
     strict_sandbox: bool = False,
+    task_queues: Mapping[str, str] | None = None,
 ) -> list[Worker]:
     """One worker per task queue, with the workflows and activities of workers/registry.py.
     Tests build theirs here too: ``replace`` swaps activities by name for stand-ins (without
     resources, only the stand-ins are registered: the unit layer), and ``strict_sandbox``
-    re-imports the workflow modules per run, so their determinism is checked."""
+    re-imports the workflow modules per run, so their determinism is checked. ``task_queues``
+    polls a registry queue under another name (tests: a private queue per test)."""
     specs = queue_specs()
     replace = dict(replace or {})
     workers = []
@@ -158,7 +160,7 @@ def build_workers(
         workers.append(
             Worker(
                 client,
-                task_queue=queue,
+                task_queue=(task_queues or {}).get(queue, queue),
                 workflows=spec.workflows,
                 activities=activities,
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
@@ -273,6 +275,26 @@ async def start_metrics(host: str, port: int) -> WorkerMetrics:
     return WorkerMetrics(runtime=runtime, sdk_url=sdk_url, server=server)
 
 
+# ---- mail (issue 16) ------------------------------------------------------------------------
+
+
+def mail_queue_check(res: Resources, queues: Sequence[str]) -> list[str]:
+    """No SMTP server configured: the mail queue is not served (notices wait in the outbox
+    until a mail worker with EVENTLY_SMTP_URL runs)."""
+    if common.MAIL in queues and not (res.settings.smtp_url or res.endpoints.smtp_url):
+        log.warning("EVENTLY_SMTP_URL is not set: not serving the mail queue; mail waits")
+        return [q for q in queues if q != common.MAIL]
+    return list(queues)
+
+
+async def start_mail_dispatcher(client: Client, settings: Settings) -> None:
+    """The outbox dispatcher runs once per namespace; every mail worker makes sure it does."""
+    from workflows.mail.client import ensure_outbox
+    from workflows.mail.contract import OutboxInput
+
+    await ensure_outbox(client, OutboxInput(wait_seconds=settings.mail_sweep_seconds))
+
+
 # ---- run ---------------------------------------------------------------------------------
 
 
@@ -299,6 +321,7 @@ async def run_worker(
                 # the client's tracing interceptor is also every worker's built on it
                 tracer=tracing.tracer if tracing is not None else None,
             )
+            queues = mail_queue_check(res, queues)
             workers = build_workers(client, res, queues, settings)
             if not workers:
                 log.warning("nothing registered on %s", ", ".join(queues))
@@ -308,6 +331,8 @@ async def run_worker(
             async with contextlib.AsyncExitStack() as stack:
                 for w in workers:
                     await stack.enter_async_context(w)
+                if common.MAIL in queues:
+                    await start_mail_dispatcher(client, settings)
                 await stop.wait()
                 log.info(
                     "shutting down: polling stopped, finishing in-flight tasks (grace %ss)",

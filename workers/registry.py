@@ -23,12 +23,14 @@ def queue_specs() -> dict[str, QueueSpec]:
     """Imported lazily so `evently --help` stays fast."""
     from activities.events import EventActivities
     from activities.inventory import InventoryActivities
+    from activities.mail import MailActivities
     from activities.payments import PaymentActivities
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
     from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
+    from workflows.mail.workflow import MailOutboxWorkflow
     from workflows.search_sync.workflow import EventIndexSyncWorkflow
     from workflows.waitlist.workflow import WaitlistWorkflow
 
@@ -46,4 +48,6 @@ def queue_specs() -> dict[str, QueueSpec]:
         ),
         common.SEARCH: QueueSpec(activity_classes=[SearchIndexActivities]),
         common.PAYMENTS: QueueSpec(activity_classes=[PaymentActivities]),
+        # the outbox dispatcher and its SMTP deliveries (workers/main.py starts the dispatcher)
+        common.MAIL: QueueSpec(workflows=[MailOutboxWorkflow], activity_classes=[MailActivities]),
     }

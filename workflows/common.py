@@ -13,8 +13,11 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 BOOKING = "evently-booking"  # booking/waitlist/event workflows + inventory activities
 SEARCH = "evently-search"  # search-index writes: a slow search cluster never holds up bookings
 PAYMENTS = "evently-payments"  # payment provider calls
+MAIL = (
+    "evently-mail"  # the outbox dispatcher and SMTP deliveries: a slow mail server holds up nothing
+)
 
-QUEUES = {"booking": BOOKING, "search": SEARCH, "payments": PAYMENTS}
+QUEUES = {"booking": BOOKING, "search": SEARCH, "payments": PAYMENTS, "mail": MAIL}
 
 # ---- search attributes (registered at server start: evently/infra/embedded.py, compose) -----
 

@@ -64,6 +64,7 @@ def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 SupportUser = Annotated[User, Depends(require_roles(Role.SUPPORT, Role.ADMIN))]
+DoorUser = Annotated[User, Depends(require_roles(Role.DOOR, Role.ADMIN))]  # ticket scanning
 
 
 async def get_rate_limiter(request: Request, res: ResourcesDep) -> RequestRateLimiter:

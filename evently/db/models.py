@@ -17,13 +17,14 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from evently.enums import PaymentAttemptStatus
+from evently.enums import CheckinResult, MailStatus, PaymentAttemptStatus, Role, TicketStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,13 +34,16 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-USER_ROLES = ("buyer", "support", "admin")
+USER_ROLES = tuple(r.value for r in Role)  # the CHECK follows the enum (a new role: a migration)
 EVENT_STATUSES = ("draft", "published", "cancelled", "completed")
 BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
 PAYMENT_KINDS = ("charge", "refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
 PAYMENT_ATTEMPT_STATUSES = tuple(s.value for s in PaymentAttemptStatus)
+TICKET_STATUSES = tuple(s.value for s in TicketStatus)
+CHECKIN_RESULTS = tuple(r.value for r in CheckinResult)
+MAIL_STATUSES = tuple(m.value for m in MailStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -141,6 +145,8 @@ class Event(Base):
     # freed seats kept for the waitlist (part of ``held``), and entries in status "waiting"
     waitlist_pool: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waitlist_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # tickets ever issued for the event: the next ticket's serial number (seat) is this + 1
+    tickets_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
@@ -296,8 +302,19 @@ class WaitlistEntry(Base):
 
 
 class Notification(Base):
+    """A notice to a buyer, written in the transaction of the change it reports; also the
+    outbox of buyer emails (``mail_*``: delivered by workflows/mail, evently/mail/outbox.py)."""
+
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+        CheckConstraint(_in("mail_status", MAIL_STATUSES), name="mail_status"),
+        Index(
+            "ix_notifications_mail_pending",
+            "created_at",
+            postgresql_where=text("mail_status = 'pending'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
@@ -309,16 +326,79 @@ class Notification(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = _created()
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mail_status: Mapped[str] = mapped_column(
+        String(16), default="pending", server_default="pending"
+    )
+    mail_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # a delivery in progress holds the row until then (a crashed sender's claim lapses)
+    mail_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mail_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Ticket(Base):
+    """One admission per seat of a confirmed booking, issued in the confirm statement.
+
+    The secret in the QR code is not stored: it is the platform's Ed25519 signature over
+    (id, event, seat, issued_at), recomputed on demand (evently/tickets/store.py), so the
+    database holds no bearer credential. ``checked_in_*`` is written once, by the first scan
+    that reaches the server (evently/tickets/checkin.py)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+        CheckConstraint("seat > 0", name="seat_positive"),
+        UniqueConstraint("event_id", "seat", name="uq_tickets_event_seat"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    seat: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="valid", server_default="valid")
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_device: Mapped[str | None] = mapped_column(String(100))
+    checkin_nonce: Mapped[str | None] = mapped_column(String(100))
+
+
+class CheckinScan(Base):
+    """Every scan answered, keyed by the device's nonce: a replay gets the stored answer."""
+
+    __tablename__ = "checkin_scans"
+    __table_args__ = (
+        CheckConstraint(_in("result", CHECKIN_RESULTS), name="result"),
+        Index("ix_checkin_scans_event_received", "event_id", "received_at"),
+    )
+
+    nonce: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    device_id: Mapped[str] = mapped_column(String(100))
+    scanned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # when the device scanned (an offline upload's own time), and when the server heard of it
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = _created()
+    offline: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    result: Mapped[str] = mapped_column(String(32))
+    # an offline device admitted someone the server refused: someone may be in twice
+    conflict: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # the ticket's admission as this scan found it (the same answer for a replayed nonce)
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_device: Mapped[str | None] = mapped_column(String(100))
 
 
 __all__ = [
     "Base",
     "Booking",
+    "CheckinScan",
     "Event",
     "Notification",
     "Payment",
     "ProcessedWebhookEvent",
     "RefreshToken",
+    "Ticket",
     "User",
     "Venue",
     "WaitlistEntry",

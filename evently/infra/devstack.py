@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -21,6 +23,9 @@ from evently.infra.embedded import (
     port_open,
 )
 from evently.settings import Settings
+
+if TYPE_CHECKING:
+    from evently.mail.devserver import DevMailServer
 
 console = Console(stderr=True)
 
@@ -135,10 +140,29 @@ async def _bootstrap_admin(settings: Settings, database_url: str) -> bool:
     return created
 
 
+def start_dev_mail(settings: Settings, info: StackInfo) -> tuple[StackInfo, DevMailServer | None]:
+    """Unless EVENTLY_SMTP_URL is set: a local SMTP server keeping every message as
+    STATE/mail/<Message-ID>.eml (on EVENTLY_DEV_SMTP_PORT, else a free port), recorded in
+    stack.json so every worker of this state dir sends through it."""
+    from evently.mail.devserver import DevMailServer
+
+    if settings.smtp_url:
+        return info, None
+    port = settings.dev_smtp_port
+    if port and port_open("127.0.0.1", port):
+        port = 0
+    server = DevMailServer(settings.state_path / "mail", port=port)
+    server.start()
+    info = dataclasses.replace(info, smtp_url=server.url)
+    info.write(settings.state_path)
+    return info, server
+
+
 def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
     started = time.monotonic()
     stack = EmbeddedStack(settings, search_attributes=search_attributes)
     children: list[subprocess.Popen[bytes]] = []
+    mail: DevMailServer | None = None
 
     def _on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -152,11 +176,12 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
             return 1
         info = stack.start()
         prepare_database(settings, info.database_url)
+        info, mail = start_dev_mail(settings, info)
         env = dict(os.environ)
         env["EVENTLY_STATE_DIR"] = str(settings.state_path)
         env.setdefault("EVENTLY_ENV", settings.env)
         children.append(_spawn(["api"], env))
-        children.append(_spawn(["worker", "--queues", "booking,search,payments"], env))
+        children.append(_spawn(["worker", "--queues", "booking,search,payments,mail"], env))
         api = f"http://{settings.api_host}:{settings.api_port}"
         deadline = time.monotonic() + 60
         while not port_open(settings.api_host, settings.api_port):
@@ -171,7 +196,9 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
             f"  Readiness      {api}/health/ready\n"
             f"  Temporal UI    {info.temporal_ui_url or '(external Temporal)'}\n"
             f"  Temporal gRPC  {info.temporal_address}\n"
-            f"  State dir      {settings.state_path}\n"
+            f"  Mail (SMTP)    {info.smtp_url or settings.smtp_url}"
+            + (f" → {mail.directory}/*.eml\n" if mail else " (EVENTLY_SMTP_URL)\n")
+            + f"  State dir      {settings.state_path}\n"
             "Press Ctrl-C to stop everything.\n"
         )
         while all(c.poll() is None for c in children):
@@ -192,5 +219,7 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
                 child.wait(settings.worker_graceful_shutdown_seconds + 5)
             except subprocess.TimeoutExpired:
                 _stop_pid(child.pid, timeout=1)
+        if mail is not None:
+            mail.stop()
         stack.stop()
         console.print("stopped: no process left running")

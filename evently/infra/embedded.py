@@ -384,6 +384,7 @@ class StackInfo:
     temporal_address: str
     temporal_ui_url: str | None
     pids: dict[str, int] = field(default_factory=dict)
+    smtp_url: str | None = None  # `evently dev`'s mail server (.eml files in STATE/mail)
 
     def write(self, state_dir: Path) -> None:
         (state_dir / STACK_FILE).write_text(json.dumps(asdict(self), indent=2))

@@ -14,6 +14,7 @@ class Endpoints:
     redis_url: str
     temporal_address: str
     temporal_ui_url: str | None
+    smtp_url: str | None = None  # EVENTLY_SMTP_URL, else `evently dev`'s local server, else none
 
 
 def resolve_endpoints(settings: Settings) -> Endpoints:
@@ -35,7 +36,8 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
             None if settings.temporal_address else f"http://127.0.0.1:{settings.temporal_ui_port}"
         )
     )
-    return Endpoints(database_url, redis_url, temporal, ui)
+    smtp = settings.smtp_url or (info.smtp_url if info else None)
+    return Endpoints(database_url, redis_url, temporal, ui, smtp)
 
 
 def sync_database_url(url: str) -> str:

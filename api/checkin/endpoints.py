@@ -1,0 +1,112 @@
+"""The door: redeem a scanned ticket; the scanners' public keys; the organizer's counts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.auth.deps import AdminUser, DoorUser
+from api.checkin import service
+from api.checkin.schemas import (
+    CheckinStatsOut,
+    KeysOut,
+    RedeemOut,
+    RedeemRequest,
+    ScanCounts,
+    ScanOut,
+    TicketCounts,
+)
+from api.deps import ResourcesDep, SessionDep, SettingsDep
+from api.problems import problem_responses
+from evently.errors import (
+    AlreadyCheckedIn,
+    EventNotFound,
+    InvalidScanTime,
+    InvalidTicket,
+    NonceReused,
+    TicketNotFound,
+    TicketRevoked,
+    WrongEvent,
+)
+from evently.events import event_not_found, get_event
+from evently.tickets import checkin, store
+
+router = APIRouter(tags=["check-in"])
+
+
+@router.get("/checkin/keys", response_model=KeysOut, summary="Public keys that verify tickets")
+async def keys(settings: SettingsDep, response: Response) -> KeysOut:
+    """What a scanner needs to check tickets offline: the platform's Ed25519 public key(s).
+    A ticket secret is `EVT1.` + base32 of a 42-byte body (version, flags, ticket id, event
+    id, seat, issued-at) + a 64-byte signature over `evently/ticket/v1\\0` + body."""
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return KeysOut.model_validate(
+        {
+            "format": "EVT1",
+            "description": "EVT1.<base32(body || Ed25519(context || body))>; context "
+            "'evently/ticket/v1\\x00'; body: version(1) flags(1) ticket_id(16) event_id(16) "
+            "seat(u32 BE) issued_at(u32 BE unix s) [ticket_type_id(16) when flags&1]",
+            "keys": store.signer(settings).published(),
+        }
+    )
+
+
+@router.post(
+    "/checkin/redeem",
+    response_model=RedeemOut,
+    summary="Admit a scanned ticket (the first scan wins)",
+    responses=problem_responses(
+        InvalidTicket,
+        InvalidScanTime,
+        TicketNotFound,
+        AlreadyCheckedIn,
+        TicketRevoked,
+        WrongEvent,
+        NonceReused,
+    ),
+)
+async def redeem(body: RedeemRequest, user: DoorUser, res: ResourcesDep) -> RedeemOut:
+    """200 `admitted` for the first scan of a valid ticket; 409 `already_checked_in` (with
+    `checked_in_at` and `device_id` of the admission) for every later one, `ticket_revoked`
+    for a cancelled or refunded booking, `wrong_event` when `event_id` is given and differs.
+    The same `nonce` again gets the same answer (`replay: true`). Roles: door, admin."""
+    return await service.redeem(res, user.id, body)
+
+
+@router.get(
+    "/admin/events/{event_id}/checkins",
+    response_model=CheckinStatsOut,
+    summary="Check-in counts and the latest scans",
+    responses=problem_responses(EventNotFound),
+)
+async def checkins(
+    event_id: uuid.UUID,
+    user: AdminUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="latest scans shown")] = 20,
+) -> CheckinStatsOut:
+    if await get_event(session, event_id) is None:
+        raise event_not_found(event_id)
+    found = await checkin.stats(session, event_id, limit=limit)
+    return CheckinStatsOut(
+        event_id=event_id,
+        tickets=TicketCounts(
+            issued=found.issued,
+            valid=found.valid,
+            revoked=found.revoked,
+            checked_in=found.checked_in,
+            not_checked_in=found.not_checked_in,
+        ),
+        scans=ScanCounts(
+            total=sum(found.scans.values()),
+            offline=found.offline_scans,
+            conflicts=found.conflicts,
+            **found.scans,
+        ),
+        latest=[ScanOut.model_validate(s, from_attributes=True) for s in found.latest],
+        latest_conflicts=[
+            ScanOut.model_validate(s, from_attributes=True) for s in found.latest_conflicts
+        ],
+    )

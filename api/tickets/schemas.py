@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class TicketOut(BaseModel):
+    id: uuid.UUID
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    seat: int = Field(description="serial number of the ticket within its event (1, 2, ...)")
+    label: str = Field(examples=["General admission #12"])
+    ticket_type: str | None = Field(None, description="null until events have ticket types")
+    status: str = Field(description="`valid` or `revoked`")
+    issued_at: datetime
+    revoked_at: datetime | None
+    checked_in_at: datetime | None
+    secret: str | None = Field(
+        description="the QR payload `EVT1.<base32>`, signed with the platform's Ed25519 key "
+        "(GET /api/v1/checkin/keys); null once revoked"
+    )
+    qr_svg_url: str | None = Field(description="this ticket's QR code as SVG; null once revoked")
+
+
+class BookingTicketsOut(BaseModel):
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    booking_status: str
+    tickets: list[TicketOut]
+    pdf_url: str | None = Field(description="every valid ticket as one PDF; null without any")

@@ -1,0 +1,339 @@
+"""The notifications table is the outbox of buyer email.
+
+Every notice is written in the transaction of the change it reports (evently/inventory/seats.py,
+evently/waitlist.py, evently/events.py, evently/payments/records.py) with ``mail_status =
+'pending'``; a statement trigger NOTIFYs ``evently_outbox`` at commit. The mail workflow
+(workflows/mail) asks :func:`due` for pending rows and delivers each with
+activities/mail.py: :func:`claim` (a lease, so two senders never send one notice at once) →
+:func:`compose` → SMTP → :func:`finish` (``sent``), or :func:`release` on a temporary failure
+(Temporal retries with backoff). The Message-ID is the notification id, so a message sent
+again after a crash between the SMTP reply and :func:`finish` is the same message to every
+receiver that de-duplicates (the dev server keeps one file per Message-ID).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from email.headerregistry import Address
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evently.enums import MailStatus, NotificationKind
+from evently.mail.render import (
+    BookingConfirmed,
+    EventCancelled,
+    HoldExpired,
+    Mail,
+    RefundIssued,
+    WaitlistOffer,
+)
+from evently.settings import Settings
+from evently.tickets import store
+
+CHANNEL = "evently_outbox"
+
+#: kinds that become an email; the others (booking_cancelled: the buyer did it, or a refund
+#: mail follows; waitlist reminders and lapses) stay in GET /users/notifications only
+MAILED_KINDS = frozenset(
+    {
+        NotificationKind.BOOKING_CONFIRMED,
+        NotificationKind.HOLD_EXPIRED,
+        NotificationKind.WAITLIST_OFFER,
+        NotificationKind.REFUND_ISSUED,
+        NotificationKind.EVENT_CANCELLED,
+    }
+)
+
+
+# ---- the queue --------------------------------------------------------------------------------
+
+_DUE = text(
+    """
+SELECT id FROM notifications
+WHERE mail_status = 'pending' AND (mail_lease_until IS NULL OR mail_lease_until < now())
+  AND NOT (id = ANY(CAST(:exclude AS uuid[])))
+ORDER BY created_at LIMIT :limit
+"""
+)
+
+
+async def due(conn: AsyncConnection, *, exclude: list[uuid.UUID], limit: int) -> list[uuid.UUID]:
+    """Pending notices nobody is delivering, oldest first (the partial index on pending)."""
+    rows = await conn.execute(_DUE, {"exclude": exclude, "limit": limit})
+    return [r.id for r in rows]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    kind: str
+    user_id: uuid.UUID
+    booking_id: uuid.UUID | None
+    waitlist_entry_id: uuid.UUID | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+_CLAIM = text(
+    """
+UPDATE notifications SET mail_attempts = mail_attempts + 1,
+       mail_lease_until = now() + make_interval(secs => :lease)
+WHERE id = :id AND mail_status = 'pending'
+  AND (mail_lease_until IS NULL OR mail_lease_until < now())
+RETURNING id, kind, user_id, booking_id, waitlist_entry_id, payload, created_at, mail_attempts
+"""
+)
+
+
+async def claim(
+    conn: AsyncConnection, notification_id: uuid.UUID, *, lease_seconds: float
+) -> Claimed | None:
+    """Take the notice for one delivery attempt. None: not pending, or another attempt holds
+    its lease (see :func:`status`)."""
+    row = (await conn.execute(_CLAIM, {"id": notification_id, "lease": lease_seconds})).first()
+    if row is None:
+        return None
+    return Claimed(
+        id=row.id,
+        kind=row.kind,
+        user_id=row.user_id,
+        booking_id=row.booking_id,
+        waitlist_entry_id=row.waitlist_entry_id,
+        payload=dict(row.payload or {}),
+        created_at=row.created_at,
+        attempts=row.mail_attempts,
+    )
+
+
+async def status(conn: AsyncConnection, notification_id: uuid.UUID) -> MailStatus | None:
+    found = await conn.scalar(
+        text("SELECT mail_status FROM notifications WHERE id = :id"), {"id": notification_id}
+    )
+    return MailStatus(found) if found is not None else None
+
+
+async def finish(
+    conn: AsyncConnection, notification_id: uuid.UUID, outcome: MailStatus, error: str | None = None
+) -> None:
+    """sent, failed (refused for good) or skipped: final."""
+    await conn.execute(
+        text(
+            """UPDATE notifications SET mail_status = CAST(:status AS text),
+               mail_lease_until = NULL,
+               mailed_at = CASE WHEN CAST(:status AS text) = 'sent' THEN now() ELSE mailed_at END,
+               mail_error = :error
+               WHERE id = :id AND mail_status = 'pending'"""
+        ),
+        {"id": notification_id, "status": str(outcome), "error": error[:500] if error else None},
+    )
+
+
+async def release(conn: AsyncConnection, notification_id: uuid.UUID, error: str) -> None:
+    """A temporary failure: give the lease back (the next attempt may start at once)."""
+    await conn.execute(
+        text(
+            """UPDATE notifications SET mail_lease_until = NULL, mail_error = :error
+               WHERE id = :id AND mail_status = 'pending'"""
+        ),
+        {"id": notification_id, "error": error[:500]},
+    )
+
+
+# ---- what the buyer reads ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Composed:
+    mail: Mail
+    to: str | Address
+
+
+def _recipient(full_name: str | None, email: str) -> str | Address:
+    """``"Ada Lovelace" <ada@…>``, quoted as needed; the bare address if the name will not go."""
+    name = (full_name or "").strip()
+    if not name:
+        return email
+    try:
+        local, _, domain = email.rpartition("@")
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, TypeError):
+        return email
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def _base_url(settings: Settings) -> str:
+    return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+
+
+async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) -> Composed | Skip:
+    """The mail for a notice, from the rows as they are now (a confirmation whose tickets were
+    revoked meanwhile is skipped: the cancellation mails tell the rest)."""
+    if notice.kind not in MAILED_KINDS:
+        return Skip(f"{notice.kind} notices are not mailed")
+    user = (
+        await conn.execute(
+            text("SELECT email, full_name, is_active FROM users WHERE id = :id"),
+            {"id": notice.user_id},
+        )
+    ).first()
+    if user is None or not user.is_active:
+        return Skip("no active account")
+    name = store.holder_name(user.full_name, user.email)
+    to = _recipient(user.full_name, user.email)
+    base = _base_url(settings)
+    kind = NotificationKind(notice.kind)
+
+    if kind == NotificationKind.WAITLIST_OFFER:
+        return await _waitlist_offer(conn, notice, settings, name, to, base)
+    if kind == NotificationKind.EVENT_CANCELLED:
+        return await _event_cancelled(conn, notice, settings, name, to)
+
+    booking = await _booking(conn, notice.booking_id)
+    if booking is None:
+        return Skip("no booking")
+    event = await store.event_view(conn, booking.event_id, public_url=settings.public_url)
+    if event is None:
+        return Skip("no event")
+    mail: Mail
+    if kind == NotificationKind.BOOKING_CONFIRMED:
+        tickets = store.ticket_views(
+            store.signer(settings), await store.for_booking(conn, booking.id), name
+        )
+        if not tickets:
+            return Skip(f"no valid tickets (booking {booking.status})")
+        mail = BookingConfirmed(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=name,
+            tickets=tickets,
+            amount=booking.amount,
+            currency=booking.currency,
+            booking_url=f"{base}/api/v1/bookings/{booking.id}/tickets",
+        )
+    elif kind == NotificationKind.HOLD_EXPIRED:
+        mail = HoldExpired(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=name,
+            quantity=booking.quantity,
+            expired_at=booking.ended_at or notice.created_at,
+            event_url=f"{base}/api/v1/events/{booking.event_id}",
+        )
+    else:  # refund issued
+        mail = RefundIssued(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=name,
+            amount=Decimal(str(notice.payload.get("amount", booking.amount))),
+            currency=str(notice.payload.get("currency", booking.currency)),
+        )
+    return Composed(mail, to)
+
+
+async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:
+    if booking_id is None:
+        return None
+    return (
+        await conn.execute(
+            text(
+                """SELECT id, event_id, quantity, amount, currency, status, ended_at
+                   FROM bookings WHERE id = :id"""
+            ),
+            {"id": booking_id},
+        )
+    ).first()
+
+
+async def _waitlist_offer(
+    conn: AsyncConnection,
+    notice: Claimed,
+    settings: Settings,
+    name: str,
+    to: str | Address,
+    base: str,
+) -> Composed | Skip:
+    entry = (
+        await conn.execute(
+            text(
+                """SELECT id, event_id, status, offered_quantity, offer_expires_at
+                   FROM waitlist_entries WHERE id = :id"""
+            ),
+            {"id": notice.waitlist_entry_id},
+        )
+    ).first()
+    if entry is None:
+        return Skip("no waitlist entry")
+    if entry.status != "offered":
+        return Skip(f"the offer is no longer open ({entry.status})")
+    event = await store.event_view(conn, entry.event_id, public_url=settings.public_url)
+    if event is None:
+        return Skip("no event")
+    return Composed(
+        WaitlistOffer(
+            event=event,
+            buyer_name=name,
+            quantity=entry.offered_quantity,
+            # POST it with the buyer's token (a storefront page can take its place)
+            accept_url=f"{base}/api/v1/waitlist/{entry.id}/accept",
+            expires_at=entry.offer_expires_at,
+        ),
+        to,
+    )
+
+
+async def _event_cancelled(
+    conn: AsyncConnection, notice: Claimed, settings: Settings, name: str, to: str | Address
+) -> Composed | Skip:
+    event_id = uuid.UUID(str(notice.payload.get("event_id")))
+    event = await store.event_view(conn, event_id, public_url=settings.public_url)
+    if event is None:
+        return Skip("no event")
+    # the buyer's booking the notice is about: the one that was paid, else the latest
+    booking = (
+        await conn.execute(
+            text(
+                """SELECT id, amount, currency, confirmed_at FROM bookings
+                   WHERE event_id = :e AND user_id = :u AND status <> 'rejected'
+                   ORDER BY confirmed_at IS NULL, created_at DESC LIMIT 1"""
+            ),
+            {"e": event_id, "u": notice.user_id},
+        )
+    ).first()
+    if booking is None:
+        return Skip("no booking for this event")
+    paid = booking.confirmed_at is not None
+    return Composed(
+        EventCancelled(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=name,
+            refund_amount=booking.amount if paid else None,
+            currency=booking.currency if paid else None,
+        ),
+        to,
+    )
+
+
+__all__ = [
+    "CHANNEL",
+    "MAILED_KINDS",
+    "Claimed",
+    "Composed",
+    "Skip",
+    "claim",
+    "compose",
+    "due",
+    "finish",
+    "release",
+    "status",
+]

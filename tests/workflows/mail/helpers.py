@@ -1,0 +1,64 @@
+"""The mail pipeline's test stack: a real SMTP server (aiosmtpd, one .eml per Message-ID), a
+mail worker built by the production function on a private task queue, and its dispatcher."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from temporalio.client import Client
+
+from evently.infra.resources import Resources
+from evently.mail.devserver import DevMailServer
+from workers.main import build_workers
+from workflows import common
+from workflows.mail.contract import OutboxInput
+
+# fast backoff so an outage test takes seconds, not minutes
+FAST = OutboxInput(
+    wait_seconds=5, retry_initial_seconds=0.2, retry_max_interval_seconds=1.0, max_in_flight=20
+)
+
+
+@dataclass
+class MailStack:
+    server: DevMailServer
+    res: Resources  # the session's resources with EVENTLY_SMTP_URL pointing at `server`
+    workflow_id: str
+
+    def domain(self) -> str:
+        return self.res.settings.mail_from.rsplit("@", 1)[1].rstrip(">")
+
+    def deliveries(self, notification_id: uuid.UUID | str) -> int:
+        return self.server.handler.deliveries[f"{notification_id}@{self.domain()}"]
+
+    def eml(self, notification_id: uuid.UUID | str) -> Path:
+        return self.server.directory / f"{notification_id}@{self.domain()}.eml"
+
+
+async def quiet_outbox(res: Resources) -> None:
+    """Notices of earlier tests (no mail worker ran for them) are not this test's business."""
+    async with res.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE notifications SET mail_status = 'skipped' WHERE mail_status = 'pending'")
+        )
+
+
+@contextlib.asynccontextmanager
+async def mail_workers(client: Client, res: Resources, task_queue: str) -> AsyncIterator[None]:
+    built = build_workers(
+        client,
+        res,
+        [common.MAIL],
+        res.settings,
+        strict_sandbox=True,
+        task_queues={common.MAIL: task_queue},
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for w in built:
+            await stack.enter_async_context(w)
+        yield
