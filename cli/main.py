@@ -66,7 +66,7 @@ def api(
 @app.command()
 def worker(
     queues: Annotated[
-        str | None, typer.Option(help="comma-separated: booking,search,payments")
+        str | None, typer.Option(help="comma-separated: booking,search,payments,webhooks")
     ] = None,
     max_concurrent_activities: Annotated[int | None, typer.Option()] = None,
     max_concurrent_workflow_tasks: Annotated[int | None, typer.Option()] = None,

@@ -26,11 +26,13 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.payments import PaymentActivities
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
+    from activities.webhooks import WebhookActivities
     from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
     from workflows.search_sync.workflow import EventIndexSyncWorkflow
     from workflows.waitlist.workflow import WaitlistWorkflow
+    from workflows.webhooks.workflow import WebhookDeliveryWorkflow, WebhookRelayWorkflow
 
     return {
         common.BOOKING: QueueSpec(
@@ -46,4 +48,9 @@ def queue_specs() -> dict[str, QueueSpec]:
         ),
         common.SEARCH: QueueSpec(activity_classes=[SearchIndexActivities]),
         common.PAYMENTS: QueueSpec(activity_classes=[PaymentActivities]),
+        # organizer webhooks: the outbox relay and the deliveries (slow receivers stay here)
+        common.WEBHOOKS: QueueSpec(
+            workflows=[WebhookRelayWorkflow, WebhookDeliveryWorkflow],
+            activity_classes=[WebhookActivities],
+        ),
     }
