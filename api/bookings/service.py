@@ -27,6 +27,7 @@ from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Verdict
 from evently.inventory.types import Reservation
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, CancelResult, PayResult
 from workflows.connection import TemporalClient
@@ -118,7 +119,11 @@ async def reserve(
         )
         try:
             result = await booking_client.start_booking(
-                temporal, data, wait_seconds=res.settings.reserve_timeout_seconds
+                temporal,
+                data,
+                wait_seconds=res.settings.reserve_timeout_seconds,
+                # OrganizationId search attribute: a process-level cache, no read per reserve
+                organization_id=await organization_of_event(res.engine, event_id),
             )
         except ServiceUnavailable:
             metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
@@ -177,12 +182,19 @@ async def pay(temporal: TemporalClient, booking: Booking, payment_method: str) -
     raise BookingNotHeld()
 
 
-async def cancel(temporal: TemporalClient, booking: Booking, actor: str) -> CancelResult:
+async def cancel(
+    temporal: TemporalClient,
+    booking: Booking,
+    actor: str,
+    *,
+    reason: str = "cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
+) -> CancelResult:
     """A held booking is released; a confirmed one is refunded, then released."""
     if booking.status not in (BookingStatus.HELD, BookingStatus.CONFIRMED):
         raise BookingNotActive(f"This booking is already {booking.status}.")
     result = await booking_client.cancel(
-        temporal, booking.id, actor=actor, reason="cancelled by buyer"
+        temporal, booking.id, actor=actor, reason=reason, organization_id=organization_id
     )
     if result.booking_status not in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
         raise BookingNotActive(

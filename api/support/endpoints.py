@@ -33,6 +33,7 @@ from evently.errors import (
     WorkflowTimeout,
 )
 from evently.infra.resources import Resources
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 
 router = APIRouter(prefix="/support", tags=["support"])
@@ -113,7 +114,13 @@ async def release_booking(
     reason = (body or ReleaseRequest()).reason
     if booking.status != BookingStatus.HELD:
         raise BookingNotHeld(f"Only a held booking can be released; this one is {booking.status}.")
-    result = await booking_client.cancel(temporal, booking.id, actor=actor, reason=reason)
+    result = await booking_client.cancel(
+        temporal,
+        booking.id,
+        actor=actor,
+        reason=reason,
+        organization_id=await organization_of_event(res.engine, booking.event_id),
+    )
     return ReleaseResponse(
         booking_id=booking.id,
         status=result.booking_status,
