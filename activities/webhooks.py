@@ -6,6 +6,7 @@ delivery and the attempt number: a retried activity overwrites its own row)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -88,7 +89,7 @@ class WebhookActivities:
         workflow runs it again. Returns the deliveries started."""
         deadline = time.monotonic() + data.run_seconds
         started = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not activity.is_worker_shutdown():
             activity.heartbeat(started)
             try:
                 n = await self.relay_once()
@@ -97,7 +98,13 @@ class WebhookActivities:
                 n = 0
             started += n
             if n < RELAY_BATCH:
-                await asyncio.sleep(self.res.settings.webhook_relay_poll_seconds)
+                # a worker shutting down hands the relay over at once (its workflow schedules
+                # the next run, for the next worker): a deploy never waits the grace period
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        activity.wait_for_worker_shutdown(),
+                        self.res.settings.webhook_relay_poll_seconds,
+                    )
         return started
 
     # ---- one attempt -------------------------------------------------------------------------

@@ -129,9 +129,11 @@ async def record_attempt(
     )
     await conn.execute(
         text(
-            "UPDATE webhook_deliveries SET status = :status, attempts = GREATEST(attempts, :a), "
+            "UPDATE webhook_deliveries SET status = CAST(:status AS text), "
+            "attempts = GREATEST(attempts, :a), "
             "last_status_code = :code, last_error = :err, next_attempt_at = :next, "
-            "delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END, "
+            "delivered_at = CASE WHEN CAST(:status AS text) = 'delivered' THEN now() "
+            "ELSE delivered_at END, "
             "updated_at = now() WHERE id = :d AND status <> 'delivered'"
         ),
         {
