@@ -48,6 +48,11 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "booking-charge-unanswered",
         "event-cancellation-continued-first-run",
         "event-cancellation-continued-last-run",
+        # organizer webhooks (issue 17)
+        "webhook-delivery-gave-up",
+        "webhook-delivery-retried-delivered",
+        "webhook-delivery-gone",
+        "webhook-relay",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -5,7 +5,8 @@ activity polling the outbox (``webhook_deliveries`` in ``pending``) and starting
 ``WebhookDeliveryWorkflow`` per delivery; Temporal restarts the activity on another worker if
 its worker dies (heartbeats). ``WebhookDeliveryWorkflow`` (``webhook-delivery-<id>``) makes the
 attempts: at once, then with exponential backoff (``RetrySchedule``) until a 2xx, a 410 (the
-subscription is disabled) or the horizon (3 days by default). Each attempt is one activity that
+subscription is disabled) or the horizon (3 days of waits by default: 24 attempts,
+``RetrySchedule.plan()``). Each attempt is one activity that
 records itself in the delivery log; the waits are durable Temporal timers.
 """
 
@@ -43,12 +44,11 @@ class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, data: DeliveryInput) -> AttemptResult:
         schedule = data.schedule
-        started = workflow.now()
-        horizon = started + timedelta(seconds=schedule.horizon_seconds)
+        waited = 0.0  # the schedule's waits so far: the attempts are schedule.plan(), always
         attempt = 1
         while True:
             delay = schedule.delay_after(attempt)
-            last = workflow.now() + timedelta(seconds=delay) > horizon
+            last = waited + delay > schedule.horizon_seconds
             try:
                 result: AttemptResult = await workflow.execute_activity(
                     DELIVER_WEBHOOK,
@@ -75,6 +75,7 @@ class WebhookDeliveryWorkflow:
             if result.outcome != AttemptOutcome.RETRY or last:
                 return result
             await workflow.sleep(timedelta(seconds=delay))
+            waited += delay
             attempt += 1
 
 

@@ -13,12 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from tests.api.events.conftest import assert_problem
 from tests.api.organizations.helpers import Org, confirmed_booking, make_org, org_event, org_venue
 from tests.api.webhooks.receiver import Receiver
 from tests.factories import Account, make_account, make_accounts
+from tests.workflows.histories import record
+from workflows.webhooks.contract import RELAY_WORKFLOW_ID
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -78,7 +81,11 @@ async def wait_for(predicate: Any, timeout: float = 60, what: str = "") -> None:
 
 
 async def test_every_event_is_delivered_once_the_receiver_is_back(
-    client: httpx.AsyncClient, resources: Resources, admin: Account, receiver: Receiver
+    client: httpx.AsyncClient,
+    resources: Resources,
+    admin: Account,
+    receiver: Receiver,
+    temporal_client: Client,
 ) -> None:
     org = await make_org(client, resources, admin)
     hook = await subscribe(client, org, receiver.url)
@@ -166,6 +173,7 @@ async def test_every_event_is_delivered_once_the_receiver_is_back(
     assert any("timed out" in (a["error"] or "") for a in attempts)
     assert all(a["next_attempt_at"] for a in attempts[:-1])
     assert detail.json()["data"] == receiver.processed[one["message_id"]]["data"]
+    await record(temporal_client, RELAY_WORKFLOW_ID, "webhook-relay")  # a run in progress
 
 
 async def test_a_410_disables_the_subscription(
@@ -237,9 +245,12 @@ async def test_webhook_urls_and_bodies_are_checked(
         r = await client.post(org.url("/webhooks"), json=body, headers=org.owner.headers)
         assert_problem(r, 422, "validation_error")
     hook = await subscribe(client, org, "https://example.com/hooks", ["event.cancelled"])
-    assert "secret" not in (
-        await client.get(org.url(f"/webhooks/{hook['id']}"), headers=org.owner.headers)
-    ).json()
+    assert (
+        "secret"
+        not in (
+            await client.get(org.url(f"/webhooks/{hook['id']}"), headers=org.owner.headers)
+        ).json()
+    )
     # only owners see or change webhooks
     manager = org.members["manager"].headers
     assert_problem(
