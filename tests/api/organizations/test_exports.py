@@ -44,9 +44,7 @@ async def fill(res: Resources, event_id: str, rows: int) -> None:
             {"tag": tag, "n": BUYERS},
         )
         await conn.execute(
-            text(
-                "UPDATE events SET capacity = :r, available = 0, sold = :r WHERE id = :e"
-            ),
+            text("UPDATE events SET capacity = :r, available = 0, sold = :r WHERE id = :e"),
             {"r": rows, "e": event_id},
         )
         await conn.execute(

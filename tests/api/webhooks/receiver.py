@@ -32,7 +32,7 @@ class Arrival:
 @dataclass
 class Receiver:
     secret: str = ""
-    behaviour: Behaviour = lambda msg_id, n: 200  # noqa: E731
+    behaviour: Behaviour = lambda msg_id, n: 200
     slow_seconds: float = 2.0
     port: int = 0
     arrivals: list[Arrival] = field(default_factory=list)
