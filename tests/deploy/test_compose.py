@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-APP_SERVICES = {"api", "worker-booking", "worker-search", "worker-payments"}
+APP_SERVICES = {"api", "worker-booking", "worker-search", "worker-payments", "worker-webhooks"}
 WORKERS = {name for name in APP_SERVICES if name.startswith("worker-")}
 # published only on loopback: no login of their own
 LOOPBACK_ONLY = {"temporal-ui"}
