@@ -117,13 +117,15 @@ async def reserve(
             quantity=quantity,
             hold_seconds=res.settings.hold_seconds,
         )
+        # the OrganizationId search attribute: a per-process cache (one Postgres read per event
+        # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
+        organization_id = await organization_of_event(res.engine, event_id)
         try:
             result = await booking_client.start_booking(
                 temporal,
                 data,
                 wait_seconds=res.settings.reserve_timeout_seconds,
-                # OrganizationId search attribute: a process-level cache, no read per reserve
-                organization_id=await organization_of_event(res.engine, event_id),
+                organization_id=organization_id,
             )
         except ServiceUnavailable:
             metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
