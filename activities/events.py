@@ -17,6 +17,7 @@ from evently.errors import EventlyError, WorkflowTimeout
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.connection import TemporalClient
 from workflows.event_cancellation.contract import (
@@ -85,7 +86,7 @@ class EventActivities:
             )
         return status in (BookingStatus.HELD, BookingStatus.CONFIRMED)
 
-    async def _cancel_one(self, booking_id: uuid.UUID) -> str:
+    async def _cancel_one(self, booking_id: uuid.UUID, event_id: uuid.UUID) -> str:
         try:
             # the booking client's update id is per actor: a retried activity (or a second
             # pass) gets the stored result instead of a second cancel
@@ -95,6 +96,7 @@ class EventActivities:
                 actor=CANCEL_ACTOR,
                 reason=CANCEL_REASON,
                 wait_seconds=CANCEL_TIMEOUT_SECONDS,
+                organization_id=await organization_of_event(self.res.engine, event_id),
             )
         except WorkflowTimeout:
             log.warning("cancel update of booking %s timed out; retried next pass", booking_id)
@@ -119,7 +121,7 @@ class EventActivities:
         async def one(booking_id: uuid.UUID) -> None:
             nonlocal done
             async with gate:
-                outcome = await self._cancel_one(booking_id)
+                outcome = await self._cancel_one(booking_id, data.event_id)
             getattr(result, outcome).append(booking_id)
             done += 1
             activity.heartbeat(done)
@@ -144,10 +146,14 @@ class EventActivities:
     @activity.defn(name=FINISH_EVENT_CANCELLATION)
     async def finish_event_cancellation(self, data: EventRef) -> bool:
         await self._publish_snapshot(data.event_id)
-        await request_index_write(self.temporal, data.event_id)
+        organization_id = await organization_of_event(self.res.engine, data.event_id)
+        await request_index_write(self.temporal, data.event_id, organization_id=organization_id)
         # the event's waitlist closes (entries end, kept seats return) even when no booking
         # release woke it during the cancellation
         await waitlist_client.poke(
-            self.temporal, data.event_id, offer_seconds=self.res.settings.waitlist_offer_seconds
+            self.temporal,
+            data.event_id,
+            offer_seconds=self.res.settings.waitlist_offer_seconds,
+            organization_id=organization_id,
         )
         return True

@@ -19,6 +19,7 @@ from evently.infra.resources import Resources
 from evently.inventory import availability, seats
 from evently.inventory.gate import Gate, no_hold_key
 from evently.inventory.types import Counters, Reservation
+from evently.organizations import organization_of_event
 from workflows.booking.contract import (
     CONFIRM_BOOKING,
     LOAD_BOOKING,
@@ -44,7 +45,11 @@ async def after_seat_change(
     await availability.store_counters(res.redis, counters)
     if before_available is not None and (before_available > 0) != (counters.available > 0):
         try:
-            await request_index_write(temporal, counters.event_id)
+            await request_index_write(
+                temporal,
+                counters.event_id,
+                organization_id=await organization_of_event(res.engine, counters.event_id),
+            )
         except Exception as exc:
             log.warning("could not request an index write: %s", exc)
 

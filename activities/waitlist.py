@@ -13,6 +13,7 @@ from evently.enums import WaitlistStatus
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
+from evently.organizations import organization_of_event
 from workflows import common
 from workflows.connection import TemporalClient
 from workflows.search_sync.client import request_index_write
@@ -54,6 +55,7 @@ class WaitlistActivities:
             data.event_id,
             offer_seconds=self.res.settings.waitlist_offer_seconds,
             task_queue=self.task_queue,
+            organization_id=await organization_of_event(self.res.engine, data.event_id),
         )
         return True
 
@@ -70,7 +72,11 @@ class WaitlistActivities:
             )
             if out.before_available == 0 and out.counters.available > 0:
                 try:
-                    await request_index_write(self.temporal, data.event_id)
+                    await request_index_write(
+                        self.temporal,
+                        data.event_id,
+                        organization_id=await organization_of_event(self.res.engine, data.event_id),
+                    )
                 except Exception as exc:  # the index catches up on the next change or reindex
                     activity.logger.warning("could not request an index write: %s", exc)
         return AllocateResult(

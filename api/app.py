@@ -22,6 +22,8 @@ from api.http.openapi import document_http
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
+from api.organizations.endpoints import router as organizations_router
+from api.organizer.endpoints import router as organizer_router
 from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
@@ -31,6 +33,7 @@ from api.support.endpoints import router as support_router
 from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
+from api.webhooks.endpoints import router as webhooks_router
 from evently.infra.logging import configure_logging
 from evently.infra.resources import Resources, open_resources
 from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tracing
@@ -62,11 +65,14 @@ def api_router() -> APIRouter:
     router.include_router(checkin_router)
     router.include_router(events_router)
     router.include_router(notifications_router)
+    router.include_router(organizations_router)
+    router.include_router(organizer_router)
     router.include_router(payments_router)
     router.include_router(search_router)
     router.include_router(support_router)
     router.include_router(users_router)
     router.include_router(waitlist_router)
+    router.include_router(webhooks_router)
     return router
 
 

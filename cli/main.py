@@ -69,7 +69,7 @@ def api(
 @app.command()
 def worker(
     queues: Annotated[
-        str | None, typer.Option(help="comma-separated: booking,search,payments,mail")
+        str | None, typer.Option(help="comma-separated: booking,search,payments,mail,webhooks")
     ] = None,
     max_concurrent_activities: Annotated[int | None, typer.Option()] = None,
     max_concurrent_workflow_tasks: Annotated[int | None, typer.Option()] = None,

@@ -252,6 +252,7 @@ async def _request_index_writes(
     progress: Progress,
     report: SeedReport,
 ) -> None:
+    from evently.db.models import DEFAULT_ORGANIZATION_ID
     from workflows.connection import connect
     from workflows.search_sync.client import request_index_write
 
@@ -259,7 +260,11 @@ async def _request_index_writes(
     try:
         client = await asyncio.wait_for(connect(address, settings.temporal_namespace), 10)
         for event_id in event_ids:
-            await asyncio.wait_for(request_index_write(client, event_id), 10)
+            # the seed's venues and events are the default organization's
+            await asyncio.wait_for(
+                request_index_write(client, event_id, organization_id=DEFAULT_ORGANIZATION_ID),
+                10,
+            )
             report.index_requested += 1
             progress.advance(task)
     except Exception as exc:  # the events exist; the index can be rebuilt any time

@@ -157,3 +157,46 @@ class MailStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+# ---- organizations (issue 17) ----------------------------------------------------------------
+
+
+class OrganizationRole(StrEnum):
+    """A member's role in one organization (the platform roles are ``Role``).
+
+    owner: everything, members, webhooks, the audit log; manager: venues and events;
+    finance: bookings, attendees, exports, analytics, refunds; door: check-in only."""
+
+    OWNER = "owner"
+    MANAGER = "manager"
+    FINANCE = "finance"
+    DOOR = "door"
+
+
+class WebhookEventType(StrEnum):
+    """What an organization can subscribe to (``type`` of each delivered message)."""
+
+    BOOKING_CONFIRMED = "booking.confirmed"
+    BOOKING_CANCELLED = "booking.cancelled"
+    BOOKING_REFUNDED = "booking.refunded"
+    EVENT_SOLD_OUT = "event.sold_out"
+    EVENT_CANCELLED = "event.cancelled"
+    WAITLIST_OFFERED = "waitlist.offered"
+
+
+class WebhookStatus(StrEnum):
+    """active → disabled (a 410 from the receiver, or its owner) → active (its owner)."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """pending (written with the change) → delivering (its workflow runs) → delivered |
+    failed (gave up after the retry horizon, a 410, or the subscription was disabled)."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"

@@ -144,6 +144,12 @@ class WrongPassword(Forbidden):
     code, title, message = "wrong_password", "Wrong password", "current_password is incorrect."
 
 
+class OrganizationRoleRequired(Forbidden):
+    """A member of the organization whose role does not allow this action."""
+
+    code, title = "organization_role_required", "Organization role required"
+
+
 # ---- 404 --------------------------------------------------------------------------------------
 
 
@@ -175,6 +181,37 @@ class WorkflowNotFound(NotFound):
 
 class TicketNotFound(NotFound):
     code, title, message = "ticket_not_found", "Ticket not found", "No such ticket."
+
+
+class OrganizationNotFound(NotFound):
+    """No such organization, or the caller is not one of its members (the same answer: an
+    organization's existence is not revealed to outsiders)."""
+
+    code, title, message = (
+        "organization_not_found",
+        "Organization not found",
+        "No such organization.",
+    )
+
+
+class VenueNotInOrganization(NotFound):
+    code, title, message = "venue_not_found_in_organization", "Venue not found", "No such venue."
+
+
+class MemberNotFound(NotFound):
+    code, title, message = "member_not_found", "Member not found", "No such member."
+
+
+class WebhookNotFound(NotFound):
+    code, title, message = "webhook_not_found", "Webhook not found", "No such webhook."
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code, title, message = (
+        "webhook_delivery_not_found",
+        "Webhook delivery not found",
+        "No such delivery.",
+    )
 
 
 # ---- 409 --------------------------------------------------------------------------------------
@@ -295,6 +332,21 @@ class NoValidTickets(Conflict):
     message = "This booking has no valid tickets (not confirmed, or cancelled)."
 
 
+class AlreadyMember(Conflict):
+    code, title = "already_member", "Already a member"
+    message = "This account is already a member of the organization."
+
+
+class LastOwner(Conflict):
+    code, title = "last_owner", "Last owner"
+    message = "An organization keeps at least one owner."
+
+
+class BookingNotConfirmed(Conflict):
+    code, title = "booking_not_confirmed", "Booking not confirmed"
+    message = "Only a confirmed booking can be refunded."
+
+
 # ---- 422 --------------------------------------------------------------------------------------
 
 
@@ -355,6 +407,22 @@ class InvalidTicket(Unprocessable):
 
 class InvalidScanTime(Unprocessable):
     code, title = "invalid_scan_time", "Invalid scan time"
+
+
+class AccountNotFound(Unprocessable):
+    """A body names an account (by email) that does not exist."""
+
+    code, title = "account_not_found", "Account not found"
+
+
+class InvalidOrganization(Unprocessable):
+    """A body names an organization that does not exist."""
+
+    code, title = "invalid_organization", "Unknown organization"
+
+
+class InvalidWebhookUrl(Unprocessable):
+    code, title = "invalid_webhook_url", "Invalid webhook URL"
 
 
 # ---- 503 --------------------------------------------------------------------------------------

@@ -116,26 +116,70 @@ def money(price: Decimal) -> Decimal:
 
 
 async def create_venue(
-    session: AsyncSession, *, name: str, address: str, city: str, capacity: int
+    session: AsyncSession,
+    *,
+    name: str,
+    address: str,
+    city: str,
+    capacity: int,
+    organization_id: uuid.UUID | None = None,
 ) -> Venue:
+    """A venue of the organization (the default organization when None)."""
     venue = Venue(name=name, address=address, city=city, capacity=capacity)
+    if organization_id is not None:
+        venue.organization_id = organization_id
     session.add(venue)
     await session.flush()
+    await session.refresh(venue)
     return venue
 
 
-async def get_venue(session: AsyncSession, venue_id: uuid.UUID) -> Venue | None:
-    return await session.get(Venue, venue_id)
+async def get_venue(
+    session: AsyncSession, venue_id: uuid.UUID, organization_id: uuid.UUID | None = None
+) -> Venue | None:
+    """The venue; with ``organization_id``, only if it belongs to that organization."""
+    venue = await session.get(Venue, venue_id)
+    if (
+        venue is not None
+        and organization_id is not None
+        and venue.organization_id != organization_id
+    ):
+        return None
+    return venue
+
+
+async def list_venues(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    city: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Venue], int]:
+    """An organization's venues, oldest first."""
+    where: list[ColumnElement[bool]] = [Venue.organization_id == organization_id]
+    if city:
+        where.append(func.lower(Venue.city) == city.strip().lower())
+    total = await session.scalar(select(func.count()).select_from(Venue).where(*where))
+    rows = await session.scalars(
+        select(Venue).where(*where).order_by(Venue.created_at, Venue.id).offset(offset).limit(limit)
+    )
+    return list(rows), int(total or 0)
 
 
 async def find_venue_by_name(session: AsyncSession, name: str) -> Venue | None:
     return await session.scalar(select(Venue).where(Venue.name == name).order_by(Venue.id).limit(1))
 
 
-async def _venue_for_event(session: AsyncSession, venue_id: uuid.UUID) -> Venue:
-    venue = await get_venue(session, venue_id)
+async def _venue_for_event(
+    session: AsyncSession, venue_id: uuid.UUID, organization_id: uuid.UUID | None = None
+) -> Venue:
+    """The venue an event is (to be) held at; with ``organization_id``, one of that
+    organization's (an event belongs to its venue's organization)."""
+    venue = await get_venue(session, venue_id, organization_id)
     if venue is None:
-        raise VenueNotFound(f"venue_id: there is no venue {venue_id}.")
+        where = " in this organization" if organization_id is not None else ""
+        raise VenueNotFound(f"venue_id: there is no venue {venue_id}{where}.")
     return venue
 
 
@@ -157,13 +201,16 @@ async def create_event(
     currency: str,
     created_by: uuid.UUID | None,
     status: EventStatus = EventStatus.DRAFT,
+    organization_id: uuid.UUID | None = None,
 ) -> Event:
-    """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free."""
+    """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free, in
+    its venue's organization (``organization_id``: the venue must be that organization's)."""
     check_currency(currency)
     check_schedule(starts_at, ends_at)
-    venue = await _venue_for_event(session, venue_id)
+    venue = await _venue_for_event(session, venue_id, organization_id)
     check_capacity_fits(capacity, venue)
     event = Event(
+        organization_id=venue.organization_id,
         venue_id=venue.id,
         name=name,
         description=description,
@@ -186,10 +233,17 @@ async def create_event(
 
 
 async def get_event(
-    session: AsyncSession, event_id: uuid.UUID, *, refresh: bool = False
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    *,
+    refresh: bool = False,
+    organization_id: uuid.UUID | None = None,
 ) -> Event | None:
-    """The event with its venue loaded (``refresh``: re-read after a Core UPDATE)."""
+    """The event with its venue loaded (``refresh``: re-read after a Core UPDATE); with
+    ``organization_id``, only if it is that organization's."""
     stmt = select(Event).options(joinedload(Event.venue)).where(Event.id == event_id)
+    if organization_id is not None:
+        stmt = stmt.where(Event.organization_id == organization_id)
     if refresh:
         stmt = stmt.execution_options(populate_existing=True)
     return await session.scalar(stmt)
@@ -227,7 +281,8 @@ async def update_event(
     )
     venue = current.venue
     if "venue_id" in changes and changes["venue_id"] != current.venue_id:
-        venue = await _venue_for_event(session, changes["venue_id"])
+        # another venue of the same organization (an event never changes organization)
+        venue = await _venue_for_event(session, changes["venue_id"], current.organization_id)
         values["venue_id"] = venue.id
     capacity: int | None = changes.get("capacity")
     check_capacity_fits(capacity if capacity is not None else current.capacity, venue)
@@ -361,6 +416,50 @@ async def list_published_events(
         .limit(limit)
     )
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class OrganizationEventFilters:
+    status: EventStatus | None = None
+    venue_id: uuid.UUID | None = None
+    q: str | None = None  # words of the name, case-insensitive
+    starts_from: datetime | None = None  # inclusive
+    starts_before: datetime | None = None  # exclusive
+
+
+async def list_organization_events(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    filters: OrganizationEventFilters,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[Event], int]:
+    """An organization's events in every status (drafts included), by start time then id
+    (``ix_events_organization_starts_at``)."""
+    where: list[ColumnElement[bool]] = [Event.organization_id == organization_id]
+    if filters.status is not None:
+        where.append(Event.status == filters.status)
+    if filters.venue_id is not None:
+        where.append(Event.venue_id == filters.venue_id)
+    if filters.q:
+        for word in filters.q.split()[:10]:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(Event.name.ilike(f"%{escaped}%", escape="\\"))
+    if filters.starts_from is not None:
+        where.append(Event.starts_at >= filters.starts_from)
+    if filters.starts_before is not None:
+        where.append(Event.starts_at < filters.starts_before)
+    total = await session.scalar(select(func.count()).select_from(Event).where(*where))
+    rows = await session.scalars(
+        select(Event)
+        .options(joinedload(Event.venue))
+        .where(*where)
+        .order_by(Event.starts_at, Event.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
 
 
 async def find_event_by_name(session: AsyncSession, venue_id: uuid.UUID, name: str) -> Event | None:

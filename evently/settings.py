@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     reserve_timeout_seconds: float = Field(7.0, gt=0)
     max_tickets_per_booking: int = Field(10, ge=1)
 
-    worker_queues: str = "booking,search,payments,mail"
+    worker_queues: str = "booking,search,payments,mail,webhooks"
     worker_max_concurrent_activities: int = Field(100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(100, ge=1)
     worker_graceful_shutdown_seconds: float = Field(10.0, ge=0)
@@ -160,6 +160,18 @@ class Settings(BaseSettings):
     mail_sweep_seconds: float = Field(
         60.0, gt=0, description="the outbox is also checked this often without a wake-up"
     )
+
+    # ---- organizer webhooks (evently/webhooks/, workflows/webhooks/) ----
+    # retries: after attempt n fails, wait min(initial x 2^(n-1), max interval); no attempt is
+    # made later than the horizon after the first
+    webhook_retry_initial_seconds: float = Field(5.0, gt=0)
+    webhook_retry_max_interval_seconds: float = Field(6 * 3600.0, gt=0)
+    webhook_retry_horizon_seconds: float = Field(3 * 86400.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="one delivery attempt")
+    webhook_relay_poll_seconds: float = Field(1.0, gt=0, description="outbox polling interval")
+    # endpoints on loopback/private/link-local addresses (and plain http): allowed outside
+    # production unless set; production refuses them unless set to true
+    webhook_allow_private_urls: bool | None = None
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -254,6 +266,12 @@ class Settings(BaseSettings):
     @property
     def stripe_webhook_enabled(self) -> bool:
         return bool(_secret(self.stripe_webhook_secret))
+
+    @property
+    def webhook_private_urls_allowed(self) -> bool:
+        if self.webhook_allow_private_urls is not None:
+            return self.webhook_allow_private_urls
+        return self.env != "production"
 
     @property
     def state_path(self) -> Path:

@@ -70,6 +70,13 @@ def stack_settings(state_dir: Path) -> Iterator[Settings]:
                 "login_rate_limit": 10_000,
                 "register_rate_limit": 10_000,
                 "reserve_rate_limit": 10_000,
+                # organizer webhooks retry in seconds, not hours (tests/api/webhooks); the
+                # 3-day schedule is tested on the time-skipping server
+                "webhook_retry_initial_seconds": 0.2,
+                "webhook_retry_max_interval_seconds": 1.0,
+                "webhook_retry_horizon_seconds": 60.0,
+                "webhook_timeout_seconds": 1.0,
+                "webhook_relay_poll_seconds": 0.1,
             }
         )
     finally:

@@ -323,6 +323,8 @@ async def run_worker(
             )
             queues = mail_queue_check(res, queues)
             workers = build_workers(client, res, queues, settings)
+            if common.WEBHOOKS in queues:
+                await _ensure_webhook_relay(client)
             if not workers:
                 log.warning("nothing registered on %s", ", ".join(queues))
             log.info(
@@ -346,6 +348,17 @@ async def run_worker(
         if tracing is not None:
             tracing.shutdown()  # export what is buffered
     log.info("worker stopped")
+
+
+async def _ensure_webhook_relay(client: Client) -> None:
+    """The webhooks pool keeps the namespace's outbox relay running (best effort here: with
+    Temporal down the worker still starts; the next start or subscription change retries)."""
+    from workflows.webhooks.client import ensure_relay
+
+    try:
+        await asyncio.wait_for(ensure_relay(client), timeout=10)
+    except Exception as exc:
+        log.warning("could not start the webhook relay: %r", exc)
 
 
 def serve(settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0.0.0") -> None:

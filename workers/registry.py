@@ -27,12 +27,14 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.payments import PaymentActivities
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
+    from activities.webhooks import WebhookActivities
     from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
     from workflows.mail.workflow import MailOutboxWorkflow
     from workflows.search_sync.workflow import EventIndexSyncWorkflow
     from workflows.waitlist.workflow import WaitlistWorkflow
+    from workflows.webhooks.workflow import WebhookDeliveryWorkflow, WebhookRelayWorkflow
 
     return {
         common.BOOKING: QueueSpec(
@@ -50,4 +52,9 @@ def queue_specs() -> dict[str, QueueSpec]:
         common.PAYMENTS: QueueSpec(activity_classes=[PaymentActivities]),
         # the outbox dispatcher and its SMTP deliveries (workers/main.py starts the dispatcher)
         common.MAIL: QueueSpec(workflows=[MailOutboxWorkflow], activity_classes=[MailActivities]),
+        # organizer webhooks: the outbox relay and the deliveries (slow receivers stay here)
+        common.WEBHOOKS: QueueSpec(
+            workflows=[WebhookRelayWorkflow, WebhookDeliveryWorkflow],
+            activity_classes=[WebhookActivities],
+        ),
     }

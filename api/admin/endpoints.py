@@ -1,4 +1,8 @@
-"""Organizer endpoints: venues and events (admin role)."""
+"""The platform admin's venue and event routes (role ``admin``), kept from before
+organizations: they act on any organization's venues and events. A venue goes to the default
+organization unless the body names another; an event belongs to its venue's organization. Every
+change is audited in that organization's log (actor ``admin:<id>``). Organizers use
+``/organizations/{org_id}/...`` (api/organizer/endpoints.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +10,19 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from api.admin import service
-from api.admin.schemas import CancellationAccepted, EventCreate, EventPatch, VenueCreate
+from api.admin.schemas import (
+    AdminVenueCreate,
+    CancellationAccepted,
+    EventCreate,
+    EventPatch,
+)
 from api.auth.deps import AdminUser
 from api.deps import ResourcesDep, SessionDep, TemporalDep
 from api.events.schemas import EventOut, VenueOut
+from api.organizer import service
 from api.problems import problem_responses
-from evently import events
-from evently.enums import EventStatus
+from evently import organizations
+from evently.audit import Actor
 from evently.errors import (
     CapacityBelowCommitted,
     CapacityExceedsVenue,
@@ -21,6 +30,7 @@ from evently.errors import (
     EventNotEditable,
     EventNotFound,
     InvalidCurrency,
+    InvalidOrganization,
     InvalidSchedule,
     InvalidTransition,
     VenueNotFound,
@@ -36,13 +46,19 @@ _CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
     "/venues",
     status_code=status.HTTP_201_CREATED,
     response_model=VenueOut,
-    summary="Create a venue",
+    responses=problem_responses(InvalidOrganization),
+    summary="Create a venue (in the default organization unless the body names one)",
 )
-async def create_venue(body: VenueCreate, session: SessionDep, admin: AdminUser) -> VenueOut:
-    venue = await events.create_venue(
-        session, name=body.name, address=body.address, city=body.city, capacity=body.capacity
+async def create_venue(body: AdminVenueCreate, session: SessionDep, admin: AdminUser) -> VenueOut:
+    if body.organization_id is not None and (
+        await organizations.get_organization(session, body.organization_id) is None
+    ):
+        raise InvalidOrganization(
+            f"organization_id: there is no organization {body.organization_id}."
+        )
+    venue = await service.create_venue(
+        session, body, organization_id=body.organization_id, actor=Actor.admin(admin.id)
     )
-    await session.refresh(venue)
     return VenueOut.of(venue)
 
 
@@ -51,7 +67,7 @@ async def create_venue(body: VenueCreate, session: SessionDep, admin: AdminUser)
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
     responses=problem_responses(*_EVENT_RULES),
-    summary="Create an event (as a draft)",
+    summary="Create an event (as a draft, in its venue's organization)",
 )
 async def create_event(
     body: EventCreate,
@@ -60,23 +76,9 @@ async def create_event(
     temporal: TemporalDep,
     admin: AdminUser,
 ) -> EventOut:
-    event = await events.create_event(
-        session,
-        venue_id=body.venue_id,
-        name=body.name,
-        description=body.description,
-        event_type=body.event_type,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        capacity=body.capacity,
-        price=body.price,
-        currency=body.currency,
-        created_by=admin.id,
+    return await service.create_event(
+        session, res, temporal, body, organization_id=None, actor=Actor.admin(admin.id)
     )
-    out = EventOut.of(event)
-    await session.commit()
-    await service.after_commit(res, temporal, session, event.id, seats_changed=False)
-    return out
 
 
 @router.patch(
@@ -93,32 +95,9 @@ async def update_event(
     temporal: TemporalDep,
     admin: AdminUser,
 ) -> EventOut:
-    changes = body.changes()
-    event = await events.get_event(session, event_id)
-    if event is None:
-        raise events.event_not_found(event_id)
-    # a status equal to the current one is no change; any other must be a valid transition,
-    # checked before any field changes
-    target = body.status if body.status != event.status else None
-    if target is not None:
-        events.check_transition(event.status, target)
-    if changes:
-        event = await events.update_event(session, event_id, changes)
-        await session.commit()
-    if target == EventStatus.CANCELLED:
-        await service.cancel_event(res, temporal, session, event, admin.id)
-    elif target == EventStatus.PUBLISHED:
-        await events.publish_event(session, event_id)
-    elif target == EventStatus.COMPLETED:
-        await events.complete_event(session, event_id)
-    await session.commit()
-    fresh = await events.get_event(session, event_id, refresh=True)
-    assert fresh is not None
-    out = EventOut.of(fresh)
-    await service.after_commit(
-        res, temporal, session, event_id, seats_changed="capacity" in changes or target is not None
+    return await service.change_event(
+        session, res, temporal, event_id, body, organization_id=None, actor=Actor.admin(admin.id)
     )
-    return out
 
 
 @router.post(
@@ -134,11 +113,9 @@ async def publish_event(
     temporal: TemporalDep,
     admin: AdminUser,
 ) -> EventOut:
-    event = await events.publish_event(session, event_id)
-    out = EventOut.of(event)
-    await session.commit()
-    await service.after_commit(res, temporal, session, event_id, seats_changed=True)
-    return out
+    return await service.publish_event(
+        session, res, temporal, event_id, organization_id=None, actor=Actor.admin(admin.id)
+    )
 
 
 @router.delete(
@@ -155,8 +132,7 @@ async def cancel_event(
     temporal: TemporalDep,
     admin: AdminUser,
 ) -> CancellationAccepted:
-    event = await events.get_event(session, event_id)
-    if event is None:
-        raise events.event_not_found(event_id)
-    workflow_id = await service.cancel_event(res, temporal, session, event, admin.id)
+    workflow_id = await service.cancel_event(
+        session, res, temporal, event_id, organization_id=None, actor=Actor.admin(admin.id)
+    )
     return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)

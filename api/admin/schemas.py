@@ -1,105 +1,22 @@
-"""Organizer request bodies: strict, with clear messages (422 problem+json on any violation)."""
+"""The platform admin's request bodies: the organizer's (api/organizer/schemas.py), and a venue
+that may name its organization."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
-from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
+from api.organizer.schemas import (
+    CancellationAccepted,
+    EventCreate,
+    EventPatch,
+    VenueCreate,
 )
 
-from api.events.schemas import _reasonable_datetime, storable
-from evently.enums import EventStatus
-
-MAX_CAPACITY = 10_000_000
+__all__ = ["AdminVenueCreate", "CancellationAccepted", "EventCreate", "EventPatch", "VenueCreate"]
 
 
-def _limits(max_length: int, min_length: int = 1) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+class AdminVenueCreate(VenueCreate):
+    """The platform admin names the venue's organization (default: the default organization,
+    which owns everything made before organizations existed)."""
 
-
-Name = Annotated[str, _limits(200), AfterValidator(storable)]
-Address = Annotated[str, _limits(400), AfterValidator(storable)]
-City = Annotated[str, _limits(120), AfterValidator(storable)]
-Description = Annotated[str, _limits(10_000, min_length=0), AfterValidator(storable)]
-EventType = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _-]*$"
-    ),
-]
-Capacity = Annotated[int, Field(strict=True, gt=0, le=MAX_CAPACITY)]
-Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
-Currency = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 4217, e.g. EUR")
-]
-When = Annotated[AwareDatetime, AfterValidator(_reasonable_datetime)]
-
-_STRICT = ConfigDict(extra="forbid")
-
-
-class VenueCreate(BaseModel):
-    model_config = _STRICT
-
-    name: Name
-    address: Address
-    city: City
-    capacity: Capacity
-
-
-class EventCreate(BaseModel):
-    model_config = _STRICT
-
-    name: Name
-    description: Description = ""
-    venue_id: uuid.UUID
-    event_type: EventType
-    starts_at: When
-    ends_at: When
-    capacity: Capacity
-    price: Price = Field(description='decimal, as a string or a number: "25.00"')
-    currency: Currency
-
-
-class EventPatch(BaseModel):
-    """Any subset of the event's fields; ``status`` moves it along its life cycle."""
-
-    model_config = _STRICT
-
-    name: Name | None = None
-    description: Description | None = None
-    venue_id: uuid.UUID | None = None
-    event_type: EventType | None = None
-    starts_at: When | None = None
-    ends_at: When | None = None
-    capacity: Capacity | None = None
-    price: Price | None = None
-    currency: Currency | None = None
-    status: EventStatus | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls_and_not_empty(self) -> EventPatch:
-        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} cannot be null (leave the field out instead)")
-        if not self.model_fields_set:
-            raise ValueError("send at least one field to change")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
-
-
-class CancellationAccepted(BaseModel):
-    event_id: uuid.UUID
-    status: Literal["cancelled"] = "cancelled"
-    workflow_id: str
-    detail: str = "Held and confirmed bookings are being cancelled and refunded."
+    organization_id: uuid.UUID | None = None

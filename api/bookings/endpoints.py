@@ -47,6 +47,7 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.inventory.gate import Gate
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
 
@@ -252,11 +253,18 @@ async def cancel_booking(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    res: ResourcesDep,
 ) -> CancelResponse:
     """Cancel: a held booking is released; a confirmed one is refunded, then released."""
     booking = await _own_booking(session, user, booking_id)
     await session.commit()
-    result = await service.cancel(temporal, settings, booking, f"user:{user.id}")
+    result = await service.cancel(
+        temporal,
+        settings,
+        booking,
+        f"user:{user.id}",
+        organization_id=await organization_of_event(res.engine, booking.event_id),
+    )
     return CancelResponse(
         booking_id=booking.id, status=result.booking_status, refunded=result.refunded
     )

@@ -29,6 +29,7 @@ from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Verdict, no_hold_key
 from evently.inventory.types import Reservation
+from evently.organizations import organization_of_event
 from evently.settings import Settings
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, CancelResult, PayResult
@@ -156,9 +157,15 @@ async def reserve(
             quantity=quantity,
             hold_seconds=res.settings.hold_seconds,
         )
+        # the OrganizationId search attribute: a per-process cache (one Postgres read per event
+        # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
+        organization_id = await organization_of_event(res.engine, event_id)
         try:
             result = await booking_client.start_booking(
-                temporal, data, wait_seconds=res.settings.reserve_timeout_seconds
+                temporal,
+                data,
+                wait_seconds=res.settings.reserve_timeout_seconds,
+                organization_id=organization_id,
             )
         except booking_client.OutcomeUnknown:
             metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
@@ -247,7 +254,13 @@ async def pay(
 
 
 async def cancel(
-    temporal: TemporalClient, settings: Settings, booking: Booking, actor: str
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    actor: str,
+    *,
+    reason: str = "cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
 ) -> CancelResult:
     """A held booking is released; a confirmed one is refunded, then released."""
     if booking.status not in (BookingStatus.HELD, BookingStatus.CONFIRMED):
@@ -256,8 +269,9 @@ async def cancel(
         temporal,
         booking.id,
         actor=actor,
-        reason="cancelled by buyer",
+        reason=reason,
         wait_seconds=update_wait_seconds(settings),
+        organization_id=organization_id,
     )
     if result.booking_status not in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
         raise BookingNotActive(

@@ -72,6 +72,7 @@ class VenueOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    organization_id: uuid.UUID
     name: str
     address: str
     city: str
@@ -87,6 +88,7 @@ class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    organization_id: uuid.UUID
     name: str
     description: str
     venue_id: uuid.UUID

@@ -11,6 +11,7 @@ from evently.db.models import Booking
 from evently.enums import BookingStatus, PaymentAttemptStatus
 from evently.errors import AmountMismatch, BookingNotFound
 from evently.infra.resources import Resources
+from evently.organizations import organization_of_event
 from evently.payments import records, webhooks
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, PaymentNotice
@@ -52,6 +53,7 @@ async def handle(res: Resources, temporal: TemporalClient, event: webhooks.Webho
                 amount=event.data.amount,
                 currency=event.data.currency,
             ),
+            organization_id=await organization_of_event(res.engine, booking.event_id),
         )
     # payment.failed: the hold stays until it ends; refund.succeeded: our refunds are recorded
     # when we make them. Either way, remember the event id so a replay does nothing.
@@ -96,6 +98,7 @@ async def handle_stripe(res: Resources, temporal: TemporalClient, notice: Stripe
                     amount=booking.amount,
                     currency=booking.currency,
                 ),
+                organization_id=await organization_of_event(res.engine, booking.event_id),
             )
     elif notice.type == "charge.refunded" and not refunded:
         # Evently records its refunds when it makes them; this one was made elsewhere (the

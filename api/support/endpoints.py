@@ -34,6 +34,7 @@ from evently.errors import (
     WorkflowTimeout,
 )
 from evently.infra.resources import Resources
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 
 router = APIRouter(prefix="/support", tags=["support"])
@@ -121,6 +122,7 @@ async def release_booking(
         reason=reason,
         wait_seconds=update_wait_seconds(res.settings),
         held_only=True,
+        organization_id=await organization_of_event(res.engine, booking.event_id),
     )
     return ReleaseResponse(
         booking_id=booking.id,

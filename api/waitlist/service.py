@@ -16,6 +16,7 @@ from evently.errors import OfferNotOpen, ServiceUnavailable, WaitlistEntryNotAct
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.types import Reservation
+from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput
 from workflows.connection import TemporalClient
@@ -38,7 +39,10 @@ async def after_join(
     if joined.pooled:
         try:
             await waitlist_client.poke(
-                temporal, event_id, offer_seconds=res.settings.waitlist_offer_seconds
+                temporal,
+                event_id,
+                offer_seconds=res.settings.waitlist_offer_seconds,
+                organization_id=await organization_of_event(res.engine, event_id),
             )
         except Exception as exc:  # the pool waits in Postgres; the next release pokes again
             log.warning("could not poke the waitlist of %s: %s", event_id, exc)
@@ -91,7 +95,10 @@ async def accept(
         waitlist_entry_id=entry.id,
     )
     result = await booking_client.start_booking(
-        temporal, data, wait_seconds=res.settings.reserve_timeout_seconds
+        temporal,
+        data,
+        wait_seconds=res.settings.reserve_timeout_seconds,
+        organization_id=await organization_of_event(res.engine, entry.event_id),
     )
     if result.status == BookingStatus.HELD:
         return result
@@ -128,7 +135,10 @@ async def leave(
         await availability.refresh(res.redis, conn, event_id)
     try:  # a declined offer's seats (or a pool nobody waits for any more) get allocated again
         await waitlist_client.poke(
-            temporal, event_id, offer_seconds=res.settings.waitlist_offer_seconds
+            temporal,
+            event_id,
+            offer_seconds=res.settings.waitlist_offer_seconds,
+            organization_id=await organization_of_event(res.engine, event_id),
         )
     except Exception as exc:  # committed; the next release or join pokes again
         log.warning("could not poke the waitlist of %s: %s", event_id, exc)

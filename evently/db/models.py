@@ -8,9 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -21,10 +24,20 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from evently.enums import CheckinResult, MailStatus, PaymentAttemptStatus, Role, TicketStatus
+from evently.enums import (
+    CheckinResult,
+    MailStatus,
+    OrganizationRole,
+    PaymentAttemptStatus,
+    Role,
+    TicketStatus,
+    WebhookDeliveryStatus,
+    WebhookEventType,
+    WebhookStatus,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -44,6 +57,21 @@ PAYMENT_ATTEMPT_STATUSES = tuple(s.value for s in PaymentAttemptStatus)
 TICKET_STATUSES = tuple(s.value for s in TicketStatus)
 CHECKIN_RESULTS = tuple(r.value for r in CheckinResult)
 MAIL_STATUSES = tuple(m.value for m in MailStatus)
+ORGANIZATION_ROLES = tuple(r.value for r in OrganizationRole)
+WEBHOOK_EVENT_TYPES = tuple(t.value for t in WebhookEventType)
+WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
+WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
+
+#: the organization the migration created for the venues and events that existed before
+#: organizations did; venues and events inserted without one belong to it (column default)
+DEFAULT_ORGANIZATION_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def _organization_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        ForeignKey("organizations.id"),
+        server_default=text(f"'{DEFAULT_ORGANIZATION_ID}'::uuid"),
+    )
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -98,9 +126,16 @@ class RefreshToken(Base):
 
 class Venue(Base):
     __tablename__ = "venues"
-    __table_args__ = (CheckConstraint("capacity > 0", name="capacity_positive"),)
+    __table_args__ = (
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        # the target of events' (venue_id, organization_id) key: an event's venue is its own
+        # organization's
+        UniqueConstraint("id", "organization_id", name="uq_venues_id_organization_id"),
+        Index("ix_venues_organization_created", "organization_id", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = _organization_fk()
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(400))
     city: Mapped[str] = mapped_column(String(120), index=True)
@@ -129,9 +164,18 @@ class Event(Base):
         CheckConstraint("price >= 0", name="price_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         Index("ix_events_status_starts_at", "status", "starts_at", "id"),
+        ForeignKeyConstraint(
+            ["venue_id", "organization_id"],
+            ["venues.id", "venues.organization_id"],
+            name="fk_events_venue_organization_venues",
+        ),
+        Index("ix_events_organization_starts_at", "organization_id", "starts_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
+    # the organization of its venue, forever (no route moves an event or a venue): caches
+    # and workflow search attributes rely on it never changing
+    organization_id: Mapped[uuid.UUID] = _organization_fk()
     venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
@@ -158,7 +202,10 @@ class Event(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    venue: Mapped[Venue] = relationship(lazy="raise")
+    # two keys reach venues (venue_id alone, and with organization_id): join on the id
+    venue: Mapped[Venue] = relationship(
+        lazy="raise", primaryjoin="Venue.id == foreign(Event.venue_id)"
+    )
 
 
 class Booking(Base):
@@ -389,12 +436,187 @@ class CheckinScan(Base):
     checked_in_device: Mapped[str | None] = mapped_column(String(100))
 
 
+# ---- organizations, their webhooks and their audit log (issue 17) --------------------------
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    __table_args__ = (
+        Index(
+            "uq_organizations_one_default",
+            "is_default",
+            unique=True,
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class OrganizationMember(Base):
+    __tablename__ = "organization_members"
+    __table_args__ = (
+        CheckConstraint(_in("role", ORGANIZATION_ROLES), name="role"),
+        Index("ix_organization_members_user_id", "user_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    added_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    user: Mapped[User] = relationship(lazy="raise", foreign_keys=[user_id])
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_STATUSES), name="status"),
+        CheckConstraint("cardinality(event_types) > 0", name="event_types_not_empty"),
+        Index("ix_webhook_subscriptions_organization_status", "organization_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    # Standard Webhooks signing secret, "whsec_" + base64 of 32 random bytes
+    secret: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(String(300))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class WebhookMessage(Base):
+    """The outbox: one row per organizer-visible change, written by triggers in the change's
+    own transaction (migration 0006orgs), only while the organization has an active
+    subscription to its type. Its id is the message's stable ``webhook-id`` (``msg_<hex>``)."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        Index("ix_webhook_messages_organization_created", "organization_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """One message to one subscription, and where its delivery stands."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
+        UniqueConstraint("message_id", "subscription_id", name="uq_webhook_deliveries_message"),
+        Index("ix_webhook_deliveries_subscription_created", "subscription_id", "created_at", "id"),
+        # the relay's queue: small, whatever the size of the log
+        Index(
+            "ix_webhook_deliveries_pending",
+            "created_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_messages.id", ondelete="CASCADE")
+    )
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    message: Mapped[WebhookMessage] = relationship(lazy="raise")
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one row per HTTP attempt."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "attempt", name="uq_webhook_attempts_delivery_attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Who did what to which of an organization's things, when (written in the change's
+    transaction; readable by the organization's owners)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_organization_created", "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # "user:<id>" (a member), "admin:<id>" (the platform admin), "system:<what>"
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = _created()
+
+
 __all__ = [
+    "AuditEntry",
     "Base",
     "Booking",
     "CheckinScan",
     "Event",
     "Notification",
+    "Organization",
+    "OrganizationMember",
     "Payment",
     "ProcessedWebhookEvent",
     "RefreshToken",
@@ -402,4 +624,8 @@ __all__ = [
     "User",
     "Venue",
     "WaitlistEntry",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookMessage",
+    "WebhookSubscription",
 ]

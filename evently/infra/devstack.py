@@ -181,7 +181,9 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
         env["EVENTLY_STATE_DIR"] = str(settings.state_path)
         env.setdefault("EVENTLY_ENV", settings.env)
         children.append(_spawn(["api"], env))
-        children.append(_spawn(["worker", "--queues", "booking,search,payments,mail"], env))
+        children.append(
+            _spawn(["worker", "--queues", "booking,search,payments,mail,webhooks"], env)
+        )
         api = f"http://{settings.api_host}:{settings.api_port}"
         deadline = time.monotonic() + 60
         while not port_open(settings.api_host, settings.api_port):

@@ -25,7 +25,14 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 
 TEST_TICKET_KEY = private_key_b64(generate_keypair()[0])
-APP_SERVICES = {"api", "worker-booking", "worker-search", "worker-payments", "worker-mail"}
+APP_SERVICES = {
+    "api",
+    "worker-booking",
+    "worker-search",
+    "worker-payments",
+    "worker-mail",
+    "worker-webhooks",
+}
 WORKERS = {name for name in APP_SERVICES if name.startswith("worker-")}
 # published only on loopback: no login of their own
 LOOPBACK_ONLY = {"temporal-ui"}

@@ -53,6 +53,11 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "booking-charge-reconciled",
         "mail-outbox-continued-first-run",
         "mail-outbox-last-run",
+        # organizer webhooks (issue 17)
+        "webhook-delivery-gave-up",
+        "webhook-delivery-retried-delivered",
+        "webhook-delivery-gone",
+        "webhook-relay",
     }
     assert expected <= names, sorted(expected - names)
 

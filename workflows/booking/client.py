@@ -75,12 +75,15 @@ def summary(data: BookingInput) -> str:
     return f"booking: {seats} of event {data.event_id} for buyer {data.user_id}{origin}"
 
 
-def _search_attributes(data: BookingInput) -> TypedSearchAttributes:
+def _search_attributes(
+    data: BookingInput, organization_id: uuid.UUID | None = None
+) -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [
             SearchAttributePair(common.EVENT_ID, str(data.event_id)),
             SearchAttributePair(common.USER_ID, str(data.user_id)),
             SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.HELD)),
+            *common.organization_pairs(organization_id),
         ]
     )
 
@@ -109,11 +112,17 @@ class OutcomeUnknown(Exception):
 
 
 async def start_booking(
-    client: Client, data: BookingInput, *, wait_seconds: float, task_queue: str = common.BOOKING
+    client: Client,
+    data: BookingInput,
+    *,
+    wait_seconds: float,
+    task_queue: str = common.BOOKING,
+    organization_id: uuid.UUID | None = None,
 ) -> Reservation:
     """Update-with-start: the reserve step's outcome in one call (POST /bookings/reserve and
     accepting a waitlist offer). A second call for the same booking id returns the first
-    call's result (same update id, REJECT_DUPLICATE reuse policy).
+    call's result (same update id, REJECT_DUPLICATE reuse policy). ``organization_id``: the
+    event's organization, the workflow's ``OrganizationId`` search attribute.
 
     Raises ``ServiceUnavailable`` only when the call certainly never reached Temporal (no
     connection): nothing was started. Any later failure or timeout raises
@@ -125,7 +134,7 @@ async def start_booking(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=_search_attributes(data),
+        search_attributes=_search_attributes(data, organization_id),
         static_summary=summary(data),
     )
     try:
@@ -187,6 +196,7 @@ async def cancel(
     reason: str,
     wait_seconds: float = UPDATE_TIMEOUT_SECONDS,
     held_only: bool = False,
+    organization_id: uuid.UUID | None = None,
 ) -> CancelResult:
     """End the booking, whatever phase it is in: a held booking (its workflow is running) is
     released through the workflow's ``cancel`` update; a confirmed one is refunded, then
@@ -210,17 +220,33 @@ async def cancel(
         if held_only:
             raise BookingNotHeld("The booking was confirmed meanwhile.") from exc
         return await cancel_confirmed(
-            client, booking_id, actor=actor, reason=reason, wait_seconds=wait_seconds
+            client,
+            booking_id,
+            actor=actor,
+            reason=reason,
+            wait_seconds=wait_seconds,
+            organization_id=organization_id,
         )
     except WorkflowNotRunning:
         if held_only:
             raise
         return await cancel_confirmed(
-            client, booking_id, actor=actor, reason=reason, wait_seconds=wait_seconds
+            client,
+            booking_id,
+            actor=actor,
+            reason=reason,
+            wait_seconds=wait_seconds,
+            organization_id=organization_id,
         )
 
 
-async def deliver_payment(client: Client, data: BookingInput, notice: PaymentNotice) -> None:
+async def deliver_payment(
+    client: Client,
+    data: BookingInput,
+    notice: PaymentNotice,
+    *,
+    organization_id: uuid.UUID | None = None,
+) -> None:
     """A provider-confirmed payment (signed webhook) for the booking. If its workflow has
     finished (hold over), a new run picks the booking up where it is and applies the
     late-payment rule: confirm if the seats can still be taken, refund otherwise. The
@@ -235,6 +261,7 @@ async def deliver_payment(client: Client, data: BookingInput, notice: PaymentNot
             start_signal_args=[notice],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=_search_attributes(data, organization_id),
             static_summary=summary(data) + " (a payment reported by the provider)",
         ),
         UPDATE_TIMEOUT_SECONDS,
@@ -296,7 +323,13 @@ async def story(client: Client, booking_id: uuid.UUID) -> WorkflowStory:
 
 
 async def cancel_confirmed(
-    client: Client, booking_id: uuid.UUID, *, actor: str, reason: str, wait_seconds: float
+    client: Client,
+    booking_id: uuid.UUID,
+    *,
+    actor: str,
+    reason: str,
+    wait_seconds: float,
+    organization_id: uuid.UUID | None = None,
 ) -> CancelResult:
     """Cancel a confirmed booking whose own workflow has ended, in a BookingChangeWorkflow
     (one at a time per booking: asking again while it runs joins it; after it ended, a new run
@@ -313,7 +346,10 @@ async def cancel_confirmed(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"cancel confirmed booking {booking_id} for {actor}",
             search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED))]
+                [
+                    SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED)),
+                    *common.organization_pairs(organization_id),
+                ]
             ),
         )
     except WorkflowAlreadyStartedError:  # done before: its result is the answer

@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.service import RPCError
 
 from evently.errors import ServiceUnavailable
@@ -26,6 +30,7 @@ async def start(
     requested_by: str,
     page_size: int = PAGE_SIZE,
     max_history: int = MAX_HISTORY,
+    organization_id: uuid.UUID | None = None,
 ) -> str:
     """Start (or find) the event's cancellation; returns its workflow id. Temporal down → 503
     (the caller has changed nothing yet)."""
@@ -43,6 +48,12 @@ async def start(
             id=workflow_id,
             task_queue=common.BOOKING,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(common.EVENT_ID, str(event_id)),
+                    *common.organization_pairs(organization_id),
+                ]
+            ),
         )
     except (RPCError, RuntimeError) as exc:
         # a lazy client that cannot connect raises RuntimeError("Failed client connect ...")

@@ -1,0 +1,129 @@
+"""Organizations, members and the audit log: request and response shapes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from api.events.schemas import storable
+from evently.db.models import AuditEntry, Organization, OrganizationMember
+from evently.enums import OrganizationRole
+
+_STRICT = ConfigDict(extra="forbid")
+OrgName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(storable),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+    AfterValidator(storable),
+]
+
+
+class OrganizationCreate(BaseModel):
+    model_config = _STRICT
+
+    name: OrgName
+    owner_email: Email = Field(description="an existing account: the first owner")
+
+
+class OrganizationPatch(BaseModel):
+    model_config = _STRICT
+
+    name: OrgName
+
+
+class OrganizationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    is_default: bool
+    created_at: datetime
+    role: OrganizationRole | None = Field(
+        None, description="the caller's role (null for the platform admin)"
+    )
+
+    @classmethod
+    def of(cls, org: Organization, role: str | None) -> OrganizationOut:
+        return cls(
+            id=org.id,
+            name=org.name,
+            is_default=org.is_default,
+            created_at=org.created_at,
+            role=OrganizationRole(role) if role else None,
+        )
+
+
+class OrganizationPage(BaseModel):
+    items: list[OrganizationOut]
+    total: int
+    page: int
+    limit: int
+
+
+class MemberCreate(BaseModel):
+    model_config = _STRICT
+
+    email: Email = Field(description="an existing account")
+    role: OrganizationRole
+
+
+class MemberPatch(BaseModel):
+    model_config = _STRICT
+
+    role: OrganizationRole
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    role: OrganizationRole
+    added_by: uuid.UUID | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: OrganizationMember) -> MemberOut:
+        return cls(
+            user_id=m.user_id,
+            email=m.user.email,
+            full_name=m.user.full_name,
+            role=OrganizationRole(m.role),
+            added_by=m.added_by,
+            created_at=m.created_at,
+        )
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    total: int
+    page: int
+    limit: int
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    actor: str = Field(description="user:<id> (a member), admin:<id>, system:<what>")
+    actor_user_id: uuid.UUID | None
+    action: str
+    target_type: str
+    target_id: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls.model_validate(entry)
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+    page: int
+    limit: int

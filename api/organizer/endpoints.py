@@ -1,0 +1,422 @@
+"""An organization's venues, events and sales: ``/organizations/{org_id}/venues``, ``/events``,
+``/events/{id}`` (+ ``/publish``, ``/analytics``, ``/bookings``, ``/attendees``, their ``.csv``
+exports, ``/bookings/{id}/refund``).
+
+Roles: every member reads venues and events (drafts included); owners and managers create,
+change, publish and cancel; owners, managers and finance read bookings, attendees, exports and
+analytics; owners and finance refund. Anything of another organization is 404, as if it did not
+exist (every query is scoped by the organization in the path)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
+
+from api.analytics.schemas import EventAnalyticsOut
+from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
+from api.events.endpoints import _end_exclusive, _start
+from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
+from api.http.links import PageLinksDep
+from api.organizations.deps import AnyMember, EventManager, Refunder, SalesReader
+from api.organizer import service
+from api.organizer.schemas import (
+    AttendeeOut,
+    AttendeePage,
+    CancellationAccepted,
+    EventCreate,
+    EventPatch,
+    OrganizerBookingOut,
+    OrganizerBookingPage,
+    RefundOut,
+    VenueCreate,
+    VenuePage,
+)
+from api.problems import problem_responses
+from evently import attendees, events
+from evently.analytics import event_analytics
+from evently.db.models import Event
+from evently.enums import BookingStatus, EventStatus
+from evently.errors import (
+    BookingNotActive,
+    BookingNotConfirmed,
+    BookingNotFound,
+    CapacityBelowCommitted,
+    CapacityExceedsVenue,
+    ConcurrentChange,
+    EventNotEditable,
+    EventNotFound,
+    InvalidCurrency,
+    InvalidDateRange,
+    InvalidSchedule,
+    InvalidTransition,
+    ReleaseRefused,
+    VenueNotFound,
+    VenueNotInOrganization,
+    WorkflowNotRunning,
+    WorkflowTimeout,
+)
+from evently.organizations import Access
+
+router = APIRouter(prefix="/organizations/{org_id}", tags=["organizer"])
+MAX_PAGE = 100_000
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+_EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+_CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
+
+
+class CsvResponse(StreamingResponse):
+    media_type = "text/csv"
+    charset = "utf-8"
+
+
+def _csv_responses(what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": f"{what} as CSV (RFC 4180, UTF-8, a header row first), streamed",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="event-<id>-<what>.csv"',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(EventNotFound),
+    }
+
+
+async def _own_event(session: SessionDep, access: Access, event_id: uuid.UUID) -> Event:
+    event = await events.get_event(session, event_id, organization_id=access.organization.id)
+    if event is None:
+        raise events.event_not_found(event_id)
+    return event
+
+
+# ---- venues --------------------------------------------------------------------------------
+
+
+@router.get("/venues", response_model=VenuePage, summary="The organization's venues")
+async def list_venues(
+    access: AnyMember,
+    session: SessionDep,
+    links: PageLinksDep,
+    city: Annotated[StorableText | None, Query(max_length=120)] = None,
+    page: Page = 1,
+    limit: Limit = 20,
+) -> VenuePage:
+    """Oldest first."""
+    venues, total = await events.list_venues(
+        session, access.organization.id, city=city, offset=(page - 1) * limit, limit=limit
+    )
+    links.set(page, limit, total, max_page=MAX_PAGE)
+    return VenuePage(items=[VenueOut.of(v) for v in venues], total=total, page=page, limit=limit)
+
+
+@router.post(
+    "/venues",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VenueOut,
+    summary="Create a venue (owners, managers)",
+)
+async def create_venue(body: VenueCreate, access: EventManager, session: SessionDep) -> VenueOut:
+    venue = await service.create_venue(
+        session, body, organization_id=access.organization.id, actor=access.actor
+    )
+    return VenueOut.of(venue)
+
+
+@router.get(
+    "/venues/{venue_id}",
+    response_model=VenueOut,
+    responses=problem_responses(VenueNotInOrganization),
+    summary="One of the organization's venues",
+)
+async def get_venue(venue_id: uuid.UUID, access: AnyMember, session: SessionDep) -> VenueOut:
+    venue = await events.get_venue(session, venue_id, access.organization.id)
+    if venue is None:
+        raise VenueNotInOrganization(f"No venue {venue_id} in this organization.")
+    return VenueOut.of(venue)
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses=problem_responses(InvalidDateRange),
+    summary="The organization's events, drafts included",
+)
+async def list_events(
+    access: AnyMember,
+    session: SessionDep,
+    links: PageLinksDep,
+    status: EventStatus | None = None,
+    venue_id: uuid.UUID | None = None,
+    q: Annotated[
+        StorableText | None, Query(max_length=200, description="words of the name")
+    ] = None,
+    date_from: Annotated[ReasonableDate | None, Query(description="starts at or after")] = None,
+    date_to: Annotated[
+        ReasonableDate | None, Query(description="starts at or before (a date: the whole day)")
+    ] = None,
+    page: Page = 1,
+    limit: Limit = 20,
+) -> EventPage:
+    """By start time."""
+    starts_from = _start(date_from) if date_from is not None else None
+    starts_before = _end_exclusive(date_to) if date_to is not None else None
+    if starts_from and starts_before and starts_from >= starts_before:
+        raise InvalidDateRange("date_from must not be after date_to.")
+    items, total = await events.list_organization_events(
+        session,
+        access.organization.id,
+        events.OrganizationEventFilters(
+            status=status,
+            venue_id=venue_id,
+            q=q,
+            starts_from=starts_from,
+            starts_before=starts_before,
+        ),
+        offset=(page - 1) * limit,
+        limit=limit,
+    )
+    links.set(page, limit, total, max_page=MAX_PAGE)
+    return EventPage(items=[EventOut.of(e) for e in items], total=total, page=page, limit=limit)
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventOut,
+    responses=problem_responses(*_EVENT_RULES),
+    summary="Create an event as a draft, at one of the organization's venues (owners, managers)",
+)
+async def create_event(
+    body: EventCreate,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> EventOut:
+    return await service.create_event(
+        session, res, temporal, body, organization_id=access.organization.id, actor=access.actor
+    )
+
+
+@router.get(
+    "/events/{event_id}",
+    response_model=EventOut,
+    responses=problem_responses(EventNotFound),
+    summary="One of the organization's events (any status)",
+)
+async def get_event(event_id: uuid.UUID, access: AnyMember, session: SessionDep) -> EventOut:
+    return EventOut.of(await _own_event(session, access, event_id))
+
+
+@router.patch(
+    "/events/{event_id}",
+    response_model=EventOut,
+    responses=problem_responses(*_CHANGE, *_EVENT_RULES, CapacityBelowCommitted),
+    summary="Change an event: fields, capacity, status (owners, managers)",
+)
+async def update_event(
+    event_id: uuid.UUID,
+    body: EventPatch,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> EventOut:
+    return await service.change_event(
+        session,
+        res,
+        temporal,
+        event_id,
+        body,
+        organization_id=access.organization.id,
+        actor=access.actor,
+    )
+
+
+@router.post(
+    "/events/{event_id}/publish",
+    response_model=EventOut,
+    responses=problem_responses(*_CHANGE),
+    summary="Publish a draft: it goes on sale (owners, managers)",
+)
+async def publish_event(
+    event_id: uuid.UUID,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> EventOut:
+    return await service.publish_event(
+        session, res, temporal, event_id, organization_id=access.organization.id, actor=access.actor
+    )
+
+
+@router.delete(
+    "/events/{event_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CancellationAccepted,
+    responses=problem_responses(*_CHANGE),
+    summary="Cancel an event: every booking is cancelled and refunded (owners, managers)",
+)
+async def cancel_event(
+    event_id: uuid.UUID,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> CancellationAccepted:
+    workflow_id = await service.cancel_event(
+        session, res, temporal, event_id, organization_id=access.organization.id, actor=access.actor
+    )
+    return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)
+
+
+@router.get(
+    "/events/{event_id}/analytics",
+    response_model=EventAnalyticsOut,
+    responses=problem_responses(EventNotFound),
+    summary="Sales analytics of one event (owners, managers, finance)",
+)
+async def get_event_analytics(
+    event_id: uuid.UUID, access: SalesReader, session: SessionDep
+) -> EventAnalyticsOut:
+    event = await _own_event(session, access, event_id)
+    analytics = await event_analytics(session, event.id)
+    if analytics is None:
+        raise events.event_not_found(event_id)
+    return EventAnalyticsOut.of(analytics)
+
+
+# ---- bookings and attendees ----------------------------------------------------------------
+
+
+@router.get(
+    "/events/{event_id}/bookings",
+    response_model=OrganizerBookingPage,
+    responses=problem_responses(EventNotFound),
+    summary="The event's bookings with their buyers (owners, managers, finance)",
+)
+async def list_bookings(
+    event_id: uuid.UUID,
+    access: SalesReader,
+    session: SessionDep,
+    links: PageLinksDep,
+    status: BookingStatus | None = None,
+    page: Page = 1,
+    limit: Limit = 50,
+) -> OrganizerBookingPage:
+    """Newest first; `status` filters (`held`, `confirmed`, `expired`, `cancelled`, `rejected`)."""
+    event = await _own_event(session, access, event_id)
+    rows, total = await attendees.list_bookings(
+        session, event.id, status=status, page=page, limit=limit
+    )
+    links.set(page, limit, total, max_page=MAX_PAGE)
+    return OrganizerBookingPage(
+        items=[OrganizerBookingOut.of(r) for r in rows], total=total, page=page, limit=limit
+    )
+
+
+@router.get(
+    "/events/{event_id}/bookings.csv",
+    response_class=CsvResponse,
+    responses=_csv_responses("the bookings"),
+    summary="Export the event's bookings as CSV, streamed (owners, managers, finance)",
+)
+async def export_bookings(
+    event_id: uuid.UUID,
+    access: SalesReader,
+    session: SessionDep,
+    res: ResourcesDep,
+    status: BookingStatus | None = None,
+) -> CsvResponse:
+    """Columns: booking_id, status, quantity, amount, currency, buyer_id, buyer_email,
+    buyer_name, created_at, confirmed_at, hold_expires_at, ended_at, end_reason; oldest
+    first. Read in pages of 2,000 rows, so any size streams in flat memory."""
+    event = await _own_event(session, access, event_id)
+    return CsvResponse(
+        attendees.bookings_csv(res.engine, event.id, status=status),
+        headers={"Content-Disposition": f'attachment; filename="event-{event.id}-bookings.csv"'},
+    )
+
+
+@router.get(
+    "/events/{event_id}/attendees",
+    response_model=AttendeePage,
+    responses=problem_responses(EventNotFound),
+    summary="The event's attendees: buyers of confirmed bookings (owners, managers, finance)",
+)
+async def list_attendees(
+    event_id: uuid.UUID,
+    access: SalesReader,
+    session: SessionDep,
+    links: PageLinksDep,
+    page: Page = 1,
+    limit: Limit = 50,
+) -> AttendeePage:
+    """In booking order."""
+    event = await _own_event(session, access, event_id)
+    rows, total = await attendees.list_attendees(session, event.id, page=page, limit=limit)
+    links.set(page, limit, total, max_page=MAX_PAGE)
+    return AttendeePage(
+        items=[AttendeeOut.of(r) for r in rows], total=total, page=page, limit=limit
+    )
+
+
+@router.get(
+    "/events/{event_id}/attendees.csv",
+    response_class=CsvResponse,
+    responses=_csv_responses("the attendees"),
+    summary="Export the event's attendees as CSV, streamed (owners, managers, finance)",
+)
+async def export_attendees(
+    event_id: uuid.UUID, access: SalesReader, session: SessionDep, res: ResourcesDep
+) -> CsvResponse:
+    """Columns: booking_id, buyer_id, buyer_email, buyer_name, quantity, amount, currency,
+    confirmed_at; in booking order."""
+    event = await _own_event(session, access, event_id)
+    return CsvResponse(
+        attendees.attendees_csv(res.engine, event.id),
+        headers={"Content-Disposition": f'attachment; filename="event-{event.id}-attendees.csv"'},
+    )
+
+
+@router.post(
+    "/events/{event_id}/bookings/{booking_id}/refund",
+    response_model=RefundOut,
+    responses=problem_responses(
+        EventNotFound,
+        BookingNotFound,
+        BookingNotConfirmed,
+        BookingNotActive,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
+    ),
+    summary="Refund a confirmed booking and release its seats (owners, finance)",
+)
+async def refund_booking(
+    event_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    access: Refunder,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> RefundOut:
+    """Through the booking's workflow: the payment is refunded (once, keyed by the booking),
+    then the seats go back (or to the waitlist)."""
+    event = await _own_event(session, access, event_id)
+    result = await service.refund_booking(
+        session, temporal, settings, event, booking_id, actor=access.actor
+    )
+    return RefundOut(booking_id=booking_id, status=result.booking_status, refunded=result.refunded)

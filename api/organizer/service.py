@@ -1,0 +1,323 @@
+"""An organizer's writes to venues and events, shared by the organization routes
+(``/organizations/{org_id}/...``) and the platform admin's ``/admin`` routes: the change, its
+audit entry in the same transaction, and what it sets off after the commit (the availability
+snapshot, the sold-out gate, the search index; an event's cancellation through its workflow)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.bookings import service as bookings_service
+from api.events.schemas import EventOut
+from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
+from evently import audit, events
+from evently.audit import Actor
+from evently.db.models import Booking, Event, Venue
+from evently.enums import BookingStatus, EventStatus
+from evently.errors import BookingNotConfirmed, BookingNotFound
+from evently.infra.resources import Resources
+from evently.inventory import availability
+from evently.inventory.gate import Gate
+from evently.settings import Settings
+from workflows.booking.contract import CancelResult
+from workflows.connection import TemporalClient
+from workflows.event_cancellation import client as cancellation_client
+from workflows.search_sync.client import request_index_write
+
+log = logging.getLogger("evently.api.organizer")
+
+_AUDITED = (
+    "name",
+    "description",
+    "venue_id",
+    "event_type",
+    "starts_at",
+    "ends_at",
+    "capacity",
+    "price",
+    "currency",
+    "status",
+)
+
+
+async def after_commit(
+    res: Resources,
+    temporal: TemporalClient,
+    session: AsyncSession,
+    event: Event | EventOut,
+    *,
+    seats_changed: bool,
+) -> None:
+    """After the commit: availability snapshot, sold-out gate, search index. Best effort: the
+    change is committed; a lost cache write expires (TTL) and the index can be rebuilt."""
+    await availability.refresh(res.redis, session, event.id)
+    if seats_changed:
+        await Gate(res.redis).reset(event.id)
+    try:
+        await asyncio.wait_for(
+            request_index_write(temporal, event.id, organization_id=event.organization_id),
+            timeout=5,
+        )
+    except Exception as exc:
+        log.warning("could not request the index write of event %s: %r", event.id, exc)
+
+
+async def create_venue(
+    session: AsyncSession, body: VenueCreate, *, organization_id: uuid.UUID | None, actor: Actor
+) -> Venue:
+    venue = await events.create_venue(
+        session,
+        name=body.name,
+        address=body.address,
+        city=body.city,
+        capacity=body.capacity,
+        organization_id=organization_id,
+    )
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=venue.organization_id,
+        action="venue.created",
+        target_type="venue",
+        target_id=venue.id,
+        details=body.model_dump(),
+    )
+    return venue
+
+
+async def create_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    body: EventCreate,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> EventOut:
+    """A draft in the venue's organization (``organization_id``: the venue must be its)."""
+    event = await events.create_event(
+        session,
+        venue_id=body.venue_id,
+        name=body.name,
+        description=body.description,
+        event_type=body.event_type,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        capacity=body.capacity,
+        price=body.price,
+        currency=body.currency,
+        created_by=actor.user_id,
+        organization_id=organization_id,
+    )
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=event.organization_id,
+        action="event.created",
+        target_type="event",
+        target_id=event.id,
+        details=body.model_dump(),
+    )
+    out = EventOut.of(event)
+    await session.commit()
+    await after_commit(res, temporal, session, out, seats_changed=False)
+    return out
+
+
+async def _event(
+    session: AsyncSession, event_id: uuid.UUID, organization_id: uuid.UUID | None
+) -> Event:
+    event = await events.get_event(session, event_id, organization_id=organization_id)
+    if event is None:
+        raise events.event_not_found(event_id)
+    return event
+
+
+def _diff(before: EventOut, after: EventOut) -> dict[str, Any]:
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    return {k: {"from": old[k], "to": new[k]} for k in _AUDITED if old[k] != new[k]}
+
+
+async def change_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event_id: uuid.UUID,
+    body: EventPatch,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> EventOut:
+    """Fields, capacity, and/or a status along the life cycle (cancelling goes through the
+    cancellation workflow)."""
+    changes = body.changes()
+    event = await _event(session, event_id, organization_id)
+    before = EventOut.of(event)
+    # a status equal to the current one is no change; any other must be a valid transition,
+    # checked before any field changes
+    target = body.status if body.status != event.status else None
+    if target is not None:
+        events.check_transition(event.status, target)
+    if changes:
+        event = await events.update_event(session, event_id, changes)
+        diff = _diff(before, EventOut.of(event))
+        if diff:
+            await audit.record_by(
+                session,
+                actor,
+                organization_id=event.organization_id,
+                action="event.updated",
+                target_type="event",
+                target_id=event_id,
+                details=diff,
+            )
+        await session.commit()
+    if target == EventStatus.CANCELLED:
+        await start_cancellation(res, temporal, session, event, actor)
+    elif target == EventStatus.PUBLISHED:
+        await events.publish_event(session, event_id)
+    elif target == EventStatus.COMPLETED:
+        await events.complete_event(session, event_id)
+    if target in (EventStatus.PUBLISHED, EventStatus.COMPLETED):
+        await audit.record_by(
+            session,
+            actor,
+            organization_id=event.organization_id,
+            action=f"event.{target}",
+            target_type="event",
+            target_id=event_id,
+        )
+    await session.commit()
+    fresh = await events.get_event(session, event_id, refresh=True)
+    assert fresh is not None
+    out = EventOut.of(fresh)
+    await after_commit(
+        res, temporal, session, out, seats_changed="capacity" in changes or target is not None
+    )
+    return out
+
+
+async def publish_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event_id: uuid.UUID,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> EventOut:
+    """draft → published: on sale from the commit."""
+    await _event(session, event_id, organization_id)
+    event = await events.publish_event(session, event_id)
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=event.organization_id,
+        action="event.published",
+        target_type="event",
+        target_id=event_id,
+    )
+    out = EventOut.of(event)
+    await session.commit()
+    await after_commit(res, temporal, session, out, seats_changed=True)
+    return out
+
+
+async def cancel_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event_id: uuid.UUID,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> str:
+    event = await _event(session, event_id, organization_id)
+    return await start_cancellation(res, temporal, session, event, actor)
+
+
+async def start_cancellation(
+    res: Resources,
+    temporal: TemporalClient,
+    session: AsyncSession,
+    event: Event,
+    actor: Actor,
+) -> str:
+    """Start the cancellation workflow, then mark the event cancelled at once (the workflow
+    does that too, idempotently) with its audit entry. The workflow starts first: a 503 from
+    Temporal leaves the event untouched, and once it runs every booking is cancelled even if
+    we crash here."""
+    events.check_transition(event.status, EventStatus.CANCELLED)
+    event_id, organization_id = event.id, event.organization_id
+    await session.commit()  # end the read transaction before talking to Temporal
+    workflow_id = await cancellation_client.start(
+        temporal, event_id, requested_by=actor.label, organization_id=organization_id
+    )
+    await events.mark_cancelled(session, event_id)
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="event.cancelled",
+        target_type="event",
+        target_id=event_id,
+        details={"workflow_id": workflow_id},
+    )
+    await session.commit()
+    fresh = await events.get_event(session, event_id, refresh=True)
+    assert fresh is not None
+    await after_commit(res, temporal, session, fresh, seats_changed=True)
+    return workflow_id
+
+
+async def refund_booking(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    event: Event,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+) -> CancelResult:
+    """Refund a confirmed booking of the event and release its seats, through the booking's
+    workflows (the refund is keyed by the booking: once, however often this is asked)."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None or booking.event_id != event.id:
+        raise BookingNotFound(f"No booking {booking_id} for this event.")
+    if booking.status != BookingStatus.CONFIRMED:
+        raise BookingNotConfirmed(
+            f"Only a confirmed booking can be refunded; this one is {booking.status}."
+        )
+    organization_id = event.organization_id
+    await session.commit()  # hand the connection back: the workflow round trip takes a while
+    # one update id per organization member: the same member asking again gets the stored
+    # result (a buyer's own cancel is "user:<id>", so never confused with this)
+    result = await bookings_service.cancel(
+        temporal,
+        settings,
+        booking,
+        f"organization:{organization_id}:{actor.label}",
+        reason="refunded by the organizer",
+        organization_id=organization_id,
+    )
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="booking.refunded",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event.id,
+            "amount": booking.amount,
+            "currency": booking.currency,
+            "status": result.booking_status,
+            "refunded": result.refunded,
+        },
+    )
+    return result

@@ -1,0 +1,221 @@
+"""Webhook subscriptions of an organization, and the delivery log its owners read.
+
+A subscription names an HTTP(S) endpoint and the message types it wants; it is signed with its
+own Standard Webhooks secret (``whsec_`` + base64 of 32 random bytes), shown once, when it is
+created. Messages are written for it only while it is ``active``; a 410 from the endpoint (or
+its owner) disables it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from evently.db.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookMessage,
+    WebhookSubscription,
+)
+from evently.enums import WebhookDeliveryStatus, WebhookStatus
+from evently.errors import InvalidWebhookUrl
+
+DISABLED_BY_OWNER = "disabled by an owner"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def is_public_address(address: str) -> bool:
+    """Not loopback, private, link-local (cloud metadata), multicast, reserved or unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, *, require_https: bool, allow_private: bool) -> str:
+    """A URL an organization may send us to: http(s), a host, no credentials; HTTPS when
+    required (production); a literal address or ``localhost`` only when private destinations
+    are allowed (names are checked again, resolved, at every delivery)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidWebhookUrl(f"url: {exc}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidWebhookUrl(
+            "url: must be an absolute http(s) URL, e.g. https://example.com/hooks"
+        )
+    if require_https and parts.scheme != "https":
+        raise InvalidWebhookUrl("url: must use https")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidWebhookUrl("url: must not carry credentials (use the signature instead)")
+    if port == 0:
+        raise InvalidWebhookUrl("url: port 0 is not a port")
+    if not allow_private:
+        host = parts.hostname
+        if host == "localhost" or host.endswith(".localhost"):
+            raise InvalidWebhookUrl("url: must be a public address")
+        try:
+            public = is_public_address(host)
+        except ValueError:
+            public = True  # a name: resolved and checked when delivering
+        if not public:
+            raise InvalidWebhookUrl("url: must be a public address")
+    return url.strip()
+
+
+async def create(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    url: str,
+    event_types: list[str],
+    description: str,
+    created_by: uuid.UUID,
+) -> WebhookSubscription:
+    sub = WebhookSubscription(
+        organization_id=organization_id,
+        url=url,
+        event_types=sorted(set(event_types)),
+        description=description,
+        secret=new_secret(),
+        status=WebhookStatus.ACTIVE,
+        created_by=created_by,
+    )
+    session.add(sub)
+    await session.flush()
+    await session.refresh(sub)
+    return sub
+
+
+async def get(
+    session: AsyncSession, organization_id: uuid.UUID, webhook_id: uuid.UUID
+) -> WebhookSubscription | None:
+    return await session.scalar(
+        select(WebhookSubscription).where(
+            WebhookSubscription.id == webhook_id,
+            WebhookSubscription.organization_id == organization_id,
+        )
+    )
+
+
+async def list_for(
+    session: AsyncSession, organization_id: uuid.UUID, *, page: int, limit: int
+) -> tuple[list[WebhookSubscription], int]:
+    where = WebhookSubscription.organization_id == organization_id
+    total = await session.scalar(select(func.count()).select_from(WebhookSubscription).where(where))
+    rows = await session.scalars(
+        select(WebhookSubscription)
+        .where(where)
+        .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+async def update(
+    session: AsyncSession, sub: WebhookSubscription, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply url / event_types / description / enabled; returns what changed (for the audit
+    log, secrets never included)."""
+    changed: dict[str, Any] = {}
+    if "url" in changes and changes["url"] != sub.url:
+        changed["url"] = {"from": sub.url, "to": changes["url"]}
+        sub.url = changes["url"]
+    if "event_types" in changes:
+        types = sorted(set(changes["event_types"]))
+        if types != sorted(sub.event_types):
+            changed["event_types"] = {"from": sorted(sub.event_types), "to": types}
+            sub.event_types = types
+    if "description" in changes and changes["description"] != sub.description:
+        changed["description"] = {"from": sub.description, "to": changes["description"]}
+        sub.description = changes["description"]
+    if "enabled" in changes:
+        status = WebhookStatus.ACTIVE if changes["enabled"] else WebhookStatus.DISABLED
+        if status != sub.status:
+            changed["status"] = {"from": sub.status, "to": status}
+            sub.status = status
+            sub.disabled_reason = None if status == WebhookStatus.ACTIVE else DISABLED_BY_OWNER
+            sub.disabled_at = None if status == WebhookStatus.ACTIVE else func.now()
+    if changed:
+        sub.updated_at = func.now()
+        await session.flush()
+    await session.refresh(sub)
+    return changed
+
+
+async def delete(session: AsyncSession, sub: WebhookSubscription) -> None:
+    """Gone with its deliveries and their log (running deliveries find nothing and stop)."""
+    await session.delete(sub)
+    await session.flush()
+
+
+# ---- the delivery log ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: WebhookDeliveryStatus | None = None
+    event_type: str | None = None
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    subscription_id: uuid.UUID,
+    filters: DeliveryFilter,
+    *,
+    page: int,
+    limit: int,
+) -> tuple[list[WebhookDelivery], int]:
+    """Newest first, each with its message."""
+
+    where = [WebhookDelivery.subscription_id == subscription_id]
+    if filters.status is not None:
+        where.append(WebhookDelivery.status == filters.status)
+    base = select(WebhookDelivery).where(*where)
+    if filters.event_type is not None:
+        base = base.join(WebhookDelivery.message).where(
+            WebhookMessage.event_type == filters.event_type
+        )
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = await session.scalars(
+        base.options(joinedload(WebhookDelivery.message))
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return list(rows.unique()), int(total or 0)
+
+
+async def get_delivery(
+    session: AsyncSession, subscription_id: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[WebhookDelivery, list[WebhookAttempt]] | None:
+    delivery = await session.scalar(
+        select(WebhookDelivery)
+        .options(joinedload(WebhookDelivery.message))
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.subscription_id == subscription_id,
+        )
+    )
+    if delivery is None:
+        return None
+    attempts = await session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id == delivery_id)
+        .order_by(WebhookAttempt.attempt)
+    )
+    return delivery, list(attempts)
