@@ -93,8 +93,13 @@ class Settings(BaseSettings):
     # ~ holds/s x latency budget (Little's law): 16 kept the flash sale's p99 near 1 s at
     # ~25 holds/s on the 2-core dev box; 256 let holds queue for 10+ s (docs/performance.md)
     reserve_max_in_flight: int = Field(
-        16, ge=1, description="reserve requests in flight per API process before 503"
+        16, ge=1, description="reserve requests in flight per API process before they wait"
     )
+    # at the cap, a reserve waits (first come, first served) this long at most for a slot, and
+    # at most this many wait; beyond either it is shed with 503 overloaded + Retry-After.
+    # Waiting is cheaper than a blind retry for everyone (docs/performance.md); 0 sheds at once
+    reserve_max_wait_seconds: float = Field(2.0, ge=0)
+    reserve_max_waiting: int = Field(256, ge=0)
     # every request answers within this (time to its first byte): a 503 `deadline_exceeded`
     # with Retry-After when it cannot do better; below any sensible client timeout
     request_deadline_seconds: float = Field(10.0, gt=0)
@@ -113,6 +118,14 @@ class Settings(BaseSettings):
     # workflows kept in a worker's memory (sticky cache): more saves replays, costs memory
     worker_max_cached_workflows: int = Field(1000, ge=0)
     worker_metrics_port: int | None = None
+    # workflow-task polls a worker keeps open, and the share of them on the task queue itself
+    # (the rest on the worker's sticky queue): a new booking's workflow task is taken at once
+    # by a waiting poll instead of being stored and read back (docs/performance.md)
+    worker_workflow_task_pollers: int = Field(16, ge=2)
+    worker_nonsticky_poll_ratio: float = Field(0.75, gt=0, le=1)
+    # how production runs workflow code: "off" (no sandbox; determinism is guarded by the
+    # strictly sandboxed tests and replays in CI) or "passthrough" (workers/main.py)
+    worker_sandbox: Literal["off", "passthrough"] = "off"
 
     # HTTP behaviour (README "HTTP behaviour"): request bodies above this are refused with 413
     # before they are read (the payment webhooks have their own, smaller limit)

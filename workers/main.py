@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import structlog
+import uvloop
 from prometheus_client import REGISTRY, generate_latest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -38,7 +39,10 @@ from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
     Worker,
+    WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -95,16 +99,27 @@ class LogContextInterceptor(Interceptor):
 # ---- workers -----------------------------------------------------------------------------
 
 
-# Production passes our workflow modules (``workflows.*``) through the sandbox: re-importing
-# (re-compiling) them for every new workflow instance was ~45% of the worker's CPU in the
-# flash-sale benchmark (docs/performance.md). The sandbox's restrictions still apply to every
-# other module a workflow imports. What guards the determinism of the workflow modules
-# themselves is the STRICT runner below: every workflow test and every replay of the recorded
-# histories (tests/workflows/histories/) runs them fully sandboxed, re-imported per run.
-FAST_RUNNER = SandboxedWorkflowRunner(
+# How production runs workflow code (EVENTLY_WORKER_SANDBOX, README "Changing a workflow
+# safely"):
+# - "off" (the default): no sandbox at all. Even with our modules passed through, building a
+#   sandbox for each new workflow run and running its activations inside it was about a third
+#   of the worker's Python time in the flash-sale benchmark, where every booking is a new
+#   run with one workflow task (docs/performance.md).
+# - "passthrough": the sandbox's restrictions on every other module, our workflow modules
+#   (``workflows.*``) passed through (imported once).
+# What guards the determinism of the workflow code either way is the STRICT runner below:
+# every workflow test and every replay of the recorded histories (tests/workflows/histories/)
+# runs them fully sandboxed, re-imported per run; a change that breaks a recorded history
+# fails CI.
+PASSTHROUGH_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
 )
+UNSANDBOXED_RUNNER = UnsandboxedWorkflowRunner()
 STRICT_RUNNER = SandboxedWorkflowRunner()
+
+
+def production_runner(settings: Settings) -> WorkflowRunner:
+    return PASSTHROUGH_RUNNER if settings.worker_sandbox == "passthrough" else UNSANDBOXED_RUNNER
 
 
 def activity_name(fn: Callable[..., Any]) -> str | None:
@@ -170,7 +185,15 @@ def build_workers(
                     seconds=settings.worker_graceful_shutdown_seconds
                 ),
                 interceptors=[LogContextInterceptor()],
-                workflow_runner=STRICT_RUNNER if strict_sandbox else FAST_RUNNER,
+                workflow_runner=STRICT_RUNNER if strict_sandbox else production_runner(settings),
+                # every new booking's first (often only) workflow task comes from the normal
+                # queue, later ones from the worker's sticky queue: with the SDK's default of
+                # 1 normal poller in 5, most first tasks found no poller waiting and were
+                # written to the task queue's table and read back (docs/performance.md)
+                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(
+                    settings.worker_workflow_task_pollers
+                ),
+                nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
             )
         )
     if replace:
@@ -369,7 +392,8 @@ def serve(settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0
     interpreter tears down, which aborted (SIGABRT, "PyGILState_Release") a few exits in
     tests. All work is finished by then: the workers have shut down gracefully.
     """
-    asyncio.run(run_worker(settings, queues, metrics_host=metrics_host))
+    # uvloop (with uvicorn[standard], as the API runs): less CPU per workflow task and activity
+    uvloop.run(run_worker(settings, queues, metrics_host=metrics_host))
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

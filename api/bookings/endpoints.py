@@ -59,7 +59,12 @@ def admission(request: Request) -> service.Admission:
     """The process's reserve in-flight cap (shared with the fast path)."""
     state = request.app.state
     if not hasattr(state, "reserve_admission"):
-        state.reserve_admission = service.Admission(state.resources.settings.reserve_max_in_flight)
+        settings = state.resources.settings
+        state.reserve_admission = service.Admission(
+            settings.reserve_max_in_flight,
+            max_waiting=settings.reserve_max_waiting,
+            max_wait=settings.reserve_max_wait_seconds,
+        )
     found: service.Admission = state.reserve_admission
     return found
 

@@ -85,7 +85,7 @@ class ReserveFastPath:
         exc: EventlyError
         if await gate(request).sold_out(event_id, quantity):
             exc = sold_out()
-        elif admission(request).full:
+        elif admission(request).saturated:
             exc = admission(request).overloaded()
         else:
             return None

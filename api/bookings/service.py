@@ -4,7 +4,10 @@ a booking, in terms of the core (evently/) and the booking workflow's client."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -37,29 +40,115 @@ from workflows.connection import TemporalClient
 
 
 class Admission:
-    """Per-process cap on reservations in flight: beyond it, shed load with a fast 503
-    instead of letting every request queue for seconds."""
+    """Per-process cap on reservations in flight, with a short first-come-first-served wait
+    for a slot before shedding.
 
-    def __init__(self, limit: int) -> None:
+    At the cap a request waits for a slot (FIFO) at most ``max_wait`` seconds, and at most
+    ``max_waiting`` requests wait; beyond either it is shed with a fast 503 + Retry-After.
+    Waiting costs a parked coroutine; shedding cost a whole extra request per retry for the
+    client and the API (the flash sale shed ~4,400 requests for 500 seats, each retried
+    blindly: docs/performance.md). A waiting request has taken no gate seat, so the sold-out
+    answers stay true; the first thing it does once admitted is take one (or learn it is
+    sold out)."""
+
+    def __init__(self, limit: int, *, max_waiting: int = 0, max_wait: float = 0.0) -> None:
         self.limit = limit
+        self.max_waiting = max_waiting
+        self.max_wait = max_wait
         self.in_flight = 0
-
-    def __enter__(self) -> Admission:
-        if self.full:
-            raise self.overloaded()
-        self.in_flight += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.in_flight -= 1
+        # (event, turn): a turn resolves True when a slot is handed over, False when the
+        # event was found sold out meanwhile (look again before waiting on)
+        self._waiters: collections.deque[tuple[uuid.UUID | None, asyncio.Future[bool]]] = (
+            collections.deque()
+        )
 
     @property
     def full(self) -> bool:
         return self.in_flight >= self.limit
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def saturated(self) -> bool:
+        """No slot and no room to wait for one: a new request is shed at once."""
+        return self.full and (self.max_wait <= 0 or len(self._waiters) >= self.max_waiting)
+
+    async def __aenter__(self) -> Admission:
+        await self.enter()
+        return self
+
+    async def enter(
+        self, event_id: uuid.UUID | None = None, still_on_sale: Recheck | None = None
+    ) -> None:
+        """Take a slot, waiting for one if there is room to wait. A waiter for ``event_id`` is
+        woken when a request finds that event sold out (:meth:`sold_out`); it asks
+        ``still_on_sale`` (raising when it is not) and otherwise waits on at the head."""
+        if not self.full and not self._waiters:
+            self.in_flight += 1
+            return
+        if self.saturated:
+            raise self.overloaded()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        front = False
+        while True:
+            turn: asyncio.Future[bool] = loop.create_future()
+            # only a waiter that can look again is woken for a sold-out event
+            entry = (event_id if still_on_sale is not None else None, turn)
+            if front:
+                self._waiters.appendleft(entry)
+            else:
+                self._waiters.append(entry)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    handed = await turn
+            except BaseException as exc:
+                if turn.done() and not turn.cancelled() and turn.result():
+                    self.leave()  # handed a slot as we gave up: pass it on
+                else:
+                    turn.cancel()
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(entry)
+                if isinstance(exc, TimeoutError):
+                    raise self.overloaded() from None
+                raise
+            if handed:
+                return
+            assert still_on_sale is not None
+            await still_on_sale()  # raises SoldOut: answered at once, not after the wait
+            front = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        """Give this slot to the longest waiter, or free it."""
+        while self._waiters:
+            _, turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_result(True)  # in_flight unchanged: the slot changes hands
+                return
+        self.in_flight -= 1
+
+    def sold_out(self, event_id: uuid.UUID) -> None:
+        """A request found ``event_id`` sold out: its waiters look again now instead of
+        waiting for a slot only to learn it then."""
+        keep: collections.deque[tuple[uuid.UUID | None, asyncio.Future[bool]]] = collections.deque()
+        for entry in self._waiters:
+            if entry[0] == event_id and not entry[1].done():
+                entry[1].set_result(False)
+            else:
+                keep.append(entry)
+        self._waiters = keep
+
     def overloaded(self) -> Overloaded:
         metrics.RESERVE_REQUESTS.labels(outcome="shed").inc()
         return Overloaded(retry_after=1)
+
+
+Recheck = Callable[[], Awaitable[None]]
 
 
 def sold_out() -> SoldOut:
@@ -145,10 +234,19 @@ async def reserve(
     # sold-out request that got a slot gives it back within one Redis round trip.
     if admission.full and idempotency_key is None and await gate.sold_out(event_id, quantity):
         raise sold_out()
-    with admission:
+
+    async def still_on_sale() -> None:
+        if await gate.sold_out(event_id, quantity):
+            raise sold_out()
+
+    # a request with an Idempotency-Key may be the retry of one that holds seats: it is never
+    # answered sold out from a look at the gate, so it waits for its slot
+    await admission.enter(event_id, still_on_sale if idempotency_key is None else None)
+    try:
         idempotent = idempotency_key is not None
         verdict = await _take(res, gate, event_id, quantity, booking_id, idempotent)
         if verdict == Verdict.SOLD_OUT:
+            admission.sold_out(event_id)
             raise sold_out()
         data = BookingInput(
             booking_id=booking_id,
@@ -177,12 +275,16 @@ async def reserve(
             if verdict == Verdict.OK:
                 await _doubt(gate, event_id, quantity, booking_id)
             raise
+        if result.reason == ReserveOutcome.SOLD_OUT:
+            admission.sold_out(event_id)
         if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
             # the reserve statement gave it back already (same once-key): this covers a
             # give-back that did not reach Redis
             await gate.give_back(event_id, quantity, no_hold_key(booking_id))
             if result.reason == ReserveOutcome.UNAVAILABLE:
                 await gate.suspect(event_id)
+    finally:
+        admission.leave()
     return _answer(result, event_id, quantity, idempotent)
 
 

@@ -338,6 +338,11 @@ class EmbeddedTemporal:
             # WAL + synchronous=NORMAL: one fsync per checkpoint instead of per transaction;
             # survives a server crash (kill -9), may lose the last commits on power loss
             args += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+        # one partition per task queue: the default four make a single dev server forward
+        # tasks and polls between partitions, and a new workflow's task often found no poll
+        # waiting on its partition and was stored and read back (docs/performance.md)
+        for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+            args += ["--dynamic-config-value", f"{key}=1"]
         if self.ui_port:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         else:
