@@ -18,9 +18,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.deps import RateLimiterDep, client_ip
 from api.deps import ResourcesDep, SessionDep
+from api.http.ratelimit import RequestRateLimiter
 from api.storefront import service
 from api.storefront.websession import (
     ACCESS_COOKIE,
@@ -33,6 +35,7 @@ from api.storefront.websession import (
     secure_cookies,
 )
 from evently.errors import CsrfFailed, EventlyError
+from evently.infra.resources import Resources
 from evently.settings import Settings
 
 HERE = Path(__file__).parent
@@ -75,7 +78,7 @@ def page_csp(settings: Settings) -> str:
 router = APIRouter(include_in_schema=False)
 
 
-async def _visit(request: Request, session: Any, res: Any) -> service.Visit:
+async def _visit(request: Request, session: AsyncSession, res: Resources) -> service.Visit:
     cookies = request.cookies
     user_id, pair, clear = await service.resume(
         session, res, cookies.get(ACCESS_COOKIE), cookies.get(SESSION_COOKIE)
@@ -261,9 +264,14 @@ async def signup(
 
 
 async def _auth_form(
-    request: Request, session: Any, res: Any, limiter: Any, *, signup: bool
+    request: Request,
+    session: AsyncSession,
+    res: Resources,
+    limiter: RequestRateLimiter,
+    *,
+    signup: bool,
 ) -> Response:
-    settings: Settings = res.settings
+    settings = res.settings
     form = await _form(request)
     visit = await _visit(request, session, res)
     next_url = _safe_next(form.get("next"))

@@ -4,15 +4,23 @@ server process. Screenshots go to ``test-artifacts/storefront/`` (README "Storef
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from temporalio.client import Client
 
+from evently.infra.resources import Resources
 from evently.settings import Settings
+from tests.conftest import register_namespace
 from tests.servers import ApiURL, api_process
+from workers.main import build_workers
+from workflows import common
+from workflows.connection import connect
 
 CHROMIUM = os.environ.get("EVENTLY_CHROMIUM", "/usr/bin/chromium")
 # flags measured to work headless on these machines (docs: LOCAL-SERVICES "Chromium")
@@ -61,11 +69,39 @@ def storefront(settings: Settings) -> Iterator[ApiURL]:
         yield url
 
 
+@dataclass
+class SlowStack:
+    """An API process on a Temporal namespace of its own (no worker until a test starts
+    one), with a 4-second hold and a reserve that stops waiting after 1 s (202 pending)."""
+
+    url: ApiURL
+    temporal: Client
+    resources: Resources
+
+    @contextlib.asynccontextmanager
+    async def workers(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for w in build_workers(
+                self.temporal, self.resources, list(common.QUEUES.values()), self.resources.settings
+            ):
+                await stack.enter_async_context(w)
+            yield
+
+
 @pytest.fixture(scope="module")
-def short_hold_storefront(settings: Settings) -> Iterator[ApiURL]:
-    """The API process with a 4-second hold: a lapse seen on screen within the test."""
-    with api_process(settings, EVENTLY_HOLD_SECONDS="4") as url:
-        yield url
+async def slow_stack(
+    settings: Settings, resources: Resources, temporal_client: Client
+) -> AsyncIterator[SlowStack]:
+    namespace = await register_namespace(temporal_client)
+    assert settings.temporal_address
+    client = await connect(settings.temporal_address, namespace)
+    env = {
+        "EVENTLY_HOLD_SECONDS": "4",
+        "EVENTLY_RESERVE_TIMEOUT_SECONDS": "1",
+        "EVENTLY_TEMPORAL_NAMESPACE": namespace,
+    }
+    with api_process(settings, **env) as url:
+        yield SlowStack(url, client, resources)
 
 
 class PageProblems:

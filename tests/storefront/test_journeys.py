@@ -19,7 +19,7 @@ from evently.infra.resources import Resources
 from tests.api.search.test_endpoints import index_event
 from tests.factories import make_event, unique_email
 from tests.servers import ApiURL
-from tests.storefront.conftest import PHONE, PageProblems, new_page
+from tests.storefront.conftest import PHONE, PageProblems, SlowStack, new_page
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -125,36 +125,46 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     await page.context.close()
 
 
-async def test_a_hold_lapses_on_screen_and_the_seats_come_back(
-    browser: Browser, short_hold_storefront: ApiURL, resources: Resources, screenshots: Path
+async def test_a_late_reserve_waits_on_screen_then_a_hold_lapses_and_the_seats_come_back(
+    browser: Browser, slow_stack: SlowStack, screenshots: Path
 ) -> None:
+    """No worker yet: the reserve answers 202 pending and the checkout says so while it polls
+    the booking; a worker starts, the hold appears with its (4 s) countdown, which runs out on
+    screen, and the page shows the seats back. At phone width."""
     name = f"Short hold {word()}"
-    event_id = await listed_event(resources, 2, name)
-    page = await new_page(browser, short_hold_storefront, viewport=PHONE)
+    url = slow_stack.url
+    event_id = await listed_event(slow_stack.resources, 2, name)
+    page = await new_page(browser, url, viewport=PHONE)
     problems = PageProblems(page)
     await sign_up(page)
     await page.goto(f"/events/{event_id}")
     await expect(page.locator("#availability")).to_have_text("2 of 2 seats available.")
+    await shot(page, screenshots, "10-event-phone")
     await page.get_by_role("button", name="Hold seats").click()
     await page.wait_for_url(re.compile(r"/checkout/"))
-    await expect(page.locator("#hold")).to_be_visible()
-    assert (await availability(short_hold_storefront, event_id))["available"] == 0
-    # nothing runs off the side at phone width
-    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    await shot(page, screenshots, "10-checkout-phone")
-
-    # the countdown reaches 00:00, the page says the hold ended and shows the seats back
-    await expect(page.locator("#countdown")).to_have_text("00:00", timeout=10_000)
-    await expect(page.locator("#checkout-message")).to_contain_text(
-        "Your hold has ended", timeout=20_000
-    )
-    await expect(page.locator("#checkout-next")).to_contain_text("2 seats are available now")
+    await expect(page.locator("#booking-summary")).to_contain_text("being reserved")
     await expect(page.locator("#pay-form")).to_be_hidden()
-    await shot(page, screenshots, "11-hold-expired-phone")
-    await page.get_by_role("link", name="Back to the event").click()
-    await expect(page.locator("#availability")).to_have_text("2 of 2 seats available.")
-    a = await availability(short_hold_storefront, event_id)
-    assert (a["available"], a["held"], a["sold"]) == (2, 0, 0)
+    await shot(page, screenshots, "11-checkout-pending-phone")
+
+    async with slow_stack.workers():
+        await expect(page.locator("#hold")).to_be_visible(timeout=20_000)
+        await expect(page.locator("#booking-summary")).to_contain_text("held")
+        assert (await availability(url, event_id))["available"] == 0
+        # nothing runs off the side at phone width
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await shot(page, screenshots, "12-checkout-phone")
+        # the countdown reaches 00:00, the page says the hold ended and shows the seats back
+        await expect(page.locator("#countdown")).to_have_text("00:00", timeout=10_000)
+        await expect(page.locator("#checkout-message")).to_contain_text(
+            "Your hold has ended", timeout=20_000
+        )
+        await expect(page.locator("#checkout-next")).to_contain_text("2 seats are available now")
+        await expect(page.locator("#pay-form")).to_be_hidden()
+        await shot(page, screenshots, "13-hold-expired-phone")
+        await page.get_by_role("link", name="Back to the event").click()
+        await expect(page.locator("#availability")).to_have_text("2 of 2 seats available.")
+        a = await availability(url, event_id)
+        assert (a["available"], a["held"], a["sold"]) == (2, 0, 0)
     problems.check()
     await page.context.close()
 

@@ -98,7 +98,10 @@
       // send only the filled fields (an empty filter is no filter)
       e.preventDefault();
       const q = new URLSearchParams();
-      for (const [k, v] of new FormData(form)) if (String(v).trim()) q.set(k, String(v).trim());
+      for (const [k, v] of new FormData(form)) {
+        const value = String(v).trim();
+        if (value && !(k === "sort" && value === "relevance")) q.set(k, value);
+      }
       location.search = q.toString();
     });
     const status = $("#search-status");
