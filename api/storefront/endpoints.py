@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.deps import RateLimiterDep, client_ip
 from api.deps import ResourcesDep, SessionDep
 from api.http.ratelimit import RequestRateLimiter
+from api.problems import render
 from api.storefront import service
 from api.storefront.websession import (
     ACCESS_COOKIE,
@@ -34,7 +35,7 @@ from api.storefront.websession import (
     new_nonce,
     secure_cookies,
 )
-from evently.errors import CsrfFailed, EventlyError
+from evently.errors import CsrfFailed, EventlyError, Unauthorized
 from evently.infra.resources import Resources
 from evently.settings import Settings
 
@@ -48,7 +49,7 @@ _templates = Environment(
 )
 
 # the paths these pages own: the HTTP edge gives them this module's policy, not the JSON one
-PAGE_PATHS = frozenset({"/", "/login", "/signup", "/logout", "/bookings"})
+PAGE_PATHS = frozenset({"/", "/login", "/signup", "/logout", "/bookings", "/session/renew"})
 PAGE_PREFIXES = ("/events/", "/checkout/", "/waitlist/", "/static/")
 
 
@@ -336,3 +337,23 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
     visit.cookies[SESSION_COOKIE] = None
     visit.cookies[ACCESS_COOKIE] = None
     return _apply(RedirectResponse("/", status_code=303), visit, settings)
+
+
+@router.post("/session/renew")
+async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    """A page open longer than the access token lives (a waitlist page, for hours) renews it
+    from the session: 204 with a fresh access cookie, 401 when the session is over. The
+    script calls it once when the API answers 401, with the page's CSRF token."""
+    settings = res.settings
+    token = request.headers.get("x-csrf-token")
+    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), token):
+        return render(CsrfFailed())
+    visit = await _visit(request, session, res)
+    if visit.user_id is None:
+        return _apply(
+            render(Unauthorized("Your session has ended: log in again.")), visit, settings
+        )
+    if ACCESS_COOKIE not in visit.cookies:  # the access cookie was still good: give it again
+        access = request.cookies.get(ACCESS_COOKIE, "")
+        visit.cookies[ACCESS_COOKIE] = (access, settings.access_token_minutes * 60)
+    return _apply(Response(status_code=204), visit, settings)

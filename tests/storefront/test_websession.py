@@ -223,3 +223,20 @@ async def test_a_lapsed_access_cookie_is_renewed_from_the_session(
     assert r.status_code == 200
     assert ACCESS_COOKIE in b.jar
     assert (await b.call("GET", "/api/v1/users/bookings")).status_code == 200
+
+
+async def test_a_long_open_page_renews_its_access_cookie_with_its_token(
+    client: httpx.AsyncClient,
+) -> None:
+    b, token = await signed_in(client)
+    b.jar.pop(ACCESS_COOKIE)
+    assert (await b.call("GET", "/api/v1/users/bookings")).status_code == 401
+    assert (await b.call("POST", "/session/renew")).status_code == 403  # no token: nothing
+    assert ACCESS_COOKIE not in b.jar
+    r = await b.call("POST", "/session/renew", **{"X-CSRF-Token": token})
+    assert r.status_code == 204
+    assert (await b.call("GET", "/api/v1/users/bookings")).status_code == 200
+    # once logged out, there is nothing to renew
+    await b.post_form("/logout", {"csrf_token": token})
+    r = await b.call("POST", "/session/renew", **{"X-CSRF-Token": token})
+    assert r.status_code == 401

@@ -33,7 +33,17 @@
   };
   const explain = (p) => (p && (MESSAGES[p.code] || p.detail || p.title)) || "Something went wrong. Please try again.";
 
-  async function api(method, path, data, headers = {}) {
+  // a page open longer than the access token lives renews it from the session, once at a
+  // time (two renewals racing would spend the session token twice and end the session)
+  let renewing = null;
+  const renew = () => {
+    renewing = renewing || fetch("/session/renew", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
+      .then((r) => r.status === 204, () => false)
+      .finally(() => setTimeout(() => { renewing = null; }, 1000));
+    return renewing;
+  };
+
+  async function api(method, path, data, headers = {}, again = true) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
     if (method !== "GET") init.headers["X-CSRF-Token"] = csrf;
     if (data !== undefined) {
@@ -45,6 +55,9 @@
       res = await fetch(path, init);
     } catch (_) {
       return { status: 0, data: { code: "network" }, headers: new Headers() };
+    }
+    if (res.status === 401 && again && body.dataset.signedIn === "yes" && (await renew())) {
+      return api(method, path, data, headers, false);
     }
     let parsed = null;
     const text = await res.text();
