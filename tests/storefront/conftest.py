@@ -72,7 +72,8 @@ def storefront(settings: Settings) -> Iterator[ApiURL]:
 @dataclass
 class SlowStack:
     """An API process on a Temporal namespace of its own (no worker until a test starts
-    one), with a 4-second hold and a reserve that stops waiting after 1 s (202 pending)."""
+    one), with a 4-second hold, a reserve that stops waiting after 3 s (202 pending) and room
+    for one reserve in flight."""
 
     url: ApiURL
     temporal: Client
@@ -97,7 +98,9 @@ async def slow_stack(
     client = await connect(settings.temporal_address, namespace)
     env = {
         "EVENTLY_HOLD_SECONDS": "4",
-        "EVENTLY_RESERVE_TIMEOUT_SECONDS": "1",
+        "EVENTLY_RESERVE_TIMEOUT_SECONDS": "3",
+        # one reserve in flight at a time: a second one meanwhile is shed (503 overloaded)
+        "EVENTLY_RESERVE_MAX_IN_FLIGHT": "1",
         "EVENTLY_TEMPORAL_NAMESPACE": namespace,
     }
     with api_process(settings, **env) as url:

@@ -5,6 +5,7 @@ taken; the whole purchase with the keyboard alone. Every page is screenshotted."
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import string
@@ -165,6 +166,50 @@ async def test_a_late_reserve_waits_on_screen_then_a_hold_lapses_and_the_seats_c
         await expect(page.locator("#availability")).to_have_text("2 of 2 seats available.")
         a = await availability(url, event_id)
         assert (a["available"], a["held"], a["sold"]) == (2, 0, 0)
+    problems.check()
+    await page.context.close()
+
+
+async def test_a_busy_reserve_path_tells_the_buyer_to_retry(
+    browser: Browser, slow_stack: SlowStack, screenshots: Path
+) -> None:
+    """The process's only reserve slot is taken by another buyer's reserve (no worker answers
+    it for 3 s): the page's click is shed with 503 overloaded, and says so, holding nothing."""
+    url = slow_stack.url
+    event_id = await listed_event(slow_stack.resources, 5, f"Busy {word()}")
+    other_event = await listed_event(slow_stack.resources, 5, f"Elsewhere {word()}")
+    page = await new_page(browser, url)
+    problems = PageProblems(page)
+    await sign_up(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#availability")).to_have_text("5 of 5 seats available.")
+    async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+        r = await api.post(
+            "/api/v1/auth/register", json={"email": unique_email("busy"), "password": PASSWORD}
+        )
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        rival = asyncio.create_task(
+            api.post(
+                "/api/v1/bookings/reserve",
+                json={"event_id": str(other_event), "quantity": 1},
+                headers=auth,
+            )
+        )
+        # its workflow has started: the rival's reserve holds the slot until it answers
+        query = f'EventId = "{other_event}" AND ExecutionStatus = "Running"'
+        for _ in range(100):
+            if [w async for w in slow_stack.temporal.list_workflows(query)]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the rival's reserve never started")
+        await page.get_by_role("button", name="Hold seats").click()
+        await expect(page.locator("#event-message")).to_contain_text("We are very busy")
+        await shot(page, screenshots, "15-event-overloaded")
+        late = await rival
+        assert late.status_code == 202, late.text  # it was in flight all along
+    assert (await availability(url, event_id))["held"] == 0
+    await expect(page.get_by_role("button", name="Hold seats")).to_be_enabled()
     problems.check()
     await page.context.close()
 
