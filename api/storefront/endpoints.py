@@ -57,21 +57,39 @@ def is_page_path(path: str) -> bool:
     return path in PAGE_PATHS or path.startswith(PAGE_PREFIXES)
 
 
+# Stripe's documented policy for Stripe.js and Elements (docs.stripe.com/security/guide#content-
+# security-policy); an emulator (localstripe) serves its stand-in and API from one origin
+STRIPE_CSP = {
+    "script": " https://js.stripe.com",
+    "connect": " https://api.stripe.com",
+    "frame": " https://js.stripe.com https://hooks.stripe.com",
+}
+
+
+NO_FRAMES = " 'none'"
+
+
 def page_csp(settings: Settings) -> str:
-    """Scripts and styles from this origin only (no inline code at all), plus Stripe.js and its
-    frames when the Stripe provider is on."""
-    stripe = ""
+    """Scripts and styles from this origin only (no inline code at all), plus Stripe.js, its
+    API and its frames when the Stripe provider is on."""
+    script = connect = frame = ""
     if settings.payment_provider == "stripe":
         parts = urlsplit(settings.stripe_js_url)
-        stripe = f" {parts.scheme}://{parts.netloc}"
-    frames = stripe or " 'none'"
+        if parts.netloc == "js.stripe.com":
+            script, connect, frame = (
+                STRIPE_CSP["script"],
+                STRIPE_CSP["connect"],
+                STRIPE_CSP["frame"],
+            )
+        else:
+            script = connect = frame = f" {parts.scheme}://{parts.netloc}"
     return (
         "default-src 'none'; "
-        f"script-src 'self'{stripe}; "
+        f"script-src 'self'{script}; "
         "style-src 'self'; "
         "img-src 'self' data:; "
-        f"connect-src 'self'{stripe}; "
-        f"frame-src{frames}; "
+        f"connect-src 'self'{connect}; "
+        f"frame-src{frame or NO_FRAMES}; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 

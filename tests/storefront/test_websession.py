@@ -11,8 +11,10 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
+from api.storefront.endpoints import page_csp
 from api.storefront.websession import ACCESS_COOKIE, CSRF_COOKIE, SESSION_COOKIE
 from evently.infra.resources import Resources
+from evently.settings import Settings
 from tests.factories import make_event, unique_email
 
 PASSWORD = "correct horse battery"
@@ -240,3 +242,11 @@ async def test_a_long_open_page_renews_its_access_cookie_with_its_token(
     await b.post_form("/logout", {"csrf_token": token})
     r = await b.call("POST", "/session/renew", **{"X-CSRF-Token": token})
     assert r.status_code == 401
+
+
+def test_with_stripe_the_policy_allows_stripes_documented_origins_only() -> None:
+    policy = page_csp(Settings(env="test", payment_provider="stripe"))
+    assert "script-src 'self' https://js.stripe.com;" in policy
+    assert "connect-src 'self' https://api.stripe.com;" in policy
+    assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in policy
+    assert "frame-src 'none'" in page_csp(Settings(env="test"))
