@@ -111,7 +111,11 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     for img in await card.locator("img").all():  # each QR code really loaded (an SVG image)
         await expect(img).to_have_js_property("complete", True)
         assert await img.evaluate("i => i.naturalWidth") > 0
-    await expect(card.get_by_role("link", name="Download tickets (PDF)")).to_be_visible()
+    pdf_link = card.get_by_role("link", name="Download tickets (PDF)")
+    await expect(pdf_link).to_be_visible()
+    pdf = await page.context.request.get(await pdf_link.get_attribute("href") or "")
+    assert pdf.status == 200  # with the page's cookie session, like the QR images
+    assert pdf.headers["content-type"] == "application/pdf"
     await shot(page, screenshots, "07-my-bookings")
     a = await availability(storefront, event_id)
     assert (a["sold"], a["held"], a["available"]) == (2, 0, 8)
