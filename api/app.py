@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.admin.endpoints import router as admin_router
 from api.analytics.endpoints import router as analytics_router
@@ -29,6 +30,9 @@ from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
+from api.storefront.endpoints import STATIC_DIR, is_page_path
+from api.storefront.endpoints import router as storefront_router
+from api.storefront.websession import CookieAuth
 from api.support.endpoints import router as support_router
 from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
@@ -133,6 +137,9 @@ def create_app(
     # microsecond answers are outside it
     app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
+    # storefront pages call /api/ with a cookie session: CSRF-checked, then a bearer request
+    # like any other (before the fast path, so a page's reserve meets every rule of the API)
+    app.add_middleware(CookieAuth, secret=settings.jwt_secret)
     # body limits, CORS, security and rate-limit headers on every answer (fast path included);
     # HSTS reads the scope's scheme, so the proxy-headers layer sits outside this one
     app.add_middleware(
@@ -143,6 +150,7 @@ def create_app(
         docs_paths=[
             p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
         ],
+        page_paths=is_page_path,
     )
     app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
     if settings.trusted_proxy_networks:  # outermost: every layer sees the real client address
@@ -152,6 +160,9 @@ def create_app(
             header=settings.forwarded_header,
         )
     app.include_router(api_router())
+    # the storefront (issue 19): buyer pages at /, their script and styles at /static
+    app.include_router(storefront_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     document_common_problems(app)
     document_http(app, max_body_bytes=settings.max_body_bytes, body_limits=BODY_LIMITS)
     return app

@@ -150,6 +150,13 @@ class OrganizationRoleRequired(Forbidden):
     code, title = "organization_role_required", "Organization role required"
 
 
+class CsrfFailed(Forbidden):
+    """A storefront (cookie-session) request that changes state without its CSRF token."""
+
+    code, title = "csrf_failed", "CSRF check failed"
+    message = "Reload the page and try again (the page's security token is missing or stale)."
+
+
 # ---- 404 --------------------------------------------------------------------------------------
 
 

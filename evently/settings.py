@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # redirect-based authentication (Stripe requires it if the account enables such methods)
     stripe_return_url: str | None = None
 
+    # storefront (issue 19, api/storefront/): the publishable key and the Stripe.js URL the
+    # checkout page loads when payment_provider="stripe" (localstripe serves a stand-in at
+    # <its base>/js.stripe.com/v3/); the page's Content-Security-Policy allows that origin only
+    stripe_publishable_key: str | None = None
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+
     # argon2id parameters: "rfc9106" (64 MiB, t=3, p=4); "fast" only for test servers
     password_hash_profile: Literal["rfc9106", "fast"] = "rfc9106"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,11 +86,14 @@ class HttpEdge:
         body_limits: Mapping[str, int] | None = None,
         cors_origins: Iterable[str] = (),
         docs_paths: Iterable[str] = (),
+        page_paths: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})
         self.docs_paths = frozenset(docs_paths)
+        # HTML pages that bring their own Content-Security-Policy (the storefront, issue 19)
+        self.page_paths = page_paths
         origins = [o.encode("latin-1") for o in cors_origins]
         self._origins = frozenset(origins)
         vary: Headers = ((b"vary", b"Origin"),) if origins else ()
@@ -143,6 +146,8 @@ class HttpEdge:
             return
 
         extra = self._headers[origin, https]
+        if self.page_paths is not None and self.page_paths(path):
+            extra = self._docs_headers[origin, https]  # without the JSON policy: the page's own
         started = refused = False
 
         async def send_with_headers(message: Message) -> None:

@@ -193,6 +193,7 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
             time.sleep(0.1)
         console.print(
             f"\n[bold green]Evently is running[/] (ready in {time.monotonic() - started:.1f}s)\n"
+            f"  Storefront     {api}/\n"  # buyer pages (issue 19, api/storefront/)
             f"  API            {api}\n"
             f"  API docs       {api}/docs\n"
             f"  Readiness      {api}/health/ready\n"

@@ -1,0 +1,1 @@
+"""The storefront (issue 19): buyer pages served by the API process (README "Storefront")."""

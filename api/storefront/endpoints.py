@@ -1,0 +1,377 @@
+"""The storefront's pages (README "Storefront"): server-rendered shells, one small script.
+
+Pages render their frame and the ids they are about; the script (``static/app.js``) fetches
+the data from the JSON API with the visitor's cookie session (:mod:`api.storefront.websession`)
+so every rule of the API — rate limits, admission control, the sold-out fast path, 202
+pending — applies to a page exactly as to any client. Log-in, sign-up and log-out are plain
+forms (no script needed). None of these routes is in the OpenAPI document: they are HTML.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.deps import RateLimiterDep, client_ip
+from api.deps import ResourcesDep, SessionDep
+from api.http.ratelimit import RequestRateLimiter
+from api.problems import render
+from api.storefront import service
+from api.storefront.websession import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    csrf_token,
+    csrf_valid,
+    new_nonce,
+    secure_cookies,
+)
+from evently.errors import CsrfFailed, EventlyError, Unauthorized
+from evently.infra.resources import Resources
+from evently.settings import Settings
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+# the paths these pages own: the HTTP edge gives them this module's policy, not the JSON one
+PAGE_PATHS = frozenset({"/", "/login", "/signup", "/logout", "/bookings", "/session/renew"})
+PAGE_PREFIXES = ("/events/", "/checkout/", "/waitlist/", "/static/")
+
+
+def is_page_path(path: str) -> bool:
+    return path in PAGE_PATHS or path.startswith(PAGE_PREFIXES)
+
+
+# Stripe's documented policy for Stripe.js and Elements (docs.stripe.com/security/guide#content-
+# security-policy); an emulator (localstripe) serves its stand-in and API from one origin
+STRIPE_CSP = {
+    "script": " https://js.stripe.com",
+    "connect": " https://api.stripe.com",
+    "frame": " https://js.stripe.com https://hooks.stripe.com",
+}
+
+
+NO_FRAMES = " 'none'"
+
+
+def page_csp(settings: Settings) -> str:
+    """Scripts and styles from this origin only (no inline code at all), plus Stripe.js, its
+    API and its frames when the Stripe provider is on."""
+    script = connect = frame = ""
+    if settings.payment_provider == "stripe":
+        parts = urlsplit(settings.stripe_js_url)
+        if parts.netloc == "js.stripe.com":
+            script, connect, frame = (
+                STRIPE_CSP["script"],
+                STRIPE_CSP["connect"],
+                STRIPE_CSP["frame"],
+            )
+        else:
+            script = connect = frame = f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'none'; "
+        f"script-src 'self'{script}; "
+        "style-src 'self'; "
+        "img-src 'self' data:; "
+        f"connect-src 'self'{connect}; "
+        f"frame-src{frame or NO_FRAMES}; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _visit(request: Request, session: AsyncSession, res: Resources) -> service.Visit:
+    cookies = request.cookies
+    user_id, pair, clear = await service.resume(
+        session, res, cookies.get(ACCESS_COOKIE), cookies.get(SESSION_COOKIE)
+    )
+    visit = service.Visit(user_id=user_id, nonce=cookies.get(CSRF_COOKIE))
+    if visit.nonce is None:
+        visit.nonce = new_nonce()
+        visit.cookies[CSRF_COOKIE] = (visit.nonce, res.settings.refresh_token_days * 86400)
+    if pair is not None:
+        _sign_in_cookies(visit, res.settings, pair)
+    if clear:
+        visit.cookies[SESSION_COOKIE] = None
+        visit.cookies[ACCESS_COOKIE] = None
+    return visit
+
+
+def _sign_in_cookies(visit: service.Visit, settings: Settings, pair: service.SignedIn) -> None:
+    visit.user_id = pair.user.id
+    visit.cookies[SESSION_COOKIE] = (pair.refresh_token, settings.refresh_token_days * 86400)
+    visit.cookies[ACCESS_COOKIE] = (pair.access_token, settings.access_token_minutes * 60)
+
+
+def _apply(response: Response, visit: service.Visit, settings: Settings) -> Response:
+    secure = secure_cookies(settings)
+    for name, value in visit.cookies.items():
+        if value is None:
+            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+        else:
+            response.set_cookie(
+                name,
+                value[0],
+                max_age=value[1],
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
+    return response
+
+
+def _page(
+    visit: service.Visit,
+    settings: Settings,
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    assert visit.nonce is not None
+    html = _templates.get_template(template).render(
+        csrf=csrf_token(settings.jwt_secret, visit.nonce),
+        signed_in=visit.user_id is not None,
+        server_now_ms=int(time.time() * 1000),
+        provider=settings.payment_provider,
+        stripe_js_url=settings.stripe_js_url if settings.payment_provider == "stripe" else None,
+        stripe_key=settings.stripe_publishable_key or "",
+        **context,
+    )
+    response = HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"content-security-policy": page_csp(settings), "cache-control": "no-store"},
+    )
+    return _apply(response, visit, settings)
+
+
+def _to_login(request: Request, visit: service.Visit, settings: Settings) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return _apply(
+        RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303),
+        visit,
+        settings,
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (never ``//host`` or ``https://...``): no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+# ---- pages ----------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await _visit(request, session, res)
+    return _page(visit, res.settings, "home.html", page="home", title="Find an event")
+
+
+@router.get("/events/{event_id}")
+async def event_page(
+    event_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    visit = await _visit(request, session, res)
+    return _page(
+        visit,
+        res.settings,
+        "event.html",
+        page="event",
+        title="Event",
+        event_id=event_id,
+        max_tickets=res.settings.max_tickets_per_booking,
+        login_url=f"/login?next={quote(f'/events/{event_id}', safe='')}",
+        signup_url=f"/signup?next={quote(f'/events/{event_id}', safe='')}",
+    )
+
+
+@router.get("/checkout/{booking_id}")
+async def checkout_page(
+    booking_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    visit = await _visit(request, session, res)
+    if visit.user_id is None:
+        return _to_login(request, visit, res.settings)
+    return _page(
+        visit,
+        res.settings,
+        "checkout.html",
+        page="checkout",
+        title="Checkout",
+        booking_id=booking_id,
+    )
+
+
+@router.get("/bookings")
+async def bookings_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await _visit(request, session, res)
+    if visit.user_id is None:
+        return _to_login(request, visit, res.settings)
+    return _page(visit, res.settings, "bookings.html", page="bookings", title="My bookings")
+
+
+@router.get("/waitlist/{entry_id}")
+async def waitlist_page(
+    entry_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    visit = await _visit(request, session, res)
+    if visit.user_id is None:
+        return _to_login(request, visit, res.settings)
+    return _page(
+        visit, res.settings, "waitlist.html", page="waitlist", title="Waitlist", entry_id=entry_id
+    )
+
+
+# ---- sign up, log in, log out ---------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await _visit(request, session, res)
+    next_url = _safe_next(request.query_params.get("next"))
+    if visit.user_id is not None:
+        return _apply(RedirectResponse(next_url, status_code=303), visit, res.settings)
+    return _page(visit, res.settings, "login.html", page="login", title="Log in", next=next_url)
+
+
+@router.get("/signup")
+async def signup_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await _visit(request, session, res)
+    next_url = _safe_next(request.query_params.get("next"))
+    return _page(visit, res.settings, "signup.html", page="signup", title="Sign up", next=next_url)
+
+
+@router.post("/login")
+async def login(
+    request: Request, session: SessionDep, res: ResourcesDep, limiter: RateLimiterDep
+) -> Response:
+    return await _auth_form(request, session, res, limiter, signup=False)
+
+
+@router.post("/signup")
+async def signup(
+    request: Request, session: SessionDep, res: ResourcesDep, limiter: RateLimiterDep
+) -> Response:
+    return await _auth_form(request, session, res, limiter, signup=True)
+
+
+async def _auth_form(
+    request: Request,
+    session: AsyncSession,
+    res: Resources,
+    limiter: RequestRateLimiter,
+    *,
+    signup: bool,
+) -> Response:
+    settings = res.settings
+    form = await _form(request)
+    visit = await _visit(request, session, res)
+    next_url = _safe_next(form.get("next"))
+    email = form.get("email", "")
+    template, title = ("signup.html", "Sign up") if signup else ("login.html", "Log in")
+    try:
+        if not csrf_valid(
+            settings.jwt_secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
+        ):
+            raise CsrfFailed()
+        if signup:
+            pair = await service.sign_up(
+                session,
+                settings,
+                limiter,
+                client_ip(request),
+                email,
+                form.get("password", ""),
+                form.get("full_name", "").strip()[:200],
+            )
+        else:
+            pair = await service.log_in(
+                session, settings, limiter, client_ip(request), email, form.get("password", "")
+            )
+    except EventlyError as exc:
+        await session.rollback()
+        return _page(
+            visit,
+            settings,
+            template,
+            status_code=exc.status,
+            page=template.removesuffix(".html"),
+            title=title,
+            next=next_url,
+            email=email,
+            full_name=form.get("full_name", ""),
+            error=exc.detail,
+        )
+    _sign_in_cookies(visit, settings, pair)
+    visit.nonce = new_nonce()  # a new session gets a new CSRF secret (no fixation)
+    visit.cookies[CSRF_COOKIE] = (visit.nonce, settings.refresh_token_days * 86400)
+    return _apply(RedirectResponse(next_url, status_code=303), visit, settings)
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    settings: Settings = res.settings
+    form = await _form(request)
+    visit = service.Visit(user_id=None, nonce=request.cookies.get(CSRF_COOKIE))
+    if not csrf_valid(settings.jwt_secret, visit.nonce, form.get(CSRF_FIELD)):
+        visit = await _visit(request, session, res)
+        return _page(
+            visit,
+            settings,
+            "home.html",
+            status_code=403,
+            page="home",
+            title="Find an event",
+            error=CsrfFailed.message,
+        )
+    await service.log_out(session, request.cookies.get(SESSION_COOKIE))
+    visit.cookies[SESSION_COOKIE] = None
+    visit.cookies[ACCESS_COOKIE] = None
+    return _apply(RedirectResponse("/", status_code=303), visit, settings)
+
+
+@router.post("/session/renew")
+async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    """A page open longer than the access token lives (a waitlist page, for hours) renews it
+    from the session: 204 with a fresh access cookie, 401 when the session is over. The
+    script calls it once when the API answers 401, with the page's CSRF token."""
+    settings = res.settings
+    token = request.headers.get("x-csrf-token")
+    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), token):
+        return render(CsrfFailed())
+    visit = await _visit(request, session, res)
+    if visit.user_id is None:
+        return _apply(
+            render(Unauthorized("Your session has ended: log in again.")), visit, settings
+        )
+    if ACCESS_COOKIE not in visit.cookies:  # the access cookie was still good: give it again
+        access = request.cookies.get(ACCESS_COOKIE, "")
+        visit.cookies[ACCESS_COOKIE] = (access, settings.access_token_minutes * 60)
+    return _apply(Response(status_code=204), visit, settings)

@@ -1,0 +1,541 @@
+// Evently storefront: the one script of every page (no framework, no build step).
+// It talks to the JSON API (/api/v1) with the visitor's cookie session; state-changing calls
+// carry the page's CSRF token. Every problem+json `code` a buyer can meet has a message here.
+"use strict";
+(() => {
+  const body = document.body;
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const csrf = $('meta[name="csrf-token"]').content;
+  // the server's clock, not the visitor's: the hold countdown must be true even when the
+  // device's clock is wrong (offset measured when the page was rendered)
+  const clockOffset = Number(body.dataset.serverNow) - Date.now();
+  const serverNow = () => Date.now() + clockOffset;
+
+  const MESSAGES = {
+    sold_out: "Sold out: there are not enough seats left for that many tickets. Try fewer seats, or join the waitlist.",
+    hold_expired: "Your hold has ended and the seats were released. You can try to book again.",
+    booking_not_held: "This booking is no longer held.",
+    payment_declined: "Your card was declined and nothing was charged. Your seats stay held until the timer runs out: try another card.",
+    overloaded: "We are very busy right now: too many people are booking at once. Please try again in a few seconds.",
+    rate_limited: "Too many attempts in a short time. Wait a moment and try again.",
+    event_not_on_sale: "This event is not on sale.",
+    event_not_found: "We could not find this event.",
+    booking_not_found: "We could not find this booking.",
+    quantity_too_large: "That is more tickets than one booking may hold.",
+    seats_available: "Seats are on sale again: book them directly.",
+    already_waitlisted: "You are already on this event's waitlist.",
+    offer_expired: "This offer has ended; the seats went to the next person in line.",
+    unauthorized: "Your session has ended. Please log in again.",
+    invalid_token: "Your session has ended. Please log in again.",
+    token_expired: "Your session has ended. Please reload the page or log in again.",
+    csrf_failed: "This page is out of date. Reload it and try again.",
+    network: "We could not reach Evently. Check your connection and try again.",
+  };
+  const explain = (p) => (p && (MESSAGES[p.code] || p.detail || p.title)) || "Something went wrong. Please try again.";
+
+  // a page open longer than the access token lives renews it from the session, once at a
+  // time (two renewals racing would spend the session token twice and end the session)
+  let renewing = null;
+  const renew = () => {
+    renewing = renewing || fetch("/session/renew", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
+      .then((r) => r.status === 204, () => false)
+      .finally(() => setTimeout(() => { renewing = null; }, 1000));
+    return renewing;
+  };
+
+  async function api(method, path, data, headers = {}, again = true) {
+    const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
+    if (method !== "GET") init.headers["X-CSRF-Token"] = csrf;
+    if (data !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(data);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (_) {
+      return { status: 0, data: { code: "network" }, headers: new Headers() };
+    }
+    if (res.status === 401 && again && body.dataset.signedIn === "yes" && (await renew())) {
+      return api(method, path, data, headers, false);
+    }
+    let parsed = null;
+    const text = await res.text();
+    if (text) {
+      try { parsed = JSON.parse(text); } catch (_) { parsed = null; }
+    }
+    return { status: res.status, data: parsed, headers: res.headers };
+  }
+
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c) node.append(c);
+    return node;
+  };
+  const show = (node, text, kind) => {
+    node.textContent = text;
+    node.hidden = !text;
+    if (kind) node.dataset.kind = kind;
+  };
+  const money = (amount, currency) => {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(Number(amount));
+    } catch (_) {
+      return `${amount} ${currency}`;
+    }
+  };
+  const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const newKey = () => {
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  };
+  const retryAfter = (r, fallback) => Math.min(Number(r.headers.get("Retry-After")) || fallback, 10);
+
+  // ---- home: search, filters, suggestions -------------------------------------------------
+  function home() {
+    const form = $("#search");
+    const params = new URLSearchParams(location.search);
+    for (const [k, v] of params) {
+      const field = form.elements.namedItem(k);
+      if (!field) continue;
+      if (field.type === "checkbox") field.checked = v === "true";
+      else field.value = v;
+      if (k !== "q") $("details.filters").open = true;
+    }
+    form.addEventListener("submit", (e) => {
+      // send only the filled fields (an empty filter is no filter)
+      e.preventDefault();
+      const q = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) {
+        const value = String(v).trim();
+        if (value && !(k === "sort" && value === "relevance")) q.set(k, value);
+      }
+      location.search = q.toString();
+    });
+    const status = $("#search-status");
+    const list = $("#results");
+    (async () => {
+      const q = new URLSearchParams();
+      for (const [k, v] of params) if (v.trim()) q.set(k, v.trim());
+      q.set("limit", "20");
+      status.textContent = "Searching…";
+      const r = await api("GET", `/api/v1/search?${q}`);
+      if (r.status !== 200) {
+        status.textContent = r.status === 422 ? "Check the filters: one of them is not valid." : explain(r.data);
+        return;
+      }
+      status.textContent = r.data.total ? `${r.data.total} event${r.data.total === 1 ? "" : "s"} found` : "No events match. Try other words or fewer filters.";
+      for (const ev of r.data.items) {
+        list.append(el("li", { class: "card" },
+          el("h2", {}, el("a", { href: `/events/${ev.id}`, text: ev.name })),
+          el("p", { class: "muted", text: `${when(ev.starts_at)} · ${ev.venue.name}, ${ev.venue.city}` }),
+          el("p", { text: `${money(ev.price, ev.currency)} · ${ev.has_seats ? "Seats available" : "Sold out"}` })));
+      }
+    })();
+    // suggestions as you type (a datalist: the browser's own accessible combobox)
+    const input = $("#q");
+    const datalist = $("#suggestions");
+    let timer = 0;
+    let last = "";
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const text = input.value.trim();
+        if (!text || text === last) return;
+        last = text;
+        const r = await api("GET", `/api/v1/search/suggestions?${new URLSearchParams({ q: text, limit: "8" })}`);
+        if (r.status !== 200 || input.value.trim() !== text) return;
+        datalist.replaceChildren(...r.data.items.map((s) => el("option", { value: s.text, label: `${s.text} (${s.kind})` })));
+      }, 150);
+    });
+  }
+
+  // ---- event: details, live availability, hold, waitlist ----------------------------------
+  function liveAvailability(eventId, render, modeNode) {
+    let etag = null;
+    let polling = false;
+    const poll = async () => {
+      polling = true;
+      for (;;) {
+        if (!document.hidden) {
+          const r = await api("GET", `/api/v1/events/${eventId}/availability`, undefined, etag ? { "If-None-Match": etag } : {});
+          if (r.status === 200) {
+            etag = r.headers.get("ETag");
+            render(r.data);
+          }
+        }
+        await sleep(2000);
+      }
+    };
+    const startPolling = () => {
+      if (polling) return;
+      modeNode.textContent = "Updated every few seconds.";
+      poll();
+    };
+    // ISSUE 18 (SSE): GET /api/v1/events/{id}/stream, used when the server has it. Until it
+    // exists the request answers 404, EventSource reports an error before opening, and the
+    // page polls the availability endpoint (with its ETag) instead. The lead wires the event
+    // names once the stream lands; any event whose JSON carries `available` is rendered.
+    if (!("EventSource" in window)) return startPolling();
+    api("GET", `/api/v1/events/${eventId}/availability`).then((r) => r.status === 200 && render(r.data));
+    const es = new EventSource(`/api/v1/events/${eventId}/stream`);
+    let opened = false;
+    const onData = (e) => {
+      try {
+        const d = JSON.parse(e.data);
+        if (d && typeof d.available === "number") render(d);
+      } catch (_) { /* not an availability message */ }
+    };
+    es.onopen = () => { opened = true; modeNode.textContent = "Live."; };
+    es.onmessage = onData;
+    es.addEventListener("availability", onData);
+    es.onerror = () => {
+      if (!opened || es.readyState === EventSource.CLOSED) {
+        es.close();
+        startPolling();
+      }
+    };
+  }
+
+  async function eventPage() {
+    const eventId = $("#event").dataset.eventId;
+    const msg = $("#event-message");
+    const reserveForm = $("#reserve-form");
+    const waitForm = $("#waitlist-form");
+    const r = await api("GET", `/api/v1/events/${eventId}`);
+    if (r.status !== 200) {
+      $("#event-name").textContent = "Event not found";
+      show(msg, explain(r.data), "error");
+      return;
+    }
+    const ev = r.data;
+    document.title = `${ev.name} · Evently`;
+    $("#event-name").textContent = ev.name;
+    $("#event-when").textContent = `${when(ev.starts_at)} – ${when(ev.ends_at)}`;
+    $("#event-where").textContent = `${ev.venue.name}, ${ev.venue.address}, ${ev.venue.city}`;
+    $("#event-description").textContent = ev.description;
+    $("#event-price").textContent = `${money(ev.price, ev.currency)} per seat`;
+    const availability = $("#availability");
+    let soldOut = false;
+    const render = (a) => {
+      availability.dataset.available = String(a.available);
+      if (a.status && a.status !== "published") {
+        availability.textContent = "This event is not on sale.";
+        if (reserveForm) reserveForm.hidden = true;
+        return;
+      }
+      soldOut = a.available === 0;
+      availability.textContent = soldOut
+        ? `Sold out.${a.held ? ` ${a.held} seat${a.held === 1 ? " is" : "s are"} held by buyers paying now and may come back.` : ""}`
+        : `${a.available} of ${a.capacity} seats available.`;
+      if (reserveForm) reserveForm.hidden = soldOut;
+      if (waitForm) waitForm.hidden = !soldOut;
+    };
+    liveAvailability(eventId, render, $("#live-mode"));
+    if (reserveForm) {
+      reserveForm.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const button = $("#reserve");
+        const quantity = Number($("#quantity").value);
+        if (!Number.isInteger(quantity) || quantity < 1) {
+          show(msg, "Choose how many seats (at least 1).", "error");
+          $("#quantity").focus();
+          return;
+        }
+        button.disabled = true;
+        show(msg, "Holding your seats…", "info");
+        // one key per attempt: a retry after a lost answer gets the same booking
+        const key = newKey();
+        let res;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          res = await api("POST", "/api/v1/bookings/reserve", { event_id: eventId, quantity }, { "Idempotency-Key": key });
+          if (res.status !== 0) break;
+          await sleep(1000);
+        }
+        if (res.status === 201 || res.status === 202) {
+          // 202 pending: the booking exists or is still being made; checkout waits for it
+          location.assign(`/checkout/${res.data.booking_id}`);
+          return;
+        }
+        button.disabled = false;
+        if (res.status === 503 && res.data && res.data.code === "overloaded") {
+          show(msg, `${explain(res.data)} (retry in ${retryAfter(res, 2)} s)`, "error");
+        } else {
+          show(msg, explain(res.data), "error");
+        }
+        if (res.data && res.data.code === "sold_out" && waitForm) waitForm.hidden = false;
+      });
+    }
+    if (waitForm) {
+      waitForm.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const quantity = Number($("#waitlist-quantity").value);
+        $("#join-waitlist").disabled = true;
+        const res = await api("POST", "/api/v1/waitlist/join", { event_id: eventId, quantity });
+        if (res.status === 201) {
+          location.assign(`/waitlist/${res.data.entry_id}`);
+          return;
+        }
+        $("#join-waitlist").disabled = false;
+        show(msg, explain(res.data), "error");
+      });
+    }
+  }
+
+  // ---- checkout: the true countdown, payment, pending and expiry ---------------------------
+  async function checkoutPage() {
+    const bookingId = $("#checkout").dataset.bookingId;
+    const summary = $("#booking-summary");
+    const msg = $("#checkout-message");
+    const next = $("#checkout-next");
+    const hold = $("#hold");
+    const payForm = $("#pay-form");
+    const countdown = $("#countdown");
+    let timer = 0;
+    let booking = null;
+    let stripe = null;
+    let card = null;
+
+    const fetchBooking = async () => {
+      for (;;) {
+        const r = await api("GET", `/api/v1/bookings/${bookingId}`);
+        if (r.status === 202) {
+          // the reserve answered late (202 pending): the hold is being made; wait for it
+          summary.textContent = "Your seats are being reserved: our servers are a little slow right now. This page updates by itself.";
+          await sleep(retryAfter(r, 2) * 1000);
+          continue;
+        }
+        if (r.status === 0 || r.status >= 500) {
+          summary.textContent = explain(r.data);
+          await sleep(2000);
+          continue;
+        }
+        return r;
+      }
+    };
+    const ended = async (b) => {
+      clearInterval(timer);
+      hold.hidden = true;
+      payForm.hidden = true;
+      const back = el("a", { href: `/events/${b.event_id}`, id: "back-to-event", text: "Back to the event" });
+      const texts = {
+        expired: "Your hold has ended: the time ran out and your seats were released.",
+        cancelled: "You gave the seats back; nothing was charged.",
+        rejected: "These seats could not be held: the event sold out.",
+      };
+      show(msg, texts[b.status] || `This booking is ${b.status}.`, "error");
+      const a = await api("GET", `/api/v1/events/${b.event_id}/availability`);
+      const extra = a.status === 200 ? ` ${a.data.available} seat${a.data.available === 1 ? " is" : "s are"} available now.` : "";
+      next.replaceChildren(document.createTextNode(`${extra.trim()} `), back);
+      next.hidden = false;
+    };
+    const render = (b) => {
+      booking = b;
+      summary.textContent = `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}`;
+      summary.dataset.status = b.status;
+      if (b.status === "held") {
+        hold.hidden = false;
+        payForm.hidden = false;
+        startCountdown(Date.parse(b.hold_expires_at));
+        $("#hold-until").textContent = `Held until ${new Date(b.hold_expires_at).toLocaleTimeString()}.`;
+      } else if (b.status === "confirmed") {
+        clearInterval(timer);
+        hold.hidden = true;
+        payForm.hidden = true;
+        show(msg, "", "ok");
+        summary.textContent = `Booking confirmed: ${b.quantity} seat${b.quantity === 1 ? "" : "s"}, ${money(b.amount, b.currency)} paid.`;
+        next.replaceChildren(el("a", { href: "/bookings", id: "see-bookings", text: "See your tickets in My bookings" }));
+        next.hidden = false;
+        $("#see-bookings").focus();
+      } else {
+        ended(b);
+      }
+    };
+    const startCountdown = (expiresAt) => {
+      clearInterval(timer);
+      const tick = () => {
+        const left = Math.max(0, Math.ceil((expiresAt - serverNow()) / 1000));
+        countdown.textContent = `${String(Math.floor(left / 60)).padStart(2, "0")}:${String(left % 60).padStart(2, "0")}`;
+        countdown.dataset.secondsLeft = String(left);
+        if (left === 0) {
+          clearInterval(timer);
+          lapse();
+        }
+      };
+      tick();
+      timer = setInterval(tick, 250);
+    };
+    // the countdown reached zero: the server releases the seats; show it when it has
+    const lapse = async () => {
+      payForm.hidden = true;
+      show(msg, "Time is up: your hold is ending…", "error");
+      for (let i = 0; i < 60; i++) {
+        const r = await fetchBooking();
+        if (r.status === 200 && r.data.status !== "held") return render(r.data);
+        await sleep(1000);
+      }
+    };
+    const pay = async (e) => {
+      e.preventDefault();
+      const button = $("#pay");
+      button.disabled = true;
+      show(msg, "Paying…", "info");
+      let method;
+      if (stripe) {
+        const made = await stripe.createPaymentMethod({ type: "card", card });
+        if (made.error) {
+          button.disabled = false;
+          show(msg, made.error.message || MESSAGES.payment_declined, "error");
+          return;
+        }
+        method = made.paymentMethod.id;
+      } else {
+        method = new FormData(payForm).get("payment_method");
+      }
+      const r = await api("POST", "/api/v1/bookings/confirm", { booking_id: bookingId, payment_method: method });
+      button.disabled = false;
+      if (r.status === 200) {
+        const b = await fetchBooking();
+        return render(b.data);
+      }
+      if (r.status === 202) {
+        if (r.data.status === "requires_action" && stripe && r.data.client_secret) {
+          const done = await stripe.handleNextAction({ clientSecret: r.data.client_secret });
+          if (done.error) return show(msg, done.error.message || MESSAGES.payment_declined, "error");
+        }
+        show(msg, r.data.status === "requires_action"
+          ? "Your bank asks you to confirm this payment. Your seats stay held meanwhile; this page updates when the payment is confirmed."
+          : "Your payment is being processed; this page updates when it is confirmed.", "info");
+        for (let i = 0; i < 600; i++) {
+          await sleep(2000);
+          const b = await fetchBooking();
+          if (b.status === 200 && b.data.status !== "held") return render(b.data);
+        }
+        return;
+      }
+      if (r.data && (r.data.code === "hold_expired" || r.data.code === "booking_not_held")) {
+        const b = await fetchBooking();
+        if (b.status === 200) render(b.data);
+      }
+      show(msg, explain(r.data), "error");
+      if (r.data && r.data.code === "payment_declined") $("#card-visa") && $("#card-visa").focus();
+    };
+    payForm.addEventListener("submit", pay);
+    $("#cancel-hold").addEventListener("click", async () => {
+      const r = await api("DELETE", `/api/v1/bookings/${bookingId}`);
+      if (r.status !== 200) return show(msg, explain(r.data), "error");
+      const b = await fetchBooking();
+      render(b.data);
+    });
+    if (body.dataset.provider === "stripe" && window.Stripe && body.dataset.stripeKey) {
+      stripe = window.Stripe(body.dataset.stripeKey);
+      card = stripe.elements().create("card");
+      card.mount("#card-element");
+    }
+    const r = await fetchBooking();
+    if (r.status !== 200) {
+      summary.textContent = explain(r.data);
+      return;
+    }
+    render(r.data);
+  }
+
+  // ---- my bookings and tickets -------------------------------------------------------------
+  async function bookingsPage() {
+    const status = $("#bookings-status");
+    const list = $("#bookings");
+    const r = await api("GET", "/api/v1/users/bookings?limit=50");
+    if (r.status !== 200) {
+      status.textContent = explain(r.data);
+      return;
+    }
+    status.textContent = r.data.total ? `${r.data.total} booking${r.data.total === 1 ? "" : "s"}` : "No bookings yet.";
+    const names = new Map();
+    for (const b of r.data.items) {
+      if (!names.has(b.event_id)) {
+        names.set(b.event_id, api("GET", `/api/v1/events/${b.event_id}`).then((e) => (e.status === 200 ? e.data.name : "Event")));
+      }
+      const item = el("li", { class: "card", "data-booking-id": b.id, "data-status": b.status });
+      list.append(item);
+      item.append(el("h2", {}, el("a", { href: `/events/${b.event_id}`, text: await names.get(b.event_id) })),
+        el("p", { class: "booking-status", text: `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}` }));
+      if (b.status === "held") item.append(el("p", {}, el("a", { href: `/checkout/${b.id}`, text: "Pay now" })));
+      if (b.status === "confirmed") item.append(await tickets(b.id));
+    }
+  }
+  async function tickets(bookingId) {
+    const box = el("div", { class: "tickets" });
+    for (let i = 0; i < 10; i++) {
+      const t = await api("GET", `/api/v1/bookings/${bookingId}/tickets`);
+      if (t.status === 200 && t.data.tickets.length) {
+        const ul = el("ul", { class: "ticket-list", "aria-label": "Tickets" });
+        for (const tk of t.data.tickets) {
+          ul.append(el("li", { class: "ticket" },
+            tk.qr_svg_url ? el("img", { src: tk.qr_svg_url, alt: `QR code of ticket ${tk.label}`, width: "120", height: "120" }) : null,
+            el("span", { text: `${tk.label} · ${tk.status}` })));
+        }
+        box.append(ul);
+        if (t.data.pdf_url) box.append(el("a", { href: t.data.pdf_url, class: "button", text: "Download tickets (PDF)" }));
+        return box;
+      }
+      await sleep(1000); // tickets are issued just after the confirmation
+    }
+    box.append(el("p", { class: "muted", text: "Your tickets are being issued; reload in a moment." }));
+    return box;
+  }
+
+  // ---- waitlist: position, offer, accept ---------------------------------------------------
+  async function waitlistPage() {
+    const entryId = $("#waitlist").dataset.entryId;
+    const status = $("#waitlist-status");
+    const offer = $("#offer");
+    const msg = $("#waitlist-message");
+    let entry = null;
+    const load = async () => {
+      const r = await api("GET", `/api/v1/waitlist/${entryId}`);
+      if (r.status !== 200) {
+        status.textContent = explain(r.data);
+        return false;
+      }
+      entry = r.data;
+      $("#waitlist-event").href = `/events/${entry.event_id}`;
+      status.dataset.status = entry.status;
+      offer.hidden = entry.status !== "offered";
+      if (entry.status === "waiting") {
+        status.textContent = `You are number ${entry.position} in line for ${entry.quantity} seat${entry.quantity === 1 ? "" : "s"}. We will offer you seats as soon as some come back.`;
+      } else if (entry.status === "offered") {
+        status.textContent = "Seats came back and they are reserved for you.";
+        const until = entry.offer && entry.offer.expires_at ? ` until ${new Date(entry.offer.expires_at).toLocaleTimeString()}` : "";
+        $("#offer-text").textContent = `${entry.offer ? entry.offer.seats : entry.quantity} seats are yours to take${until}.`;
+      } else if (entry.status === "accepted" && entry.offer && entry.offer.booking_id) {
+        status.textContent = "You took the offer.";
+        location.assign(`/checkout/${entry.offer.booking_id}`);
+        return false;
+      } else {
+        status.textContent = { expired: "Your offer has ended.", left: "You left the waitlist." }[entry.status] || entry.status;
+        return false;
+      }
+      return true;
+    };
+    $("#accept-offer").addEventListener("click", async () => {
+      const r = await api("POST", `/api/v1/waitlist/${entryId}/accept`);
+      if (r.status === 201) return location.assign(`/checkout/${r.data.booking_id}`);
+      show(msg, explain(r.data), "error");
+    });
+    $("#decline-offer").addEventListener("click", async () => {
+      const r = await api("DELETE", `/api/v1/waitlist/${entryId}`);
+      if (r.status !== 200) show(msg, explain(r.data), "error");
+      await load();
+    });
+    while (await load()) await sleep(2000);
+  }
+
+  const pages = { home, event: eventPage, checkout: checkoutPage, bookings: bookingsPage, waitlist: waitlistPage };
+  const run = pages[body.dataset.page];
+  if (run) run();
+})();
