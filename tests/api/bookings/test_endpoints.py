@@ -425,8 +425,12 @@ async def test_beyond_the_in_flight_cap_requests_are_shed_and_give_their_seats_b
     resources: Resources,
     app_factory: AppFactory,
 ) -> None:
+    # no wait for a slot: beyond the cap a request is shed at once
     capped = dataclasses.replace(
-        resources, settings=resources.settings.model_copy(update={"reserve_max_in_flight": 2})
+        resources,
+        settings=resources.settings.model_copy(
+            update={"reserve_max_in_flight": 2, "reserve_max_wait_seconds": 0}
+        ),
     )
     app = app_factory(capped)
     event = await make_event(resources, capacity=40)
@@ -467,6 +471,38 @@ async def test_beyond_the_in_flight_cap_requests_are_shed_and_give_their_seats_b
                 )
                 assert again.status_code == 201, again.text
     assert await counters(resources, event.id) == (0, 40, 0)
+
+
+async def test_beyond_the_in_flight_cap_requests_wait_for_a_slot_first_come_first_served(
+    resources: Resources,
+    app_factory: AppFactory,
+) -> None:
+    """The default: at the cap a reserve waits (bounded) for a slot instead of a 503 the client
+    would retry; the burst is served in full, and the buyers beyond the seats hear sold out."""
+    capped = dataclasses.replace(
+        resources,
+        settings=resources.settings.model_copy(
+            update={"reserve_max_in_flight": 2, "reserve_max_wait_seconds": 8}
+        ),
+    )
+    app = app_factory(capped)
+    event = await make_event(resources, capacity=30)
+    buyers = await make_accounts(resources, 40)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        burst = await asyncio.gather(
+            *(
+                c.post("/api/v1/bookings/reserve", json=reserve_body(event.id), headers=b.headers)
+                for b in buyers
+            )
+        )
+    statuses = sorted(r.status_code for r in burst)
+    assert statuses == [201] * 30 + [409] * 10, [r.text for r in burst if r.status_code >= 500]
+    for r in burst:
+        if r.status_code == 409:
+            is_problem(r, 409, "sold_out")
+    assert await counters(resources, event.id) == (0, 30, 0)
+    async with resources.engine.connect() as conn:
+        assert await check(conn, event.id) == []
 
 
 async def test_a_late_reserve_answers_pending_and_the_buyer_finds_the_booking(
