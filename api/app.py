@@ -19,6 +19,7 @@ from api.http.deadline import RequestDeadline
 from api.http.edge import HttpEdge
 from api.http.headers import security_headers
 from api.http.openapi import document_http
+from api.live.endpoints import router as live_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
@@ -28,6 +29,7 @@ from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
+from api.queue.endpoints import router as queue_router
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.tickets.endpoints import router as tickets_router
@@ -64,10 +66,12 @@ def api_router() -> APIRouter:
     router.include_router(bookings_router)
     router.include_router(checkin_router)
     router.include_router(events_router)
+    router.include_router(live_router)
     router.include_router(notifications_router)
     router.include_router(organizations_router)
     router.include_router(organizer_router)
     router.include_router(payments_router)
+    router.include_router(queue_router)
     router.include_router(search_router)
     router.include_router(support_router)
     router.include_router(users_router)
