@@ -114,9 +114,10 @@ def _key(entry: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def read(redis: Redis, channel: str, after: str, block_ms: int) -> list[Message]:
-    """Messages after ``after``, waiting up to ``block_ms`` for the first one."""
-    found: Any = await redis.xread({channel: after}, count=100, block=block_ms)
+async def read(redis: Redis, channel: str, after: str, block_ms: int | None) -> list[Message]:
+    """Messages after ``after``, waiting up to ``block_ms`` for the first one (None: no wait;
+    never 0, which Redis reads as "forever")."""
+    found: Any = await redis.xread({channel: after}, count=100, block=block_ms or None)
     out: list[Message] = []
     for _name, entries in found or []:
         for entry_id, fields in entries:
