@@ -2,14 +2,14 @@
 
 - ``GET /api/v1/events/{event_id}/stream`` (public): a ``snapshot`` first (availability and
   the waiting room's line), then ``availability``, ``sold_out`` and ``queue`` messages.
-- ``GET /api/v1/users/stream`` (the buyer, bearer token): ``admitted`` (with the admission
-  token), ``booking`` (a booking's status changed), ``waitlist_offer``, and ``queue`` (the
-  buyer's place in each line they joined, whenever it changes: position, state).
+- ``GET /api/v1/users/stream`` (the buyer, bearer token): ``ready`` at once, ``admitted`` (with
+  the admission token), ``booking`` (a booking's status changed), ``waitlist_offer``, and
+  ``queue`` (the buyer's place in each line they joined, whenever it changes: position, state).
 
 Messages from a channel carry an ``id`` (the Redis stream entry): reconnect with
 ``Last-Event-ID`` and the stream goes on right after it, whichever API process answers.
-``snapshot`` and ``queue`` messages are derived state, sent without an ``id`` (so they never
-move the client's ``Last-Event-ID``) and again after every reconnect. A ``reset`` message says
+``ready``, ``snapshot`` and ``queue`` messages are derived state, sent without an ``id`` (so
+they never move the client's ``Last-Event-ID``) and again after every reconnect. A ``reset`` message says
 the client was away longer than the retained window (re-read the state over REST).
 """
 
@@ -161,9 +161,10 @@ async def user_stream(
     res: ResourcesDep,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
-    """`queue` (no id: your place in each line you joined, when it changes — `position`,
-    `state`, and the `admission_token` once admitted), `admitted`, `booking` (`booking_id`,
-    `status`), `waitlist_offer` (`entry_id`, `seats`, `expires_at`)."""
+    """`ready` (no id) at once, then `queue` (no id: your place in each line you joined,
+    when it changes — `position`, `state`, and the `admission_token` once admitted),
+    `admitted`, `booking` (`booking_id`, `status`), `waitlist_offer` (`entry_id`, `seats`,
+    `expires_at`)."""
     redis = stream_redis(request, res)
     user_id = claims.user_id
     channel = live.user_channel(user_id)
@@ -174,6 +175,8 @@ async def user_stream(
     async def messages() -> AsyncIterator[ServerSentEvent]:
         if gap:
             yield ServerSentEvent(event="reset", data="{}")
+        # at once: the client knows the stream is open (and a proxy sends the headers on)
+        yield ServerSentEvent(event="ready", data=json.dumps({"user_id": str(user_id)}))
         position = after
         seen: dict[uuid.UUID, tuple[str, int]] = {}
         while True:
