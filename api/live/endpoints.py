@@ -9,8 +9,9 @@
 Messages from a channel carry an ``id`` (the Redis stream entry): reconnect with
 ``Last-Event-ID`` and the stream goes on right after it, whichever API process answers.
 ``ready``, ``snapshot`` and ``queue`` messages are derived state, sent without an ``id`` (so
-they never move the client's ``Last-Event-ID``) and again after every reconnect. A ``reset`` message says
-the client was away longer than the retained window (re-read the state over REST).
+they never move the client's ``Last-Event-ID``) and again after every reconnect. A ``reset``
+message says the client was away longer than the retained window (re-read the state over
+REST).
 """
 
 from __future__ import annotations
