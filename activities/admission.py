@@ -33,6 +33,7 @@ from workflows.admission.contract import ADMISSION_TICK, Progress, TickInput, Ti
 from workflows.connection import TemporalClient
 
 OVERADMIT = 1.5  # live unused admissions per seat left, at most
+COPY_BATCH = 20_000  # places copied to Postgres per tick, at most
 IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
 
 
@@ -59,6 +60,7 @@ class AdmissionActivities:
         if line.last_place == 0:
             await self._restore(event_id)
             line = await self.room.line(event_id)
+        await self._copy_joins(event_id)
         sold_out = row.available == 0
         if row.status != EventStatus.PUBLISHED or row.queue == QueueMode.OFF:
             await self.room.publish_state(event_id, mode=row.queue, sold_out=sold_out, rate=0.0)
@@ -124,6 +126,13 @@ class AdmissionActivities:
             waiting=waiting,
             done=sold_for_good or progress.idle_ticks >= IDLE_TICKS,
         )
+
+    async def _copy_joins(self, event_id: uuid.UUID) -> None:
+        """The places Postgres does not have yet, copied in join order (idempotent)."""
+        async with self.res.engine.begin() as conn:
+            done = await waitingroom.persisted(conn, event_id)
+            users = await self.room.joined_since(event_id, done, COPY_BATCH)
+            await waitingroom.record_joins(conn, event_id, done + 1, users)
 
     async def _restore(self, event_id: uuid.UUID) -> None:
         """Redis lost the line (or nobody joined yet): rebuild it from Postgres."""

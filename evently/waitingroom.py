@@ -5,7 +5,10 @@ in Postgres, ``queue_entries``), admitted in order by the admission workflow
 The line, per event ``e`` (Redis keys ``wr:<e>:*``):
 
 - ``seq``: the last place handed out (``INCR``); ``line``: buyer → place (one per buyer: joining
-  again answers the same place; one Lua script does both);
+  again answers the same place); ``joined``: the buyers in join order (one Lua script does the
+  three). A join is answered from Redis alone (no Postgres write on the rush's hottest
+  request); the admission tick copies new places to ``queue_entries`` in one statement each
+  tick, before it admits anyone, so every admitted place is in Postgres;
 - ``admitted``: every place ``<= admitted`` is admitted — one counter, advanced only by the
   admission workflow's tick (or, in ``auto`` while nothing is saturated and nobody waits, by the
   join itself), so admission is in join order by construction;
@@ -46,14 +49,15 @@ def _k(event_id: uuid.UUID, name: str) -> str:
     return f"wr:{event_id}:{name}"
 
 
-# KEYS: line, seq, admitted, batches; ARGV: user, immediate ("1": admit at once if nobody
-# waits), now_ms. Returns {place, new (1/0), admitted_through}.
+# KEYS: line, seq, admitted, batches, joined; ARGV: user, immediate ("1": admit at once if
+# nobody waits), now_ms. Returns {place, new (1/0), admitted_through}.
 _JOIN = """
 local place = redis.call('HGET', KEYS[1], ARGV[1])
 local new = 0
 if not place then
   place = redis.call('INCR', KEYS[2])
   redis.call('HSET', KEYS[1], ARGV[1], place)
+  redis.call('RPUSH', KEYS[5], ARGV[1])
   new = 1
 end
 place = tonumber(place)
@@ -118,7 +122,7 @@ class WaitingRoom:
         self._saturated_noted: dict[uuid.UUID, float] = {}
 
     async def join(self, event_id: uuid.UUID, user_id: uuid.UUID, *, immediate: bool) -> Place:
-        keys = [_k(event_id, n) for n in ("line", "seq", "admitted", "batches")]
+        keys = [_k(event_id, n) for n in ("line", "seq", "admitted", "batches", "joined")]
         now_ms = int(time.time() * 1000)
         place, new, admitted = await self._join(
             keys=keys, args=[str(user_id), "1" if immediate else "0", now_ms]
@@ -241,13 +245,22 @@ class WaitingRoom:
         with contextlib.suppress(RedisError, OSError):
             await self.redis.zadd(_k(event_id, "used"), {str(place): place})
 
+    async def joined_since(self, event_id: uuid.UUID, count: int, limit: int) -> list[str]:
+        """Buyers who joined after the first ``count`` places (in join order), at most
+        ``limit``: what the Postgres copy does not have yet."""
+        found = await self.redis.lrange(_k(event_id, "joined"), count, count + limit - 1)
+        return [str(u) for u in found]
+
     async def restore(self, event_id: uuid.UUID, entries: list[tuple[uuid.UUID, int]]) -> None:
         """Rebuild a lost Redis line from Postgres (places and admissions are kept there)."""
         if not entries:
             return
+        ordered = sorted(entries, key=lambda e: e[1])
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_k(event_id, "line"), mapping={str(u): p for u, p in entries})
-            pipe.set(_k(event_id, "seq"), max(p for _, p in entries), nx=True)
+            pipe.hset(_k(event_id, "line"), mapping={str(u): p for u, p in ordered})
+            pipe.delete(_k(event_id, "joined"))
+            pipe.rpush(_k(event_id, "joined"), *[str(u) for u, _ in ordered])
+            pipe.set(_k(event_id, "seq"), ordered[-1][1], nx=True)
             await pipe.execute()
 
 
@@ -347,7 +360,7 @@ def read_admission_token(
 
 
 async def record_join(
-    session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID, place: int
+    session: AsyncSession | AsyncConnection, event_id: uuid.UUID, user_id: uuid.UUID, place: int
 ) -> None:
     await session.execute(
         text(
@@ -355,6 +368,32 @@ async def record_join(
             "ON CONFLICT (event_id, user_id) DO NOTHING"
         ),
         {"e": event_id, "u": user_id, "p": place},
+    )
+
+
+async def persisted(conn: AsyncConnection, event_id: uuid.UUID) -> int:
+    """How many places the Postgres copy holds (they are 1..n: copied in join order)."""
+    n = await conn.scalar(
+        text("SELECT coalesce(max(position), 0) FROM queue_entries WHERE event_id = :e"),
+        {"e": event_id},
+    )
+    return int(n or 0)
+
+
+async def record_joins(
+    conn: AsyncConnection, event_id: uuid.UUID, first_place: int, users: list[str]
+) -> None:
+    """Copy places ``first_place, first_place + 1, ...`` to Postgres in one statement."""
+    if not users:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO queue_entries (event_id, user_id, position) "
+            "SELECT :e, u.user_id, u.ord + :first - 1 "
+            "FROM unnest(CAST(:users AS uuid[])) WITH ORDINALITY AS u(user_id, ord) "
+            "ON CONFLICT (event_id, user_id) DO NOTHING"
+        ),
+        {"e": event_id, "first": first_place, "users": users},
     )
 
 

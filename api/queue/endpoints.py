@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from redis.exceptions import RedisError
 
 from api.auth.deps import TokenClaims
-from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.deps import ResourcesDep, TemporalDep
 from api.problems import problem_responses
 from api.queue import service
 from api.queue.schemas import QueueTicketOut
@@ -45,7 +45,6 @@ async def join_queue(
     event_id: uuid.UUID,
     request: Request,
     claims: TokenClaims,
-    session: SessionDep,
     res: ResourcesDep,
     temporal: TemporalDep,
 ) -> QueueTicketOut:
@@ -55,7 +54,7 @@ async def join_queue(
     `GET /api/v1/users/stream`."""
     try:
         return await service.join(
-            session,
+            res.engine,
             res.settings,
             temporal,
             waiting_room(request),
