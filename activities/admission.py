@@ -5,8 +5,9 @@ one more tick's worth, still in order), and marking ``admitted_at`` is a no-op t
 
 The rate (admissions per second) is adapted from measured signals, AIMD-style:
 
-- halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path shed a reserve for this
-  event since the last tick (it is saturated: admitted buyers would only meet 503s);
+- halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path shed more reserves for
+  this event since the last tick than a quarter of a tick's admissions (it is saturated:
+  admitted buyers would only meet 503s; a few sheds of a burst are retried and harmless);
 - raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) when nothing was shed, buyers
   wait, and the admitted ones are using their tokens (fewer unused live tokens than two ticks'
   worth of admissions).
@@ -33,6 +34,7 @@ from workflows.admission.contract import ADMISSION_TICK, Progress, TickInput, Ti
 from workflows.connection import TemporalClient
 
 OVERADMIT = 1.5  # live unused admissions per seat left, at most
+SHED_TOLERANCE = 0.25  # sheds per tick, as a share of a tick's admissions, that halve the rate
 COPY_BATCH = 20_000  # places copied to Postgres per tick, at most
 IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
 
@@ -60,7 +62,7 @@ class AdmissionActivities:
         if line.last_place == 0:
             await self._restore(event_id)
             line = await self.room.line(event_id)
-        await self._copy_joins(event_id)
+        copied = await self._copy_joins(event_id)
         sold_out = row.available == 0
         if row.status != EventStatus.PUBLISHED or row.queue == QueueMode.OFF:
             await self.room.publish_state(event_id, mode=row.queue, sold_out=sold_out, rate=0.0)
@@ -80,7 +82,8 @@ class AdmissionActivities:
         shed, used_live = await self.room.signals(event_id, expired_through)
         live_unused = max(0, line.admitted_through - expired_through - used_live)
         rate = data.progress.rate or settings.queue_start_rate
-        if shed > data.progress.shed_seen:
+        shed_now = shed - data.progress.shed_seen
+        if shed_now > max(1.0, SHED_TOLERANCE * rate * data.tick_seconds):
             rate = max(settings.queue_min_rate, rate * 0.5)
         elif line.waiting > 0 and live_unused < 2 * rate * data.tick_seconds:
             rate = min(settings.queue_max_rate, rate * 1.25)
@@ -90,7 +93,7 @@ class AdmissionActivities:
         before = after = line.admitted_through
         admitted_at_ms = 0
         if n > 0:
-            before, after, admitted_at_ms = await self.room.admit(event_id, n)
+            before, after, admitted_at_ms = await self.room.admit(event_id, n, copied)
         await self.room.publish_state(event_id, mode=row.queue, sold_out=sold_out, rate=rate)
         if after > before:
             await self._tell_admitted(event_id, before, after, admitted_at_ms)
@@ -127,12 +130,14 @@ class AdmissionActivities:
             done=sold_for_good or progress.idle_ticks >= IDLE_TICKS,
         )
 
-    async def _copy_joins(self, event_id: uuid.UUID) -> None:
-        """The places Postgres does not have yet, copied in join order (idempotent)."""
+    async def _copy_joins(self, event_id: uuid.UUID) -> int:
+        """The places Postgres does not have yet, copied in join order (idempotent); how many
+        places it has now (nobody past them is admitted: every admission is in Postgres)."""
         async with self.res.engine.begin() as conn:
             done = await waitingroom.persisted(conn, event_id)
             users = await self.room.joined_since(event_id, done, COPY_BATCH)
             await waitingroom.record_joins(conn, event_id, done + 1, users)
+        return done + len(users)
 
     async def _restore(self, event_id: uuid.UUID) -> None:
         """Redis lost the line (or nobody joined yet): rebuild it from Postgres."""

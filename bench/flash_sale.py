@@ -50,19 +50,28 @@ class Attempt:
     status: int  # 0 = transport error / timeout
     code: str
     booking_id: str | None
+    kind: str = "reserve"  # or, with --queue: join, poll
 
 
 async def reserve_once(
-    http: httpx.AsyncClient, token: str, event_id: uuid.UUID, buyer: int, request_timeout: float
+    http: httpx.AsyncClient,
+    token: str,
+    event_id: uuid.UUID,
+    buyer: int,
+    request_timeout: float,
+    admission_token: str | None = None,
 ) -> tuple[Attempt, float]:
     """One request; returns the attempt and the Retry-After it was given (0 if none)."""
     sent = time.time()
     t0 = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"}
+    if admission_token is not None:
+        headers["Admission-Token"] = admission_token
     try:
         r = await http.post(
             RESERVE,
             json={"event_id": str(event_id), "quantity": 1},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=headers,
             timeout=request_timeout,
         )
     except httpx.HTTPError as exc:
@@ -99,6 +108,7 @@ async def fire(
     connections: int,
     request_timeout: float,
     max_attempts: int = 100,
+    buyer_ids: list[int] | None = None,
 ) -> list[Attempt]:
     """Every buyer at once; at most ``connections`` requests on the wire. The connections are
     spread over small httpx clients (8 each): httpcore's pool does work proportional to
@@ -117,10 +127,11 @@ async def fire(
 
         async def buyer(i: int) -> None:
             http, sem = clients[i % n_clients], sems[i % n_clients]
+            who = buyer_ids[i] if buyer_ids is not None else i
             for _ in range(max_attempts):
                 async with sem:
                     attempt, retry_after = await reserve_once(
-                        http, tokens[i], event_id, i, request_timeout
+                        http, tokens[i], event_id, who, request_timeout
                     )
                 attempts.append(attempt)
                 if attempt.status == 503 and attempt.code == "overloaded":
@@ -196,7 +207,14 @@ async def warm_up(api_url: str, tokens: list[str], event_id: uuid.UUID) -> None:
 
 
 async def sale(
-    st: BenchStack, buyers: int, seats: int, connections: int, request_timeout: float
+    st: BenchStack,
+    buyers: int,
+    seats: int,
+    connections: int,
+    request_timeout: float,
+    *,
+    queue: bool = False,
+    loadgen_processes: int = 1,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -208,6 +226,10 @@ async def sale(
     try:
         event_id = await create_event(conn, seats)
         warm_event = await create_event(conn, 10_000, name="Warm-up")
+        # the waiting room: on with --queue; off without (the direct reserve path, as before
+        # the waiting room existed: buyers here do not know how to queue)
+        for eid, mode in ((event_id, "on" if queue else "off"), (warm_event, "off")):
+            await conn.execute("UPDATE events SET queue = $2 WHERE id = $1", eid, mode)
         t = time.monotonic()
         accounts = await create_buyers(conn, st.settings, buyers)
         console.log(f"{buyers} buyers in {time.monotonic() - t:.1f}s")
@@ -226,10 +248,32 @@ async def sale(
     meter.start()
     me.start()
     t0 = time.time()
-    attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
+    if loadgen_processes > 1:
+        from bench.queue_sale import fire_processes
+
+        attempts, loadgen_cpu, loadgen_share = await asyncio.to_thread(
+            fire_processes,
+            loadgen_processes,
+            st.api_url,
+            tokens,
+            event_id,
+            connections,
+            request_timeout,
+            queued=queue,
+        )
+        t0 = min((a.sent for a in attempts), default=t0)
+    elif queue:
+        from bench.queue_sale import fire_queue
+
+        attempts = await fire_queue(
+            st.api_url, tokens, list(range(len(tokens))), event_id, connections, request_timeout
+        )
+    else:
+        attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
     wall = time.time() - t0
     cpu = meter.stop()
-    loadgen_cpu, loadgen_share = me.stop()
+    if loadgen_processes <= 1:
+        loadgen_cpu, loadgen_share = me.stop()
 
     engine = create_async_engine(st.database_url)
     try:
@@ -252,6 +296,7 @@ async def sale(
                 )
             ).one()
             violations = [str(v) for v in await check(c, event_id)]
+            fairness = await fairness_error(c, event_id) if queue else None
     finally:
         await engine.dispose()
 
@@ -262,8 +307,15 @@ async def sale(
             json.dumps({"t0": t0, "attempts": [asdict(a) for a in attempts], "holds": holds})
         )
     held_attempts = [a for a in attempts if a.status == 201]
-    spurious, unsold = spurious_rejections(attempts, holds, seats)
+    spurious, unsold = spurious_rejections(
+        [a for a in attempts if a.kind == "reserve"], holds, seats
+    )
     sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
+    if queue and held_attempts:
+        # through the waiting room, selling starts at the first admitted reserve (the rush of
+        # joins before it is the queue's work, reported by queue_p99_ms)
+        first = min(a.sent for a in attempts if a.kind == "reserve")
+        sellout = max(a.received for a in held_attempts) - first
     latencies = [a.latency_ms for a in attempts]
     by_code = Counter(a.code for a in attempts)
 
@@ -317,7 +369,56 @@ async def sale(
         if ceiling["pg_ceiling_rps"]
         else None,
         "invariants": "ok" if not violations else violations[:20],
+        "queue": queue,
+        "loadgen_processes": loadgen_processes,
+        **(
+            {
+                "queue_p99_ms": round(
+                    percentile([a.latency_ms for a in attempts if a.kind != "reserve"], 99), 1
+                ),
+                "queue_requests": sum(1 for a in attempts if a.kind != "reserve"),
+                "fairness_error": fairness,
+                "admitted": sum(
+                    1 for a in attempts if a.kind != "reserve" and a.code == "admitted"
+                ),
+            }
+            if queue
+            else {}
+        ),
     }
+
+
+async def fairness_error(conn: Any, event_id: uuid.UUID) -> float:
+    """The share of admitted places that came out of join order: admitted before an earlier
+    place was, or while an earlier place never was (join order: the place, handed out by one
+    Redis INCR; admission time: ``queue_entries.admitted_at``)."""
+    from sqlalchemy import text
+
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT position, extract(epoch from admitted_at) AS at FROM queue_entries "
+                "WHERE event_id = :e ORDER BY position"
+            ),
+            {"e": event_id},
+        )
+    ).all()
+    admitted = [r for r in rows if r.at is not None]
+    if not admitted:
+        return 0.0
+    # a place is out of order when an earlier place was admitted after it, or never
+    out_of_order = 0
+    latest_before = float("-inf")
+    unadmitted_before = False
+    for r in rows:
+        if r.at is None:
+            unadmitted_before = True
+            continue
+        at = float(r.at)  # compare floats with floats (a Decimal and its float differ)
+        if unadmitted_before or at < latest_before:
+            out_of_order += 1
+        latest_before = max(latest_before, at)
+    return round(out_of_order / len(admitted), 4)
 
 
 def run_flash_sale(
@@ -329,6 +430,8 @@ def run_flash_sale(
     workers: int = 1,
     max_in_flight: int | None = None,
     timeout: float = 15.0,
+    queue: bool = False,
+    loadgen_processes: int = 1,
 ) -> dict[str, Any]:
     extra = {"BENCH_API_PROCESSES": str(api_processes)}
     if max_in_flight is not None:
@@ -340,4 +443,14 @@ def run_flash_sale(
             st.start_worker("booking")
         st.wait_ready()
         console.log(f"stack ready: API {st.api_url}, {workers} worker(s)")
-        return asyncio.run(sale(st, buyers, seats, connections, timeout))
+        return asyncio.run(
+            sale(
+                st,
+                buyers,
+                seats,
+                connections,
+                timeout,
+                queue=queue,
+                loadgen_processes=loadgen_processes,
+            )
+        )

@@ -70,10 +70,10 @@ end
 return {place, new, admitted}
 """
 
-# KEYS: seq, admitted, batches; ARGV: n, now_ms. Admits up to n more places, never past the
-# last one handed out. Returns {before, after}.
+# KEYS: seq, admitted, batches; ARGV: n, now_ms, upto. Admits up to n more places, never past
+# the last one handed out nor past ``upto`` (the places Postgres has). Returns {before, after}.
 _ADMIT = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local last = math.min(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[3]))
 local before = tonumber(redis.call('GET', KEYS[2]) or '0')
 local after = math.min(last, before + tonumber(ARGV[1]))
 if after > before then
@@ -120,6 +120,7 @@ class WaitingRoom:
         self._admit = redis.register_script(_ADMIT)
         self._required: dict[uuid.UUID, tuple[float, bool]] = {}
         self._saturated_noted: dict[uuid.UUID, float] = {}
+        self._sheds: dict[uuid.UUID, int] = {}
 
     async def join(self, event_id: uuid.UUID, user_id: uuid.UUID, *, immediate: bool) -> Place:
         keys = [_k(event_id, n) for n in ("line", "seq", "admitted", "batches", "joined")]
@@ -173,11 +174,12 @@ class WaitingRoom:
             admitted_at_ms=admitted_at,
         )
 
-    async def admit(self, event_id: uuid.UUID, n: int) -> tuple[int, int, int]:
-        """(admitted through before, after, the admission's time in unix ms)."""
+    async def admit(self, event_id: uuid.UUID, n: int, upto: int) -> tuple[int, int, int]:
+        """Admit up to ``n`` more places, none past ``upto``: (admitted through before, after,
+        the admission's time in unix ms)."""
         keys = [_k(event_id, n_) for n_ in ("seq", "admitted", "batches")]
         now_ms = int(time.time() * 1000)
-        before, after = await self._admit(keys=keys, args=[n, now_ms])
+        before, after = await self._admit(keys=keys, args=[n, now_ms, upto])
         return int(before), int(after), now_ms
 
     async def signals(self, event_id: uuid.UUID, expired_through: int) -> tuple[int, int]:
@@ -225,18 +227,22 @@ class WaitingRoom:
         return required
 
     async def note_saturation(self, event_id: uuid.UUID, seconds: int, *, shed: bool) -> None:
-        """The reserve path is saturated for this event (it shed, or nears its cap): an ``auto``
-        queue turns on. At most one write per 0.2 s per process and event (best effort): the
-        shed count is a signal (it grew or not), not an exact number."""
+        """The reserve path is saturated for this event (it nears its cap; ``shed``: this
+        reserve is being shed): an ``auto`` queue turns on, and the admission tick sees the
+        sheds. At most one write per 0.2 s per process and event (best effort); sheds in
+        between are counted here and added with the next write."""
+        if shed:
+            self._sheds[event_id] = self._sheds.get(event_id, 0) + 1
         now = time.monotonic()
         if now - self._saturated_noted.get(event_id, 0.0) < 0.2:
             return
         self._saturated_noted[event_id] = now
+        sheds = self._sheds.pop(event_id, 0)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(_k(event_id, "saturated"), "1", ex=seconds)
-                if shed:
-                    pipe.incr(_k(event_id, "shed"))
+                if sheds:
+                    pipe.incrby(_k(event_id, "shed"), sheds)
                 await pipe.execute()
         except (RedisError, OSError):
             pass

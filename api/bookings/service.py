@@ -143,7 +143,7 @@ async def admitted(
     None when the reserve may go on without one. Signature and expiry only: no database read,
     and at most one Redis read per process every half second."""
     if admission.in_flight >= SATURATED_SHARE * admission.limit:
-        await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=True)
+        await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=admission.full)
     found = (
         waitingroom.read_admission_token(settings.jwt_secret, token, event_id)
         if token is not None
