@@ -30,6 +30,7 @@ from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.queue.endpoints import router as queue_router
+from api.queue.fastpath import QueueFastPath
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
 from api.tickets.endpoints import router as tickets_router
@@ -137,6 +138,7 @@ def create_app(
     # microsecond answers are outside it
     app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
+    app.add_middleware(QueueFastPath)  # the waiting room's join and poll, no FastAPI stack
     # body limits, CORS, security and rate-limit headers on every answer (fast path included);
     # HSTS reads the scope's scheme, so the proxy-headers layer sits outside this one
     app.add_middleware(
