@@ -6,11 +6,12 @@ one more tick's worth, still in order), and marking ``admitted_at`` is a no-op t
 The rate (admissions per second) is adapted from measured signals, AIMD-style:
 
 - halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path shed more reserves for
-  this event since the last tick than a quarter of a tick's admissions (it is saturated:
-  admitted buyers would only meet 503s; a few sheds of a burst are retried and harmless);
-- raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) when nothing was shed, buyers
-  wait, and the admitted ones are using their tokens (fewer unused live tokens than two ticks'
-  worth of admissions).
+  this event since the last tick than half a tick's admissions (it is saturated: admitted
+  buyers would only meet 503s; a few sheds of a burst are retried and harmless);
+- raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) when buyers wait and at most a
+  quarter of a tick's admissions was shed. (Unused tokens are no brake here: admitted buyers
+  learn of it only at their next poll, so tokens are always "unused" for a few seconds; the
+  seats-left cap below bounds them.)
 
 Whatever the rate, a tick never admits more buyers than can still buy: live unused admissions
 stay below one and a half times the seats left (so the line does not hand out tokens to buyers
@@ -34,7 +35,7 @@ from workflows.admission.contract import ADMISSION_TICK, Progress, TickInput, Ti
 from workflows.connection import TemporalClient
 
 OVERADMIT = 1.5  # live unused admissions per seat left, at most
-SHED_TOLERANCE = 0.25  # sheds per tick, as a share of a tick's admissions, that halve the rate
+SHED_TOLERANCE = 0.5  # sheds per tick, as a share of a tick's admissions, that halve the rate
 COPY_BATCH = 20_000  # places copied to Postgres per tick, at most
 IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
 
@@ -83,9 +84,10 @@ class AdmissionActivities:
         live_unused = max(0, line.admitted_through - expired_through - used_live)
         rate = data.progress.rate or settings.queue_start_rate
         shed_now = shed - data.progress.shed_seen
-        if shed_now > max(1.0, SHED_TOLERANCE * rate * data.tick_seconds):
+        per_tick = rate * data.tick_seconds
+        if shed_now > max(1.0, SHED_TOLERANCE * per_tick):
             rate = max(settings.queue_min_rate, rate * 0.5)
-        elif line.waiting > 0 and live_unused < 2 * rate * data.tick_seconds:
+        elif line.waiting > 0 and shed_now <= SHED_TOLERANCE * per_tick / 2:
             rate = min(settings.queue_max_rate, rate * 1.25)
 
         room = 0 if sold_out else max(0, math.ceil(row.available * OVERADMIT) - live_unused)
