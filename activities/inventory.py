@@ -12,7 +12,7 @@ from sqlalchemy import text
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from evently import bookings
+from evently import bookings, live
 from evently.enums import BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
@@ -40,9 +40,18 @@ log = logging.getLogger("evently.activities.inventory")
 async def after_seat_change(
     res: Resources, temporal: TemporalClient, counters: Counters, before_available: int | None
 ) -> None:
-    """The cache gets the new counters; an event that flipped sold out ↔ on sale is re-indexed
-    (``has_seats``). Best effort: the index catches up on the next change or a reindex."""
+    """The cache gets the new counters, the event's live channel a message (``sold_out`` when
+    this change took the last seat, else ``availability``); an event that flipped sold out ↔
+    on sale is re-indexed (``has_seats``). Best effort: the index catches up on the next change
+    or a reindex, a live update lost with Redis is read over REST."""
     await availability.store_counters(res.redis, counters)
+    flipped_out = before_available is not None and before_available > 0 and counters.available == 0
+    await live.publish(
+        res.redis,
+        live.event_channel(counters.event_id),
+        "sold_out" if flipped_out else "availability",
+        counters.model_dump(mode="json", include={"event_id", "available", "held", "sold"}),
+    )
     if before_available is not None and (before_available > 0) != (counters.available > 0):
         try:
             await request_index_write(
@@ -80,6 +89,9 @@ class InventoryActivities:
             await after_seat_change(
                 self.res, self.temporal, counters, counters.available + data.quantity
             )
+            await self._tell_buyer(
+                data.booking_id, data.event_id, BookingStatus.HELD, user_id=data.user_id
+            )
         elif reservation.status == BookingStatus.REJECTED:
             metrics.BOOKINGS.labels(outcome="rejected").inc()
             # the API took these seats from the gate before starting us: give them back
@@ -106,6 +118,29 @@ class InventoryActivities:
         metrics.BOOKINGS.labels(outcome="reserved" if held else "rejected").inc()
         return reservation
 
+    async def _tell_buyer(
+        self,
+        booking_id: uuid.UUID,
+        event_id: uuid.UUID,
+        status: str,
+        user_id: uuid.UUID | None = None,
+    ) -> None:
+        """The buyer's live channel: this booking's new status (one primary-key read when the
+        caller does not know the buyer). Best effort."""
+        if user_id is None:
+            async with self._autocommit.connect() as conn:
+                user_id = await conn.scalar(
+                    text("SELECT user_id FROM bookings WHERE id = :id"), {"id": booking_id}
+                )
+            if user_id is None:
+                return
+        await live.publish(
+            self.res.redis,
+            live.user_channel(user_id),
+            "booking",
+            {"booking_id": str(booking_id), "event_id": str(event_id), "status": status},
+        )
+
     async def _status(self, booking_id: uuid.UUID) -> str | None:
         async with self._autocommit.connect() as conn:
             status: str | None = await conn.scalar(
@@ -128,6 +163,7 @@ class InventoryActivities:
             return True
         metrics.BOOKINGS.labels(outcome="confirmed").inc()
         await after_seat_change(self.res, self.temporal, counters, None)
+        await self._tell_buyer(booking_id, counters.event_id, BookingStatus.CONFIRMED)
         return True
 
     @activity.defn(name=RELEASE_BOOKING)
@@ -164,6 +200,7 @@ class InventoryActivities:
             metrics.BOOKINGS.labels(outcome=data.to_status).inc()
             public = data.quantity - released.to_waitlist
             await after_seat_change(self.res, self.temporal, released, released.available - public)
+            await self._tell_buyer(data.booking_id, data.event_id, data.to_status)
             if released.to_waitlist:
                 return False
         elif pooled:

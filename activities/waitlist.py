@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio import activity
 
-from evently import waitlist
+from evently import live, waitlist
 from evently.enums import WaitlistStatus
 from evently.infra.resources import Resources
 from evently.inventory import availability
@@ -64,6 +64,23 @@ class WaitlistActivities:
         async with self.res.engine.begin() as conn:
             out = await waitlist.allocate(conn, data.event_id, data.offer_expires_at)
         await self._refresh(data.event_id)
+        await live.publish_many(
+            self.res.redis,
+            [
+                (
+                    live.user_channel(offer.user_id),
+                    "waitlist_offer",
+                    {
+                        "event_id": str(data.event_id),
+                        "entry_id": str(offer.entry_id),
+                        "offer_id": offer.offer_id,
+                        "seats": offer.seats,
+                        "expires_at": offer.expires_at.isoformat(),
+                    },
+                )
+                for offer in out.offered
+            ],
+        )
         if out.returned_to_public and out.counters is not None:
             # exactly once per returning change: the version is unique to this commit
             version = availability.version_of(out.counters.updated_at)

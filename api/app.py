@@ -20,6 +20,7 @@ from api.http.deadline import RequestDeadline
 from api.http.edge import HttpEdge
 from api.http.headers import security_headers
 from api.http.openapi import document_http
+from api.live.endpoints import router as live_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
@@ -29,6 +30,8 @@ from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
+from api.queue.endpoints import router as queue_router
+from api.queue.fastpath import QueueFastPath
 from api.search.endpoints import router as search_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
@@ -68,10 +71,12 @@ def api_router() -> APIRouter:
     router.include_router(bookings_router)
     router.include_router(checkin_router)
     router.include_router(events_router)
+    router.include_router(live_router)
     router.include_router(notifications_router)
     router.include_router(organizations_router)
     router.include_router(organizer_router)
     router.include_router(payments_router)
+    router.include_router(queue_router)
     router.include_router(search_router)
     router.include_router(support_router)
     router.include_router(users_router)
@@ -137,6 +142,7 @@ def create_app(
     # microsecond answers are outside it
     app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
+    app.add_middleware(QueueFastPath)  # the waiting room's join and poll, no FastAPI stack
     # storefront pages call /api/ with a cookie session: CSRF-checked, then a bearer request
     # like any other (before the fast path, so a page's reserve meets every rule of the API)
     app.add_middleware(CookieAuth, secret=settings.jwt_secret)

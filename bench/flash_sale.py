@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 
 from bench.common import (
     BenchStack,
@@ -50,19 +52,28 @@ class Attempt:
     status: int  # 0 = transport error / timeout
     code: str
     booking_id: str | None
+    kind: str = "reserve"  # or, with --queue: join, poll
 
 
 async def reserve_once(
-    http: httpx.AsyncClient, token: str, event_id: uuid.UUID, buyer: int, request_timeout: float
+    http: httpx.AsyncClient,
+    token: str,
+    event_id: uuid.UUID,
+    buyer: int,
+    request_timeout: float,
+    admission_token: str | None = None,
 ) -> tuple[Attempt, float]:
     """One request; returns the attempt and the Retry-After it was given (0 if none)."""
     sent = time.time()
     t0 = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"}
+    if admission_token is not None:
+        headers["Admission-Token"] = admission_token
     try:
         r = await http.post(
             RESERVE,
             json={"event_id": str(event_id), "quantity": 1},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=headers,
             timeout=request_timeout,
         )
     except httpx.HTTPError as exc:
@@ -99,6 +110,7 @@ async def fire(
     connections: int,
     request_timeout: float,
     max_attempts: int = 100,
+    buyer_ids: list[int] | None = None,
 ) -> list[Attempt]:
     """Every buyer at once; at most ``connections`` requests on the wire. The connections are
     spread over small httpx clients (8 each): httpcore's pool does work proportional to
@@ -117,10 +129,11 @@ async def fire(
 
         async def buyer(i: int) -> None:
             http, sem = clients[i % n_clients], sems[i % n_clients]
+            who = buyer_ids[i] if buyer_ids is not None else i
             for _ in range(max_attempts):
                 async with sem:
                     attempt, retry_after = await reserve_once(
-                        http, tokens[i], event_id, i, request_timeout
+                        http, tokens[i], event_id, who, request_timeout
                     )
                 attempts.append(attempt)
                 if attempt.status == 503 and attempt.code == "overloaded":
@@ -196,7 +209,14 @@ async def warm_up(api_url: str, tokens: list[str], event_id: uuid.UUID) -> None:
 
 
 async def sale(
-    st: BenchStack, buyers: int, seats: int, connections: int, request_timeout: float
+    st: BenchStack,
+    buyers: int,
+    seats: int,
+    connections: int,
+    request_timeout: float,
+    *,
+    queue: bool = False,
+    loadgen_processes: int = 1,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -208,6 +228,10 @@ async def sale(
     try:
         event_id = await create_event(conn, seats)
         warm_event = await create_event(conn, 10_000, name="Warm-up")
+        # the waiting room: on with --queue; off without (the direct reserve path, as before
+        # the waiting room existed: buyers here do not know how to queue)
+        for eid, mode in ((event_id, "on" if queue else "off"), (warm_event, "off")):
+            await conn.execute("UPDATE events SET queue = $2 WHERE id = $1", eid, mode)
         t = time.monotonic()
         accounts = await create_buyers(conn, st.settings, buyers)
         console.log(f"{buyers} buyers in {time.monotonic() - t:.1f}s")
@@ -226,10 +250,28 @@ async def sale(
     meter.start()
     me.start()
     t0 = time.time()
-    attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
+    if loadgen_processes > 1:
+        attempts, loadgen_cpu, loadgen_share = await asyncio.to_thread(
+            fire_processes,
+            loadgen_processes,
+            st.api_url,
+            tokens,
+            event_id,
+            connections,
+            request_timeout,
+            queued=queue,
+        )
+        t0 = min((a.sent for a in attempts), default=t0)
+    elif queue:
+        attempts = await fire_queue(
+            st.api_url, tokens, list(range(len(tokens))), event_id, connections, request_timeout
+        )
+    else:
+        attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
     wall = time.time() - t0
     cpu = meter.stop()
-    loadgen_cpu, loadgen_share = me.stop()
+    if loadgen_processes <= 1:
+        loadgen_cpu, loadgen_share = me.stop()
 
     engine = create_async_engine(st.database_url)
     try:
@@ -252,6 +294,7 @@ async def sale(
                 )
             ).one()
             violations = [str(v) for v in await check(c, event_id)]
+            fairness = await fairness_error(c, event_id) if queue else None
     finally:
         await engine.dispose()
 
@@ -262,8 +305,15 @@ async def sale(
             json.dumps({"t0": t0, "attempts": [asdict(a) for a in attempts], "holds": holds})
         )
     held_attempts = [a for a in attempts if a.status == 201]
-    spurious, unsold = spurious_rejections(attempts, holds, seats)
+    spurious, unsold = spurious_rejections(
+        [a for a in attempts if a.kind == "reserve"], holds, seats
+    )
     sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
+    if queue and held_attempts:
+        # through the waiting room, selling starts at the first admitted reserve (the rush of
+        # joins before it is the queue's work, reported by queue_p99_ms)
+        first = min(a.sent for a in attempts if a.kind == "reserve")
+        sellout = max(a.received for a in held_attempts) - first
     latencies = [a.latency_ms for a in attempts]
     by_code = Counter(a.code for a in attempts)
 
@@ -317,7 +367,56 @@ async def sale(
         if ceiling["pg_ceiling_rps"]
         else None,
         "invariants": "ok" if not violations else violations[:20],
+        "queue": queue,
+        "loadgen_processes": loadgen_processes,
+        **(
+            {
+                "queue_p99_ms": round(
+                    percentile([a.latency_ms for a in attempts if a.kind != "reserve"], 99), 1
+                ),
+                "queue_requests": sum(1 for a in attempts if a.kind != "reserve"),
+                "fairness_error": fairness,
+                "admitted": sum(
+                    1 for a in attempts if a.kind != "reserve" and a.code == "admitted"
+                ),
+            }
+            if queue
+            else {}
+        ),
     }
+
+
+async def fairness_error(conn: Any, event_id: uuid.UUID) -> float:
+    """The share of admitted places that came out of join order: admitted before an earlier
+    place was, or while an earlier place never was (join order: the place, handed out by one
+    Redis INCR; admission time: ``queue_entries.admitted_at``)."""
+    from sqlalchemy import text
+
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT position, extract(epoch from admitted_at) AS at FROM queue_entries "
+                "WHERE event_id = :e ORDER BY position"
+            ),
+            {"e": event_id},
+        )
+    ).all()
+    admitted = [r for r in rows if r.at is not None]
+    if not admitted:
+        return 0.0
+    # a place is out of order when an earlier place was admitted after it, or never
+    out_of_order = 0
+    latest_before = float("-inf")
+    unadmitted_before = False
+    for r in rows:
+        if r.at is None:
+            unadmitted_before = True
+            continue
+        at = float(r.at)  # compare floats with floats (a Decimal and its float differ)
+        if unadmitted_before or at < latest_before:
+            out_of_order += 1
+        latest_before = max(latest_before, at)
+    return round(out_of_order / len(admitted), 4)
 
 
 def run_flash_sale(
@@ -329,6 +428,8 @@ def run_flash_sale(
     workers: int = 1,
     max_in_flight: int | None = None,
     timeout: float = 15.0,
+    queue: bool = False,
+    loadgen_processes: int = 1,
 ) -> dict[str, Any]:
     extra = {"BENCH_API_PROCESSES": str(api_processes)}
     if max_in_flight is not None:
@@ -340,4 +441,173 @@ def run_flash_sale(
             st.start_worker("booking")
         st.wait_ready()
         console.log(f"stack ready: API {st.api_url}, {workers} worker(s)")
-        return asyncio.run(sale(st, buyers, seats, connections, timeout))
+        return asyncio.run(
+            sale(
+                st,
+                buyers,
+                seats,
+                connections,
+                timeout,
+                queue=queue,
+                loadgen_processes=loadgen_processes,
+            )
+        )
+
+
+# ---- through the waiting room (--queue) and from several processes (--loadgen-processes) ---
+# The flash sale through the waiting room (``evently bench flash-sale --queue``), and the
+# multi-process load generator (``--loadgen-processes N``).
+#
+# With ``--queue`` the event's queue is ``on`` and every buyer does what a browser does: join
+# (``POST /events/{id}/queue``), ask again after the ``poll_after_seconds`` it was given
+# (``GET /events/{id}/queue/{ticket}``) until admitted, sold out or expired, and once admitted
+# reserve with its token (a ``503 overloaded`` is retried after Retry-After, with the same
+# token). ``queue_p99_ms`` is the p99 of the waiting room's own answers (joins and polls);
+# ``fairness_error`` is read from Postgres afterwards: the share of admitted places that were
+# admitted before an earlier place (or while an earlier place never was).
+#
+# ``--loadgen-processes N`` splits the buyers over N processes (each its own event loop and
+# httpx clients; the connections are split too) and reports the generator's CPU as a share of
+# its cores.
+
+QUEUE = "/api/v1/events/{event_id}/queue"
+
+
+async def _timed(
+    http: httpx.AsyncClient, method: str, url: str, token: str, buyer: int, kind: str
+) -> tuple[Attempt, Any]:
+    sent = time.time()
+    t0 = time.perf_counter()
+    try:
+        r = await http.request(method, url, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        latency = (time.perf_counter() - t0) * 1000
+        return Attempt(buyer, sent, time.time(), latency, 0, type(exc).__name__, None, kind), None
+    latency = (time.perf_counter() - t0) * 1000
+    body = r.json() if r.headers.get("content-type", "").startswith("application/") else {}
+    code = str(body.get("state") or body.get("code") or "")
+    return Attempt(buyer, sent, time.time(), latency, r.status_code, code, None, kind), (
+        body if r.status_code == 200 else None
+    )
+
+
+async def fire_queue(
+    api_url: str,
+    tokens: list[str],
+    buyer_ids: list[int],
+    event_id: uuid.UUID,
+    connections: int,
+    request_timeout: float,
+    max_attempts: int = 100,
+) -> list[Attempt]:
+    """Every buyer joins at once (at most ``connections`` requests on the wire), then polls
+    and reserves as told."""
+    attempts: list[Attempt] = []
+    per_client = 8
+    n_clients = max(1, -(-connections // per_client))
+    sems = [asyncio.Semaphore(per_client) for _ in range(n_clients)]
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    clients = [
+        httpx.AsyncClient(base_url=api_url, limits=limits, timeout=request_timeout)
+        for _ in range(n_clients)
+    ]
+    base = QUEUE.format(event_id=event_id)
+    try:
+
+        async def buyer(i: int) -> None:
+            http, sem = clients[i % n_clients], sems[i % n_clients]
+            who, token = buyer_ids[i], tokens[i]
+            state: Any = None
+            for _ in range(max_attempts):  # join (retried on errors)
+                async with sem:
+                    attempt, state = await _timed(http, "POST", base, token, who, "join")
+                attempts.append(attempt)
+                if state is not None:
+                    break
+                await asyncio.sleep(1 + random.random())
+            if state is None:
+                return
+            ticket = state["queue_ticket"]
+            while state["state"] == "waiting":
+                await asyncio.sleep(state["poll_after_seconds"] * (0.8 + 0.4 * random.random()))
+                async with sem:
+                    attempt, found = await _timed(
+                        http, "GET", f"{base}/{ticket}", token, who, "poll"
+                    )
+                attempts.append(attempt)
+                state = found if found is not None else state
+            if state["state"] != "admitted":
+                return  # sold out (a browser would offer the waitlist) or expired
+            for _ in range(max_attempts):
+                async with sem:
+                    attempt, retry_after = await reserve_once(
+                        http,
+                        token,
+                        event_id,
+                        who,
+                        request_timeout,
+                        admission_token=state["admission_token"],
+                    )
+                attempts.append(attempt)
+                if attempt.status == 503 and attempt.code == "overloaded":
+                    await asyncio.sleep(retry_after * (0.5 + random.random()))
+                    continue
+                return
+
+        await asyncio.gather(*(buyer(i) for i in range(len(tokens))))
+    finally:
+        for http in clients:
+            await http.aclose()
+    return attempts
+
+
+def _child(args: tuple[str, list[str], list[int], str, int, float, bool, float]) -> Any:
+    """One load-generator process: its share of the buyers; (attempts, its CPU seconds)."""
+    api_url, tokens, ids, event_id, connections, timeout, queued, start_at = args
+    proc = psutil.Process()
+
+    async def run() -> list[Attempt]:
+        await asyncio.sleep(max(0.0, start_at - time.time()))  # every process starts together
+        if queued:
+            return await fire_queue(api_url, tokens, ids, uuid.UUID(event_id), connections, timeout)
+        return await fire(api_url, tokens, uuid.UUID(event_id), connections, timeout, buyer_ids=ids)
+
+    c0 = sum(proc.cpu_times()[:2])
+    attempts = asyncio.run(run())
+    return [asdict(a) for a in attempts], sum(proc.cpu_times()[:2]) - c0
+
+
+def fire_processes(
+    processes: int,
+    api_url: str,
+    tokens: list[str],
+    event_id: uuid.UUID,
+    connections: int,
+    timeout: float,
+    *,
+    queued: bool,
+) -> tuple[list[Attempt], float, float]:
+    """The buyers split over ``processes`` processes: (attempts, the generator's CPU seconds,
+    its share of the cores it had: CPU / (wall x processes))."""
+    ctx = multiprocessing.get_context("spawn")
+    shares = [list(range(k, len(tokens), processes)) for k in range(processes)]
+    start_at = time.time() + 3.0  # after the processes are up
+    jobs = [
+        (
+            api_url,
+            [tokens[i] for i in share],
+            share,
+            str(event_id),
+            max(1, connections // processes),
+            timeout,
+            queued,
+            start_at,
+        )
+        for share in shares
+    ]
+    with ctx.Pool(processes) as pool:
+        results = pool.map(_child, jobs)
+    wall = max(time.time() - start_at, 1e-9)
+    attempts = [Attempt(**a) for part, _ in results for a in part]
+    cpu = sum(c for _, c in results)
+    return attempts, round(cpu, 3), round(cpu / (wall * processes), 3)

@@ -48,6 +48,16 @@ def flash_sale(
     max_in_flight: Annotated[
         int | None, typer.Option(help="EVENTLY_RESERVE_MAX_IN_FLIGHT for the API")
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            help="through the waiting room: join, poll as told, reserve with the admission "
+            "token; adds queue_p99_ms and fairness_error"
+        ),
+    ] = False,
+    loadgen_processes: Annotated[
+        int, typer.Option(min=1, help="load-generator processes (buyers split over them)")
+    ] = 1,
 ) -> None:
     """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
     oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
@@ -60,6 +70,8 @@ def flash_sale(
         api_processes=api_processes,
         workers=workers,
         max_in_flight=max_in_flight,
+        queue=queue,
+        loadgen_processes=loadgen_processes,
     )
     typer.echo(json.dumps(result))
 

@@ -26,6 +26,24 @@ class EventStatus(StrEnum):
     COMPLETED = "completed"
 
 
+class QueueMode(StrEnum):
+    """An event's waiting room: ``auto`` queues only while the reserve path is saturated."""
+
+    ON = "on"
+    OFF = "off"
+    AUTO = "auto"
+
+
+class QueueState(StrEnum):
+    """A queue ticket: waiting → admitted | sold_out (back to waiting if seats come back);
+    expired once its admission token's time ran out."""
+
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    SOLD_OUT = "sold_out"
+    EXPIRED = "expired"
+
+
 class BookingStatus(StrEnum):
     """held → confirmed | expired | cancelled; rejected when the reserve found no seats.
     ``pending`` exists only inside a booking workflow before its reserve step answered."""

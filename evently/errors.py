@@ -144,6 +144,24 @@ class WrongPassword(Forbidden):
     code, title, message = "wrong_password", "Wrong password", "current_password is incorrect."
 
 
+class AdmissionRequired(Forbidden):
+    """A queued on-sale: reserving needs an admission token from the waiting room."""
+
+    code, title = "admission_required", "Admission required"
+    message = (
+        "This on-sale runs through a waiting room: join it (POST /api/v1/events/{id}/queue) "
+        "and reserve with the admission token it gives you (header Admission-Token)."
+    )
+
+
+class AdmissionInvalid(Forbidden):
+    code, title = "admission_invalid", "Admission token invalid"
+    message = (
+        "The admission token is not valid for this event and buyer, or it has expired; "
+        "ask the waiting room again (GET /api/v1/events/{id}/queue/{queue_ticket})."
+    )
+
+
 class OrganizationRoleRequired(Forbidden):
     """A member of the organization whose role does not allow this action."""
 
@@ -174,6 +192,11 @@ class WebhookDisabled(NotFound):
 
     code, title = "webhook_disabled", "Webhook not enabled"
     message = "This payment webhook is not enabled on this deployment."
+
+
+class QueueTicketNotFound(NotFound):
+    code, title = "queue_ticket_not_found", "Queue ticket not found"
+    message = "No such queue ticket for this event and buyer."
 
 
 class WaitlistEntryNotFound(NotFound):
@@ -352,6 +375,11 @@ class LastOwner(Conflict):
 class BookingNotConfirmed(Conflict):
     code, title = "booking_not_confirmed", "Booking not confirmed"
     message = "Only a confirmed booking can be refunded."
+
+
+class QueueOff(Conflict):
+    code, title = "queue_off", "No waiting room"
+    message = "This event's on-sale does not run through a waiting room: reserve directly."
 
 
 # ---- 422 --------------------------------------------------------------------------------------

@@ -249,7 +249,16 @@ async def get_event(
     return await session.scalar(stmt)
 
 
-_FIELDS = ("name", "description", "event_type", "starts_at", "ends_at", "price", "currency")
+_FIELDS = (
+    "name",
+    "description",
+    "event_type",
+    "starts_at",
+    "ends_at",
+    "price",
+    "currency",
+    "queue",
+)
 
 
 async def update_event(
@@ -258,8 +267,8 @@ async def update_event(
     """Change fields of a draft or published event in one conditional UPDATE.
 
     ``changes`` may hold name, description, event_type, starts_at, ends_at, price, currency,
-    venue_id and capacity. Capacity may grow (the new seats become available) or shrink down
-    to ``held + sold``, never below.
+    queue (the waiting room's mode), venue_id and capacity. Capacity may grow (the new seats
+    become available) or shrink down to ``held + sold``, never below.
     """
     current = await get_event(session, event_id)
     if current is None:

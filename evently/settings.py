@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     # Waiting is cheaper than a blind retry for everyone (docs/performance.md); 0 sheds at once
     reserve_max_wait_seconds: float = Field(2.0, ge=0)
     reserve_max_waiting: int = Field(256, ge=0)
+    # the waiting room (evently/waitingroom.py, README "Waiting room")
+    queue_admission_seconds: int = Field(
+        120, ge=5, description="how long an admission token lets its buyer reserve"
+    )
+    queue_tick_seconds: float = Field(1.0, gt=0, le=60, description="admission workflow tick")
+    queue_start_rate: float = Field(50.0, gt=0, description="admissions/s when a line starts")
+    queue_min_rate: float = Field(5.0, gt=0, description="admissions/s never below this")
+    queue_max_rate: float = Field(2000.0, gt=0, description="admissions/s never above this")
+    queue_saturation_seconds: int = Field(
+        10, ge=1, description="an `auto` queue stays on this long after the last saturation"
+    )
     # every request answers within this (time to its first byte): a 503 `deadline_exceeded`
     # with Retry-After when it cannot do better; below any sensible client timeout
     request_deadline_seconds: float = Field(10.0, gt=0)

@@ -21,6 +21,7 @@ class QueueSpec:
 
 def queue_specs() -> dict[str, QueueSpec]:
     """Imported lazily so `evently --help` stays fast."""
+    from activities.admission import AdmissionActivities
     from activities.events import EventActivities
     from activities.inventory import InventoryActivities
     from activities.mail import MailActivities
@@ -28,6 +29,7 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
     from activities.webhooks import WebhookActivities
+    from workflows.admission.workflow import QueueAdmissionWorkflow
     from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
@@ -44,9 +46,16 @@ def queue_specs() -> dict[str, QueueSpec]:
                 EventCancellationWorkflow,
                 EventIndexSyncWorkflow,
                 WaitlistWorkflow,
+                QueueAdmissionWorkflow,
             ],
-            # local activities of the booking and waitlist workflows, event cancellation
-            activity_classes=[InventoryActivities, WaitlistActivities, EventActivities],
+            # local activities of the booking, waitlist and admission workflows, event
+            # cancellation
+            activity_classes=[
+                InventoryActivities,
+                WaitlistActivities,
+                EventActivities,
+                AdmissionActivities,
+            ],
         ),
         common.SEARCH: QueueSpec(activity_classes=[SearchIndexActivities]),
         common.PAYMENTS: QueueSpec(activity_classes=[PaymentActivities]),

@@ -24,10 +24,13 @@ from api.bookings.schemas import (
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
+from api.queue.endpoints import waiting_room
 from evently import bookings
 from evently.db.models import Booking, User
 from evently.enums import PayOutcome, Role
 from evently.errors import (
+    AdmissionInvalid,
+    AdmissionRequired,
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
@@ -97,6 +100,8 @@ def gate(request: Request) -> Gate:
             QuantityTooLarge,
             TooManyRequests,
             Overloaded,
+            AdmissionRequired,
+            AdmissionInvalid,
         ),
     },
 )
@@ -110,12 +115,23 @@ async def reserve(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
+    admission_token: Annotated[
+        str | None,
+        Header(
+            alias="Admission-Token",
+            min_length=1,
+            max_length=300,
+            description="From the waiting room once admitted (GET /events/{id}/queue/"
+            "{queue_ticket}); required while the event's on-sale is queued.",
+        ),
+    ] = None,
 ) -> ReserveResponse | JSONResponse:
     """Hold seats. Answers 201 held (pay before `hold_expires_at`) or 409 `sold_out` in one
     request; 202 `pending` with the booking id when the answer is late (never a bare error
     for a booking that may exist). Retrying with the same `Idempotency-Key` returns the same
     booking. Beyond the in-flight cap: 503 `overloaded` with Retry-After (a sold-out event
-    still answers 409)."""
+    still answers 409). While the on-sale is queued: 403 `admission_required` without the
+    waiting room's `Admission-Token` (one booking per admission)."""
     if body.quantity > res.settings.max_tickets_per_booking:
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
@@ -137,6 +153,8 @@ async def reserve(
             event_id=body.event_id,
             quantity=body.quantity,
             idempotency_key=idempotency_key,
+            room=waiting_room(request),
+            admission_token=admission_token,
         )
     if isinstance(result, service.Pending):
         return pending_answer(result.booking_id, result.event_id, result.retry_after)

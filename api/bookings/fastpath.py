@@ -5,11 +5,13 @@ In a flash sale most reserve requests are rejections: ~15 per seat sold in the 5
 benchmark, each a full FastAPI request of ~1.5 ms CPU on the API's single event loop, which
 made the API the largest CPU consumer per hold (docs/performance.md). This pure-ASGI layer
 reads the small JSON body, looks at the sold-out gate read-only (one Redis GET) and at the
-process's in-flight cap, and answers those two cases itself with the same problem+json the
-endpoint gives. Everything else (bad JSON, other fields, an Idempotency-Key — possibly the
-retry of a request that already holds seats —, a missing gate, Redis down) goes through the
-normal endpoint unchanged, with the body replayed. A sold-out or overloaded answer reveals
-nothing the public availability endpoint does not, so it needs no authentication.
+process's in-flight cap, and answers those cases itself (and a queued on-sale's reserve
+without a genuine admission token: api/bookings/service.py ``admitted``) with the same
+problem+json the endpoint gives. Everything else (bad JSON, other fields, an
+Idempotency-Key — possibly the retry of a request that already holds seats —, a missing gate,
+Redis down) goes through the normal endpoint unchanged, with the body replayed. A sold-out or
+overloaded answer reveals nothing the public availability endpoint does not, so it needs no
+authentication; neither does a refusal for a missing or forged admission token.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class ReserveFastPath:
 
     async def _answer(self, scope: Scope, body: bytes) -> Any:
         from api.bookings.endpoints import admission, gate
-        from api.bookings.service import sold_out
+        from api.bookings.service import admitted, sold_out
+        from api.queue.endpoints import waiting_room
 
         try:
             data = json.loads(body)
@@ -82,13 +85,30 @@ class ReserveFastPath:
         ):
             return None
         request = Request(scope)
+        token = request.headers.get("admission-token")
         exc: EventlyError
-        if await gate(request).sold_out(event_id, quantity):
+        if token is None and await gate(request).sold_out(event_id, quantity):
             exc = sold_out()
-        elif admission(request).saturated:
-            exc = admission(request).overloaded()
         else:
-            return None
+            try:
+                # the waiting room's step: during a queued on-sale, no reserve without a
+                # genuine admission token for this event (signature and expiry: no database;
+                # the buyer is compared behind, with the access token)
+                await admitted(
+                    app.state.resources.settings,
+                    waiting_room(request),
+                    admission(request),
+                    user_id=None,
+                    event_id=event_id,
+                    token=token,
+                )
+            except EventlyError as refused:
+                return render(refused)
+            if token is not None or not admission(request).saturated:
+                # one booking per admission: a token's reserve may be the retry of one that
+                # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
+                return None
+            exc = admission(request).overloaded()
         return render(exc)
 
 

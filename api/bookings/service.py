@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from evently import waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
 from evently.errors import (
+    AdmissionInvalid,
+    AdmissionRequired,
     BookingNotActive,
     BookingNotHeld,
     EventNotFound,
@@ -34,6 +37,7 @@ from evently.inventory.gate import Gate, Verdict, no_hold_key
 from evently.inventory.types import Reservation
 from evently.organizations import organization_of_event
 from evently.settings import Settings
+from evently.waitingroom import WaitingRoom
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput, CancelResult, PayResult
 from workflows.connection import TemporalClient
@@ -210,6 +214,37 @@ async def _take(
     return verdict
 
 
+SATURATED_SHARE = 0.8  # in-flight reserves at this share of the cap count as saturation
+
+
+async def admitted(
+    settings: Settings,
+    room: WaitingRoom,
+    admission: Admission,
+    *,
+    user_id: uuid.UUID | None,
+    event_id: uuid.UUID,
+    token: str | None,
+) -> waitingroom.Admission | None:
+    """The waiting room's step of the reserve path (README "Waiting room"): report saturation
+    (an ``auto`` queue turns on), then, while the on-sale is queued, insist on a genuine, live
+    admission token for this event (and buyer, when known). Returns the token's admission, or
+    None when the reserve may go on without one. Signature and expiry only: no database read,
+    and at most one Redis read per process every half second."""
+    if admission.in_flight >= SATURATED_SHARE * admission.limit:
+        await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=admission.full)
+    found = (
+        waitingroom.read_admission_token(settings.jwt_secret, token, event_id)
+        if token is not None
+        else None
+    )
+    if found is not None and user_id is not None and found.user_id != user_id:
+        found = None
+    if found is None and await room.required(event_id, settings.queue_saturation_seconds):
+        raise AdmissionRequired() if token is None else AdmissionInvalid()
+    return found
+
+
 async def reserve(
     res: Resources,
     temporal: TemporalClient,
@@ -220,11 +255,46 @@ async def reserve(
     event_id: uuid.UUID,
     quantity: int,
     idempotency_key: str | None,
+    room: WaitingRoom | None = None,
+    admission_token: str | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
     taken, a request that ends without a known hold gives it back (once per booking: the seat
-    comes back exactly once whichever path notices) and marks the gate suspect."""
+    comes back exactly once whichever path notices) and marks the gate suspect.
+
+    With a waiting ``room``: during a queued on-sale the reserve needs an admission token; an
+    admission makes one booking (its place is the idempotency key unless one is given)."""
+    entry: waitingroom.Admission | None = None
+    if room is not None:
+        entry = await admitted(
+            res.settings,
+            room,
+            admission,
+            user_id=user_id,
+            event_id=event_id,
+            token=admission_token,
+        )
+        if entry is not None and idempotency_key is None:
+            idempotency_key = entry.idempotency_key
+    result = await _reserve(
+        res, temporal, gate, admission, user_id, event_id, quantity, idempotency_key
+    )
+    if entry is not None and room is not None:
+        await room.mark_used(event_id, entry.place)  # the admission rate's demand signal
+    return result
+
+
+async def _reserve(
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    admission: Admission,
+    user_id: uuid.UUID,
+    event_id: uuid.UUID,
+    quantity: int,
+    idempotency_key: str | None,
+) -> Reservation | Pending:
     booking_id = booking_id_for(user_id, idempotency_key)
     # The admission slot is taken BEFORE any gate seat, so a seat is only ever taken by a
     # request that goes on to start its workflow. (Taking the seat first and giving it back

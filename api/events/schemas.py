@@ -102,6 +102,7 @@ class EventOut(BaseModel):
     price: Decimal
     currency: str
     status: str
+    queue: str  # the waiting room: on, off or auto
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None

@@ -21,7 +21,7 @@ from pydantic import (
 
 from api.events.schemas import VenueOut, _reasonable_datetime, storable
 from evently.attendees import BookingRow
-from evently.enums import BookingStatus, EventStatus
+from evently.enums import BookingStatus, EventStatus, QueueMode
 
 MAX_CAPACITY = 10_000_000
 
@@ -88,6 +88,11 @@ class EventPatch(BaseModel):
     price: Price | None = None
     currency: Currency | None = None
     status: EventStatus | None = None
+    queue: QueueMode | None = Field(
+        None,
+        description="The on-sale's waiting room: `on`, `off`, or `auto` (queue only while the "
+        "reserve path is saturated).",
+    )
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:

@@ -18,12 +18,14 @@ from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
 from evently import audit, events
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
-from evently.enums import BookingStatus, EventStatus
+from evently.enums import BookingStatus, EventStatus, QueueMode
 from evently.errors import BookingNotConfirmed, BookingNotFound
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
 from evently.settings import Settings
+from evently.waitingroom import WaitingRoom
+from workflows.admission import client as admission_client
 from workflows.booking.contract import CancelResult
 from workflows.connection import TemporalClient
 from workflows.event_cancellation import client as cancellation_client
@@ -58,6 +60,7 @@ async def after_commit(
     await availability.refresh(res.redis, session, event.id)
     if seats_changed:
         await Gate(res.redis).reset(event.id)
+    await _mirror_queue(res, temporal, event)
     try:
         await asyncio.wait_for(
             request_index_write(temporal, event.id, organization_id=event.organization_id),
@@ -65,6 +68,26 @@ async def after_commit(
         )
     except Exception as exc:
         log.warning("could not request the index write of event %s: %r", event.id, exc)
+
+
+async def _mirror_queue(res: Resources, temporal: TemporalClient, event: Event | EventOut) -> None:
+    """The waiting room's mode, mirrored to Redis for the reserve path; a published event whose
+    queue is ``on`` gets its admission workflow now (not only at the first join). Best effort:
+    each admission tick mirrors the mode again."""
+    try:
+        await WaitingRoom(res.redis).set_mode(event.id, event.queue)
+        if event.status == EventStatus.PUBLISHED and event.queue == QueueMode.ON:
+            await asyncio.wait_for(
+                admission_client.ensure_running(
+                    temporal,
+                    event.id,
+                    tick_seconds=res.settings.queue_tick_seconds,
+                    organization_id=event.organization_id,
+                ),
+                timeout=5,
+            )
+    except Exception as exc:
+        log.warning("could not set up the waiting room of event %s: %r", event.id, exc)
 
 
 async def create_venue(

@@ -32,6 +32,7 @@ from evently.enums import (
     MailStatus,
     OrganizationRole,
     PaymentAttemptStatus,
+    QueueMode,
     Role,
     TicketStatus,
     WebhookDeliveryStatus,
@@ -61,6 +62,7 @@ ORGANIZATION_ROLES = tuple(r.value for r in OrganizationRole)
 WEBHOOK_EVENT_TYPES = tuple(t.value for t in WebhookEventType)
 WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
+QUEUE_MODES = tuple(m.value for m in QueueMode)
 
 #: the organization the migration created for the venues and events that existed before
 #: organizations did; venues and events inserted without one belong to it (column default)
@@ -163,6 +165,7 @@ class Event(Base):
         CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         CheckConstraint("price >= 0", name="price_nonnegative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        CheckConstraint(_in("queue", QUEUE_MODES), name="queue"),
         Index("ix_events_status_starts_at", "status", "starts_at", "id"),
         ForeignKeyConstraint(
             ["venue_id", "organization_id"],
@@ -194,6 +197,8 @@ class Event(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
+    # the waiting room (evently/waitingroom.py): on, off, or auto (queue only while saturated)
+    queue: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(
@@ -315,6 +320,22 @@ class ProcessedWebhookEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     booking_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     received_at: Mapped[datetime] = _created()
+
+
+class QueueEntry(Base):
+    """A buyer's place in an event's waiting room (the durable copy of the Redis line)."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        CheckConstraint("position > 0", name="position_positive"),
+        UniqueConstraint("event_id", "position", name="uq_queue_entries_event_position"),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    joined_at: Mapped[datetime] = _created()
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WaitlistEntry(Base):

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 
 from evently.infra.resources import Resources
 from tests.api.search.test_endpoints import index_event
-from tests.factories import make_event, unique_email
+from tests.factories import make_account, make_event, unique_email
 from tests.servers import ApiURL
 from tests.storefront.conftest import PHONE, PageProblems, SlowStack, new_page
 
@@ -333,5 +333,34 @@ async def test_a_buyer_goes_from_home_to_a_confirmed_booking_with_the_keyboard_a
     await shot(page, screenshots, "30-keyboard-done")
     a = await availability(storefront, event_id)
     assert (a["sold"], a["available"]) == (2, 3)
+    problems.check()
+    await page.context.close()
+
+
+async def test_a_queued_on_sale_puts_the_buyer_in_line_then_holds_their_seats(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    """The organizer queues the on-sale (`queue: "on"`): the page's reserve answers 403
+    admission_required, the page takes a place in the waiting room, shows it, and once the
+    admission workflow lets the buyer in it reserves with the admission token: checkout."""
+    event_id = await listed_event(resources, 3, f"Queued {word()}")
+    admin = await make_account(resources, "admin")
+    async with httpx.AsyncClient(base_url=storefront, timeout=20) as api:
+        r = await api.patch(
+            f"/api/v1/admin/events/{event_id}", json={"queue": "on"}, headers=admin.headers
+        )
+        assert r.status_code == 200, r.text
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await sign_up(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#availability")).to_have_text("3 of 3 seats available.")
+    await page.get_by_label("Number of seats").fill("1")
+    await page.get_by_role("button", name="Hold seats").click()
+    await expect(page.locator("#event-message")).to_contain_text("You are number 1 in line")
+    await shot(page, screenshots, "23-event-waiting-room")
+    await page.wait_for_url(re.compile(r"/checkout/"), timeout=30_000)
+    await expect(page.locator("#hold")).to_be_visible()
+    assert (await availability(storefront, event_id))["held"] == 1
     problems.check()
     await page.context.close()

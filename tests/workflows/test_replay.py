@@ -58,6 +58,9 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "webhook-delivery-retried-delivered",
         "webhook-delivery-gone",
         "webhook-relay",
+        # the waiting room's admission (issue 18)
+        "queue-admission-continued-first-run",
+        "queue-admission-closed",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -177,23 +177,33 @@
       modeNode.textContent = "Updated every few seconds.";
       poll();
     };
-    // ISSUE 18 (SSE): GET /api/v1/events/{id}/stream, used when the server has it. Until it
-    // exists the request answers 404, EventSource reports an error before opening, and the
-    // page polls the availability endpoint (with its ETag) instead. The lead wires the event
-    // names once the stream lands; any event whose JSON carries `available` is rendered.
+    // The event's stream (README "Waiting room and live updates"): `snapshot` when it opens,
+    // then `availability` after each seat change and `sold_out` when the last seat goes, each
+    // with the counters (available, held, sold). The browser resumes a dropped stream itself
+    // (Last-Event-ID). Where the stream cannot open, the page polls the availability endpoint
+    // (with its ETag) instead.
     if (!("EventSource" in window)) return startPolling();
-    api("GET", `/api/v1/events/${eventId}/availability`).then((r) => r.status === 200 && render(r.data));
+    let last = {};
+    const update = (d) => {
+      last = Object.assign({}, last, d);
+      if (typeof last.available !== "number") return;
+      if (typeof last.capacity !== "number" && typeof last.held === "number") {
+        last.capacity = last.available + last.held + (last.sold || 0);
+      }
+      render(last);
+    };
+    api("GET", `/api/v1/events/${eventId}/availability`).then((r) => r.status === 200 && update(r.data));
     const es = new EventSource(`/api/v1/events/${eventId}/stream`);
     let opened = false;
     const onData = (e) => {
       try {
         const d = JSON.parse(e.data);
-        if (d && typeof d.available === "number") render(d);
+        if (d && typeof d.available === "number") update(d);
       } catch (_) { /* not an availability message */ }
     };
     es.onopen = () => { opened = true; modeNode.textContent = "Live."; };
     es.onmessage = onData;
-    es.addEventListener("availability", onData);
+    for (const name of ["snapshot", "availability", "sold_out"]) es.addEventListener(name, onData);
     es.onerror = () => {
       if (!opened || es.readyState === EventSource.CLOSED) {
         es.close();
@@ -251,11 +261,26 @@
         show(msg, "Holding your seats…", "info");
         // one key per attempt: a retry after a lost answer gets the same booking
         const key = newKey();
-        let res;
-        for (let attempt = 0; attempt < 3; attempt++) {
-          res = await api("POST", "/api/v1/bookings/reserve", { event_id: eventId, quantity }, { "Idempotency-Key": key });
-          if (res.status !== 0) break;
-          await sleep(1000);
+        const reserve = async (admissionToken) => {
+          const headers = { "Idempotency-Key": key };
+          if (admissionToken) headers["Admission-Token"] = admissionToken;
+          let r;
+          for (let attempt = 0; attempt < 3; attempt++) {
+            r = await api("POST", "/api/v1/bookings/reserve", { event_id: eventId, quantity }, headers);
+            if (r.status !== 0) break;
+            await sleep(1000);
+          }
+          return r;
+        };
+        let res = await reserve(null);
+        if (res.status === 403 && res.data && res.data.code === "admission_required") {
+          // a queued on-sale: take a place in the waiting room, wait for admission, then
+          // reserve with the admission token (README "Waiting room and live updates")
+          res = await waitingRoom(eventId, msg, reserve);
+          if (res === null) {
+            button.disabled = false;
+            return;
+          }
         }
         if (res.status === 201 || res.status === 202) {
           // 202 pending: the booking exists or is still being made; checkout waits for it
@@ -284,6 +309,44 @@
         $("#join-waitlist").disabled = false;
         show(msg, explain(res.data), "error");
       });
+    }
+  }
+
+  // The waiting room: one place per buyer and event (asking again gives the same place); the
+  // page asks for its state when the server says to, and reserves once admitted. Returns the
+  // reserve's answer, or null when there is nothing to reserve (sold out, or the place lapsed).
+  async function waitingRoom(eventId, msg, reserve) {
+    let q = await api("POST", `/api/v1/events/${eventId}/queue`);
+    for (;;) {
+      if (q.status !== 200 && q.status !== 201) {
+        show(msg, explain(q.data), "error");
+        return null;
+      }
+      const t = q.data;
+      if (t.state === "admitted" && t.admission_token) {
+        show(msg, "It is your turn: holding your seats…", "info");
+        return reserve(t.admission_token);
+      }
+      if (t.state === "sold_out") {
+        show(msg, "Sold out while you waited. You can join the waitlist below.", "error");
+        const waitForm = $("#waitlist-form");
+        if (waitForm) waitForm.hidden = false;
+        return null;
+      }
+      if (t.state === "expired") {
+        show(msg, "Your turn came and went. Try again to take a new place in line.", "error");
+        return null;
+      }
+      const wait = t.estimated_wait_seconds;
+      show(
+        msg,
+        `This on-sale is queued, first come first served. You are number ${t.position} in line` +
+          (wait > 0 ? ` (about ${wait} s). ` : ". ") +
+          "Keep this page open: your seats are held as soon as it is your turn.",
+        "info",
+      );
+      await sleep(Math.max(1, t.poll_after_seconds || 2) * 1000);
+      q = await api("GET", `/api/v1/events/${eventId}/queue/${encodeURIComponent(t.queue_ticket)}`);
     }
   }
 

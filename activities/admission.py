@@ -1,0 +1,175 @@
+"""The waiting room's admission tick (a local activity of QueueAdmissionWorkflow): measure,
+adapt the rate, admit the next places in join order, tell the admitted and the event's
+listeners. Idempotent enough to retry: admitting advances one counter (a retry admits at most
+one more tick's worth, still in order), and marking ``admitted_at`` is a no-op the second time.
+
+The rate (admissions per second) is adapted from measured signals, AIMD-style:
+
+- halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path shed more reserves for
+  this event since the last tick than half a tick's admissions (it is saturated: admitted
+  buyers would only meet 503s; a few sheds of a burst are retried and harmless);
+- raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) when buyers wait and at most a
+  quarter of a tick's admissions was shed. (Unused tokens are no brake here: admitted buyers
+  learn of it only at their next poll, so tokens are always "unused" for a few seconds; the
+  seats-left cap below bounds them.)
+
+Whatever the rate, a tick never admits more buyers than can still buy: live unused admissions
+stay below one and a half times the seats left (so the line does not hand out tokens to buyers
+who would only find the event sold out), and nobody is admitted while it is sold out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+
+from sqlalchemy import text
+from temporalio import activity
+
+from evently import live, waitingroom
+from evently.enums import EventStatus, QueueMode
+from evently.infra.resources import Resources
+from evently.waitingroom import WaitingRoom
+from workflows.admission.contract import ADMISSION_TICK, Progress, TickInput, TickResult
+from workflows.connection import TemporalClient
+
+OVERADMIT = 1.5  # live unused admissions per seat left, at most
+SHED_TOLERANCE = 0.5  # sheds per tick, as a share of a tick's admissions, that halve the rate
+COPY_BATCH = 20_000  # places copied to Postgres per tick, at most
+IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
+
+
+class AdmissionActivities:
+    def __init__(self, res: Resources, temporal: TemporalClient) -> None:
+        self.res = res
+        self.temporal = temporal
+        self.room = WaitingRoom(res.redis)
+
+    @activity.defn(name=ADMISSION_TICK)
+    async def tick(self, data: TickInput) -> TickResult:
+        settings = self.res.settings
+        event_id = data.event_id
+        async with self.res.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT status, available, held, queue FROM events WHERE id = :id"),
+                    {"id": event_id},
+                )
+            ).first()
+        if row is None:
+            return TickResult(progress=data.progress, done=True)
+        line = await self.room.line(event_id)
+        if line.last_place == 0:
+            await self._restore(event_id)
+            line = await self.room.line(event_id)
+        copied = await self._copy_joins(event_id)
+        sold_out = row.available == 0
+        if row.status != EventStatus.PUBLISHED or row.queue == QueueMode.OFF:
+            await self.room.publish_state(event_id, mode=row.queue, sold_out=sold_out, rate=0.0)
+            await live.publish(
+                self.res.redis,
+                live.event_channel(event_id),
+                "queue",
+                {"state": "closed", "admitted_through": line.admitted_through, "waiting": 0},
+            )
+            return TickResult(
+                progress=data.progress, admitted_through=line.admitted_through, done=True
+            )
+
+        now = time.time()
+        ttl = settings.queue_admission_seconds
+        expired_through = max((thr for t, thr in data.progress.recent if t <= now - ttl), default=0)
+        shed, used_live = await self.room.signals(event_id, expired_through)
+        live_unused = max(0, line.admitted_through - expired_through - used_live)
+        rate = data.progress.rate or settings.queue_start_rate
+        shed_now = shed - data.progress.shed_seen
+        per_tick = rate * data.tick_seconds
+        if shed_now > max(1.0, SHED_TOLERANCE * per_tick):
+            rate = max(settings.queue_min_rate, rate * 0.5)
+        elif line.waiting > 0 and shed_now <= SHED_TOLERANCE * per_tick / 2:
+            rate = min(settings.queue_max_rate, rate * 1.25)
+
+        room = 0 if sold_out else max(0, math.ceil(row.available * OVERADMIT) - live_unused)
+        n = min(room, math.ceil(rate * data.tick_seconds), line.waiting)
+        before = after = line.admitted_through
+        admitted_at_ms = 0
+        if n > 0:
+            before, after, admitted_at_ms = await self.room.admit(event_id, n, copied)
+        await self.room.publish_state(event_id, mode=row.queue, sold_out=sold_out, rate=rate)
+        if after > before:
+            await self._tell_admitted(event_id, before, after, admitted_at_ms)
+        waiting = max(0, line.last_place - after)
+        if after > before or sold_out != line.sold_out:
+            await live.publish(
+                self.res.redis,
+                live.event_channel(event_id),
+                "sold_out" if sold_out else "queue",
+                {
+                    "state": "sold_out" if sold_out else "open",
+                    "admitted_through": after,
+                    "waiting": waiting,
+                    "rate": round(rate, 2),
+                },
+            )
+
+        recent = [(t, thr) for t, thr in data.progress.recent if t > now - ttl]
+        older = [(t, thr) for t, thr in data.progress.recent if t <= now - ttl]
+        recent = older[-1:] + recent + [(now, after)]
+        saturated = row.queue == QueueMode.AUTO and await self.room.saturated(event_id)
+        idle = waiting == 0 and not saturated
+        progress = Progress(
+            rate=rate,
+            shed_seen=shed,
+            recent=recent,
+            idle_ticks=data.progress.idle_ticks + 1 if idle else 0,
+        )
+        sold_for_good = sold_out and row.held == 0
+        return TickResult(
+            progress=progress,
+            admitted_through=after,
+            waiting=waiting,
+            done=sold_for_good or progress.idle_ticks >= IDLE_TICKS,
+        )
+
+    async def _copy_joins(self, event_id: uuid.UUID) -> int:
+        """The places Postgres does not have yet, copied in join order (idempotent); how many
+        places it has now (nobody past them is admitted: every admission is in Postgres)."""
+        async with self.res.engine.begin() as conn:
+            done = await waitingroom.persisted(conn, event_id)
+            users = await self.room.joined_since(event_id, done, COPY_BATCH)
+            await waitingroom.record_joins(conn, event_id, done + 1, users)
+        return done + len(users)
+
+    async def _restore(self, event_id: uuid.UUID) -> None:
+        """Redis lost the line (or nobody joined yet): rebuild it from Postgres."""
+        async with self.res.engine.connect() as conn:
+            found = await waitingroom.entries(conn, event_id)
+        await self.room.restore(event_id, found)
+
+    async def _tell_admitted(
+        self, event_id: uuid.UUID, before: int, after: int, admitted_at_ms: int
+    ) -> None:
+        settings = self.res.settings
+        async with self.res.engine.begin() as conn:
+            admitted = await waitingroom.record_admitted(conn, event_id, before, after)
+        expires_at = waitingroom.expiry(admitted_at_ms, settings.queue_admission_seconds)
+        await live.publish_many(
+            self.res.redis,
+            [
+                (
+                    live.user_channel(user_id),
+                    "admitted",
+                    {
+                        "event_id": str(event_id),
+                        "position": 0,
+                        "place": place,
+                        "admission_token": waitingroom.admission_token(
+                            settings.jwt_secret, event_id, user_id, place, expires_at
+                        ),
+                        "expires_at": expires_at,
+                    },
+                )
+                for user_id, place in admitted
+            ],
+        )

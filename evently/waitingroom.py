@@ -1,0 +1,425 @@
+"""The waiting room of an on-sale: a first-come-first-served line in Redis (with its durable copy
+in Postgres, ``queue_entries``), admitted in order by the admission workflow
+(workflows/admission/), and the signed tokens that let an admitted buyer reserve.
+
+The line, per event ``e`` (Redis keys ``wr:<e>:*``):
+
+- ``seq``: the last place handed out (``INCR``); ``line``: buyer → place (one per buyer: joining
+  again answers the same place); ``joined``: the buyers in join order (one Lua script does the
+  three). A join is answered from Redis alone (no Postgres write on the rush's hottest
+  request); the admission tick copies new places to ``queue_entries`` in one statement each
+  tick, before it admits anyone, so every admitted place is in Postgres;
+- ``admitted``: every place ``<= admitted`` is admitted — one counter, advanced only by the
+  admission workflow's tick (or, in ``auto`` while nothing is saturated and nobody waits, by the
+  join itself), so admission is in join order by construction;
+- ``batches``: when each admission happened (score: the place admitted through), which fixes
+  every admission token's expiry;
+- ``mode`` (``on``/``off``/``auto``, mirrored from Postgres), ``saturated`` (set for
+  ``EVENTLY_QUEUE_SATURATION_SECONDS`` whenever the reserve path sheds or nears its in-flight
+  cap for this event), ``soldout``, ``rate`` (admissions/s, for the wait estimate), ``shed``
+  (reserves shed for this event: the admission rate's brake) and ``used`` (admitted places
+  that reserved, by place: the demand signal).
+
+A reserve needs an admission token while the queue is *required*: mode ``on``, or ``auto``
+while ``saturated`` exists. The check reads a per-process cache of those two keys refreshed
+at most every ``REQUIRED_CACHE_SECONDS`` — no database read, no Redis round trip per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from evently.enums import QueueMode
+
+REQUIRED_CACHE_SECONDS = 0.5
+
+
+def _k(event_id: uuid.UUID, name: str) -> str:
+    return f"wr:{event_id}:{name}"
+
+
+# KEYS: line, seq, admitted, batches, joined; ARGV: user, immediate ("1": admit at once if
+# nobody waits), now_ms. Returns {place, new (1/0), admitted_through}.
+_JOIN = """
+local place = redis.call('HGET', KEYS[1], ARGV[1])
+local new = 0
+if not place then
+  place = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], ARGV[1], place)
+  redis.call('RPUSH', KEYS[5], ARGV[1])
+  new = 1
+end
+place = tonumber(place)
+local admitted = tonumber(redis.call('GET', KEYS[3]) or '0')
+if new == 1 and ARGV[2] == '1' and admitted == place - 1 then
+  redis.call('SET', KEYS[3], place)
+  redis.call('ZADD', KEYS[4], place, place .. ':' .. ARGV[3])
+  admitted = place
+end
+return {place, new, admitted}
+"""
+
+# KEYS: seq, admitted, batches; ARGV: n, now_ms, upto. Admits up to n more places, never past
+# the last one handed out nor past ``upto`` (the places Postgres has). Returns {before, after}.
+_ADMIT = """
+local last = math.min(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[3]))
+local before = tonumber(redis.call('GET', KEYS[2]) or '0')
+local after = math.min(last, before + tonumber(ARGV[1]))
+if after > before then
+  redis.call('SET', KEYS[2], after)
+  redis.call('ZADD', KEYS[3], after, after .. ':' .. ARGV[2])
+end
+return {before, after}
+"""
+
+
+@dataclass(frozen=True)
+class Place:
+    place: int
+    new: bool
+    admitted_through: int
+
+
+@dataclass(frozen=True)
+class Line:
+    """One read of an event's line: enough to answer any buyer's status."""
+
+    last_place: int
+    admitted_through: int
+    sold_out: bool
+    rate: float
+    admitted_at_ms: int | None  # when the asked place was admitted (None: not yet)
+
+    def position(self, place: int) -> int:
+        """1 = next to be admitted; 0 = admitted."""
+        return max(0, place - self.admitted_through)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.last_place - self.admitted_through)
+
+
+class WaitingRoom:
+    """Redis side of the line. Raises RedisError when Redis is down (the line cannot be
+    served without it: the API answers 503)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._join = redis.register_script(_JOIN)
+        self._admit = redis.register_script(_ADMIT)
+        self._required: dict[uuid.UUID, tuple[float, bool]] = {}
+        self._saturated_noted: dict[uuid.UUID, float] = {}
+        self._sheds: dict[uuid.UUID, int] = {}
+
+    async def join(self, event_id: uuid.UUID, user_id: uuid.UUID, *, immediate: bool) -> Place:
+        keys = [_k(event_id, n) for n in ("line", "seq", "admitted", "batches", "joined")]
+        now_ms = int(time.time() * 1000)
+        place, new, admitted = await self._join(
+            keys=keys, args=[str(user_id), "1" if immediate else "0", now_ms]
+        )
+        return Place(int(place), bool(new), int(admitted))
+
+    async def remember(self, user_id: uuid.UUID, event_id: uuid.UUID) -> None:
+        """The buyer's lines (for their live stream), kept a day after the last join."""
+        key = f"wr:user:{user_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, str(event_id))
+            pipe.expire(key, 86_400)
+            await pipe.execute()
+
+    async def lines_of(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
+        """(event, place) of every line the buyer joined lately."""
+        found = await self.redis.smembers(f"wr:user:{user_id}")
+        events = sorted(str(e) for e in found)[:20]
+        if not events:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.hget(f"wr:{event}:line", str(user_id))
+            places = await pipe.execute()
+        return [(uuid.UUID(str(e)), int(p)) for e, p in zip(events, places, strict=True) if p]
+
+    async def place_of(self, event_id: uuid.UUID, user_id: uuid.UUID) -> int | None:
+        found = await self.redis.hget(_k(event_id, "line"), str(user_id))
+        return int(found) if found else None
+
+    async def line(self, event_id: uuid.UUID, place: int | None = None) -> Line:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(_k(event_id, "seq"))
+            pipe.get(_k(event_id, "admitted"))
+            pipe.exists(_k(event_id, "soldout"))
+            pipe.get(_k(event_id, "rate"))
+            if place is not None:
+                pipe.zrangebyscore(_k(event_id, "batches"), place, "+inf", start=0, num=1)
+            found = await pipe.execute()
+        admitted_at: int | None = None
+        if place is not None and found[4]:
+            admitted_at = int(str(found[4][0]).split(":")[1])
+        return Line(
+            last_place=int(found[0] or 0),
+            admitted_through=int(found[1] or 0),
+            sold_out=bool(found[2]),
+            rate=float(found[3] or 0.0),
+            admitted_at_ms=admitted_at,
+        )
+
+    async def admit(self, event_id: uuid.UUID, n: int, upto: int) -> tuple[int, int, int]:
+        """Admit up to ``n`` more places, none past ``upto``: (admitted through before, after,
+        the admission's time in unix ms)."""
+        keys = [_k(event_id, n_) for n_ in ("seq", "admitted", "batches")]
+        now_ms = int(time.time() * 1000)
+        before, after = await self._admit(keys=keys, args=[n, now_ms, upto])
+        return int(before), int(after), now_ms
+
+    async def signals(self, event_id: uuid.UUID, expired_through: int) -> tuple[int, int]:
+        """(reserves shed for this event so far, admitted places after ``expired_through``
+        that reserved)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(_k(event_id, "shed"))
+            pipe.zcount(_k(event_id, "used"), expired_through + 1, "+inf")
+            shed, used = await pipe.execute()
+        return int(shed or 0), int(used or 0)
+
+    async def publish_state(
+        self, event_id: uuid.UUID, *, mode: str, sold_out: bool, rate: float
+    ) -> None:
+        """The admission tick mirrors Postgres into the keys the API reads."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(_k(event_id, "mode"), mode)
+            if sold_out:
+                pipe.set(_k(event_id, "soldout"), "1")
+            else:
+                pipe.delete(_k(event_id, "soldout"))
+            pipe.set(_k(event_id, "rate"), f"{rate:.3f}")
+            await pipe.execute()
+
+    async def set_mode(self, event_id: uuid.UUID, mode: str) -> None:
+        await self.redis.set(_k(event_id, "mode"), mode)
+        self._required.pop(event_id, None)
+
+    async def saturated(self, event_id: uuid.UUID) -> bool:
+        return bool(await self.redis.exists(_k(event_id, "saturated")))
+
+    async def required(self, event_id: uuid.UUID, saturation_seconds: int) -> bool:
+        """Does a reserve for this event need an admission token now? Cached per process for
+        ``REQUIRED_CACHE_SECONDS``; False when Redis is down (the line cannot work then)."""
+        now = time.monotonic()
+        cached = self._required.get(event_id)
+        if cached is not None and now - cached[0] < REQUIRED_CACHE_SECONDS:
+            return cached[1]
+        try:
+            mode, saturated = await self.redis.mget(_k(event_id, "mode"), _k(event_id, "saturated"))
+        except (RedisError, OSError):
+            return False
+        required = mode == QueueMode.ON or (mode == QueueMode.AUTO and saturated is not None)
+        self._required[event_id] = (now, required)
+        return required
+
+    async def note_saturation(self, event_id: uuid.UUID, seconds: int, *, shed: bool) -> None:
+        """The reserve path is saturated for this event (it nears its cap; ``shed``: this
+        reserve is being shed): an ``auto`` queue turns on, and the admission tick sees the
+        sheds. At most one write per 0.2 s per process and event (best effort); sheds in
+        between are counted here and added with the next write."""
+        if shed:
+            self._sheds[event_id] = self._sheds.get(event_id, 0) + 1
+        now = time.monotonic()
+        if now - self._saturated_noted.get(event_id, 0.0) < 0.2:
+            return
+        self._saturated_noted[event_id] = now
+        sheds = self._sheds.pop(event_id, 0)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(_k(event_id, "saturated"), "1", ex=seconds)
+                if sheds:
+                    pipe.incrby(_k(event_id, "shed"), sheds)
+                await pipe.execute()
+        except (RedisError, OSError):
+            pass
+
+    async def mark_used(self, event_id: uuid.UUID, place: int) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.zadd(_k(event_id, "used"), {str(place): place})
+
+    async def joined_since(self, event_id: uuid.UUID, count: int, limit: int) -> list[str]:
+        """Buyers who joined after the first ``count`` places (in join order), at most
+        ``limit``: what the Postgres copy does not have yet."""
+        found = await self.redis.lrange(_k(event_id, "joined"), count, count + limit - 1)
+        return [str(u) for u in found]
+
+    async def restore(self, event_id: uuid.UUID, entries: list[tuple[uuid.UUID, int]]) -> None:
+        """Rebuild a lost Redis line from Postgres (places and admissions are kept there)."""
+        if not entries:
+            return
+        ordered = sorted(entries, key=lambda e: e[1])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_k(event_id, "line"), mapping={str(u): p for u, p in ordered})
+            pipe.delete(_k(event_id, "joined"))
+            pipe.rpush(_k(event_id, "joined"), *[str(u) for u, _ in ordered])
+            pipe.set(_k(event_id, "seq"), ordered[-1][1], nx=True)
+            await pipe.execute()
+
+
+# ---- tokens ---------------------------------------------------------------------------------
+
+
+def _key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), f"evently-{purpose}".encode(), hashlib.sha256).digest()
+
+
+def _sign(secret: str, purpose: str, payload: str) -> str:
+    mac = hmac.new(_key(secret, purpose), payload.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class QueueTicket:
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    place: int
+
+
+def queue_ticket(secret: str, event_id: uuid.UUID, user_id: uuid.UUID, place: int) -> str:
+    """``<place>.<user hex>.<signature>``: names a buyer's place; bound to the event."""
+    payload = f"{event_id.hex}.{user_id.hex}.{place}"
+    return f"{place}.{user_id.hex}.{_sign(secret, 'queue-ticket', payload)}"
+
+
+def read_queue_ticket(secret: str, event_id: uuid.UUID, ticket: str) -> QueueTicket | None:
+    parts = ticket.split(".")
+    if len(parts) != 3 or len(ticket) > 200:
+        return None
+    place_s, user_hex, sig = parts
+    try:
+        place, user_id = int(place_s), uuid.UUID(hex=user_hex)
+    except ValueError:
+        return None
+    if place < 1 or user_hex != user_id.hex or place_s != str(place):
+        return None
+    expected = _sign(secret, "queue-ticket", f"{event_id.hex}.{user_id.hex}.{place}")
+    if not hmac.compare_digest(expected, sig):
+        return None
+    return QueueTicket(event_id, user_id, place)
+
+
+@dataclass(frozen=True)
+class Admission:
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    place: int
+    expires_at: int  # unix seconds
+
+    @property
+    def idempotency_key(self) -> str:
+        """One booking per admission: a retried reserve returns the same booking."""
+        return f"admission:{self.event_id}:{self.place}"
+
+
+def expiry(admitted_at_ms: int, admission_seconds: int) -> int:
+    """An admission token's expiry (unix seconds): fixed by the admission's time, so asking
+    again never extends it."""
+    return admitted_at_ms // 1000 + admission_seconds
+
+
+def admission_token(
+    secret: str, event_id: uuid.UUID, user_id: uuid.UUID, place: int, expires_at: int
+) -> str:
+    """``<event hex>.<user hex>.<place>.<expires unix>.<signature>`` (HMAC-SHA256)."""
+    payload = f"{event_id.hex}.{user_id.hex}.{place}.{expires_at}"
+    return f"{payload}.{_sign(secret, 'admission', payload)}"
+
+
+def read_admission_token(
+    secret: str, token: str, event_id: uuid.UUID, now: float | None = None
+) -> Admission | None:
+    """The token's admission when it is genuine, for this event and not expired; else None.
+    A pure function of the token and the secret: no database, no Redis."""
+    parts = token.split(".")
+    if len(parts) != 5 or len(token) > 300:
+        return None
+    event_hex, user_hex, place_s, expires_s, sig = parts
+    if event_hex != event_id.hex:
+        return None
+    expected = _sign(secret, "admission", ".".join(parts[:4]))
+    if not hmac.compare_digest(expected, sig):
+        return None
+    try:
+        admission = Admission(event_id, uuid.UUID(hex=user_hex), int(place_s), int(expires_s))
+    except ValueError:
+        return None
+    if admission.expires_at <= (time.time() if now is None else now):
+        return None
+    return admission
+
+
+# ---- the durable copy in Postgres ------------------------------------------------------------
+
+
+async def record_join(
+    session: AsyncSession | AsyncConnection, event_id: uuid.UUID, user_id: uuid.UUID, place: int
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO queue_entries (event_id, user_id, position) VALUES (:e, :u, :p) "
+            "ON CONFLICT (event_id, user_id) DO NOTHING"
+        ),
+        {"e": event_id, "u": user_id, "p": place},
+    )
+
+
+async def persisted(conn: AsyncConnection, event_id: uuid.UUID) -> int:
+    """How many places the Postgres copy holds (they are 1..n: copied in join order)."""
+    n = await conn.scalar(
+        text("SELECT coalesce(max(position), 0) FROM queue_entries WHERE event_id = :e"),
+        {"e": event_id},
+    )
+    return int(n or 0)
+
+
+async def record_joins(
+    conn: AsyncConnection, event_id: uuid.UUID, first_place: int, users: list[str]
+) -> None:
+    """Copy places ``first_place, first_place + 1, ...`` to Postgres in one statement."""
+    if not users:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO queue_entries (event_id, user_id, position) "
+            "SELECT :e, u.user_id, u.ord + :first - 1 "
+            "FROM unnest(CAST(:users AS uuid[])) WITH ORDINALITY AS u(user_id, ord) "
+            "ON CONFLICT (event_id, user_id) DO NOTHING"
+        ),
+        {"e": event_id, "first": first_place, "users": users},
+    )
+
+
+async def record_admitted(
+    conn: AsyncConnection, event_id: uuid.UUID, after: int, through: int
+) -> list[tuple[uuid.UUID, int]]:
+    """Mark places ``(after, through]`` admitted; their buyers (idempotent)."""
+    rows = await conn.execute(
+        text(
+            "UPDATE queue_entries SET admitted_at = coalesce(admitted_at, now()) "
+            "WHERE event_id = :e AND position > :a AND position <= :t "
+            "RETURNING user_id, position"
+        ),
+        {"e": event_id, "a": after, "t": through},
+    )
+    return [(r.user_id, int(r.position)) for r in rows]
+
+
+async def entries(conn: AsyncConnection, event_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
+    rows = await conn.execute(
+        text("SELECT user_id, position FROM queue_entries WHERE event_id = :e"), {"e": event_id}
+    )
+    return [(r.user_id, int(r.position)) for r in rows]
