@@ -74,6 +74,8 @@ class InventoryActivities:
                 quantity=data.quantity,
                 hold_seconds=data.hold_seconds,
                 workflow_id=booking_workflow_id(data.booking_id),
+                lines=[(line.ticket_type_id, line.quantity) for line in data.lines] or None,
+                promo_code=data.promo_code,
             )
         if counters is not None:
             metrics.BOOKINGS.labels(outcome="reserved").inc()

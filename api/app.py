@@ -30,6 +30,7 @@ from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
 from api.support.endpoints import router as support_router
+from api.ticket_types.endpoints import router as ticket_types_router
 from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
@@ -70,6 +71,7 @@ def api_router() -> APIRouter:
     router.include_router(payments_router)
     router.include_router(search_router)
     router.include_router(support_router)
+    router.include_router(ticket_types_router)
     router.include_router(users_router)
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)

@@ -208,7 +208,19 @@ async def list_codes(session: AsyncSession, event_id: uuid.UUID) -> list[PromoCo
     )
 
 
-# ---- a booking's lines ----------------------------------------------------------------------
+# ---- a booking's lines ----
+
+
+def line_net(line: BookingLine, seats: int) -> Decimal:
+    """What ``seats`` of a line cost net of its discount (the discount spread over its seats,
+    rounded to the cent). A partial cancellation refunds ``line_net(before) - line_net(after)``,
+    so the refunds of a line never add up to more than was paid for it."""
+    gross = line.unit_price * seats
+    share = (line.discount * seats / line.quantity) if line.quantity else Decimal(0)
+    return (gross - share).quantize(_CENT)
+
+
+# ----------------------------------------------------------------------
 
 
 async def booking_lines(

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
 from api.bookings import service
 from api.bookings.schemas import (
+    BookingLineOut,
     BookingOut,
     BookingPage,
     CancelResponse,
@@ -24,13 +25,14 @@ from api.bookings.schemas import (
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
-from evently import bookings
+from evently import bookings, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import PayOutcome, Role
 from evently.errors import (
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
+    DuplicateLines,
     EventNotFound,
     EventNotOnSale,
     HoldExpired,
@@ -38,15 +40,24 @@ from evently.errors import (
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
+    PromoCodeExpired,
+    PromoCodeNotApplicable,
+    PromoCodeUnknown,
+    PromoCodeUsedUp,
     QuantityTooLarge,
     ReleaseRefused,
+    SalesClosed,
     SoldOut,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
     TooManyRequests,
     WorkflowNotRunning,
     WorkflowTimeout,
 )
 from evently.infra import metrics
 from evently.inventory.gate import Gate
+from evently.inventory.types import ReserveLine
 from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
@@ -92,6 +103,15 @@ def gate(request: Request) -> Gate:
             QuantityTooLarge,
             TooManyRequests,
             Overloaded,
+            TicketTypeSoldOut,
+            TicketTypeNotFound,
+            SalesClosed,
+            TooManyOfType,
+            DuplicateLines,
+            PromoCodeUnknown,
+            PromoCodeExpired,
+            PromoCodeUsedUp,
+            PromoCodeNotApplicable,
         ),
     },
 )
@@ -111,7 +131,10 @@ async def reserve(
     for a booking that may exist). Retrying with the same `Idempotency-Key` returns the same
     booking. Beyond the in-flight cap: 503 `overloaded` with Retry-After (a sold-out event
     still answers 409)."""
-    if body.quantity > res.settings.max_tickets_per_booking:
+    lines = body.lines or []
+    if len({x.ticket_type_id for x in lines}) < len(lines):
+        raise DuplicateLines()
+    if body.total > res.settings.max_tickets_per_booking:
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
         )
@@ -130,8 +153,15 @@ async def reserve(
             admission(request),
             user_id=user.user_id,
             event_id=body.event_id,
-            quantity=body.quantity,
+            quantity=body.total,
             idempotency_key=idempotency_key,
+            lines=None
+            if body.lines is None
+            else [
+                ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity)
+                for x in body.lines
+            ],
+            promo_code=body.promo_code,
         )
     if isinstance(result, service.Pending):
         return pending_answer(result.booking_id, result.event_id, result.retry_after)
@@ -140,6 +170,7 @@ async def reserve(
         status=result.status,
         hold_expires_at=result.hold_expires_at,
         amount=result.amount,
+        discount=result.discount,
         currency=result.currency,
         workflow_id=booking_workflow_id(result.booking_id),
     )
@@ -225,13 +256,13 @@ async def confirm(
 )
 async def get_booking(
     booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
-) -> Booking | JSONResponse:
+) -> BookingOut | JSONResponse:
     """The booking's state; visible to its owner, support and admins (others get 404). A
     reservation still in flight (no row yet, its workflow running) answers 202 `pending`."""
     staff = user.role in (Role.ADMIN, Role.SUPPORT)
     booking = await bookings.get_booking(session, booking_id)
     if booking is not None and (booking.user_id == user.id or staff):
-        return booking
+        return (await with_lines(session, [booking]))[0]
     if booking is None:
         await session.commit()  # hand the connection back before asking Temporal
         found = await booking_client.in_flight(temporal, booking_id)
@@ -282,5 +313,27 @@ async def my_bookings(
     items, total = await bookings.list_user_bookings(session, user.id, page=page, limit=limit)
     links.set(page, limit, total, max_page=MAX_PAGE)
     return BookingPage(
-        items=[BookingOut.model_validate(b) for b in items], total=total, page=page, limit=limit
+        items=await with_lines(session, list(items)), total=total, page=page, limit=limit
     )
+
+
+async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:
+    """The bookings with their lines (ticket types, unit prices, discounts)."""
+    lines = await ticket_types.booking_lines(session, [b.id for b in found])
+    out = []
+    for b in found:
+        item = BookingOut.model_validate(b)
+        item.lines = [
+            BookingLineOut(
+                ticket_type_id=line.ticket_type_id,
+                name=name,
+                quantity=line.quantity,
+                cancelled=line.cancelled,
+                unit_price=line.unit_price,
+                discount=line.discount,
+                total=ticket_types.line_net(line, line.quantity - line.cancelled),
+            )
+            for line, name in lines[b.id]
+        ]
+        out.append(item)
+    return out

@@ -15,6 +15,7 @@ from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
 from evently.errors import (
     BookingNotActive,
     BookingNotHeld,
+    EventlyError,
     EventNotFound,
     EventNotOnSale,
     HoldExpired,
@@ -22,13 +23,21 @@ from evently.errors import (
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
+    PromoCodeExpired,
+    PromoCodeNotApplicable,
+    PromoCodeUnknown,
+    PromoCodeUsedUp,
+    SalesClosed,
     ServiceUnavailable,
     SoldOut,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Verdict, no_hold_key
-from evently.inventory.types import Reservation
+from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
 from workflows.booking import client as booking_client
@@ -131,6 +140,8 @@ async def reserve(
     event_id: uuid.UUID,
     quantity: int,
     idempotency_key: str | None,
+    lines: list[ReserveLine] | None = None,
+    promo_code: str | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
@@ -156,6 +167,8 @@ async def reserve(
             user_id=user_id,
             quantity=quantity,
             hold_seconds=res.settings.hold_seconds,
+            lines=lines or [],
+            promo_code=promo_code,
         )
         # the OrganizationId search attribute: a per-process cache (one Postgres read per event
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
@@ -213,7 +226,23 @@ def _answer(
         raise EventNotFound()
     if result.reason == ReserveOutcome.EVENT_NOT_ON_SALE:
         raise EventNotOnSale()
+    refusal = _REFUSALS.get(result.reason or "")
+    if refusal is not None:
+        raise refusal()
     raise ServiceUnavailable("Bookings are unavailable right now; retry shortly.")
+
+
+#: a line or the promo code refused (issue 15): nothing was taken
+_REFUSALS: dict[str, type[EventlyError]] = {
+    ReserveOutcome.TICKET_TYPE_SOLD_OUT: TicketTypeSoldOut,
+    ReserveOutcome.TICKET_TYPE_NOT_FOUND: TicketTypeNotFound,
+    ReserveOutcome.SALES_CLOSED: SalesClosed,
+    ReserveOutcome.TOO_MANY_OF_TYPE: TooManyOfType,
+    ReserveOutcome.PROMO_CODE_UNKNOWN: PromoCodeUnknown,
+    ReserveOutcome.PROMO_CODE_EXPIRED: PromoCodeExpired,
+    ReserveOutcome.PROMO_CODE_USED_UP: PromoCodeUsedUp,
+    ReserveOutcome.PROMO_CODE_NOT_APPLICABLE: PromoCodeNotApplicable,
+}
 
 
 def update_wait_seconds(settings: Settings) -> float:

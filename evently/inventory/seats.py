@@ -69,6 +69,7 @@ def _reservation(
         hold_expires_at=getattr(row, "hold_expires_at", None),
         event_ends_at=getattr(row, "ends_at", None),
         reason=reason,
+        discount=getattr(row, "discount", None) or Decimal(0),
     )
 
 
@@ -115,7 +116,7 @@ WITH req AS (
     FROM events e WHERE e.id = :event_id
       AND (SELECT count(*) FROM req) = CAST(:n_lines AS integer)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, amount, currency, hold_expires_at
+    RETURNING id, amount, currency, hold_expires_at, discount
 ), lines AS (
     INSERT INTO booking_lines (booking_id, ticket_type_id, quantity, unit_price, discount)
     SELECT ins.id, priced.tt, priced.q, priced.price, priced.discount FROM ins, priced
@@ -145,7 +146,7 @@ WITH req AS (
       AND EXISTS (SELECT 1 FROM priced WHERE priced.eligible)
     RETURNING p.id
 )
-SELECT ins.id AS inserted, ins.amount, ins.currency, ins.hold_expires_at,
+SELECT ins.id AS inserted, ins.amount, ins.currency, ins.hold_expires_at, ins.discount,
        taken.event_id, taken.capacity, taken.available, taken.held, taken.sold, taken.status,
        taken.updated_at, taken.ends_at,
        CASE WHEN taken.event_id IS NOT NULL
@@ -241,7 +242,7 @@ RETURNING b.end_reason
 _BOOKING = text(
     """
 SELECT b.id, b.event_id, b.quantity, b.status, b.amount, b.currency, b.hold_expires_at,
-       b.end_reason, e.ends_at
+       b.end_reason, e.ends_at, b.discount
 FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :booking_id
 """
 )
