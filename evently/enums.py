@@ -61,7 +61,8 @@ class WaitlistStatus(StrEnum):
 
 class PaymentKind(StrEnum):
     CHARGE = "charge"
-    REFUND = "refund"
+    REFUND = "refund"  # the whole booking (what is left of it after partial refunds)
+    PARTIAL_REFUND = "partial_refund"  # cancelled lines of a booking that stays confirmed
 
 
 class PaymentStatus(StrEnum):

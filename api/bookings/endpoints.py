@@ -14,6 +14,8 @@ from api.bookings.schemas import (
     BookingLineOut,
     BookingOut,
     BookingPage,
+    CancelLinesRequest,
+    CancelLinesResponse,
     CancelResponse,
     ConfirmRequest,
     ConfirmResponse,
@@ -37,6 +39,7 @@ from evently.errors import (
     EventNotOnSale,
     HoldExpired,
     IdempotencyKeyReused,
+    LinesNotCancellable,
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
@@ -298,6 +301,77 @@ async def cancel_booking(
     )
     return CancelResponse(
         booking_id=booking.id, status=result.booking_status, refunded=result.refunded
+    )
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel-lines",
+    response_model=CancelLinesResponse,
+    responses=problem_responses(
+        BookingNotFound,
+        BookingNotActive,
+        LinesNotCancellable,
+        DuplicateLines,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
+    ),
+)
+async def cancel_lines(
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    res: ResourcesDep,
+) -> CancelLinesResponse:
+    """Cancel part of a confirmed booking: that part is refunded (net of its share of the
+    discount), its seats go back on sale (or to the waitlist) and exactly those tickets are
+    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking."""
+    booking = await _own_booking(session, user, booking_id)
+    return await cancel_lines_answer(
+        session,
+        temporal,
+        settings,
+        res,
+        booking,
+        body,
+        f"user:{user.id}",
+        "lines cancelled by buyer",
+    )
+
+
+async def cancel_lines_answer(
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    res: ResourcesDep,
+    booking: Booking,
+    body: CancelLinesRequest,
+    actor: str,
+    reason: str,
+) -> CancelLinesResponse:
+    """The buyer's and support's partial cancellation (api/support reuses it)."""
+    wanted = {x.ticket_type_id: x.quantity for x in body.lines}
+    if len(wanted) < len(body.lines):
+        raise DuplicateLines()
+    change, result, amount = await service.cancel_lines(
+        session,
+        temporal,
+        settings,
+        booking,
+        wanted,
+        actor,
+        reason=reason,
+        organization_id=await organization_of_event(res.engine, booking.event_id),
+    )
+    return CancelLinesResponse(
+        booking_id=booking.id,
+        status=result.booking_status,
+        change=change,
+        refunded=result.refunded,
+        refund_amount=amount,
     )
 
 

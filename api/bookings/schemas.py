@@ -141,3 +141,19 @@ class CancelResponse(BaseModel):
     booking_id: uuid.UUID
     status: str
     refunded: bool
+
+
+class CancelLinesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[ReserveLineIn] = Field(min_length=1, max_length=20)
+
+
+class CancelLinesResponse(BaseModel):
+    """The booking after the change: still ``confirmed`` with fewer seats, or ``cancelled``
+    when the lines were all it had left."""
+
+    booking_id: uuid.UUID
+    status: str
+    change: int | None  # the change number (None: the whole booking was cancelled)
+    refunded: bool
+    refund_amount: Money | None = None

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from evently import booking_changes
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -308,3 +311,46 @@ async def cancel(
             + (f": {result.detail}." if result.detail else ".")
         )
     return result
+
+
+async def cancel_lines(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    wanted: dict[uuid.UUID, int],
+    actor: str,
+    *,
+    reason: str = "lines cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
+) -> tuple[int | None, CancelResult, Decimal | None]:
+    """Cancel part of a confirmed booking: the change is numbered and recorded (committed),
+    then run by its BookingChangeWorkflow. Lines that cover every seat left are a whole
+    cancellation. Returns (change number or None, the result, the change's refund)."""
+    change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
+    if change is None:
+        await session.commit()
+        return (
+            None,
+            await cancel(
+                temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+            ),
+            None,
+        )
+    change_no, amount = change.change_no, change.refund_amount
+    await session.commit()  # the workflow reads the change
+    result = await booking_client.cancel_lines(
+        temporal,
+        booking.id,
+        change_no,
+        actor=actor,
+        reason=reason,
+        wait_seconds=update_wait_seconds(settings),
+        organization_id=organization_id,
+    )
+    if result.booking_status != BookingStatus.CONFIRMED or not result.refunded:
+        raise BookingNotActive(
+            f"This booking is {result.booking_status}"
+            + (f": {result.detail}." if result.detail else ".")
+        )
+    return change_no, result, amount

@@ -52,7 +52,7 @@ USER_ROLES = tuple(r.value for r in Role)  # the CHECK follows the enum (a new r
 EVENT_STATUSES = ("draft", "published", "cancelled", "completed")
 BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
-PAYMENT_KINDS = ("charge", "refund")
+PAYMENT_KINDS = ("charge", "refund", "partial_refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
 PAYMENT_ATTEMPT_STATUSES = tuple(s.value for s in PaymentAttemptStatus)
 TICKET_STATUSES = tuple(s.value for s in TicketStatus)
@@ -259,13 +259,14 @@ class Payment(Base):
         CheckConstraint(_in("kind", PAYMENT_KINDS), name="kind"),
         CheckConstraint(_in("status", PAYMENT_STATUSES), name="status"),
         CheckConstraint("amount >= 0", name="amount_nonnegative"),
-        # one successful charge and at most one refund per booking
+        # one successful charge and at most one (whole) refund per booking; partial refunds
+        # are one per change (their idempotency keys carry the change number)
         Index(
             "uq_payments_one_success_per_booking",
             "booking_id",
             "kind",
             unique=True,
-            postgresql_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded' AND kind <> 'partial_refund'"),
         ),
     )
 
@@ -748,3 +749,31 @@ class PromoCode(Base):
         Boolean, default=False, server_default=text("false")
     )
     created_at: Mapped[datetime] = _created()
+
+
+class BookingChange(Base):
+    """A partial cancellation of a confirmed booking, numbered per booking: requested → refunded
+    (its part refunded, keyed by booking and number) → done (its seats released, exactly those
+    tickets revoked); ``void`` when the booking ended meanwhile (a whole cancellation refunds
+    what is left)."""
+
+    __tablename__ = "booking_changes"
+    __table_args__ = (
+        CheckConstraint("change_no > 0", name="change_no_positive"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("refund_amount >= 0", name="refund_nonnegative"),
+        CheckConstraint("status IN ('requested', 'refunded', 'done', 'void')", name="status"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), primary_key=True)
+    change_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lines: Mapped[Any] = mapped_column(JSONB)  # [{"ticket_type_id": ..., "quantity": n}]
+    quantity: Mapped[int] = mapped_column(Integer)
+    refund_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    status: Mapped[str] = mapped_column(String(16), default="requested", server_default="requested")
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

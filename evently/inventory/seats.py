@@ -542,6 +542,69 @@ async def release(
     return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
 
 
+# ---- part of a sale ended: some lines of a confirmed booking cancelled (issue 15) -------------
+
+# Guarded by the change's status (refunded → done) and the booking's (still confirmed): a retry,
+# or a whole cancellation that came first, changes nothing. The lines' ``cancelled`` grow (CHECK
+# cancelled <= quantity), the booking keeps its other seats, each type's ``sold`` and the
+# event's go down, exactly those tickets are revoked (per type, not-yet-scanned first, highest
+# serial first), and the seats go back on sale or, while anyone waits, to the waitlist's pool.
+_CANCEL_LINES = text(
+    f"""
+WITH ch AS (
+    UPDATE booking_changes c SET status = 'done', updated_at = now()
+    FROM bookings b
+    WHERE c.booking_id = :booking_id AND c.change_no = :change_no AND c.status = 'refunded'
+      AND b.id = c.booking_id AND b.status = 'confirmed'
+    RETURNING c.booking_id, c.lines, c.quantity, b.event_id
+), req AS (
+    SELECT ch.booking_id, CAST(x ->> 'ticket_type_id' AS uuid) AS tt,
+           CAST(x ->> 'quantity' AS integer) AS q
+    FROM ch CROSS JOIN LATERAL jsonb_array_elements(ch.lines) AS x
+), bl AS (
+    UPDATE booking_lines l SET cancelled = l.cancelled + req.q FROM req
+    WHERE l.booking_id = req.booking_id AND l.ticket_type_id = req.tt
+), bk AS (
+    UPDATE bookings b SET quantity = b.quantity - ch.quantity, updated_at = now()
+    FROM ch WHERE b.id = ch.booking_id
+), types AS (
+    UPDATE ticket_types t SET sold = t.sold - req.q FROM req WHERE t.id = req.tt
+), revoked AS (
+    UPDATE tickets k SET status = 'revoked', revoked_at = now()
+    WHERE k.id IN (
+        SELECT pick.id FROM req CROSS JOIN LATERAL (
+            SELECT v.id FROM tickets v
+            WHERE v.booking_id = req.booking_id AND v.ticket_type_id = req.tt
+              AND v.status = 'valid'
+            ORDER BY v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
+        ) pick
+    )
+)
+UPDATE events e SET
+    sold = e.sold - ch.quantity,
+    held = e.held + CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END,
+    available = e.available + CASE WHEN e.waitlist_waiting > 0 THEN 0 ELSE ch.quantity END,
+    waitlist_pool = e.waitlist_pool + CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END,
+    {BUMP}
+FROM ch WHERE e.id = ch.event_id
+RETURNING {COUNTERS}, CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END AS to_waitlist
+"""
+)
+
+
+async def cancel_lines(
+    conn: AsyncConnection, booking_id: uuid.UUID, change_no: int
+) -> Released | None:
+    """Release the seats of a refunded partial cancellation (autocommit connection). None when
+    it was done already, or the booking is no longer confirmed (nothing to release)."""
+    row = (
+        await conn.execute(_CANCEL_LINES, {"booking_id": booking_id, "change_no": change_no})
+    ).first()
+    if row is None:
+        return None
+    return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
+
+
 # ---- a payment after the hold ended -----------------------------------------------------------
 
 _TAKE_AGAIN = text(

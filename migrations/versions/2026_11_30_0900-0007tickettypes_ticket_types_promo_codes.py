@@ -17,6 +17,9 @@ Create Date: 2026-11-30 09:00:00.000000
   bookings get one line on their event's default type.
 - ``promo_codes`` with ``uses`` counted in the reserve statement (``CHECK uses <= max_uses``);
   ``bookings.promo_code_id`` / ``discount``; ``tickets.ticket_type_id``.
+- ``booking_changes``: one row per partial cancellation of a confirmed booking, numbered per
+  booking (the BookingChangeWorkflow id and the refund's idempotency key carry the number), with
+  its lines, its refund amount and how far it got; ``payments.kind`` may be ``partial_refund``.
 - ``evently_refuse(reason)``: raises SQLSTATE ``EV001``; a reserve statement calls it when a
   line could not be taken after the event's seats were, so the whole statement (booking row,
   every counter) rolls back: all lines or none.
@@ -242,6 +245,45 @@ def upgrade() -> None:
         ["id"],
     )
 
+    op.create_table(
+        "booking_changes",
+        sa.Column("booking_id", sa.UUID(), nullable=False),
+        sa.Column("change_no", sa.Integer(), nullable=False),
+        sa.Column("lines", postgresql.JSONB(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("refund_amount", sa.Numeric(precision=12, scale=2), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="requested", nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        _created(),
+        _updated(),
+        sa.CheckConstraint("change_no > 0", name=op.f("ck_booking_changes_change_no_positive")),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_booking_changes_quantity_positive")),
+        sa.CheckConstraint(
+            "refund_amount >= 0", name=op.f("ck_booking_changes_refund_nonnegative")
+        ),
+        sa.CheckConstraint(
+            "status IN ('requested', 'refunded', 'done', 'void')",
+            name=op.f("ck_booking_changes_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["booking_id"], ["bookings.id"], name=op.f("fk_booking_changes_booking_id_bookings")
+        ),
+        sa.PrimaryKeyConstraint("booking_id", "change_no", name=op.f("pk_booking_changes")),
+    )
+    op.drop_constraint(op.f("ck_payments_kind"), "payments", type_="check")
+    op.create_check_constraint(
+        op.f("ck_payments_kind"), "payments", "kind IN ('charge', 'refund', 'partial_refund')"
+    )
+    op.drop_index("uq_payments_one_success_per_booking", table_name="payments")
+    op.create_index(
+        "uq_payments_one_success_per_booking",
+        "payments",
+        ["booking_id", "kind"],
+        unique=True,
+        postgresql_where=sa.text("status = 'succeeded' AND kind <> 'partial_refund'"),
+    )
+
     # every existing event: its default type, counters from its bookings; every booking: its line
     op.execute(
         """
@@ -279,6 +321,18 @@ def downgrade() -> None:
         op.f("fk_tickets_ticket_type_id_ticket_types"), "tickets", type_="foreignkey"
     )
     op.drop_column("tickets", "ticket_type_id")
+    op.execute("DELETE FROM payments WHERE kind = 'partial_refund'")
+    op.drop_index("uq_payments_one_success_per_booking", table_name="payments")
+    op.create_index(
+        "uq_payments_one_success_per_booking",
+        "payments",
+        ["booking_id", "kind"],
+        unique=True,
+        postgresql_where=sa.text("status = 'succeeded'"),
+    )
+    op.drop_constraint(op.f("ck_payments_kind"), "payments", type_="check")
+    op.create_check_constraint(op.f("ck_payments_kind"), "payments", "kind IN ('charge', 'refund')")
+    op.drop_table("booking_changes")
     op.drop_index("ix_booking_lines_ticket_type", table_name="booking_lines")
     op.drop_table("booking_lines")
     op.drop_index("ix_bookings_promo_code", table_name="bookings")

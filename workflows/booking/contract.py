@@ -185,3 +185,19 @@ class BookingFacts(BaseModel):
     amount: Decimal
     currency: str
     event_ends_at: datetime | None = None
+
+
+# ---- a partial cancellation (issue 15): change ``lines-<n>`` of BookingChangeWorkflow ---------
+
+REFUND_CHANGE = "refund_booking_change"  # payments queue
+CANCEL_LINES = "cancel_booking_lines"  # local, booking queue
+
+
+class ChangeInput(BaseModel):
+    booking_id: uuid.UUID
+    change_no: int
+
+
+class CancelLinesResult(BaseModel):
+    done: bool  # the seats were released now (False: done before, or the booking ended)
+    public: bool = True  # False: kept for the waitlist (the workflow hands them over)

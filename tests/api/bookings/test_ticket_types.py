@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from evently.invariants import check
@@ -217,3 +218,115 @@ async def test_an_unknown_event_or_type_is_404_for_the_admin(
         404,
         "ticket_type_not_found",
     )
+
+
+async def _payments(res: Resources, booking_id: str) -> list[tuple[str, str]]:
+    async with res.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT kind, CAST(amount AS text) FROM payments WHERE booking_id = :b "
+                "AND status = 'succeeded' ORDER BY created_at"
+            ),
+            {"b": booking_id},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_partial_cancellation_refunds_that_part_and_releases_those_seats(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    admin = await make_account(resources, "admin")
+    buyer = await make_account(resources)
+    support = await make_account(resources, "support")
+    event = await make_event(resources, capacity=10, price=Decimal("20.00"))
+    base = f"{ADMIN}/{event.id}"
+    vip = (
+        await client.post(
+            f"{base}/ticket-types", json={"name": "VIP", "price": "50.00"}, headers=admin.headers
+        )
+    ).json()
+    await client.post(
+        f"{base}/promo-codes",
+        json={"code": "TEN", "percent_off": "10", "max_uses": 5},
+        headers=admin.headers,
+    )
+    r = await client.post(
+        "/api/v1/bookings/reserve",
+        json={
+            "event_id": str(event.id),
+            "lines": [{"ticket_type_id": vip["id"], "quantity": 3}],
+            "promo_code": "ten",
+        },
+        headers=buyer.headers,
+    )
+    booking = r.json()["booking_id"]
+    assert r.json()["amount"] == "135.00"
+    r = await client.post(
+        "/api/v1/bookings/confirm",
+        json={"booking_id": booking, "payment_method": "pm_card_visa"},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 200, r.text
+    cancel = f"/api/v1/bookings/{booking}/cancel-lines"
+    _problem(
+        await client.post(
+            cancel,
+            json={"lines": [{"ticket_type_id": vip["id"], "quantity": 4}]},
+            headers=buyer.headers,
+        ),
+        409,
+        "lines_not_cancellable",
+    )
+    r = await client.post(
+        cancel,
+        json={"lines": [{"ticket_type_id": vip["id"], "quantity": 1}]},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["change"], r.json()["refund_amount"]) == (
+        "confirmed",
+        1,
+        "45.00",
+    )
+    got = (await client.get(f"/api/v1/bookings/{booking}", headers=buyer.headers)).json()
+    assert got["quantity"] == 2
+    assert [(x["quantity"], x["cancelled"], x["total"]) for x in got["lines"]] == [(3, 1, "90.00")]
+    async with resources.engine.connect() as conn:
+        tickets = (
+            await conn.execute(
+                text("SELECT seat, status FROM tickets WHERE booking_id = :b ORDER BY seat"),
+                {"b": booking},
+            )
+        ).all()
+        assert [tuple(t) for t in tickets] == [(1, "valid"), (2, "valid"), (3, "revoked")]
+        assert await check(conn, event.id) == []
+
+    # support cancels another seat; then the buyer cancels the rest: a whole cancellation
+    r = await client.post(
+        f"/api/v1/support/bookings/{booking}/cancel-lines",
+        json={"lines": [{"ticket_type_id": vip["id"], "quantity": 1}], "reason": "asked by phone"},
+        headers=support.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["change"] == 2
+    r = await client.post(
+        cancel,
+        json={"lines": [{"ticket_type_id": vip["id"], "quantity": 1}]},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["change"]) == ("cancelled", None)
+    assert await _payments(resources, booking) == [
+        ("charge", "135.00"),
+        ("partial_refund", "45.00"),
+        ("partial_refund", "45.00"),
+        ("refund", "45.00"),
+    ]
+    avail = (await client.get(f"/api/v1/events/{event.id}/availability")).json()
+    assert (avail["available"], avail["sold"]) == (10, 0)
+    async with resources.engine.connect() as conn:
+        uses = await conn.scalar(
+            text("SELECT uses FROM promo_codes WHERE event_id = :e"), {"e": event.id}
+        )
+        assert uses == 0  # the cancelled booking gave its use back
+        assert await check(conn, event.id) == []
