@@ -58,6 +58,9 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         "webhook-delivery-retried-delivered",
         "webhook-delivery-gone",
         "webhook-relay",
+        # ticket types (issue 15): a partial cancellation, and a reserve of several lines
+        "booking-change-lines",
+        "booking-held-lines-promo",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -11,10 +11,12 @@ from decimal import Decimal
 import httpx
 import pytest
 from sqlalchemy import text
+from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.invariants import check
 from tests.factories import make_account, make_event
+from tests.workflows.histories import record
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -28,7 +30,7 @@ def _problem(r: httpx.Response, status: int, code: str) -> None:
 
 
 async def test_types_codes_and_a_multi_line_booking(
-    client: httpx.AsyncClient, resources: Resources
+    client: httpx.AsyncClient, resources: Resources, temporal_client: Client
 ) -> None:
     admin = await make_account(resources, "admin")
     buyer = await make_account(resources)
@@ -191,6 +193,7 @@ async def test_types_codes_and_a_multi_line_booking(
         ("General admission", 2, "20.00", "20.00"),
         ("VIP", 2, "100.00", "100.00"),
     ]
+    await record(temporal_client, f"booking-{held['booking_id']}", "booking-held-lines-promo")
     codes = (await client.get(f"{base}/promo-codes", headers=admin.headers)).json()["items"]
     assert {c["code"]: c["uses"] for c in codes} == {"HALF": 1, "SPONSOR": 0}
     after = (await client.get(f"/api/v1/events/{event.id}")).json()
@@ -233,7 +236,7 @@ async def _payments(res: Resources, booking_id: str) -> list[tuple[str, str]]:
 
 
 async def test_partial_cancellation_refunds_that_part_and_releases_those_seats(
-    client: httpx.AsyncClient, resources: Resources
+    client: httpx.AsyncClient, resources: Resources, temporal_client: Client
 ) -> None:
     admin = await make_account(resources, "admin")
     buyer = await make_account(resources)
@@ -288,6 +291,7 @@ async def test_partial_cancellation_refunds_that_part_and_releases_those_seats(
         1,
         "45.00",
     )
+    await record(temporal_client, f"booking-change-{booking}-lines-1", "booking-change-lines")
     got = (await client.get(f"/api/v1/bookings/{booking}", headers=buyer.headers)).json()
     assert got["quantity"] == 2
     assert [(x["quantity"], x["cancelled"], x["total"]) for x in got["lines"]] == [(3, 1, "90.00")]
