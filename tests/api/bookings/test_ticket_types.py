@@ -196,6 +196,17 @@ async def test_types_codes_and_a_multi_line_booking(
     await record(temporal_client, f"booking-{held['booking_id']}", "booking-held-lines-promo")
     codes = (await client.get(f"{base}/promo-codes", headers=admin.headers)).json()["items"]
     assert {c["code"]: c["uses"] for c in codes} == {"HALF": 1, "SPONSOR": 0}
+    stats = (await client.get(f"{base}/analytics", headers=admin.headers)).json()
+    per_type = {
+        t["name"]: (t["seats_confirmed"], t["revenue"]["amount"]) for t in stats["ticket_types"]
+    }
+    assert per_type["VIP"] == (2, "100.00")
+    assert per_type["General admission"] == (2, "20.00")
+    assert [(c["code"], c["uses"], c["discount"]["amount"]) for c in stats["promo_codes"]] == [
+        ("HALF", 1, "120.00"),
+        ("SPONSOR", 0, "0.00"),
+    ]
+    assert stats["revenue"]["amount"] == "120.00"
     after = (await client.get(f"/api/v1/events/{event.id}")).json()
     assert {t["name"]: t["available"] for t in after["ticket_types"]}["VIP"] == 0
     async with resources.engine.connect() as conn:
