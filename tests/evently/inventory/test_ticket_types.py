@@ -195,3 +195,28 @@ async def test_concurrent_buyers_never_oversell_a_type_or_the_event(resources: R
                     ReserveOutcome.PROMO_CODE_USED_UP,
                 )
         assert await check(conn, event.id) == []
+
+
+async def test_the_search_document_shows_the_lowest_price_a_buyer_can_still_pay(
+    resources: Resources,
+) -> None:
+    from evently.search.documents import load_document
+
+    event = await make_event(resources, capacity=10, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        cheap = await _type(conn, event.id, "Cheap", "5.00", capacity=1)
+        await _type(conn, event.id, "Secret", "1.00", hidden=True)
+        await _type(conn, event.id, "Gone", "2.00", end=datetime.now(UTC) - timedelta(days=1))
+    async with resources.sessionmaker() as session:
+        doc = await load_document(session, event.id)
+    assert doc is not None
+    assert doc.price == Decimal("5.00")
+    assert doc.has_seats
+    async with engine.connect() as conn:
+        buyer = await make_account(resources)
+        assert (await _reserve(conn, event.id, buyer.id, [(cheap, 1)])).status == "held"
+    async with resources.sessionmaker() as session:
+        doc = await load_document(session, event.id)
+    assert doc is not None
+    assert doc.price == Decimal("20.00")  # the cheap type's cap is full
