@@ -21,6 +21,7 @@ from evently.inventory.gate import Gate, no_hold_key
 from evently.inventory.types import Counters, Reservation
 from evently.organizations import organization_of_event
 from workflows.booking.contract import (
+    CANCEL_LINES,
     CONFIRM_BOOKING,
     LOAD_BOOKING,
     RELEASE_BOOKING,
@@ -28,6 +29,8 @@ from workflows.booking.contract import (
     SETTLE_LATE_PAYMENT,
     BookingFacts,
     BookingInput,
+    CancelLinesResult,
+    ChangeInput,
     ReleaseInput,
     booking_workflow_id,
 )
@@ -83,6 +86,8 @@ class InventoryActivities:
                 quantity=data.quantity,
                 hold_seconds=data.hold_seconds,
                 workflow_id=booking_workflow_id(data.booking_id),
+                lines=[(line.ticket_type_id, line.quantity) for line in data.lines] or None,
+                promo_code=data.promo_code,
             )
         if counters is not None:
             metrics.BOOKINGS.labels(outcome="reserved").inc()
@@ -208,6 +213,43 @@ class InventoryActivities:
             return False
         await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
         return True
+
+    @activity.defn(name=CANCEL_LINES)
+    async def cancel_lines(self, data: ChangeInput) -> CancelLinesResult:
+        """A refunded partial cancellation's seats back (once: guarded by the change's status).
+        A change whose booking ended meanwhile is void (its whole cancellation released them)."""
+        async with self._autocommit.connect() as conn:
+            released = await seats.cancel_lines(conn, data.booking_id, data.change_no)
+            if released is None:
+                await conn.execute(
+                    text(
+                        "UPDATE booking_changes c SET status = 'void', updated_at = now() "
+                        "FROM bookings b WHERE c.booking_id = :b AND c.change_no = :n "
+                        "AND c.status = 'refunded' AND b.id = c.booking_id "
+                        "AND b.status <> 'confirmed'"
+                    ),
+                    {"b": data.booking_id, "n": data.change_no},
+                )
+                return CancelLinesResult(done=False)
+        metrics.BOOKINGS.labels(outcome="lines_cancelled").inc()
+        freed = await self._change_quantity(data) if released.to_waitlist == 0 else 0
+        await after_seat_change(self.res, self.temporal, released, released.available - freed)
+        if released.to_waitlist:
+            return CancelLinesResult(done=True, public=False)
+        await self.gate.give_back(
+            released.event_id, freed, f"{data.booking_id}:lines-{data.change_no}"
+        )
+        return CancelLinesResult(done=True, public=True)
+
+    async def _change_quantity(self, data: ChangeInput) -> int:
+        async with self._autocommit.connect() as conn:
+            found = await conn.scalar(
+                text(
+                    "SELECT quantity FROM booking_changes WHERE booking_id = :b AND change_no = :n"
+                ),
+                {"b": data.booking_id, "n": data.change_no},
+            )
+        return int(found or 0)
 
     @activity.defn(name=LOAD_BOOKING)
     async def load_booking(self, booking_id: uuid.UUID) -> BookingFacts:

@@ -12,9 +12,13 @@ finished one meanwhile), so a buyer who tries again never pays twice.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from sqlalchemy import text
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from evently import booking_changes
 from evently.enums import PaymentAttemptStatus, PayOutcome
 from evently.infra import metrics
 from evently.infra.resources import Resources
@@ -26,6 +30,8 @@ from workflows.booking.contract import (
     RECONCILE_CHARGE,
     RECORD_PROVIDER_PAYMENT,
     REFUND,
+    REFUND_CHANGE,
+    ChangeInput,
     ChargeInput,
     ChargeResult,
     ProviderPaymentInput,
@@ -195,33 +201,117 @@ class PaymentActivities:
 
     @activity.defn(name=REFUND)
     async def refund_payment(self, data: RefundInput) -> RefundResult:
-        """Refund the booking's successful charge, once (idempotent by booking id)."""
-        async with self.res.engine.connect() as conn:
-            charge = await records.successful_charge(conn, data.booking_id)
-        if charge is None:
-            return RefundResult(refunded=False)
-        result = await self.provider.refund(
-            idempotency_key=records.refund_key(data.booking_id),
-            charge_id=charge.provider_payment_id,
-            amount=charge.amount,
-            currency=charge.currency,
-        )
-        # a refund still processing (Stripe: pending) is accepted: it settles at the provider
-        if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
-            raise ApplicationError("the provider refused the refund; retrying", type="RefundFailed")
+        """Refund the booking's successful charge, once (idempotent by booking id): what is
+        left of it after the partial refunds of cancelled lines. The booking row is locked
+        from the amount's read to the refund's record, so a partial cancellation's refund
+        (which takes the same lock) never overlaps it."""
         async with self.res.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT 1 FROM bookings WHERE id = :id FOR UPDATE"), {"id": data.booking_id}
+            )
+            charge = await records.successful_charge(conn, data.booking_id)
+            if charge is None:
+                return RefundResult(refunded=False)
+            partial = Decimal(
+                await conn.scalar(
+                    text(
+                        "SELECT COALESCE(sum(amount), 0) FROM payments WHERE booking_id = :b "
+                        "AND kind = 'partial_refund' AND status = 'succeeded'"
+                    ),
+                    {"b": data.booking_id},
+                )
+                or 0
+            )
+            left = records.Charge(
+                charge.provider_payment_id,
+                max(charge.amount - partial, Decimal(0)),
+                charge.currency,
+            )
+            result = await self.provider.refund(
+                idempotency_key=records.refund_key(data.booking_id),
+                charge_id=charge.provider_payment_id,
+                amount=left.amount,
+                currency=charge.currency,
+            )
+            # a refund still processing (Stripe: pending) is accepted: it settles at the provider
+            if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
+                raise ApplicationError(
+                    "the provider refused the refund; retrying", type="RefundFailed"
+                )
             await records.record_refund(
                 conn,
                 booking_id=data.booking_id,
                 provider=self.provider.name,
                 provider_payment_id=result.provider_payment_id,
-                charge=charge,
+                charge=left,
                 cancel_expired_booking=data.cancel_expired_booking,
             )
         metrics.BOOKINGS.labels(outcome="refunded").inc()
         return RefundResult(
-            refunded=True, provider_payment_id=result.provider_payment_id, amount=charge.amount
+            refunded=True, provider_payment_id=result.provider_payment_id, amount=left.amount
         )
+
+    @activity.defn(name=REFUND_CHANGE)
+    async def refund_change(self, data: ChangeInput) -> RefundResult:
+        """Refund a partial cancellation's part, once (keyed by booking and change number),
+        under the booking's row lock: nothing when the booking was cancelled or refunded
+        meanwhile (the change is void: that refund covered these seats)."""
+        async with self.res.engine.begin() as conn:
+            booking = (
+                await conn.execute(
+                    text("SELECT status FROM bookings WHERE id = :id FOR UPDATE"),
+                    {"id": data.booking_id},
+                )
+            ).first()
+            change = await booking_changes.get(conn, data.booking_id, data.change_no)
+            if booking is None or change is None:
+                raise ApplicationError("no such change", type="NoChange", non_retryable=True)
+            if change.status in ("refunded", "done"):
+                return RefundResult(refunded=True, amount=change.refund_amount)
+            whole = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM payments WHERE booking_id = :b AND kind = 'refund' "
+                    "AND status = 'succeeded'"
+                ),
+                {"b": data.booking_id},
+            )
+            charge = await records.successful_charge(conn, data.booking_id)
+            if change.status == "void" or booking.status != "confirmed" or whole or not charge:
+                await conn.execute(_CHANGE_STATUS, {**data.model_dump(), "status": "void"})
+                return RefundResult(refunded=False)
+            provider_id = None
+            if change.refund_amount > 0:
+                result = await self.provider.refund(
+                    idempotency_key=booking_changes.refund_key(data.booking_id, data.change_no),
+                    charge_id=charge.provider_payment_id,
+                    amount=change.refund_amount,
+                    currency=charge.currency,
+                )
+                if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
+                    raise ApplicationError(
+                        "the provider refused the refund; retrying", type="RefundFailed"
+                    )
+                provider_id = result.provider_payment_id
+                await records.record_partial_refund(
+                    conn,
+                    booking_id=data.booking_id,
+                    change_no=data.change_no,
+                    provider=self.provider.name,
+                    provider_payment_id=provider_id,
+                    amount=change.refund_amount,
+                    currency=charge.currency,
+                )
+            await conn.execute(_CHANGE_STATUS, {**data.model_dump(), "status": "refunded"})
+        metrics.BOOKINGS.labels(outcome="partially_refunded").inc()
+        return RefundResult(
+            refunded=True, provider_payment_id=provider_id, amount=change.refund_amount
+        )
+
+
+_CHANGE_STATUS = text(
+    "UPDATE booking_changes SET status = :status, updated_at = now() "
+    "WHERE booking_id = :booking_id AND change_no = :change_no AND status = 'requested'"
+)
 
 
 def _answer(result: ProviderResult) -> ChargeResult:

@@ -37,6 +37,7 @@ from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
 from api.storefront.websession import CookieAuth
 from api.support.endpoints import router as support_router
+from api.ticket_types.endpoints import router as ticket_types_router
 from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
 from api.waitlist.endpoints import router as waitlist_router
@@ -79,6 +80,7 @@ def api_router() -> APIRouter:
     router.include_router(queue_router)
     router.include_router(search_router)
     router.include_router(support_router)
+    router.include_router(ticket_types_router)
     router.include_router(users_router)
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)

@@ -419,6 +419,7 @@ async def pg_ceiling(
             results.append(held / (time.perf_counter() - t0))
             async with pool.acquire() as c:  # leave nothing behind for the checker
                 await c.execute("DELETE FROM bookings WHERE event_id = $1", event_id)
+                await c.execute("DELETE FROM ticket_types WHERE event_id = $1", event_id)
                 await c.execute("DELETE FROM events WHERE id = $1 RETURNING venue_id", event_id)
     finally:
         await pool.close()

@@ -14,6 +14,10 @@ Definitions (what the numbers mean):
   ones cancelled and refunded later; conversion = confirmed / made;
 - revenue: succeeded charges minus succeeded refunds; refunds are counted separately;
 - sales per hour: bookings by the UTC hour they were confirmed (seats and gross amount);
+- refunds: whole refunds and partial ones (cancelled lines of a booking that stays confirmed);
+- per ticket type (issue 15): its counters, and seats and revenue (net of discounts, of the
+  seats still booked) of its lines in confirmed bookings; per promo code: uses (held or
+  confirmed bookings), and the discount given in confirmed bookings;
 - waitlist offered: entries that were ever offered seats; converted: offers accepted.
 """
 
@@ -87,6 +91,35 @@ WAITLIST_SQL: Final = text(
     """
 )
 
+TYPES_SQL: Final = text(
+    """
+    SELECT t.id, t.name, t.price, t.capacity, t.held, t.sold, t.hidden, t.is_default,
+           coalesce(sum(l.quantity - l.cancelled) FILTER (WHERE b.status = 'confirmed'), 0)
+               AS seats,
+           coalesce(sum(round((l.quantity - l.cancelled) * l.unit_price
+                              - l.discount * (l.quantity - l.cancelled) / l.quantity, 2))
+                    FILTER (WHERE b.status = 'confirmed'), 0) AS revenue
+    FROM ticket_types t
+    LEFT JOIN booking_lines l ON l.ticket_type_id = t.id
+    LEFT JOIN bookings b ON b.id = l.booking_id
+    WHERE t.event_id = :event_id
+    GROUP BY t.id
+    ORDER BY t.position, t.created_at, t.id
+    """
+)
+
+CODES_SQL: Final = text(
+    """
+    SELECT p.id, p.code, p.uses, p.max_uses,
+           coalesce(sum(b.discount) FILTER (WHERE b.status = 'confirmed'), 0) AS discount,
+           count(b.id) FILTER (WHERE b.status = 'confirmed') AS confirmed
+    FROM promo_codes p LEFT JOIN bookings b ON b.promo_code_id = p.id
+    WHERE p.event_id = :event_id
+    GROUP BY p.id
+    ORDER BY p.created_at, p.id
+    """
+)
+
 ALL_QUERIES: Final = {
     "event": EVENT_SQL,
     "bookings_by_status": BOOKINGS_SQL,
@@ -123,6 +156,30 @@ class HourSales:
 
 
 @dataclass
+class TypeSales:
+    id: uuid.UUID
+    name: str
+    price: Decimal
+    capacity: int | None
+    held: int
+    sold: int
+    hidden: bool
+    is_default: bool
+    seats: int  # in confirmed bookings (cancelled lines excluded)
+    revenue: Decimal  # net of discounts
+
+
+@dataclass
+class CodeUses:
+    id: uuid.UUID
+    code: str
+    uses: int
+    max_uses: int
+    confirmed: int
+    discount: Decimal  # given in confirmed bookings
+
+
+@dataclass
 class EventAnalytics:
     event_id: uuid.UUID
     name: str
@@ -139,6 +196,8 @@ class EventAnalytics:
     holds: Holds = field(default_factory=Holds)
     waitlist: Waitlist = field(default_factory=Waitlist)
     sales_per_hour: list[HourSales] = field(default_factory=list)
+    ticket_types: list[TypeSales] = field(default_factory=list)
+    promo_codes: list[CodeUses] = field(default_factory=list)
 
     @property
     def conversion(self) -> float | None:
@@ -189,9 +248,9 @@ async def event_analytics(session: AsyncSession, event_id: uuid.UUID) -> EventAn
     for row in (await session.execute(PAYMENTS_SQL, params)).all():
         if row.kind == "charge":
             charges = _money(row.amount)
-        elif row.kind == "refund":
-            out.refunds_count = int(row.n)
-            out.refunds_amount = _money(row.amount)
+        elif row.kind in ("refund", "partial_refund"):
+            out.refunds_count += int(row.n)
+            out.refunds_amount = _money(out.refunds_amount + Decimal(str(row.amount)))
     out.gross_sales = _money(charges)
     out.revenue = _money(charges - out.refunds_amount)
 
@@ -203,6 +262,33 @@ async def event_analytics(session: AsyncSession, event_id: uuid.UUID) -> EventAn
             revenue=_money(row.revenue),
         )
         for row in (await session.execute(SALES_PER_HOUR_SQL, params)).all()
+    ]
+
+    out.ticket_types = [
+        TypeSales(
+            id=r.id,
+            name=r.name,
+            price=_money(r.price),
+            capacity=r.capacity,
+            held=r.held,
+            sold=r.sold,
+            hidden=r.hidden,
+            is_default=r.is_default,
+            seats=int(r.seats),
+            revenue=_money(r.revenue),
+        )
+        for r in (await session.execute(TYPES_SQL, params)).all()
+    ]
+    out.promo_codes = [
+        CodeUses(
+            id=r.id,
+            code=r.code,
+            uses=r.uses,
+            max_uses=r.max_uses,
+            confirmed=int(r.confirmed),
+            discount=_money(r.discount),
+        )
+        for r in (await session.execute(CODES_SQL, params)).all()
     ]
 
     w = (await session.execute(WAITLIST_SQL, params)).one()

@@ -79,7 +79,8 @@ class WaitlistStatus(StrEnum):
 
 class PaymentKind(StrEnum):
     CHARGE = "charge"
-    REFUND = "refund"
+    REFUND = "refund"  # the whole booking (what is left of it after partial refunds)
+    PARTIAL_REFUND = "partial_refund"  # cancelled lines of a booking that stays confirmed
 
 
 class PaymentStatus(StrEnum):
@@ -122,6 +123,15 @@ class ReserveOutcome(StrEnum):
     EVENT_NOT_FOUND = "event_not_found"
     OFFER_NOT_OPEN = "offer_not_open"
     UNAVAILABLE = "unavailable"  # Postgres unreachable for the whole reserve window
+    # ticket types and promo codes (issue 15): a line or the code refused, nothing taken
+    TICKET_TYPE_SOLD_OUT = "ticket_type_sold_out"  # its own cap reached; the event has seats
+    TICKET_TYPE_NOT_FOUND = "ticket_type_not_found"  # not this event's, or hidden without code
+    SALES_CLOSED = "sales_closed"  # outside the type's sales window
+    TOO_MANY_OF_TYPE = "too_many_of_type"  # above the type's max_per_booking
+    PROMO_CODE_UNKNOWN = "promo_code_unknown"
+    PROMO_CODE_EXPIRED = "promo_code_expired"  # outside valid_from..valid_until
+    PROMO_CODE_USED_UP = "promo_code_used_up"  # max_uses reached
+    PROMO_CODE_NOT_APPLICABLE = "promo_code_not_applicable"  # none of the lines' types
 
 
 class PayOutcome(StrEnum):

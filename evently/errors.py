@@ -503,6 +503,71 @@ class NotReady(ServiceUnavailable):
     code, title = "not_ready", "Not ready"
 
 
+# ---- ticket types, promo codes, partial cancellation (issue 15) -----------------------------
+
+
+class TicketTypeSoldOut(Conflict):
+    """One type's own cap is reached while the event may still have seats of other types."""
+
+    code, title = "ticket_type_sold_out", "Ticket type sold out"
+    message = "Sold out for this ticket type (its own limit is reached); other types may be left."
+
+
+class SalesClosed(Conflict):
+    code, title = "sales_closed", "Sales closed"
+    message = "This ticket type is not on sale now (outside its sales window)."
+
+
+class TicketTypeNotFound(NotFound):
+    code, title, message = "ticket_type_not_found", "Ticket type not found", "No such ticket type."
+
+
+class TooManyOfType(Unprocessable):
+    code, title = "too_many_of_type", "Too many of this ticket type"
+    message = "A line asks for more than the ticket type's max_per_booking."
+
+
+class DuplicateLines(Unprocessable):
+    code, title = "duplicate_lines", "Duplicate lines"
+    message = "Each ticket type may appear in at most one line."
+
+
+class PromoCodeUnknown(Unprocessable):
+    code, title, message = "promo_code_unknown", "Unknown promo code", "No such promo code."
+
+
+class PromoCodeExpired(Unprocessable):
+    code, title = "promo_code_expired", "Promo code not valid now"
+    message = "This promo code is not valid now (outside its validity window)."
+
+
+class PromoCodeUsedUp(Unprocessable):
+    code, title, message = "promo_code_used_up", "Promo code used up", "This code has no uses left."
+
+
+class PromoCodeNotApplicable(Unprocessable):
+    code, title = "promo_code_not_applicable", "Promo code not applicable"
+    message = "This promo code applies to none of the requested ticket types."
+
+
+class PromoCodeExists(Conflict):
+    code, title = "promo_code_exists", "Promo code exists"
+    message = "This event already has a promo code with this code."
+
+
+class TicketTypeInvalid(Unprocessable):
+    code, title = "ticket_type_invalid", "Invalid ticket type"
+
+
+class PromoCodeInvalid(Unprocessable):
+    code, title = "promo_code_invalid", "Invalid promo code"
+
+
+class LinesNotCancellable(Conflict):
+    code, title = "lines_not_cancellable", "Lines not cancellable"
+    message = "The booking has fewer active seats of these ticket types, or is not confirmed."
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

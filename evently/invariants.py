@@ -9,6 +9,11 @@ refund belongs to a cancelled booking; no money kept for a booking that is not c
 nothing held (and no waitlist offer open) past its window plus a grace period.
 Tickets (issue 16): a confirmed booking has exactly one valid ticket per seat, any other booking
 none (a cancellation revoked them).
+Ticket types and promo codes (issue 15): per type, ``held``/``sold`` equal the active seats
+(``quantity - cancelled``) of its lines in held/confirmed bookings and stay within its cap;
+every event has exactly one default type; a booking with lines has ``quantity`` equal to its
+lines' active seats; per code, ``uses`` equals the held or confirmed bookings that use it and
+stays within ``max_uses``.
 """
 
 from __future__ import annotations
@@ -79,6 +84,49 @@ WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
 GROUP BY b.id
 HAVING count(t.id) FILTER (WHERE t.status = 'valid')
        <> CASE WHEN b.status = 'confirmed' THEN b.quantity ELSE 0 END
+"""
+)
+
+_TYPES = text(
+    """
+SELECT t.id, t.capacity, t.held, t.sold,
+       COALESCE(sum(l.quantity - l.cancelled) FILTER (WHERE b.status = 'held'), 0) AS lines_held,
+       COALESCE(sum(l.quantity - l.cancelled) FILTER (WHERE b.status = 'confirmed'), 0)
+           AS lines_sold
+FROM ticket_types t
+LEFT JOIN booking_lines l ON l.ticket_type_id = t.id
+LEFT JOIN bookings b ON b.id = l.booking_id
+WHERE CAST(:event_id AS uuid) IS NULL OR t.event_id = :event_id
+GROUP BY t.id
+"""
+)
+
+_DEFAULT_TYPES = text(
+    """
+SELECT e.id, count(t.id) AS defaults FROM events e
+LEFT JOIN ticket_types t ON t.event_id = e.id AND t.is_default
+WHERE CAST(:event_id AS uuid) IS NULL OR e.id = :event_id
+GROUP BY e.id HAVING count(t.id) <> 1
+"""
+)
+
+_LINES = text(
+    """
+SELECT b.id, b.quantity, sum(l.quantity - l.cancelled) AS active
+FROM bookings b JOIN booking_lines l ON l.booking_id = b.id
+WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
+  AND b.status IN ('held', 'confirmed')
+GROUP BY b.id HAVING sum(l.quantity - l.cancelled) <> b.quantity
+"""
+)
+
+_CODES = text(
+    """
+SELECT p.id, p.uses, p.max_uses,
+       count(b.id) FILTER (WHERE b.status IN ('held', 'confirmed')) AS active
+FROM promo_codes p LEFT JOIN bookings b ON b.promo_code_id = p.id
+WHERE CAST(:event_id AS uuid) IS NULL OR p.event_id = :event_id
+GROUP BY p.id
 """
 )
 
@@ -160,6 +208,33 @@ async def check(
                 "tickets", str(t.id), f"{t.status} booking of {t.quantity} has {t.valid} valid"
             )
         )
+    for t in await conn.execute(_TYPES, params):
+        if t.held != t.lines_held or t.sold != t.lines_sold:
+            out.append(
+                Violation(
+                    "type_counters",
+                    str(t.id),
+                    f"held {t.held}/sold {t.sold} != lines held {t.lines_held}/"
+                    f"confirmed {t.lines_sold}",
+                )
+            )
+        if min(t.held, t.sold) < 0 or (t.capacity is not None and t.held + t.sold > t.capacity):
+            out.append(Violation("type_cap", str(t.id), f"{t.held}+{t.sold} over cap {t.capacity}"))
+    for e in await conn.execute(_DEFAULT_TYPES, params):
+        out.append(Violation("default_type", str(e.id), f"{e.defaults} default types"))
+    for b in await conn.execute(_LINES, params):
+        out.append(
+            Violation("lines", str(b.id), f"quantity {b.quantity} != lines' seats {b.active}")
+        )
+    for c in await conn.execute(_CODES, params):
+        if c.uses != c.active or c.uses > c.max_uses:
+            out.append(
+                Violation(
+                    "promo_uses",
+                    str(c.id),
+                    f"uses {c.uses} (max {c.max_uses}) != active bookings {c.active}",
+                )
+            )
     for s in await conn.execute(_STUCK, {**params, "grace": grace_seconds}):
         out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
     for s in await conn.execute(_STUCK_OFFERS, {**params, "grace": grace_seconds}):

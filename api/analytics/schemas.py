@@ -48,6 +48,28 @@ class HourSalesOut(BaseModel):
     revenue: Money
 
 
+class TypeSalesOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    price: Money
+    capacity: int | None
+    held: int
+    sold: int
+    hidden: bool
+    is_default: bool
+    seats_confirmed: int
+    revenue: Money = Field(description="its confirmed seats, net of discounts")
+
+
+class CodeUsesOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    uses: int
+    max_uses: int
+    confirmed_bookings: int
+    discount: Money = Field(description="given in confirmed bookings")
+
+
 class EventAnalyticsOut(BaseModel):
     event_id: uuid.UUID
     name: str
@@ -63,6 +85,8 @@ class EventAnalyticsOut(BaseModel):
     conversion: float | None = Field(description="holds confirmed / holds made; null: no holds")
     waitlist: WaitlistStats
     sales_per_hour: list[HourSalesOut]
+    ticket_types: list[TypeSalesOut] = []
+    promo_codes: list[CodeUsesOut] = []
 
     @classmethod
     def of(cls, a: EventAnalytics) -> EventAnalyticsOut:
@@ -88,5 +112,31 @@ class EventAnalyticsOut(BaseModel):
                     hour=h.hour, bookings=h.bookings, seats=h.seats, revenue=money(h.revenue)
                 )
                 for h in a.sales_per_hour
+            ],
+            ticket_types=[
+                TypeSalesOut(
+                    id=t.id,
+                    name=t.name,
+                    price=money(t.price),
+                    capacity=t.capacity,
+                    held=t.held,
+                    sold=t.sold,
+                    hidden=t.hidden,
+                    is_default=t.is_default,
+                    seats_confirmed=t.seats,
+                    revenue=money(t.revenue),
+                )
+                for t in a.ticket_types
+            ],
+            promo_codes=[
+                CodeUsesOut(
+                    id=c.id,
+                    code=c.code,
+                    uses=c.uses,
+                    max_uses=c.max_uses,
+                    confirmed_bookings=c.confirmed,
+                    discount=money(c.discount),
+                )
+                for c in a.promo_codes
             ],
         )

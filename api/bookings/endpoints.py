@@ -11,8 +11,11 @@ from fastapi.responses import JSONResponse
 from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
 from api.bookings import service
 from api.bookings.schemas import (
+    BookingLineOut,
     BookingOut,
     BookingPage,
+    CancelLinesRequest,
+    CancelLinesResponse,
     CancelResponse,
     ConfirmRequest,
     ConfirmResponse,
@@ -25,7 +28,7 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.queue.endpoints import waiting_room
-from evently import bookings
+from evently import bookings, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import PayOutcome, Role
 from evently.errors import (
@@ -34,22 +37,33 @@ from evently.errors import (
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
+    DuplicateLines,
     EventNotFound,
     EventNotOnSale,
     HoldExpired,
     IdempotencyKeyReused,
+    LinesNotCancellable,
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
+    PromoCodeExpired,
+    PromoCodeNotApplicable,
+    PromoCodeUnknown,
+    PromoCodeUsedUp,
     QuantityTooLarge,
     ReleaseRefused,
+    SalesClosed,
     SoldOut,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
     TooManyRequests,
     WorkflowNotRunning,
     WorkflowTimeout,
 )
 from evently.infra import metrics
 from evently.inventory.gate import Gate
+from evently.inventory.types import ReserveLine
 from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
@@ -102,6 +116,15 @@ def gate(request: Request) -> Gate:
             Overloaded,
             AdmissionRequired,
             AdmissionInvalid,
+            TicketTypeSoldOut,
+            TicketTypeNotFound,
+            SalesClosed,
+            TooManyOfType,
+            DuplicateLines,
+            PromoCodeUnknown,
+            PromoCodeExpired,
+            PromoCodeUsedUp,
+            PromoCodeNotApplicable,
         ),
     },
 )
@@ -132,7 +155,10 @@ async def reserve(
     booking. Beyond the in-flight cap: 503 `overloaded` with Retry-After (a sold-out event
     still answers 409). While the on-sale is queued: 403 `admission_required` without the
     waiting room's `Admission-Token` (one booking per admission)."""
-    if body.quantity > res.settings.max_tickets_per_booking:
+    lines = body.lines or []
+    if len({x.ticket_type_id for x in lines}) < len(lines):
+        raise DuplicateLines()
+    if body.total > res.settings.max_tickets_per_booking:
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
         )
@@ -151,10 +177,17 @@ async def reserve(
             admission(request),
             user_id=user.user_id,
             event_id=body.event_id,
-            quantity=body.quantity,
+            quantity=body.total,
             idempotency_key=idempotency_key,
             room=waiting_room(request),
             admission_token=admission_token,
+            lines=None
+            if body.lines is None
+            else [
+                ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity)
+                for x in body.lines
+            ],
+            promo_code=body.promo_code,
         )
     if isinstance(result, service.Pending):
         return pending_answer(result.booking_id, result.event_id, result.retry_after)
@@ -163,6 +196,7 @@ async def reserve(
         status=result.status,
         hold_expires_at=result.hold_expires_at,
         amount=result.amount,
+        discount=result.discount,
         currency=result.currency,
         workflow_id=booking_workflow_id(result.booking_id),
     )
@@ -248,13 +282,13 @@ async def confirm(
 )
 async def get_booking(
     booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
-) -> Booking | JSONResponse:
+) -> BookingOut | JSONResponse:
     """The booking's state; visible to its owner, support and admins (others get 404). A
     reservation still in flight (no row yet, its workflow running) answers 202 `pending`."""
     staff = user.role in (Role.ADMIN, Role.SUPPORT)
     booking = await bookings.get_booking(session, booking_id)
     if booking is not None and (booking.user_id == user.id or staff):
-        return booking
+        return (await with_lines(session, [booking]))[0]
     if booking is None:
         await session.commit()  # hand the connection back before asking Temporal
         found = await booking_client.in_flight(temporal, booking_id)
@@ -293,6 +327,77 @@ async def cancel_booking(
     )
 
 
+@router.post(
+    "/bookings/{booking_id}/cancel-lines",
+    response_model=CancelLinesResponse,
+    responses=problem_responses(
+        BookingNotFound,
+        BookingNotActive,
+        LinesNotCancellable,
+        DuplicateLines,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
+    ),
+)
+async def cancel_lines(
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    res: ResourcesDep,
+) -> CancelLinesResponse:
+    """Cancel part of a confirmed booking: that part is refunded (net of its share of the
+    discount), its seats go back on sale (or to the waitlist) and exactly those tickets are
+    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking."""
+    booking = await _own_booking(session, user, booking_id)
+    return await cancel_lines_answer(
+        session,
+        temporal,
+        settings,
+        res,
+        booking,
+        body,
+        f"user:{user.id}",
+        "lines cancelled by buyer",
+    )
+
+
+async def cancel_lines_answer(
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    res: ResourcesDep,
+    booking: Booking,
+    body: CancelLinesRequest,
+    actor: str,
+    reason: str,
+) -> CancelLinesResponse:
+    """The buyer's and support's partial cancellation (api/support reuses it)."""
+    wanted = {x.ticket_type_id: x.quantity for x in body.lines}
+    if len(wanted) < len(body.lines):
+        raise DuplicateLines()
+    change, result, amount = await service.cancel_lines(
+        session,
+        temporal,
+        settings,
+        booking,
+        wanted,
+        actor,
+        reason=reason,
+        organization_id=await organization_of_event(res.engine, booking.event_id),
+    )
+    return CancelLinesResponse(
+        booking_id=booking.id,
+        status=result.booking_status,
+        change=change,
+        refunded=result.refunded,
+        refund_amount=amount,
+    )
+
+
 @router.get("/users/bookings", response_model=BookingPage)
 async def my_bookings(
     user: CurrentUser,
@@ -305,5 +410,27 @@ async def my_bookings(
     items, total = await bookings.list_user_bookings(session, user.id, page=page, limit=limit)
     links.set(page, limit, total, max_page=MAX_PAGE)
     return BookingPage(
-        items=[BookingOut.model_validate(b) for b in items], total=total, page=page, limit=limit
+        items=await with_lines(session, list(items)), total=total, page=page, limit=limit
     )
+
+
+async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:
+    """The bookings with their lines (ticket types, unit prices, discounts)."""
+    lines = await ticket_types.booking_lines(session, [b.id for b in found])
+    out = []
+    for b in found:
+        item = BookingOut.model_validate(b)
+        item.lines = [
+            BookingLineOut(
+                ticket_type_id=line.ticket_type_id,
+                name=name,
+                quantity=line.quantity,
+                cancelled=line.cancelled,
+                unit_price=line.unit_price,
+                discount=line.discount,
+                total=ticket_types.line_net(line, line.quantity - line.cancelled),
+            )
+            for line, name in lines[b.id]
+        ]
+        out.append(item)
+    return out

@@ -5,24 +5,59 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
 
+class ReserveLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ticket_type_id: uuid.UUID
+    quantity: int = Field(ge=1, le=1000)
+
+
 class ReserveRequest(BaseModel):
+    """Either ``quantity`` (seats of the event's default type, as before ticket types) or
+    ``lines`` (one per ticket type), optionally with a promo code."""
+
     model_config = ConfigDict(extra="forbid")
     event_id: uuid.UUID
-    quantity: int = Field(
-        ge=1, le=1000, description="seats; at most EVENTLY_MAX_TICKETS_PER_BOOKING"
+    quantity: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="seats of the default type; at most EVENTLY_MAX_TICKETS_PER_BOOKING",
     )
+    lines: list[ReserveLineIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="one per ticket type; all are held or none (the total at most "
+        "EVENTLY_MAX_TICKETS_PER_BOOKING)",
+    )
+    promo_code: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ReserveRequest:
+        if (self.quantity is None) == (self.lines is None):
+            raise ValueError("give either quantity or lines")
+        return self
+
+    @property
+    def total(self) -> int:
+        if self.lines is None:
+            return self.quantity or 0
+        return sum(x.quantity for x in self.lines)
 
 
 class ReserveResponse(BaseModel):
     booking_id: uuid.UUID
     status: str
     hold_expires_at: datetime | None
-    amount: Money
+    amount: Money  # the total to pay, net of the discount
+    discount: Money = Decimal(0)
     currency: str
     workflow_id: str
 
@@ -63,13 +98,28 @@ class PaymentPending(BaseModel):
     hold_expires_at: datetime | None = None
 
 
+class BookingLineOut(BaseModel):
+    """A ticket type of the booking: seats, the unit price frozen at hold time, the line's
+    discount, and seats cancelled since (partial cancellation)."""
+
+    ticket_type_id: uuid.UUID
+    name: str
+    quantity: int
+    cancelled: int
+    unit_price: Money
+    discount: Money
+    total: Money  # (quantity - cancelled) x unit_price - discount of the remaining seats
+
+
 class BookingOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     event_id: uuid.UUID
     user_id: uuid.UUID
-    quantity: int
-    amount: Money
+    quantity: int  # seats still booked (cancelled lines' seats excluded)
+    amount: Money  # what was charged, net of the discount and of refunded lines
+    discount: Money = Decimal(0)
+    lines: list[BookingLineOut] = []
     currency: str
     status: str
     hold_expires_at: datetime | None
@@ -91,3 +141,19 @@ class CancelResponse(BaseModel):
     booking_id: uuid.UUID
     status: str
     refunded: bool
+
+
+class CancelLinesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[ReserveLineIn] = Field(min_length=1, max_length=20)
+
+
+class CancelLinesResponse(BaseModel):
+    """The booking after the change: still ``confirmed`` with fewer seats, or ``cancelled``
+    when the lines were all it had left."""
+
+    booking_id: uuid.UUID
+    status: str
+    change: int | None  # the change number (None: the whole booking was cancelled)
+    refunded: bool
+    refund_amount: Money | None = None

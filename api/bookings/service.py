@@ -9,10 +9,12 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from evently import waitingroom
+from evently import booking_changes, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -21,6 +23,7 @@ from evently.errors import (
     AdmissionRequired,
     BookingNotActive,
     BookingNotHeld,
+    EventlyError,
     EventNotFound,
     EventNotOnSale,
     HoldExpired,
@@ -28,13 +31,21 @@ from evently.errors import (
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
+    PromoCodeExpired,
+    PromoCodeNotApplicable,
+    PromoCodeUnknown,
+    PromoCodeUsedUp,
+    SalesClosed,
     ServiceUnavailable,
     SoldOut,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Verdict, no_hold_key
-from evently.inventory.types import Reservation
+from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
 from evently.waitingroom import WaitingRoom
@@ -257,6 +268,8 @@ async def reserve(
     idempotency_key: str | None,
     room: WaitingRoom | None = None,
     admission_token: str | None = None,
+    lines: list[ReserveLine] | None = None,
+    promo_code: str | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
@@ -278,7 +291,16 @@ async def reserve(
         if entry is not None and idempotency_key is None:
             idempotency_key = entry.idempotency_key
     result = await _reserve(
-        res, temporal, gate, admission, user_id, event_id, quantity, idempotency_key
+        res,
+        temporal,
+        gate,
+        admission,
+        user_id,
+        event_id,
+        quantity,
+        idempotency_key,
+        lines=lines,
+        promo_code=promo_code,
     )
     if entry is not None and room is not None:
         await room.mark_used(event_id, entry.place)  # the admission rate's demand signal
@@ -294,6 +316,9 @@ async def _reserve(
     event_id: uuid.UUID,
     quantity: int,
     idempotency_key: str | None,
+    *,
+    lines: list[ReserveLine] | None = None,
+    promo_code: str | None = None,
 ) -> Reservation | Pending:
     booking_id = booking_id_for(user_id, idempotency_key)
     # The admission slot is taken BEFORE any gate seat, so a seat is only ever taken by a
@@ -324,6 +349,8 @@ async def _reserve(
             user_id=user_id,
             quantity=quantity,
             hold_seconds=res.settings.hold_seconds,
+            lines=lines or [],
+            promo_code=promo_code,
         )
         # the OrganizationId search attribute: a per-process cache (one Postgres read per event
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
@@ -385,7 +412,23 @@ def _answer(
         raise EventNotFound()
     if result.reason == ReserveOutcome.EVENT_NOT_ON_SALE:
         raise EventNotOnSale()
+    refusal = _REFUSALS.get(result.reason or "")
+    if refusal is not None:
+        raise refusal()
     raise ServiceUnavailable("Bookings are unavailable right now; retry shortly.")
+
+
+#: a line or the promo code refused (issue 15): nothing was taken
+_REFUSALS: dict[str, type[EventlyError]] = {
+    ReserveOutcome.TICKET_TYPE_SOLD_OUT: TicketTypeSoldOut,
+    ReserveOutcome.TICKET_TYPE_NOT_FOUND: TicketTypeNotFound,
+    ReserveOutcome.SALES_CLOSED: SalesClosed,
+    ReserveOutcome.TOO_MANY_OF_TYPE: TooManyOfType,
+    ReserveOutcome.PROMO_CODE_UNKNOWN: PromoCodeUnknown,
+    ReserveOutcome.PROMO_CODE_EXPIRED: PromoCodeExpired,
+    ReserveOutcome.PROMO_CODE_USED_UP: PromoCodeUsedUp,
+    ReserveOutcome.PROMO_CODE_NOT_APPLICABLE: PromoCodeNotApplicable,
+}
 
 
 def update_wait_seconds(settings: Settings) -> float:
@@ -451,3 +494,46 @@ async def cancel(
             + (f": {result.detail}." if result.detail else ".")
         )
     return result
+
+
+async def cancel_lines(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    wanted: dict[uuid.UUID, int],
+    actor: str,
+    *,
+    reason: str = "lines cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
+) -> tuple[int | None, CancelResult, Decimal | None]:
+    """Cancel part of a confirmed booking: the change is numbered and recorded (committed),
+    then run by its BookingChangeWorkflow. Lines that cover every seat left are a whole
+    cancellation. Returns (change number or None, the result, the change's refund)."""
+    change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
+    if change is None:
+        await session.commit()
+        return (
+            None,
+            await cancel(
+                temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+            ),
+            None,
+        )
+    change_no, amount = change.change_no, change.refund_amount
+    await session.commit()  # the workflow reads the change
+    result = await booking_client.cancel_lines(
+        temporal,
+        booking.id,
+        change_no,
+        actor=actor,
+        reason=reason,
+        wait_seconds=update_wait_seconds(settings),
+        organization_id=organization_id,
+    )
+    if result.booking_status != BookingStatus.CONFIRMED or not result.refunded:
+        raise BookingNotActive(
+            f"This booking is {result.booking_status}"
+            + (f": {result.detail}." if result.detail else ".")
+        )
+    return change_no, result, amount

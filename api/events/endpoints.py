@@ -11,10 +11,12 @@ from fastapi import APIRouter, Query, Response
 from api.deps import RedisDep, SessionDep
 from api.events.schemas import (
     AvailabilityOut,
+    EventDetailOut,
     EventOut,
     EventPage,
     ReasonableDate,
     StorableText,
+    TicketTypeAvailabilityOut,
 )
 from api.http.conditional import IfNoneMatch, conditional_responses, etag, validated
 from api.http.links import PageLinksDep
@@ -83,13 +85,17 @@ async def list_events(
 
 @router.get(
     "/{event_id}",
-    response_model=EventOut,
-    summary="One event with its venue",
+    response_model=EventDetailOut,
+    summary="One event with its venue and its visible ticket types",
     responses={**problem_responses(EventNotFound), **conditional_responses()},
 )
 async def read_event(
-    event_id: uuid.UUID, session: SessionDep, response: Response, if_none_match: IfNoneMatch = None
-) -> EventOut | Response:
+    event_id: uuid.UUID,
+    session: SessionDep,
+    redis: RedisDep,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> EventDetailOut | Response:
     """Tagged with an `ETag` that changes with any change to the event (seat counts
     included): send it back in `If-None-Match` to get `304 Not Modified` instead."""
     event = await get_event(session, event_id)
@@ -97,8 +103,17 @@ async def read_event(
         raise event_not_found(event_id)
     # the venue never changes (no endpoint edits one); the event's updated_at moves with
     # every UPDATE of its row
-    tag = etag("event", event.id, availability.version_of(event.updated_at))
-    return validated(response, tag, if_none_match) or EventOut.of(event)
+    version = availability.version_of(event.updated_at)
+    now = datetime.now(UTC)
+    types = [
+        TicketTypeAvailabilityOut.of(t, now)
+        for t in await availability.read_types(redis, session, event.id, version)
+    ]
+    # the types' on_sale flags too: a sales window opening or closing changes the answer
+    tag = etag("event", event.id, version, "".join("1" if t.on_sale else "0" for t in types))
+    return validated(response, tag, if_none_match) or EventDetailOut(
+        **EventOut.of(event).model_dump(), ticket_types=types
+    )
 
 
 @router.get(
@@ -119,6 +134,11 @@ async def read_availability(
     snapshot = await availability.read(redis, session, event_id)
     if snapshot is None or snapshot.status == EventStatus.DRAFT:
         raise event_not_found(event_id)
+    now = datetime.now(UTC)
+    types = [
+        TicketTypeAvailabilityOut.of(t, now)
+        for t in await availability.read_types(redis, session, event_id, snapshot.version)
+    ]
     tag = etag(
         "availability",
         snapshot.version,
@@ -128,5 +148,6 @@ async def read_availability(
         snapshot.sold,
         snapshot.status,
         snapshot.waitlist_length,
+        "".join("1" if t.on_sale else "0" for t in types),
     )
-    return validated(response, tag, if_none_match) or AvailabilityOut.of(snapshot)
+    return validated(response, tag, if_none_match) or AvailabilityOut.of(snapshot, types)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from evently.db.models import Event, Venue
-from evently.inventory.availability import Availability
+from evently.inventory.availability import Availability, TypeAvailability
 
 MIN_YEAR, MAX_YEAR = 2000, 2999
 
@@ -118,6 +118,33 @@ class EventOut(BaseModel):
         return cls.model_validate(event)
 
 
+class TicketTypeAvailabilityOut(BaseModel):
+    """A visible ticket type with its live availability (its own cap's room, at most the
+    event's seats on sale) and whether it is on sale now (its sales window)."""
+
+    id: uuid.UUID
+    name: str
+    description: str
+    price: str
+    currency: str
+    available: int
+    on_sale: bool
+    sales_start: datetime | None
+    sales_end: datetime | None
+    max_per_booking: int | None
+    is_default: bool
+
+    @classmethod
+    def of(cls, t: TypeAvailability, now: datetime) -> TicketTypeAvailabilityOut:
+        return cls(**t.model_dump(), on_sale=t.on_sale(now))
+
+
+class EventDetailOut(EventOut):
+    """One event with its visible ticket types (hidden ones are unlocked by a promo code)."""
+
+    ticket_types: list[TicketTypeAvailabilityOut]
+
+
 class EventPage(BaseModel):
     items: list[EventOut]
     total: int
@@ -133,10 +160,14 @@ class AvailabilityOut(BaseModel):
     sold: int
     waitlist_length: int
     status: str
+    ticket_types: list[TicketTypeAvailabilityOut] = []
 
     @classmethod
-    def of(cls, snapshot: Availability) -> AvailabilityOut:
+    def of(
+        cls, snapshot: Availability, types: list[TicketTypeAvailabilityOut] | None = None
+    ) -> AvailabilityOut:
         return cls(
+            ticket_types=types or [],
             event_id=snapshot.event_id,
             capacity=snapshot.capacity,
             available=snapshot.available,

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
+from pydantic import Field
 
 from api.auth.deps import SupportUser
+from api.bookings.endpoints import cancel_lines_answer
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.bookings.service import update_wait_seconds
 from api.deps import ResourcesDep, SessionDep, TemporalDep
 from api.http.links import PageLinksDep
@@ -26,8 +29,11 @@ from evently import support
 from evently.db.models import Booking
 from evently.enums import BookingStatus
 from evently.errors import (
+    BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
+    DuplicateLines,
+    LinesNotCancellable,
     ReleaseRefused,
     WorkflowNotFound,
     WorkflowNotRunning,
@@ -165,4 +171,38 @@ async def booking_history(
             for e in service.summarize(story.events)
         ],
         truncated=story.truncated,
+    )
+
+
+class SupportCancelLinesRequest(CancelLinesRequest):
+    reason: str = Field(default="lines cancelled by support", min_length=1, max_length=200)
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel-lines",
+    response_model=CancelLinesResponse,
+    responses=problem_responses(
+        BookingNotFound,
+        BookingNotActive,
+        LinesNotCancellable,
+        DuplicateLines,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
+    ),
+)
+async def cancel_booking_lines(
+    booking_id: uuid.UUID,
+    body: SupportCancelLinesRequest,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    staff: SupportUser,
+) -> CancelLinesResponse:
+    """Cancel part of a confirmed booking for the buyer, through its BookingChangeWorkflow
+    (recorded with who asked): that part refunded, those seats released, those tickets
+    revoked. Never a direct database write."""
+    booking = await _booking(session, booking_id)
+    return await cancel_lines_answer(
+        session, temporal, res.settings, res, booking, body, f"support:{staff.id}", body.reason
     )

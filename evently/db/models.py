@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -52,7 +53,7 @@ USER_ROLES = tuple(r.value for r in Role)  # the CHECK follows the enum (a new r
 EVENT_STATUSES = ("draft", "published", "cancelled", "completed")
 BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
-PAYMENT_KINDS = ("charge", "refund")
+PAYMENT_KINDS = ("charge", "refund", "partial_refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
 PAYMENT_ATTEMPT_STATUSES = tuple(s.value for s in PaymentAttemptStatus)
 TICKET_STATUSES = tuple(s.value for s in TicketStatus)
@@ -249,6 +250,10 @@ class Booking(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(200))
     end_reason: Mapped[str | None] = mapped_column(String(200))
+    # the promo code whose use this booking counts (given back when it ends), and the
+    # discount it gave (``amount`` is net of it)
+    promo_code_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("promo_codes.id"))
+    discount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0, server_default="0")
 
 
 class Payment(Base):
@@ -259,13 +264,14 @@ class Payment(Base):
         CheckConstraint(_in("kind", PAYMENT_KINDS), name="kind"),
         CheckConstraint(_in("status", PAYMENT_STATUSES), name="status"),
         CheckConstraint("amount >= 0", name="amount_nonnegative"),
-        # one successful charge and at most one refund per booking
+        # one successful charge and at most one (whole) refund per booking; partial refunds
+        # are one per change (their idempotency keys carry the change number)
         Index(
             "uq_payments_one_success_per_booking",
             "booking_id",
             "kind",
             unique=True,
-            postgresql_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded' AND kind <> 'partial_refund'"),
         ),
     )
 
@@ -429,6 +435,7 @@ class Ticket(Base):
     checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     checked_in_device: Mapped[str | None] = mapped_column(String(100))
     checkin_nonce: Mapped[str | None] = mapped_column(String(100))
+    ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id"))
 
 
 class CheckinScan(Base):
@@ -650,3 +657,144 @@ __all__ = [
     "WebhookMessage",
     "WebhookSubscription",
 ]
+
+
+# ---- ticket types, booking lines, promo codes (issue 15; migration 0008tickettypes) ---------
+
+
+class TicketType(Base):
+    """What an event sells. The event's ``capacity`` is the shared quota; ``capacity`` here is
+    an optional cap of the type's own (``held + sold <= capacity``). Exactly one default type
+    per event (created by a trigger on events insert), which follows the event's price."""
+
+    __tablename__ = "ticket_types"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_nonnegative"),
+        CheckConstraint("held >= 0", name="held_nonnegative"),
+        CheckConstraint("sold >= 0", name="sold_nonnegative"),
+        CheckConstraint(
+            "capacity IS NULL OR (capacity > 0 AND held + sold <= capacity)", name="within_cap"
+        ),
+        CheckConstraint(
+            "max_per_booking IS NULL OR max_per_booking > 0", name="max_per_booking_positive"
+        ),
+        CheckConstraint(
+            "sales_start IS NULL OR sales_end IS NULL OR sales_end > sales_start",
+            name="sales_window",
+        ),
+        CheckConstraint("NOT is_default OR capacity IS NULL", name="default_uncapped"),
+        Index("ix_ticket_types_event_position", "event_id", "position", "created_at"),
+        Index(
+            "uq_ticket_types_event_default",
+            "event_id",
+            unique=True,
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sold: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sales_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sales_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    max_per_booking: Mapped[int | None] = mapped_column(Integer)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class BookingLine(Base):
+    """One ticket type of a booking: quantity, unit price and discount frozen at hold time;
+    ``cancelled`` seats of it were given back later (partial cancellation)."""
+
+    __tablename__ = "booking_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("cancelled BETWEEN 0 AND quantity", name="cancelled_range"),
+        CheckConstraint("discount >= 0", name="discount_nonnegative"),
+        Index("ix_booking_lines_ticket_type", "ticket_type_id"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), primary_key=True)
+    ticket_type_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ticket_types.id"), primary_key=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    discount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0, server_default="0")
+    cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class PromoCode(Base):
+    """A discount code of one event; ``uses`` is counted by the reserve statement and given
+    back when a booking that used it ends (``uses <= max_uses`` always)."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (
+        CheckConstraint("(percent_off IS NULL) <> (amount_off IS NULL)", name="one_kind"),
+        CheckConstraint(
+            "percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
+            name="percent_range",
+        ),
+        CheckConstraint("amount_off IS NULL OR amount_off > 0", name="amount_positive"),
+        CheckConstraint("max_uses > 0", name="max_uses_positive"),
+        CheckConstraint("uses BETWEEN 0 AND max_uses", name="uses_range"),
+        CheckConstraint(
+            "valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from",
+            name="valid_window",
+        ),
+        UniqueConstraint("event_id", "code", name="uq_promo_codes_event_code"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    code: Mapped[str] = mapped_column(String(64))  # stored upper-case
+    percent_off: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    amount_off: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ticket_type_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    unlocks_hidden: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    created_at: Mapped[datetime] = _created()
+
+
+class BookingChange(Base):
+    """A partial cancellation of a confirmed booking, numbered per booking: requested → refunded
+    (its part refunded, keyed by booking and number) → done (its seats released, exactly those
+    tickets revoked); ``void`` when the booking ended meanwhile (a whole cancellation refunds
+    what is left)."""
+
+    __tablename__ = "booking_changes"
+    __table_args__ = (
+        CheckConstraint("change_no > 0", name="change_no_positive"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("refund_amount >= 0", name="refund_nonnegative"),
+        CheckConstraint("status IN ('requested', 'refunded', 'done', 'void')", name="status"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), primary_key=True)
+    change_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lines: Mapped[Any] = mapped_column(JSONB)  # [{"ticket_type_id": ..., "quantity": n}]
+    quantity: Mapped[int] = mapped_column(Integer)
+    refund_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    status: Mapped[str] = mapped_column(String(16), default="requested", server_default="requested")
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
@@ -221,3 +221,76 @@ async def read(
         return cached
     _count("miss")
     return await refresh(redis, db, event_id)
+
+
+# ---- per ticket type (issue 15) ---------------------------------------------------------------
+
+
+class TypeAvailability(BaseModel):
+    """A visible ticket type's live availability: its own cap's room, never more than the
+    event's seats on sale (the shared quota)."""
+
+    id: uuid.UUID
+    name: str
+    description: str
+    price: str  # decimal string
+    currency: str
+    available: int
+    sales_start: datetime | None
+    sales_end: datetime | None
+    max_per_booking: int | None
+    is_default: bool
+
+    def on_sale(self, now: datetime | None = None) -> bool:
+        """Within its sales window now (computed at read time, never cached)."""
+        at = now or datetime.now(UTC)
+        return (self.sales_start is None or self.sales_start <= at) and (
+            self.sales_end is None or at < self.sales_end
+        )
+
+
+_TYPES_SQL = text(
+    """
+SELECT t.id, t.name, t.description, CAST(t.price AS text) AS price, t.currency,
+       CASE WHEN t.capacity IS NULL THEN e.available
+            ELSE GREATEST(0, LEAST(e.available, t.capacity - t.held - t.sold)) END AS available,
+       t.sales_start, t.sales_end, t.max_per_booking, t.is_default
+FROM ticket_types t JOIN events e ON e.id = t.event_id
+WHERE t.event_id = :event_id AND NOT t.hidden
+ORDER BY t.position, t.created_at, t.id
+"""
+)
+_TypeList = list[TypeAvailability]
+_TYPES = TypeAdapter(_TypeList)
+
+
+def _types_key(event_id: uuid.UUID, version: int) -> str:
+    return f"{KEY_PREFIX}{event_id}:types:{version}"
+
+
+async def load_types(db: AsyncSession | AsyncConnection, event_id: uuid.UUID) -> _TypeList:
+    rows = await db.execute(_TYPES_SQL, {"event_id": event_id})
+    return [TypeAvailability.model_validate(dict(r._mapping)) for r in rows]
+
+
+async def read_types(
+    redis: Redis, db: AsyncSession | AsyncConnection, event_id: uuid.UUID, version: int | None
+) -> _TypeList:
+    """The visible types of the event at this snapshot ``version`` (every seat change and every
+    type change bumps it, so a cached list is never older than the counters it goes with)."""
+    if version is None:
+        return await load_types(db, event_id)
+    key = _types_key(event_id, version)
+    try:
+        cached = await redis.get(key)
+    except (RedisError, OSError) as exc:
+        _warn("ticket types cache read failed, answering from Postgres", exc)
+        return await load_types(db, event_id)
+    if cached is not None:
+        return _TYPES.validate_json(cached)
+    found = await load_types(db, event_id)
+    try:
+        await redis.set(key, _TYPES.dump_json(found), ex=TTL_SECONDS)
+    except (RedisError, OSError) as exc:
+        _warn("could not cache the ticket types", exc)
+    return found

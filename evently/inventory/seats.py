@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -68,37 +69,165 @@ def _reservation(
         hold_expires_at=getattr(row, "hold_expires_at", None),
         event_ends_at=getattr(row, "ends_at", None),
         reason=reason,
+        discount=getattr(row, "discount", None) or Decimal(0),
     )
 
 
 # ---- taking seats: a new hold ---------------------------------------------------------------
 
-# One statement: insert the booking keyed by its id, and take the seats only if this insert
-# happened (a retried activity finds the row and takes nothing).
+# One statement: insert the booking keyed by its id with its lines (each at its type's price
+# now, the promo code's discount applied), take the event's seats only if this insert happened
+# (a retried activity finds the row and takes nothing), then each line from its type (cap,
+# sales window, max per booking, hidden unless the code unlocks it) and one use of the code.
+# The event is locked first (lock order: event, then its types, then the code). When the event's
+# seats were taken but a line or the code could not be, evently_refuse() aborts the whole
+# statement: all lines or none, nothing partly taken. A NULL type id is the default type.
 _RESERVE = text(
     f"""
-WITH ins AS (
+WITH req AS (
+    SELECT r.ord, r.q, t.id AS tt, t.price
+    FROM unnest(CAST(:type_ids AS uuid[]), CAST(:qtys AS integer[])) WITH ORDINALITY
+         AS r(tt, q, ord)
+    JOIN ticket_types t ON t.event_id = :event_id
+         AND (t.id = r.tt OR (r.tt IS NULL AND t.is_default))
+), pc AS (
+    SELECT p.id, p.percent_off, p.amount_off, p.ticket_type_ids, p.unlocks_hidden
+    FROM promo_codes p
+    WHERE CAST(:promo AS text) IS NOT NULL AND p.event_id = :event_id
+      AND p.code = upper(CAST(:promo AS text))
+), priced AS (
+    SELECT req.tt, req.q, req.price,
+           (pc.id IS NOT NULL AND (pc.ticket_type_ids IS NULL OR req.tt = ANY (pc.ticket_type_ids)))
+               AS eligible,
+           CASE WHEN pc.id IS NULL
+                  OR NOT (pc.ticket_type_ids IS NULL OR req.tt = ANY (pc.ticket_type_ids)) THEN 0
+                WHEN pc.percent_off IS NOT NULL
+                    THEN round(req.price * req.q * pc.percent_off / 100, 2)
+                ELSE least(pc.amount_off, req.price) * req.q END AS discount
+    FROM req LEFT JOIN pc ON true
+), ins AS (
     INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status,
-                          workflow_id, hold_expires_at, waitlist_entry_id)
+                          workflow_id, hold_expires_at, waitlist_entry_id, promo_code_id,
+                          discount)
     SELECT :booking_id, e.id, :user_id, CAST(:quantity AS integer),
-           e.price * CAST(:quantity AS integer), e.currency, 'held',
-           :workflow_id, now() + make_interval(secs => CAST(:hold_seconds AS integer)), NULL
+           (SELECT sum(price * q) - sum(discount) FROM priced), e.currency, 'held',
+           :workflow_id, now() + make_interval(secs => CAST(:hold_seconds AS integer)), NULL,
+           (SELECT id FROM pc), (SELECT sum(discount) FROM priced)
     FROM events e WHERE e.id = :event_id
+      AND (SELECT count(*) FROM req) = CAST(:n_lines AS integer)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, amount, currency, hold_expires_at
+    RETURNING id, amount, currency, hold_expires_at, discount
+), lines AS (
+    INSERT INTO booking_lines (booking_id, ticket_type_id, quantity, unit_price, discount)
+    SELECT ins.id, priced.tt, priced.q, priced.price, priced.discount FROM ins, priced
 ), taken AS (
     UPDATE events e SET available = e.available - CAST(:quantity AS integer),
         held = e.held + CAST(:quantity AS integer), {BUMP}
     WHERE e.id = :event_id AND e.status = 'published' AND e.available >= CAST(:quantity AS integer)
       AND EXISTS (SELECT 1 FROM ins)
     RETURNING {COUNTERS}, e.ends_at
+), types AS (
+    UPDATE ticket_types t SET held = t.held + priced.q
+    FROM priced
+    WHERE t.id = priced.tt AND EXISTS (SELECT 1 FROM taken)
+      AND (t.capacity IS NULL OR t.capacity - t.held - t.sold >= priced.q)
+      AND (t.sales_start IS NULL OR t.sales_start <= now())
+      AND (t.sales_end IS NULL OR now() < t.sales_end)
+      AND (t.max_per_booking IS NULL OR priced.q <= t.max_per_booking)
+      AND (NOT t.hidden OR EXISTS (SELECT 1 FROM pc WHERE pc.unlocks_hidden
+           AND (pc.ticket_type_ids IS NULL OR t.id = ANY (pc.ticket_type_ids))))
+    RETURNING t.id
+), used AS (
+    UPDATE promo_codes p SET uses = p.uses + 1
+    WHERE p.id = (SELECT id FROM pc) AND EXISTS (SELECT 1 FROM taken)
+      AND p.uses < p.max_uses
+      AND (p.valid_from IS NULL OR p.valid_from <= now())
+      AND (p.valid_until IS NULL OR now() < p.valid_until)
+      AND EXISTS (SELECT 1 FROM priced WHERE priced.eligible)
+    RETURNING p.id
 )
-SELECT ins.id AS inserted, ins.amount, ins.currency, ins.hold_expires_at,
+SELECT ins.id AS inserted, ins.amount, ins.currency, ins.hold_expires_at, ins.discount,
        taken.event_id, taken.capacity, taken.available, taken.held, taken.sold, taken.status,
-       taken.updated_at, taken.ends_at
+       taken.updated_at, taken.ends_at,
+       CASE WHEN taken.event_id IS NOT NULL
+             AND ((SELECT count(*) FROM types) <> CAST(:n_lines AS integer)
+                  OR (CAST(:promo AS text) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM used)))
+            THEN evently_refuse('a line or the promo code could not be taken') END AS refused
 FROM ins LEFT JOIN taken ON true
 """
 )
+
+# A refused reserve leaves this row (no lines, nothing taken): a retry reports the refusal
+_INSERT_REJECTED = text(
+    """
+INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status, workflow_id,
+                      hold_expires_at, ended_at, end_reason)
+SELECT :booking_id, e.id, :user_id, CAST(:quantity AS integer), 0, e.currency, 'rejected',
+       :workflow_id, NULL, now(), :reason
+FROM events e WHERE e.id = :event_id
+ON CONFLICT (id) DO NOTHING
+"""
+)
+
+# Why a reserve was refused (read after the fact: it only names the reason, the statement above
+# decided). One row per requested line, in order, with the event and the code.
+_DIAGNOSE = text(
+    """
+SELECT r.ord, r.q, t.id AS tt, t.capacity, t.held AS t_held, t.sold AS t_sold,
+       (t.sales_start IS NOT NULL AND now() < t.sales_start)
+         OR (t.sales_end IS NOT NULL AND now() >= t.sales_end) AS closed,
+       t.hidden, t.max_per_booking,
+       e.status AS event_status, e.available,
+       p.id AS promo_id, p.uses, p.max_uses, p.unlocks_hidden, p.ticket_type_ids,
+       (p.valid_from IS NOT NULL AND now() < p.valid_from)
+         OR (p.valid_until IS NOT NULL AND now() >= p.valid_until) AS promo_expired
+FROM unnest(CAST(:type_ids AS uuid[]), CAST(:qtys AS integer[])) WITH ORDINALITY AS r(tt, q, ord)
+LEFT JOIN events e ON e.id = :event_id
+LEFT JOIN ticket_types t ON t.event_id = e.id AND (t.id = r.tt OR (r.tt IS NULL AND t.is_default))
+LEFT JOIN promo_codes p ON CAST(:promo AS text) IS NOT NULL AND p.event_id = e.id
+     AND p.code = upper(CAST(:promo AS text))
+ORDER BY r.ord
+"""
+)
+
+
+def _diagnosis(rows: list[Any], promo: str | None) -> str:
+    """The reason of a refusal, most specific first (a retry or a race may find the seats
+    back: then the event's counters answer)."""
+    if not rows or rows[0].event_status is None:
+        return ReserveOutcome.EVENT_NOT_FOUND
+    if rows[0].event_status != "published":
+        return ReserveOutcome.EVENT_NOT_ON_SALE
+    code = rows[0]
+    for r in rows:
+        unlocked = (
+            code.promo_id is not None
+            and code.unlocks_hidden
+            and (code.ticket_type_ids is None or r.tt in code.ticket_type_ids)
+        )
+        if r.tt is None or (r.hidden and not unlocked):
+            return ReserveOutcome.TICKET_TYPE_NOT_FOUND
+        if r.max_per_booking is not None and r.q > r.max_per_booking:
+            return ReserveOutcome.TOO_MANY_OF_TYPE
+        if r.closed:
+            return ReserveOutcome.SALES_CLOSED
+    if promo is not None:
+        if code.promo_id is None:
+            return ReserveOutcome.PROMO_CODE_UNKNOWN
+        if code.promo_expired:
+            return ReserveOutcome.PROMO_CODE_EXPIRED
+        if code.ticket_type_ids is not None and not any(r.tt in code.ticket_type_ids for r in rows):
+            return ReserveOutcome.PROMO_CODE_NOT_APPLICABLE
+    if sum(r.q for r in rows) > rows[0].available:
+        return ReserveOutcome.SOLD_OUT
+    for r in rows:
+        if r.capacity is not None and r.capacity - r.t_held - r.t_sold < r.q:
+            return ReserveOutcome.TICKET_TYPE_SOLD_OUT
+    if promo is not None and code.uses >= code.max_uses:
+        return ReserveOutcome.PROMO_CODE_USED_UP
+    # everything looks takeable now: the seats or the use came back right after the refusal
+    return ReserveOutcome.SOLD_OUT
+
 
 _REJECT = text(
     """
@@ -113,7 +242,7 @@ RETURNING b.end_reason
 _BOOKING = text(
     """
 SELECT b.id, b.event_id, b.quantity, b.status, b.amount, b.currency, b.hold_expires_at,
-       b.end_reason, e.ends_at
+       b.end_reason, e.ends_at, b.discount
 FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :booking_id
 """
 )
@@ -141,32 +270,69 @@ async def reserve(
     quantity: int,
     hold_seconds: int,
     workflow_id: str,
+    lines: list[tuple[uuid.UUID | None, int]] | None = None,
+    promo_code: str | None = None,
 ) -> tuple[Reservation, Counters | None]:
-    """Insert the booking and take the seats in one statement (autocommit connection). The
-    counters are returned when this call took seats."""
-    row = (
-        await conn.execute(
-            _RESERVE,
-            {
-                "booking_id": booking_id,
-                "event_id": event_id,
-                "user_id": user_id,
-                "quantity": quantity,
-                "hold_seconds": hold_seconds,
-                "workflow_id": workflow_id,
-            },
-        )
-    ).first()
-    if row is not None and row.event_id is not None:
-        held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
-        return held, _counters(row)
-    if row is not None:  # inserted, but the seats were not there: reject the booking row
-        reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
-        rejected = _reservation(booking_id, event_id, quantity, BookingStatus.REJECTED, row, reason)
-        return rejected, None
-    return await _as_found(
-        conn, booking_id, event_id, quantity, ReserveOutcome.EVENT_NOT_FOUND
-    ), None
+    """Insert the booking with its lines and take the seats in one statement (autocommit
+    connection): all lines or none. ``lines`` are (ticket type, quantity); None (or a None
+    type) is the event's default type. The counters are returned when this call took seats."""
+    wanted = lines if lines else [(None, quantity)]
+    quantity = sum(q for _, q in wanted)
+    params: dict[str, Any] = {
+        "booking_id": booking_id,
+        "event_id": event_id,
+        "user_id": user_id,
+        "quantity": quantity,
+        "hold_seconds": hold_seconds,
+        "workflow_id": workflow_id,
+        "type_ids": [t for t, _ in wanted],
+        "qtys": [q for _, q in wanted],
+        "n_lines": len(wanted),
+        "promo": promo_code,
+    }
+    try:
+        row = (await conn.execute(_RESERVE, params)).first()
+    except DBAPIError as exc:
+        if _sqlstate(exc) != REFUSED:
+            raise
+        row = None  # refused after the event's seats were taken: everything rolled back
+    else:
+        if row is not None and row.event_id is not None:
+            held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
+            return held, _counters(row)
+        if row is not None:  # inserted, but the event's seats were not there: reject the row
+            reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
+            rejected = _reservation(
+                booking_id, event_id, quantity, BookingStatus.REJECTED, row, reason
+            )
+            return rejected, None
+        found = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
+        if found is not None:  # a retry: report what the first attempt did
+            return _reservation(
+                booking_id,
+                found.event_id,
+                found.quantity,
+                BookingStatus(found.status),
+                found,
+                found.end_reason,
+            ), None
+    diagnosis = (await conn.execute(_DIAGNOSE, params)).all()
+    reason = _diagnosis(list(diagnosis), promo_code)
+    if reason != ReserveOutcome.EVENT_NOT_FOUND:
+        await conn.execute(_INSERT_REJECTED, {**params, "reason": reason})
+    return await _as_found(conn, booking_id, event_id, quantity, reason), None
+
+
+#: SQLSTATE of evently_refuse(): a reserve statement refused a line or the promo code
+REFUSED = "EV001"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is None and orig is not None:
+        code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
 
 
 # ---- taking seats: a waitlist offer accepted ------------------------------------------------
@@ -192,6 +358,14 @@ WITH adopt AS (
            now() + make_interval(secs => CAST(:hold_seconds AS integer)), adopt.id
     FROM adopt JOIN events e ON e.id = :event_id
     RETURNING id, amount, currency, hold_expires_at
+), lines AS (
+    -- a waitlist booking buys the event's default type (uncapped: the event's quota is its cap)
+    INSERT INTO booking_lines (booking_id, ticket_type_id, quantity, unit_price)
+    SELECT ins.id, t.id, adopt.offered_quantity, t.price
+    FROM ins, adopt, ticket_types t WHERE t.event_id = :event_id AND t.is_default
+), types AS (
+    UPDATE ticket_types t SET held = t.held + adopt.offered_quantity
+    FROM adopt, ins WHERE t.event_id = :event_id AND t.is_default
 )
 SELECT ins.amount, ins.currency, ins.hold_expires_at, e.ends_at
 FROM ins JOIN events e ON e.id = :event_id
@@ -251,10 +425,21 @@ _RELEASE_NOTICE = _NOTICE.format(
 # UPDATE, so serials never collide). ``ev`` is the events UPDATE that took them. The secret in
 # the QR is derived from the row on demand (evently/tickets/store.py), never stored.
 _ISSUE_TICKETS = """
-    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at)
-    SELECT gen_random_uuid(), ev.booking_id, ev.event_id, ev.tickets_issued - ev.quantity + n,
-           'valid', date_trunc('second', now())
-    FROM ev CROSS JOIN LATERAL generate_series(1, ev.quantity) AS n"""
+    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, ticket_type_id)
+    SELECT gen_random_uuid(), ev.booking_id, ev.event_id, ev.tickets_issued - ev.quantity + s.n,
+           'valid', date_trunc('second', now()), s.ticket_type_id
+    FROM ev CROSS JOIN LATERAL (
+        SELECT row_number() OVER (ORDER BY l.ticket_type_id, g) AS n, l.ticket_type_id
+        FROM booking_lines l CROSS JOIN LATERAL generate_series(1, l.quantity - l.cancelled) g
+        WHERE l.booking_id = ev.booking_id
+    ) s"""
+
+# the lines of the booking ``b`` move between their types' counters (``held``/``sold``)
+_TYPES_MOVE = """
+    UPDATE ticket_types t SET held = t.held + {held} * (l.quantity - l.cancelled),
+        sold = t.sold + {sold} * (l.quantity - l.cancelled)
+    FROM b JOIN booking_lines l ON l.booking_id = b.id
+    WHERE t.id = l.ticket_type_id"""
 
 _CONFIRM = text(
     f"""
@@ -265,6 +450,7 @@ WITH b AS (
                   AND p.kind = 'charge' AND p.status = 'succeeded' AND p.amount = bookings.amount)
     RETURNING id, user_id, event_id, quantity
 ), notice AS ({_CONFIRM_NOTICE}
+), types AS ({_TYPES_MOVE.format(held=-1, sold=1)}
 ), ev AS (
     UPDATE events e SET held = e.held - b.quantity, sold = e.sold + b.quantity,
         tickets_issued = e.tickets_issued + b.quantity, {BUMP}
@@ -296,8 +482,18 @@ WITH b AS (
       AND (CAST(:from_status AS text) = 'held' OR EXISTS (
             SELECT 1 FROM payments p WHERE p.booking_id = bookings.id
             AND p.kind = 'refund' AND p.status = 'succeeded'))
-    RETURNING id, user_id, event_id, quantity
+    RETURNING id, user_id, event_id, quantity, promo_code_id
 ), notice AS ({_RELEASE_NOTICE}
+), types AS (
+    UPDATE ticket_types t SET
+        held = t.held - CASE WHEN CAST(:from_status AS text) = 'held'
+                             THEN l.quantity - l.cancelled ELSE 0 END,
+        sold = t.sold - CASE WHEN CAST(:from_status AS text) = 'confirmed'
+                             THEN l.quantity - l.cancelled ELSE 0 END
+    FROM b JOIN booking_lines l ON l.booking_id = b.id
+    WHERE t.id = l.ticket_type_id
+), promo AS (
+    UPDATE promo_codes p SET uses = p.uses - 1 FROM b WHERE p.id = b.promo_code_id
 ), revoked AS (
     UPDATE tickets t SET status = 'revoked', revoked_at = now()
     FROM b WHERE CAST(:from_status AS text) = 'confirmed'
@@ -346,6 +542,69 @@ async def release(
     return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
 
 
+# ---- part of a sale ended: some lines of a confirmed booking cancelled (issue 15) -------------
+
+# Guarded by the change's status (refunded → done) and the booking's (still confirmed): a retry,
+# or a whole cancellation that came first, changes nothing. The lines' ``cancelled`` grow (CHECK
+# cancelled <= quantity), the booking keeps its other seats, each type's ``sold`` and the
+# event's go down, exactly those tickets are revoked (per type, not-yet-scanned first, highest
+# serial first), and the seats go back on sale or, while anyone waits, to the waitlist's pool.
+_CANCEL_LINES = text(
+    f"""
+WITH ch AS (
+    UPDATE booking_changes c SET status = 'done', updated_at = now()
+    FROM bookings b
+    WHERE c.booking_id = :booking_id AND c.change_no = :change_no AND c.status = 'refunded'
+      AND b.id = c.booking_id AND b.status = 'confirmed'
+    RETURNING c.booking_id, c.lines, c.quantity, b.event_id
+), req AS (
+    SELECT ch.booking_id, CAST(x ->> 'ticket_type_id' AS uuid) AS tt,
+           CAST(x ->> 'quantity' AS integer) AS q
+    FROM ch CROSS JOIN LATERAL jsonb_array_elements(ch.lines) AS x
+), bl AS (
+    UPDATE booking_lines l SET cancelled = l.cancelled + req.q FROM req
+    WHERE l.booking_id = req.booking_id AND l.ticket_type_id = req.tt
+), bk AS (
+    UPDATE bookings b SET quantity = b.quantity - ch.quantity, updated_at = now()
+    FROM ch WHERE b.id = ch.booking_id
+), types AS (
+    UPDATE ticket_types t SET sold = t.sold - req.q FROM req WHERE t.id = req.tt
+), revoked AS (
+    UPDATE tickets k SET status = 'revoked', revoked_at = now()
+    WHERE k.id IN (
+        SELECT pick.id FROM req CROSS JOIN LATERAL (
+            SELECT v.id FROM tickets v
+            WHERE v.booking_id = req.booking_id AND v.ticket_type_id = req.tt
+              AND v.status = 'valid'
+            ORDER BY v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
+        ) pick
+    )
+)
+UPDATE events e SET
+    sold = e.sold - ch.quantity,
+    held = e.held + CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END,
+    available = e.available + CASE WHEN e.waitlist_waiting > 0 THEN 0 ELSE ch.quantity END,
+    waitlist_pool = e.waitlist_pool + CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END,
+    {BUMP}
+FROM ch WHERE e.id = ch.event_id
+RETURNING {COUNTERS}, CASE WHEN e.waitlist_waiting > 0 THEN ch.quantity ELSE 0 END AS to_waitlist
+"""
+)
+
+
+async def cancel_lines(
+    conn: AsyncConnection, booking_id: uuid.UUID, change_no: int
+) -> Released | None:
+    """Release the seats of a refunded partial cancellation (autocommit connection). None when
+    it was done already, or the booking is no longer confirmed (nothing to release)."""
+    row = (
+        await conn.execute(_CANCEL_LINES, {"booking_id": booking_id, "change_no": change_no})
+    ).first()
+    if row is None:
+        return None
+    return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
+
+
 # ---- a payment after the hold ended -----------------------------------------------------------
 
 _TAKE_AGAIN = text(
@@ -353,6 +612,30 @@ _TAKE_AGAIN = text(
         tickets_issued = e.tickets_issued + :q, {BUMP}
     WHERE e.id = :event_id AND e.status = 'published' AND e.available >= :q
     RETURNING {COUNTERS}, e.tickets_issued"""
+)
+
+# the lines of an expired booking back from their types (sold; each cap respected) and one use
+# of its code: evently_refuse() when any cannot be taken
+_TAKE_LINES_AGAIN = text(
+    """
+WITH l AS (
+    SELECT l.ticket_type_id, l.quantity - l.cancelled AS q FROM booking_lines l
+    WHERE l.booking_id = :id
+), types AS (
+    UPDATE ticket_types t SET sold = t.sold + l.q FROM l
+    WHERE t.id = l.ticket_type_id AND (t.capacity IS NULL OR t.capacity - t.held - t.sold >= l.q)
+    RETURNING t.id
+), used AS (
+    UPDATE promo_codes p SET uses = p.uses + 1 FROM bookings b
+    WHERE b.id = :id AND p.id = b.promo_code_id AND p.uses < p.max_uses
+    RETURNING p.id
+)
+SELECT CASE WHEN (SELECT count(*) FROM types) <> (SELECT count(*) FROM l)
+             OR (NOT EXISTS (SELECT 1 FROM used)
+                 AND EXISTS (SELECT 1 FROM bookings b WHERE b.id = :id
+                             AND b.promo_code_id IS NOT NULL))
+            THEN evently_refuse('a line or the code cannot be taken again') END
+"""
 )
 
 # the late confirmation: booking → confirmed, its tickets (serials taken by _TAKE_AGAIN on the
@@ -396,9 +679,21 @@ async def settle_late_payment(
         return LateSettlement.HELD, None
     if b.status != BookingStatus.EXPIRED:
         return LateSettlement.REFUND, None
+    # the event's seats, its lines (each type's cap) and its promo code's use: all or none
+    # (a savepoint: a refused line undoes the event's seats too), else refund
+    nested = await conn.begin_nested()
     ev = (await conn.execute(_TAKE_AGAIN, {"q": b.quantity, "event_id": b.event_id})).first()
     if ev is None:
+        await nested.rollback()
         return LateSettlement.REFUND, None
+    try:
+        await conn.execute(_TAKE_LINES_AGAIN, {"id": booking_id})
+    except DBAPIError as exc:
+        await nested.rollback()
+        if _sqlstate(exc) != REFUSED:
+            raise
+        return LateSettlement.REFUND, None
+    await nested.commit()
     await conn.execute(_CONFIRM_LATE, {"id": booking_id, "tickets_issued": ev.tickets_issued})
     return LateSettlement.CONFIRMED, _counters(ev)
 

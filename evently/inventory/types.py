@@ -42,3 +42,11 @@ class Reservation(BaseModel):
     hold_expires_at: datetime | None = None
     event_ends_at: datetime | None = None
     reason: str | None = None  # why it was rejected: evently.enums.ReserveOutcome
+    discount: Decimal = Decimal(0)  # the promo code's, already taken off ``amount``
+
+
+class ReserveLine(BaseModel):
+    """One line of a reserve: a ticket type of the event (None: its default type)."""
+
+    ticket_type_id: uuid.UUID | None = None
+    quantity: int

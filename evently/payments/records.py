@@ -120,6 +120,52 @@ async def successful_charge(conn: AsyncConnection, booking_id: uuid.UUID) -> Cha
     return Charge(row.provider_payment_id, row.amount, row.currency) if row else None
 
 
+async def record_partial_refund(
+    conn: AsyncConnection,
+    *,
+    booking_id: uuid.UUID,
+    change_no: int,
+    provider: str,
+    provider_payment_id: str,
+    amount: Decimal,
+    currency: str,
+) -> None:
+    """A partial cancellation's refund (keyed by booking and change number) and the buyer's
+    notice: one transaction (the caller's)."""
+    key = f"{booking_id}-refund-{change_no}"
+    await conn.execute(
+        pg_insert(Payment)
+        .values(
+            id=uuid.uuid4(),
+            booking_id=booking_id,
+            kind=PaymentKind.PARTIAL_REFUND,
+            status=PaymentStatus.SUCCEEDED,
+            provider=provider,
+            provider_payment_id=provider_payment_id,
+            idempotency_key=key,
+            amount=amount,
+            currency=currency,
+        )
+        .on_conflict_do_nothing()
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO notifications "
+            "(id, user_id, kind, dedupe_key, booking_id, payload) "
+            "SELECT gen_random_uuid(), user_id, 'refund_issued', :dedupe, id, "
+            "jsonb_build_object('amount', CAST(:amount AS text), 'currency', currency, "
+            "'change', CAST(:change AS integer)) "
+            "FROM bookings WHERE id = :b ON CONFLICT (dedupe_key) DO NOTHING"
+        ),
+        {
+            "b": booking_id,
+            "amount": str(amount),
+            "change": change_no,
+            "dedupe": f"booking:{booking_id}:refund_issued:{change_no}",
+        },
+    )
+
+
 async def record_refund(
     conn: AsyncConnection,
     *,

@@ -7,16 +7,39 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from evently.db.models import Event, Venue
+from evently.db.models import Event, TicketType, Venue
 from evently.search.base import SearchDocument
 
 INDEXED_STATUS = "published"  # drafts, cancelled and completed events are never searchable
 
 
+def _visible_types(open_only: bool) -> Any:
+    """The event's public ticket types (not hidden, sales not over); ``open_only``: with room
+    left under their own cap too."""
+    now = func.now()
+    conds = [
+        TicketType.event_id == Event.id,
+        TicketType.hidden.is_(False),
+        or_(TicketType.sales_end.is_(None), TicketType.sales_end > now),
+    ]
+    if open_only:
+        conds.append(
+            or_(
+                TicketType.capacity.is_(None),
+                TicketType.capacity - TicketType.held - TicketType.sold > 0,
+            )
+        )
+    return and_(*conds)
+
+
 def _columns() -> Any:  # a Select of the document columns
+    # the lowest price a buyer can still pay (visible types with seats left; else any visible
+    # type still to be sold; else the event's), and whether any such type has seats
+    open_price = select(func.min(TicketType.price)).where(_visible_types(True)).scalar_subquery()
+    any_price = select(func.min(TicketType.price)).where(_visible_types(False)).scalar_subquery()
     return select(
         Event.id,
         Event.name,
@@ -28,9 +51,10 @@ def _columns() -> Any:  # a Select of the document columns
         Venue.city,
         Event.starts_at,
         Event.ends_at,
-        Event.price,
+        func.coalesce(open_price, any_price, Event.price).label("price"),
         Event.currency,
         Event.available,
+        open_price.label("open_price"),
     ).join(Venue, Venue.id == Event.venue_id)
 
 
@@ -47,7 +71,7 @@ def _document(row: Any) -> SearchDocument:
         ends_at=row.ends_at,
         price=row.price,
         currency=row.currency,
-        has_seats=row.available > 0,
+        has_seats=row.available > 0 and row.open_price is not None,
     )
 
 

@@ -61,6 +61,9 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         # the waiting room's admission (issue 18)
         "queue-admission-continued-first-run",
         "queue-admission-closed",
+        # ticket types (issue 15): a partial cancellation, and a reserve of several lines
+        "booking-change-lines",
+        "booking-held-lines-promo",
     }
     assert expected <= names, sorted(expected - names)
 

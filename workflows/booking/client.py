@@ -32,6 +32,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from evently.booking_changes import change_name
 from evently.enums import BookingStatus
 from evently.errors import (
     BookingNotHeld,
@@ -386,3 +387,46 @@ async def in_flight(client: Client, booking_id: uuid.UUID) -> tuple[uuid.UUID, u
     if user is None or event is None:
         return None
     return uuid.UUID(user), uuid.UUID(event)
+
+
+async def cancel_lines(
+    client: Client,
+    booking_id: uuid.UUID,
+    change_no: int,
+    *,
+    actor: str,
+    reason: str,
+    wait_seconds: float,
+    organization_id: uuid.UUID | None = None,
+) -> CancelResult:
+    """Run a recorded partial cancellation (evently/booking_changes.py) in its own
+    BookingChangeWorkflow, ``booking-change-<id>-lines-<n>``: asking again joins it, or reads
+    its result once it ended."""
+    change = change_name(change_no)
+    workflow_id = booking_change_workflow_id(booking_id, change)
+    try:
+        handle = await client.start_workflow(
+            BookingChangeWorkflow.run,
+            BookingChangeInput(booking_id=booking_id, change=change, actor=actor, reason=reason),
+            id=workflow_id,
+            task_queue=common.BOOKING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"cancel lines of booking {booking_id} (change {change_no}) for {actor}",
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED)),
+                    *common.organization_pairs(organization_id),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:  # done before: its result is the answer
+        handle = client.get_workflow_handle_for(BookingChangeWorkflow.run, workflow_id)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ServiceUnavailable("Temporal is unavailable; retry shortly.") from exc
+        raise
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+    except TimeoutError as exc:
+        raise WorkflowTimeout("The cancellation is taking long; it will finish.") from exc

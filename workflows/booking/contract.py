@@ -13,9 +13,12 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from evently.enums import BookingStatus, PayOutcome
-from evently.inventory.types import Reservation
+from evently.inventory.types import Reservation, ReserveLine
 
-__all__ = ["Reservation"]  # the reserve step's outcome (activity result = update result)
+__all__ = [
+    "Reservation",
+    "ReserveLine",
+]  # the reserve step's outcome (activity result = update result)
 
 WORKFLOW_NAME = "BookingWorkflow"
 # updates (by method name: BookingWorkflow.reserve, .pay, .cancel)
@@ -48,6 +51,10 @@ class BookingInput(BaseModel):
     hold_seconds: int = 300
     # seats already taken from inventory for a waitlist offer: the booking adopts them
     waitlist_entry_id: uuid.UUID | None = None
+    # ticket types (issue 15): the lines (empty: ``quantity`` of the default type) and the
+    # promo code, both read only by the reserve activity (``quantity`` is the lines' total)
+    lines: list[ReserveLine] = []
+    promo_code: str | None = None
 
 
 # ---- updates, signal, query --------------------------------------------------------------------
@@ -178,3 +185,19 @@ class BookingFacts(BaseModel):
     amount: Decimal
     currency: str
     event_ends_at: datetime | None = None
+
+
+# ---- a partial cancellation (issue 15): change ``lines-<n>`` of BookingChangeWorkflow ---------
+
+REFUND_CHANGE = "refund_booking_change"  # payments queue
+CANCEL_LINES = "cancel_booking_lines"  # local, booking queue
+
+
+class ChangeInput(BaseModel):
+    booking_id: uuid.UUID
+    change_no: int
+
+
+class CancelLinesResult(BaseModel):
+    done: bool  # the seats were released now (False: done before, or the booking ended)
+    public: bool = True  # False: kept for the waitlist (the workflow hands them over)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
@@ -28,7 +29,7 @@ def _lookups(result: str) -> float:
     return REGISTRY.get_sample_value("evently_availability_cache_total", {"result": result}) or 0.0
 
 
-async def _availability(client: httpx.AsyncClient, event_id: uuid.UUID) -> dict[str, int | str]:
+async def _availability(client: httpx.AsyncClient, event_id: uuid.UUID) -> dict[str, Any]:
     r = await client.get(f"{EVENTS}/{event_id}/availability")
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -39,6 +40,10 @@ async def test_an_inventory_change_is_visible_at_once_from_the_cache(
 ) -> None:
     event = await make_event(resources, capacity=100)
     first = await _availability(client, event.id)
+    types = first.pop("ticket_types")
+    assert [(t["name"], t["available"], t["is_default"], t["on_sale"]) for t in types] == [
+        ("General admission", 100, True, True)
+    ]
     assert first == {
         "event_id": str(event.id),
         "capacity": 100,

@@ -216,8 +216,24 @@ async def _delete_webhook(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call({"webhook_id": await fresh_webhook(w, t) if succeeds else t.webhook["id"]})
 
 
+async def _default_type(w: World, t: Tenant, succeeds: bool) -> Call:
+    async with w.res.engine.connect() as conn:
+        type_id = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND is_default"),
+            {"e": t.event["id"]},
+        )
+    return Call(
+        {"event_id": t.event["id"], "ticket_type_id": str(type_id)}, {"description": "changed"}
+    )
+
+
 def _new_org(w: World, t: Tenant) -> Any:
     return {"name": unique("Org"), "owner_email": w.outsider.user.email}
+
+
+async def _promo(t: Tenant) -> Call:
+    code = f"C{uuid.uuid4().hex[:10]}"
+    return Call({"event_id": t.event["id"]}, {"code": code, "percent_off": "10", "max_uses": 5})
 
 
 EVENT = {"event_id": (404, "event_not_found")}
@@ -356,6 +372,46 @@ ROUTES: list[Route] = [
         200,
         _refund,
         {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "GET",
+        "/organizations/{org_id}/events/{event_id}/ticket-types",
+        MANAGE,
+        200,
+        same(lambda t: {"event_id": t.event["id"]}),
+        EVENT,
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/ticket-types",
+        MANAGE,
+        201,
+        same(lambda t: {"event_id": t.event["id"]}, json={"name": "VIP", "price": "50.00"}),
+        EVENT,
+    ),
+    Route(
+        "PATCH",
+        "/organizations/{org_id}/events/{event_id}/ticket-types/{ticket_type_id}",
+        MANAGE,
+        200,
+        _default_type,
+        {**EVENT, "ticket_type_id": (404, "ticket_type_not_found")},
+    ),
+    Route(
+        "GET",
+        "/organizations/{org_id}/events/{event_id}/promo-codes",
+        MANAGE,
+        200,
+        same(lambda t: {"event_id": t.event["id"]}),
+        EVENT,
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/promo-codes",
+        MANAGE,
+        201,
+        lambda w, t, succeeds: _promo(t),
+        EVENT,
     ),
     Route("GET", "/organizations/{org_id}/webhooks", OWNER, 200, same(lambda t: {})),
     Route(

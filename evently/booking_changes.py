@@ -1,0 +1,125 @@
+"""Partial cancellation of a confirmed booking (issue 15): the change is numbered and recorded
+here, then run by a BookingChangeWorkflow (``booking-change-<id>-lines-<n>``): refund of that
+part (keyed by booking and number) → release of those seats (exactly those tickets revoked) →
+the waitlist.
+
+The refund of a change is what its seats cost net of their share of the discount
+(:func:`evently.ticket_types.line_net`): the net price of the line's remaining seats before,
+minus after, so the partial refunds of a booking and the refund of a later whole cancellation
+(the charge minus every partial refund) never add up to more than was charged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from evently.db.models import BookingChange, BookingLine
+from evently.enums import BookingStatus
+from evently.errors import LinesNotCancellable
+from evently.ticket_types import line_net
+
+
+def change_name(change_no: int) -> str:
+    """The change's part of its workflow id (``booking-change-<booking>-<name>``)."""
+    return f"lines-{change_no}"
+
+
+def change_no_of(name: str) -> int | None:
+    """The number of a partial cancellation's change name, None for other changes."""
+    prefix, _, number = name.partition("-")
+    return int(number) if prefix == "lines" and number.isdigit() else None
+
+
+def refund_key(booking_id: uuid.UUID, change_no: int) -> str:
+    """The provider's idempotency key of a change's refund."""
+    return f"{booking_id}-refund-{change_no}"
+
+
+async def request(
+    session: AsyncSession,
+    booking_id: uuid.UUID,
+    wanted: dict[uuid.UUID, int],
+    *,
+    actor: str,
+    reason: str,
+) -> BookingChange | None:
+    """Record the next change of a confirmed booking (the booking row locked, so two requests
+    get two numbers and never cancel the same seats twice). None when ``wanted`` covers every
+    seat left: that is a whole cancellation. Raises LinesNotCancellable when the booking is not
+    confirmed or has fewer active seats of a type than asked."""
+    status = await session.scalar(
+        text("SELECT status FROM bookings WHERE id = :id FOR UPDATE"), {"id": booking_id}
+    )
+    if status != BookingStatus.CONFIRMED:
+        raise LinesNotCancellable(f"Only a confirmed booking's lines can be cancelled ({status}).")
+    lines = {
+        line.ticket_type_id: line
+        for line in await session.scalars(
+            select(BookingLine).where(BookingLine.booking_id == booking_id)
+        )
+    }
+    # seats already promised to changes still running (requested or refunded, not yet done)
+    pending: dict[uuid.UUID, int] = {}
+    rows = await session.execute(
+        text(
+            "SELECT lines FROM booking_changes WHERE booking_id = :id "
+            "AND status IN ('requested', 'refunded')"
+        ),
+        {"id": booking_id},
+    )
+    for (found,) in rows:
+        for item in found:
+            key = uuid.UUID(item["ticket_type_id"])
+            pending[key] = pending.get(key, 0) + int(item["quantity"])
+    refund = Decimal(0)
+    for type_id, q in wanted.items():
+        line = lines.get(type_id)
+        active = 0 if line is None else line.quantity - line.cancelled - pending.get(type_id, 0)
+        if line is None or q > active:
+            raise LinesNotCancellable(
+                f"The booking has {max(active, 0)} seats of ticket type {type_id} left to cancel."
+            )
+        left = line.quantity - line.cancelled - pending.get(type_id, 0)
+        refund += line_net(line, left) - line_net(line, left - q)
+    remaining = sum(line.quantity - line.cancelled - pending.get(t, 0) for t, line in lines.items())
+    if sum(wanted.values()) >= remaining:
+        return None
+    change_no = int(
+        await session.scalar(
+            text(
+                "SELECT COALESCE(max(change_no), 0) + 1 FROM booking_changes WHERE booking_id = :id"
+            ),
+            {"id": booking_id},
+        )
+        or 1
+    )
+    change = BookingChange(
+        booking_id=booking_id,
+        change_no=change_no,
+        lines=[{"ticket_type_id": str(t), "quantity": q} for t, q in sorted(wanted.items())],
+        quantity=sum(wanted.values()),
+        refund_amount=refund,
+        status="requested",
+        actor=actor[:200],
+        reason=reason[:200],
+    )
+    session.add(change)
+    await session.flush()
+    return change
+
+
+async def get(conn: AsyncConnection, booking_id: uuid.UUID, change_no: int) -> Any:
+    return (
+        await conn.execute(
+            text(
+                "SELECT booking_id, change_no, status, refund_amount, quantity "
+                "FROM booking_changes WHERE booking_id = :b AND change_no = :n"
+            ),
+            {"b": booking_id, "n": change_no},
+        )
+    ).first()

@@ -1,0 +1,222 @@
+"""Multi-line reserve straight against Postgres (evently/inventory/seats.py): all lines or
+none, each type's cap and the event's quota, sales windows, promo code uses counted once and
+given back once; the invariant checker after every step."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evently.enums import BookingStatus, ReserveOutcome
+from evently.infra.resources import Resources
+from evently.invariants import check
+from evently.inventory import seats
+from evently.inventory.types import Reservation
+from tests.factories import make_account, make_event
+
+
+async def _type(
+    conn: AsyncConnection, event_id: uuid.UUID, name: str, price: str, **kw: object
+) -> uuid.UUID:
+    type_id = uuid.uuid4()
+    await conn.execute(
+        text(
+            """INSERT INTO ticket_types (id, event_id, name, price, currency, capacity,
+               sales_start, sales_end, hidden, max_per_booking, position)
+               VALUES (:id, :e, :name, :price, 'EUR', :capacity, :start, :end, :hidden, :max, 1)"""
+        ),
+        {
+            "id": type_id,
+            "e": event_id,
+            "name": name,
+            "price": Decimal(price),
+            "capacity": kw.get("capacity"),
+            "start": kw.get("start"),
+            "end": kw.get("end"),
+            "hidden": kw.get("hidden", False),
+            "max": kw.get("max_per_booking"),
+        },
+    )
+    return type_id
+
+
+async def _code(conn: AsyncConnection, event_id: uuid.UUID, code: str, **kw: object) -> uuid.UUID:
+    code_id = uuid.uuid4()
+    await conn.execute(
+        text(
+            """INSERT INTO promo_codes (id, event_id, code, percent_off, amount_off, max_uses,
+               ticket_type_ids, unlocks_hidden, valid_until)
+               VALUES (:id, :e, :code, :pct, :amt, :max, :types, :unlocks, :until)"""
+        ),
+        {
+            "id": code_id,
+            "e": event_id,
+            "code": code.upper(),
+            "pct": kw.get("percent_off"),
+            "amt": kw.get("amount_off"),
+            "max": kw.get("max_uses", 10),
+            "types": kw.get("ticket_type_ids"),
+            "unlocks": kw.get("unlocks_hidden", False),
+            "until": kw.get("valid_until"),
+        },
+    )
+    return code_id
+
+
+async def _reserve(
+    conn: AsyncConnection,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    lines: list[tuple[uuid.UUID | None, int]],
+    promo: str | None = None,
+) -> Reservation:
+    booking_id = uuid.uuid4()
+    got, _ = await seats.reserve(
+        conn,
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=0,
+        hold_seconds=300,
+        workflow_id=f"booking-{booking_id}",
+        lines=lines,
+        promo_code=promo,
+    )
+    return got
+
+
+async def _counts(conn: AsyncConnection, type_id: uuid.UUID) -> tuple[int, int]:
+    row = (
+        await conn.execute(
+            text("SELECT held, sold FROM ticket_types WHERE id = :t"), {"t": type_id}
+        )
+    ).one()
+    return int(row.held), int(row.sold)
+
+
+async def test_lines_are_taken_all_or_none_with_caps_windows_and_codes(
+    resources: Resources,
+) -> None:
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=10, price=Decimal("20.00"))
+    now = datetime.now(UTC)
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        vip = await _type(conn, event.id, "VIP", "100.00", capacity=2)
+        early = await _type(conn, event.id, "Early", "10.00", end=now - timedelta(hours=1))
+        hidden = await _type(conn, event.id, "Sponsor", "0.00", hidden=True)
+        await _code(conn, event.id, "half", percent_off=Decimal("50"), max_uses=1)
+        await _code(conn, event.id, "sponsor", amount_off=Decimal("5"), unlocks_hidden=True)
+
+        # a VIP line over its cap refuses the whole booking: the default line is not taken
+        refused = await _reserve(conn, event.id, buyer.id, [(None, 2), (vip, 3)])
+        assert refused.status == BookingStatus.REJECTED
+        assert refused.reason == ReserveOutcome.TICKET_TYPE_SOLD_OUT
+        assert await _counts(conn, vip) == (0, 0)
+        assert (
+            await conn.scalar(text("SELECT available FROM events WHERE id = :e"), {"e": event.id})
+            == 10
+        )
+        closed = await _reserve(conn, event.id, buyer.id, [(early, 1)])
+        assert closed.reason == ReserveOutcome.SALES_CLOSED
+        secret = await _reserve(conn, event.id, buyer.id, [(hidden, 1)])
+        assert secret.reason == ReserveOutcome.TICKET_TYPE_NOT_FOUND
+        unknown = await _reserve(conn, event.id, buyer.id, [(None, 1)], promo="nope")
+        assert unknown.reason == ReserveOutcome.PROMO_CODE_UNKNOWN
+        assert await check(conn, event.id) == []
+
+        held = await _reserve(conn, event.id, buyer.id, [(None, 2), (vip, 2)], promo="HALF")
+        assert held.status == BookingStatus.HELD
+        assert held.amount == Decimal("120.00")  # (2 x 20 + 2 x 100) / 2
+        assert await _counts(conn, vip) == (2, 0)
+        used_up = await _reserve(conn, event.id, buyer.id, [(None, 1)], promo="half")
+        assert used_up.reason == ReserveOutcome.PROMO_CODE_USED_UP
+        sponsor = await _reserve(conn, event.id, buyer.id, [(hidden, 1)], promo="Sponsor")
+        assert sponsor.status == BookingStatus.HELD
+        assert sponsor.amount == Decimal("0.00")
+        assert await check(conn, event.id) == []
+
+        # the hold ends: seats, the VIP cap and the code's use come back, once
+        for _ in range(2):
+            await seats.release(
+                conn,
+                held.booking_id,
+                from_status=BookingStatus.HELD,
+                to_status=BookingStatus.EXPIRED,
+                actor="timer",
+                reason="hold expired",
+            )
+        assert await _counts(conn, vip) == (0, 0)
+        uses = await conn.scalar(
+            text("SELECT uses FROM promo_codes WHERE event_id = :e AND code = 'HALF'"),
+            {"e": event.id},
+        )
+        assert uses == 0
+        assert await check(conn, event.id) == []
+
+
+async def test_concurrent_buyers_never_oversell_a_type_or_the_event(resources: Resources) -> None:
+    """60 buyers of 3 types (caps 5 and 8, quota 20), plus 40 on a 7-use code: no type and no
+    event oversold, every refusal true, exactly 7 uses."""
+    buyers = [await make_account(resources) for _ in range(2)]
+    event = await make_event(resources, capacity=20, price=Decimal("10.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        a = await _type(conn, event.id, "A", "30.00", capacity=5)
+        b = await _type(conn, event.id, "B", "20.00", capacity=8)
+        await _code(conn, event.id, "SEVEN", percent_off=Decimal("10"), max_uses=7)
+    plan: list[tuple[uuid.UUID | None, str | None]] = [
+        (t, None) for t in (a, b, None) for _ in range(20)
+    ] + [(None, "seven")] * 40
+
+    async def one(i: int, t: uuid.UUID | None, promo: str | None) -> Reservation:
+        async with engine.connect() as conn:
+            return await _reserve(conn, event.id, buyers[i % 2].id, [(t, 1)], promo)
+
+    results = await asyncio.gather(*(one(i, t, p) for i, (t, p) in enumerate(plan)))
+    held = [r for r in results if r.status == BookingStatus.HELD]
+    async with engine.connect() as conn:
+        assert len(held) == 20  # demand (100) > quota: the event sells out exactly
+        assert (await _counts(conn, a))[0] <= 5
+        assert (await _counts(conn, b))[0] <= 8
+        assert await conn.scalar(
+            text("SELECT uses FROM promo_codes WHERE event_id = :e"), {"e": event.id}
+        ) == sum(1 for r in held if r.amount == Decimal("9.00"))
+        for r in results:
+            if r.status == BookingStatus.REJECTED:
+                assert r.reason in (
+                    ReserveOutcome.SOLD_OUT,
+                    ReserveOutcome.TICKET_TYPE_SOLD_OUT,
+                    ReserveOutcome.PROMO_CODE_USED_UP,
+                )
+        assert await check(conn, event.id) == []
+
+
+async def test_the_search_document_shows_the_lowest_price_a_buyer_can_still_pay(
+    resources: Resources,
+) -> None:
+    from evently.search.documents import load_document
+
+    event = await make_event(resources, capacity=10, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        cheap = await _type(conn, event.id, "Cheap", "5.00", capacity=1)
+        await _type(conn, event.id, "Secret", "1.00", hidden=True)
+        await _type(conn, event.id, "Gone", "2.00", end=datetime.now(UTC) - timedelta(days=1))
+    async with resources.sessionmaker() as session:
+        doc = await load_document(session, event.id)
+    assert doc is not None
+    assert doc.price == Decimal("5.00")
+    assert doc.has_seats
+    async with engine.connect() as conn:
+        buyer = await make_account(resources)
+        assert (await _reserve(conn, event.id, buyer.id, [(cheap, 1)])).status == "held"
+    async with resources.sessionmaker() as session:
+        doc = await load_document(session, event.id)
+    assert doc is not None
+    assert doc.price == Decimal("20.00")  # the cheap type's cap is full
