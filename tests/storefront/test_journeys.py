@@ -364,3 +364,54 @@ async def test_a_queued_on_sale_puts_the_buyer_in_line_then_holds_their_seats(
     assert (await availability(storefront, event_id))["held"] == 1
     problems.check()
     await page.context.close()
+
+
+async def test_a_buyer_chooses_a_ticket_type_and_a_promo_code_and_pays_the_discounted_price(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    """Ticket types and promo codes on the page: the type list with live availability (a type
+    outside its sales window cannot be chosen), an unknown code said plainly with nothing held,
+    then VIP with a 50% code: the checkout shows the line, its discount and the total."""
+    event_id = await listed_event(resources, 10, f"Types {word()}")
+    admin = await make_account(resources, "admin")
+    base = f"/api/v1/admin/events/{event_id}"
+    async with httpx.AsyncClient(base_url=storefront, timeout=20, headers=admin.headers) as api:
+        r = await api.post(
+            f"{base}/ticket-types", json={"name": "VIP", "price": "80.00", "capacity": 2}
+        )
+        assert r.status_code == 201, r.text
+        vip = r.json()["id"]
+        r = await api.post(
+            f"{base}/ticket-types",
+            json={"name": "Late bird", "price": "30.00", "sales_start": "2099-01-01T00:00:00Z"},
+        )
+        assert r.status_code == 201, r.text
+        r = await api.post(
+            f"{base}/promo-codes",
+            json={"code": "HALF", "percent_off": "50", "max_uses": 5, "ticket_type_ids": [vip]},
+        )
+        assert r.status_code == 201, r.text
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await sign_up(page)
+    await page.goto(f"/events/{event_id}")
+    select = page.get_by_label("Ticket type")
+    await expect(select).to_be_visible()
+    await expect(select.locator("option", has_text="VIP")).to_contain_text("2 left")
+    await expect(select.locator("option", has_text="Late bird")).to_be_disabled()
+    await select.select_option(value=vip)
+    await page.get_by_label("Number of seats").fill("1")
+    await page.get_by_label("Promo code (optional)").fill("NOPE")
+    await page.get_by_role("button", name="Hold seats").click()
+    await expect(page.locator("#event-message")).to_contain_text("We do not know that promo code")
+    assert (await availability(storefront, event_id))["held"] == 0
+    await page.get_by_label("Promo code (optional)").fill("half")  # codes ignore case
+    await shot(page, screenshots, "24-event-ticket-types")
+    await page.get_by_role("button", name="Hold seats").click()
+    await page.wait_for_url(re.compile(r"/checkout/"))
+    await expect(page.locator("#booking-summary")).to_contain_text("40.00")
+    await expect(page.locator("#booking-lines")).to_contain_text("1 \u00d7 VIP at")
+    await expect(page.locator("#booking-lines")).to_contain_text("40.00")
+    await shot(page, screenshots, "25-checkout-discounted")
+    problems.check()
+    await page.context.close()

@@ -30,6 +30,15 @@
     token_expired: "Your session has ended. Please reload the page or log in again.",
     csrf_failed: "This page is out of date. Reload it and try again.",
     network: "We could not reach Evently. Check your connection and try again.",
+    ticket_type_sold_out: "That ticket type is sold out. Choose another type, or fewer tickets.",
+    ticket_type_not_found: "That ticket type is not available. Reload the page and choose again.",
+    sales_closed: "Sales for that ticket type are not open right now.",
+    too_many_of_type: "That is more tickets of this type than one booking may hold.",
+    duplicate_lines: "Choose each ticket type once.",
+    promo_code_unknown: "We do not know that promo code. Check its spelling.",
+    promo_code_expired: "That promo code is not valid any more (or not yet).",
+    promo_code_used_up: "That promo code has been used up.",
+    promo_code_not_applicable: "That promo code does not apply to this ticket type.",
   };
   const explain = (p) => (p && (MESSAGES[p.code] || p.detail || p.title)) || "Something went wrong. Please try again.";
 
@@ -230,6 +239,22 @@
     $("#event-where").textContent = `${ev.venue.name}, ${ev.venue.address}, ${ev.venue.city}`;
     $("#event-description").textContent = ev.description;
     $("#event-price").textContent = `${money(ev.price, ev.currency)} per seat`;
+    // ticket types: the choice appears when the event sells more than its default type
+    const typeSelect = $("#ticket-type");
+    const types = ev.ticket_types || [];
+    if (typeSelect && (types.length > 1 || (types.length === 1 && !types[0].is_default))) {
+      for (const t of types) {
+        const option = document.createElement("option");
+        option.value = t.id;
+        const state = !t.on_sale ? "not on sale now" : t.available === 0 ? "sold out" : `${t.available} left`;
+        option.textContent = `${t.name} — ${money(t.price, t.currency)} (${state})`;
+        option.disabled = !t.on_sale || t.available === 0;
+        typeSelect.append(option);
+      }
+      const first = types.find((t) => t.on_sale && t.available > 0);
+      if (first) typeSelect.value = first.id;
+      $("#ticket-type-field").hidden = false;
+    }
     const availability = $("#availability");
     let soldOut = false;
     const render = (a) => {
@@ -261,12 +286,20 @@
         show(msg, "Holding your seats…", "info");
         // one key per attempt: a retry after a lost answer gets the same booking
         const key = newKey();
+        const body = { event_id: eventId };
+        if (typeSelect && !$("#ticket-type-field").hidden && typeSelect.value) {
+          body.lines = [{ ticket_type_id: typeSelect.value, quantity }];
+        } else {
+          body.quantity = quantity;
+        }
+        const code = $("#promo-code") ? $("#promo-code").value.trim() : "";
+        if (code) body.promo_code = code;
         const reserve = async (admissionToken) => {
           const headers = { "Idempotency-Key": key };
           if (admissionToken) headers["Admission-Token"] = admissionToken;
           let r;
           for (let attempt = 0; attempt < 3; attempt++) {
-            r = await api("POST", "/api/v1/bookings/reserve", { event_id: eventId, quantity }, headers);
+            r = await api("POST", "/api/v1/bookings/reserve", body, headers);
             if (r.status !== 0) break;
             await sleep(1000);
           }
@@ -401,6 +434,17 @@
       booking = b;
       summary.textContent = `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}`;
       summary.dataset.status = b.status;
+      const linesNode = $("#booking-lines");
+      if (linesNode && b.lines && b.lines.length) {
+        const items = b.lines.map((l) => {
+          const li = document.createElement("li");
+          const discount = Number(l.discount) > 0 ? `, ${money(l.discount, b.currency)} off` : "";
+          li.textContent = `${l.quantity} × ${l.name} at ${money(l.unit_price, b.currency)}${discount}`;
+          return li;
+        });
+        linesNode.replaceChildren(...items);
+        linesNode.hidden = false;
+      }
       if (b.status === "held") {
         hold.hidden = false;
         payForm.hidden = false;
