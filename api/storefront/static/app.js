@@ -273,6 +273,9 @@
     };
     liveAvailability(eventId, render, $("#live-mode"));
     if (reserveForm) {
+      // the button stays disabled until this handler is attached (a click before would submit
+      // the form natively and reload the page)
+      $("#reserve").disabled = false;
       reserveForm.addEventListener("submit", async (e) => {
         e.preventDefault();
         const button = $("#reserve");
