@@ -4,6 +4,7 @@ with its own code, nothing taken), and the booking's lines."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.factories import make_account, make_event
+from tests.factories import make_account, make_accounts, make_event
 from tests.workflows.histories import record
 
 pytestmark = pytest.mark.usefixtures("running_workers")
@@ -345,3 +346,82 @@ async def test_partial_cancellation_refunds_that_part_and_releases_those_seats(
         )
         assert uses == 0  # the cancelled booking gave its use back
         assert await check(conn, event.id) == []
+
+
+async def test_concurrent_buyers_over_three_types_through_the_api_oversell_nothing_and_refuse_truly(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """The whole reserve path (fast path, gate, workflow, statement) with 240 buyers at once
+    over two capped types and the default type, then 40 more for the shared quota's last
+    seats. Each capped type sells exactly to its cap while the event has room, the default type
+    to every buyer who asked, the last wave exactly the seats left: no type and no event
+    oversold, and no refusal while room for it was left (nothing is released meanwhile)."""
+    admin = await make_account(resources, "admin")
+    event = await make_event(resources, capacity=140, price=Decimal("10.00"))
+    base = f"{ADMIN}/{event.id}"
+    # no waiting room: this is about the types (an `auto` queue would send part of the burst
+    # through the queue, as tests/api/queue shows)
+    r = await client.patch(base, json={"queue": "off"}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    caps = {"A": 20, "B": 30}
+    ids: dict[str, str] = {}
+    for name, cap in caps.items():
+        r = await client.post(
+            f"{base}/ticket-types",
+            json={"name": name, "price": "15.00", "capacity": cap},
+            headers=admin.headers,
+        )
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    buyers = await make_accounts(resources, 280)
+
+    async def attempt(buyer_headers: dict[str, str], kind: str) -> tuple[str, int, str | None]:
+        body: dict[str, object] = {"event_id": str(event.id)}
+        if kind == "default":
+            body["quantity"] = 1
+        else:
+            body["lines"] = [{"ticket_type_id": ids[kind], "quantity": 1}]
+        # a well-behaved client: one Idempotency-Key per purchase, 202/503 retried with it
+        headers = {**buyer_headers, "Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(100):
+            r = await client.post("/api/v1/bookings/reserve", json=body, headers=headers)
+            if r.status_code not in (202, 503):
+                break
+            await asyncio.sleep(0.2)
+        assert r.status_code in (201, 409), r.text
+        return kind, r.status_code, None if r.status_code == 201 else r.json()["code"]
+
+    def held(answers: list[tuple[str, int, str | None]], kind: str) -> int:
+        return sum(1 for k, status, _ in answers if k == kind and status == 201)
+
+    # wave 1: 80 buyers of each; the capped types' demand exceeds their caps, the event's
+    # 140 seats cover every sellable seat (20 + 30 + 80 = 130)
+    kinds = ["A", "B", "default"] * 80
+    first = await asyncio.gather(
+        *(attempt(b.headers, k) for b, k in zip(buyers[:240], kinds, strict=True))
+    )
+    assert (held(first, "A"), held(first, "B"), held(first, "default")) == (20, 30, 80)
+    refusals = [(k, code) for k, status, code in first if status == 409]
+    assert len(refusals) == 110
+    assert {code for _, code in refusals} == {"ticket_type_sold_out"}  # the event had room
+    assert {k for k, _ in refusals} == {"A", "B"}
+    # wave 2: the shared quota's last 10 seats, 40 buyers of the default type at once
+    second = await asyncio.gather(*(attempt(b.headers, "default") for b in buyers[240:]))
+    assert held(second, "default") == 10
+    assert {code for _, status, code in second if status == 409} == {"sold_out"}
+    async with resources.engine.connect() as conn:
+        by_name = {
+            r.name: r
+            for r in await conn.execute(
+                text("SELECT name, capacity, held, sold FROM ticket_types WHERE event_id = :e"),
+                {"e": event.id},
+            )
+        }
+        counters = (
+            await conn.execute(
+                text("SELECT available, held, sold FROM events WHERE id = :e"), {"e": event.id}
+            )
+        ).one()
+        assert await check(conn, event.id) == []
+    assert (by_name["A"].held, by_name["B"].held) == (20, 30)
+    assert (counters.available, counters.held, counters.sold) == (0, 140, 0)
