@@ -97,12 +97,15 @@ class Admission:
     async def enter(
         self, event_id: uuid.UUID | None = None, still_on_sale: Recheck | None = None
     ) -> None:
-        """Take a slot, waiting for one if there is room to wait. A waiter for ``event_id`` is
-        woken when a request finds that event sold out (:meth:`sold_out`); it asks
-        ``still_on_sale`` (raising when it is not) and otherwise waits on at the head."""
+        """Take a slot, waiting for one if there is room to wait. At the cap ``still_on_sale``
+        is asked first (it raises when the event is sold out); a waiter for ``event_id`` is
+        woken when a request finds that event sold out (:meth:`sold_out`), asks again and
+        otherwise waits on at the head."""
         if not self.full and not self._waiters:
             self.in_flight += 1
             return
+        if still_on_sale is not None:
+            await still_on_sale()  # at the cap a sold-out event answers 409: no wait, no shed
         if self.saturated:
             raise self.overloaded()
         loop = asyncio.get_running_loop()
@@ -325,10 +328,9 @@ async def _reserve(
     # request that goes on to start its workflow. (Taking the seat first and giving it back
     # when shed let the gate read 0 while that seat was only borrowed: the flash-sale
     # benchmark counted 8-16 spurious sold_out answers per run; docs/performance.md.)
-    # At the cap, a sold-out event still answers 409 from a read-only look at the gate; a
-    # sold-out request that got a slot gives it back within one Redis round trip.
-    if admission.full and idempotency_key is None and await gate.sold_out(event_id, quantity):
-        raise sold_out()
+    # At the cap, a sold-out event answers 409 from a read-only look at the gate (before it
+    # would wait, and again when woken while waiting); a sold-out request that got a slot gives
+    # it back within one Redis round trip.
 
     async def still_on_sale() -> None:
         if await gate.sold_out(event_id, quantity):

@@ -98,8 +98,11 @@ async def test_waiters_for_an_event_found_sold_out_learn_it_at_once_others_wait_
     answers: list[str] = []
     release = asyncio.Event()
 
+    gone: list[uuid.UUID] = []  # the gate: on sale when they queue, sold out later
+
     async def is_sold_out() -> None:
-        raise SoldOut()
+        if sold in gone:
+            raise SoldOut()
 
     async def on_sale() -> None:
         return None
@@ -123,6 +126,7 @@ async def test_waiters_for_an_event_found_sold_out_learn_it_at_once_others_wait_
     ]
     await asyncio.sleep(0)
     assert admission.waiting == 4
+    gone.append(sold)
     admission.sold_out(sold)  # an admitted request found the event sold out
     await asyncio.sleep(0)
     await asyncio.sleep(0)
