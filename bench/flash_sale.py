@@ -13,6 +13,8 @@ field is defined in docs/performance.md.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import multiprocessing
 import os
@@ -39,6 +41,7 @@ from bench.common import (
     percentile,
     pg_ceiling,
 )
+from bench.wire import WireClient, WireError
 
 RESERVE = "/api/v1/bookings/reserve"
 
@@ -55,8 +58,12 @@ class Attempt:
     kind: str = "reserve"  # or, with --queue: join, poll
 
 
+HttpClient = httpx.AsyncClient | WireClient
+HTTP_ERRORS = (httpx.HTTPError, WireError)
+
+
 async def reserve_once(
-    http: httpx.AsyncClient,
+    http: HttpClient,
     token: str,
     event_id: uuid.UUID,
     buyer: int,
@@ -76,7 +83,7 @@ async def reserve_once(
             headers=headers,
             timeout=request_timeout,
         )
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         return (
             Attempt(
                 buyer,
@@ -174,10 +181,21 @@ def spurious_rejections(
     return spurious, max(capacity - len(holds), 0)
 
 
-async def loadgen_probe(api_url: str, n: int, connections: int) -> float:
+async def loadgen_probe(api_url: str, n: int, connections: int, *, wire: bool = False) -> float:
     """Requests/s the same client set-up gets from a trivial endpoint (GET /healthz) of the
     same API process: when it is far above reserve_rps, the load generator is not what limits
-    the sale."""
+    the sale. ``wire``: the lean client of the queued sale (bench/wire.py)."""
+    if wire:
+        lean = WireClient(api_url, connections)
+        try:
+            t0 = time.perf_counter()
+            found = await asyncio.gather(*(lean.get("/healthz") for _ in range(n)))
+            elapsed = time.perf_counter() - t0
+        finally:
+            await lean.aclose()
+        if any(r.status_code != 200 for r in found):
+            raise RuntimeError("GET /healthz failed during the probe")
+        return n / elapsed
     per_client = 8
     n_clients = max(1, -(-connections // per_client))
     limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
@@ -241,7 +259,7 @@ async def sale(
     await warm_up(st.api_url, tokens[:30], warm_event)
     ceiling = await pg_ceiling(dsn, [uid for uid, _ in accounts], seats, min(connections, 100))
     console.log(f"postgres ceiling {ceiling['pg_ceiling_rps']} holds/s")
-    probe_rps = await loadgen_probe(st.api_url, 2000, connections)
+    probe_rps = await loadgen_probe(st.api_url, 2000, connections, wire=queue)
     console.log(f"load generator vs GET /healthz: {probe_rps:.0f} requests/s")
     await asyncio.sleep(1)
 
@@ -474,13 +492,13 @@ QUEUE = "/api/v1/events/{event_id}/queue"
 
 
 async def _timed(
-    http: httpx.AsyncClient, method: str, url: str, token: str, buyer: int, kind: str
+    http: HttpClient, method: str, url: str, token: str, buyer: int, kind: str
 ) -> tuple[Attempt, Any]:
     sent = time.time()
     t0 = time.perf_counter()
     try:
         r = await http.request(method, url, headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as exc:
+    except HTTP_ERRORS as exc:
         latency = (time.perf_counter() - t0) * 1000
         return Attempt(buyer, sent, time.time(), latency, 0, type(exc).__name__, None, kind), None
     latency = (time.perf_counter() - t0) * 1000
@@ -489,6 +507,43 @@ async def _timed(
     return Attempt(buyer, sent, time.time(), latency, r.status_code, code, None, kind), (
         body if r.status_code == 200 else None
     )
+
+
+class Slots:
+    """At most ``n`` requests on the wire; when one ends, a waiting follow-up (a poll or a
+    reserve of a buyer already in the line) goes before a waiting join. Each browser has its
+    own connection: a buyer who joined never waits at the client behind other buyers' joins
+    (with one FIFO, the 20,000 joins of the rush delayed every first poll by the whole rush,
+    ~25 s, so the sale started late and slow for the generator's sake, not the server's)."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self.waiting: tuple[collections.deque[asyncio.Future[None]], ...] = (
+            collections.deque(),
+            collections.deque(),
+        )
+
+    @contextlib.asynccontextmanager
+    async def slot(self, follow_up: bool) -> Any:
+        if self.free > 0 and not self.waiting[0] and not self.waiting[1]:
+            self.free -= 1
+        else:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiting[0 if follow_up else 1].append(fut)
+            await fut  # the slot was handed over by release()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for line in self.waiting:
+            while line:
+                fut = line.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+        self.free += 1
 
 
 async def fire_queue(
@@ -500,26 +555,20 @@ async def fire_queue(
     request_timeout: float,
     max_attempts: int = 100,
 ) -> list[Attempt]:
-    """Every buyer joins at once (at most ``connections`` requests on the wire), then polls
-    and reserves as told."""
+    """Every buyer joins at once (at most ``connections`` requests on the wire, follow-ups
+    first), then polls and reserves as told. The lean client (bench/wire.py): httpx cost more
+    CPU per request than the API answering it."""
     attempts: list[Attempt] = []
-    per_client = 8
-    n_clients = max(1, -(-connections // per_client))
-    sems = [asyncio.Semaphore(per_client) for _ in range(n_clients)]
-    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-    clients = [
-        httpx.AsyncClient(base_url=api_url, limits=limits, timeout=request_timeout)
-        for _ in range(n_clients)
-    ]
+    slots = Slots(connections)
+    http = WireClient(api_url, connections, timeout=request_timeout)
     base = QUEUE.format(event_id=event_id)
     try:
 
         async def buyer(i: int) -> None:
-            http, sem = clients[i % n_clients], sems[i % n_clients]
             who, token = buyer_ids[i], tokens[i]
             state: Any = None
-            for _ in range(max_attempts):  # join (retried on errors)
-                async with sem:
+            for n in range(max_attempts):  # join (retried on errors)
+                async with slots.slot(follow_up=n > 0):
                     attempt, state = await _timed(http, "POST", base, token, who, "join")
                 attempts.append(attempt)
                 if state is not None:
@@ -529,8 +578,8 @@ async def fire_queue(
                 return
             ticket = state["queue_ticket"]
             while state["state"] == "waiting":
-                await asyncio.sleep(state["poll_after_seconds"] * (0.8 + 0.4 * random.random()))
-                async with sem:
+                await asyncio.sleep(state["poll_after_seconds"] * (0.9 + 0.2 * random.random()))
+                async with slots.slot(follow_up=True):
                     attempt, found = await _timed(
                         http, "GET", f"{base}/{ticket}", token, who, "poll"
                     )
@@ -539,7 +588,7 @@ async def fire_queue(
             if state["state"] != "admitted":
                 return  # sold out (a browser would offer the waitlist) or expired
             for _ in range(max_attempts):
-                async with sem:
+                async with slots.slot(follow_up=True):
                     attempt, retry_after = await reserve_once(
                         http,
                         token,
@@ -556,8 +605,7 @@ async def fire_queue(
 
         await asyncio.gather(*(buyer(i) for i in range(len(tokens))))
     finally:
-        for http in clients:
-            await http.aclose()
+        await http.aclose()
     return attempts
 
 
