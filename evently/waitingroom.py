@@ -43,32 +43,61 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from evently.enums import QueueMode
 
 REQUIRED_CACHE_SECONDS = 0.5
+# an admitted buyer's reserve answered slower than this is "slow": the admission rate's brake
+# (the on-sale's answers should stay under 250 ms at p99)
+SLOW_RESERVE_SECONDS = 0.25
 
 
 def _k(event_id: uuid.UUID, name: str) -> str:
     return f"wr:{event_id}:{name}"
 
 
-# KEYS: line, seq, admitted, batches, joined; ARGV: user, immediate ("1": admit at once if
-# nobody waits), now_ms. Returns {place, new (1/0), admitted_through}.
-_JOIN = """
-local place = redis.call('HGET', KEYS[1], ARGV[1])
+# The line's state as one reply: {last place, admitted through, sold out (0/1), rate, the
+# batch that admitted ``place`` ("through:ms", false while not admitted)}. KEYS from 1: seq,
+# admitted, soldout, rate, batches; ARGV[1]: the place (0: none).
+_STATE = """
+local function state(k, place)
+  local got = redis.call('MGET', k[1], k[2], k[3], k[4])
+  local batch = false
+  if place > 0 then
+    local found = redis.call('ZRANGEBYSCORE', k[5], place, '+inf', 'LIMIT', 0, 1)
+    if found[1] then batch = found[1] end
+  end
+  return {tonumber(got[1] or '0'), tonumber(got[2] or '0'), got[3] and 1 or 0, got[4] or '0',
+          batch}
+end
+"""
+
+# KEYS: seq, admitted, soldout, rate, batches, line, joined, the buyer's lines; ARGV: user,
+# immediate ("1": admit at once if nobody waits), now_ms, event. Takes (or finds) the buyer's
+# place, remembers the line for the buyer's live stream (a day), and answers
+# {place, new (1/0)} .. the line's state: one round trip per join.
+_JOIN = (
+    _STATE
+    + """
+local place = redis.call('HGET', KEYS[6], ARGV[1])
 local new = 0
 if not place then
-  place = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], ARGV[1], place)
-  redis.call('RPUSH', KEYS[5], ARGV[1])
+  place = redis.call('INCR', KEYS[1])
+  redis.call('HSET', KEYS[6], ARGV[1], place)
+  redis.call('RPUSH', KEYS[7], ARGV[1])
+  redis.call('SADD', KEYS[8], ARGV[4])
+  redis.call('EXPIRE', KEYS[8], 86400)
   new = 1
 end
 place = tonumber(place)
-local admitted = tonumber(redis.call('GET', KEYS[3]) or '0')
+local admitted = tonumber(redis.call('GET', KEYS[2]) or '0')
 if new == 1 and ARGV[2] == '1' and admitted == place - 1 then
-  redis.call('SET', KEYS[3], place)
-  redis.call('ZADD', KEYS[4], place, place .. ':' .. ARGV[3])
-  admitted = place
+  redis.call('SET', KEYS[2], place)
+  redis.call('ZADD', KEYS[5], place, place .. ':' .. ARGV[3])
 end
-return {place, new, admitted}
+local s = state(KEYS, place)
+return {place, new, s[1], s[2], s[3], s[4], s[5]}
 """
+)
+
+# KEYS: seq, admitted, soldout, rate, batches; ARGV: the place (0: none). The line's state.
+_LINE = _STATE + "\nreturn state(KEYS, tonumber(ARGV[1]))\n"
 
 # KEYS: seq, admitted, batches; ARGV: n, now_ms, upto. Admits up to n more places, never past
 # the last one handed out nor past ``upto`` (the places Postgres has). Returns {before, after}.
@@ -82,13 +111,6 @@ if after > before then
 end
 return {before, after}
 """
-
-
-@dataclass(frozen=True)
-class Place:
-    place: int
-    new: bool
-    admitted_through: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +132,39 @@ class Line:
         return max(0, self.last_place - self.admitted_through)
 
 
+@dataclass(frozen=True)
+class Signals:
+    """The reserve path's measurements for an event, as counters since the on-sale began."""
+
+    shed: int  # reserves that met the in-flight cap (shed, or waited for a slot)
+    used_live: int  # admitted places after the asked one that reserved
+    done: int  # admitted buyers' reserves answered
+    slow: int  # ... of which slower than SLOW_RESERVE_SECONDS
+
+
+@dataclass(frozen=True)
+class Place:
+    place: int
+    new: bool
+    line: Line
+
+
+_STATE_KEYS = ("seq", "admitted", "soldout", "rate", "batches")
+
+
+def _line(found: list[object]) -> Line:
+    """A Line from the scripts' state reply."""
+    last, through, sold_out, rate, batch = found[:5]
+    admitted_at = int(str(batch).split(":")[1]) if batch else None
+    return Line(
+        last_place=int(str(last)),
+        admitted_through=int(str(through)),
+        sold_out=bool(int(str(sold_out))),
+        rate=float(str(rate)),
+        admitted_at_ms=admitted_at,
+    )
+
+
 class WaitingRoom:
     """Redis side of the line. Raises RedisError when Redis is down (the line cannot be
     served without it: the API answers 503)."""
@@ -117,26 +172,25 @@ class WaitingRoom:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._join = redis.register_script(_JOIN)
+        self._line = redis.register_script(_LINE)
         self._admit = redis.register_script(_ADMIT)
         self._required: dict[uuid.UUID, tuple[float, bool]] = {}
         self._saturated_noted: dict[uuid.UUID, float] = {}
         self._sheds: dict[uuid.UUID, int] = {}
 
     async def join(self, event_id: uuid.UUID, user_id: uuid.UUID, *, immediate: bool) -> Place:
-        keys = [_k(event_id, n) for n in ("line", "seq", "admitted", "batches", "joined")]
+        """The buyer's place (taken now, or the one they have) and the line's state, in one
+        script; a new place is also remembered for the buyer's live stream (a day)."""
+        keys = [_k(event_id, n) for n in _STATE_KEYS] + [
+            _k(event_id, "line"),
+            _k(event_id, "joined"),
+            f"wr:user:{user_id}",
+        ]
         now_ms = int(time.time() * 1000)
-        place, new, admitted = await self._join(
-            keys=keys, args=[str(user_id), "1" if immediate else "0", now_ms]
+        found = await self._join(
+            keys=keys, args=[str(user_id), "1" if immediate else "0", now_ms, str(event_id)]
         )
-        return Place(int(place), bool(new), int(admitted))
-
-    async def remember(self, user_id: uuid.UUID, event_id: uuid.UUID) -> None:
-        """The buyer's lines (for their live stream), kept a day after the last join."""
-        key = f"wr:user:{user_id}"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(key, str(event_id))
-            pipe.expire(key, 86_400)
-            await pipe.execute()
+        return Place(int(found[0]), bool(found[1]), _line(found[2:]))
 
     async def lines_of(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
         """(event, place) of every line the buyer joined lately."""
@@ -155,24 +209,9 @@ class WaitingRoom:
         return int(found) if found else None
 
     async def line(self, event_id: uuid.UUID, place: int | None = None) -> Line:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(_k(event_id, "seq"))
-            pipe.get(_k(event_id, "admitted"))
-            pipe.exists(_k(event_id, "soldout"))
-            pipe.get(_k(event_id, "rate"))
-            if place is not None:
-                pipe.zrangebyscore(_k(event_id, "batches"), place, "+inf", start=0, num=1)
-            found = await pipe.execute()
-        admitted_at: int | None = None
-        if place is not None and found[4]:
-            admitted_at = int(str(found[4][0]).split(":")[1])
-        return Line(
-            last_place=int(found[0] or 0),
-            admitted_through=int(found[1] or 0),
-            sold_out=bool(found[2]),
-            rate=float(found[3] or 0.0),
-            admitted_at_ms=admitted_at,
-        )
+        """The line's state (and when ``place`` was admitted): one script, one round trip."""
+        found = await self._line(keys=[_k(event_id, n) for n in _STATE_KEYS], args=[place or 0])
+        return _line(found)
 
     async def admit(self, event_id: uuid.UUID, n: int, upto: int) -> tuple[int, int, int]:
         """Admit up to ``n`` more places, none past ``upto``: (admitted through before, after,
@@ -182,14 +221,15 @@ class WaitingRoom:
         before, after = await self._admit(keys=keys, args=[n, now_ms, upto])
         return int(before), int(after), now_ms
 
-    async def signals(self, event_id: uuid.UUID, expired_through: int) -> tuple[int, int]:
-        """(reserves shed for this event so far, admitted places after ``expired_through``
-        that reserved)."""
+    async def signals(self, event_id: uuid.UUID, expired_through: int) -> Signals:
+        """What the reserve path measured for this event (see Signals)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(_k(event_id, "shed"))
             pipe.zcount(_k(event_id, "used"), expired_through + 1, "+inf")
-            shed, used = await pipe.execute()
-        return int(shed or 0), int(used or 0)
+            pipe.get(_k(event_id, "done"))
+            pipe.get(_k(event_id, "slow"))
+            shed, used, done, slow = await pipe.execute()
+        return Signals(int(shed or 0), int(used or 0), int(done or 0), int(slow or 0))
 
     async def publish_state(
         self, event_id: uuid.UUID, *, mode: str, sold_out: bool, rate: float
@@ -247,9 +287,15 @@ class WaitingRoom:
         except (RedisError, OSError):
             pass
 
-    async def mark_used(self, event_id: uuid.UUID, place: int) -> None:
+    async def mark_used(self, event_id: uuid.UUID, place: int, *, slow: bool) -> None:
+        """An admitted buyer reserved (``slow``: the answer took over SLOW_RESERVE_SECONDS)."""
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.zadd(_k(event_id, "used"), {str(place): place})
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(_k(event_id, "used"), {str(place): place})
+                pipe.incr(_k(event_id, "done"))
+                if slow:
+                    pipe.incr(_k(event_id, "slow"))
+                await pipe.execute()
 
     async def joined_since(self, event_id: uuid.UUID, count: int, limit: int) -> list[str]:
         """Buyers who joined after the first ``count`` places (in join order), at most

@@ -13,6 +13,7 @@ with its documented problem; the fast path never answers an error itself.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from types import SimpleNamespace
@@ -32,18 +33,28 @@ _JOIN_ROUTE = SimpleNamespace(path="/api/v1/events/{event_id}/queue")
 _READ_ROUTE = SimpleNamespace(path="/api/v1/events/{event_id}/queue/{queue_ticket}")
 
 
+# Waiting-room answers worked on at once per API process; the rest wait their turn (FIFO)
+# without taking the event loop's time. In a rush the joins come 100 at a time, and each step
+# of a reserve (gate, Temporal, Postgres) waited behind a step of every one of them: admitted
+# buyers' reserves took 0.5-1.4 s while the joins took 30 ms. The line's own answers are no
+# slower for it (the process does the same work, in the same order).
+CONCURRENCY = 8
+
+
 class QueueFastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._turns = asyncio.Semaphore(CONCURRENCY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
             match = _PATH.match(scope["path"])
             if match is not None:
-                try:
-                    body = await self._answer(scope, match)
-                except Exception:  # the endpoint answers it, with its documented problem
-                    body = None
+                async with self._turns:
+                    try:
+                        body = await self._answer(scope, match)
+                    except Exception:  # the endpoint answers it, with its documented problem
+                        body = None
                 if body is not None:
                     route = _READ_ROUTE if match["ticket"] else _JOIN_ROUTE
                     scope["route"] = route

@@ -116,11 +116,8 @@ async def join(
         raise QueueOff()
     immediate = row.queue == QueueMode.AUTO and not await room.saturated(event_id)
     place = await room.join(event_id, user_id, immediate=immediate)
-    if place.new:
-        await room.remember(user_id, event_id)
     await _ensure_admission(settings, temporal, event_id, row.organization_id)
-    line = await room.line(event_id, place.place)
-    return status(settings, event_id, user_id, place.place, line)
+    return status(settings, event_id, user_id, place.place, place.line)
 
 
 async def _ensure_admission(
