@@ -3,15 +3,24 @@ adapt the rate, admit the next places in join order, tell the admitted and the e
 listeners. Idempotent enough to retry: admitting advances one counter (a retry admits at most
 one more tick's worth, still in order), and marking ``admitted_at`` is a no-op the second time.
 
-The rate (admissions per second) is adapted from measured signals, AIMD-style:
+The rate (admissions per second) is adapted from measured signals, AIMD-style, and admissions
+are self-clocked by a window:
 
-- halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path shed more reserves for
-  this event since the last tick than half a tick's admissions (it is saturated: admitted
-  buyers would only meet 503s; a few sheds of a burst are retried and harmless);
-- raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) when buyers wait and at most a
-  quarter of a tick's admissions was shed. (Unused tokens are no brake here: admitted buyers
-  learn of it only at their next poll, so tokens are always "unused" for a few seconds; the
-  seats-left cap below bounds them.)
+- the window: admitted buyers who have not reserved yet (and whose token is live) stay below
+  ``rate x HORIZON`` (at least ``MIN_WINDOW``): a buyer is admitted when an earlier one has
+  reserved, so when the reserve path slows down (a busy API, a slow Temporal), admissions
+  slow down with it instead of piling up buyers who would meet a long wait for a slot
+  (measured: a rate that grew while the window was full admitted 165 buyers in 2 s, and
+  their reserves took 1.4 to 1.9 s);
+- the rate is halved (never below ``EVENTLY_QUEUE_MIN_RATE``) when the reserve path met its
+  in-flight cap for this event more often since the last tick than half a tick's admissions;
+- it is cut by a quarter when more than a tenth of the admitted buyers' reserves answered
+  since the last tick took over ``SLOW_RESERVE_SECONDS`` (250 ms): the reserve path is still
+  keeping up but its answers grow slow (measured: the window alone let the rate grow until
+  reserves took 0.9 s at p50);
+- it is raised by a quarter (never above ``EVENTLY_QUEUE_MAX_RATE``) only when buyers wait,
+  little was shed, few answers were slow and the window was not full (the admitted are
+  reserving as fast as they are let in).
 
 Whatever the rate, a tick never admits more buyers than can still buy: live unused admissions
 stay below one and a half times the seats left (so the line does not hand out tokens to buyers
@@ -37,7 +46,16 @@ from workflows.connection import TemporalClient
 OVERADMIT = 1.5  # live unused admissions per seat left, at most
 SHED_TOLERANCE = 0.5  # sheds per tick, as a share of a tick's admissions, that halve the rate
 COPY_BATCH = 20_000  # places copied to Postgres per tick, at most
+SLOW_TOLERANCE = 0.1  # share of admitted buyers' reserves answered slowly that brakes the rate
+MIN_SAMPLE = 5  # a tick with fewer answers than this brakes only on this many slow ones
+HORIZON = 2.0  # seconds from an admission to its reserve's answer (the next poll, the reserve)
+MIN_WINDOW = 10  # admitted-but-unused buyers always allowed (a slow start still starts)
 IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
+
+
+def _window(rate: float) -> int:
+    """Admitted buyers who may be on their way to a reserve at once."""
+    return max(MIN_WINDOW, math.ceil(rate * HORIZON))
 
 
 class AdmissionActivities:
@@ -80,17 +98,28 @@ class AdmissionActivities:
         now = time.time()
         ttl = settings.queue_admission_seconds
         expired_through = max((thr for t, thr in data.progress.recent if t <= now - ttl), default=0)
-        shed, used_live = await self.room.signals(event_id, expired_through)
-        live_unused = max(0, line.admitted_through - expired_through - used_live)
+        sig = await self.room.signals(event_id, expired_through)
+        live_unused = max(0, line.admitted_through - expired_through - sig.used_live)
         rate = data.progress.rate or settings.queue_start_rate
-        shed_now = shed - data.progress.shed_seen
+        shed_now = sig.shed - data.progress.shed_seen
+        done_now = sig.done - data.progress.done_seen
+        slow_now = sig.slow - data.progress.slow_seen
         per_tick = rate * data.tick_seconds
+        window_full = live_unused >= _window(rate)
         if shed_now > max(1.0, SHED_TOLERANCE * per_tick):
             rate = max(settings.queue_min_rate, rate * 0.5)
-        elif line.waiting > 0 and shed_now <= SHED_TOLERANCE * per_tick / 2:
+        elif slow_now > SLOW_TOLERANCE * max(done_now, MIN_SAMPLE):
+            rate = max(settings.queue_min_rate, rate * 0.75)
+        elif (
+            line.waiting > 0
+            and not window_full
+            and shed_now <= SHED_TOLERANCE * per_tick / 2
+            and slow_now <= SLOW_TOLERANCE * done_now / 4
+        ):
             rate = min(settings.queue_max_rate, rate * 1.25)
 
-        room = 0 if sold_out else max(0, math.ceil(row.available * OVERADMIT) - live_unused)
+        cap = min(math.ceil(row.available * OVERADMIT), _window(rate))
+        room = 0 if sold_out else max(0, cap - live_unused)
         n = min(room, math.ceil(rate * data.tick_seconds), line.waiting)
         before = after = line.admitted_through
         admitted_at_ms = 0
@@ -120,7 +149,9 @@ class AdmissionActivities:
         idle = waiting == 0 and not saturated
         progress = Progress(
             rate=rate,
-            shed_seen=shed,
+            shed_seen=sig.shed,
+            done_seen=sig.done,
+            slow_seen=sig.slow,
             recent=recent,
             idle_ticks=data.progress.idle_ticks + 1 if idle else 0,
         )

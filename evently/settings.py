@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     queue_admission_seconds: int = Field(
         120, ge=5, description="how long an admission token lets its buyer reserve"
     )
-    queue_tick_seconds: float = Field(1.0, gt=0, le=60, description="admission workflow tick")
-    queue_start_rate: float = Field(50.0, gt=0, description="admissions/s when a line starts")
+    queue_tick_seconds: float = Field(0.5, gt=0, le=60, description="admission workflow tick")
+    queue_start_rate: float = Field(30.0, gt=0, description="admissions/s when a line starts")
     queue_min_rate: float = Field(5.0, gt=0, description="admissions/s never below this")
     queue_max_rate: float = Field(2000.0, gt=0, description="admissions/s never above this")
     queue_saturation_seconds: int = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -282,6 +283,7 @@ async def reserve(
     With a waiting ``room``: during a queued on-sale the reserve needs an admission token; an
     admission makes one booking (its place is the idempotency key unless one is given)."""
     entry: waitingroom.Admission | None = None
+    started = time.monotonic()
     if room is not None:
         entry = await admitted(
             res.settings,
@@ -306,7 +308,9 @@ async def reserve(
         promo_code=promo_code,
     )
     if entry is not None and room is not None:
-        await room.mark_used(event_id, entry.place)  # the admission rate's demand signal
+        # the admission rate's signals: demand, and how fast the reserve path answers
+        slow = time.monotonic() - started > waitingroom.SLOW_RESERVE_SECONDS
+        await room.mark_used(event_id, entry.place, slow=slow)
     return result
 
 

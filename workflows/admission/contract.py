@@ -21,6 +21,8 @@ class Progress(BaseModel):
 
     rate: float = 0.0  # admissions per second (0: not measured yet, start at the setting)
     shed_seen: int = 0
+    done_seen: int = 0  # admitted buyers' reserves answered, as of the last tick
+    slow_seen: int = 0  # ... of which slow
     # (unix seconds, admitted through) of recent ticks, to know which admissions expired
     recent: list[tuple[float, int]] = []
     idle_ticks: int = 0
