@@ -46,12 +46,12 @@ async def test_slow_reserves_brake_and_fast_ones_let_the_rate_grow(
     assert first.admitted_through == 15  # one tick's worth at the new rate
     assert (first.progress.done_seen, first.progress.slow_seen) == (10, 5)
 
-    # the admitted reserved (fast: no new slow answers) and buyers wait: x 1.25
+    # the admitted reserved (fast: no new slow answers) and buyers wait: x 1.5
     for place in range(1, 16):
         await room.mark_used(event_id, place, slow=False)
     second = await tick(TickInput(event_id=event_id, tick_seconds=1.0, progress=first.progress))
-    assert second.progress.rate == 15 * 1.25
-    assert second.admitted_through == 15 + 19
+    assert second.progress.rate == 15 * 1.5
+    assert second.admitted_through == 15 + 23
 
 
 async def test_a_full_window_admits_nobody_and_holds_the_rate(
@@ -60,11 +60,12 @@ async def test_a_full_window_admits_nobody_and_holds_the_rate(
     res = resources
     event_id = await _queued_event(res, 60)
     tick = AdmissionActivities(res, temporal_client).tick
-    # rate 10/s: the window is max(10, 10 x 2 s) = 20 admitted-but-unused buyers
+    # nothing slow, nothing shed, room in the window: 8/s grows to 12/s, and the window is
+    # max(10, 12/s x 2 s) = 24 admitted-but-unused buyers
     first = await tick(TickInput(event_id=event_id, tick_seconds=2.0, progress=Progress(rate=8)))
-    assert first.progress.rate == 10  # nothing slow, nothing shed, room in the window: grows
-    assert first.admitted_through == 20
+    assert first.progress.rate == 12
+    assert first.admitted_through == 24
     # nobody reserved: the window is full, so no admission and no growth
     second = await tick(TickInput(event_id=event_id, tick_seconds=2.0, progress=first.progress))
-    assert second.progress.rate == 10
-    assert second.admitted_through == 20
+    assert second.progress.rate == 12
+    assert second.admitted_through == 24
