@@ -219,6 +219,23 @@ def is_unavailable(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and is_unavailable(cause)
 
 
+def _dependency_errors() -> tuple[type[Exception], ...]:
+    """The exception types a dependency's outage raises (is_unavailable decides per case)."""
+    import asyncpg
+    from redis.exceptions import RedisError
+    from sqlalchemy import exc as sa_exc
+    from temporalio.service import RPCError
+
+    return (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        sa_exc.DBAPIError,
+        sa_exc.TimeoutError,
+        RPCError,
+        RedisError,
+    )
+
+
 def unavailable() -> JSONResponse:
     return render(errors.ServiceUnavailable(retry_after=2))
 
@@ -250,16 +267,31 @@ def install_problem_handlers(
             exc.status_code, code, title, str(exc.detail), headers=getattr(exc, "headers", None)
         )
 
-    @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    def _answer(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             log.warning("dependency unavailable: %r", exc)
-            response = unavailable()
-        else:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            response = problem(
-                500, "internal_error", "Internal server error", "An unexpected error."
-            )
+            return unavailable()
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "Internal server error", "An unexpected error.")
+
+    # A dependency's failure (Postgres, Temporal, Redis gone) is answered inside the app, like
+    # any named error: a handler for ``Exception`` runs in Starlette's ServerErrorMiddleware,
+    # which re-raises after answering, and uvicorn then closes the connection — a client that
+    # reused it at once (the answer said nothing of closing) met a reset instead of an answer
+    # (seen in the fault suite: 1 "unanswered" request right after a 503 while Postgres was
+    # down).
+    for kind in _dependency_errors():
+
+        @app.exception_handler(kind)
+        async def _dependency(request: Request, exc: Exception) -> JSONResponse:
+            return _answer(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        response = _answer(request, exc)
         if last_resort_headers is not None:
             response.headers.update(last_resort_headers(request))
+        # uvicorn closes the connection after this answer (the exception is re-raised to it):
+        # say so, so that no client sends its next request on it
+        response.headers["Connection"] = "close"
         return response
