@@ -208,20 +208,23 @@ async def _take(
     quantity: int,
     booking_id: uuid.UUID,
     idempotent: bool,
+    *,
+    doubtful: bool = False,
 ) -> Verdict | None:
     """A gate seat (OK), or a verdict; a missing counter is loaded from Postgres, and a sold-out
-    verdict from a suspect gate is checked against Postgres before it stands."""
-    verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+    verdict from a suspect gate is checked against Postgres before it stands. ``doubtful``: a
+    request that may be refused for its own lines (Gate.take)."""
+    verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
     if verdict == Verdict.MISSING:
         await gate.load(event_id, await _available(res, gate, event_id))
-        verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+        verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
     if verdict == Verdict.UNSURE:
         available = await _available(res, gate, event_id)
         if available < quantity:
             return Verdict.SOLD_OUT
         await gate.reset(event_id)  # it disagrees with Postgres: rebuild it
         await gate.load(event_id, available)
-        verdict = await gate.take(event_id, quantity, booking_id, idempotent)
+        verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
         if verdict in (Verdict.UNSURE, Verdict.MISSING):
             return None  # still racing: let the reserve statement decide
     if verdict == Verdict.CLOSED:
@@ -345,7 +348,12 @@ async def _reserve(
     await admission.enter(event_id, still_on_sale if idempotency_key is None else None)
     try:
         idempotent = idempotency_key is not None
-        verdict = await _take(res, gate, event_id, quantity, booking_id, idempotent)
+        # a request with lines or a promo code may be refused for them and give its seats
+        # back: the gate is in doubt while they are out
+        doubtful = bool(lines) or promo_code is not None
+        verdict = await _take(
+            res, gate, event_id, quantity, booking_id, idempotent, doubtful=doubtful
+        )
         if verdict == Verdict.SOLD_OUT:
             admission.sold_out(event_id)
             raise sold_out()

@@ -45,7 +45,9 @@ class Verdict(StrEnum):
 
 _GATE_TAKE = """
 -- KEYS[1] gate counter, KEYS[2] idempotency mark ('' when none), KEYS[3] suspect mark;
--- ARGV[1] quantity
+-- ARGV[1] quantity, ARGV[2] mark ttl, ARGV[3] '1' when the seat is only borrowed (a request
+-- that may be refused for its own lines: the gate is in doubt while it is out), ARGV[4]
+-- suspect ttl
 if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return -4 end
 local v = redis.call('GET', KEYS[1])
 if not v then return -2 end
@@ -58,6 +60,7 @@ if free < q then
 end
 redis.call('DECRBY', KEYS[1], q)
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
+if ARGV[3] == '1' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
 return free - q
 """
 
@@ -108,14 +111,26 @@ class Gate:
         self._give = redis.register_script(_GATE_GIVE)
 
     async def take(
-        self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID, idempotent: bool
+        self,
+        event_id: uuid.UUID,
+        quantity: int,
+        booking_id: uuid.UUID,
+        idempotent: bool,
+        *,
+        doubtful: bool = False,
     ) -> Verdict | None:
+        """Take seats for a booking. ``doubtful``: the request may be refused for reasons of
+        its own (a ticket type's cap or window, a promo code) and then gives the seats back;
+        until then the counter is low by seats that may come back, so taking them marks the
+        gate suspect (sold-out verdicts are checked against Postgres for SUSPECT_TTL). Without
+        it, a buyer could be told ``sold_out`` while the last seats were only borrowed by
+        requests for a sold-out ticket type (seen in the ticket-types concurrency test)."""
         idem = _idem_key(event_id, booking_id) if idempotent else ""
         try:
             res = int(
                 await self._take(
                     keys=[gate_key(event_id), idem, _suspect_key(event_id)],
-                    args=[quantity, GATE_MARK_TTL],
+                    args=[quantity, GATE_MARK_TTL, "1" if doubtful else "0", SUSPECT_TTL],
                 )
             )
         except RedisError as exc:
