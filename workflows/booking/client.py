@@ -323,29 +323,30 @@ async def story(client: Client, booking_id: uuid.UUID) -> WorkflowStory:
     )
 
 
-async def cancel_confirmed(
+async def _run_change(
     client: Client,
     booking_id: uuid.UUID,
+    change: str,
     *,
     actor: str,
     reason: str,
     wait_seconds: float,
-    organization_id: uuid.UUID | None = None,
+    organization_id: uuid.UUID | None,
+    reuse_policy: WorkflowIDReusePolicy,
+    summary: str,
 ) -> CancelResult:
-    """Cancel a confirmed booking whose own workflow has ended, in a BookingChangeWorkflow
-    (one at a time per booking: asking again while it runs joins it; after it ended, a new run
-    finds the booking cancelled and answers so — the refund is keyed by the booking)."""
-    workflow_id = booking_change_workflow_id(booking_id, CANCEL)
+    """Start (or join) the booking's BookingChangeWorkflow for ``change`` and wait for its
+    result; a run that ended before is read back. Temporal down → 503, slow → WorkflowTimeout."""
+    workflow_id = booking_change_workflow_id(booking_id, change)
     try:
         handle = await client.start_workflow(
             BookingChangeWorkflow.run,
-            BookingChangeInput(booking_id=booking_id, change=CANCEL, actor=actor, reason=reason),
+            BookingChangeInput(booking_id=booking_id, change=change, actor=actor, reason=reason),
             id=workflow_id,
             task_queue=common.BOOKING,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # a finished one may have found nothing to do then: run again (it is idempotent)
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"cancel confirmed booking {booking_id} for {actor}",
+            id_reuse_policy=reuse_policy,
+            static_summary=summary,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED)),
@@ -360,9 +361,35 @@ async def cancel_confirmed(
             raise ServiceUnavailable("Temporal is unavailable; retry shortly.") from exc
         raise
     try:
-        result = await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     except TimeoutError as exc:
         raise WorkflowTimeout("The cancellation is taking long; it will finish.") from exc
+
+
+async def cancel_confirmed(
+    client: Client,
+    booking_id: uuid.UUID,
+    *,
+    actor: str,
+    reason: str,
+    wait_seconds: float,
+    organization_id: uuid.UUID | None = None,
+) -> CancelResult:
+    """Cancel a confirmed booking whose own workflow has ended, in a BookingChangeWorkflow
+    (one at a time per booking: asking again while it runs joins it; after it ended, a new run
+    finds the booking cancelled and answers so — the refund is keyed by the booking)."""
+    result = await _run_change(
+        client,
+        booking_id,
+        CANCEL,
+        actor=actor,
+        reason=reason,
+        wait_seconds=wait_seconds,
+        organization_id=organization_id,
+        # a finished one may have found nothing to do then: run again (it is idempotent)
+        reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        summary=f"cancel confirmed booking {booking_id} for {actor}",
+    )
     if result.booking_status == BookingStatus.HELD:
         # held, yet its own workflow is gone: never "fixed" behind Temporal's back
         raise WorkflowNotRunning("The booking is held but its workflow is not running.")
@@ -402,31 +429,14 @@ async def cancel_lines(
     """Run a recorded partial cancellation (evently/booking_changes.py) in its own
     BookingChangeWorkflow, ``booking-change-<id>-lines-<n>``: asking again joins it, or reads
     its result once it ended."""
-    change = change_name(change_no)
-    workflow_id = booking_change_workflow_id(booking_id, change)
-    try:
-        handle = await client.start_workflow(
-            BookingChangeWorkflow.run,
-            BookingChangeInput(booking_id=booking_id, change=change, actor=actor, reason=reason),
-            id=workflow_id,
-            task_queue=common.BOOKING,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"cancel lines of booking {booking_id} (change {change_no}) for {actor}",
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(common.BOOKING_STATUS, str(BookingStatus.CONFIRMED)),
-                    *common.organization_pairs(organization_id),
-                ]
-            ),
-        )
-    except WorkflowAlreadyStartedError:  # done before: its result is the answer
-        handle = client.get_workflow_handle_for(BookingChangeWorkflow.run, workflow_id)
-    except RPCError as exc:
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise ServiceUnavailable("Temporal is unavailable; retry shortly.") from exc
-        raise
-    try:
-        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
-    except TimeoutError as exc:
-        raise WorkflowTimeout("The cancellation is taking long; it will finish.") from exc
+    return await _run_change(
+        client,
+        booking_id,
+        change_name(change_no),
+        actor=actor,
+        reason=reason,
+        wait_seconds=wait_seconds,
+        organization_id=organization_id,
+        reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        summary=f"cancel lines of booking {booking_id} (change {change_no}) for {actor}",
+    )
