@@ -327,18 +327,22 @@ async def cancel_booking(
     )
 
 
+# what a partial cancellation can answer (the buyer's route and support's, api/support)
+CANCEL_LINES_PROBLEMS = (
+    BookingNotFound,
+    BookingNotActive,
+    LinesNotCancellable,
+    DuplicateLines,
+    ReleaseRefused,
+    WorkflowNotRunning,
+    WorkflowTimeout,
+)
+
+
 @router.post(
     "/bookings/{booking_id}/cancel-lines",
     response_model=CancelLinesResponse,
-    responses=problem_responses(
-        BookingNotFound,
-        BookingNotActive,
-        LinesNotCancellable,
-        DuplicateLines,
-        ReleaseRefused,
-        WorkflowNotRunning,
-        WorkflowTimeout,
-    ),
+    responses=problem_responses(*CANCEL_LINES_PROBLEMS),
 )
 async def cancel_lines(
     booking_id: uuid.UUID,

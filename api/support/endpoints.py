@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import Field
 
 from api.auth.deps import SupportUser
-from api.bookings.endpoints import cancel_lines_answer
+from api.bookings.endpoints import CANCEL_LINES_PROBLEMS, cancel_lines_answer
 from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.bookings.service import update_wait_seconds
 from api.deps import ResourcesDep, SessionDep, TemporalDep
@@ -29,11 +29,8 @@ from evently import support
 from evently.db.models import Booking
 from evently.enums import BookingStatus
 from evently.errors import (
-    BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
-    DuplicateLines,
-    LinesNotCancellable,
     ReleaseRefused,
     WorkflowNotFound,
     WorkflowNotRunning,
@@ -181,15 +178,7 @@ class SupportCancelLinesRequest(CancelLinesRequest):
 @router.post(
     "/bookings/{booking_id}/cancel-lines",
     response_model=CancelLinesResponse,
-    responses=problem_responses(
-        BookingNotFound,
-        BookingNotActive,
-        LinesNotCancellable,
-        DuplicateLines,
-        ReleaseRefused,
-        WorkflowNotRunning,
-        WorkflowTimeout,
-    ),
+    responses=problem_responses(*CANCEL_LINES_PROBLEMS),
 )
 async def cancel_booking_lines(
     booking_id: uuid.UUID,
