@@ -120,6 +120,34 @@ async def successful_charge(conn: AsyncConnection, booking_id: uuid.UUID) -> Cha
     return Charge(row.provider_payment_id, row.amount, row.currency) if row else None
 
 
+async def _record_succeeded(
+    conn: AsyncConnection,
+    booking_id: uuid.UUID,
+    kind: PaymentKind,
+    idempotency_key: str,
+    provider: str,
+    provider_payment_id: str,
+    amount: Decimal,
+    currency: str,
+) -> None:
+    """A succeeded payment row, once per idempotency key."""
+    await conn.execute(
+        pg_insert(Payment)
+        .values(
+            id=uuid.uuid4(),
+            booking_id=booking_id,
+            kind=kind,
+            status=PaymentStatus.SUCCEEDED,
+            provider=provider,
+            provider_payment_id=provider_payment_id,
+            idempotency_key=idempotency_key,
+            amount=amount,
+            currency=currency,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 async def record_partial_refund(
     conn: AsyncConnection,
     *,
@@ -132,21 +160,15 @@ async def record_partial_refund(
 ) -> None:
     """A partial cancellation's refund (keyed by booking and change number) and the buyer's
     notice: one transaction (the caller's)."""
-    key = f"{booking_id}-refund-{change_no}"
-    await conn.execute(
-        pg_insert(Payment)
-        .values(
-            id=uuid.uuid4(),
-            booking_id=booking_id,
-            kind=PaymentKind.PARTIAL_REFUND,
-            status=PaymentStatus.SUCCEEDED,
-            provider=provider,
-            provider_payment_id=provider_payment_id,
-            idempotency_key=key,
-            amount=amount,
-            currency=currency,
-        )
-        .on_conflict_do_nothing()
+    await _record_succeeded(
+        conn,
+        booking_id,
+        PaymentKind.PARTIAL_REFUND,
+        f"{booking_id}-refund-{change_no}",
+        provider,
+        provider_payment_id,
+        amount,
+        currency,
     )
     await conn.execute(
         text(
@@ -177,20 +199,15 @@ async def record_refund(
 ) -> None:
     """The refund, the buyer's notice and, for a late payment refunded, the expired booking
     → cancelled: one transaction (the caller's)."""
-    await conn.execute(
-        pg_insert(Payment)
-        .values(
-            id=uuid.uuid4(),
-            booking_id=booking_id,
-            kind=PaymentKind.REFUND,
-            status=PaymentStatus.SUCCEEDED,
-            provider=provider,
-            provider_payment_id=provider_payment_id,
-            idempotency_key=refund_key(booking_id),
-            amount=charge.amount,
-            currency=charge.currency,
-        )
-        .on_conflict_do_nothing()
+    await _record_succeeded(
+        conn,
+        booking_id,
+        PaymentKind.REFUND,
+        refund_key(booking_id),
+        provider,
+        provider_payment_id,
+        charge.amount,
+        charge.currency,
     )
     await conn.execute(
         text(
