@@ -1,18 +1,23 @@
 """`evently api` as a real server process (uvicorn over TCP) on the session's servers: for tests
-of what only a real server shows (answers sent before a commit, the OpenAPI conformance)."""
+of what only a real server shows (answers sent before a commit, the OpenAPI conformance); and
+any ASGI app served by uvicorn inside the test's event loop (``serve_app``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 from evently.infra.embedded import free_port
 from evently.settings import Settings
@@ -72,3 +77,22 @@ def api_process(settings: Settings, *, workers: int = 1, **env: str) -> Iterator
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn over TCP in this event loop, on 127.0.0.1 (``port`` 0: a
+    free one); yield its base URL; stop it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn stopped"
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

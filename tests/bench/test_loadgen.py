@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from bench.flash_sale import Slots
 from bench.wire import WireClient, WireError, WireTimeout
+from tests.servers import serve_app
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:
@@ -45,17 +44,8 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(_app, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve(sockets=[sock]))
-    while not srv.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    await task
+    async with serve_app(_app) as url:
+        yield url
 
 
 async def test_requests_reuse_kept_alive_connections(server: str) -> None:

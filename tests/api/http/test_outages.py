@@ -4,17 +4,15 @@ uvicorn server: the in-process transport cannot see connections)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import exc as sa_exc
 
 from api.problems import install_problem_handlers
+from tests.servers import serve_app
 
 
 def _app() -> FastAPI:
@@ -39,15 +37,8 @@ def _app() -> FastAPI:
 
 @pytest.fixture
 async def base_url() -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(_app(), log_level="critical", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
+    async with serve_app(_app()) as url:
+        yield url
 
 
 async def test_an_outage_is_a_503_on_a_connection_that_stays_usable(base_url: str) -> None:

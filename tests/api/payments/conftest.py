@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from google.protobuf.duration_pb2 import Duration
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import IndexedValueType
@@ -34,6 +33,7 @@ from evently.infra.resources import Resources
 from evently.settings import Settings
 from tests.conftest import AppFactory
 from tests.localstripe import TEST_API_KEY
+from tests.servers import serve_app
 from workers.main import build_workers
 from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
@@ -75,22 +75,6 @@ async def _namespace(temporal: Client, name: str) -> None:
     )
 
 
-@contextlib.asynccontextmanager
-async def _serve(app: object, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn stopped"
-            await asyncio.sleep(0.05)
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 @pytest.fixture(scope="module")
 async def stripe_stack(
     resources: Resources,
@@ -125,7 +109,7 @@ async def stripe_stack(
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
-        await stack.enter_async_context(_serve(app, port))
+        await stack.enter_async_context(serve_app(app, port))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
         )
