@@ -125,7 +125,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     key = (token, settings.jwt_secret)
     found = _verified.get(key)
     if found is not None:
-        if found.expires_at.timestamp() <= datetime.now(UTC).timestamp():
+        if found.expires_at.timestamp() <= time.time():
             _verified.pop(key, None)
             raise TokenExpired("The access token has expired.")
         return found
