@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,20 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
 
+# The dev server's Go garbage collector: at GOGC=400 (the Go default is 100) the server used
+# 9% less CPU per hold in a flash sale (4 A/B pairs, 5,000 buyers / 500 seats: 5.31 -> 4.83
+# CPU-s per sale) for ~150 MB more RSS (225 -> 375 MB); 800 saved no more. A GOGC already in
+# the environment wins.
+TEMPORAL_GOGC = "400"
+
+
+def temporal_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the embedded Temporal server runs with."""
+    env = dict(environ)
+    env.setdefault("GOGC", TEMPORAL_GOGC)
+    return env
+
+
 @dataclass
 class EmbeddedTemporal:
     data_dir: Path
@@ -353,7 +368,11 @@ class EmbeddedTemporal:
             args += ["--search-attribute", f"{name}={kind}"]
         log = (self.data_dir / "temporal.log").open("ab")
         self.proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=temporal_env(os.environ),
         )
         _wait(
             lambda: port_open("127.0.0.1", self.port) or self.proc.poll() is not None,
