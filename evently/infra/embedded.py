@@ -296,17 +296,27 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
 
-# The dev server's Go garbage collector: at GOGC=400 (the Go default is 100) the server used
-# 9% less CPU per hold in a flash sale (4 A/B pairs, 5,000 buyers / 500 seats: 5.31 -> 4.83
-# CPU-s per sale) for ~150 MB more RSS (225 -> 375 MB); 800 saved no more. A GOGC already in
-# the environment wins.
+# The dev server's Go runtime, tuned for a server that shares the machine with the API, the
+# worker, Postgres and Redis (measured with `evently bench flash-sale`, 5,000 buyers / 500
+# seats, on 2 cores; docs/performance.md):
+# - GOGC=400 (Go's default is 100): 9% less server CPU per hold (4 A/B pairs: 5.31 -> 4.83
+#   CPU-s per sale) for ~150 MB more RSS (225 -> 375 MB); 800 saved no more;
+# - GOMAXPROCS = half the cores this process may use (at least 1): on 2 cores, 1 instead of 2
+#   took another ~13% off the server's CPU (3 A/B pairs: 5.22 -> 4.39 CPU-s per sale) with the
+#   same holds/s; the server's work per hold is mostly serial (one SQLite file).
+# A GOGC or GOMAXPROCS already in the environment wins.
 TEMPORAL_GOGC = "400"
+
+
+def temporal_gomaxprocs() -> str:
+    return str(max(1, len(os.sched_getaffinity(0)) // 2))
 
 
 def temporal_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment the embedded Temporal server runs with."""
     env = dict(environ)
     env.setdefault("GOGC", TEMPORAL_GOGC)
+    env.setdefault("GOMAXPROCS", temporal_gomaxprocs())
     return env
 
 
