@@ -22,6 +22,13 @@ are self-clocked by a window:
   little was shed, few answers were slow and the window was not full (the admitted are
   reserving as fast as they are let in).
 
+Units: ``rate`` is admissions per second of real time, which is what buyers' estimated waits
+are computed from. The tick used to be 0.5 s, but the workflow's timer fires after ~1 s at the
+least (Temporal rounds sub-second timers up), so each tick's ``rate x 0.5`` admitted half the
+rate and every estimate was twice too short. The tick is now 1 s and the constants were
+restated in true units (start 30 -> 15/s, floor 5 -> 2.5/s, HORIZON 2 -> 4 s): the same
+admissions per tick and the same window as measured, with a rate that means what it says.
+
 Whatever the rate, a tick never admits more buyers than can still buy: live unused admissions
 stay below one and a half times the seats left (so the line does not hand out tokens to buyers
 who would only find the event sold out), and nobody is admitted while it is sold out.
@@ -50,7 +57,7 @@ GROWTH = 1.5  # the rate's step up per tick when the reserve path keeps up (x 1.
 # after the join rush, measured 23 -> 72 reserves/s over 4 s while seats were left)
 SLOW_TOLERANCE = 0.1  # share of admitted buyers' reserves answered slowly that brakes the rate
 MIN_SAMPLE = 5  # a tick with fewer answers than this brakes only on this many slow ones
-HORIZON = 2.0  # seconds from an admission to its reserve's answer (the next poll, the reserve)
+HORIZON = 4.0  # seconds from an admission to its reserve's answer (the next poll, the reserve)
 MIN_WINDOW = 10  # admitted-but-unused buyers always allowed (a slow start still starts)
 IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next join restarts it)
 

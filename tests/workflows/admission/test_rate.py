@@ -61,11 +61,11 @@ async def test_a_full_window_admits_nobody_and_holds_the_rate(
     event_id = await _queued_event(res, 60)
     tick = AdmissionActivities(res, temporal_client).tick
     # nothing slow, nothing shed, room in the window: 8/s grows to 12/s, and the window is
-    # max(10, 12/s x 2 s) = 24 admitted-but-unused buyers
-    first = await tick(TickInput(event_id=event_id, tick_seconds=2.0, progress=Progress(rate=8)))
+    # max(10, 12/s x 4 s) = 48 admitted-but-unused buyers, one 4-second tick's worth
+    first = await tick(TickInput(event_id=event_id, tick_seconds=4.0, progress=Progress(rate=8)))
     assert first.progress.rate == 12
-    assert first.admitted_through == 24
+    assert first.admitted_through == 48
     # nobody reserved: the window is full, so no admission and no growth
-    second = await tick(TickInput(event_id=event_id, tick_seconds=2.0, progress=first.progress))
+    second = await tick(TickInput(event_id=event_id, tick_seconds=4.0, progress=first.progress))
     assert second.progress.rate == 12
-    assert second.admitted_through == 24
+    assert second.admitted_through == 48
