@@ -302,7 +302,7 @@ class EmbeddedRedis:
 # - GOGC=400 (Go's default is 100): 9% less server CPU per hold (4 A/B pairs: 5.31 -> 4.83
 #   CPU-s per sale) for ~150 MB more RSS (225 -> 375 MB); 800 saved no more;
 # - GOMAXPROCS = half the cores this process may use (at least 1): on 2 cores, 1 instead of 2
-#   took another ~13% off the server's CPU (3 A/B pairs: 5.22 -> 4.39 CPU-s per sale) with the
+#   took another ~16% off the server's CPU (3 A/B pairs: 5.22 -> 4.39 CPU-s per sale) with the
 #   same holds/s; the server's work per hold is mostly serial (one SQLite file).
 # A GOGC or GOMAXPROCS already in the environment wins.
 TEMPORAL_GOGC = "400"
