@@ -1,6 +1,5 @@
-"""The waiting room's signed tickets and admission tokens: their format is stable across
-releases (a buyer holding one during a deploy keeps their place), and only an exact copy reads
-back."""
+"""The waiting room's signed queue tickets: their format is stable across releases (a buyer
+holding one during a deploy keeps their place), and only an exact copy reads back."""
 
 from __future__ import annotations
 
