@@ -41,6 +41,15 @@ async def get_session(res: ResourcesDep) -> AsyncIterator[AsyncSession]:
             raise
 
 
+async def end_transaction(session: AsyncSession) -> None:
+    """End the request's transaction early: commit what it wrote so far and hand the connection
+    back to the pool before a slow call (a Temporal round trip, a payment provider). The only
+    commit in ``api/`` besides :func:`get_session`'s: routes and services never call
+    ``session.commit()`` themselves. A later read on the same session opens a new transaction,
+    which :func:`get_session` commits (or rolls back) as usual."""
+    await session.commit()
+
+
 async def get_settings_dep(res: ResourcesDep) -> Settings:
     return res.settings
 
