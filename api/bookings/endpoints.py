@@ -27,7 +27,7 @@ from api.bookings.schemas import (
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
-from api.queue.endpoints import waiting_room
+from api.waitingroom.endpoints import waiting_room
 from evently import bookings, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import PayOutcome, Role
@@ -72,17 +72,17 @@ router = APIRouter(tags=["bookings"])
 MAX_PAGE = 100_000
 
 
-def admission(request: Request) -> service.Admission:
+def reserve_valve(request: Request) -> service.ReserveValve:
     """The process's reserve in-flight cap (shared with the fast path)."""
     state = request.app.state
-    if not hasattr(state, "reserve_admission"):
+    if not hasattr(state, "reserve_valve"):
         settings = state.resources.settings
-        state.reserve_admission = service.Admission(
+        state.reserve_valve = service.ReserveValve(
             settings.reserve_max_in_flight,
             max_waiting=settings.reserve_max_waiting,
             max_wait=settings.reserve_max_wait_seconds,
         )
-    found: service.Admission = state.reserve_admission
+    found: service.ReserveValve = state.reserve_valve
     return found
 
 
@@ -174,7 +174,7 @@ async def reserve(
             res,
             temporal,
             gate(request),
-            admission(request),
+            reserve_valve(request),
             user_id=user.user_id,
             event_id=body.event_id,
             quantity=body.total,

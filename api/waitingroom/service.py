@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.queue.schemas import QueueTicketOut
+from api.waitingroom.schemas import QueueTicketOut
 from evently import waitingroom
 from evently.enums import EventStatus, QueueMode, QueueState
 from evently.errors import EventNotFound, EventNotOnSale, QueueOff
@@ -20,7 +20,7 @@ from evently.waitingroom import Line, WaitingRoom
 from workflows.admission import client as admission_client
 from workflows.connection import TemporalClient
 
-log = logging.getLogger("evently.api.queue")
+log = logging.getLogger("evently.api.waitingroom")
 
 RUNNING_CACHE_SECONDS = 5.0
 _running: dict[uuid.UUID, float] = {}  # event → when this process last made sure it runs
