@@ -24,7 +24,7 @@ from api.bookings.schemas import (
     ReserveRequest,
     ReserveResponse,
 )
-from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
@@ -254,7 +254,7 @@ async def confirm(
     `client_secret` to Stripe.js; the hold keeps running and the webhook confirms) or
     processing, 402 declined (the hold stays), 409 hold_expired."""
     booking = await _own_booking(session, user, body.booking_id)
-    await session.commit()  # release the connection: the payment takes a while
+    await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
         return ConfirmResponse(booking_id=booking.id, status="confirmed")
@@ -290,7 +290,7 @@ async def get_booking(
     if booking is not None and (booking.user_id == user.id or staff):
         return (await with_lines(session, [booking]))[0]
     if booking is None:
-        await session.commit()  # hand the connection back before asking Temporal
+        await end_transaction(session)  # hand the connection back before asking Temporal
         found = await booking_client.in_flight(temporal, booking_id)
         if found is not None and (found[0] == user.id or staff):
             return pending_answer(booking_id, found[1], retry_after=2)
@@ -314,7 +314,7 @@ async def cancel_booking(
 ) -> CancelResponse:
     """Cancel: a held booking is released; a confirmed one is refunded, then released."""
     booking = await _own_booking(session, user, booking_id)
-    await session.commit()
+    await end_transaction(session)  # hand the connection back before asking Temporal
     result = await service.cancel(
         temporal,
         settings,

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import end_transaction
 from evently import booking_changes, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
@@ -46,6 +46,7 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
+from evently.inventory import availability
 from evently.inventory.gate import Gate, Verdict, no_hold_key
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
@@ -180,12 +181,7 @@ def sold_out() -> SoldOut:
 async def _available(res: Resources, gate: Gate, event_id: uuid.UUID) -> int:
     """Postgres, for a missing or suspect gate: 404/409 for unknown or not-on-sale events, else
     the seats on sale now."""
-    async with res.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT available, status FROM events WHERE id = :id"), {"id": event_id}
-            )
-        ).first()
+    row = await availability.seats_on_sale(res.engine, event_id)
     if row is None:
         raise EventNotFound()
     if row.status != EventStatus.PUBLISHED:
@@ -528,7 +524,7 @@ async def cancel_lines(
     cancellation. Returns (change number or None, the result, the change's refund)."""
     change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
     if change is None:
-        await session.commit()
+        await end_transaction(session)
         return (
             None,
             await cancel(
@@ -537,7 +533,7 @@ async def cancel_lines(
             None,
         )
     change_no, amount = change.change_no, change.refund_amount
-    await session.commit()  # the workflow reads the change
+    await end_transaction(session)  # the workflow reads the change
     result = await booking_client.cancel_lines(
         temporal,
         booking.id,

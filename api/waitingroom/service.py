@@ -6,9 +6,7 @@ import logging
 import math
 import time
 import uuid
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.waitingroom.schemas import QueueTicketOut
@@ -73,29 +71,6 @@ def status(
     )
 
 
-EVENT_CACHE_SECONDS = 1.0
-_events: dict[uuid.UUID, tuple[float, Any]] = {}  # event → (when read, its row)
-
-
-async def _event(engine: AsyncEngine, event_id: uuid.UUID) -> Any:
-    """The event's status, queue mode and organization: read at most once a second per
-    process (20,000 joins in a rush are not 20,000 Postgres reads)."""
-    now = time.monotonic()
-    cached = _events.get(event_id)
-    if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
-        return cached[1]
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT status, queue, organization_id FROM events WHERE id = :id"),
-                {"id": event_id},
-            )
-        ).first()
-    if row is not None:
-        _events[event_id] = (now, row)
-    return row
-
-
 async def join(
     engine: AsyncEngine,
     settings: Settings,
@@ -107,7 +82,7 @@ async def join(
 ) -> QueueTicketOut:
     """A place in the line (the same one when asked again), kept in Redis before the answer
     (the admission tick copies it to Postgres)."""
-    row = await _event(engine, event_id)
+    row = await waitingroom.on_sale_facts(engine, event_id)
     if row is None:
         raise EventNotFound()
     if row.status != EventStatus.PUBLISHED:
