@@ -17,7 +17,7 @@ from evently.enums import BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability, seats
-from evently.inventory.gate import Gate, no_hold_key
+from evently.inventory.gate import Gate
 from evently.inventory.types import Counters, Reservation
 from evently.organizations import organization_of_event
 from workflows.booking.contract import (
@@ -103,7 +103,7 @@ class InventoryActivities:
         elif reservation.status == BookingStatus.REJECTED:
             metrics.BOOKINGS.labels(outcome="rejected").inc()
             # the API took these seats from the gate before starting us: give them back
-            await self.gate.give_back(data.event_id, data.quantity, no_hold_key(data.booking_id))
+            await self.gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
         return reservation
 
     async def _reserve_from_offer(self, data: BookingInput) -> Reservation:
@@ -212,9 +212,9 @@ class InventoryActivities:
             if released.to_waitlist:
                 return False
         elif pooled:
-            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+            await self.gate.give_back_released(data.event_id, data.quantity, data.booking_id)
             return False
-        await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+        await self.gate.give_back_released(data.event_id, data.quantity, data.booking_id)
         return True
 
     @activity.defn(name=CANCEL_LINES)
@@ -231,8 +231,8 @@ class InventoryActivities:
         await after_seat_change(self.res, self.temporal, released, released.available - freed)
         if released.to_waitlist:
             return CancelLinesResult(done=True, public=False)
-        await self.gate.give_back(
-            released.event_id, freed, f"{data.booking_id}:lines-{data.change_no}"
+        await self.gate.give_back_cancelled_lines(
+            released.event_id, freed, data.booking_id, data.change_no
         )
         return CancelLinesResult(done=True, public=True)
 

@@ -47,7 +47,7 @@ from evently.errors import (
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability
-from evently.inventory.gate import Gate, Verdict, no_hold_key
+from evently.inventory.gate import Gate, Verdict
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
@@ -389,7 +389,7 @@ async def _reserve(
         if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
             # the reserve statement gave it back already (same once-key): this covers a
             # give-back that did not reach Redis
-            await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+            await gate.give_back_no_hold(event_id, quantity, booking_id)
             if result.reason == ReserveOutcome.UNAVAILABLE:
                 await gate.suspect(event_id)
     finally:
@@ -403,7 +403,7 @@ async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uui
     being cancelled still settles its seat."""
 
     async def settle() -> None:
-        await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+        await gate.give_back_no_hold(event_id, quantity, booking_id)
         await gate.suspect(event_id)
 
     await asyncio.shield(settle())
