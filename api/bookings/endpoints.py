@@ -30,7 +30,7 @@ from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
 from evently import bookings, ticket_types
 from evently.db.models import Booking, User
-from evently.enums import PayOutcome, Role
+from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
     AdmissionInvalid,
     AdmissionRequired,
@@ -257,7 +257,7 @@ async def confirm(
     await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
-        return ConfirmResponse(booking_id=booking.id, status="confirmed")
+        return ConfirmResponse(booking_id=booking.id, status=BookingStatus.CONFIRMED)
     pending = PaymentPending(
         booking_id=booking.id,
         status=result.status,
