@@ -1,4 +1,4 @@
-"""The waiting room's admission tick (a local activity of QueueAdmissionWorkflow): measure,
+"""The waiting room's admission tick (a local activity of AdmissionWorkflow): measure,
 adapt the rate, admit the next places in join order, tell the admitted and the event's
 listeners. Idempotent enough to retry: admitting advances one counter (a retry admits at most
 one more tick's worth, still in order), and marking ``admitted_at`` is a no-op the second time.

@@ -12,18 +12,21 @@ from sqlalchemy import text
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from evently import bookings, live
+from evently import booking_changes, bookings, live
 from evently.enums import BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability, seats
-from evently.inventory.gate import Gate, no_hold_key
+from evently.inventory.gate import Gate
 from evently.inventory.types import Counters, Reservation
 from evently.organizations import organization_of_event
 from workflows.booking.contract import (
+    BOOKING_NOT_FOUND,
     CANCEL_LINES,
     CONFIRM_BOOKING,
     LOAD_BOOKING,
+    NOT_CONFIRMABLE,
+    NOT_RELEASABLE,
     RELEASE_BOOKING,
     RESERVE_SEATS,
     SETTLE_LATE_PAYMENT,
@@ -100,7 +103,7 @@ class InventoryActivities:
         elif reservation.status == BookingStatus.REJECTED:
             metrics.BOOKINGS.labels(outcome="rejected").inc()
             # the API took these seats from the gate before starting us: give them back
-            await self.gate.give_back(data.event_id, data.quantity, no_hold_key(data.booking_id))
+            await self.gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
         return reservation
 
     async def _reserve_from_offer(self, data: BookingInput) -> Reservation:
@@ -162,7 +165,7 @@ class InventoryActivities:
             if status != BookingStatus.CONFIRMED:
                 raise ApplicationError(
                     f"booking {booking_id} cannot be confirmed from {status!r}",
-                    type="NotConfirmable",
+                    type=NOT_CONFIRMABLE,
                     non_retryable=True,
                 )
             return True
@@ -195,7 +198,7 @@ class InventoryActivities:
                 if status not in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
                     raise ApplicationError(
                         f"booking {data.booking_id} cannot be released from {status!r}",
-                        type="NotReleasable",
+                        type=NOT_RELEASABLE,
                         non_retryable=True,
                     )
                 pooled = await conn.scalar(
@@ -209,9 +212,9 @@ class InventoryActivities:
             if released.to_waitlist:
                 return False
         elif pooled:
-            await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+            await self.gate.give_back_released(data.event_id, data.quantity, data.booking_id)
             return False
-        await self.gate.give_back(data.event_id, data.quantity, f"{data.booking_id}:release")
+        await self.gate.give_back_released(data.event_id, data.quantity, data.booking_id)
         return True
 
     @activity.defn(name=CANCEL_LINES)
@@ -221,35 +224,21 @@ class InventoryActivities:
         async with self._autocommit.connect() as conn:
             released = await seats.cancel_lines(conn, data.booking_id, data.change_no)
             if released is None:
-                await conn.execute(
-                    text(
-                        "UPDATE booking_changes c SET status = 'void', updated_at = now() "
-                        "FROM bookings b WHERE c.booking_id = :b AND c.change_no = :n "
-                        "AND c.status = 'refunded' AND b.id = c.booking_id "
-                        "AND b.status <> 'confirmed'"
-                    ),
-                    {"b": data.booking_id, "n": data.change_no},
-                )
+                await booking_changes.void_if_booking_ended(conn, data.booking_id, data.change_no)
                 return CancelLinesResult(done=False)
         metrics.BOOKINGS.labels(outcome="lines_cancelled").inc()
         freed = await self._change_quantity(data) if released.to_waitlist == 0 else 0
         await after_seat_change(self.res, self.temporal, released, released.available - freed)
         if released.to_waitlist:
             return CancelLinesResult(done=True, public=False)
-        await self.gate.give_back(
-            released.event_id, freed, f"{data.booking_id}:lines-{data.change_no}"
+        await self.gate.give_back_cancelled_lines(
+            released.event_id, freed, data.booking_id, data.change_no
         )
         return CancelLinesResult(done=True, public=True)
 
     async def _change_quantity(self, data: ChangeInput) -> int:
         async with self._autocommit.connect() as conn:
-            found = await conn.scalar(
-                text(
-                    "SELECT quantity FROM booking_changes WHERE booking_id = :b AND change_no = :n"
-                ),
-                {"b": data.booking_id, "n": data.change_no},
-            )
-        return int(found or 0)
+            return await booking_changes.quantity_of(conn, data.booking_id, data.change_no)
 
     @activity.defn(name=LOAD_BOOKING)
     async def load_booking(self, booking_id: uuid.UUID) -> BookingFacts:
@@ -257,7 +246,7 @@ class InventoryActivities:
             found = await bookings.facts(conn, booking_id)
         if found is None:
             raise ApplicationError(
-                f"no booking {booking_id}", type="BookingNotFound", non_retryable=True
+                f"no booking {booking_id}", type=BOOKING_NOT_FOUND, non_retryable=True
             )
         return BookingFacts.model_validate(found)
 

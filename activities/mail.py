@@ -29,6 +29,9 @@ from evently.mail.smtp import MailRejected, MailServerUnavailable, send
 from workflows.connection import TemporalClient
 from workflows.mail.contract import (
     DELIVER_MAIL,
+    MAIL_LEASED,
+    MAIL_NOT_CONFIGURED,
+    MAIL_SERVER_UNAVAILABLE,
     NEXT_DUE_MAIL,
     DeliverInput,
     DeliverResult,
@@ -114,7 +117,7 @@ class MailActivities:
                 if found is None or found != MailStatus.PENDING:
                     return DeliverResult(notification_id=nid, status=found or MailStatus.SKIPPED)
                 # another attempt holds the lease (or crashed holding it): retry after backoff
-                raise ApplicationError(f"notification {nid} is being delivered", type="MailLeased")
+                raise ApplicationError(f"notification {nid} is being delivered", type=MAIL_LEASED)
             try:
                 composed = await outbox.compose(conn, notice, settings)
             except Exception as exc:
@@ -129,7 +132,7 @@ class MailActivities:
             smtp_url = self.smtp_url
             if smtp_url is None:
                 await outbox.release(conn, nid, "EVENTLY_SMTP_URL is not set")
-                raise ApplicationError("EVENTLY_SMTP_URL is not set", type="MailNotConfigured")
+                raise ApplicationError("EVENTLY_SMTP_URL is not set", type=MAIL_NOT_CONFIGURED)
 
         # rendering (the tickets PDF) is CPU work; the Date is the notice's, so a retried send
         # carries the very same headers
@@ -146,7 +149,7 @@ class MailActivities:
         except MailServerUnavailable as exc:
             metrics.MAILS.labels(outcome="retry").inc()
             await self._with_retries(outbox.release, nid, str(exc))
-            raise ApplicationError(str(exc), type="MailServerUnavailable") from exc
+            raise ApplicationError(str(exc), type=MAIL_SERVER_UNAVAILABLE) from exc
         except MailRejected as exc:
             metrics.MAILS.labels(outcome="failed").inc()
             log.warning("mail for notification %s refused: %s", nid, exc)

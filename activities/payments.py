@@ -19,18 +19,27 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from evently import booking_changes
-from evently.enums import PaymentAttemptStatus, PayOutcome
+from evently.enums import (
+    BookingChangeStatus,
+    BookingStatus,
+    PaymentAttemptStatus,
+    PaymentKind,
+    PaymentStatus,
+    PayOutcome,
+)
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.payments import records
 from evently.payments.factory import get_provider
-from evently.payments.provider import PaymentProvider, PaymentStatus, ProviderResult
+from evently.payments.provider import PaymentProvider, ProviderResult
 from workflows.booking.contract import (
     CHARGE,
+    NO_CHANGE,
     RECONCILE_CHARGE,
     RECORD_PROVIDER_PAYMENT,
     REFUND,
     REFUND_CHANGE,
+    REFUND_FAILED,
     ChangeInput,
     ChargeInput,
     ChargeResult,
@@ -236,7 +245,7 @@ class PaymentActivities:
             # a refund still processing (Stripe: pending) is accepted: it settles at the provider
             if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
                 raise ApplicationError(
-                    "the provider refused the refund; retrying", type="RefundFailed"
+                    "the provider refused the refund; retrying", type=REFUND_FAILED
                 )
             await records.record_refund(
                 conn,
@@ -265,19 +274,30 @@ class PaymentActivities:
             ).first()
             change = await booking_changes.get(conn, data.booking_id, data.change_no)
             if booking is None or change is None:
-                raise ApplicationError("no such change", type="NoChange", non_retryable=True)
-            if change.status in ("refunded", "done"):
+                raise ApplicationError("no such change", type=NO_CHANGE, non_retryable=True)
+            if change.status in (BookingChangeStatus.REFUNDED, BookingChangeStatus.DONE):
                 return RefundResult(refunded=True, amount=change.refund_amount)
             whole = await conn.scalar(
                 text(
-                    "SELECT count(*) FROM payments WHERE booking_id = :b AND kind = 'refund' "
-                    "AND status = 'succeeded'"
+                    "SELECT count(*) FROM payments WHERE booking_id = :b AND kind = :refund "
+                    "AND status = :succeeded"
                 ),
-                {"b": data.booking_id},
+                {
+                    "b": data.booking_id,
+                    "refund": PaymentKind.REFUND.value,
+                    "succeeded": PaymentStatus.SUCCEEDED.value,
+                },
             )
             charge = await records.successful_charge(conn, data.booking_id)
-            if change.status == "void" or booking.status != "confirmed" or whole or not charge:
-                await conn.execute(_CHANGE_STATUS, {**data.model_dump(), "status": "void"})
+            if (
+                change.status == BookingChangeStatus.VOID
+                or booking.status != BookingStatus.CONFIRMED
+                or whole
+                or not charge
+            ):
+                await booking_changes.settle_request(
+                    conn, data.booking_id, data.change_no, BookingChangeStatus.VOID
+                )
                 return RefundResult(refunded=False)
             provider_id = None
             if change.refund_amount > 0:
@@ -289,7 +309,7 @@ class PaymentActivities:
                 )
                 if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
                     raise ApplicationError(
-                        "the provider refused the refund; retrying", type="RefundFailed"
+                        "the provider refused the refund; retrying", type=REFUND_FAILED
                     )
                 provider_id = result.provider_payment_id
                 await records.record_partial_refund(
@@ -301,17 +321,13 @@ class PaymentActivities:
                     amount=change.refund_amount,
                     currency=charge.currency,
                 )
-            await conn.execute(_CHANGE_STATUS, {**data.model_dump(), "status": "refunded"})
+            await booking_changes.settle_request(
+                conn, data.booking_id, data.change_no, BookingChangeStatus.REFUNDED
+            )
         metrics.BOOKINGS.labels(outcome="partially_refunded").inc()
         return RefundResult(
             refunded=True, provider_payment_id=provider_id, amount=change.refund_amount
         )
-
-
-_CHANGE_STATUS = text(
-    "UPDATE booking_changes SET status = :status, updated_at = now() "
-    "WHERE booking_id = :booking_id AND change_no = :change_no AND status = 'requested'"
-)
 
 
 def _answer(result: ProviderResult) -> ChargeResult:

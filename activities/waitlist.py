@@ -84,9 +84,7 @@ class WaitlistActivities:
         if out.returned_to_public and out.counters is not None:
             # exactly once per returning change: the version is unique to this commit
             version = availability.version_of(out.counters.updated_at)
-            await self.gate.give_back(
-                data.event_id, out.returned_to_public, f"waitlist-return:{version}"
-            )
+            await self.gate.give_back_from_waitlist(data.event_id, out.returned_to_public, version)
             if out.before_available == 0 and out.counters.available > 0:
                 try:
                     await request_index_write(

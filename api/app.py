@@ -30,8 +30,6 @@ from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
-from api.queue.endpoints import router as queue_router
-from api.queue.fastpath import QueueFastPath
 from api.search.endpoints import router as search_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
@@ -40,6 +38,8 @@ from api.support.endpoints import router as support_router
 from api.ticket_types.endpoints import router as ticket_types_router
 from api.tickets.endpoints import router as tickets_router
 from api.users.endpoints import router as users_router
+from api.waitingroom.endpoints import router as waitingroom_router
+from api.waitingroom.fastpath import WaitingRoomFastPath
 from api.waitlist.endpoints import router as waitlist_router
 from api.webhooks.endpoints import router as webhooks_router
 from evently.infra.logging import configure_logging
@@ -77,7 +77,7 @@ def api_router() -> APIRouter:
     router.include_router(organizations_router)
     router.include_router(organizer_router)
     router.include_router(payments_router)
-    router.include_router(queue_router)
+    router.include_router(waitingroom_router)
     router.include_router(search_router)
     router.include_router(support_router)
     router.include_router(ticket_types_router)
@@ -144,7 +144,7 @@ def create_app(
     # microsecond answers are outside it
     app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     app.add_middleware(ReserveFastPath)  # sold-out/overloaded reserve answers, no FastAPI stack
-    app.add_middleware(QueueFastPath)  # the waiting room's join and poll, no FastAPI stack
+    app.add_middleware(WaitingRoomFastPath)  # the waiting room's join and poll, no FastAPI stack
     # storefront pages call /api/ with a cookie session: CSRF-checked, then a bearer request
     # like any other (before the fast path, so a page's reserve meets every rule of the API)
     app.add_middleware(CookieAuth, secret=settings.jwt_secret)

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from evently.db.models import BookingChange, BookingLine
-from evently.enums import BookingStatus
+from evently.enums import BookingChangeStatus, BookingStatus
 from evently.errors import LinesNotCancellable
 from evently.ticket_types import line_net
 
@@ -68,9 +68,13 @@ async def request(
     rows = await session.execute(
         text(
             "SELECT lines FROM booking_changes WHERE booking_id = :id "
-            "AND status IN ('requested', 'refunded')"
+            "AND status IN (:requested, :refunded)"
         ),
-        {"id": booking_id},
+        {
+            "id": booking_id,
+            "requested": BookingChangeStatus.REQUESTED.value,
+            "refunded": BookingChangeStatus.REFUNDED.value,
+        },
     )
     for (found,) in rows:
         for item in found:
@@ -104,7 +108,7 @@ async def request(
         lines=[{"ticket_type_id": str(t), "quantity": q} for t, q in sorted(wanted.items())],
         quantity=sum(wanted.values()),
         refund_amount=refund,
-        status="requested",
+        status=BookingChangeStatus.REQUESTED,
         actor=actor[:200],
         reason=reason[:200],
     )
@@ -123,3 +127,52 @@ async def get(conn: AsyncConnection, booking_id: uuid.UUID, change_no: int) -> A
             {"b": booking_id, "n": change_no},
         )
     ).first()
+
+
+async def quantity_of(conn: AsyncConnection, booking_id: uuid.UUID, change_no: int) -> int:
+    """The seats a change cancels (0 for an unknown change)."""
+    found = await conn.scalar(
+        text("SELECT quantity FROM booking_changes WHERE booking_id = :b AND change_no = :n"),
+        {"b": booking_id, "n": change_no},
+    )
+    return int(found or 0)
+
+
+async def settle_request(
+    conn: AsyncConnection, booking_id: uuid.UUID, change_no: int, to: BookingChangeStatus
+) -> None:
+    """A requested change's refund step ended: ``refunded`` (its part refunded) or ``void``
+    (nothing to refund: the booking ended meanwhile). A no-op unless it is still requested."""
+    await conn.execute(
+        text(
+            "UPDATE booking_changes SET status = :to, updated_at = now() "
+            "WHERE booking_id = :b AND change_no = :n AND status = :requested"
+        ),
+        {
+            "to": to.value,
+            "b": booking_id,
+            "n": change_no,
+            "requested": BookingChangeStatus.REQUESTED.value,
+        },
+    )
+
+
+async def void_if_booking_ended(
+    conn: AsyncConnection, booking_id: uuid.UUID, change_no: int
+) -> None:
+    """A refunded change whose booking is no longer confirmed is void: the whole cancellation
+    that ended it released (and refunded) its seats."""
+    await conn.execute(
+        text(
+            "UPDATE booking_changes c SET status = :void, updated_at = now() "
+            "FROM bookings b WHERE c.booking_id = :b AND c.change_no = :n "
+            "AND c.status = :refunded AND b.id = c.booking_id AND b.status <> :confirmed"
+        ),
+        {
+            "b": booking_id,
+            "n": change_no,
+            "void": BookingChangeStatus.VOID.value,
+            "refunded": BookingChangeStatus.REFUNDED.value,
+            "confirmed": BookingStatus.CONFIRMED.value,
+        },
+    )

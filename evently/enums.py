@@ -67,6 +67,17 @@ class BookingStatus(StrEnum):
 STORED_BOOKING_STATUSES = tuple(s for s in BookingStatus if s is not BookingStatus.PENDING)
 
 
+class BookingChangeStatus(StrEnum):
+    """A partial cancellation (``booking_changes``): requested → refunded (its part refunded)
+    → done (its seats released); ``void`` when the booking ended meanwhile (a whole
+    cancellation refunds what is left)."""
+
+    REQUESTED = "requested"
+    REFUNDED = "refunded"
+    DONE = "done"
+    VOID = "void"
+
+
 class WaitlistStatus(StrEnum):
     """waiting → offered → accepted | expired | left (left also from waiting)."""
 
@@ -84,8 +95,21 @@ class PaymentKind(StrEnum):
 
 
 class PaymentStatus(StrEnum):
+    """Where a charge or refund stands at the provider once our call returns. A ``payments``
+    row records only the final two (``succeeded``, ``failed``)."""
+
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # the buyer must act (3-D Secure): hand them client_secret; the outcome arrives by webhook
+    REQUIRES_ACTION = "requires_action"
+    # accepted, outcome pending (a refund in flight, an asynchronous payment method): webhook
+    PROCESSING = "processing"
+    # created by prepare_charge, no money moved yet: confirm_charge moves it
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)
 
 
 class PaymentAttemptStatus(StrEnum):

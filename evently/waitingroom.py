@@ -35,11 +35,12 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from evently.enums import QueueMode
 
@@ -476,3 +477,27 @@ async def entries(conn: AsyncConnection, event_id: uuid.UUID) -> list[tuple[uuid
         text("SELECT user_id, position FROM queue_entries WHERE event_id = :e"), {"e": event_id}
     )
     return [(r.user_id, int(r.position)) for r in rows]
+
+
+EVENT_CACHE_SECONDS = 1.0
+_events: dict[uuid.UUID, tuple[float, Any]] = {}  # event → (when read, its row)
+
+
+async def on_sale_facts(engine: AsyncEngine, event_id: uuid.UUID) -> Any:
+    """The event's ``status``, ``queue`` mode and ``organization_id`` for a join (None for an
+    unknown event): read at most once a second per process (20,000 joins in a rush are not
+    20,000 Postgres reads)."""
+    now = time.monotonic()
+    cached = _events.get(event_id)
+    if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
+        return cached[1]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, queue, organization_id FROM events WHERE id = :id"),
+                {"id": event_id},
+            )
+        ).first()
+    if row is not None:
+        _events[event_id] = (now, row)
+    return row

@@ -29,7 +29,7 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
     from activities.webhooks import WebhookActivities
-    from workflows.admission.workflow import QueueAdmissionWorkflow
+    from workflows.admission.workflow import AdmissionWorkflow
     from workflows.booking.change_workflow import BookingChangeWorkflow
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
@@ -46,7 +46,7 @@ def queue_specs() -> dict[str, QueueSpec]:
                 EventCancellationWorkflow,
                 EventIndexSyncWorkflow,
                 WaitlistWorkflow,
-                QueueAdmissionWorkflow,
+                AdmissionWorkflow,
             ],
             # local activities of the booking, waitlist and admission workflows, event
             # cancellation

@@ -24,13 +24,13 @@ from api.bookings.schemas import (
     ReserveRequest,
     ReserveResponse,
 )
-from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
-from api.queue.endpoints import waiting_room
+from api.waitingroom.endpoints import waiting_room
 from evently import bookings, ticket_types
 from evently.db.models import Booking, User
-from evently.enums import PayOutcome, Role
+from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
     AdmissionInvalid,
     AdmissionRequired,
@@ -72,17 +72,17 @@ router = APIRouter(tags=["bookings"])
 MAX_PAGE = 100_000
 
 
-def admission(request: Request) -> service.Admission:
+def reserve_valve(request: Request) -> service.ReserveValve:
     """The process's reserve in-flight cap (shared with the fast path)."""
     state = request.app.state
-    if not hasattr(state, "reserve_admission"):
+    if not hasattr(state, "reserve_valve"):
         settings = state.resources.settings
-        state.reserve_admission = service.Admission(
+        state.reserve_valve = service.ReserveValve(
             settings.reserve_max_in_flight,
             max_waiting=settings.reserve_max_waiting,
             max_wait=settings.reserve_max_wait_seconds,
         )
-    found: service.Admission = state.reserve_admission
+    found: service.ReserveValve = state.reserve_valve
     return found
 
 
@@ -174,7 +174,7 @@ async def reserve(
             res,
             temporal,
             gate(request),
-            admission(request),
+            reserve_valve(request),
             user_id=user.user_id,
             event_id=body.event_id,
             quantity=body.total,
@@ -254,10 +254,10 @@ async def confirm(
     `client_secret` to Stripe.js; the hold keeps running and the webhook confirms) or
     processing, 402 declined (the hold stays), 409 hold_expired."""
     booking = await _own_booking(session, user, body.booking_id)
-    await session.commit()  # release the connection: the payment takes a while
+    await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
-        return ConfirmResponse(booking_id=booking.id, status="confirmed")
+        return ConfirmResponse(booking_id=booking.id, status=BookingStatus.CONFIRMED)
     pending = PaymentPending(
         booking_id=booking.id,
         status=result.status,
@@ -290,7 +290,7 @@ async def get_booking(
     if booking is not None and (booking.user_id == user.id or staff):
         return (await with_lines(session, [booking]))[0]
     if booking is None:
-        await session.commit()  # hand the connection back before asking Temporal
+        await end_transaction(session)  # hand the connection back before asking Temporal
         found = await booking_client.in_flight(temporal, booking_id)
         if found is not None and (found[0] == user.id or staff):
             return pending_answer(booking_id, found[1], retry_after=2)
@@ -314,7 +314,7 @@ async def cancel_booking(
 ) -> CancelResponse:
     """Cancel: a held booking is released; a confirmed one is refunded, then released."""
     booking = await _own_booking(session, user, booking_id)
-    await session.commit()
+    await end_transaction(session)  # hand the connection back before asking Temporal
     result = await service.cancel(
         temporal,
         settings,

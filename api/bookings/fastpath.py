@@ -65,9 +65,9 @@ class ReserveFastPath:
         await self.app(scope, _replay(messages, receive), send)
 
     async def _answer(self, scope: Scope, body: bytes) -> Any:
-        from api.bookings.endpoints import admission, gate
+        from api.bookings.endpoints import gate, reserve_valve
         from api.bookings.service import admitted, sold_out
-        from api.queue.endpoints import waiting_room
+        from api.waitingroom.endpoints import waiting_room
 
         try:
             data = json.loads(body)
@@ -97,18 +97,18 @@ class ReserveFastPath:
                 await admitted(
                     app.state.resources.settings,
                     waiting_room(request),
-                    admission(request),
+                    reserve_valve(request),
                     user_id=None,
                     event_id=event_id,
                     token=token,
                 )
             except EventlyError as refused:
                 return render(refused)
-            if token is not None or not admission(request).saturated:
+            if token is not None or not reserve_valve(request).saturated:
                 # one booking per admission: a token's reserve may be the retry of one that
                 # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
                 return None
-            exc = admission(request).overloaded()
+            exc = reserve_valve(request).overloaded()
         return render(exc)
 
 

@@ -1,5 +1,6 @@
-"""The reserve path (admission → sold-out gate → booking workflow) and the buyer's commands on
-a booking, in terms of the core (evently/) and the booking workflow's client."""
+"""The reserve path (waiting-room admission → reserve valve → sold-out gate → booking
+workflow) and the buyer's commands on a booking, in terms of the core (evently/) and the
+booking workflow's client."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import end_transaction
 from evently import booking_changes, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
@@ -45,7 +46,8 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
-from evently.inventory.gate import Gate, Verdict, no_hold_key
+from evently.inventory import availability
+from evently.inventory.gate import Gate, Verdict
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
@@ -55,9 +57,10 @@ from workflows.booking.contract import BookingInput, CancelResult, PayResult
 from workflows.connection import TemporalClient
 
 
-class Admission:
-    """Per-process cap on reservations in flight, with a short first-come-first-served wait
-    for a slot before shedding.
+class ReserveValve:
+    """The reserve path's in-process valve: a per-process cap on reservations in flight, with
+    a short first-come-first-served wait for a slot before shedding. (Not the waiting room's
+    admission, :class:`evently.waitingroom.Admission`: that is a buyer's decoded token.)
 
     At the cap a request waits for a slot (FIFO) at most ``max_wait`` seconds, and at most
     ``max_waiting`` requests wait; beyond either it is shed with a fast 503 + Retry-After.
@@ -91,7 +94,7 @@ class Admission:
         """No slot and no room to wait for one: a new request is shed at once."""
         return self.full and (self.max_wait <= 0 or len(self._waiters) >= self.max_waiting)
 
-    async def __aenter__(self) -> Admission:
+    async def __aenter__(self) -> ReserveValve:
         await self.enter()
         return self
 
@@ -178,12 +181,7 @@ def sold_out() -> SoldOut:
 async def _available(res: Resources, gate: Gate, event_id: uuid.UUID) -> int:
     """Postgres, for a missing or suspect gate: 404/409 for unknown or not-on-sale events, else
     the seats on sale now."""
-    async with res.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT available, status FROM events WHERE id = :id"), {"id": event_id}
-            )
-        ).first()
+    row = await availability.seats_on_sale(res.engine, event_id)
     if row is None:
         raise EventNotFound()
     if row.status != EventStatus.PUBLISHED:
@@ -238,7 +236,7 @@ SATURATED_SHARE = 0.8  # in-flight reserves at this share of the cap count as sa
 async def admitted(
     settings: Settings,
     room: WaitingRoom,
-    admission: Admission,
+    valve: ReserveValve,
     *,
     user_id: uuid.UUID | None,
     event_id: uuid.UUID,
@@ -249,8 +247,8 @@ async def admitted(
     admission token for this event (and buyer, when known). Returns the token's admission, or
     None when the reserve may go on without one. Signature and expiry only: no database read,
     and at most one Redis read per process every half second."""
-    if admission.in_flight >= SATURATED_SHARE * admission.limit:
-        await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=admission.full)
+    if valve.in_flight >= SATURATED_SHARE * valve.limit:
+        await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=valve.full)
     found = (
         waitingroom.read_admission_token(settings.jwt_secret, token, event_id)
         if token is not None
@@ -267,7 +265,7 @@ async def reserve(
     res: Resources,
     temporal: TemporalClient,
     gate: Gate,
-    admission: Admission,
+    valve: ReserveValve,
     *,
     user_id: uuid.UUID,
     event_id: uuid.UUID,
@@ -291,7 +289,7 @@ async def reserve(
         entry = await admitted(
             res.settings,
             room,
-            admission,
+            valve,
             user_id=user_id,
             event_id=event_id,
             token=admission_token,
@@ -302,7 +300,7 @@ async def reserve(
         res,
         temporal,
         gate,
-        admission,
+        valve,
         user_id,
         event_id,
         quantity,
@@ -321,7 +319,7 @@ async def _reserve(
     res: Resources,
     temporal: TemporalClient,
     gate: Gate,
-    admission: Admission,
+    valve: ReserveValve,
     user_id: uuid.UUID,
     event_id: uuid.UUID,
     quantity: int,
@@ -331,7 +329,7 @@ async def _reserve(
     promo_code: str | None = None,
 ) -> Reservation | Pending:
     booking_id = booking_id_for(user_id, idempotency_key)
-    # The admission slot is taken BEFORE any gate seat, so a seat is only ever taken by a
+    # The valve's slot is taken BEFORE any gate seat, so a seat is only ever taken by a
     # request that goes on to start its workflow. (Taking the seat first and giving it back
     # when shed let the gate read 0 while that seat was only borrowed: the flash-sale
     # benchmark counted 8-16 spurious sold_out answers per run; docs/performance.md.)
@@ -345,7 +343,7 @@ async def _reserve(
 
     # a request with an Idempotency-Key may be the retry of one that holds seats: it is never
     # answered sold out from a look at the gate, so it waits for its slot
-    await admission.enter(event_id, still_on_sale if idempotency_key is None else None)
+    await valve.enter(event_id, still_on_sale if idempotency_key is None else None)
     try:
         idempotent = idempotency_key is not None
         # a request with lines or a promo code may be refused for them and give its seats
@@ -355,7 +353,7 @@ async def _reserve(
             res, gate, event_id, quantity, booking_id, idempotent, doubtful=doubtful
         )
         if verdict == Verdict.SOLD_OUT:
-            admission.sold_out(event_id)
+            valve.sold_out(event_id)
             raise sold_out()
         data = BookingInput(
             booking_id=booking_id,
@@ -387,15 +385,15 @@ async def _reserve(
                 await _doubt(gate, event_id, quantity, booking_id)
             raise
         if result.reason == ReserveOutcome.SOLD_OUT:
-            admission.sold_out(event_id)
+            valve.sold_out(event_id)
         if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
             # the reserve statement gave it back already (same once-key): this covers a
             # give-back that did not reach Redis
-            await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+            await gate.give_back_no_hold(event_id, quantity, booking_id)
             if result.reason == ReserveOutcome.UNAVAILABLE:
                 await gate.suspect(event_id)
     finally:
-        admission.leave()
+        valve.leave()
     return _answer(result, event_id, quantity, idempotent)
 
 
@@ -405,7 +403,7 @@ async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uui
     being cancelled still settles its seat."""
 
     async def settle() -> None:
-        await gate.give_back(event_id, quantity, no_hold_key(booking_id))
+        await gate.give_back_no_hold(event_id, quantity, booking_id)
         await gate.suspect(event_id)
 
     await asyncio.shield(settle())
@@ -526,7 +524,7 @@ async def cancel_lines(
     cancellation. Returns (change number or None, the result, the change's refund)."""
     change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
     if change is None:
-        await session.commit()
+        await end_transaction(session)
         return (
             None,
             await cancel(
@@ -535,7 +533,7 @@ async def cancel_lines(
             None,
         )
     change_no, amount = change.change_no, change.refund_amount
-    await session.commit()  # the workflow reads the change
+    await end_transaction(session)  # the workflow reads the change
     result = await booking_client.cancel_lines(
         temporal,
         booking.id,

@@ -29,8 +29,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.auth.deps import TokenClaims
 from api.deps import ResourcesDep
 from api.problems import problem_responses
-from api.queue import service as queue_service
-from api.queue.endpoints import waiting_room
+from api.waitingroom import service as waitingroom_service
+from api.waitingroom.endpoints import waiting_room
 from evently import live
 from evently.errors import EventNotFound
 from evently.infra.resources import Resources
@@ -199,7 +199,7 @@ async def _queue_changes(
     """The buyer's place in each line they joined, where it changed since the last look."""
     out: list[ServerSentEvent] = []
     for event_id, place in await room.lines_of(user_id):
-        status = queue_service.status(
+        status = waitingroom_service.status(
             settings, event_id, user_id, place, await room.line(event_id, place)
         )
         key = (str(status.state), status.position)

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from evently.enums import (
+    BookingChangeStatus,
     CheckinResult,
     MailStatus,
     OrganizationRole,
@@ -63,6 +64,7 @@ ORGANIZATION_ROLES = tuple(r.value for r in OrganizationRole)
 WEBHOOK_EVENT_TYPES = tuple(t.value for t in WebhookEventType)
 WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
+BOOKING_CHANGE_STATUSES = tuple(s.value for s in BookingChangeStatus)
 QUEUE_MODES = tuple(m.value for m in QueueMode)
 
 #: the organization the migration created for the venues and events that existed before
@@ -783,7 +785,7 @@ class BookingChange(Base):
         CheckConstraint("change_no > 0", name="change_no_positive"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("refund_amount >= 0", name="refund_nonnegative"),
-        CheckConstraint("status IN ('requested', 'refunded', 'done', 'void')", name="status"),
+        CheckConstraint(_in("status", BOOKING_CHANGE_STATUSES), name="status"),
     )
 
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), primary_key=True)
@@ -791,7 +793,11 @@ class BookingChange(Base):
     lines: Mapped[Any] = mapped_column(JSONB)  # [{"ticket_type_id": ..., "quantity": n}]
     quantity: Mapped[int] = mapped_column(Integer)
     refund_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    status: Mapped[str] = mapped_column(String(16), default="requested", server_default="requested")
+    status: Mapped[str] = mapped_column(
+        String(16),
+        default=BookingChangeStatus.REQUESTED.value,
+        server_default=BookingChangeStatus.REQUESTED.value,
+    )
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()

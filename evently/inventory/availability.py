@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from evently.infra import metrics
 from evently.inventory.types import Counters
@@ -294,3 +294,14 @@ async def read_types(
     except (RedisError, OSError) as exc:
         _warn("could not cache the ticket types", exc)
     return found
+
+
+async def seats_on_sale(engine: AsyncEngine, event_id: uuid.UUID) -> Any | None:
+    """The event's ``available`` and ``status`` straight from Postgres (the authority, for a
+    missing or suspect sold-out gate), None for an unknown event."""
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT available, status FROM events WHERE id = :id"), {"id": event_id}
+            )
+        ).first()

@@ -1,10 +1,11 @@
 """The sold-out gate: a Redis counter in front of the reserve statement (DESIGN §7).
 
 It counts seats that may still be free: decremented before a booking workflow is started and
-given back (exactly once per booking: :func:`no_hold_key`) when no hold results, or when a
-hold is released. A request that cannot fit is answered ``sold_out`` with no workflow and no
-Postgres write. The counter may run high (the reserve statement then refuses the extra
-requests) but must never run low. Three things keep it from running low after a fault:
+given back (exactly once per booking and reason: the ``give_back_*`` methods) when no hold
+results, or when a hold is released. A request that cannot fit is answered ``sold_out`` with
+no workflow and no Postgres write. The counter may run high (the reserve statement then
+refuses the extra requests) but must never run low. Three things keep it from running low
+after a fault:
 
 - whoever took a seat gives it back whenever its request ends without a known hold (an error,
   a timeout, a cancelled request): giving back is idempotent per booking, a hold that appears
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 from redis.asyncio import Redis
@@ -95,15 +97,46 @@ def _suspect_key(event_id: uuid.UUID | str) -> str:
     return f"evently:gate:{{{event_id}}}:suspect"
 
 
-def no_hold_key(booking_id: uuid.UUID | str) -> str:
-    """The once-key of a seat given back because no hold resulted from taking it: the same
-    for every path that may notice (the reserve statement's refusal, the API's error, timeout
-    or cancelled request), so the seat comes back exactly once."""
+def _gave_key(event_id: uuid.UUID | str, once_key: str) -> str:
+    return f"evently:gate:{{{event_id}}}:gave:{once_key}"
+
+
+# the once-keys of the give-backs: one per reason a seat comes back, so each comes back once
+def _no_hold(booking_id: uuid.UUID | str) -> str:
+    """The same for every path that may notice that no hold resulted (the reserve statement's
+    refusal, the API's error, timeout or cancelled request)."""
     return f"{booking_id}:no-hold"
 
 
+def _released(booking_id: uuid.UUID | str) -> str:
+    return f"{booking_id}:release"
+
+
+def _lines_cancelled(booking_id: uuid.UUID | str, change_no: int) -> str:
+    return f"{booking_id}:lines-{change_no}"
+
+
+def _waitlist_return(version: int | None) -> str:
+    return f"waitlist-return:{version}"
+
+
+@dataclass(frozen=True)
+class GateState:
+    """What Redis holds for an event's gate (for checks and tests): the counter (seats, or
+    ``closed``; None when missing) and whether it is suspect."""
+
+    counter: str | None
+    suspect: bool
+
+
 class Gate:
-    """The sold-out gate. Every method fails open (returns None) when Redis errs."""
+    """The sold-out gate, the only code that touches its Redis keys. Every method fails open
+    (returns None) when Redis errs.
+
+    Seats come back through one named method per reason (each exactly once per its own key):
+    :meth:`give_back_no_hold`, :meth:`give_back_released`, :meth:`give_back_cancelled_lines`,
+    :meth:`give_back_from_waitlist`; the counter is forgotten by :meth:`reset` (one event),
+    :meth:`suspect` (a fault) or :meth:`reset_all` (an API process starting)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -148,11 +181,37 @@ class Gate:
         except RedisError as exc:
             log.warning("could not seed the sold-out gate: %s", exc)
 
-    async def give_back(self, event_id: uuid.UUID, quantity: int, once_key: str) -> None:
-        """Return seats to the gate exactly once per ``once_key`` (a booking or offer id)."""
+    async def give_back_no_hold(
+        self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID
+    ) -> None:
+        """Seats taken for a booking that holds nothing (refused, failed, timed out, or its
+        request cancelled): whichever path notices, they come back once."""
+        await self._give_back(event_id, quantity, _no_hold(booking_id))
+
+    async def give_back_released(
+        self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID
+    ) -> None:
+        """A hold or booking released (expired, cancelled): its seats are on sale again."""
+        await self._give_back(event_id, quantity, _released(booking_id))
+
+    async def give_back_cancelled_lines(
+        self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID, change_no: int
+    ) -> None:
+        """Seats of a partial cancellation (change ``change_no`` of a booking) back on sale."""
+        await self._give_back(event_id, quantity, _lines_cancelled(booking_id, change_no))
+
+    async def give_back_from_waitlist(
+        self, event_id: uuid.UUID, quantity: int, version: int | None
+    ) -> None:
+        """Seats the waitlist's pool returned to public sale, once per returning change
+        (``version``: the event's counters version, unique to that commit)."""
+        await self._give_back(event_id, quantity, _waitlist_return(version))
+
+    async def _give_back(self, event_id: uuid.UUID, quantity: int, once_key: str) -> None:
+        """Return seats to the gate exactly once per ``once_key``."""
         try:
             await self._give(
-                keys=[gate_key(event_id), f"evently:gate:{{{event_id}}}:gave:{once_key}"],
+                keys=[gate_key(event_id), _gave_key(event_id, once_key)],
                 args=[quantity, GATE_MARK_TTL],
             )
         except RedisError as exc:
@@ -191,6 +250,13 @@ class Gate:
         except RedisError as exc:
             log.warning("could not mark the sold-out gate suspect: %s", exc)
 
+    async def state(self, event_id: uuid.UUID) -> GateState:
+        """The gate's counter and suspect mark as Redis holds them (raises when Redis errs)."""
+        counter, suspect = await self.redis.mget(gate_key(event_id), _suspect_key(event_id))
+        return GateState(
+            counter=None if counter is None else _text(counter), suspect=suspect is not None
+        )
+
     async def reset_all(self) -> int:
         """Forget every counter (an API process starting: it cannot know what a crashed
         predecessor borrowed); each is rebuilt from Postgres on its next use."""
@@ -201,3 +267,7 @@ class Gate:
         except RedisError as exc:
             log.warning("could not reset the sold-out gates: %s", exc)
         return dropped
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from evently.enums import BookingStatus, LateSettlement, ReserveOutcome
+from evently.enums import BookingChangeStatus, BookingStatus, LateSettlement, ReserveOutcome
 from evently.inventory.types import Counters, Released, Reservation
 
 #: the counters every seat statement returns (``e`` is the events row)
@@ -552,10 +552,11 @@ async def release(
 _CANCEL_LINES = text(
     f"""
 WITH ch AS (
-    UPDATE booking_changes c SET status = 'done', updated_at = now()
+    UPDATE booking_changes c SET status = '{BookingChangeStatus.DONE.value}', updated_at = now()
     FROM bookings b
-    WHERE c.booking_id = :booking_id AND c.change_no = :change_no AND c.status = 'refunded'
-      AND b.id = c.booking_id AND b.status = 'confirmed'
+    WHERE c.booking_id = :booking_id AND c.change_no = :change_no
+      AND c.status = '{BookingChangeStatus.REFUNDED.value}'
+      AND b.id = c.booking_id AND b.status = '{BookingStatus.CONFIRMED.value}'
     RETURNING c.booking_id, c.lines, c.quantity, b.event_id
 ), req AS (
     SELECT ch.booking_id, CAST(x ->> 'ticket_type_id' AS uuid) AS tt,

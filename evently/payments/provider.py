@@ -20,8 +20,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol
+
+from evently.enums import PaymentStatus
 
 SUCCEEDING_CARDS = frozenset(
     {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_visa_debit"}
@@ -33,23 +34,6 @@ DECLINE_CODES = {
 }
 # Stripe's test PaymentMethod that needs 3-D Secure on every charge
 AUTHENTICATION_REQUIRED_CARDS = frozenset({"pm_card_authenticationRequired"})
-
-
-class PaymentStatus(StrEnum):
-    """Where a charge or refund stands at the provider once our call returns."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    # the buyer must act (3-D Secure): hand them client_secret; the outcome arrives by webhook
-    REQUIRES_ACTION = "requires_action"
-    # accepted, outcome pending (a refund in flight, an asynchronous payment method): webhook
-    PROCESSING = "processing"
-    # created by prepare_charge, no money moved yet: confirm_charge moves it
-    REQUIRES_CONFIRMATION = "requires_confirmation"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)
 
 
 @dataclass(frozen=True)

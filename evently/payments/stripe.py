@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from evently.payments.provider import PaymentStatus, ProviderResult
+from evently.enums import PaymentStatus
+from evently.payments.provider import ProviderResult
 
 if TYPE_CHECKING:
     from stripe.params import (

@@ -1,4 +1,4 @@
-"""The only code that starts a QueueAdmissionWorkflow."""
+"""The only code that starts an AdmissionWorkflow (type name ``QueueAdmissionWorkflow``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from temporalio.common import (
 
 from workflows import common
 from workflows.admission.contract import AdmissionInput, admission_workflow_id
-from workflows.admission.workflow import QueueAdmissionWorkflow
+from workflows.admission.workflow import AdmissionWorkflow
 
 
 async def ensure_running(
@@ -27,7 +27,7 @@ async def ensure_running(
 ) -> None:
     """Start the event's admission workflow unless it runs already (idempotent)."""
     await client.start_workflow(
-        QueueAdmissionWorkflow.run,
+        AdmissionWorkflow.run,
         AdmissionInput(event_id=event_id, tick_seconds=tick_seconds),
         id=admission_workflow_id(event_id),
         task_queue=task_queue,

@@ -1,4 +1,4 @@
-"""QueueAdmissionWorkflow's contract: its input and the one local activity it runs each tick.
+"""AdmissionWorkflow's contract: its input and the one local activity it runs each tick.
 Light module: the workflow, its client and the activity import it."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import uuid
 
 from pydantic import BaseModel
 
+# the registered type name predates the class name (recorded histories, running workflows)
 WORKFLOW_NAME = "QueueAdmissionWorkflow"
 ADMISSION_TICK = "queue_admission_tick"  # local activity, booking task queue
 

@@ -1,5 +1,5 @@
-"""QueueAdmissionWorkflow: admits an on-sale's waiting room in join order, at the rate the stack
-sustains.
+"""AdmissionWorkflow (registered as ``QueueAdmissionWorkflow``): admits an on-sale's waiting
+room in join order, at the rate the stack sustains.
 
 One workflow per event, id ``queue-admission-<event_id>``, booking task queue, started by the
 API (idempotently) when a buyer joins the waiting room or an organizer turns the queue on. Each
@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class QueueAdmissionWorkflow:
+class AdmissionWorkflow:
     @workflow.run
     async def run(self, data: AdmissionInput) -> str:
         progress = data.progress

@@ -27,6 +27,14 @@ QUERY_STATE = "state"
 # the cancel update's refusal once a confirmed booking's run has handed over (new lifetime)
 HANDED_OVER = "BookingHandedOver"
 
+# the activities' failure types (ApplicationError.type): the strings are part of recorded
+# histories and running workflows, never change them
+NOT_CONFIRMABLE = "NotConfirmable"  # confirm_booking: the booking is not held (non-retryable)
+NOT_RELEASABLE = "NotReleasable"  # release_booking: confirmed or not ended (non-retryable)
+BOOKING_NOT_FOUND = "BookingNotFound"  # load_booking: no such booking (non-retryable)
+NO_CHANGE = "NoChange"  # refund_booking_change: no such booking or change (non-retryable)
+REFUND_FAILED = "RefundFailed"  # refund_payment, refund_booking_change: retried
+
 # activities (names are the contract: the worker registers the implementations under them)
 RESERVE_SEATS = "reserve_seats"  # local, booking queue
 CONFIRM_BOOKING = "confirm_booking"  # local

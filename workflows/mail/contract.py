@@ -14,6 +14,12 @@ NEXT_DUE_MAIL = "next_due_mail"
 DELIVER_MAIL = "deliver_mail"
 QUERY_STATE = "state"
 
+# deliver_mail's failure types (ApplicationError.type), all retried: the strings are part of
+# recorded histories and running workflows, never change them
+MAIL_LEASED = "MailLeased"  # another delivery of the notification holds its lease
+MAIL_NOT_CONFIGURED = "MailNotConfigured"  # EVENTLY_SMTP_URL is not set
+MAIL_SERVER_UNAVAILABLE = "MailServerUnavailable"  # unreachable, busy or a 4xx answer
+
 
 class OutboxInput(BaseModel):
     """Carried over every continue-as-new. Defaults suit production; tests shorten them."""

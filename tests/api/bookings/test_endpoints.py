@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources, open_resources
 from evently.invariants import check
+from evently.inventory.gate import Gate
 from tests.conftest import AppFactory
 from tests.factories import Account, make_account, make_accounts, make_event
 from workers.main import build_workers
@@ -137,7 +138,7 @@ async def test_sold_out_is_answered_without_a_workflow_or_a_write(
         is_problem(r, 409, "sold_out")
     assert await booking_count(resources, event.id) == 1  # no rejected booking row either
     # the gate rebuilds itself from Postgres when its counter is missing
-    await resources.redis.delete(f"evently:gate:{{{event.id}}}")
+    await Gate(resources.redis).reset(event.id)
     r = await client.post(
         "/api/v1/bookings/reserve", json=reserve_body(event.id), headers=buyer.headers
     )
@@ -527,8 +528,8 @@ async def test_a_late_reserve_answers_pending_and_the_buyer_finds_the_booking(
         booking_id = pending["booking_id"]
         # the gate never reads low: the seat is back (a later hold leaves it high), and the
         # counter is doubted: dropped, to be rebuilt from Postgres
-        assert await resources.redis.get(f"evently:gate:{{{event.id}}}") is None
-        assert await resources.redis.exists(f"evently:gate:{{{event.id}}}:suspect")
+        state = await Gate(resources.redis).state(event.id)
+        assert (state.counter, state.suspect) == (None, True)
         got = await c.get(f"/api/v1/bookings/{booking_id}", headers=buyer.headers)
         assert (got.status_code, got.json()["status"]) == (202, "pending"), got.text
         other = await make_account(resources)  # nobody else learns it exists

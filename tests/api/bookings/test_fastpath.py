@@ -95,8 +95,8 @@ async def test_at_the_cap_a_request_is_shed_before_the_stack(
         resources, settings=resources.settings.model_copy(update={"reserve_max_in_flight": 1})
     )
     app = app_factory(capped)
-    admission = service.Admission(1)
-    app.state.reserve_admission = admission
+    valve = service.ReserveValve(1)
+    app.state.reserve_valve = valve
     buyer = await make_account(resources)
     event = await make_event(resources, capacity=5)
     sold_out = await make_event(resources, capacity=1)
@@ -104,7 +104,7 @@ async def test_at_the_cap_a_request_is_shed_before_the_stack(
         assert (
             await c.post(RESERVE, json=body(sold_out.id), headers=buyer.headers)
         ).status_code == 201
-        async with admission:  # one reservation in flight, none may wait: shed at once
+        async with valve:  # one reservation in flight, none may wait: shed at once
             r = await c.post(RESERVE, json=body(event.id), headers=buyer.headers)
             is_problem(r, 503, "overloaded")
             assert r.headers["Retry-After"] == "1"

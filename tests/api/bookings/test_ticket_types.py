@@ -360,7 +360,7 @@ async def test_concurrent_buyers_over_three_types_through_the_api_oversell_nothi
     event = await make_event(resources, capacity=140, price=Decimal("10.00"))
     base = f"{ADMIN}/{event.id}"
     # no waiting room: this is about the types (an `auto` queue would send part of the burst
-    # through the queue, as tests/api/queue shows)
+    # through the queue, as tests/api/waitingroom shows)
     r = await client.patch(base, json={"queue": "off"}, headers=admin.headers)
     assert r.status_code == 200, r.text
     caps = {"A": 20, "B": 30}

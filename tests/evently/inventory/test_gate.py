@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from evently.infra.resources import Resources
-from evently.inventory.gate import Gate, Verdict, no_hold_key
+from evently.inventory.gate import Gate, Verdict
 
 
 async def test_a_borrowed_seat_puts_sold_out_verdicts_in_doubt(resources: Resources) -> None:
@@ -28,5 +28,5 @@ async def test_a_borrowed_seat_puts_sold_out_verdicts_in_doubt(resources: Resour
     assert await gate.take(typed, 1, uuid.uuid4(), False) == Verdict.UNSURE
     assert not await gate.sold_out(typed, 1)  # the read-only look defers too
     # it was refused and gave the seat back: the seat is there for the next buyer
-    await gate.give_back(typed, 1, no_hold_key(booking))
+    await gate.give_back_no_hold(typed, 1, booking)
     assert await gate.take(typed, 1, uuid.uuid4(), False) == Verdict.OK

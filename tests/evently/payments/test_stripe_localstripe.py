@@ -31,8 +31,8 @@ import pytest
 import stripe
 from aiohttp import web
 
+from evently.enums import PaymentStatus
 from evently.infra.embedded import free_port
-from evently.payments.provider import PaymentStatus
 from evently.payments.stripe import StripeProvider, StripeSignatureError, construct_event
 
 # stripe 16.1's httpx client posts bytes through data=, which httpx deprecates

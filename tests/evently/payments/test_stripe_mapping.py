@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import stripe
 
+from evently.enums import PaymentStatus
 from evently.payments.factory import get_provider
-from evently.payments.provider import PaymentStatus, ProviderResult
+from evently.payments.provider import ProviderResult
 from evently.payments.stripe import (
     StripeNotice,
     StripeProvider,

@@ -1,4 +1,4 @@
-"""QueueAdmissionWorkflow on the time-skipping server with its real activity, real Postgres and
+"""AdmissionWorkflow on the time-skipping server with its real activity, real Postgres and
 Redis: it admits in join order, never more than can still buy, tells the admitted on their live
 channel, continues as new, and ends with the on-sale."""
 
@@ -16,7 +16,7 @@ from tests.workflows.conftest import TimeSkipping, workers
 from tests.workflows.histories import record
 from workflows import common
 from workflows.admission.contract import AdmissionInput, admission_workflow_id
-from workflows.admission.workflow import QueueAdmissionWorkflow
+from workflows.admission.workflow import AdmissionWorkflow
 
 
 async def _line(res: Resources, event_id: uuid.UUID, n: int) -> list[uuid.UUID]:
@@ -42,7 +42,7 @@ async def test_admits_in_join_order_within_the_seats_left_and_ends_with_the_on_s
     wid = admission_workflow_id(event.id)
     async with workers(ts):
         handle = await ts.client.start_workflow(
-            QueueAdmissionWorkflow.run,
+            AdmissionWorkflow.run,
             AdmissionInput(event_id=event.id, tick_seconds=1.0, max_ticks=2),
             id=wid,
             task_queue=common.BOOKING,

@@ -27,7 +27,7 @@ from evently.mail.devserver import DevMailServer
 from tests.api.tickets.helpers import confirmed_booking
 from tests.factories import make_account
 from tests.workflows.mail.helpers import quiet_outbox
-from workflows.mail.contract import DeliverInput, DueInput
+from workflows.mail.contract import MAIL_LEASED, MAIL_SERVER_UNAVAILABLE, DeliverInput, DueInput
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -88,7 +88,7 @@ async def test_a_held_lease_and_a_missing_server_are_retried_not_dropped(
     env = ActivityEnvironment()
     with pytest.raises(ApplicationError) as err:
         await env.run(acts.deliver_mail, DeliverInput(notification_id=nid))
-    assert err.value.type == "MailServerUnavailable"
+    assert err.value.type == MAIL_SERVER_UNAVAILABLE
     assert not err.value.non_retryable
     status, attempts, error = await mail_row(resources, nid)
     assert (status, attempts) == ("pending", 1)
@@ -106,7 +106,7 @@ async def test_a_held_lease_and_a_missing_server_are_retried_not_dropped(
         )
     with pytest.raises(ApplicationError) as err:
         await env.run(acts.deliver_mail, DeliverInput(notification_id=nid))
-    assert err.value.type == "MailLeased"
+    assert err.value.type == MAIL_LEASED
 
     # the server is back (on its port) and the lease has lapsed: delivered once
     async with resources.engine.begin() as conn:

@@ -22,6 +22,7 @@ from workflows import common
 from workflows.mail.client import ensure_outbox, outbox_state, stop_outbox
 from workflows.mail.contract import (
     DELIVER_MAIL,
+    MAIL_SERVER_UNAVAILABLE,
     NEXT_DUE_MAIL,
     DeliverInput,
     DeliverResult,
@@ -53,7 +54,7 @@ class Outbox:
             nid = data.notification_id
             self.attempts[nid] += 1
             if nid in self.failing:
-                raise ApplicationError("server unreachable", type="MailServerUnavailable")
+                raise ApplicationError("server unreachable", type=MAIL_SERVER_UNAVAILABLE)
             if nid in self.pending:  # idempotent, like the lease + status in Postgres
                 self.pending.remove(nid)
                 self.sent[nid] += 1

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.queue.schemas import QueueTicketOut
+from api.waitingroom.schemas import QueueTicketOut
 from evently.errors import EventlyError
 from evently.security import decode_access_token
 
@@ -41,7 +41,7 @@ _READ_ROUTE = SimpleNamespace(path="/api/v1/events/{event_id}/queue/{queue_ticke
 CONCURRENCY = 8
 
 
-class QueueFastPath:
+class WaitingRoomFastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._turns = asyncio.Semaphore(CONCURRENCY)
@@ -64,8 +64,8 @@ class QueueFastPath:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, match: re.Match[str]) -> bytes | None:
-        from api.queue import service
-        from api.queue.endpoints import waiting_room
+        from api.waitingroom import service
+        from api.waitingroom.endpoints import waiting_room
         from evently import waitingroom
 
         app = scope.get("app")

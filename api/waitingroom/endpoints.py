@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 from api.auth.deps import TokenClaims
 from api.deps import ResourcesDep, TemporalDep
 from api.problems import problem_responses
-from api.queue import service
-from api.queue.schemas import QueueTicketOut
+from api.waitingroom import service
+from api.waitingroom.schemas import QueueTicketOut
 from evently import waitingroom
 from evently.errors import (
     EventNotFound,

@@ -6,12 +6,10 @@ import logging
 import math
 import time
 import uuid
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.queue.schemas import QueueTicketOut
+from api.waitingroom.schemas import QueueTicketOut
 from evently import waitingroom
 from evently.enums import EventStatus, QueueMode, QueueState
 from evently.errors import EventNotFound, EventNotOnSale, QueueOff
@@ -20,7 +18,7 @@ from evently.waitingroom import Line, WaitingRoom
 from workflows.admission import client as admission_client
 from workflows.connection import TemporalClient
 
-log = logging.getLogger("evently.api.queue")
+log = logging.getLogger("evently.api.waitingroom")
 
 RUNNING_CACHE_SECONDS = 5.0
 _running: dict[uuid.UUID, float] = {}  # event → when this process last made sure it runs
@@ -73,29 +71,6 @@ def status(
     )
 
 
-EVENT_CACHE_SECONDS = 1.0
-_events: dict[uuid.UUID, tuple[float, Any]] = {}  # event → (when read, its row)
-
-
-async def _event(engine: AsyncEngine, event_id: uuid.UUID) -> Any:
-    """The event's status, queue mode and organization: read at most once a second per
-    process (20,000 joins in a rush are not 20,000 Postgres reads)."""
-    now = time.monotonic()
-    cached = _events.get(event_id)
-    if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
-        return cached[1]
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT status, queue, organization_id FROM events WHERE id = :id"),
-                {"id": event_id},
-            )
-        ).first()
-    if row is not None:
-        _events[event_id] = (now, row)
-    return row
-
-
 async def join(
     engine: AsyncEngine,
     settings: Settings,
@@ -107,7 +82,7 @@ async def join(
 ) -> QueueTicketOut:
     """A place in the line (the same one when asked again), kept in Redis before the answer
     (the admission tick copies it to Postgres)."""
-    row = await _event(engine, event_id)
+    row = await waitingroom.on_sale_facts(engine, event_id)
     if row is None:
         raise EventNotFound()
     if row.status != EventStatus.PUBLISHED:
