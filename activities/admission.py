@@ -36,6 +36,7 @@ who would only find the event sold out), and nobody is admitted while it is sold
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
@@ -45,6 +46,7 @@ from temporalio import activity
 
 from evently import live, waitingroom
 from evently.enums import EventStatus, QueueMode
+from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.waitingroom import WaitingRoom
 from workflows.admission.contract import ADMISSION_TICK, Progress, TickInput, TickResult
@@ -65,6 +67,19 @@ IDLE_TICKS = 30  # ticks with nobody waiting before the workflow ends (the next 
 def _window(rate: float) -> int:
     """Admitted buyers who may be on their way to a reserve at once."""
     return max(MIN_WINDOW, math.ceil(rate * HORIZON))
+
+
+def _observe(event_id: uuid.UUID, *, waiting: int, rate: float, admitted: int, done: bool) -> None:
+    """The line's length and rate for the on-sale dashboard (deploy/observability)."""
+    metrics.WAITING_ROOM_ADMITTED.inc(max(0, admitted))
+    label = str(event_id)
+    if done:
+        for gauge in (metrics.WAITING_ROOM_WAITING, metrics.WAITING_ROOM_RATE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(label)
+        return
+    metrics.WAITING_ROOM_WAITING.labels(label).set(waiting)
+    metrics.WAITING_ROOM_RATE.labels(label).set(rate)
 
 
 class AdmissionActivities:
@@ -165,12 +180,9 @@ class AdmissionActivities:
             idle_ticks=data.progress.idle_ticks + 1 if idle else 0,
         )
         sold_for_good = sold_out and row.held == 0
-        return TickResult(
-            progress=progress,
-            admitted_through=after,
-            waiting=waiting,
-            done=sold_for_good or progress.idle_ticks >= IDLE_TICKS,
-        )
+        done = sold_for_good or progress.idle_ticks >= IDLE_TICKS
+        _observe(event_id, waiting=waiting, rate=rate, admitted=after - before, done=done)
+        return TickResult(progress=progress, admitted_through=after, waiting=waiting, done=done)
 
     async def _copy_joins(self, event_id: uuid.UUID) -> int:
         """The places Postgres does not have yet, copied in join order (idempotent); how many

@@ -208,6 +208,26 @@ class Settings(BaseSettings):
     # production unless set; production refuses them unless set to true
     webhook_allow_private_urls: bool | None = None
 
+    # ---- connection budget (issue 33, docs/deployment.md "Connection budget") ----
+    # Postgres's max_connections as the deployment declares it; when set, every process
+    # refuses to start if the processes the deployment may run at most, each with a full pool
+    # (pool size + overflow), plus the connections kept for others, could exceed it
+    postgres_max_connections: int | None = Field(None, ge=1)
+    postgres_reserved_connections: int = Field(
+        10,
+        ge=0,
+        description=(
+            "connections of Postgres not for Evently's pools: superuser_reserved_connections,"
+            " migrations, psql, and Temporal's own pools when it shares the server"
+        ),
+    )
+    api_processes: int = Field(
+        1, ge=1, description="API processes the deployment may run at most (replicas x --workers)"
+    )
+    worker_processes: int = Field(
+        1, ge=1, description="worker processes the deployment may run at most (all queues)"
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -281,6 +301,40 @@ class Settings(BaseSettings):
                 "refusing to start in production with development defaults: " + "; ".join(problems)
             )
         return self
+
+    @model_validator(mode="after")
+    def _fits_postgres_max_connections(self) -> Settings:
+        """API x workers x pool <= max_connections, refused at start-up (not found at 3 a.m.
+        as ``too many clients already`` in the middle of an on-sale)."""
+        limit = self.postgres_max_connections
+        if limit is not None and self.database_connections_at_most > limit:
+            raise ValueError(
+                f"connection budget exceeded: {self.connection_budget_text} > "
+                f"EVENTLY_POSTGRES_MAX_CONNECTIONS={limit}; lower EVENTLY_DATABASE_POOL_SIZE /"
+                " EVENTLY_DATABASE_MAX_OVERFLOW or the process counts, or raise Postgres's"
+                " max_connections"
+            )
+        return self
+
+    @property
+    def database_pool_at_most(self) -> int:
+        """Connections one process's pool may open (pool size + overflow)."""
+        return self.database_pool_size + self.database_max_overflow
+
+    @property
+    def database_connections_at_most(self) -> int:
+        processes = self.api_processes + self.worker_processes
+        return processes * self.database_pool_at_most + self.postgres_reserved_connections
+
+    @property
+    def connection_budget_text(self) -> str:
+        return (
+            f"({self.api_processes} API + {self.worker_processes} worker processes)"
+            f" x {self.database_pool_at_most} (EVENTLY_DATABASE_POOL_SIZE="
+            f"{self.database_pool_size} + EVENTLY_DATABASE_MAX_OVERFLOW="
+            f"{self.database_max_overflow}) + {self.postgres_reserved_connections} reserved"
+            f" = {self.database_connections_at_most}"
+        )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Label values in use (documented here so dashboards and callers agree).
 BOOKING_OUTCOMES: Final = ("reserved", "confirmed", "expired", "cancelled", "rejected", "refunded")
@@ -97,6 +97,23 @@ MAILS: Final = Counter(
     ["outcome"],
 )
 
+# waiting room (issue 33: the on-sale dashboard), set by the admission tick on the worker; the
+# gauges' event_id label is removed when the event's admission workflow ends
+WAITING_ROOM_WAITING: Final = Gauge(
+    "evently_waiting_room_waiting",
+    "Buyers in an event's line not admitted yet, at its last admission tick.",
+    ["event_id"],
+)
+WAITING_ROOM_RATE: Final = Gauge(
+    "evently_waiting_room_rate",
+    "An event's admission rate (admissions per second) chosen at its last admission tick.",
+    ["event_id"],
+)
+WAITING_ROOM_ADMITTED: Final = Counter(
+    "evently_waiting_room_admitted_total",
+    "Buyers admitted from waiting rooms (all events).",
+)
+
 __all__ = [
     "AVAILABILITY_CACHE",
     "BOOKINGS",
@@ -110,4 +127,7 @@ __all__ = [
     "RESERVE_OUTCOMES",
     "RESERVE_REQUESTS",
     "RESERVE_SECONDS",
+    "WAITING_ROOM_ADMITTED",
+    "WAITING_ROOM_RATE",
+    "WAITING_ROOM_WAITING",
 ]

@@ -260,11 +260,28 @@ def test_only_the_api_and_loopback_ui_are_published() -> None:
 # ---- secrets and production settings ---------------------------------------------------------
 
 
+def setting_names() -> set[str]:
+    return {f"EVENTLY_{name.upper()}" for name in Settings.model_fields}
+
+
+# `evently dev` only (the embedded servers), or passed on the command line by compose
+DEV_OR_COMMAND_LINE = {
+    "EVENTLY_STATE_DIR",
+    "EVENTLY_TEMPORAL_PORT",
+    "EVENTLY_TEMPORAL_UI_PORT",
+    "EVENTLY_DEV_SMTP_PORT",
+    "EVENTLY_API_HOST",
+    "EVENTLY_API_PORT",
+    "EVENTLY_WORKER_QUEUES",
+}
+
+
 def test_every_variable_is_documented_in_env_example() -> None:
     documented = env_example()
     used = variables_used()
     assert sorted(set(used) - set(documented)) == []
-    assert sorted(set(documented) - set(used)) == [], "documented but unused"
+    # the rest reach the app services through env_file: Evently settings only
+    assert sorted(set(documented) - set(used) - setting_names()) == [], "documented but unused"
     for name, op in used.items():
         value, commented = documented[name]
         if op in {":?", "?"}:
@@ -324,3 +341,92 @@ def test_app_services_run_in_production_with_stripe(name: str) -> None:
     assert not settings.generic_webhook_enabled
     assert "EVENTLY_PAYMENT_WEBHOOK_SECRET" not in env
     assert not settings.stripe_return_url  # unset unless .env sets it
+
+
+# ---- every production setting reachable (issue 33) -------------------------------------------
+
+
+def fixed_by_compose() -> set[str]:
+    return set(compose()["x-evently-env"]) | {
+        "EVENTLY_WORKER_METRICS_PORT",
+        "EVENTLY_WORKER_GRACEFUL_SHUTDOWN_SECONDS",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES | {"migrate"}))
+def test_app_services_read_env_file(name: str) -> None:
+    assert services()[name]["env_file"] == ".env"
+
+
+def test_every_setting_is_reachable_from_env() -> None:
+    """Fixed by the compose file, or documented in .env.example (which env_file passes on)."""
+    reachable = fixed_by_compose() | set(env_example()) | DEV_OR_COMMAND_LINE
+    assert sorted(setting_names() - reachable) == []
+    # a line .env.example shows must not be one the compose file silently overrides
+    overridden = {n for n in set(env_example()) & fixed_by_compose() if n not in variables_used()}
+    assert sorted(overridden) == []
+
+
+# ---- resources, logs, secrets on the command line ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(compose()["services"]))
+def test_every_service_has_limits_and_rotated_logs(name: str) -> None:
+    service = services()[name]
+    assert service["logging"]["driver"] == "json-file"
+    assert set(service["logging"]["options"]) == {"max-size", "max-file"}
+    limits = service["deploy"]["resources"]["limits"]
+    assert float(limits["cpus"]) > 0
+    assert limits["memory"]
+
+
+def test_the_redis_password_is_never_on_a_command_line() -> None:
+    redis = services()["redis"]
+    command = " ".join(redis["command"])
+    assert "requirepass" in command
+    assert "--requirepass" not in command
+    # the compose file hands the shell a literal $REDIS_PASSWORD ($$ escapes it), expanded by
+    # the shell's printf builtin into a file: no process has it in its argv
+    assert "${REDIS_PASSWORD" not in command
+    assert '"$REDIS_PASSWORD"' in interpolate(command, fake_env())
+    assert "umask 077" in command
+    assert command.rstrip().endswith("redis-server /data/redis.conf")
+    assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+
+
+# ---- the connection budget ---------------------------------------------------------------------
+
+
+def test_pools_fit_postgres_max_connections() -> None:
+    env = app_environment("api")
+    settings = Settings.model_validate(
+        {
+            key.removeprefix("EVENTLY_").lower(): v
+            for key, v in env.items()
+            if key.startswith("EVENTLY_")
+        }
+    )
+    postgres = interpolate(" ".join(services()["postgres"]["command"]), fake_env())
+    declared = int(re.search(r"max_connections=(\d+)", postgres)[1])  # type: ignore[index]
+    assert settings.postgres_max_connections == declared
+    # the API's --workers is the declared API process count
+    api = [interpolate(str(part), fake_env()) for part in services()["api"]["command"]]
+    assert int(api[api.index("--workers") + 1]) == settings.api_processes
+    # one process per worker service, with room to scale each pool
+    assert settings.worker_processes >= len(WORKERS)
+    # Temporal's pools (history + visibility) and the superuser reserve fit in the reserve
+    temporal = services()["temporal"]["environment"]
+    assert settings.postgres_reserved_connections >= 2 * int(temporal["SQL_MAX_CONNS"]) + 3
+    assert settings.database_connections_at_most <= declared
+
+
+def test_the_budget_check_refuses_the_old_pools() -> None:
+    """The issue's numbers: pools of 20 + 20 would be refused against this Postgres."""
+    env = {
+        key.removeprefix("EVENTLY_").lower(): v
+        for key, v in app_environment("api").items()
+        if key.startswith("EVENTLY_")
+    }
+    env.update(database_pool_size="20", database_max_overflow="20")
+    with pytest.raises(ValueError, match="connection budget exceeded"):
+        Settings.model_validate(env)

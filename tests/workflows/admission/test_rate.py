@@ -10,6 +10,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from activities.admission import AdmissionActivities
+from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.waitingroom import WaitingRoom
 from tests.factories import make_accounts, make_event
@@ -62,9 +63,14 @@ async def test_a_full_window_admits_nobody_and_holds_the_rate(
     tick = AdmissionActivities(res, temporal_client).tick
     # nothing slow, nothing shed, room in the window: 8/s grows to 12/s, and the window is
     # max(10, 12/s x 4 s) = 48 admitted-but-unused buyers, one 4-second tick's worth
+    admitted_before = metrics.WAITING_ROOM_ADMITTED._value.get()
     first = await tick(TickInput(event_id=event_id, tick_seconds=4.0, progress=Progress(rate=8)))
     assert first.progress.rate == 12
     assert first.admitted_through == 48
+    # the on-sale dashboard's line length, rate and admissions (deploy/observability)
+    assert metrics.WAITING_ROOM_WAITING.labels(str(event_id))._value.get() == 60 - 48
+    assert metrics.WAITING_ROOM_RATE.labels(str(event_id))._value.get() == 12
+    assert metrics.WAITING_ROOM_ADMITTED._value.get() - admitted_before == 48
     # nobody reserved: the window is full, so no admission and no growth
     second = await tick(TickInput(event_id=event_id, tick_seconds=4.0, progress=first.progress))
     assert second.progress.rate == 12
