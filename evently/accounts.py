@@ -1,6 +1,9 @@
-"""Account creation shared by the CLI, the bootstrap admin and the register endpoint."""
+"""Accounts: creation (the CLI, the bootstrap admin, sign-up through the API and the
+storefront), log-in, the account behind an access token, profile changes."""
 
 from __future__ import annotations
+
+import uuid
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
@@ -42,6 +45,12 @@ def check_password_policy(password: str, email: str) -> None:
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+async def active_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The account an access token names, while it exists and is active (else None)."""
+    user = await session.scalar(select(User).where(User.id == user_id))
+    return user if user is not None and user.is_active else None
 
 
 async def create_user(

@@ -30,6 +30,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger("evently.live")
 
@@ -127,3 +129,26 @@ async def read(redis: Redis, channel: str, after: str, block_ms: int | None) -> 
                 data = {}
             out.append(Message(str(entry_id), str(fields.get("type", "message")), data))
     return out
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """What an event stream's first ``snapshot`` says about the event (from Postgres)."""
+
+    available: int
+    held: int
+    sold: int
+    status: str
+    queue: str  # the waiting room mode: on, off, auto
+
+
+async def event_counts(conn: AsyncConnection, event_id: uuid.UUID) -> EventCounts | None:
+    row = (
+        await conn.execute(
+            text("SELECT available, held, sold, status, queue FROM events WHERE id = :id"),
+            {"id": event_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return EventCounts(row.available, row.held, row.sold, row.status, row.queue)

@@ -8,11 +8,11 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from api.deps import ResourcesDep, SessionDep, SettingsDep
 from api.http.ratelimit import RATE_LIMIT_HEADERS, RequestRateLimiter
 from api.problems import DEPENDENCY_ERRORS, DEPENDENCY_HEADERS
+from evently import accounts
 from evently.db.models import User
 from evently.enums import Role
 from evently.errors import Forbidden, InvalidToken, TokenExpired, Unauthorized
@@ -40,8 +40,8 @@ TokenClaims = Annotated[AccessClaims, Depends(current_claims)]
 
 
 async def current_user(session: SessionDep, claims: TokenClaims) -> User:
-    user = await session.scalar(select(User).where(User.id == claims.user_id))
-    if user is None or not user.is_active:
+    user = await accounts.active_user(session, claims.user_id)
+    if user is None:
         raise InvalidToken("The access token is invalid.")
     structlog.contextvars.bind_contextvars(user_id=str(user.id))  # every later log line has it
     return user

@@ -1,9 +1,11 @@
-"""POST /auth/register, /auth/login, /auth/refresh, /auth/logout."""
+"""POST /auth/register, /auth/login, /auth/refresh, /auth/logout: JSON over
+:mod:`api.auth.service` (the storefront's forms use the same service)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from api.auth import service
 from api.auth.deps import RateLimiterDep, client_ip
 from api.auth.schemas import (
     LoginRequest,
@@ -13,10 +15,7 @@ from api.auth.schemas import (
     UserOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep
-from api.http.ratelimit import RequestRateLimiter
 from api.problems import problem_responses
-from evently import accounts, tokens
-from evently.db.models import User
 from evently.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -28,32 +27,18 @@ from evently.errors import (
     TooManyRequests,
     WeakPassword,
 )
-from evently.ratelimit import hashed
-from evently.security import create_access_token
 from evently.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-async def _limit(
-    limiter: RequestRateLimiter, settings: Settings, action: str, limit: int, ip: str, email: str
-) -> None:
-    window = settings.rate_limit_window_seconds
-    detail = f"Too many {action} attempts."
-    await limiter.enforce(f"{action}:ip:{ip}", limit, window, detail=detail)
-    await limiter.enforce(f"{action}:email:{hashed(email)}", limit, window, detail=detail)
-
-
-def _token_pair(
-    settings: Settings, user: User, refresh: tokens.IssuedRefreshToken
-) -> TokenResponse:
-    access, _ = create_access_token(settings, user.id, user.role)
+def _token_pair(settings: Settings, signed_in: service.SignedIn) -> TokenResponse:
     return TokenResponse(
-        access_token=access,
-        refresh_token=refresh.token,
+        access_token=signed_in.access_token,
+        refresh_token=signed_in.refresh.token,
         expires_in=settings.access_token_minutes * 60,
-        refresh_expires_in=refresh.expires_in,
-        user=UserOut.of(user),
+        refresh_expires_in=signed_in.refresh.expires_in,
+        user=UserOut.of(signed_in.user),
     )
 
 
@@ -71,15 +56,8 @@ async def register(
     limiter: RateLimiterDep,
 ) -> TokenResponse:
     """Create a **buyer** account and log it in. Admin and support accounts come from the CLI."""
-    email = accounts.normalize_email(body.email)
-    await _limit(
-        limiter, settings, "register", settings.register_rate_limit, client_ip(request), email
-    )
-    user = await accounts.create_user(
-        session, email, body.password, role="buyer", full_name=body.full_name
-    )
-    refresh = await tokens.issue(session, settings, user.id)
-    return _token_pair(settings, user, refresh)
+    signed_in = await service.register(session, settings, limiter, client_ip(request), body)
+    return _token_pair(settings, signed_in)
 
 
 @router.post(
@@ -95,11 +73,8 @@ async def login(
     limiter: RateLimiterDep,
 ) -> TokenResponse:
     """Email and password → a new token pair (a new refresh-token family)."""
-    email = accounts.normalize_email(body.email)
-    await _limit(limiter, settings, "login", settings.login_rate_limit, client_ip(request), email)
-    user = await accounts.authenticate(session, email, body.password)
-    refresh = await tokens.issue(session, settings, user.id)
-    return _token_pair(settings, user, refresh)
+    signed_in = await service.log_in(session, settings, limiter, client_ip(request), body)
+    return _token_pair(settings, signed_in)
 
 
 @router.post(
@@ -111,13 +86,8 @@ async def refresh(
     body: RefreshRequest, session: SessionDep, settings: SettingsDep, res: ResourcesDep
 ) -> TokenResponse:
     """Spend a refresh token for a new pair. Reusing a spent one revokes its whole family."""
-    try:
-        rotation = await tokens.rotate(session, settings, body.refresh_token)
-    except tokens.RefreshTokenReused as exc:
-        # the 401 rolls this request back; the revocation must stay, so it commits on its own
-        await tokens.revoke_family_now(res.sessionmaker, exc)
-        raise
-    return _token_pair(settings, rotation.user, rotation.refresh)
+    signed_in = await service.refresh(session, res.sessionmaker, settings, body.refresh_token)
+    return _token_pair(settings, signed_in)
 
 
 @router.post(
@@ -127,5 +97,5 @@ async def refresh(
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> Response:
     """Revoke the presented refresh token's session (its family). Idempotent: always 204."""
-    await tokens.revoke_family_of(session, body.refresh_token)
+    await service.log_out(session, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

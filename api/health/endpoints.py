@@ -13,11 +13,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from api.deps import ResourcesDep, TemporalDep
 from api.health.schemas import Readiness
 from api.problems import problem_responses
+from evently.db.session import ping as ping_postgres
 from evently.errors import NotReady
 from evently.infra.resources import Resources
 from workflows.connection import TemporalClient, ping
@@ -33,11 +33,6 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _postgres(res: Resources) -> None:
-    async with res.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-
-
 async def _check(call: Callable[[], Awaitable[object]]) -> str | None:
     try:
         await asyncio.wait_for(call(), timeout=CHECK_TIMEOUT_SECONDS)
@@ -48,7 +43,7 @@ async def _check(call: Callable[[], Awaitable[object]]) -> str | None:
 
 def _checks(res: Resources, temporal: TemporalClient) -> dict[str, Callable[[], Awaitable[object]]]:
     return {
-        "postgres": lambda: _postgres(res),
+        "postgres": lambda: ping_postgres(res.engine),
         "redis": lambda: res.redis.ping(),
         "temporal": lambda: ping(temporal),
         "search": lambda: res.search.ping(),  # Elasticsearch, or the search_documents table

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth.deps import TokenClaims
@@ -114,13 +113,8 @@ async def event_stream(
     """`snapshot` (no id), then `availability` after each seat change, `sold_out`, and
     `queue` (`admitted_through`, `waiting`, the admission `rate`) as the line moves."""
     async with res.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT available, held, sold, status, queue FROM events WHERE id = :id"),
-                {"id": event_id},
-            )
-        ).first()
-    if row is None:
+        counts = await live.event_counts(conn, event_id)
+    if counts is None:
         raise EventNotFound()
     redis = stream_redis(request, res)
     channel = live.event_channel(event_id)
@@ -128,11 +122,11 @@ async def event_stream(
     line = await waiting_room(request).line(event_id)
     snapshot = {
         "event_id": str(event_id),
-        "available": row.available,
-        "held": row.held,
-        "sold": row.sold,
-        "status": row.status,
-        "queue": row.queue,
+        "available": counts.available,
+        "held": counts.held,
+        "sold": counts.sold,
+        "status": counts.status,
+        "queue": counts.queue,
         "admitted_through": line.admitted_through,
         "waiting": line.waiting,
     }

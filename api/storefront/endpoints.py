@@ -4,13 +4,16 @@ Pages render their frame and the ids they are about; the script (``static/app.js
 the data from the JSON API with the visitor's cookie session (:mod:`api.storefront.websession`)
 so every rule of the API — rate limits, admission control, the sold-out fast path, 202
 pending — applies to a page exactly as to any client. Log-in, sign-up and log-out are plain
-forms (no script needed). None of these routes is in the OpenAPI document: they are HTML.
+forms (no script needed) over the API's own sign-up/log-in service and input models
+(:mod:`api.auth.service`, :mod:`api.auth.schemas`): the same checks, the same rate-limit
+budget, the same token rules. None of these routes is in the OpenAPI document: they are HTML.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -20,11 +23,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import service as auth
 from api.auth.deps import RateLimiterDep, client_ip
+from api.auth.schemas import LoginRequest, RegisterRequest
 from api.deps import ResourcesDep, SessionDep
 from api.http.ratelimit import RequestRateLimiter
 from api.problems import render
-from api.storefront import service
 from api.storefront.websession import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -37,6 +41,7 @@ from api.storefront.websession import (
 )
 from evently.errors import CsrfFailed, EventlyError, Unauthorized
 from evently.infra.resources import Resources
+from evently.security import decode_access_token
 from evently.settings import Settings
 
 HERE = Path(__file__).parent
@@ -97,30 +102,56 @@ def page_csp(settings: Settings) -> str:
 router = APIRouter(include_in_schema=False)
 
 
-async def _visit(request: Request, session: AsyncSession, res: Resources) -> service.Visit:
+@dataclass
+class Visit:
+    """Who is asking, from the cookies; ``cookies``: what the answer must set (``None``:
+    delete)."""
+
+    user_id: uuid.UUID | None
+    nonce: str | None
+    cookies: dict[str, tuple[str, int] | None] = field(default_factory=dict)
+
+
+def _access_user(settings: Settings, access: str | None) -> uuid.UUID | None:
+    if access:
+        try:
+            return decode_access_token(settings, access).user_id
+        except Unauthorized:
+            pass
+    return None
+
+
+async def _visit(request: Request, session: AsyncSession, res: Resources) -> Visit:
+    """The visitor, from the access cookie; when it has lapsed, the session cookie's refresh
+    token is spent for a new pair (:func:`api.auth.service.refresh`, the rules of ``POST
+    /auth/refresh``); a session that is over (revoked, expired, reused) loses its cookies."""
+    settings = res.settings
     cookies = request.cookies
-    user_id, pair, clear = await service.resume(
-        session, res, cookies.get(ACCESS_COOKIE), cookies.get(SESSION_COOKIE)
+    visit = Visit(
+        user_id=_access_user(settings, cookies.get(ACCESS_COOKIE)), nonce=cookies.get(CSRF_COOKIE)
     )
-    visit = service.Visit(user_id=user_id, nonce=cookies.get(CSRF_COOKIE))
     if visit.nonce is None:
         visit.nonce = new_nonce()
-        visit.cookies[CSRF_COOKIE] = (visit.nonce, res.settings.refresh_token_days * 86400)
-    if pair is not None:
-        _sign_in_cookies(visit, res.settings, pair)
-    if clear:
-        visit.cookies[SESSION_COOKIE] = None
-        visit.cookies[ACCESS_COOKIE] = None
+        visit.cookies[CSRF_COOKIE] = (visit.nonce, settings.refresh_token_days * 86400)
+    refresh = cookies.get(SESSION_COOKIE)
+    if visit.user_id is None and refresh:
+        try:
+            pair = await auth.refresh(session, res.sessionmaker, settings, refresh)
+        except Unauthorized:
+            visit.cookies[SESSION_COOKIE] = None
+            visit.cookies[ACCESS_COOKIE] = None
+        else:
+            _sign_in_cookies(visit, settings, pair)
     return visit
 
 
-def _sign_in_cookies(visit: service.Visit, settings: Settings, pair: service.SignedIn) -> None:
+def _sign_in_cookies(visit: Visit, settings: Settings, pair: auth.SignedIn) -> None:
     visit.user_id = pair.user.id
-    visit.cookies[SESSION_COOKIE] = (pair.refresh_token, settings.refresh_token_days * 86400)
+    visit.cookies[SESSION_COOKIE] = (pair.refresh.token, settings.refresh_token_days * 86400)
     visit.cookies[ACCESS_COOKIE] = (pair.access_token, settings.access_token_minutes * 60)
 
 
-def _apply(response: Response, visit: service.Visit, settings: Settings) -> Response:
+def _apply(response: Response, visit: Visit, settings: Settings) -> Response:
     secure = secure_cookies(settings)
     for name, value in visit.cookies.items():
         if value is None:
@@ -139,7 +170,7 @@ def _apply(response: Response, visit: service.Visit, settings: Settings) -> Resp
 
 
 def _page(
-    visit: service.Visit,
+    visit: Visit,
     settings: Settings,
     template: str,
     *,
@@ -164,7 +195,7 @@ def _page(
     return _apply(response, visit, settings)
 
 
-def _to_login(request: Request, visit: service.Visit, settings: Settings) -> Response:
+def _to_login(request: Request, visit: Visit, settings: Settings) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return _apply(
         RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303),
@@ -183,6 +214,11 @@ def _safe_next(value: str | None) -> str:
 async def _form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", errors="replace")
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _echo(value: str) -> str:
+    """What a refused form shows again of its input: never a control character."""
+    return "".join(c for c in value if ord(c) >= 32 and ord(c) != 127)
 
 
 # ---- pages ----------------------------------------------------------------------------------
@@ -294,29 +330,24 @@ async def _auth_form(
     form = await _form(request)
     visit = await _visit(request, session, res)
     next_url = _safe_next(form.get("next"))
-    email = form.get("email", "")
     template, title = ("signup.html", "Sign up") if signup else ("login.html", "Log in")
     try:
         if not csrf_valid(
             settings.jwt_secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
         ):
             raise CsrfFailed()
+        # the API's own input models and service: the same checks, rate-limit keys and answers
+        ip = client_ip(request)
         if signup:
-            pair = await service.sign_up(
-                session,
-                settings,
-                limiter,
-                client_ip(request),
-                email,
-                form.get("password", ""),
-                form.get("full_name", "").strip()[:200],
-            )
+            sign_up = auth.parse(RegisterRequest, form)
+            # a refusal undoes the attempt only, not a session renewed by _visit above
+            async with session.begin_nested():
+                pair = await auth.register(session, settings, limiter, ip, sign_up)
         else:
-            pair = await service.log_in(
-                session, settings, limiter, client_ip(request), email, form.get("password", "")
-            )
+            log_in = auth.parse(LoginRequest, form)
+            async with session.begin_nested():
+                pair = await auth.log_in(session, settings, limiter, ip, log_in)
     except EventlyError as exc:
-        await session.rollback()
         return _page(
             visit,
             settings,
@@ -325,8 +356,8 @@ async def _auth_form(
             page=template.removesuffix(".html"),
             title=title,
             next=next_url,
-            email=email,
-            full_name=form.get("full_name", ""),
+            email=_echo(form.get("email", "")),
+            full_name=_echo(form.get("full_name", "")),
             error=exc.detail,
         )
     _sign_in_cookies(visit, settings, pair)
@@ -339,7 +370,7 @@ async def _auth_form(
 async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
     settings: Settings = res.settings
     form = await _form(request)
-    visit = service.Visit(user_id=None, nonce=request.cookies.get(CSRF_COOKIE))
+    visit = Visit(user_id=None, nonce=request.cookies.get(CSRF_COOKIE))
     if not csrf_valid(settings.jwt_secret, visit.nonce, form.get(CSRF_FIELD)):
         visit = await _visit(request, session, res)
         return _page(
@@ -351,7 +382,7 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
             title="Find an event",
             error=CsrfFailed.message,
         )
-    await service.log_out(session, request.cookies.get(SESSION_COOKIE))
+    await auth.log_out(session, request.cookies.get(SESSION_COOKIE))
     visit.cookies[SESSION_COOKIE] = None
     visit.cookies[ACCESS_COOKIE] = None
     return _apply(RedirectResponse("/", status_code=303), visit, settings)

@@ -13,7 +13,7 @@ from api.auth.deps import SupportUser
 from api.bookings.endpoints import CANCEL_LINES_PROBLEMS, cancel_lines_answer
 from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.bookings.service import update_wait_seconds
-from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.deps import ResourcesDep, SessionDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.support import service
@@ -113,7 +113,7 @@ async def release_booking(
     """End a held booking now, through its workflow (the `cancel` update, recorded with who
     asked): the seats go back exactly once. Never a direct database write."""
     booking = await _booking(session, booking_id)
-    await session.commit()  # hand the connection back: the workflow round trip takes a while
+    await end_transaction(session)  # hand the connection back: the workflow round trip is slow
     actor = f"support:{staff.id}"
     reason = (body or ReleaseRequest()).reason
     if booking.status != BookingStatus.HELD:
@@ -152,7 +152,7 @@ async def booking_history(
     """What happened to a booking, from its workflow's event history (the same story the
     Temporal UI tells), plus the workflow's own state and log when a worker answers."""
     booking = await _booking(session, booking_id)
-    await session.commit()
+    await end_transaction(session)  # hand the connection back before asking Temporal
     story = await booking_client.story(temporal, booking.id)
     return BookingHistory(
         booking_id=booking.id,

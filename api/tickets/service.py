@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evently import bookings
@@ -25,18 +24,11 @@ async def readable_booking(session: AsyncSession, user: User, booking_id: uuid.U
     return booking
 
 
-async def holder(session: AsyncSession, booking: Booking) -> str:
-    row = (
-        await session.execute(select(User.full_name, User.email).where(User.id == booking.user_id))
-    ).one()
-    return store.holder_name(row.full_name, row.email)
-
-
 async def tickets_pdf(
     session: AsyncSession, signer: store.Signer, booking: Booking, public_url: str | None
 ) -> bytes:
     tickets = await store.for_booking(session, booking.id)
-    views = store.ticket_views(signer, tickets, await holder(session, booking))
+    views = store.ticket_views(signer, tickets, await store.holder(session, booking.user_id))
     if not views:
         raise NoValidTickets()
     event = await store.event_view(session, booking.event_id, public_url=public_url)

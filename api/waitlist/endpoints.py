@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from api.auth.deps import CurrentUser
-from api.deps import ResourcesDep, SessionDep, TemporalDep
+from api.deps import ResourcesDep, SessionDep, TemporalDep, end_transaction
 from api.problems import problem_responses
 from api.waitlist import service
 from api.waitlist.schemas import (
@@ -94,7 +94,7 @@ async def join(
         status="waiting",
         position=joined.position,
     )
-    await session.commit()
+    await end_transaction(session)  # the join is committed before the snapshot and the poke
     await service.after_join(res, temporal, session, body.event_id, joined)
     return out
 

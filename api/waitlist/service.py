@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import end_transaction
 from evently import waitlist
 from evently.db.models import Booking
 from evently.enums import BookingStatus, ReserveOutcome, WaitlistStatus
@@ -74,7 +75,6 @@ async def accept(
     entry = await waitlist.own_entry(session, user_id, entry_id)
     if entry.status == WaitlistStatus.ACCEPTED and entry.booking_id is not None:
         booking = await session.get(Booking, entry.booking_id)
-        await session.commit()
         if booking is not None and booking.status != BookingStatus.HELD:
             raise OfferNotOpen(f"This offer was accepted; its booking is {booking.status}.")
         if booking is not None:
@@ -85,7 +85,7 @@ async def accept(
         or waitlist.offer_lapsed(entry, datetime.now(UTC))
     ):
         raise waitlist.not_open(entry)
-    await session.commit()  # release the connection before talking to Temporal
+    await end_transaction(session)  # release the connection before talking to Temporal
     data = BookingInput(
         booking_id=waitlist.booking_id_for_offer(entry.offer_id),
         event_id=entry.event_id,
@@ -126,7 +126,7 @@ async def leave(
     if entry.status not in waitlist.ACTIVE:
         raise WaitlistEntryNotActive(f"This waitlist entry is {entry.status}.")
     event_id = entry.event_id
-    await session.commit()
+    await end_transaction(session)  # the leave is its own keyed transaction, then Temporal
     async with res.engine.begin() as conn:
         result = await waitlist.leave(conn, event_id=event_id, entry_id=entry_id, user_id=user_id)
     if result.status != WaitlistStatus.LEFT:

@@ -210,5 +210,13 @@ def ticket_views(signer_: Signer, tickets: list[TicketRow], holder_name: str) ->
     ]
 
 
+async def holder(db: Db, user_id: uuid.UUID) -> str:
+    """The name the buyer's tickets carry (their name, else their email)."""
+    row = (
+        await db.execute(text("SELECT full_name, email FROM users WHERE id = :id"), {"id": user_id})
+    ).one()
+    return holder_name(row.full_name, row.email)
+
+
 def holder_name(full_name: str | None, email: str) -> str:
     return (full_name or "").strip() or email

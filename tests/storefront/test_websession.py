@@ -1,11 +1,15 @@
 """The storefront's web security on the real app (in process, real servers): cookie flags, the
 CSRF lock on forms and on the pages' API calls, the pages' own Content-Security-Policy, no
-inline script anywhere, the JavaScript budget, log-out, no open redirect."""
+inline script anywhere, the JavaScript budget, log-out, no open redirect; the sign-up and
+log-in forms checked as the API checks its bodies, on the API's rate-limit budget."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 
 import httpx
@@ -13,8 +17,10 @@ import pytest
 
 from api.storefront.endpoints import page_csp
 from api.storefront.websession import ACCESS_COOKIE, CSRF_COOKIE, SESSION_COOKIE
+from evently import accounts
 from evently.infra.resources import Resources
 from evently.settings import Settings
+from tests.conftest import AppFactory
 from tests.factories import make_event, unique_email
 
 PASSWORD = "correct horse battery"
@@ -250,3 +256,163 @@ def test_with_stripe_the_policy_allows_stripes_documented_origins_only() -> None
     assert "connect-src 'self' https://api.stripe.com;" in policy
     assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in policy
     assert "frame-src 'none'" in page_csp(Settings(env="test"))
+
+
+async def _stored(resources: Resources, email: str) -> bool:
+    async with resources.sessionmaker() as session:
+        return await accounts.get_user_by_email(session, email) is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ann\x00Bell", "Ann\x07Bell", "Ann\x1b[31mBell", "Ann\nBell", "Ann\rBell", "Ann\x7fBell"],
+    ids=["nul", "bell", "escape", "newline", "carriage-return", "delete"],
+)
+async def test_sign_up_refuses_control_characters_in_the_name_and_stores_nothing(
+    client: httpx.AsyncClient, resources: Resources, name: str
+) -> None:
+    """The form is checked by the API's own model: a clear 422 on the re-rendered form (never
+    a 500), nothing stored, the same refusal as ``POST /auth/register``."""
+    b = Browserish(client)
+    token = b.csrf((await b.get("/signup")).text)
+    email = unique_email("ctl")
+    form = {"csrf_token": token, "email": email, "password": PASSWORD, "full_name": name}
+    r = await b.post_form("/signup", {**form, "next": "/"})
+    assert r.status_code == 422, r.text
+    alert = re.search(r'<p class="alert error" role="alert" id="form-error">([^<]*)</p>', r.text)
+    assert alert, r.text
+    what = "NUL characters" if "\x00" in name else "control characters"
+    assert alert.group(1) == f"full_name: must not contain {what}", alert.group(1)
+    assert SESSION_COOKIE not in b.jar
+    # the form comes back filled in, without the control character
+    assert f'value="{email}"' in r.text
+    assert 'value="AnnBell"' in r.text or 'value="Ann[31mBell"' in r.text, r.text
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", r.text)
+    assert not await _stored(resources, email)
+    # the API refuses the same input for the same reason
+    body = {"email": email, "password": PASSWORD, "full_name": name}
+    r = await client.post("/api/v1/auth/register", json=body)
+    assert r.status_code == 422
+    assert r.json()["code"] == "validation_error"
+    assert r.json()["detail"].endswith(f"must not contain {what}")
+    assert not await _stored(resources, email)
+
+
+async def test_sign_up_and_log_in_forms_answer_the_apis_refusals(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    b = Browserish(client)
+    cases = [
+        ("/signup", {"email": "ann\x00@example.com", "password": PASSWORD}, 422, "NUL"),
+        ("/signup", {"email": unique_email("weak"), "password": "short"}, 422, "10 characters"),
+        ("/signup", {"email": "not-an-email", "password": PASSWORD}, 422, "email:"),
+        (
+            "/signup",
+            {"email": unique_email("long"), "password": PASSWORD, "full_name": "x" * 201},
+            422,
+            "full_name: String should have at most 200 characters",
+        ),
+        ("/login", {"email": unique_email("nul"), "password": "pass\x00word!"}, 422, "NUL"),
+    ]
+    for path, fields, status, words in cases:
+        token = b.csrf((await b.get(path)).text)
+        r = await b.post_form(path, {"csrf_token": token, "next": "/", **fields})
+        assert r.status_code == status, (fields, r.status_code, r.text[:300])
+        assert 'role="alert"' in r.text, r.text
+        assert words in r.text, (fields, r.text)
+        assert SESSION_COOKIE not in b.jar
+        if "\x00" not in fields["email"]:  # (Postgres could not even be asked about that one)
+            assert not await _stored(resources, fields["email"])
+    # surrounding blanks in a name are trimmed as the API trims them
+    email = unique_email("trim")
+    token = b.csrf((await b.get("/signup")).text)
+    form = {"csrf_token": token, "email": email, "password": PASSWORD, "full_name": "  Ann Bell "}
+    assert (await b.post_form("/signup", {**form, "next": "/"})).status_code == 303
+    async with resources.sessionmaker() as session:
+        user = await accounts.get_user_by_email(session, email)
+    assert user is not None
+    assert user.full_name == "Ann Bell"
+
+
+def _ip() -> str:
+    n = uuid.uuid4().int  # an address no other test uses: its counters start at zero
+    return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
+
+
+@asynccontextmanager
+async def _limited_client(
+    resources: Resources, settings: Settings, app_factory: AppFactory, ip: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = app_factory(dataclasses.replace(resources, settings=settings), settings)
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def test_the_storefront_and_the_api_share_one_rate_limit_budget(
+    settings: Settings, resources: Resources, app_factory: AppFactory
+) -> None:
+    limited = settings.model_copy(
+        update={"login_rate_limit": 2, "register_rate_limit": 1, "rate_limit_window_seconds": 60}
+    )
+    api_login = "/api/v1/auth/login"
+    # log-in attempts through the API use up the budget of the page's log-in, and the other way
+    # round; the per-email key holds across addresses
+    for first_way in ("api", "page"):
+        email = unique_email(f"budget-{first_way}")
+        async with _limited_client(resources, limited, app_factory, _ip()) as c:
+            r = await c.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+            assert r.status_code == 201, r.text
+            wrong = {"email": email, "password": "wrong password!"}
+            b = Browserish(c)
+            for _ in range(2):
+                if first_way == "api":
+                    assert (await c.post(api_login, json=wrong)).status_code == 401
+                else:
+                    token = b.csrf((await b.get("/login")).text)
+                    r = await b.post_form("/login", {"csrf_token": token, "next": "/", **wrong})
+                    assert r.status_code == 401, r.text
+        async with _limited_client(resources, limited, app_factory, _ip()) as c:
+            right = {"email": email, "password": PASSWORD}
+            if first_way == "api":  # the right password through the page: still limited
+                b = Browserish(c)
+                token = b.csrf((await b.get("/login")).text)
+                r = await b.post_form("/login", {"csrf_token": token, "next": "/", **right})
+                assert r.status_code == 429, r.text
+                assert "Too many login attempts." in r.text
+                assert SESSION_COOKIE not in b.jar
+            else:
+                r = await c.post(api_login, json=right)
+                assert r.status_code == 429, r.text
+                assert r.json()["detail"].startswith("Too many login attempts.")
+    # one sign-up through the API from an address spends that address's sign-up budget
+    async with _limited_client(resources, limited, app_factory, _ip()) as c:
+        r = await c.post(
+            "/api/v1/auth/register", json={"email": unique_email("reg"), "password": PASSWORD}
+        )
+        assert r.status_code == 201
+        b = Browserish(c)
+        token = b.csrf((await b.get("/signup")).text)
+        email = unique_email("reg-page")
+        r = await b.post_form(
+            "/signup", {"csrf_token": token, "next": "/", "email": email, "password": PASSWORD}
+        )
+        assert r.status_code == 429, r.text
+        assert "Too many register attempts." in r.text
+        assert not await _stored(resources, email)
+
+
+async def test_a_refused_log_in_keeps_the_session_it_renewed(client: httpx.AsyncClient) -> None:
+    """The form's visit spends a lapsed session's refresh token for a new pair; a refused log-in
+    undoes only its own attempt, so the new pair the answer sets still signs the visitor in."""
+    b, token = await signed_in(client)
+    b.jar.pop(ACCESS_COOKIE)
+    old_session = b.jar[SESSION_COOKIE]
+    wrong = {"email": unique_email("nobody"), "password": "wrong password!"}
+    r = await b.post_form("/login", {"csrf_token": token, "next": "/", **wrong})
+    assert r.status_code == 401, r.text
+    assert b.jar[SESSION_COOKIE] != old_session  # renewed...
+    assert ACCESS_COOKIE in b.jar
+    b.jar.pop(ACCESS_COOKIE)
+    assert (await b.get("/bookings")).status_code == 200  # ...and the renewal was kept
+    assert ACCESS_COOKIE in b.jar
