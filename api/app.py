@@ -9,7 +9,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.admin.endpoints import router as admin_router
-from api.analytics.endpoints import router as analytics_router
 from api.auth.endpoints import router as auth_router
 from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
@@ -67,7 +66,6 @@ def api_router() -> APIRouter:
     router.include_router(tickets_router)
     # feature routers, one line each (keep this list sorted)
     router.include_router(admin_router)
-    router.include_router(analytics_router)
     router.include_router(auth_router)
     router.include_router(bookings_router)
     router.include_router(checkin_router)

@@ -365,6 +365,15 @@ async def _transition(
     return fresh
 
 
+async def bump_version(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Move the event's ``updated_at`` on (its cached availability and ETags with it) after a
+    change that is not a row of its own, e.g. a ticket type or a promo code."""
+    await session.execute(
+        update(Event).where(Event.id == event_id).values(updated_at=_BUMP),
+        execution_options={"synchronize_session": False},
+    )
+
+
 async def publish_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
     """draft → published: on sale from the commit on."""
     return await _transition(session, event_id, EventStatus.PUBLISHED, {"published_at": func.now()})

@@ -1,28 +1,53 @@
-"""The platform admin's venue and event routes (role ``admin``), kept from before
-organizations: they act on any organization's venues and events. A venue goes to the default
-organization unless the body names another; an event belongs to its venue's organization. Every
-change is audited in that organization's log (actor ``admin:<id>``). Organizers use
-``/organizations/{org_id}/...`` (api/organizer/endpoints.py)."""
+"""Deprecated: the platform admin's ``/admin/...`` routes, kept for old clients as thin aliases
+of the organization routes, which are the one API for event management (a platform admin uses
+them for any organization). Each alias calls the same service as its successor and gives the
+same answers, plus ``Deprecation: true`` and ``Link: </api/v1/organizations/{org_id}/...>;
+rel="successor-version"`` (api/http/deprecation.py), the organization being the resource's
+(for ``POST /admin/venues`` and ``POST /admin/events``: the one it was created in).
+
+Role ``admin`` only. A venue goes to the default organization unless the body names another; an
+event belongs to its venue's organization. Every change is audited in that organization's log,
+as the platform admin (actor ``admin:<id>``).
+
+| alias                                                   | successor (api/…)                 |
+|---------------------------------------------------------|-----------------------------------|
+| ``POST /admin/venues``                                  | organizer: ``POST .../venues``    |
+| ``POST /admin/events``, ``PATCH``/``DELETE .../{id}``, ``POST .../{id}/publish`` | organizer |
+| ``GET /admin/events/{id}/analytics``, ``/checkins``      | organizer                         |
+| ``/admin/events/{id}/ticket-types``, ``/promo-codes``    | ticket_types                      |
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
-from api.admin.schemas import (
-    AdminVenueCreate,
-    CancellationAccepted,
-    EventCreate,
-    EventPatch,
-)
+from api.admin.schemas import AdminVenueCreate
+from api.analytics.schemas import EventAnalyticsOut
 from api.auth.deps import AdminUser
+from api.checkin.schemas import CheckinStatsOut
 from api.deps import ResourcesDep, SessionDep, TemporalDep
 from api.events.schemas import EventOut, VenueOut
+from api.http.deprecation import DeprecatedAlias, Successor, SuccessorDep
 from api.organizer import service
+from api.organizer.schemas import CancellationAccepted, EventCreate, EventPatch
 from api.problems import problem_responses
+from api.ticket_types import endpoints as ticket_type_routes
+from api.ticket_types import service as ticket_type_service
+from api.ticket_types.schemas import (
+    PromoCodeCreate,
+    PromoCodeList,
+    PromoCodeOut,
+    TicketTypeCreate,
+    TicketTypeList,
+    TicketTypeOut,
+    TicketTypePatch,
+)
 from evently import organizations
 from evently.audit import Actor
+from evently.db.models import Event
 from evently.errors import (
     CapacityBelowCommitted,
     CapacityExceedsVenue,
@@ -36,10 +61,21 @@ from evently.errors import (
     VenueNotFound,
 )
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin (deprecated)"], route_class=DeprecatedAlias)
 
-_EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
-_CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
+EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
+
+
+async def _event(session: SessionDep, successor: Successor, event_id: uuid.UUID) -> Event:
+    """The event, in whichever organization (404 ``event_not_found`` as its organization route
+    answers); its successor is that organization's route."""
+    event = await service.own_event(session, event_id, None)
+    successor.organization(event.organization_id)
+    return event
+
+
+# ---- venues and events (successors: api/organizer/endpoints.py) -----------------------------
 
 
 @router.post(
@@ -49,7 +85,9 @@ _CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
     responses=problem_responses(InvalidOrganization),
     summary="Create a venue (in the default organization unless the body names one)",
 )
-async def create_venue(body: AdminVenueCreate, session: SessionDep, admin: AdminUser) -> VenueOut:
+async def create_venue(
+    body: AdminVenueCreate, session: SessionDep, admin: AdminUser, successor: SuccessorDep
+) -> VenueOut:
     if body.organization_id is not None and (
         await organizations.get_organization(session, body.organization_id) is None
     ):
@@ -59,6 +97,7 @@ async def create_venue(body: AdminVenueCreate, session: SessionDep, admin: Admin
     venue = await service.create_venue(
         session, body, organization_id=body.organization_id, actor=Actor.admin(admin.id)
     )
+    successor.organization(venue.organization_id)
     return VenueOut.of(venue)
 
 
@@ -66,7 +105,7 @@ async def create_venue(body: AdminVenueCreate, session: SessionDep, admin: Admin
     "/events",
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
-    responses=problem_responses(*_EVENT_RULES),
+    responses=problem_responses(*EVENT_RULES),
     summary="Create an event (as a draft, in its venue's organization)",
 )
 async def create_event(
@@ -75,16 +114,19 @@ async def create_event(
     res: ResourcesDep,
     temporal: TemporalDep,
     admin: AdminUser,
+    successor: SuccessorDep,
 ) -> EventOut:
-    return await service.create_event(
+    event = await service.create_event(
         session, res, temporal, body, organization_id=None, actor=Actor.admin(admin.id)
     )
+    successor.organization(event.organization_id)
+    return event
 
 
 @router.patch(
     "/events/{event_id}",
     response_model=EventOut,
-    responses=problem_responses(*_CHANGE, *_EVENT_RULES, CapacityBelowCommitted),
+    responses=problem_responses(*CHANGE, *EVENT_RULES, CapacityBelowCommitted),
     summary="Change an event (fields, capacity, or status along its life cycle)",
 )
 async def update_event(
@@ -94,16 +136,24 @@ async def update_event(
     res: ResourcesDep,
     temporal: TemporalDep,
     admin: AdminUser,
+    successor: SuccessorDep,
 ) -> EventOut:
+    event = await _event(session, successor, event_id)
     return await service.change_event(
-        session, res, temporal, event_id, body, organization_id=None, actor=Actor.admin(admin.id)
+        session,
+        res,
+        temporal,
+        event_id,
+        body,
+        organization_id=event.organization_id,
+        actor=Actor.admin(admin.id),
     )
 
 
 @router.post(
     "/events/{event_id}/publish",
     response_model=EventOut,
-    responses=problem_responses(*_CHANGE),
+    responses=problem_responses(*CHANGE),
     summary="Publish a draft: it goes on sale",
 )
 async def publish_event(
@@ -112,9 +162,16 @@ async def publish_event(
     res: ResourcesDep,
     temporal: TemporalDep,
     admin: AdminUser,
+    successor: SuccessorDep,
 ) -> EventOut:
+    event = await _event(session, successor, event_id)
     return await service.publish_event(
-        session, res, temporal, event_id, organization_id=None, actor=Actor.admin(admin.id)
+        session,
+        res,
+        temporal,
+        event_id,
+        organization_id=event.organization_id,
+        actor=Actor.admin(admin.id),
     )
 
 
@@ -122,7 +179,7 @@ async def publish_event(
     "/events/{event_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CancellationAccepted,
-    responses=problem_responses(*_CHANGE),
+    responses=problem_responses(*CHANGE),
     summary="Cancel a published event: every booking is cancelled and refunded",
 )
 async def cancel_event(
@@ -131,8 +188,138 @@ async def cancel_event(
     res: ResourcesDep,
     temporal: TemporalDep,
     admin: AdminUser,
+    successor: SuccessorDep,
 ) -> CancellationAccepted:
+    event = await _event(session, successor, event_id)
     workflow_id = await service.cancel_event(
-        session, res, temporal, event_id, organization_id=None, actor=Actor.admin(admin.id)
+        session,
+        res,
+        temporal,
+        event_id,
+        organization_id=event.organization_id,
+        actor=Actor.admin(admin.id),
     )
     return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)
+
+
+@router.get(
+    "/events/{event_id}/analytics",
+    response_model=EventAnalyticsOut,
+    responses=problem_responses(EventNotFound),
+    summary="Sales analytics of one event",
+)
+async def get_event_analytics(
+    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
+) -> EventAnalyticsOut:
+    event = await _event(session, successor, event_id)
+    return await service.analytics(session, event_id, event.organization_id)
+
+
+@router.get(
+    "/events/{event_id}/checkins",
+    response_model=CheckinStatsOut,
+    responses=problem_responses(EventNotFound),
+    summary="Check-in counts and the latest scans",
+)
+async def get_checkins(
+    event_id: uuid.UUID,
+    session: SessionDep,
+    admin: AdminUser,
+    successor: SuccessorDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="latest scans shown")] = 20,
+) -> CheckinStatsOut:
+    event = await _event(session, successor, event_id)
+    return await service.checkin_counts(session, event_id, event.organization_id, limit=limit)
+
+
+# ---- ticket types and promo codes (successors: api/ticket_types/endpoints.py) ---------------
+
+
+@router.post(
+    "/events/{event_id}/ticket-types",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketTypeOut,
+    responses=ticket_type_routes.TYPE_ERRORS,
+    summary="Add a ticket type to an event",
+)
+async def create_type(
+    event_id: uuid.UUID,
+    body: TicketTypeCreate,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    admin: AdminUser,
+    successor: SuccessorDep,
+) -> TicketTypeOut:
+    event = await _event(session, successor, event_id)
+    return await ticket_type_service.create_type(
+        session, res, temporal, event, body, actor=Actor.admin(admin.id)
+    )
+
+
+@router.get(
+    "/events/{event_id}/ticket-types",
+    response_model=TicketTypeList,
+    responses=ticket_type_routes.READ_ERRORS,
+    summary="An event's ticket types (hidden ones included), with their counters",
+)
+async def list_types(
+    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
+) -> TicketTypeList:
+    return await ticket_type_service.list_types(session, await _event(session, successor, event_id))
+
+
+@router.patch(
+    "/events/{event_id}/ticket-types/{ticket_type_id}",
+    response_model=TicketTypeOut,
+    responses=ticket_type_routes.PATCH_ERRORS,
+    summary="Change a ticket type (a cap never below its seats held or sold)",
+)
+async def change_type(
+    event_id: uuid.UUID,
+    ticket_type_id: uuid.UUID,
+    body: TicketTypePatch,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    admin: AdminUser,
+    successor: SuccessorDep,
+) -> TicketTypeOut:
+    event = await _event(session, successor, event_id)
+    return await ticket_type_service.change_type(
+        session, res, temporal, event, ticket_type_id, body, actor=Actor.admin(admin.id)
+    )
+
+
+@router.post(
+    "/events/{event_id}/promo-codes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PromoCodeOut,
+    responses=ticket_type_routes.CODE_ERRORS,
+    summary="Add a promo code to an event",
+)
+async def create_code(
+    event_id: uuid.UUID,
+    body: PromoCodeCreate,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    admin: AdminUser,
+    successor: SuccessorDep,
+) -> PromoCodeOut:
+    event = await _event(session, successor, event_id)
+    return await ticket_type_service.create_code(
+        session, res, temporal, event, body, actor=Actor.admin(admin.id)
+    )
+
+
+@router.get(
+    "/events/{event_id}/promo-codes",
+    response_model=PromoCodeList,
+    responses=ticket_type_routes.READ_ERRORS,
+    summary="An event's promo codes with their uses",
+)
+async def list_codes(
+    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
+) -> PromoCodeList:
+    return await ticket_type_service.list_codes(session, await _event(session, successor, event_id))

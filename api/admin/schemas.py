@@ -1,18 +1,11 @@
-"""The platform admin's request bodies: the organizer's (api/organizer/schemas.py), and a venue
-that may name its organization."""
+"""What the platform admin's deprecated ``/admin`` aliases take besides the organizer's bodies
+(api/organizer/schemas.py): a venue that may name its organization."""
 
 from __future__ import annotations
 
 import uuid
 
-from api.organizer.schemas import (
-    CancellationAccepted,
-    EventCreate,
-    EventPatch,
-    VenueCreate,
-)
-
-__all__ = ["AdminVenueCreate", "CancellationAccepted", "EventCreate", "EventPatch", "VenueCreate"]
+from api.organizer.schemas import VenueCreate
 
 
 class AdminVenueCreate(VenueCreate):

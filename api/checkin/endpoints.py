@@ -1,28 +1,21 @@
-"""The door: redeem a scanned ticket; the scanners' public keys; the organizer's counts."""
+"""The door: redeem a scanned ticket; the scanners' public keys. The organizer's counts:
+``GET /organizations/{org_id}/events/{event_id}/checkins`` (api/organizer/endpoints.py)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Query, Response
-
-from api.auth.deps import AdminUser, DoorUser
+from api.auth.deps import DoorUser
 from api.checkin import service
 from api.checkin.schemas import (
-    CheckinStatsOut,
     KeysOut,
     RedeemOut,
     RedeemRequest,
-    ScanCounts,
-    ScanOut,
-    TicketCounts,
 )
-from api.deps import ResourcesDep, SessionDep, SettingsDep
+from api.deps import ResourcesDep, SettingsDep
 from api.problems import problem_responses
 from evently.errors import (
     AlreadyCheckedIn,
-    EventNotFound,
     InvalidScanTime,
     InvalidTicket,
     NonceReused,
@@ -30,8 +23,7 @@ from evently.errors import (
     TicketRevoked,
     WrongEvent,
 )
-from evently.events import event_not_found, get_event
-from evently.tickets import checkin, store
+from evently.tickets import store
 
 router = APIRouter(tags=["check-in"])
 
@@ -73,40 +65,3 @@ async def redeem(body: RedeemRequest, user: DoorUser, res: ResourcesDep) -> Rede
     for a cancelled or refunded booking, `wrong_event` when `event_id` is given and differs.
     The same `nonce` again gets the same answer (`replay: true`). Roles: door, admin."""
     return await service.redeem(res, user.id, body)
-
-
-@router.get(
-    "/admin/events/{event_id}/checkins",
-    response_model=CheckinStatsOut,
-    summary="Check-in counts and the latest scans",
-    responses=problem_responses(EventNotFound),
-)
-async def checkins(
-    event_id: uuid.UUID,
-    user: AdminUser,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200, description="latest scans shown")] = 20,
-) -> CheckinStatsOut:
-    if await get_event(session, event_id) is None:
-        raise event_not_found(event_id)
-    found = await checkin.stats(session, event_id, limit=limit)
-    return CheckinStatsOut(
-        event_id=event_id,
-        tickets=TicketCounts(
-            issued=found.issued,
-            valid=found.valid,
-            revoked=found.revoked,
-            checked_in=found.checked_in,
-            not_checked_in=found.not_checked_in,
-        ),
-        scans=ScanCounts(
-            total=sum(found.scans.values()),
-            offline=found.offline_scans,
-            conflicts=found.conflicts,
-            **found.scans,
-        ),
-        latest=[ScanOut.model_validate(s, from_attributes=True) for s in found.latest],
-        latest_conflicts=[
-            ScanOut.model_validate(s, from_attributes=True) for s in found.latest_conflicts
-        ],
-    )

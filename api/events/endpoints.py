@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -19,6 +19,7 @@ from api.events.schemas import (
     TicketTypeAvailabilityOut,
 )
 from api.http.conditional import IfNoneMatch, conditional_responses, etag, validated
+from api.http.dates import starts_between
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from evently.enums import EventStatus
@@ -30,19 +31,6 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 MAX_LIMIT = 100
 MAX_PAGE = 10_000
-
-
-def _start(value: datetime | date) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
-
-
-def _end_exclusive(value: datetime | date) -> datetime:
-    """``date_to`` is inclusive: a date covers its whole (UTC) day."""
-    if isinstance(value, datetime):
-        return _start(value) + timedelta(microseconds=1)
-    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 @router.get(
@@ -69,10 +57,7 @@ async def list_events(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
 ) -> EventPage:
-    starts_from = _start(date_from) if date_from is not None else None
-    starts_before = _end_exclusive(date_to) if date_to is not None else None
-    if starts_from and starts_before and starts_from >= starts_before:
-        raise InvalidDateRange("date_from must not be after date_to.")
+    starts_from, starts_before = starts_between(date_from, date_to)
     filters = EventFilters(
         city=city, event_type=type, starts_from=starts_from, starts_before=starts_before
     )

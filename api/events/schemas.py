@@ -44,7 +44,8 @@ def _reasonable_year(value: datetime | date) -> datetime | date:
     return value
 
 
-def _reasonable_datetime(value: datetime) -> datetime:
+def reasonable_datetime(value: datetime) -> datetime:
+    """An instant between the years MIN_YEAR and MAX_YEAR."""
     _reasonable_year(value)
     return value
 

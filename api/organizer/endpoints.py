@@ -1,11 +1,15 @@
 """An organization's venues, events and sales: ``/organizations/{org_id}/venues``, ``/events``,
-``/events/{id}`` (+ ``/publish``, ``/analytics``, ``/bookings``, ``/attendees``, their ``.csv``
-exports, ``/bookings/{id}/refund``).
+``/events/{id}`` (+ ``/publish``, ``/analytics``, ``/checkins``, ``/bookings``, ``/attendees``,
+their ``.csv`` exports, ``/bookings/{id}/refund``). Ticket types and promo codes:
+api/ticket_types/endpoints.py. The one API for event management: the platform admin (user role
+``admin``) uses these routes for any organization, as an owner, audited as ``admin:<id>``
+(api/organizations/deps.py); the ``/admin/...`` routes are deprecated aliases of these
+(api/admin/endpoints.py), and both call api/organizer/service.py.
 
-Roles: every member reads venues and events (drafts included); owners and managers create,
-change, publish and cancel; owners, managers and finance read bookings, attendees, exports and
-analytics; owners and finance refund. Anything of another organization is 404, as if it did not
-exist (every query is scoped by the organization in the path)."""
+Roles: every member reads venues and events (drafts included) and the check-in counts; owners
+and managers create, change, publish and cancel; owners, managers and finance read bookings,
+attendees, exports and analytics; owners and finance refund. Anything of another organization
+is 404, as if it did not exist (every query is scoped by the organization in the path)."""
 
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
+from api.checkin.schemas import CheckinStatsOut
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
-from api.events.endpoints import _end_exclusive, _start
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
+from api.http.dates import starts_between
 from api.http.links import PageLinksDep
 from api.organizations.deps import AnyMember, EventManager, Refunder, SalesReader
 from api.organizer import service
@@ -36,8 +41,6 @@ from api.organizer.schemas import (
 )
 from api.problems import problem_responses
 from evently import attendees, events
-from evently.analytics import event_analytics
-from evently.db.models import Event
 from evently.enums import BookingStatus, EventStatus
 from evently.errors import (
     BookingNotActive,
@@ -58,7 +61,6 @@ from evently.errors import (
     WorkflowNotRunning,
     WorkflowTimeout,
 )
-from evently.organizations import Access
 
 router = APIRouter(prefix="/organizations/{org_id}", tags=["organizer"])
 MAX_PAGE = 100_000
@@ -88,13 +90,6 @@ def _csv_responses(what: str) -> dict[int | str, dict[str, Any]]:
         },
         **problem_responses(EventNotFound),
     }
-
-
-async def _own_event(session: SessionDep, access: Access, event_id: uuid.UUID) -> Event:
-    event = await events.get_event(session, event_id, organization_id=access.organization.id)
-    if event is None:
-        raise events.event_not_found(event_id)
-    return event
 
 
 # ---- venues --------------------------------------------------------------------------------
@@ -169,10 +164,7 @@ async def list_events(
     limit: Limit = 20,
 ) -> EventPage:
     """By start time."""
-    starts_from = _start(date_from) if date_from is not None else None
-    starts_before = _end_exclusive(date_to) if date_to is not None else None
-    if starts_from and starts_before and starts_from >= starts_before:
-        raise InvalidDateRange("date_from must not be after date_to.")
+    starts_from, starts_before = starts_between(date_from, date_to)
     items, total = await events.list_organization_events(
         session,
         access.organization.id,
@@ -216,7 +208,7 @@ async def create_event(
     summary="One of the organization's events (any status)",
 )
 async def get_event(event_id: uuid.UUID, access: AnyMember, session: SessionDep) -> EventOut:
-    return EventOut.of(await _own_event(session, access, event_id))
+    return EventOut.of(await service.own_event(session, event_id, access.organization.id))
 
 
 @router.patch(
@@ -291,11 +283,25 @@ async def cancel_event(
 async def get_event_analytics(
     event_id: uuid.UUID, access: SalesReader, session: SessionDep
 ) -> EventAnalyticsOut:
-    event = await _own_event(session, access, event_id)
-    analytics = await event_analytics(session, event.id)
-    if analytics is None:
-        raise events.event_not_found(event_id)
-    return EventAnalyticsOut.of(analytics)
+    return await service.analytics(session, event_id, access.organization.id)
+
+
+@router.get(
+    "/events/{event_id}/checkins",
+    response_model=CheckinStatsOut,
+    responses=problem_responses(EventNotFound),
+    summary="Check-in counts and the latest scans (members)",
+)
+async def get_checkins(
+    event_id: uuid.UUID,
+    access: AnyMember,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="latest scans shown")] = 20,
+) -> CheckinStatsOut:
+    """Tickets issued, valid, revoked, checked in and not yet; scans by result (offline ones
+    and conflicts counted apart); the latest scans and the latest conflicts. Every member may
+    read them: owners and managers, finance, and the door staff who run the entrance."""
+    return await service.checkin_counts(session, event_id, access.organization.id, limit=limit)
 
 
 # ---- bookings and attendees ----------------------------------------------------------------
@@ -317,7 +323,7 @@ async def list_bookings(
     limit: Limit = 50,
 ) -> OrganizerBookingPage:
     """Newest first; `status` filters (`held`, `confirmed`, `expired`, `cancelled`, `rejected`)."""
-    event = await _own_event(session, access, event_id)
+    event = await service.own_event(session, event_id, access.organization.id)
     rows, total = await attendees.list_bookings(
         session, event.id, status=status, page=page, limit=limit
     )
@@ -343,7 +349,7 @@ async def export_bookings(
     """Columns: booking_id, status, quantity, amount, currency, buyer_id, buyer_email,
     buyer_name, created_at, confirmed_at, hold_expires_at, ended_at, end_reason; oldest
     first. Read in pages of 2,000 rows, so any size streams in flat memory."""
-    event = await _own_event(session, access, event_id)
+    event = await service.own_event(session, event_id, access.organization.id)
     return CsvResponse(
         attendees.bookings_csv(res.engine, event.id, status=status),
         headers={"Content-Disposition": f'attachment; filename="event-{event.id}-bookings.csv"'},
@@ -365,7 +371,7 @@ async def list_attendees(
     limit: Limit = 50,
 ) -> AttendeePage:
     """In booking order."""
-    event = await _own_event(session, access, event_id)
+    event = await service.own_event(session, event_id, access.organization.id)
     rows, total = await attendees.list_attendees(session, event.id, page=page, limit=limit)
     links.set(page, limit, total, max_page=MAX_PAGE)
     return AttendeePage(
@@ -384,7 +390,7 @@ async def export_attendees(
 ) -> CsvResponse:
     """Columns: booking_id, buyer_id, buyer_email, buyer_name, quantity, amount, currency,
     confirmed_at; in booking order."""
-    event = await _own_event(session, access, event_id)
+    event = await service.own_event(session, event_id, access.organization.id)
     return CsvResponse(
         attendees.attendees_csv(res.engine, event.id),
         headers={"Content-Disposition": f'attachment; filename="event-{event.id}-attendees.csv"'},
@@ -415,7 +421,7 @@ async def refund_booking(
 ) -> RefundOut:
     """Through the booking's workflow: the payment is refunded (once, keyed by the booking),
     then the seats go back (or to the waitlist)."""
-    event = await _own_event(session, access, event_id)
+    event = await service.own_event(session, event_id, access.organization.id)
     result = await service.refund_booking(
         session, temporal, settings, event, booking_id, actor=access.actor
     )

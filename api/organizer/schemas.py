@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.events.schemas import VenueOut, _reasonable_datetime, storable
+from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.enums import BookingStatus, EventStatus, QueueMode
 
@@ -45,7 +45,7 @@ Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_in
 Currency = Annotated[
     str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 4217, e.g. EUR")
 ]
-When = Annotated[AwareDatetime, AfterValidator(_reasonable_datetime)]
+When = Annotated[AwareDatetime, AfterValidator(reasonable_datetime)]
 
 _STRICT = ConfigDict(extra="forbid")
 

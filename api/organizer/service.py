@@ -1,7 +1,13 @@
-"""An organizer's writes to venues and events, shared by the organization routes
-(``/organizations/{org_id}/...``) and the platform admin's ``/admin`` routes: the change, its
-audit entry in the same transaction, and what it sets off after the commit (the availability
-snapshot, the sold-out gate, the search index; an event's cancellation through its workflow)."""
+"""Event management, the one copy: what the organization routes (``/organizations/{org_id}/...``,
+api/organizer/endpoints.py) and their deprecated ``/admin`` aliases (api/admin/endpoints.py)
+both call. Writes to venues and events: the change, its audit entry in the same transaction,
+and what it sets off after the commit (the availability snapshot, the sold-out gate, the search
+index; an event's cancellation through its workflow); reads of an event's analytics and
+check-in counts; a booking's refund.
+
+``organization_id``: the organization in the path (anything of another one is 404, as if it
+did not exist); ``None`` only for the ``/admin`` aliases of a resource that names no
+organization yet (a new event goes to its venue's organization)."""
 
 from __future__ import annotations
 
@@ -12,18 +18,23 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.analytics.schemas import EventAnalyticsOut
 from api.bookings import service as bookings_service
+from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
+from api.deps import end_transaction
 from api.events.schemas import EventOut
 from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
-from evently import audit, events
+from evently import audit, bookings, events
+from evently.analytics import event_analytics
 from evently.audit import Actor
-from evently.db.models import Booking, Event, Venue
+from evently.db.models import Event, Venue
 from evently.enums import BookingStatus, EventStatus, QueueMode
 from evently.errors import BookingNotConfirmed, BookingNotFound
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
 from evently.settings import Settings
+from evently.tickets import checkin
 from evently.waitingroom import WaitingRoom
 from workflows.admission import client as admission_client
 from workflows.booking.contract import CancelResult
@@ -147,14 +158,15 @@ async def create_event(
         details=body.model_dump(),
     )
     out = EventOut.of(event)
-    await session.commit()
+    await end_transaction(session)
     await after_commit(res, temporal, session, out, seats_changed=False)
     return out
 
 
-async def _event(
+async def own_event(
     session: AsyncSession, event_id: uuid.UUID, organization_id: uuid.UUID | None
 ) -> Event:
+    """The organization's event (any status), or 404 ``event_not_found``."""
     event = await events.get_event(session, event_id, organization_id=organization_id)
     if event is None:
         raise events.event_not_found(event_id)
@@ -179,7 +191,7 @@ async def change_event(
     """Fields, capacity, and/or a status along the life cycle (cancelling goes through the
     cancellation workflow)."""
     changes = body.changes()
-    event = await _event(session, event_id, organization_id)
+    event = await own_event(session, event_id, organization_id)
     before = EventOut.of(event)
     # a status equal to the current one is no change; any other must be a valid transition,
     # checked before any field changes
@@ -199,7 +211,6 @@ async def change_event(
                 target_id=event_id,
                 details=diff,
             )
-        await session.commit()
     if target == EventStatus.CANCELLED:
         await start_cancellation(res, temporal, session, event, actor)
     elif target == EventStatus.PUBLISHED:
@@ -215,7 +226,7 @@ async def change_event(
             target_type="event",
             target_id=event_id,
         )
-    await session.commit()
+    await end_transaction(session)
     fresh = await events.get_event(session, event_id, refresh=True)
     assert fresh is not None
     out = EventOut.of(fresh)
@@ -235,7 +246,7 @@ async def publish_event(
     actor: Actor,
 ) -> EventOut:
     """draft → published: on sale from the commit."""
-    await _event(session, event_id, organization_id)
+    await own_event(session, event_id, organization_id)
     event = await events.publish_event(session, event_id)
     await audit.record_by(
         session,
@@ -246,7 +257,7 @@ async def publish_event(
         target_id=event_id,
     )
     out = EventOut.of(event)
-    await session.commit()
+    await end_transaction(session)
     await after_commit(res, temporal, session, out, seats_changed=True)
     return out
 
@@ -260,7 +271,7 @@ async def cancel_event(
     organization_id: uuid.UUID | None,
     actor: Actor,
 ) -> str:
-    event = await _event(session, event_id, organization_id)
+    event = await own_event(session, event_id, organization_id)
     return await start_cancellation(res, temporal, session, event, actor)
 
 
@@ -277,7 +288,8 @@ async def start_cancellation(
     we crash here."""
     events.check_transition(event.status, EventStatus.CANCELLED)
     event_id, organization_id = event.id, event.organization_id
-    await session.commit()  # end the read transaction before talking to Temporal
+    # the field changes of a PATCH that cancels are committed here, before Temporal is asked
+    await end_transaction(session)
     workflow_id = await cancellation_client.start(
         temporal, event_id, requested_by=actor.label, organization_id=organization_id
     )
@@ -291,7 +303,7 @@ async def start_cancellation(
         target_id=event_id,
         details={"workflow_id": workflow_id},
     )
-    await session.commit()
+    await end_transaction(session)
     fresh = await events.get_event(session, event_id, refresh=True)
     assert fresh is not None
     await after_commit(res, temporal, session, fresh, seats_changed=True)
@@ -309,7 +321,7 @@ async def refund_booking(
 ) -> CancelResult:
     """Refund a confirmed booking of the event and release its seats, through the booking's
     workflows (the refund is keyed by the booking: once, however often this is asked)."""
-    booking = await session.get(Booking, booking_id)
+    booking = await bookings.get_booking(session, booking_id)
     if booking is None or booking.event_id != event.id:
         raise BookingNotFound(f"No booking {booking_id} for this event.")
     if booking.status != BookingStatus.CONFIRMED:
@@ -317,7 +329,7 @@ async def refund_booking(
             f"Only a confirmed booking can be refunded; this one is {booking.status}."
         )
     organization_id = event.organization_id
-    await session.commit()  # hand the connection back: the workflow round trip takes a while
+    await end_transaction(session)  # hand the connection back: the round trip takes a while
     # one update id per organization member: the same member asking again gets the stored
     # result (a buyer's own cancel is "user:<id>", so never confused with this)
     result = await bookings_service.cancel(
@@ -344,3 +356,42 @@ async def refund_booking(
         },
     )
     return result
+
+
+async def analytics(
+    session: AsyncSession, event_id: uuid.UUID, organization_id: uuid.UUID | None
+) -> EventAnalyticsOut:
+    event = await own_event(session, event_id, organization_id)
+    found = await event_analytics(session, event.id)
+    if found is None:
+        raise events.event_not_found(event_id)
+    return EventAnalyticsOut.of(found)
+
+
+async def checkin_counts(
+    session: AsyncSession, event_id: uuid.UUID, organization_id: uuid.UUID | None, *, limit: int
+) -> CheckinStatsOut:
+    """The door's tally: tickets checked in or not, scans by result, the latest scans and
+    conflicts (``limit`` of each)."""
+    event = await own_event(session, event_id, organization_id)
+    found = await checkin.stats(session, event.id, limit=limit)
+    return CheckinStatsOut(
+        event_id=event.id,
+        tickets=TicketCounts(
+            issued=found.issued,
+            valid=found.valid,
+            revoked=found.revoked,
+            checked_in=found.checked_in,
+            not_checked_in=found.not_checked_in,
+        ),
+        scans=ScanCounts(
+            total=sum(found.scans.values()),
+            offline=found.offline_scans,
+            conflicts=found.conflicts,
+            **found.scans,
+        ),
+        latest=[ScanOut.model_validate(s, from_attributes=True) for s in found.latest],
+        latest_conflicts=[
+            ScanOut.model_validate(s, from_attributes=True) for s in found.latest_conflicts
+        ],
+    )

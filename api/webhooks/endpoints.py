@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
 from api.organizations.deps import Owner
 from api.problems import problem_responses
@@ -112,7 +112,7 @@ async def create_webhook(
         details={"url": sub.url, "event_types": sub.event_types},
     )
     out = WebhookCreated.of_new(sub)
-    await session.commit()
+    await end_transaction(session)  # committed before the relay's Temporal round trip
     await _relay_running(temporal)
     return out
 
@@ -157,8 +157,8 @@ async def update_webhook(
             details=changed,
         )
     out = WebhookOut.of(sub)
-    await session.commit()
     if sub.status == WebhookStatus.ACTIVE and "status" in changed:
+        await end_transaction(session)  # committed before the relay's Temporal round trip
         await _relay_running(temporal)
     return out
 

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
+from tests.api.organizations.helpers import confirmed_booking as org_booking
+from tests.api.organizations.helpers import make_org, org_event, org_venue
 from tests.api.tickets.helpers import Confirmed, confirmed_booking, new_nonce, tickets_of
 from tests.factories import Account, make_account
 
@@ -153,6 +155,13 @@ async def test_offline_uploads_are_admitted_or_reported_as_conflicts(
 
     stats = await client.get(f"/api/v1/admin/events/{c.event.id}/checkins", headers=admin.headers)
     assert stats.status_code == 200, stats.text
+    successor = f"/api/v1/organizations/{c.event.organization_id}/events/{c.event.id}/checkins"
+    assert stats.headers["deprecation"] == "true"
+    assert stats.headers["link"] == f'<{successor}>; rel="successor-version"'
+    # the organization route (the platform admin may read any organization's) says the same
+    org_stats = await client.get(successor, headers=admin.headers)
+    assert org_stats.status_code == 200, org_stats.text
+    assert org_stats.json() == stats.json()
     s = stats.json()
     assert s["tickets"] == {
         "issued": 2,
@@ -240,6 +249,56 @@ async def test_keys_and_stats_access(client: httpx.AsyncClient, resources: Resou
     staff = await door(resources)
     r = await client.get(f"/api/v1/admin/events/{uuid.uuid4()}/checkins", headers=staff.headers)
     assert r.status_code == 403
+    assert r.headers["deprecation"] == "true"
     admin = await make_account(resources, role="admin")
     r = await client.get(f"/api/v1/admin/events/{uuid.uuid4()}/checkins", headers=admin.headers)
     assert r.status_code == 404
+    assert r.json()["code"] == "event_not_found"
+    assert r.headers["deprecation"] == "true"
+
+
+async def test_an_organizations_members_read_its_check_in_counts(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """``GET /organizations/{org_id}/events/{event_id}/checkins``: every member (owner,
+    manager, finance, door); outsiders get 404 as if the organization did not exist."""
+    admin = await make_account(resources, role="admin")
+    org = await make_org(client, resources, admin)
+    event = await org_event(client, org, await org_venue(client, org), publish=True)
+    buyer = await make_account(resources)
+    booking = await org_booking(client, buyer, event["id"], quantity=2)
+    r = await client.get(f"/api/v1/bookings/{booking}/tickets", headers=buyer.headers)
+    assert r.status_code == 200, r.text
+    first, _ = r.json()["tickets"]
+    staff = await door(resources)
+    r = await client.post(REDEEM, json=scan(first["secret"]), headers=staff.headers)
+    assert r.status_code == 200, r.text
+
+    url = org.url(f"/events/{event['id']}/checkins")
+    answers = []
+    for role, member in org.members.items():
+        r = await client.get(url, params={"limit": 5}, headers=member.headers)
+        assert r.status_code == 200, (role, r.text)
+        assert "deprecation" not in r.headers
+        answers.append(r.json())
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]["event_id"] == event["id"]
+    assert answers[0]["tickets"]["issued"] == 2
+    assert answers[0]["tickets"]["checked_in"] == 1
+    assert answers[0]["tickets"]["not_checked_in"] == 1
+    assert answers[0]["scans"]["admitted"] == 1
+    assert answers[0]["latest"][0]["ticket_id"] == first["id"]
+
+    # an account of no organization, and another organization's owner: no such organization
+    other = await make_org(client, resources, admin, roles=("owner",))
+    for outsider in (buyer, other.owner):
+        r = await client.get(url, headers=outsider.headers)
+        assert r.status_code == 404, r.text
+        assert r.json()["code"] == "organization_not_found"
+    # a member naming an event of another organization: no such event
+    theirs = await org_event(client, other, await org_venue(client, other))
+    r = await client.get(org.url(f"/events/{theirs['id']}/checkins"), headers=org.owner.headers)
+    assert r.status_code == 404
+    assert r.json()["code"] == "event_not_found"
+    r = await client.get(url, headers={})
+    assert r.status_code == 401

@@ -16,6 +16,18 @@ from tests.factories import Account, make_account
 
 ADMIN = "/api/v1/admin"
 EVENTS = "/api/v1/events"
+ORGS = "/api/v1/organizations"
+
+
+def assert_deprecated_alias(r: httpx.Response, successor: str | None) -> None:
+    """An answer of a deprecated ``/admin`` alias (RFC 9745, RFC 8288): ``Deprecation: true``,
+    and ``Link: <successor>; rel="successor-version"`` when the successor is known (None: no
+    ``Link``)."""
+    assert r.headers.get("deprecation") == "true", r.headers
+    if successor is None:
+        assert "link" not in r.headers, r.headers
+    else:
+        assert r.headers.get("link") == f'<{successor}>; rel="successor-version"', r.headers
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +80,9 @@ async def create_venue(
         headers=admin.headers,
     )
     assert r.status_code == 201, r.text
-    return dict(r.json())
+    venue = dict(r.json())
+    assert_deprecated_alias(r, f"{ORGS}/{venue['organization_id']}/venues")
+    return venue
 
 
 async def create_event(
@@ -85,10 +99,14 @@ async def create_event(
     )
     assert r.status_code == 201, r.text
     event = dict(r.json())
+    assert_deprecated_alias(r, f"{ORGS}/{event['organization_id']}/events")
     if publish:
         r = await client.post(f"{ADMIN}/events/{event['id']}/publish", headers=admin.headers)
         assert r.status_code == 200, r.text
         event = dict(r.json())
+        assert_deprecated_alias(
+            r, f"{ORGS}/{event['organization_id']}/events/{event['id']}/publish"
+        )
     return event
 
 

@@ -18,6 +18,8 @@ from evently.infra.resources import Resources
 from tests.api.events.conftest import (
     ADMIN,
     EVENTS,
+    ORGS,
+    assert_deprecated_alias,
     assert_problem,
     count_events_described,
     count_events_named,
@@ -29,7 +31,8 @@ from tests.api.events.conftest import (
     take_seats,
     unique,
 )
-from tests.factories import Account
+from tests.api.organizations.helpers import make_org
+from tests.factories import Account, make_account
 
 
 async def _post_json(
@@ -522,3 +525,100 @@ async def test_every_change_requests_the_search_index_write(
     assert r.status_code == 422
     await asyncio.sleep(0.3)
     assert await signals(event["id"]) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# /admin: deprecated aliases of the organization routes
+
+
+async def test_every_admin_alias_answers_deprecation_and_its_successor(
+    client: httpx.AsyncClient, admin: Account, resources: Resources
+) -> None:
+    """Each /admin route answers ``Deprecation: true`` and ``Link: <its organization route>;
+    rel="successor-version"`` with the event's organization; the successor answers the same
+    body, without them."""
+    org = await make_org(client, resources, admin, roles=("owner",))
+    r = await client.post(
+        f"{ADMIN}/venues",
+        json={
+            "name": unique("Hall"),
+            "address": "a",
+            "city": "Oslo",
+            "capacity": 500,
+            "organization_id": org.id,
+        },
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert_deprecated_alias(r, f"{ORGS}/{org.id}/venues")  # the organization it was made in
+    event = await create_event(client, admin, r.json(), publish=True)
+    assert event["organization_id"] == org.id
+    alias, successor = f"{ADMIN}/events/{event['id']}", org.url(f"/events/{event['id']}")
+
+    reads = ["/analytics", "/checkins", "/ticket-types", "/promo-codes"]
+    for path in reads:
+        r = await client.get(alias + path, headers=admin.headers)
+        assert r.status_code == 200, (path, r.text)
+        assert_deprecated_alias(r, successor + path)
+        same = await client.get(successor + path, headers=admin.headers)
+        assert same.status_code == 200, (path, same.text)
+        assert "deprecation" not in same.headers
+        if path != "/analytics":  # analytics carry the time they were computed
+            assert same.json() == r.json(), path
+
+    r = await client.patch(alias, json={"description": "Changed"}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert_deprecated_alias(r, successor)
+    r = await client.post(
+        f"{alias}/ticket-types", json={"name": "VIP", "price": "50.00"}, headers=admin.headers
+    )
+    assert r.status_code == 201, r.text
+    assert_deprecated_alias(r, f"{successor}/ticket-types")
+    type_id = r.json()["id"]
+    r = await client.patch(
+        f"{alias}/ticket-types/{type_id}", json={"description": "x"}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert_deprecated_alias(r, f"{successor}/ticket-types/{type_id}")
+    r = await client.post(
+        f"{alias}/promo-codes",
+        json={"code": f"C{uuid.uuid4().hex[:10]}", "percent_off": "10", "max_uses": 5},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert_deprecated_alias(r, f"{successor}/promo-codes")
+    r = await client.delete(alias, headers=admin.headers)
+    assert r.status_code == 202, r.text
+    assert_deprecated_alias(r, successor)
+    # a refusal once the event is known names the successor too
+    r = await client.post(f"{alias}/publish", headers=admin.headers)
+    assert_problem(r, 409, "invalid_transition")
+    assert_deprecated_alias(r, f"{successor}/publish")
+
+
+async def test_admin_alias_refusals_are_deprecated_too(
+    client: httpx.AsyncClient, admin: Account, resources: Resources
+) -> None:
+    """Refusals keep their status and problem code; they answer ``Deprecation`` (no ``Link``
+    while the organization is unknown)."""
+    buyer = await make_account(resources, "buyer")
+    missing = f"{ADMIN}/events/{uuid.uuid4()}"
+    for path in ("/analytics", "/checkins", "/ticket-types", "/promo-codes"):
+        r = await client.get(missing + path, headers=admin.headers)
+        assert_problem(r, 404, "event_not_found")
+        assert_deprecated_alias(r, None)
+        r = await client.get(missing + path, headers=buyer.headers)
+        assert_problem(r, 403, "forbidden")
+        assert_deprecated_alias(r, None)
+    r = await client.patch(missing, json={"name": "x"}, headers=admin.headers)
+    assert_problem(r, 404, "event_not_found")
+    assert_deprecated_alias(r, None)
+    r = await client.get(f"{ADMIN}/events/not-a-uuid/analytics", headers=admin.headers)
+    assert_problem(r, 422, "validation_error")
+    assert_deprecated_alias(r, None)
+    r = await client.post(f"{ADMIN}/venues", json={}, headers=admin.headers)
+    assert_problem(r, 422, "validation_error")
+    assert_deprecated_alias(r, None)
+    r = await client.post(f"{ADMIN}/venues", json={"name": "x"})
+    assert_problem(r, 401, "unauthorized")
+    assert_deprecated_alias(r, None)

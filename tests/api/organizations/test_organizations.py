@@ -14,7 +14,13 @@ from sqlalchemy import text
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.resources import Resources
-from tests.api.events.conftest import assert_problem, create_event, create_venue, unique
+from tests.api.events.conftest import (
+    assert_problem,
+    create_event,
+    create_venue,
+    event_body,
+    unique,
+)
 from tests.api.organizations.helpers import (
     ORGS,
     confirmed_booking,
@@ -333,3 +339,49 @@ async def test_finance_refunds_and_owners_read_the_audit_log(
         org.url("/audit"), params={"action": "event.cancelled"}, headers=owner.headers
     )
     assert [e["target_id"] for e in filtered.json()["items"]] == [event["id"]]
+
+
+async def test_the_platform_admin_manages_any_organization_through_its_routes(
+    client: httpx.AsyncClient, resources: Resources, admin: Account
+) -> None:
+    """No membership needed: the platform admin passes every role check of the organization
+    routes, and the audit log names it ``admin:<id>``, not a member."""
+    org = await make_org(client, resources, admin, roles=("owner", "door"))
+    members = await client.get(org.url("/members"), headers=admin.headers)
+    assert members.status_code == 200
+    assert str(admin.id) not in {m["user_id"] for m in members.json()["items"]}
+
+    r = await client.post(
+        org.url("/venues"),
+        json={"name": unique("Hall"), "address": "a", "city": "Oslo", "capacity": 500},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert "deprecation" not in r.headers  # the organization routes are the current API
+    venue = r.json()
+    assert venue["organization_id"] == org.id
+    r = await client.post(org.url("/events"), json=event_body(venue["id"]), headers=admin.headers)
+    assert r.status_code == 201, r.text
+    event = r.json()
+    on_event = org.url(f"/events/{event['id']}")
+    assert (await client.post(f"{on_event}/publish", headers=admin.headers)).status_code == 200
+    r = await client.post(
+        f"{on_event}/ticket-types", json={"name": "VIP", "price": "50.00"}, headers=admin.headers
+    )
+    assert r.status_code == 201, r.text
+    for read in ("/analytics", "/checkins", "/bookings", "/attendees"):
+        r = await client.get(on_event + read, headers=admin.headers)
+        assert r.status_code == 200, (read, r.text)
+    # a role the door member lacks is no obstacle to the platform admin
+    door = org.members["door"]
+    assert_problem(
+        await client.get(f"{on_event}/analytics", headers=door.headers),
+        403,
+        "organization_role_required",
+    )
+
+    log = await client.get(org.url("/audit"), params={"limit": 100}, headers=org.owner.headers)
+    by_action = {e["action"]: e for e in log.json()["items"]}
+    for action in ("venue.created", "event.created", "event.published", "ticket_type.create"):
+        assert by_action[action]["actor"] == f"admin:{admin.id}", action
+        assert by_action[action]["actor_user_id"] == str(admin.id), action

@@ -335,6 +335,14 @@ ROUTES: list[Route] = [
     ),
     Route(
         "GET",
+        "/organizations/{org_id}/events/{event_id}/checkins",
+        ANY,
+        200,
+        same(lambda t: {"event_id": t.event["id"]}),
+        EVENT,
+    ),
+    Route(
+        "GET",
         "/organizations/{org_id}/events/{event_id}/bookings",
         SALES,
         200,
