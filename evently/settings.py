@@ -208,6 +208,20 @@ class Settings(BaseSettings):
     # production unless set; production refuses them unless set to true
     webhook_allow_private_urls: bool | None = None
 
+    # ---- live streams (api/live/, evently/live_hub.py; issue 28) ----
+    streams_per_client: int = Field(
+        20, ge=1, description="concurrent SSE streams per client address, per API process"
+    )
+    streams_per_user: int = Field(
+        10, ge=1, description="concurrent SSE streams per signed-in user, per API process"
+    )
+    stream_idle_seconds: float = Field(
+        1800.0, gt=0, description="a stream with no message for this long closes"
+    )
+    stream_session_check_seconds: float = Field(
+        30.0, gt=0, description="how often a user's stream re-reads its session's revocation"
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

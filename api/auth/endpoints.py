@@ -15,7 +15,7 @@ from api.auth.schemas import (
 from api.deps import ResourcesDep, SessionDep, SettingsDep
 from api.http.ratelimit import RequestRateLimiter
 from api.problems import problem_responses
-from evently import accounts, tokens
+from evently import accounts, live, tokens
 from evently.db.models import User
 from evently.errors import (
     EmailTaken,
@@ -47,7 +47,7 @@ async def _limit(
 def _token_pair(
     settings: Settings, user: User, refresh: tokens.IssuedRefreshToken
 ) -> TokenResponse:
-    access, _ = create_access_token(settings, user.id, user.role)
+    access, _ = create_access_token(settings, user.id, user.role, refresh.family_id)
     return TokenResponse(
         access_token=access,
         refresh_token=refresh.token,
@@ -125,7 +125,11 @@ async def refresh(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
 )
-async def logout(body: RefreshRequest, session: SessionDep) -> Response:
-    """Revoke the presented refresh token's session (its family). Idempotent: always 204."""
+async def logout(body: RefreshRequest, session: SessionDep, res: ResourcesDep) -> Response:
+    """Revoke the presented refresh token's session (its family). Idempotent: always 204.
+    The session's live streams (``GET /users/stream``) end."""
+    owner = await tokens.family_of(session, body.refresh_token)
     await tokens.revoke_family_of(session, body.refresh_token)
+    if owner is not None:
+        await live.publish_logout(res.redis, *owner)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

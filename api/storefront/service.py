@@ -62,7 +62,7 @@ async def resume(
     except Unauthorized:
         return None, None, True
     user = rotation.user
-    access_token, _ = create_access_token(settings, user.id, user.role)
+    access_token, _ = create_access_token(settings, user.id, user.role, rotation.refresh.family_id)
     return user.id, SignedIn(user, rotation.refresh.token, access_token), False
 
 
@@ -109,7 +109,7 @@ async def sign_up(
 
 async def _signed_in(session: AsyncSession, settings: Settings, user: User) -> SignedIn:
     refresh = await tokens.issue(session, settings, user.id)
-    access, _ = create_access_token(settings, user.id, user.role)
+    access, _ = create_access_token(settings, user.id, user.role, refresh.family_id)
     return SignedIn(user, refresh.token, access)
 
 
