@@ -12,7 +12,10 @@ Resuming (``Last-Event-ID``) stays exact: a subscription joins the hub first, th
 entries after its resume point with non-blocking ``XREAD`` on the shared client
 (:meth:`Subscription.catch_up`) — anything the hub also delivers is skipped by entry id, so
 every message arrives once, in order. A subscriber whose queue fills (a slow client) is
-dropped from the hub's deliveries until it catches up from Redis again by itself.
+dropped from the hub's deliveries until it catches up from Redis again by itself. Those short
+reads (and a stream's other reads while it opens: :attr:`Hub.short_reads`) take turns, at
+most ``SHORT_READS`` at once, so a burst of streams opening cannot grow the shared client's
+pool (each connection a Redis client) beyond that either.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger("evently.live")
 BLOCK_MS = 1_000  # one XREAD waits this long (then the channel set is read again)
 QUEUE_SIZE = 1_000  # messages a subscriber may fall behind before it reads Redis itself
 RETRY_SECONDS = 1.0  # after a failed read
+SHORT_READS = 8  # streams reading the shared client at once (opening, catching up)
 
 
 def _after(a: str, b: str) -> bool:
@@ -50,6 +54,7 @@ class Subscription:
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
     )
     lagging: bool = False  # the queue overflowed: read Redis directly before the queue
+    turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SHORT_READS))
 
     def deliver(self, message: live.Message) -> None:
         if self.lagging:
@@ -67,7 +72,8 @@ class Subscription:
             self.lagging = False
         out: list[live.Message] = []
         while True:
-            found = await live.read(redis, self.channel, self.position, None)
+            async with self.turns:
+                found = await live.read(redis, self.channel, self.position, None)
             if not found:
                 return out
             self.position = found[-1].id
@@ -104,6 +110,7 @@ class Hub:
         self._reader: Redis | None = None
         self._channels: dict[str, _Channel] = {}
         self._task: asyncio.Task[None] | None = None
+        self.short_reads = asyncio.Semaphore(SHORT_READS)
 
     @property
     def streams(self) -> int:
@@ -127,10 +134,11 @@ class Hub:
     ) -> AsyncIterator[Subscription]:
         """Follow ``channel`` from after entry ``after``; ``redis``: the shared client for the
         short reads (the newest entry now, :meth:`Subscription.catch_up`)."""
-        sub = Subscription(channel, after)
+        sub = Subscription(channel, after, turns=self.short_reads)
         known = self._channels.get(channel)
         if known is None:
-            newest = await live.last_id(redis, channel)
+            async with self.short_reads:
+                newest = await live.last_id(redis, channel)
             known = self._channels.setdefault(channel, _Channel(newest))
         known.subscribers.add(sub)
         if self._task is None or self._task.done():

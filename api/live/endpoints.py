@@ -186,8 +186,13 @@ async def event_stream(
     redis = res.redis
     hub = live_hub(request, res)
     channel = live.event_channel(event_id)
-    after, gap = await _resume_point(redis, channel, last_event_id)
-    line = await waiting_room(request).line(event_id)
+    try:
+        async with hub.short_reads:  # a burst of streams opening takes turns
+            after, gap = await _resume_point(redis, channel, last_event_id)
+            line = await waiting_room(request).line(event_id)
+    except BaseException:
+        lease.release()
+        raise
     snapshot = {
         "event_id": str(event_id),
         "available": row.available,
@@ -241,7 +246,12 @@ async def user_stream(
     redis = res.redis
     hub = live_hub(request, res)
     channel = live.user_channel(user_id)
-    after, gap = await _resume_point(redis, channel, last_event_id)
+    try:
+        async with hub.short_reads:
+            after, gap = await _resume_point(redis, channel, last_event_id)
+    except BaseException:
+        lease.release()
+        raise
     room = waiting_room(request)
     ends_at = claims.expires_at.timestamp()
     seen: dict[uuid.UUID, tuple[str, int]] = {}
@@ -255,7 +265,8 @@ async def user_stream(
             next_check = time.monotonic() + settings.stream_session_check_seconds
             if not await _session_active(res, family_id):
                 return None
-        return await _queue_changes(settings, room, user_id, seen)
+        async with hub.short_reads:
+            return await _queue_changes(settings, room, user_id, seen)
 
     async def messages() -> AsyncIterator[ServerSentEvent]:
         if gap:
