@@ -568,6 +568,12 @@ class LinesNotCancellable(Conflict):
     message = "The booking has fewer active seats of these ticket types, or is not confirmed."
 
 
+# live streams (issue 28)
+class TooManyStreams(TooManyRequests):
+    code, title = "too_many_streams", "Too many live streams"
+    message = "Too many live streams open from this client or account; close one first."
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

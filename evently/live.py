@@ -120,14 +120,18 @@ async def read(redis: Redis, channel: str, after: str, block_ms: int | None) -> 
     """Messages after ``after``, waiting up to ``block_ms`` for the first one (None: no wait;
     never 0, which Redis reads as "forever")."""
     found: Any = await redis.xread({channel: after}, count=100, block=block_ms or None)
+    return [message for _name, entries in found or [] for message in decode(entries)]
+
+
+def decode(entries: Any) -> list[Message]:
+    """One channel's ``XREAD``/``XRANGE`` entries as messages."""
     out: list[Message] = []
-    for _name, entries in found or []:
-        for entry_id, fields in entries:
-            try:
-                data = json.loads(fields.get("data", "{}"))
-            except ValueError:
-                data = {}
-            out.append(Message(str(entry_id), str(fields.get("type", "message")), data))
+    for entry_id, fields in entries:
+        try:
+            data = json.loads(fields.get("data", "{}"))
+        except ValueError:
+            data = {}
+        out.append(Message(str(entry_id), str(fields.get("type", "message")), data))
     return out
 
 
@@ -152,3 +156,18 @@ async def event_counts(conn: AsyncConnection, event_id: uuid.UUID) -> EventCount
     if row is None:
         return None
     return EventCounts(row.available, row.held, row.sold, row.status, row.queue)
+
+
+def entry_key(entry: str) -> tuple[int, int]:
+    """A stream entry id as a comparable pair (``"5-1"`` < ``"10-0"``)."""
+    return _key(entry)
+
+
+# a user's session ended (logout): their streams of that session end (api/live/); never sent
+# to the client
+LOGOUT = "logout"
+
+
+async def publish_logout(redis: Redis, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
+    """Tell every API process that the session ``family_id`` logged out (best effort)."""
+    await publish(redis, user_channel(user_id), LOGOUT, {"family_id": str(family_id)})

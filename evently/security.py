@@ -93,9 +93,14 @@ class AccessClaims:
     role: str
     jti: str
     expires_at: datetime
+    family_id: uuid.UUID | None = None  # the session (refresh-token family) it was issued in
 
 
-def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> tuple[str, datetime]:
+def create_access_token(
+    settings: Settings, user_id: uuid.UUID, role: str, family_id: uuid.UUID | None = None
+) -> tuple[str, datetime]:
+    """A signed access token; ``family_id``: the session (refresh-token family) it belongs to,
+    as the ``sid`` claim (a live stream ends when that session logs out: api/live/)."""
     now = datetime.now(UTC)
     expires = now + timedelta(minutes=settings.access_token_minutes)
     claims = {
@@ -106,6 +111,8 @@ def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> tu
         "exp": int(expires.timestamp()),
         "jti": uuid.uuid4().hex,
     }
+    if family_id is not None:
+        claims["sid"] = str(family_id)
     return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires
 
 
@@ -138,6 +145,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
 
 
 _ISSUED_CLAIMS = frozenset({"sub", "role", "type", "iat", "exp", "jti"})
+_ISSUED_WITH_SESSION = _ISSUED_CLAIMS | {"sid"}
 
 
 @functools.cache
@@ -176,7 +184,9 @@ def _issued_claims(secret: str, token: str) -> dict[str, Any] | None:
         claims = json.loads(payload)
     except ValueError:
         return None
-    if not isinstance(claims, dict) or claims.keys() != _ISSUED_CLAIMS:
+    if not isinstance(claims, dict) or (
+        claims.keys() != _ISSUED_CLAIMS and claims.keys() != _ISSUED_WITH_SESSION
+    ):
         return None
     exp, iat, now = claims["exp"], claims["iat"], time.time()
     if type(exp) is not int or type(iat) is not int or exp <= now or iat > now:
@@ -204,6 +214,7 @@ def _decode_access_token(settings: Settings, token: str) -> AccessClaims:
         raise InvalidToken("Not an access token.")
     try:
         user_id = uuid.UUID(str(claims["sub"]))
+        family_id = uuid.UUID(str(claims["sid"])) if "sid" in claims else None
     except ValueError as exc:
         raise InvalidToken("The access token is invalid.") from exc
     return AccessClaims(
@@ -211,6 +222,7 @@ def _decode_access_token(settings: Settings, token: str) -> AccessClaims:
         role=str(claims["role"]),
         jti=str(claims["jti"]),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        family_id=family_id,
     )
 
 

@@ -228,6 +228,20 @@ class Settings(BaseSettings):
         1, ge=1, description="worker processes the deployment may run at most (all queues)"
     )
 
+    # ---- live streams (api/live/, evently/live_hub.py; issue 28) ----
+    streams_per_client: int = Field(
+        20, ge=1, description="concurrent SSE streams per client address, per API process"
+    )
+    streams_per_user: int = Field(
+        10, ge=1, description="concurrent SSE streams per signed-in user, per API process"
+    )
+    stream_idle_seconds: float = Field(
+        1800.0, gt=0, description="a stream with no message for this long closes"
+    )
+    stream_session_check_seconds: float = Field(
+        30.0, gt=0, description="how often a user's stream re-reads its session's revocation"
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

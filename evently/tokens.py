@@ -195,3 +195,29 @@ async def prune_expired(session: AsyncSession, *, grace_days: int = 1) -> int:
         {"d": grace_days},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# live streams (issue 28): a user's stream ends when its session logs out (api/live/)
+async def family_of(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(user id, family id) of a refresh token, or None for an unknown one."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = (
+        await session.execute(
+            text("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = :h"),
+            {"h": hash_refresh_token(token)},
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def family_active(session: AsyncSession, family_id: uuid.UUID) -> bool:
+    """True while the session has a token that is neither revoked nor expired."""
+    found = await session.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = :f "
+            "AND revoked_at IS NULL AND expires_at > now())"
+        ),
+        {"f": family_id},
+    )
+    return bool(found)

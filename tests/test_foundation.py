@@ -93,6 +93,7 @@ async def test_ready_is_200_degraded_when_redis_is_down(
     assert body["status"] == "degraded"
     assert "redis" in body["degraded"]
     assert body["checks"]["redis"] != "ok"
+    assert body["rate_limits"] == "degraded: per-process"  # login limits count per process
 
 
 def test_docker_compose_wires_every_service() -> None:

@@ -95,7 +95,8 @@ async def refresh(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
 )
-async def logout(body: RefreshRequest, session: SessionDep) -> Response:
-    """Revoke the presented refresh token's session (its family). Idempotent: always 204."""
-    await service.log_out(session, body.refresh_token)
+async def logout(body: RefreshRequest, session: SessionDep, res: ResourcesDep) -> Response:
+    """Revoke the presented refresh token's session (its family). Idempotent: always 204.
+    The session's live streams (``GET /users/stream``) end."""
+    await service.log_out(session, res.redis, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.schemas import LoginRequest, RegisterRequest
 from api.http.ratelimit import RequestRateLimiter
-from evently import accounts, tokens
+from evently import accounts, live, tokens
 from evently.db.models import User
 from evently.errors import Unprocessable
 from evently.ratelimit import hashed
@@ -61,7 +62,7 @@ async def _limit(
 
 
 def _signed_in(settings: Settings, user: User, refresh: tokens.IssuedRefreshToken) -> SignedIn:
-    access, _ = create_access_token(settings, user.id, user.role)
+    access, _ = create_access_token(settings, user.id, user.role, refresh.family_id)
     return SignedIn(user, access, refresh)
 
 
@@ -111,7 +112,13 @@ async def refresh(
     return _signed_in(settings, rotation.user, rotation.refresh)
 
 
-async def log_out(session: AsyncSession, refresh_token: str | None) -> None:
-    """Revoke the session (the refresh token's family); nothing to do without one."""
-    if refresh_token:
-        await tokens.revoke_family_of(session, refresh_token)
+async def log_out(session: AsyncSession, redis: Redis, refresh_token: str | None) -> None:
+    """Revoke the session (the refresh token's family); nothing to do without one. The
+    session's live streams (``GET /users/stream``) end at once (a logout notice on the user's
+    channel)."""
+    if not refresh_token:
+        return
+    owner = await tokens.family_of(session, refresh_token)
+    await tokens.revoke_family_of(session, refresh_token)
+    if owner is not None:
+        await live.publish_logout(redis, *owner)

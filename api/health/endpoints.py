@@ -5,6 +5,10 @@ source of truth) and Temporal (every booking is a workflow). Redis only accelera
 cache, rate limits: each falls back when it is down) and search is a derived index with its own
 503 on its routes, so either being down answers 200 ``status: "degraded"`` naming the failed
 checks: a load balancer keeps sending traffic, a dashboard still sees the fault.
+
+``rate_limits`` says how the login and sign-up limits count: ``ok`` (in Redis, shared by every
+process) or ``degraded: per-process`` (Redis is down, or this process's limiter found it down
+within its cooldown: each process counts on its own, evently/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import ResourcesDep, TemporalDep
 from api.health.schemas import Readiness
@@ -20,6 +24,7 @@ from api.problems import problem_responses
 from evently.db.session import ping as ping_postgres
 from evently.errors import NotReady
 from evently.infra.resources import Resources
+from evently.ratelimit import RateLimiter
 from workflows.connection import TemporalClient, ping
 
 router = APIRouter(tags=["health"])
@@ -51,7 +56,7 @@ def _checks(res: Resources, temporal: TemporalClient) -> dict[str, Callable[[], 
 
 
 @router.get("/health/ready", response_model=Readiness, responses=problem_responses(NotReady))
-async def ready(res: ResourcesDep, temporal: TemporalDep) -> Readiness:
+async def ready(request: Request, res: ResourcesDep, temporal: TemporalDep) -> Readiness:
     checks = _checks(res, temporal)
     results = await asyncio.gather(*(_check(call) for call in checks.values()))
     found = {
@@ -61,8 +66,11 @@ async def ready(res: ResourcesDep, temporal: TemporalDep) -> Readiness:
     down = [name for name in failed if name in REQUIRED]
     if down:
         raise NotReady(f"unreachable: {', '.join(down)}", retry_after=5, checks=found)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    per_process = "redis" in failed or (limiter is not None and limiter.degraded)
     return Readiness(
         status="degraded" if failed else "ready",
         checks=found,
         degraded=failed,
+        rate_limits="degraded: per-process" if per_process else "ok",
     )

@@ -15,3 +15,7 @@ class Readiness(BaseModel):
         description="every check by name (postgres, temporal, redis, search): `ok` or the error"
     )
     degraded: list[str] = Field(description="the optional checks that failed (empty when ready)")
+    rate_limits: Literal["ok", "degraded: per-process"] = Field(
+        description="how the login and sign-up limits count: `ok` (in Redis, across processes) "
+        "or `degraded: per-process` (Redis unavailable: each API process counts on its own)"
+    )

@@ -11,7 +11,8 @@ An endpoint counts a request through :class:`RequestRateLimiter` (``RateLimiterD
 
 ``q`` requests per ``w`` seconds; ``r`` requests left, ``t`` seconds until the window ends.
 No extra Redis round trip: the limiter's one script returns the count and the window's TTL.
-A hit Redis did not count (limiter failing open) adds nothing.
+A hit counted by this process alone (Redis down: ``Hit.local``) reports its per-process count;
+a hit counted nowhere adds nothing.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class RequestRateLimiter:
         return check(await self.hit(key, limit, window_seconds), detail=detail)
 
 
-#: OpenAPI: what a rate-limited route's answers carry (absent while Redis is down: the
-#: limiter then lets requests through uncounted)
+#: OpenAPI: what a rate-limited route's answers carry (while Redis is down: this process's
+#: own count, see evently/ratelimit.py)
 RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
     "RateLimit-Policy": {
         "description": 'the quotas this route counts against: `"<policy>";q=<requests>;w=<seconds>`'

@@ -12,27 +12,40 @@ Messages from a channel carry an ``id`` (the Redis stream entry): reconnect with
 they never move the client's ``Last-Event-ID``) and again after every reconnect. A ``reset``
 message says the client was away longer than the retained window (re-read the state over
 REST).
+
+Protection (issue 28): every stream of this process is fed by ONE Redis reader
+(evently/live_hub.py), not a connection each; a client address and a user hold at most
+``EVENTLY_STREAMS_PER_CLIENT`` / ``EVENTLY_STREAMS_PER_USER`` streams (api/live/limits.py:
+429 ``too_many_streams`` beyond); a stream with no message for ``EVENTLY_STREAM_IDLE_SECONDS``
+closes; a draft event has no stream (404); a buyer's stream ends when their access token
+expires or their session logs out (a ``logout`` notice on their channel, and a re-read of the
+session every ``EVENTLY_STREAM_SESSION_CHECK_SECONDS``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.auth.deps import TokenClaims
+from api.auth.deps import TokenClaims, client_ip
 from api.deps import ResourcesDep
+from api.live.limits import LeasedStream, StreamSlots
 from api.problems import problem_responses
 from api.waitingroom import service as waitingroom_service
 from api.waitingroom.endpoints import waiting_room
-from evently import live
-from evently.errors import EventNotFound
+from evently import live, tokens
+from evently.enums import EventStatus
+from evently.errors import EventNotFound, TokenRevoked, TooManyStreams
 from evently.infra.resources import Resources
+from evently.live_hub import Hub, Subscription
 from evently.settings import Settings
 from evently.waitingroom import WaitingRoom
 
@@ -69,18 +82,62 @@ def _stream_doc(what: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def stream_redis(request: Request, res: Resources) -> Redis:
-    """A Redis client for blocking stream reads (the shared one has sub-second timeouts)."""
+def live_hub(request: Request, res: Resources) -> Hub:
+    """The process's one reader of live channels (evently/live_hub.py)."""
     state = request.app.state
-    if not hasattr(state, "live_redis"):
-        state.live_redis = Redis.from_url(
-            res.endpoints.redis_url,
-            decode_responses=True,
-            socket_timeout=BLOCK_MS / 1000 + 5,
-            socket_connect_timeout=1,
-        )
-    found: Redis = state.live_redis
+    if not hasattr(state, "live_hub"):
+        state.live_hub = Hub(res.endpoints.redis_url, block_ms=BLOCK_MS)
+    found: Hub = state.live_hub
     return found
+
+
+def stream_slots(request: Request) -> StreamSlots:
+    state = request.app.state
+    if not hasattr(state, "stream_slots"):
+        state.stream_slots = StreamSlots()
+    found: StreamSlots = state.stream_slots
+    return found
+
+
+# a user stream's periodic look at its state: events to send, or None (the stream ends)
+Tick = Callable[[], Awaitable[list[ServerSentEvent] | None]]
+
+
+async def _relay(
+    sub: Subscription,
+    redis: Redis,
+    settings: Settings,
+    *,
+    tick: Tick | None = None,
+    family_id: uuid.UUID | None = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """The channel's messages (first what Redis holds after the resume point, then what the
+    hub delivers), until the stream is idle for ``EVENTLY_STREAM_IDLE_SECONDS``, the
+    ``tick`` says it is over, or ``family_id``'s session logs out."""
+    clock = asyncio.get_running_loop().time
+    last_sent = clock()
+    behind = True  # read Redis directly until caught up
+    while clock() - last_sent < settings.stream_idle_seconds:
+        if behind or sub.lagging:
+            batch = await sub.catch_up(redis)
+            behind = False
+        else:
+            message = await sub.next(BLOCK_MS / 1000)
+            batch = [message] if message is not None else []
+        for message in batch:
+            if message.type == live.LOGOUT:  # a notice for the server, never sent on
+                if family_id is not None and message.data.get("family_id") == str(family_id):
+                    return
+                continue
+            last_sent = clock()
+            yield _sse(message)
+        if tick is not None:
+            events = await tick()
+            if events is None:
+                return
+            for event in events:
+                last_sent = clock()
+                yield event
 
 
 def _sse(message: live.Message) -> ServerSentEvent:
@@ -100,7 +157,7 @@ async def _resume_point(redis: Redis, channel: str, last_event_id: str | None) -
     response_class=EventSourceResponse,
     responses={
         **_stream_doc("the event's availability and waiting room."),
-        **problem_responses(EventNotFound),
+        **problem_responses(EventNotFound, TooManyStreams),
     },
     summary="Live updates of an event (Server-Sent Events)",
 )
@@ -114,12 +171,22 @@ async def event_stream(
     `queue` (`admitted_through`, `waiting`, the admission `rate`) as the line moves."""
     async with res.engine.connect() as conn:
         counts = await live.event_counts(conn, event_id)
-    if counts is None:
+    if counts is None or counts.status == EventStatus.DRAFT:
         raise EventNotFound()
-    redis = stream_redis(request, res)
+    settings = res.settings
+    lease = stream_slots(request).take(
+        client_ip(request), None, settings.streams_per_client, settings.streams_per_user
+    )
+    redis = res.redis
+    hub = live_hub(request, res)
     channel = live.event_channel(event_id)
-    after, gap = await _resume_point(redis, channel, last_event_id)
-    line = await waiting_room(request).line(event_id)
+    try:
+        async with hub.short_reads:  # a burst of streams opening takes turns
+            after, gap = await _resume_point(redis, channel, last_event_id)
+            line = await waiting_room(request).line(event_id)
+    except BaseException:
+        lease.release()
+        raise
     snapshot = {
         "event_id": str(event_id),
         "available": counts.available,
@@ -135,19 +202,20 @@ async def event_stream(
         if gap:
             yield ServerSentEvent(event="reset", data="{}")
         yield ServerSentEvent(event="snapshot", data=json.dumps(snapshot))
-        position = after
-        while True:
-            for message in await live.read(redis, channel, position, BLOCK_MS):
-                position = message.id
-                yield _sse(message)
+        async with hub.subscribe(redis, channel, after) as sub:
+            async for event in _relay(sub, redis, settings):
+                yield event
 
-    return EventSourceResponse(messages(), ping=PING_SECONDS)
+    return LeasedStream(messages(), lease, ping=PING_SECONDS)
 
 
 @router.get(
     "/users/stream",
     response_class=EventSourceResponse,
-    responses=_stream_doc("the buyer's waiting rooms, admissions, bookings and waitlist offers."),
+    responses={
+        **_stream_doc("the buyer's waiting rooms, admissions, bookings and waitlist offers."),
+        **problem_responses(TokenRevoked, TooManyStreams),
+    },
     summary="Live updates for the signed-in buyer (Server-Sent Events)",
 )
 async def user_stream(
@@ -159,29 +227,56 @@ async def user_stream(
     """`ready` (no id) at once, then `queue` (no id: your place in each line you joined,
     when it changes — `position`, `state`, and the `admission_token` once admitted),
     `admitted`, `booking` (`booking_id`, `status`), `waitlist_offer` (`entry_id`, `seats`,
-    `expires_at`)."""
-    redis = stream_redis(request, res)
-    user_id = claims.user_id
-    channel = live.user_channel(user_id)
-    after, gap = await _resume_point(redis, channel, last_event_id)
-    room = waiting_room(request)
+    `expires_at`). The stream ends when the access token expires or its session logs out
+    (401 `token_revoked` for a logged-out session's token)."""
     settings = res.settings
+    user_id = claims.user_id
+    family_id = claims.family_id
+    if family_id is not None and not await _session_active(res, family_id):
+        raise TokenRevoked("This session has logged out.")
+    lease = stream_slots(request).take(
+        client_ip(request), user_id, settings.streams_per_client, settings.streams_per_user
+    )
+    redis = res.redis
+    hub = live_hub(request, res)
+    channel = live.user_channel(user_id)
+    try:
+        async with hub.short_reads:
+            after, gap = await _resume_point(redis, channel, last_event_id)
+    except BaseException:
+        lease.release()
+        raise
+    room = waiting_room(request)
+    ends_at = claims.expires_at.timestamp()
+    seen: dict[uuid.UUID, tuple[str, int]] = {}
+    next_check = time.monotonic() + settings.stream_session_check_seconds
+
+    async def tick() -> list[ServerSentEvent] | None:
+        nonlocal next_check
+        if time.time() >= ends_at:
+            return None
+        if family_id is not None and time.monotonic() >= next_check:
+            next_check = time.monotonic() + settings.stream_session_check_seconds
+            if not await _session_active(res, family_id):
+                return None
+        async with hub.short_reads:
+            return await _queue_changes(settings, room, user_id, seen)
 
     async def messages() -> AsyncIterator[ServerSentEvent]:
         if gap:
             yield ServerSentEvent(event="reset", data="{}")
         # at once: the client knows the stream is open (and a proxy sends the headers on)
         yield ServerSentEvent(event="ready", data=json.dumps({"user_id": str(user_id)}))
-        position = after
-        seen: dict[uuid.UUID, tuple[str, int]] = {}
-        while True:
-            for event in await _queue_changes(settings, room, user_id, seen):
+        async with hub.subscribe(redis, channel, after) as sub:
+            async for event in _relay(sub, redis, settings, tick=tick, family_id=family_id):
                 yield event
-            for message in await live.read(redis, channel, position, BLOCK_MS):
-                position = message.id
-                yield _sse(message)
 
-    return EventSourceResponse(messages(), ping=PING_SECONDS)
+    return LeasedStream(messages(), lease, ping=PING_SECONDS)
+
+
+async def _session_active(res: Resources, family_id: uuid.UUID) -> bool:
+    async with res.sessionmaker() as session:
+        return await tokens.family_active(session, family_id)
 
 
 async def _queue_changes(

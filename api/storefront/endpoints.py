@@ -382,7 +382,7 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
             title="Find an event",
             error=CsrfFailed.message,
         )
-    await auth.log_out(session, request.cookies.get(SESSION_COOKIE))
+    await auth.log_out(session, res.redis, request.cookies.get(SESSION_COOKIE))
     visit.cookies[SESSION_COOKIE] = None
     visit.cookies[ACCESS_COOKIE] = None
     return _apply(RedirectResponse("/", status_code=303), visit, settings)

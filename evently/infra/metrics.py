@@ -114,6 +114,19 @@ WAITING_ROOM_ADMITTED: Final = Counter(
     "Buyers admitted from waiting rooms (all events).",
 )
 
+# live streams and rate limits without Redis (issue 28)
+LIVE_STREAMS_REFUSED: Final = Counter(
+    "evently_live_streams_refused_total",
+    "SSE streams refused with 429 too_many_streams, by cap (client|user).",
+    ["cap"],
+)
+
+RATE_LIMIT_FALLBACK: Final = Counter(
+    "evently_rate_limit_fallback_total",
+    "Rate-limit hits counted per process because Redis was unavailable, by limiter scope.",
+    ["scope"],
+)
+
 __all__ = [
     "AVAILABILITY_CACHE",
     "BOOKINGS",
@@ -122,8 +135,10 @@ __all__ = [
     "CHECKINS",
     "HTTP_DURATION",
     "HTTP_REQUESTS",
+    "LIVE_STREAMS_REFUSED",
     "MAILS",
     "RATE_LIMITED",
+    "RATE_LIMIT_FALLBACK",
     "RESERVE_OUTCOMES",
     "RESERVE_REQUESTS",
     "RESERVE_SECONDS",

@@ -1,4 +1,4 @@
-"""Rate limits on login and register (real Redis), and auth with Redis down (fails open)."""
+"""Rate limits on login and register (real Redis), and with Redis down (counted per process)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evently.infra import metrics
 from evently.infra.resources import Resources, open_resources
-from evently.ratelimit import RateLimiter
+from evently.ratelimit import LocalWindows, RateLimiter
 from evently.settings import Settings
 from tests.api.auth.helpers import AUTH, PASSWORD, assert_problem, register
 from tests.conftest import AppFactory
@@ -134,26 +135,55 @@ async def test_register_over_the_limit_is_429_per_ip_then_recovers(
         assert status == 201
 
 
-async def test_auth_works_with_redis_down(
+async def test_auth_works_with_redis_down_and_is_limited_per_process(
     settings: Settings, state_dir: Path, caplog: pytest.LogCaptureFixture, app_factory: AppFactory
 ) -> None:
+    """Redis refusing connections: auth keeps working, and the login and sign-up limits do not
+    switch off — each process counts on its own, logs it, and readiness says so."""
     broken = settings.model_copy(
         update={
             "redis_url": f"unix://{state_dir}/no-such-redis-{uuid.uuid4().hex[:6]}.sock",
-            "login_rate_limit": 1,
-            "register_rate_limit": 1,
+            "login_rate_limit": 2,
+            "register_rate_limit": 2,
         }
     )
     caplog.set_level(logging.WARNING, logger="evently.ratelimit")
+    fallback = metrics.RATE_LIMIT_FALLBACK.labels(scope="login:ip")
+    before = fallback._value.get()
     async with open_resources(broken) as res, _client(res, broken, _ip(), app_factory) as client:
         email = unique_email("noredis")
         pair = await register(client, email)
-        for _ in range(3):  # the limits (1) are not enforced: the limiter fails open
-            r = await client.post(f"{AUTH}/login", json={"email": email, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            assert "ratelimit" not in r.headers  # nothing was counted: nothing to report
-        r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+        body = {"email": email, "password": PASSWORD}
+        r = await client.post(f"{AUTH}/login", json=body)
         assert r.status_code == 200, r.text
-        wrong = await client.post(f"{AUTH}/login", json={"email": email, "password": "x" * 12})
-        assert_problem(wrong, 401, "invalid_credentials")
-    assert any("failing open" in rec.getMessage() for rec in caplog.records)
+        # this process's own count is what the fields report
+        assert r.headers["ratelimit"].startswith('"login:ip";r=1;'), r.headers
+        r = await client.post(f"{AUTH}/login", json=body)
+        assert r.status_code == 200, r.text
+        assert_problem(await client.post(f"{AUTH}/login", json=body), 429, "rate_limited")
+        r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert r.status_code == 200, r.text  # not rate limited
+        ready = (await client.get("/health/ready")).json()
+        assert ready["rate_limits"] == "degraded: per-process"
+        assert "redis" in ready["degraded"]
+        # sign-up too: a second new address gets its own per-process count
+        async with _client(res, broken, _ip(), app_factory) as other:
+            for n in range(2):
+                await register(other, unique_email(f"noredis-{n}"))
+            r = await other.post(
+                f"{AUTH}/register", json={"email": unique_email("noredis"), "password": PASSWORD}
+            )
+            assert_problem(r, 429, "rate_limited")
+    assert fallback._value.get() >= before + 3
+    assert any("counting per process" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_local_windows_count_reset_and_stay_bounded() -> None:
+    windows = LocalWindows(max_keys=4)
+    assert [windows.hit("a", 60)[0] for _ in range(3)] == [1, 2, 3]
+    count, left = windows.hit("b", 60)
+    assert count == 1
+    assert 59 < left <= 60
+    for n in range(10):
+        windows.hit(f"k{n}", 60)
+    assert len(windows._windows) <= 4

@@ -21,6 +21,7 @@ async def test_ready_when_everything_answers(client: httpx.AsyncClient) -> None:
         "status": "ready",
         "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok", "search": "ok"},
         "degraded": [],
+        "rate_limits": "ok",
     }
 
 
