@@ -204,9 +204,13 @@ class Settings(BaseSettings):
     webhook_retry_horizon_seconds: float = Field(3 * 86400.0, gt=0)
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="one delivery attempt")
     webhook_relay_poll_seconds: float = Field(1.0, gt=0, description="outbox polling interval")
-    # endpoints on loopback/private/link-local addresses (and plain http): allowed outside
-    # production unless set; production refuses them unless set to true
-    webhook_allow_private_urls: bool | None = None
+    # destinations (issue 28, evently/webhooks/targets.py, docs/api.md "Webhooks"): only public
+    # addresses, in every environment. true allows loopback/private/link-local ones too (and
+    # plain http in production): tests and `evently dev` turn it on for local receivers
+    webhook_allow_private_targets: bool = False
+    # comma-separated IPs/CIDRs an operator trusts as webhook destinations although they are
+    # not public (an internal receiver), e.g. "10.20.0.0/16"
+    webhook_allowed_networks: str = ""
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -302,11 +306,20 @@ class Settings(BaseSettings):
     def stripe_webhook_enabled(self) -> bool:
         return bool(_secret(self.stripe_webhook_secret))
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_webhook_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @property
-    def webhook_private_urls_allowed(self) -> bool:
-        if self.webhook_allow_private_urls is not None:
-            return self.webhook_allow_private_urls
-        return self.env != "production"
+    def webhook_allowed_network_list(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.webhook_allowed_networks)
+
+    @property
+    def webhook_require_https(self) -> bool:
+        """Production endpoints use https (unless private targets are allowed there)."""
+        return self.env == "production" and not self.webhook_allow_private_targets
 
     @property
     def state_path(self) -> Path:
