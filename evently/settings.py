@@ -212,6 +212,16 @@ class Settings(BaseSettings):
     # not public (an internal receiver), e.g. "10.20.0.0/16"
     webhook_allowed_networks: str = ""
 
+    # ---- operator surfaces (issue 28, docs/operations.md "Metrics") ----
+    # the API's Prometheus metrics on a port of their own (prometheus_client's server, started
+    # by `evently api`); GET /metrics on the API port is then off unless a token is set
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    # GET /metrics on the API port requires "Authorization: Bearer <token>" when set; in
+    # production without a token the route is off (404)
+    metrics_token: SecretStr | None = None
+    # /docs, /redoc and /openapi.json; unset: on in development/test, off in production
+    api_docs: bool | None = None
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -311,6 +321,22 @@ class Settings(BaseSettings):
     def _valid_webhook_networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.env != "production"
+
+    @property
+    def metrics_route_token(self) -> str | None:
+        return _secret(self.metrics_token) or None
+
+    @property
+    def metrics_route_enabled(self) -> bool:
+        """``GET /metrics`` on the API port: with a token (then required), or outside
+        production when no metrics port of its own is set."""
+        if self.metrics_route_token:
+            return True
+        return self.env != "production" and self.metrics_port is None
 
     @property
     def webhook_allowed_network_list(self) -> tuple[IPNetwork, ...]:
