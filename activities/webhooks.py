@@ -15,7 +15,7 @@ from temporalio import activity
 
 from evently.enums import WebhookDeliveryStatus, WebhookStatus
 from evently.infra.resources import Resources
-from evently.webhooks import outbox, sender
+from evently.webhooks import outbox, sender, targets
 from workflows.connection import TemporalClient
 from workflows.webhooks import client as webhooks_client
 from workflows.webhooks.contract import (
@@ -35,18 +35,22 @@ START_CONCURRENCY = 20
 
 
 class WebhookActivities:
-    def __init__(self, res: Resources, temporal: TemporalClient) -> None:
+    def __init__(
+        self,
+        res: Resources,
+        temporal: TemporalClient,
+        resolver: targets.Resolver = targets.system_resolver,
+    ) -> None:
         self.res = res
         self.temporal = temporal
+        self.resolver = resolver  # pluggable: tests answer names with a stub
+        self.policy = targets.TargetPolicy.of(res.settings)
         self._http: httpx.AsyncClient | None = None
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:  # made on first use, inside the worker's event loop
-            self._http = httpx.AsyncClient(
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            )
+            self._http = sender.client()
         return self._http
 
     def schedule(self) -> RetrySchedule:
@@ -135,7 +139,8 @@ class WebhookActivities:
             msg_id=sender.message_id(ctx.message_id),
             payload=payload,
             timeout_seconds=data.timeout_seconds,
-            allow_private=self.res.settings.webhook_private_urls_allowed,
+            policy=self.policy,
+            resolver=self.resolver,
         )
         if sent.delivered:
             outcome, status = AttemptOutcome.DELIVERED, WebhookDeliveryStatus.DELIVERED
@@ -153,6 +158,7 @@ class WebhookActivities:
                 duration_ms=sent.duration_ms,
                 status_code=sent.status_code,
                 error=sent.error,
+                response_headers=sent.response_headers,
                 outcome=status,
                 next_delay_seconds=data.next_delay_seconds,
             )

@@ -125,13 +125,18 @@ def create_app(
                 if tracing is not None:
                     tracing.shutdown()  # export what is buffered
 
+    docs = settings.api_docs_enabled  # EVENTLY_API_DOCS (issue 28: off in production)
     app = FastAPI(
         title="Evently",
         version="0.1.0",
         description="Event ticketing: hold seats, pay within the window, never oversold.",
         lifespan=lifespan,
         telemetry=tracing.fastapi_telemetry() if tracing is not None else TELEMETRY_OFF,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
+    app.state.settings = settings  # GET /metrics reads its switch and token (api/metrics.py)
     if resources is not None and temporal is not None:
         app.state.resources = resources
         app.state.temporal = temporal

@@ -12,21 +12,24 @@ aggregated; otherwise the process registry is served.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
 import time
 import uuid
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -167,12 +170,24 @@ def _log_request(scope: Scope, method: str, route: str, status: int, elapsed: fl
     )
 
 
-def metrics_payload() -> bytes:
+def metrics_registry() -> CollectorRegistry:
+    """This process's registry, or every uvicorn process's (``PROMETHEUS_MULTIPROC_DIR``)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return registry
+    return REGISTRY
+
+
+def metrics_payload() -> bytes:
+    return generate_latest(metrics_registry())
+
+
+def serve_metrics_port(host: str, port: int) -> WSGIServer:
+    """``EVENTLY_METRICS_PORT``: prometheus_client's own HTTP server (a daemon thread) on
+    ``host:port``, outside the API's port and its middleware (issue 28)."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics_registry())
+    return server
 
 
 router = APIRouter(tags=["ops"])
@@ -184,5 +199,22 @@ router = APIRouter(tags=["ops"])
     response_class=Response,
     summary="Prometheus metrics (text exposition format)",
 )
-async def get_metrics() -> Response:
+async def get_metrics(request: Request) -> Response:
+    """Off (404) in production without ``EVENTLY_METRICS_TOKEN``, or where a metrics port of
+    its own serves them; with a token, only ``Authorization: Bearer <token>`` may read."""
+    settings = request.app.state.settings
+    if not settings.metrics_route_enabled:
+        return Response(status_code=404, content=b"Not Found", media_type="text/plain")
+    token = settings.metrics_route_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            return Response(
+                status_code=401,
+                content=b"Unauthorized",
+                media_type="text/plain",
+                headers={"www-authenticate": 'Bearer realm="metrics"'},
+            )
     return Response(content=metrics_payload(), media_type=CONTENT_TYPE_LATEST)

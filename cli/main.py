@@ -52,6 +52,10 @@ def api(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # GET /metrics then aggregates every uvicorn worker process (fresh dir per start)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="evently-metrics-")
+    if settings.metrics_port:  # the metrics on a port of their own (issue 28)
+        from api.metrics import serve_metrics_port
+
+        serve_metrics_port(host or settings.api_host, settings.metrics_port)
     uvicorn.run(
         "api.main:app",
         host=host or settings.api_host,

@@ -460,6 +460,12 @@ class InvalidWebhookUrl(Unprocessable):
     code, title = "invalid_webhook_url", "Invalid webhook URL"
 
 
+class WebhookUrlNotAllowed(Unprocessable):
+    """The URL's host is, or resolves to, an address webhooks may not reach (issue 28)."""
+
+    code, title = "webhook_url_not_allowed", "Webhook URL not allowed"
+
+
 # ---- 503 --------------------------------------------------------------------------------------
 
 

@@ -204,9 +204,23 @@ class Settings(BaseSettings):
     webhook_retry_horizon_seconds: float = Field(3 * 86400.0, gt=0)
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="one delivery attempt")
     webhook_relay_poll_seconds: float = Field(1.0, gt=0, description="outbox polling interval")
-    # endpoints on loopback/private/link-local addresses (and plain http): allowed outside
-    # production unless set; production refuses them unless set to true
-    webhook_allow_private_urls: bool | None = None
+    # destinations (issue 28, evently/webhooks/targets.py, docs/api.md "Webhooks"): only public
+    # addresses, in every environment. true allows loopback/private/link-local ones too (and
+    # plain http in production): tests and `evently dev` turn it on for local receivers
+    webhook_allow_private_targets: bool = False
+    # comma-separated IPs/CIDRs an operator trusts as webhook destinations although they are
+    # not public (an internal receiver), e.g. "10.20.0.0/16"
+    webhook_allowed_networks: str = ""
+
+    # ---- operator surfaces (issue 28, docs/operations.md "Metrics") ----
+    # the API's Prometheus metrics on a port of their own (prometheus_client's server, started
+    # by `evently api`); GET /metrics on the API port is then off unless a token is set
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    # GET /metrics on the API port requires "Authorization: Bearer <token>" when set; in
+    # production without a token the route is off (404)
+    metrics_token: SecretStr | None = None
+    # /docs, /redoc and /openapi.json; unset: on in development/test, off in production
+    api_docs: bool | None = None
 
     # ---- connection budget (issue 33, docs/deployment.md "Connection budget") ----
     # Postgres's max_connections as the deployment declares it; when set, every process
@@ -370,11 +384,36 @@ class Settings(BaseSettings):
     def stripe_webhook_enabled(self) -> bool:
         return bool(_secret(self.stripe_webhook_secret))
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_webhook_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @property
-    def webhook_private_urls_allowed(self) -> bool:
-        if self.webhook_allow_private_urls is not None:
-            return self.webhook_allow_private_urls
-        return self.env != "production"
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.env != "production"
+
+    @property
+    def metrics_route_token(self) -> str | None:
+        return _secret(self.metrics_token) or None
+
+    @property
+    def metrics_route_enabled(self) -> bool:
+        """``GET /metrics`` on the API port: with a token (then required), or outside
+        production when no metrics port of its own is set."""
+        if self.metrics_route_token:
+            return True
+        return self.env != "production" and self.metrics_port is None
+
+    @property
+    def webhook_allowed_network_list(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.webhook_allowed_networks)
+
+    @property
+    def webhook_require_https(self) -> bool:
+        """Production endpoints use https (unless private targets are allowed there)."""
+        return self.env == "production" and not self.webhook_allow_private_targets
 
     @property
     def state_path(self) -> Path:

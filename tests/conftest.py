@@ -77,6 +77,9 @@ def stack_settings(state_dir: Path) -> Iterator[Settings]:
                 "webhook_retry_horizon_seconds": 60.0,
                 "webhook_timeout_seconds": 1.0,
                 "webhook_relay_poll_seconds": 0.1,
+                # their receivers listen on loopback (tests/support/webhook_receiver.py); the
+                # refusals are tested with the default off (tests/api/webhooks/test_targets.py)
+                "webhook_allow_private_targets": True,
             }
         )
     finally:

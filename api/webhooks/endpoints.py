@@ -18,6 +18,7 @@ from api.deps import SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
 from api.organizations.deps import Owner
 from api.problems import problem_responses
+from api.webhooks.deps import ResolverDep
 from api.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
@@ -32,10 +33,15 @@ from api.webhooks.schemas import (
 from evently import audit
 from evently.db.models import WebhookSubscription
 from evently.enums import WebhookDeliveryStatus, WebhookEventType, WebhookStatus
-from evently.errors import InvalidWebhookUrl, WebhookDeliveryNotFound, WebhookNotFound
+from evently.errors import (
+    InvalidWebhookUrl,
+    WebhookDeliveryNotFound,
+    WebhookNotFound,
+    WebhookUrlNotAllowed,
+)
 from evently.organizations import Access
 from evently.settings import Settings
-from evently.webhooks import subscriptions
+from evently.webhooks import subscriptions, targets
 from workflows.connection import TemporalClient
 from workflows.webhooks.client import ensure_relay
 
@@ -47,9 +53,12 @@ Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-def _check_url(settings: Settings, url: str) -> str:
-    allowed = settings.webhook_private_urls_allowed
-    return subscriptions.check_url(url, require_https=not allowed, allow_private=allowed)
+async def _check_url(settings: Settings, resolver: targets.Resolver, url: str) -> str:
+    """Well-formed (422 invalid_webhook_url) and not pointing at an address webhooks may not
+    reach (422 webhook_url_not_allowed; checked again at every delivery)."""
+    url = subscriptions.check_url(url, require_https=settings.webhook_require_https)
+    await subscriptions.check_destination(url, targets.TargetPolicy.of(settings), resolver)
+    return url
 
 
 async def _own(session: SessionDep, access: Access, webhook_id: uuid.UUID) -> WebhookSubscription:
@@ -83,7 +92,7 @@ async def list_webhooks(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
-    responses=problem_responses(InvalidWebhookUrl),
+    responses=problem_responses(InvalidWebhookUrl, WebhookUrlNotAllowed),
     summary="Subscribe an endpoint (owners); the answer carries its signing secret, once",
 )
 async def create_webhook(
@@ -92,8 +101,9 @@ async def create_webhook(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    resolver: ResolverDep,
 ) -> WebhookCreated:
-    url = _check_url(settings, body.url)
+    url = await _check_url(settings, resolver, body.url)
     sub = await subscriptions.create(
         session,
         access.organization.id,
@@ -130,7 +140,7 @@ async def get_webhook(webhook_id: uuid.UUID, access: Owner, session: SessionDep)
 @router.patch(
     "/{webhook_id}",
     response_model=WebhookOut,
-    responses=problem_responses(WebhookNotFound, InvalidWebhookUrl),
+    responses=problem_responses(WebhookNotFound, InvalidWebhookUrl, WebhookUrlNotAllowed),
     summary="Change a webhook: url, event types, description, enabled (owners)",
 )
 async def update_webhook(
@@ -140,11 +150,12 @@ async def update_webhook(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    resolver: ResolverDep,
 ) -> WebhookOut:
     sub = await _own(session, access, webhook_id)
     changes = body.changes()
     if "url" in changes:
-        changes["url"] = _check_url(settings, changes["url"])
+        changes["url"] = await _check_url(settings, resolver, changes["url"])
     changed = await subscriptions.update(session, sub, changes)
     if changed:
         await audit.record_by(

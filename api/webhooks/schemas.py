@@ -149,7 +149,13 @@ class AttemptOut(BaseModel):
     started_at: datetime
     duration_ms: int
     status_code: int | None
-    error: str | None
+    error: str | None = Field(
+        description="why it failed: the status (HTTP 500), a timeout, a refused destination..."
+        " (the answer's body is never kept)"
+    )
+    response_headers: dict[str, str] | None = Field(
+        description="the answer's headers (lower-case names), when there was an answer"
+    )
     next_attempt_at: datetime | None
 
     @classmethod

@@ -615,6 +615,8 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the answer's headers (issue 28: never its body); None when there was no answer
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class AuditEntry(Base):

@@ -180,6 +180,9 @@ def run_dev(settings: Settings, search_attributes: dict[str, str]) -> int:
         env = dict(os.environ)
         env["EVENTLY_STATE_DIR"] = str(settings.state_path)
         env.setdefault("EVENTLY_ENV", settings.env)
+        if "webhook_allow_private_targets" not in settings.model_fields_set:
+            # local development: webhook receivers on this machine (loopback) are allowed
+            env["EVENTLY_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
         children.append(_spawn(["api"], env))
         children.append(
             _spawn(["worker", "--queues", "booking,search,payments,mail,webhooks"], env)

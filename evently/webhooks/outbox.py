@@ -9,6 +9,7 @@ delivery, its attempt number), so a retried activity changes nothing twice.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,6 +101,7 @@ async def record_attempt(
     error: str | None,
     outcome: WebhookDeliveryStatus,
     next_delay_seconds: float | None,
+    response_headers: dict[str, str] | None = None,
 ) -> datetime | None:
     """The attempt in the log and the delivery's new state (``outcome``: delivered, failed,
     or delivering with the next attempt ``next_delay_seconds`` from now). Returns when the
@@ -112,10 +114,12 @@ async def record_attempt(
     await conn.execute(
         text(
             "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, "
-            "status_code, error, next_attempt_at) VALUES (:d, :a, :at, :ms, :code, :err, :next) "
+            "status_code, error, response_headers, next_attempt_at) "
+            "VALUES (:d, :a, :at, :ms, :code, :err, CAST(:headers AS jsonb), :next) "
             "ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at, "
             "duration_ms = EXCLUDED.duration_ms, status_code = EXCLUDED.status_code, "
-            "error = EXCLUDED.error, next_attempt_at = EXCLUDED.next_attempt_at"
+            "error = EXCLUDED.error, response_headers = EXCLUDED.response_headers, "
+            "next_attempt_at = EXCLUDED.next_attempt_at"
         ),
         {
             "d": delivery_id,
@@ -124,6 +128,7 @@ async def record_attempt(
             "ms": duration_ms,
             "code": status_code,
             "err": error,
+            "headers": json.dumps(response_headers) if response_headers is not None else None,
             "next": next_at,
         },
     )

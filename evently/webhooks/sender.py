@@ -10,9 +10,18 @@ bytes on every attempt:
      "data": {...}}
 
 Outcomes: any 2xx is delivered; 410 Gone ends the subscription; anything else (another
-status, a timeout, a refused connection, a destination that resolves to a private address when
-those are not allowed) is retried. Redirects are not followed; at most 4 KiB of an answer is
-read (kept, truncated, in the log).
+status, a timeout, a refused connection, a destination that is not allowed) is retried.
+
+Destinations (issue 28, :mod:`evently.webhooks.targets`): the host is resolved ONCE per hop,
+every address it has is checked, and the request goes to a checked address (the first that
+accepts a connection) with the original ``Host`` header and, for https, the original name
+for SNI and certificate verification (httpcore's ``sni_hostname`` extension): no second DNS
+lookup, no DNS rebinding. The client ignores proxy variables (``trust_env=False``) and keeps
+no idle connections (every attempt connects to the address it has just checked; a pooled TLS
+connection to an IP must not carry another host's request). At most :data:`MAX_REDIRECTS`
+redirects are followed, only 307/308 (which keep the POST and its body), each hop checked the
+same way. The delivery log keeps the status, the timing and the answer's headers; the answer's
+body is never read.
 """
 
 from __future__ import annotations
@@ -24,14 +33,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from evently.webhooks.subscriptions import is_public_address
+from evently.webhooks import targets
 
-MAX_ANSWER_BYTES = 4096
 USER_AGENT = "Evently-Webhooks/1"
 
 
@@ -70,12 +77,28 @@ def signed_headers(secret: str, msg_id: str, payload: bytes, now: datetime) -> d
     }
 
 
+MAX_REDIRECTS = 3
+MAX_HEADERS = 50
+MAX_HEADER_CHARS = 500
+
+
+def client() -> httpx.AsyncClient:
+    """The deliveries' HTTP client: no proxy from the environment, no redirects of its own,
+    no idle connections kept (see the module's docstring)."""
+    return httpx.AsyncClient(
+        trust_env=False,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=0),
+    )
+
+
 @dataclass(frozen=True)
 class Sent:
     started_at: datetime
     duration_ms: int
     status_code: int | None
     error: str | None
+    response_headers: dict[str, str] | None = None
 
     @property
     def delivered(self) -> bool:
@@ -86,63 +109,117 @@ class Sent:
         return self.status_code == 410
 
 
-async def _destination_error(url: str) -> str | None:
-    """Why this URL must not be called now (it resolves to a non-public address), or None."""
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    private = [str(info[4][0]) for info in infos if not is_public_address(str(info[4][0]))]
-    if private:
-        return f"{host} resolves to a non-public address ({private[0]}): refused"
-    return None
+def kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The answer's headers as the log keeps them: lower-case names, repeats joined, at most
+    :data:`MAX_HEADERS` of them, each value cut at :data:`MAX_HEADER_CHARS`."""
+    kept: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        key = name.lower()
+        if key not in kept and len(kept) >= MAX_HEADERS:
+            continue
+        joined = f"{kept[key]}, {value}" if key in kept else value
+        kept[key] = joined[:MAX_HEADER_CHARS]
+    return kept
+
+
+async def _post_to_checked_address(
+    http: httpx.AsyncClient,
+    url: httpx.URL,
+    *,
+    policy: targets.TargetPolicy,
+    resolver: targets.Resolver,
+    headers: dict[str, str],
+    payload: bytes,
+    timeout_seconds: float,
+) -> httpx.Response:
+    """One hop: resolve once, check every address, POST to the first checked address that
+    accepts a connection. The answer's body is not read (the response is closed)."""
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = await targets.checked_addresses(host, port, policy, resolver)
+    extensions = {}
+    if url.scheme == "https" and targets.literal_address(host) is None:
+        extensions["sni_hostname"] = host  # the certificate is verified for the name
+    failure: httpx.ConnectError | None = None
+    for address in addresses:
+        request = http.build_request(
+            "POST",
+            url.copy_with(host=address),
+            content=payload,
+            headers={**headers, "host": url.netloc.decode("ascii")},
+            timeout=httpx.Timeout(timeout_seconds),
+            extensions=extensions,
+        )
+        try:
+            response = await http.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = exc
+            continue
+        await response.aclose()
+        return response
+    assert failure is not None
+    raise failure
 
 
 async def send(
-    client: httpx.AsyncClient,
+    http: httpx.AsyncClient,
     url: str,
     *,
     secret: str,
     msg_id: str,
     payload: bytes,
     timeout_seconds: float,
-    allow_private: bool,
+    policy: targets.TargetPolicy,
+    resolver: targets.Resolver = targets.system_resolver,
 ) -> Sent:
     started_at = datetime.now(UTC)
     clock = time.monotonic()
 
-    def done(status_code: int | None, error: str | None) -> Sent:
+    def done(
+        status_code: int | None, error: str | None, headers: dict[str, str] | None = None
+    ) -> Sent:
         elapsed = int((time.monotonic() - clock) * 1000)
-        return Sent(started_at, elapsed, status_code, error[:500] if error else None)
+        return Sent(started_at, elapsed, status_code, error[:500] if error else None, headers)
 
-    if not allow_private:
-        refused = await _destination_error(url)
-        if refused is not None:
-            return done(None, refused)
     headers = signed_headers(secret, msg_id, payload, started_at)
+    target = httpx.URL(url)
     try:
         async with asyncio.timeout(timeout_seconds):  # the whole attempt, however it trickles
-            async with client.stream(
-                "POST",
-                url,
-                content=payload,
-                headers=headers,
-                timeout=httpx.Timeout(timeout_seconds),
-                follow_redirects=False,
-            ) as response:
-                answer = b""
-                async for chunk in response.aiter_bytes():
-                    answer += chunk
-                    if len(answer) >= MAX_ANSWER_BYTES:
-                        break
+            for hop in range(MAX_REDIRECTS + 1):
+                response = await _post_to_checked_address(
+                    http,
+                    target,
+                    policy=policy,
+                    resolver=resolver,
+                    headers=headers,
+                    payload=payload,
+                    timeout_seconds=timeout_seconds,
+                )
+                location = response.headers.get("location")
+                if response.status_code not in (307, 308) or not location:
+                    break
+                if hop == MAX_REDIRECTS:
+                    return done(
+                        response.status_code,
+                        f"more than {MAX_REDIRECTS} redirects",
+                        kept_headers(response.headers),
+                    )
+                target = target.join(location)
+                if target.scheme not in ("http", "https") or target.userinfo:
+                    return done(
+                        response.status_code,
+                        "redirected to a URL that is not plain http(s)",
+                        kept_headers(response.headers),
+                    )
+    except targets.TargetRefused as exc:
+        return done(None, str(exc))
+    except targets.Unresolvable as exc:
+        return done(None, str(exc))
     except (TimeoutError, httpx.TimeoutException) as exc:
         return done(None, f"timed out after {timeout_seconds:g} s ({type(exc).__name__})")
     except httpx.HTTPError as exc:
         return done(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     error = None
     if not 200 <= response.status_code < 300:
-        snippet = answer[:200].decode("utf-8", "replace").strip()
-        error = f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
-    return done(response.status_code, error)
+        error = f"HTTP {response.status_code}"  # the answer's body is never kept
+    return done(response.status_code, error, kept_headers(response.headers))

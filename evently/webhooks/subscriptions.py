@@ -8,14 +8,15 @@ its owner) disables it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -27,27 +28,21 @@ from evently.db.models import (
     WebhookSubscription,
 )
 from evently.enums import WebhookDeliveryStatus, WebhookStatus
-from evently.errors import InvalidWebhookUrl
+from evently.errors import InvalidWebhookUrl, WebhookUrlNotAllowed
+from evently.webhooks import targets
 
 DISABLED_BY_OWNER = "disabled by an owner"
+REGISTRATION_RESOLVE_SECONDS = 5.0
 
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def is_public_address(address: str) -> bool:
-    """Not loopback, private, link-local (cloud metadata), multicast, reserved or unspecified."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def check_url(url: str, *, require_https: bool, allow_private: bool) -> str:
-    """A URL an organization may send us to: http(s), a host, no credentials; HTTPS when
-    required (production); a literal address or ``localhost`` only when private destinations
-    are allowed (names are checked again, resolved, at every delivery)."""
+def check_url(url: str, *, require_https: bool) -> str:
+    """A well-formed URL an organization may send us to: http(s), a host, no credentials;
+    HTTPS when required (production). Where it points is checked by :func:`check_destination`
+    (and again, resolved, at every delivery)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -63,17 +58,29 @@ def check_url(url: str, *, require_https: bool, allow_private: bool) -> str:
         raise InvalidWebhookUrl("url: must not carry credentials (use the signature instead)")
     if port == 0:
         raise InvalidWebhookUrl("url: port 0 is not a port")
-    if not allow_private:
-        host = parts.hostname
-        if host == "localhost" or host.endswith(".localhost"):
-            raise InvalidWebhookUrl("url: must be a public address")
-        try:
-            public = is_public_address(host)
-        except ValueError:
-            public = True  # a name: resolved and checked when delivering
-        if not public:
-            raise InvalidWebhookUrl("url: must be a public address")
     return url.strip()
+
+
+async def check_destination(
+    url: str,
+    policy: targets.TargetPolicy,
+    resolver: targets.Resolver = targets.system_resolver,
+    *,
+    resolve_seconds: float = REGISTRATION_RESOLVE_SECONDS,
+) -> None:
+    """Refuse (:class:`WebhookUrlNotAllowed`) a URL whose host is, or resolves to, an address
+    webhooks may not reach. A name that does not resolve now is accepted: every delivery
+    resolves and checks it again before it connects."""
+    parts = httpx.URL(url)
+    host = parts.raw_host.decode("ascii")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(resolve_seconds):
+            await targets.checked_addresses(host, port, policy, resolver)
+    except targets.TargetRefused as exc:
+        raise WebhookUrlNotAllowed(f"url: {exc}") from exc
+    except (targets.Unresolvable, TimeoutError):
+        return
 
 
 async def create(

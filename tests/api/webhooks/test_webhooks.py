@@ -18,8 +18,8 @@ from temporalio.client import Client
 from evently.infra.resources import Resources
 from tests.api.events.conftest import assert_problem
 from tests.api.organizations.helpers import Org, confirmed_booking, make_org, org_event, org_venue
-from tests.api.webhooks.receiver import Receiver
 from tests.factories import Account, make_account, make_accounts
+from tests.support.webhook_receiver import Receiver
 from tests.workflows.histories import record
 from workflows.webhooks.contract import RELAY_WORKFLOW_ID
 
@@ -175,6 +175,10 @@ async def test_every_event_is_delivered_once_the_receiver_is_back(
     assert any(a["status_code"] == 500 for a in attempts)
     assert any("timed out" in (a["error"] or "") for a in attempts)
     assert all(a["next_attempt_at"] for a in attempts[:-1])
+    # the log keeps the answer's status and headers, never its body (issue 28)
+    assert attempts[-1]["response_headers"]["x-receiver"] == "evently-tests"
+    assert "internal-answer" not in detail.text
+    assert any(a["error"] == "HTTP 500" for a in attempts)
     assert detail.json()["data"] == receiver.processed[one["message_id"]]["data"]
     await record(temporal_client, RELAY_WORKFLOW_ID, "webhook-relay")  # a run in progress
 
@@ -273,20 +277,18 @@ async def test_webhook_urls_and_bodies_are_checked(
     )
 
 
-def test_production_refuses_private_destinations() -> None:
-    """In production an endpoint must be https and public (checked at subscription and,
-    resolved, again at every attempt)."""
+def test_production_refuses_plain_http_and_every_environment_private_destinations() -> None:
+    """In production an endpoint must be https; in every environment it must be public
+    (checked at subscription and, resolved, again at every attempt: test_targets.py)."""
     from evently.errors import InvalidWebhookUrl
     from evently.webhooks.subscriptions import check_url
+    from evently.webhooks.targets import TargetPolicy
 
-    for url in (
-        "http://example.com/x",
-        "https://127.0.0.1/x",
-        "https://localhost/x",
-        "https://10.1.2.3/x",
-        "https://169.254.169.254/latest/meta-data",
-        "https://[::1]/x",
-    ):
-        with pytest.raises(InvalidWebhookUrl):
-            check_url(url, require_https=True, allow_private=False)
-    assert check_url(" https://hooks.example.com/x ", require_https=True, allow_private=False)
+    with pytest.raises(InvalidWebhookUrl):
+        check_url("http://example.com/x", require_https=True)
+    assert check_url(" https://hooks.example.com/x ", require_https=True)
+    strict = TargetPolicy()
+    for address in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "100.64.0.1", "fd00::1"):
+        assert strict.refusal(address), address
+    assert strict.refusal("93.184.215.14") is None
+    assert TargetPolicy(allow_private=True).refusal("127.0.0.1") is None

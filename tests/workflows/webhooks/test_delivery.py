@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecutionStatus
 from evently.db.models import Organization
 from evently.infra.resources import Resources
 from evently.webhooks import subscriptions
-from tests.api.webhooks.receiver import Receiver
+from tests.support.webhook_receiver import Receiver
 from tests.workflows.conftest import TimeSkipping, workers
 from tests.workflows.histories import record
 from workflows import common

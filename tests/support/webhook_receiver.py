@@ -2,7 +2,10 @@
 request per connection): it verifies each Standard Webhooks signature with the library,
 deduplicates on ``webhook-id`` like a careful receiver would, and can be told to be down
 (port closed), fail (any status), time out (answer after the sender gave up — having processed
-the message all the same) or answer 410."""
+the message all the same) or answer 410. It listens on any loopback address (``host``:
+127.0.0.2 stands for a public site in tests/api/webhooks/test_targets.py), counts every request
+that reaches it (``requests``, signed or not) and the ``Host`` header each one carried, and can
+redirect every request (``redirect_to``: 307 with that ``Location``)."""
 
 from __future__ import annotations
 
@@ -34,7 +37,11 @@ class Receiver:
     secret: str = ""
     behaviour: Behaviour = lambda msg_id, n: 200
     slow_seconds: float = 2.0
+    host: str = "127.0.0.1"
     port: int = 0
+    redirect_to: str | None = None
+    requests: int = 0  # every request that reached it, whatever it was
+    host_headers: list[str] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     processed: dict[str, dict[str, Any]] = field(default_factory=dict)  # deduplicated
     processed_order: list[str] = field(default_factory=list)
@@ -44,11 +51,11 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"http://{self.host}:{self.port}/hooks"
 
     async def start(self) -> Receiver:
         self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", self.port, reuse_address=True
+            self._handle, self.host, self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -80,12 +87,18 @@ class Receiver:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readline()  # POST /hooks HTTP/1.1
+            if not await reader.readline():  # POST /hooks HTTP/1.1
+                return
+            self.requests += 1
             headers: dict[str, str] = {}
             while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
+            self.host_headers.append(headers.get("host", ""))
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if self.redirect_to is not None:
+                await self._answer(writer, 307, location=self.redirect_to)
+                return
             try:
                 payload = Webhook(self.secret).verify(body, headers)
             except WebhookVerificationError:
@@ -113,10 +126,14 @@ class Receiver:
                 await writer.wait_closed()
 
     @staticmethod
-    async def _answer(writer: asyncio.StreamWriter, status: int) -> None:
-        body = json.dumps({"status": status}).encode()
+    async def _answer(
+        writer: asyncio.StreamWriter, status: int, *, location: str | None = None
+    ) -> None:
+        body = json.dumps({"status": status, "secret": "internal-answer"}).encode()
+        extra = f"location: {location}\r\n" if location else ""
         writer.write(
-            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}"
+            f"x-receiver: evently-tests\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
             + body
         )
