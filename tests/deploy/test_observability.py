@@ -108,7 +108,10 @@ def test_the_scrape_configs_find_every_metrics_port() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     one_host = yaml.safe_load((OBS / "prometheus" / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in one_host["scrape_configs"]}
-    assert jobs["evently-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    # the API's metrics have a port of their own in compose (EVENTLY_METRICS_PORT's default)
+    shared_env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-evently-env"]
+    metrics_port = shared_env["EVENTLY_METRICS_PORT"].removesuffix("}").rsplit("-", 1)[-1]
+    assert jobs["evently-api"]["static_configs"][0]["targets"] == [f"api:{metrics_port}"]
     (dns,) = jobs["evently-worker"]["dns_sd_configs"]
     workers = {name for name in compose if name.startswith("worker-")}
     assert set(dns["names"]) == workers
