@@ -48,7 +48,7 @@ from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tra
 from evently.inventory.gate import Gate
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
-from workflows.connection import TemporalClient, connect
+from workflows.connection import TemporalClient, connect_configured
 
 API_PREFIX = "/api/v1"
 
@@ -115,9 +115,9 @@ def create_app(
             # gates: they are rebuilt from Postgres on their next use (never low)
             await Gate(res.redis).reset_all()
             # lazy: the API starts (and reports not-ready) while Temporal is still down
-            app.state.temporal = await connect(
+            app.state.temporal = await connect_configured(
+                settings,
                 res.endpoints.temporal_address,
-                settings.temporal_namespace,
                 lazy=True,
                 tracer=tracing.tracer if tracing is not None else None,
             )

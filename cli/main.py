@@ -11,6 +11,7 @@ from cli.bench import bench_app
 from cli.common import console, database, load_settings, transaction
 from cli.search import search_app
 from cli.seed import seed
+from cli.temporal import temporal_app
 from cli.tickets import tickets_app
 from evently.settings import Settings
 
@@ -24,6 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(temporal_app, name="temporal")
 app.command("seed")(seed)
 
 

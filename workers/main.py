@@ -51,7 +51,7 @@ from evently.infra.tracing import WORKER_SERVICE, setup_tracing
 from evently.settings import Settings
 from workers.registry import queue_specs
 from workflows import common
-from workflows.connection import connect
+from workflows.connection import connect_configured
 
 log = logging.getLogger("evently.worker")
 
@@ -337,9 +337,9 @@ async def run_worker(
         async with open_resources(settings) as res:
             if tracing is not None:
                 tracing.instrument_resources(res)
-            client = await connect(
+            client = await connect_configured(
+                settings,
                 res.endpoints.temporal_address,
-                settings.temporal_namespace,
                 runtime=metrics.runtime if metrics else None,
                 # the client's tracing interceptor is also every worker's built on it
                 tracer=tracing.tracer if tracing is not None else None,
