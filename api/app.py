@@ -14,6 +14,8 @@ from api.auth.endpoints import router as auth_router
 from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
 from api.checkin.endpoints import router as checkin_router
+from api.codec.endpoints import CodecCors
+from api.codec.endpoints import router as codec_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.deadline import RequestDeadline
@@ -84,6 +86,7 @@ def api_router() -> APIRouter:
     router.include_router(users_router)
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)
+    router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
     return router
 
 
@@ -161,6 +164,8 @@ def create_app(
         page_paths=is_page_path,
     )
     app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
+    if settings.temporal_codec_cors_origins:  # the Temporal UI's origin, /codec/ only
+        app.add_middleware(CodecCors, origins=settings.temporal_codec_cors_origins)
     if settings.trusted_proxy_networks:  # outermost: every layer sees the real client address
         app.add_middleware(
             TrustedProxies,
