@@ -197,7 +197,7 @@ def users_create(
 def users_prune_tokens(
     grace_days: Annotated[int, typer.Option(min=0, help="keep tokens expired for fewer days")] = 1,
 ) -> None:
-    """Delete expired refresh tokens (run daily from cron or a scheduler)."""
+    """Delete expired refresh tokens now (a Temporal Schedule runs this daily: docs/temporal.md)."""
     from evently import tokens
 
     settings = load_settings()

@@ -348,6 +348,8 @@ async def run_worker(
             workers = build_workers(client, res, queues, settings)
             if common.WEBHOOKS in queues:
                 await _ensure_webhook_relay(client)
+            if common.BOOKING in queues:
+                await _ensure_schedules(client)
             if not workers:
                 log.warning("nothing registered on %s", ", ".join(queues))
             log.info(
@@ -382,6 +384,20 @@ async def _ensure_webhook_relay(client: Client) -> None:
         await asyncio.wait_for(ensure_relay(client), timeout=10)
     except Exception as exc:
         log.warning("could not start the webhook relay: %r", exc)
+
+
+async def _ensure_schedules(client: Client) -> None:
+    """The periodic jobs' Temporal Schedules (workflows/maintenance/), created by the booking
+    pool that runs them; best effort like the relay (the next start retries)."""
+    from workflows.maintenance.client import ensure_schedules
+
+    try:
+        created = await asyncio.wait_for(ensure_schedules(client), timeout=10)
+    except Exception as exc:
+        log.warning("could not create the schedules: %r", exc)
+        return
+    if created:
+        log.info("created schedules %s", ", ".join(created))
 
 
 def serve(settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0.0.0") -> None:

@@ -65,6 +65,9 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         # ticket types (issue 15): a partial cancellation, and a reserve of several lines
         "booking-change-lines",
         "booking-held-lines-promo",
+        # the periodic jobs run by Temporal Schedules (issue 33)
+        "maintenance-check-invariants",
+        "maintenance-prune-tokens",
     }
     assert expected <= names, sorted(expected - names)
 
