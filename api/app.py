@@ -13,6 +13,8 @@ from api.auth.endpoints import router as auth_router
 from api.bookings.endpoints import router as bookings_router
 from api.bookings.fastpath import ReserveFastPath
 from api.checkin.endpoints import router as checkin_router
+from api.codec.endpoints import CodecCors
+from api.codec.endpoints import router as codec_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.deadline import RequestDeadline
@@ -47,7 +49,7 @@ from evently.infra.tracing import API_SERVICE, TELEMETRY_OFF, Tracing, setup_tra
 from evently.inventory.gate import Gate
 from evently.security import use_password_profile
 from evently.settings import Settings, get_settings
-from workflows.connection import TemporalClient, connect
+from workflows.connection import TemporalClient, connect_configured
 
 API_PREFIX = "/api/v1"
 
@@ -82,6 +84,7 @@ def api_router() -> APIRouter:
     router.include_router(users_router)
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)
+    router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
     return router
 
 
@@ -113,9 +116,9 @@ def create_app(
             # gates: they are rebuilt from Postgres on their next use (never low)
             await Gate(res.redis).reset_all()
             # lazy: the API starts (and reports not-ready) while Temporal is still down
-            app.state.temporal = await connect(
+            app.state.temporal = await connect_configured(
+                settings,
                 res.endpoints.temporal_address,
-                settings.temporal_namespace,
                 lazy=True,
                 tracer=tracing.tracer if tracing is not None else None,
             )
@@ -164,6 +167,8 @@ def create_app(
         page_paths=is_page_path,
     )
     app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
+    if settings.temporal_codec_cors_origins:  # the Temporal UI's origin, /codec/ only
+        app.add_middleware(CodecCors, origins=settings.temporal_codec_cors_origins)
     if settings.trusted_proxy_networks:  # outermost: every layer sees the real client address
         app.add_middleware(
             TrustedProxies,

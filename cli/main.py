@@ -11,6 +11,7 @@ from cli.bench import bench_app
 from cli.common import console, database, load_settings, transaction
 from cli.search import search_app
 from cli.seed import seed
+from cli.temporal import temporal_app
 from cli.tickets import tickets_app
 from evently.settings import Settings
 
@@ -24,6 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(temporal_app, name="temporal")
 app.command("seed")(seed)
 
 
@@ -199,7 +201,7 @@ def users_create(
 def users_prune_tokens(
     grace_days: Annotated[int, typer.Option(min=0, help="keep tokens expired for fewer days")] = 1,
 ) -> None:
-    """Delete expired refresh tokens (run daily from cron or a scheduler)."""
+    """Delete expired refresh tokens now (a Temporal Schedule runs this daily: docs/temporal.md)."""
     from evently import tokens
 
     settings = load_settings()

@@ -253,12 +253,12 @@ async def _request_index_writes(
     report: SeedReport,
 ) -> None:
     from evently.db.models import DEFAULT_ORGANIZATION_ID
-    from workflows.connection import connect
+    from workflows.connection import connect_configured
     from workflows.search_sync.client import request_index_write
 
     task = progress.add_task("search index requests", total=len(event_ids))
     try:
-        client = await asyncio.wait_for(connect(address, settings.temporal_namespace), 10)
+        client = await asyncio.wait_for(connect_configured(settings, address), 10)
         for event_id in event_ids:
             # the seed's venues and events are the default organization's
             await asyncio.wait_for(

@@ -589,3 +589,10 @@ def all_errors() -> list[type[EventlyError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+# ---- the Temporal codec endpoint (issue 33, api/codec/) ---------------------------------------
+
+
+class CodecPayloadInvalid(Unprocessable):
+    code, title = "codec_payload_invalid", "Payload cannot be decoded"

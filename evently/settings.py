@@ -256,17 +256,33 @@ class Settings(BaseSettings):
         30.0, gt=0, description="how often a user's stream re-reads its session's revocation"
     )
 
+    # ---- Temporal anywhere (issue 33, docs/temporal.md) ----
+    # where/how to connect also comes from Temporal's own environment configuration
+    # (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TOML profiles);
+    # the two EVENTLY_TEMPORAL_ADDRESS/NAMESPACE settings above win when set
+    temporal_codec_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "payload encryption keys `kid:base64-32-bytes,...` (`evently temporal keygen`): the"
+            " first encrypts, all decrypt (rotation); unset: payloads are stored in clear"
+        ),
+    )
+    temporal_codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins of the Temporal UI allowed to call /codec/* (e.g. http://localhost:8233)",
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "temporal_codec_cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in (p.strip() for p in value.split(",")) if part]
         return value
 
-    @field_validator("cors_origins")
+    @field_validator("cors_origins", "temporal_codec_cors_origins")
     @classmethod
     def _exact_origins(cls, origins: list[str]) -> list[str]:
         """Exact ``scheme://host[:port]`` origins (what browsers send in ``Origin``)."""

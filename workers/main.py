@@ -51,7 +51,7 @@ from evently.infra.tracing import WORKER_SERVICE, setup_tracing
 from evently.settings import Settings
 from workers.registry import queue_specs
 from workflows import common
-from workflows.connection import connect
+from workflows.connection import connect_configured
 
 log = logging.getLogger("evently.worker")
 
@@ -337,9 +337,9 @@ async def run_worker(
         async with open_resources(settings) as res:
             if tracing is not None:
                 tracing.instrument_resources(res)
-            client = await connect(
+            client = await connect_configured(
+                settings,
                 res.endpoints.temporal_address,
-                settings.temporal_namespace,
                 runtime=metrics.runtime if metrics else None,
                 # the client's tracing interceptor is also every worker's built on it
                 tracer=tracing.tracer if tracing is not None else None,
@@ -348,6 +348,8 @@ async def run_worker(
             workers = build_workers(client, res, queues, settings)
             if common.WEBHOOKS in queues:
                 await _ensure_webhook_relay(client)
+            if common.BOOKING in queues:
+                await _ensure_schedules(client)
             if not workers:
                 log.warning("nothing registered on %s", ", ".join(queues))
             log.info(
@@ -382,6 +384,20 @@ async def _ensure_webhook_relay(client: Client) -> None:
         await asyncio.wait_for(ensure_relay(client), timeout=10)
     except Exception as exc:
         log.warning("could not start the webhook relay: %r", exc)
+
+
+async def _ensure_schedules(client: Client) -> None:
+    """The periodic jobs' Temporal Schedules (workflows/maintenance/), created by the booking
+    pool that runs them; best effort like the relay (the next start retries)."""
+    from workflows.maintenance.client import ensure_schedules
+
+    try:
+        created = await asyncio.wait_for(ensure_schedules(client), timeout=10)
+    except Exception as exc:
+        log.warning("could not create the schedules: %r", exc)
+        return
+    if created:
+        log.info("created schedules %s", ", ".join(created))
 
 
 def serve(settings: Settings, queues: Sequence[str], *, metrics_host: str = "0.0.0.0") -> None:

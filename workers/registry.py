@@ -25,6 +25,7 @@ def queue_specs() -> dict[str, QueueSpec]:
     from activities.events import EventActivities
     from activities.inventory import InventoryActivities
     from activities.mail import MailActivities
+    from activities.maintenance import MaintenanceActivities
     from activities.payments import PaymentActivities
     from activities.search import SearchIndexActivities
     from activities.waitlist import WaitlistActivities
@@ -34,6 +35,7 @@ def queue_specs() -> dict[str, QueueSpec]:
     from workflows.booking.workflow import BookingWorkflow
     from workflows.event_cancellation.workflow import EventCancellationWorkflow
     from workflows.mail.workflow import MailOutboxWorkflow
+    from workflows.maintenance.workflow import MaintenanceWorkflow
     from workflows.search_sync.workflow import EventIndexSyncWorkflow
     from workflows.waitlist.workflow import WaitlistWorkflow
     from workflows.webhooks.workflow import WebhookDeliveryWorkflow, WebhookRelayWorkflow
@@ -47,6 +49,7 @@ def queue_specs() -> dict[str, QueueSpec]:
                 EventIndexSyncWorkflow,
                 WaitlistWorkflow,
                 AdmissionWorkflow,
+                MaintenanceWorkflow,  # the periodic jobs' Schedules (issue 33)
             ],
             # local activities of the booking, waitlist and admission workflows, event
             # cancellation
@@ -55,6 +58,7 @@ def queue_specs() -> dict[str, QueueSpec]:
                 WaitlistActivities,
                 EventActivities,
                 AdmissionActivities,
+                MaintenanceActivities,
             ],
         ),
         common.SEARCH: QueueSpec(activity_classes=[SearchIndexActivities]),

@@ -31,8 +31,8 @@ BASE_CONFIG = K8S / "base" / "config.env"
 OVERLAY = K8S / "overlays" / "production"
 SECRETS_EXAMPLE = OVERLAY / "secrets.env.example"
 KUBERNETES_VERSION = "1.33"  # the oldest minor release still supported upstream, mid-2026
-# settings another change of issue 33 adds (the Temporal connection/codec): listed already
-PARALLEL_SETTINGS = {"EVENTLY_TEMPORAL_CODEC_KEYS"}
+# settings listed in the manifests before the code had them (none now)
+PARALLEL_SETTINGS: set[str] = set()
 TEMPORAL_ENVCONFIG = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY"}
 
 LINE = re.compile(r"(?P<comment>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)")

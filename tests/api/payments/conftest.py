@@ -9,6 +9,7 @@ poll the same task-queue names in the default namespace, and must never take a S
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import uuid
@@ -36,7 +37,7 @@ from tests.localstripe import TEST_API_KEY
 from tests.servers import serve_app
 from workers.main import build_workers
 from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
-from workflows.connection import connect
+from workflows.connection import connect, settings_codec
 
 WEBHOOK_PATH = "/api/v1/payments/stripe/webhook"
 
@@ -84,10 +85,55 @@ async def stripe_stack(
     localstripe_http: httpx.AsyncClient,
     app_factory: AppFactory,
 ) -> AsyncIterator[StripeStack]:
+    async with _stripe_stack(
+        resources, settings, temporal_client, localstripe_url, localstripe_http, app_factory
+    ) as stack:
+        yield stack
+
+
+# payload encryption (issue 33): the keys of the encrypted stack; "old" decrypts only
+CODEC_KEYS = (
+    f"new:{base64.b64encode(b'n' * 32).decode()},old:{base64.b64encode(b'o' * 32).decode()}"
+)
+
+
+@pytest.fixture(scope="module")
+async def encrypted_stripe_stack(
+    resources: Resources,
+    settings: Settings,
+    temporal_client: Client,
+    localstripe_url: str,
+    localstripe_http: httpx.AsyncClient,
+    app_factory: AppFactory,
+) -> AsyncIterator[StripeStack]:
+    """The Stripe stack with EVENTLY_TEMPORAL_CODEC_KEYS set: its API client and workers
+    encrypt every payload (``temporal`` is that encrypting client)."""
+    async with _stripe_stack(
+        resources,
+        settings,
+        temporal_client,
+        localstripe_url,
+        localstripe_http,
+        app_factory,
+        codec_keys=CODEC_KEYS,
+    ) as stack:
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def _stripe_stack(
+    resources: Resources,
+    settings: Settings,
+    temporal_client: Client,
+    localstripe_url: str,
+    localstripe_http: httpx.AsyncClient,
+    app_factory: AppFactory,
+    *,
+    codec_keys: str | None = None,
+) -> AsyncIterator[StripeStack]:
     namespace = f"evently-stripe-{uuid.uuid4().hex[:8]}"
     await _namespace(temporal_client, namespace)
     assert settings.temporal_address
-    temporal = await connect(settings.temporal_address, namespace)
     secret = f"whsec_{uuid.uuid4().hex}"
     stripe_settings = resources.settings.model_copy(
         update={
@@ -96,7 +142,11 @@ async def stripe_stack(
             "stripe_api_base": localstripe_url,
             "stripe_webhook_secret": SecretStr(secret),
             "temporal_namespace": namespace,
+            "temporal_codec_keys": SecretStr(codec_keys) if codec_keys else None,
         }
+    )
+    temporal = await connect(
+        settings.temporal_address, namespace, codec=settings_codec(stripe_settings)
     )
     res = dataclasses.replace(resources, settings=stripe_settings)
     workers = build_workers(

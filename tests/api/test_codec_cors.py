@@ -1,0 +1,52 @@
+"""The codec endpoint's CORS (issue 33): the Temporal UI's origin
+(EVENTLY_TEMPORAL_CODEC_CORS_ORIGINS) may call /api/v1/codec/* from the browser, and only
+those routes; other origins get nothing."""
+
+from __future__ import annotations
+
+import httpx
+
+from evently.infra.resources import Resources
+from tests.conftest import AppFactory
+from tests.factories import make_account
+
+UI = "http://127.0.0.1:8233"
+
+
+async def test_the_temporal_ui_origin_may_call_the_codec(
+    resources: Resources, app_factory: AppFactory
+) -> None:
+    settings = resources.settings.model_copy(update={"temporal_codec_cors_origins": [UI]})
+    app = app_factory(resources, settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        preflight = await http.options(
+            "/api/v1/codec/decode",
+            headers={
+                "Origin": UI,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == UI
+        assert "X-Namespace" in preflight.headers["access-control-allow-headers"]
+        staff = await make_account(resources, role="support")
+        payload = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}
+        answer = await http.post(
+            "/api/v1/codec/decode",
+            json={"payloads": [payload]},
+            headers=staff.headers | {"Origin": UI, "X-Namespace": "default"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["access-control-allow-origin"] == UI
+        assert answer.json() == {"payloads": [payload]}  # plain payloads pass through
+        # another origin, or another route: no CORS grant
+        other = await http.options(
+            "/api/v1/codec/decode",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in other.headers
+        events = await http.get("/api/v1/events", headers={"Origin": UI})
+        assert "access-control-allow-origin" not in events.headers

@@ -1,0 +1,22 @@
+"""Periodic jobs run by Temporal Schedules (issue 33): names and payloads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+WORKFLOW_NAME = "Maintenance"
+ACTIVITY_PRUNE_TOKENS = "maintenance.prune_tokens"
+ACTIVITY_CHECK = "maintenance.check_invariants"
+
+Task = Literal["prune_tokens", "check_invariants"]
+
+
+class MaintenanceInput(BaseModel):
+    task: Task
+
+
+class MaintenanceResult(BaseModel):
+    task: Task
+    count: int  # tokens deleted, violations found
