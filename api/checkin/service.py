@@ -22,6 +22,7 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
+from evently.organizations import DOOR_ROLES
 from evently.tickets import checkin, signing, store
 
 #: how far a device's clock may run ahead of ours
@@ -50,6 +51,7 @@ async def redeem(res: Resources, user: User, body: RedeemRequest) -> RedeemOut:
             scanned_at=body.scanned_at,
             event_id=body.event_id,
             admin=user.role == Role.ADMIN,
+            door_roles=DOOR_ROLES,
         )
     if scan is None:
         raise TicketNotFound(

@@ -26,6 +26,7 @@ or ``manager`` member there gets no row at all — the same answer as an unknown
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evently.enums import CheckinResult
-from evently.organizations import DOOR_ROLES
 
 # ``a``: the scan's typed arguments; admit only a valid, unadmitted ticket of the right event
 _ADMIT = (
@@ -128,11 +128,13 @@ async def redeem(
     scanned_at: datetime | None,
     event_id: uuid.UUID | None = None,
     admin: bool = False,
+    door_roles: Sequence[str],
 ) -> Scan | None:
     """Redeem a verified ticket (on an autocommit connection: the statement is the
     transaction). ``scanned_at`` set means an offline device's upload. None: no such ticket,
-    or the scanner does not work the door of its organization (``DOOR_ROLES`` there; the
-    platform admin, ``admin``, everywhere) — the two are not told apart.
+    or the scanner does not work the door of its organization (one of ``door_roles`` there —
+    the service passes ``evently.organizations.DOOR_ROLES``; the platform admin, ``admin``,
+    everywhere) — the two are not told apart.
     A replayed nonce answers for the ticket it was first used with: the caller checks that
     it is this ticket (``nonce_reused`` otherwise)."""
     row = (
@@ -147,7 +149,7 @@ async def redeem(
                 "offline": scanned_at is not None,
                 "event_id": event_id,
                 "admin": admin,
-                "door_roles": [str(r) for r in DOOR_ROLES],
+                "door_roles": [str(r) for r in door_roles],
             },
         )
     ).first()
