@@ -15,6 +15,10 @@ from api.bookings.fastpath import ReserveFastPath
 from api.checkin.endpoints import router as checkin_router
 from api.codec.endpoints import CodecCors
 from api.codec.endpoints import router as codec_router
+from api.door.pages import STATIC_DIR as DOOR_STATIC_DIR
+from api.door.pages import STATIC_PATH as DOOR_STATIC_PATH
+from api.door.pages import is_door_path
+from api.door.pages import router as door_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.deadline import RequestDeadline
@@ -164,7 +168,7 @@ def create_app(
         docs_paths=[
             p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
         ],
-        page_paths=is_page_path,
+        page_paths=lambda path: is_page_path(path) or is_door_path(path),
     )
     app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
     if settings.temporal_codec_cors_origins:  # the Temporal UI's origin, /codec/ only
@@ -179,6 +183,9 @@ def create_app(
     # the storefront (issue 19): buyer pages at /, their script and styles at /static
     app.include_router(storefront_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # the door scanner (issue 30): its page under /manage, its script and decoder apart
+    app.include_router(door_router)
+    app.mount(DOOR_STATIC_PATH, StaticFiles(directory=DOOR_STATIC_DIR), name="door-static")
     document_common_problems(app)
     document_http(app, max_body_bytes=settings.max_body_bytes, body_limits=BODY_LIMITS)
     return app
