@@ -41,7 +41,7 @@ from api.storefront.websession import (
 )
 from evently.errors import CsrfFailed, EventlyError, Unauthorized
 from evently.infra.resources import Resources
-from evently.security import decode_access_token
+from evently.security import AccessClaims, access_token_session, decode_access_token
 from evently.settings import Settings
 
 HERE = Path(__file__).parent
@@ -110,15 +110,38 @@ class Visit:
     user_id: uuid.UUID | None
     nonce: str | None
     cookies: dict[str, tuple[str, int] | None] = field(default_factory=dict)
+    session_id: str | None = None  # the refresh-token family: what the CSRF token is bound to
+
+    def csrf(self, settings: Settings) -> str:
+        assert self.nonce is not None
+        return csrf_token(settings.jwt_secret, self.nonce, self.session_id)
 
 
-def _access_user(settings: Settings, access: str | None) -> uuid.UUID | None:
+def _access_claims(settings: Settings, access: str | None) -> AccessClaims | None:
     if access:
         try:
-            return decode_access_token(settings, access).user_id
+            return decode_access_token(settings, access)
         except Unauthorized:
             pass
     return None
+
+
+async def _session_id(request: Request, session: AsyncSession, settings: Settings) -> str | None:
+    """The visitor's session id from the cookies, without renewing anything: the access
+    cookie's ``sid`` (expired or not), else the family of the session cookie's token."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    sid = access_token_session(settings.jwt_secret, access) if access else None
+    if sid is None and (refresh := request.cookies.get(SESSION_COOKIE)):
+        family = await auth.session_of(session, refresh)
+        sid = str(family) if family is not None else None
+    return sid
+
+
+async def _csrf_ok(
+    request: Request, session: AsyncSession, settings: Settings, token: str | None
+) -> bool:
+    sid = await _session_id(request, session, settings)
+    return csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), sid, token)
 
 
 async def _visit(request: Request, session: AsyncSession, res: Resources) -> Visit:
@@ -127,8 +150,11 @@ async def _visit(request: Request, session: AsyncSession, res: Resources) -> Vis
     /auth/refresh``); a session that is over (revoked, expired, reused) loses its cookies."""
     settings = res.settings
     cookies = request.cookies
+    claims = _access_claims(settings, cookies.get(ACCESS_COOKIE))
     visit = Visit(
-        user_id=_access_user(settings, cookies.get(ACCESS_COOKIE)), nonce=cookies.get(CSRF_COOKIE)
+        user_id=claims.user_id if claims else None,
+        nonce=cookies.get(CSRF_COOKIE),
+        session_id=claims.session_id if claims else None,
     )
     if visit.nonce is None:
         visit.nonce = new_nonce()
@@ -147,6 +173,7 @@ async def _visit(request: Request, session: AsyncSession, res: Resources) -> Vis
 
 def _sign_in_cookies(visit: Visit, settings: Settings, pair: auth.SignedIn) -> None:
     visit.user_id = pair.user.id
+    visit.session_id = str(pair.refresh.family_id)
     visit.cookies[SESSION_COOKIE] = (pair.refresh.token, settings.refresh_token_days * 86400)
     visit.cookies[ACCESS_COOKIE] = (pair.access_token, settings.access_token_minutes * 60)
 
@@ -177,9 +204,8 @@ def _page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    assert visit.nonce is not None
     html = _templates.get_template(template).render(
-        csrf=csrf_token(settings.jwt_secret, visit.nonce),
+        csrf=visit.csrf(settings),
         signed_in=visit.user_id is not None,
         server_now_ms=int(time.time() * 1000),
         provider=settings.payment_provider,
@@ -333,7 +359,10 @@ async def _auth_form(
     template, title = ("signup.html", "Sign up") if signup else ("login.html", "Log in")
     try:
         if not csrf_valid(
-            settings.jwt_secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
+            settings.jwt_secret,
+            request.cookies.get(CSRF_COOKIE),
+            visit.session_id,
+            form.get(CSRF_FIELD),
         ):
             raise CsrfFailed()
         # the API's own input models and service: the same checks, rate-limit keys and answers
@@ -342,7 +371,16 @@ async def _auth_form(
             sign_up = auth.parse(RegisterRequest, form)
             # a refusal undoes the attempt only, not a session renewed by _visit above
             async with session.begin_nested():
-                pair = await auth.register(session, settings, limiter, ip, sign_up)
+                await auth.register(session, settings, limiter, ip, sign_up)
+            # the same page for a new and a taken email, and no session: it reveals nothing
+            return _page(
+                visit,
+                settings,
+                "signup_done.html",
+                page="signup",
+                title="Check your email",
+                login_url=f"/login?next={quote(next_url, safe='')}",
+            )
         else:
             log_in = auth.parse(LoginRequest, form)
             async with session.begin_nested():
@@ -371,7 +409,7 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
     settings: Settings = res.settings
     form = await _form(request)
     visit = Visit(user_id=None, nonce=request.cookies.get(CSRF_COOKIE))
-    if not csrf_valid(settings.jwt_secret, visit.nonce, form.get(CSRF_FIELD)):
+    if not await _csrf_ok(request, session, settings, form.get(CSRF_FIELD)):
         visit = await _visit(request, session, res)
         return _page(
             visit,
@@ -395,7 +433,7 @@ async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Res
     script calls it once when the API answers 401, with the page's CSRF token."""
     settings = res.settings
     token = request.headers.get("x-csrf-token")
-    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), token):
+    if not await _csrf_ok(request, session, settings, token):
         return render(CsrfFailed())
     visit = await _visit(request, session, res)
     if visit.user_id is None:
