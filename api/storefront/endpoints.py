@@ -433,7 +433,10 @@ async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Res
     script calls it once when the API answers 401, with the page's CSRF token."""
     settings = res.settings
     token = request.headers.get("x-csrf-token")
-    if not await _csrf_ok(request, session, settings, token):
+    sid = await _session_id(request, session, settings)
+    if sid is None:  # no session to renew (none, or logged out): nothing changes either way
+        return render(Unauthorized("Your session has ended: log in again."))
+    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), sid, token):
         return render(CsrfFailed())
     visit = await _visit(request, session, res)
     if visit.user_id is None:
