@@ -3,14 +3,16 @@ storefront), log-in, the account behind an access token, profile changes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evently.db.models import USER_ROLES, User
+from evently.enums import NotificationKind
 from evently.errors import (
     Conflict,
     CurrentPasswordRequired,
@@ -69,6 +71,54 @@ async def create_user(
     await _flush_unique_email(session)
     await session.refresh(user, ["created_at"])  # server default: load it while we can await
     return user
+
+
+async def sign_up(
+    session: AsyncSession, email: str, password: str, *, full_name: str = ""
+) -> tuple[uuid.UUID, bool]:
+    """Public sign-up: (the account's id, True) for a new **buyer** account, (the existing
+    account's id, False) when the email is taken, in which case nothing changes. The caller's
+    answer must not tell the two apart, so both cost the same (the password is hashed for a
+    taken email too) and both end in a mail to the address through the outbox: a welcome, or
+    "you already have an account" (at most one an hour, so sign-ups cannot flood an inbox).
+    Flush only: the caller owns the transaction."""
+    email = normalize_email(email)
+    check_password_policy(password, email)
+    password_hash = await hash_password_async(password)
+    existing = await get_user_by_email(session, email)
+    if existing is None:
+        try:
+            async with session.begin_nested():  # a concurrent sign-up of the same email
+                user = User(
+                    email=email, password_hash=password_hash, role="buyer", full_name=full_name
+                )
+                session.add(user)
+                await session.flush()
+        except IntegrityError as exc:
+            if "uq_users_email_lower" not in str(exc.orig):
+                raise
+            existing = await get_user_by_email(session, email)
+            if existing is None:
+                raise
+        else:
+            await _notify(session, user.id, NotificationKind.ACCOUNT_WELCOME, f"{user.id}")
+            return user.id, True
+    hour = int(time.time() // 3600)
+    await _notify(session, existing.id, NotificationKind.ACCOUNT_EXISTS, f"{existing.id}:{hour}")
+    return existing.id, False
+
+
+async def _notify(
+    session: AsyncSession, user_id: uuid.UUID, kind: NotificationKind, key: str
+) -> None:
+    """A notice (and so a mail: evently/mail/outbox.py) about the account itself."""
+    await session.execute(
+        text(
+            "INSERT INTO notifications (id, user_id, kind, dedupe_key) "
+            "VALUES (:id, :user_id, :kind, :key) ON CONFLICT (dedupe_key) DO NOTHING"
+        ),
+        {"id": uuid.uuid4(), "user_id": user_id, "kind": str(kind), "key": f"{kind}:{key}"},
+    )
 
 
 def _email_taken() -> Conflict:

@@ -137,6 +137,9 @@ class NotificationKind(StrEnum):
     WAITLIST_OFFER = "waitlist_offer"
     WAITLIST_OFFER_EXPIRING = "waitlist_offer_expiring"
     WAITLIST_OFFER_EXPIRED = "waitlist_offer_expired"
+    # sign-up (issue 28): the answer is the same for a new and a taken email; the mail differs
+    ACCOUNT_WELCOME = "account_welcome"
+    ACCOUNT_EXISTS = "account_exists"
 
 
 class ReserveOutcome(StrEnum):

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     register_rate_limit: int = Field(10, ge=1)
     rate_limit_window_seconds: int = Field(60, ge=1)
     reserve_rate_limit: int = Field(30, ge=1, description="reserve requests per minute per user")
+    # issue 28 (lockout, refresh races): failed logins per window for one email from all
+    # addresses together, counted after the password check; beyond it a wrong password is
+    # answered 429 after a delay, while the right password (from anywhere) still logs in
+    login_email_failure_limit: int = Field(50, ge=1)
+    login_failure_delay_seconds: float = Field(1.0, ge=0, le=10)
+    # the same refresh token presented again within this many seconds gets the same new pair
+    # (two tabs refreshing at once) instead of revoking the session (evently/tokens.py)
+    refresh_reuse_grace_seconds: float = Field(10.0, ge=0, le=60)
 
     # ~ holds/s x latency budget (Little's law): 16 kept the flash sale's p99 near 1 s at
     # ~25 holds/s on the 2-core dev box; 256 let holds queue for 10+ s (docs/performance.md)

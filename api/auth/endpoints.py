@@ -1,5 +1,6 @@
 """POST /auth/register, /auth/login, /auth/refresh, /auth/logout: JSON over
-:mod:`api.auth.service` (the storefront's forms use the same service)."""
+:mod:`api.auth.service` (the storefront's forms use the same service). Sign-up answers 202
+with no tokens (it reveals nothing about the email); the client logs in next."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from api.auth.schemas import (
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
+    SignUpAccepted,
     TokenResponse,
     UserOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep
 from api.problems import problem_responses
 from evently.errors import (
-    EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidToken,
@@ -44,9 +45,9 @@ def _token_pair(settings: Settings, signed_in: service.SignedIn) -> TokenRespons
 
 @router.post(
     "/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=TokenResponse,
-    responses=problem_responses(InvalidEmail, WeakPassword, EmailTaken, TooManyRequests),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignUpAccepted,
+    responses=problem_responses(InvalidEmail, WeakPassword, TooManyRequests),
 )
 async def register(
     body: RegisterRequest,
@@ -54,10 +55,13 @@ async def register(
     session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
-) -> TokenResponse:
-    """Create a **buyer** account and log it in. Admin and support accounts come from the CLI."""
-    signed_in = await service.register(session, settings, limiter, client_ip(request), body)
-    return _token_pair(settings, signed_in)
+) -> SignUpAccepted:
+    """Sign up for a **buyer** account, then log in with ``POST /auth/login``. The answer is
+    the same whether the email was new or already had an account (only the mail sent to the
+    address differs), so it cannot be used to find out who has an account. Admin and support
+    accounts come from the CLI."""
+    await service.register(session, settings, limiter, client_ip(request), body)
+    return SignUpAccepted()
 
 
 @router.post(

@@ -88,6 +88,18 @@ class TokenResponse(BaseModel):
     user: UserOut
 
 
+SIGN_UP_DETAIL = (
+    "Check your email to finish signing up. You can log in with your email and password."
+)
+
+
+class SignUpAccepted(BaseModel):
+    """The one answer to a sign-up, for a new and a taken email alike (no tokens: log in)."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = SIGN_UP_DETAIL
+
+
 class ProfileUpdate(_Strict):
     """Fields left out stay as they are. Email and password changes need ``current_password``."""
 

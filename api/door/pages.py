@@ -21,8 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import ResourcesDep, SessionDep
-from api.storefront.endpoints import _apply, _to_login, _visit
-from api.storefront.websession import csrf_token
+from api.storefront.endpoints import apply_visit, read_visit, to_login
 from evently import organizations
 from evently.db.models import User
 
@@ -65,9 +64,9 @@ async def door_page(
     org_id: uuid.UUID, event_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
     settings = res.settings
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     if visit.user_id is None:
-        return _to_login(request, visit, settings)
+        return to_login(request, visit, settings)
     user = await session.get(User, visit.user_id)
     event = (
         await organizations.door_event(session, event_id, user, organization_id=org_id)
@@ -76,12 +75,14 @@ async def door_page(
     )
     assert visit.nonce is not None
     context = {
-        "csrf": csrf_token(settings.jwt_secret, visit.nonce),
+        "csrf": visit.csrf(settings),
         "static": STATIC_PATH,
         "server_now_ms": int(time.time() * 1000),
     }
     if event is None:  # not this organization's event, or not someone who works its door
         html = _templates.get_template("not_found.html").render(**context)
-        return _apply(HTMLResponse(html, status_code=404, headers=PAGE_HEADERS), visit, settings)
+        return apply_visit(
+            HTMLResponse(html, status_code=404, headers=PAGE_HEADERS), visit, settings
+        )
     html = _templates.get_template("door.html").render(event=event, org_id=org_id, **context)
-    return _apply(HTMLResponse(html, headers=PAGE_HEADERS), visit, settings)
+    return apply_visit(HTMLResponse(html, headers=PAGE_HEADERS), visit, settings)

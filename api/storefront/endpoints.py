@@ -41,7 +41,7 @@ from api.storefront.websession import (
 )
 from evently.errors import CsrfFailed, EventlyError, Unauthorized
 from evently.infra.resources import Resources
-from evently.security import decode_access_token
+from evently.security import AccessClaims, access_token_session, decode_access_token
 from evently.settings import Settings
 
 HERE = Path(__file__).parent
@@ -110,25 +110,51 @@ class Visit:
     user_id: uuid.UUID | None
     nonce: str | None
     cookies: dict[str, tuple[str, int] | None] = field(default_factory=dict)
+    session_id: str | None = None  # the refresh-token family: what the CSRF token is bound to
+
+    def csrf(self, settings: Settings) -> str:
+        assert self.nonce is not None
+        return csrf_token(settings.jwt_secret, self.nonce, self.session_id)
 
 
-def _access_user(settings: Settings, access: str | None) -> uuid.UUID | None:
+def _access_claims(settings: Settings, access: str | None) -> AccessClaims | None:
     if access:
         try:
-            return decode_access_token(settings, access).user_id
+            return decode_access_token(settings, access)
         except Unauthorized:
             pass
     return None
 
 
-async def _visit(request: Request, session: AsyncSession, res: Resources) -> Visit:
+async def _session_id(request: Request, session: AsyncSession, settings: Settings) -> str | None:
+    """The visitor's session id from the cookies, without renewing anything: the access
+    cookie's ``sid`` (expired or not), else the family of the session cookie's token."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    sid = access_token_session(settings.jwt_secret, access) if access else None
+    if sid is None and (refresh := request.cookies.get(SESSION_COOKIE)):
+        family = await auth.session_of(session, refresh)
+        sid = str(family) if family is not None else None
+    return sid
+
+
+async def _csrf_ok(
+    request: Request, session: AsyncSession, settings: Settings, token: str | None
+) -> bool:
+    sid = await _session_id(request, session, settings)
+    return csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), sid, token)
+
+
+async def read_visit(request: Request, session: AsyncSession, res: Resources) -> Visit:
     """The visitor, from the access cookie; when it has lapsed, the session cookie's refresh
     token is spent for a new pair (:func:`api.auth.service.refresh`, the rules of ``POST
     /auth/refresh``); a session that is over (revoked, expired, reused) loses its cookies."""
     settings = res.settings
     cookies = request.cookies
+    claims = _access_claims(settings, cookies.get(ACCESS_COOKIE))
     visit = Visit(
-        user_id=_access_user(settings, cookies.get(ACCESS_COOKIE)), nonce=cookies.get(CSRF_COOKIE)
+        user_id=claims.user_id if claims else None,
+        nonce=cookies.get(CSRF_COOKIE),
+        session_id=claims.session_id if claims else None,
     )
     if visit.nonce is None:
         visit.nonce = new_nonce()
@@ -147,11 +173,12 @@ async def _visit(request: Request, session: AsyncSession, res: Resources) -> Vis
 
 def _sign_in_cookies(visit: Visit, settings: Settings, pair: auth.SignedIn) -> None:
     visit.user_id = pair.user.id
+    visit.session_id = str(pair.refresh.family_id)
     visit.cookies[SESSION_COOKIE] = (pair.refresh.token, settings.refresh_token_days * 86400)
     visit.cookies[ACCESS_COOKIE] = (pair.access_token, settings.access_token_minutes * 60)
 
 
-def _apply(response: Response, visit: Visit, settings: Settings) -> Response:
+def apply_visit(response: Response, visit: Visit, settings: Settings) -> Response:
     secure = secure_cookies(settings)
     for name, value in visit.cookies.items():
         if value is None:
@@ -177,9 +204,8 @@ def _page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    assert visit.nonce is not None
     html = _templates.get_template(template).render(
-        csrf=csrf_token(settings.jwt_secret, visit.nonce),
+        csrf=visit.csrf(settings),
         signed_in=visit.user_id is not None,
         server_now_ms=int(time.time() * 1000),
         provider=settings.payment_provider,
@@ -192,12 +218,12 @@ def _page(
         status_code=status_code,
         headers={"content-security-policy": page_csp(settings), "cache-control": "no-store"},
     )
-    return _apply(response, visit, settings)
+    return apply_visit(response, visit, settings)
 
 
-def _to_login(request: Request, visit: Visit, settings: Settings) -> Response:
+def to_login(request: Request, visit: Visit, settings: Settings) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return _apply(
+    return apply_visit(
         RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303),
         visit,
         settings,
@@ -226,7 +252,7 @@ def _echo(value: str) -> str:
 
 @router.get("/")
 async def home(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     return _page(visit, res.settings, "home.html", page="home", title="Find an event")
 
 
@@ -234,7 +260,7 @@ async def home(request: Request, session: SessionDep, res: ResourcesDep) -> Resp
 async def event_page(
     event_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     return _page(
         visit,
         res.settings,
@@ -252,9 +278,9 @@ async def event_page(
 async def checkout_page(
     booking_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     if visit.user_id is None:
-        return _to_login(request, visit, res.settings)
+        return to_login(request, visit, res.settings)
     return _page(
         visit,
         res.settings,
@@ -267,9 +293,9 @@ async def checkout_page(
 
 @router.get("/bookings")
 async def bookings_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     if visit.user_id is None:
-        return _to_login(request, visit, res.settings)
+        return to_login(request, visit, res.settings)
     return _page(visit, res.settings, "bookings.html", page="bookings", title="My bookings")
 
 
@@ -277,9 +303,9 @@ async def bookings_page(request: Request, session: SessionDep, res: ResourcesDep
 async def waitlist_page(
     entry_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     if visit.user_id is None:
-        return _to_login(request, visit, res.settings)
+        return to_login(request, visit, res.settings)
     return _page(
         visit, res.settings, "waitlist.html", page="waitlist", title="Waitlist", entry_id=entry_id
     )
@@ -290,16 +316,16 @@ async def waitlist_page(
 
 @router.get("/login")
 async def login_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     next_url = _safe_next(request.query_params.get("next"))
     if visit.user_id is not None:
-        return _apply(RedirectResponse(next_url, status_code=303), visit, res.settings)
+        return apply_visit(RedirectResponse(next_url, status_code=303), visit, res.settings)
     return _page(visit, res.settings, "login.html", page="login", title="Log in", next=next_url)
 
 
 @router.get("/signup")
 async def signup_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     next_url = _safe_next(request.query_params.get("next"))
     return _page(visit, res.settings, "signup.html", page="signup", title="Sign up", next=next_url)
 
@@ -328,21 +354,33 @@ async def _auth_form(
 ) -> Response:
     settings = res.settings
     form = await _form(request)
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     next_url = _safe_next(form.get("next"))
     template, title = ("signup.html", "Sign up") if signup else ("login.html", "Log in")
     try:
         if not csrf_valid(
-            settings.jwt_secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
+            settings.jwt_secret,
+            request.cookies.get(CSRF_COOKIE),
+            visit.session_id,
+            form.get(CSRF_FIELD),
         ):
             raise CsrfFailed()
         # the API's own input models and service: the same checks, rate-limit keys and answers
         ip = client_ip(request)
         if signup:
             sign_up = auth.parse(RegisterRequest, form)
-            # a refusal undoes the attempt only, not a session renewed by _visit above
+            # a refusal undoes the attempt only, not a session renewed by read_visit above
             async with session.begin_nested():
-                pair = await auth.register(session, settings, limiter, ip, sign_up)
+                await auth.register(session, settings, limiter, ip, sign_up)
+            # the same page for a new and a taken email, and no session: it reveals nothing
+            return _page(
+                visit,
+                settings,
+                "signup_done.html",
+                page="signup",
+                title="Check your email",
+                login_url=f"/login?next={quote(next_url, safe='')}",
+            )
         else:
             log_in = auth.parse(LoginRequest, form)
             async with session.begin_nested():
@@ -363,7 +401,7 @@ async def _auth_form(
     _sign_in_cookies(visit, settings, pair)
     visit.nonce = new_nonce()  # a new session gets a new CSRF secret (no fixation)
     visit.cookies[CSRF_COOKIE] = (visit.nonce, settings.refresh_token_days * 86400)
-    return _apply(RedirectResponse(next_url, status_code=303), visit, settings)
+    return apply_visit(RedirectResponse(next_url, status_code=303), visit, settings)
 
 
 @router.post("/logout")
@@ -371,8 +409,8 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
     settings: Settings = res.settings
     form = await _form(request)
     visit = Visit(user_id=None, nonce=request.cookies.get(CSRF_COOKIE))
-    if not csrf_valid(settings.jwt_secret, visit.nonce, form.get(CSRF_FIELD)):
-        visit = await _visit(request, session, res)
+    if not await _csrf_ok(request, session, settings, form.get(CSRF_FIELD)):
+        visit = await read_visit(request, session, res)
         return _page(
             visit,
             settings,
@@ -385,7 +423,7 @@ async def logout(request: Request, session: SessionDep, res: ResourcesDep) -> Re
     await auth.log_out(session, res.redis, request.cookies.get(SESSION_COOKIE))
     visit.cookies[SESSION_COOKIE] = None
     visit.cookies[ACCESS_COOKIE] = None
-    return _apply(RedirectResponse("/", status_code=303), visit, settings)
+    return apply_visit(RedirectResponse("/", status_code=303), visit, settings)
 
 
 @router.post("/session/renew")
@@ -395,14 +433,17 @@ async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Res
     script calls it once when the API answers 401, with the page's CSRF token."""
     settings = res.settings
     token = request.headers.get("x-csrf-token")
-    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), token):
+    sid = await _session_id(request, session, settings)
+    if sid is None:  # no session to renew (none, or logged out): nothing changes either way
+        return render(Unauthorized("Your session has ended: log in again."))
+    if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), sid, token):
         return render(CsrfFailed())
-    visit = await _visit(request, session, res)
+    visit = await read_visit(request, session, res)
     if visit.user_id is None:
-        return _apply(
+        return apply_visit(
             render(Unauthorized("Your session has ended: log in again.")), visit, settings
         )
     if ACCESS_COOKIE not in visit.cookies:  # the access cookie was still good: give it again
         access = request.cookies.get(ACCESS_COOKIE, "")
         visit.cookies[ACCESS_COOKIE] = (access, settings.access_token_minutes * 60)
-    return _apply(Response(status_code=204), visit, settings)
+    return apply_visit(Response(status_code=204), visit, settings)

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evently.enums import MailStatus, NotificationKind
 from evently.mail.render import (
+    AccountExists,
+    AccountWelcome,
     BookingConfirmed,
     EventCancelled,
     HoldExpired,
@@ -46,6 +48,8 @@ MAILED_KINDS = frozenset(
         NotificationKind.WAITLIST_OFFER,
         NotificationKind.REFUND_ISSUED,
         NotificationKind.EVENT_CANCELLED,
+        NotificationKind.ACCOUNT_WELCOME,
+        NotificationKind.ACCOUNT_EXISTS,
     }
 )
 
@@ -193,6 +197,9 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     base = _base_url(settings)
     kind = NotificationKind(notice.kind)
 
+    if kind in (NotificationKind.ACCOUNT_WELCOME, NotificationKind.ACCOUNT_EXISTS):
+        account = AccountWelcome if kind == NotificationKind.ACCOUNT_WELCOME else AccountExists
+        return Composed(account(buyer_name=name, login_url=f"{base}/login"), to)
     if kind == NotificationKind.WAITLIST_OFFER:
         return await _waitlist_offer(conn, notice, settings, name, to, base)
     if kind == NotificationKind.EVENT_CANCELLED:

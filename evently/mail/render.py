@@ -103,7 +103,35 @@ class EventCancelled:
         return f"Cancelled: {self.event.name}"
 
 
-Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled
+@dataclass(frozen=True, slots=True)
+class AccountWelcome:
+    """Sign-up with a new address: the account exists, log in to use it."""
+
+    template: ClassVar[str] = "account_welcome"
+    buyer_name: str
+    login_url: str
+
+    @property
+    def subject(self) -> str:
+        return "Welcome to Evently"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExists:
+    """Sign-up with an address that already has an account: nothing was created; log in, or
+    reset the password. The sign-up answer itself does not say which of the two happened."""
+
+    template: ClassVar[str] = "account_exists"
+    buyer_name: str
+    login_url: str
+
+    @property
+    def subject(self) -> str:
+        return "You already have an Evently account"
+
+
+AccountMail = AccountWelcome | AccountExists
+Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled | AccountMail
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -133,7 +161,7 @@ def environment() -> Environment:
 def render_bodies(mail: Mail) -> tuple[str, str]:
     """The text part and the HTML alternative."""
     env = environment()
-    context = {"mail": mail, "event": mail.event}
+    context = {"mail": mail, "event": getattr(mail, "event", None)}
     text = env.get_template(f"{mail.template}.txt").render(context)
     html = env.get_template(f"{mail.template}.html").render(context)
     return text, html
