@@ -1,4 +1,4 @@
-"""The invariant checker (DESIGN §3): run by tests after every step, by the benchmarks after
+"""The invariant checker (docs/architecture.md, the booking invariants): run by tests after every step, by the benchmarks after
 every run, and by ops as `evently check`.
 
 Per event: available + held + sold == capacity, nothing negative, ``held`` equals the seats of

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     # Waiting is cheaper than a blind retry for everyone (docs/performance.md); 0 sheds at once
     reserve_max_wait_seconds: float = Field(2.0, ge=0)
     reserve_max_waiting: int = Field(256, ge=0)
-    # the waiting room (evently/waitingroom.py, README "Waiting room")
+    # the waiting room (evently/waitingroom.py, docs/waiting-room.md)
     queue_admission_seconds: int = Field(
         120, ge=5, description="how long an admission token lets its buyer reserve"
     )
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     # strictly sandboxed tests and replays in CI) or "passthrough" (workers/main.py)
     worker_sandbox: Literal["off", "passthrough"] = "off"
 
-    # HTTP behaviour (README "HTTP behaviour"): request bodies above this are refused with 413
+    # HTTP behaviour (docs/api.md, "HTTP behaviour"): request bodies above this are refused with 413
     # before they are read (the payment webhooks have their own, smaller limit)
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     # browser origins allowed to call the API (CORS, with credentials), comma-separated
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    # tickets and mail (issue 16): README "Tickets, check-in and email"
+    # tickets and mail (issue 16): docs/architecture.md "Tickets and email"
     ticket_signing_key: str = Field(
         DEV_TICKET_SIGNING_KEY,
         description="Ed25519 private key: base64 of the 32-byte seed, or a PKCS#8 PEM",

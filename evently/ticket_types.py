@@ -1,7 +1,7 @@
 """Ticket types and promo codes of an event (issue 15): the organizer's writes and the reads
 the API and the caches need. The seats themselves move only in evently/inventory/seats.py.
 
-Decisions (README "Ticket types and promo codes"):
+Decisions (docs/architecture.md, "Ticket types, promo codes and partial cancellation"):
 - the event's ``capacity`` is the shared quota; a type's ``capacity`` is an optional cap of
   its own (never below its ``held + sold``); the default type has none (the quota is its cap);
 - a type's currency is its event's (one currency per booking);

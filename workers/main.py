@@ -99,7 +99,7 @@ class LogContextInterceptor(Interceptor):
 # ---- workers -----------------------------------------------------------------------------
 
 
-# How production runs workflow code (EVENTLY_WORKER_SANDBOX, README "Changing a workflow
+# How production runs workflow code (EVENTLY_WORKER_SANDBOX, docs/architecture.md "Changing a workflow
 # safely"):
 # - "off" (the default): no sandbox at all. Even with our modules passed through, building a
 #   sandbox for each new workflow run and running its activations inside it was about a third

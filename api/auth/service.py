@@ -1,5 +1,5 @@
 """Sign up, log in, refresh, log out: the one service behind ``POST /auth/*`` and the
-storefront's forms and cookie session (README "Storefront").
+storefront's forms and cookie session (docs/storefront.md).
 
 Both ways in take the same input models (:mod:`api.auth.schemas`: NUL bytes, lone surrogates
 and, in names, control characters are refused), count against the same rate-limit keys (one

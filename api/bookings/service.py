@@ -242,7 +242,7 @@ async def admitted(
     event_id: uuid.UUID,
     token: str | None,
 ) -> waitingroom.Admission | None:
-    """The waiting room's step of the reserve path (README "Waiting room"): report saturation
+    """The waiting room's step of the reserve path (docs/waiting-room.md): report saturation
     (an ``auto`` queue turns on), then, while the on-sale is queued, insist on a genuine, live
     admission token for this event (and buyer, when known). Returns the token's admission, or
     None when the reserve may go on without one. Signature and expiry only: no database read,

@@ -1,4 +1,4 @@
-"""The storefront's pages (README "Storefront"): server-rendered shells, one small script.
+"""The storefront's pages (docs/storefront.md): server-rendered shells, one small script.
 
 Pages render their frame and the ids they are about; the script (``static/app.js``) fetches
 the data from the JSON API with the visitor's cookie session (:mod:`api.storefront.websession`)

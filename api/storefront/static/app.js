@@ -186,7 +186,7 @@
       modeNode.textContent = "Updated every few seconds.";
       poll();
     };
-    // The event's stream (README "Waiting room and live updates"): `snapshot` when it opens,
+    // The event's stream (docs/waiting-room.md): `snapshot` when it opens,
     // then `availability` after each seat change and `sold_out` when the last seat goes, each
     // with the counters (available, held, sold). The browser resumes a dropped stream itself
     // (Last-Event-ID). Where the stream cannot open, the page polls the availability endpoint
@@ -311,7 +311,7 @@
         let res = await reserve(null);
         if (res.status === 403 && res.data && res.data.code === "admission_required") {
           // a queued on-sale: take a place in the waiting room, wait for admission, then
-          // reserve with the admission token (README "Waiting room and live updates")
+          // reserve with the admission token (docs/waiting-room.md)
           res = await waitingRoom(eventId, msg, reserve);
           if (res === null) {
             button.disabled = false;
