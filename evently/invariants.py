@@ -1,5 +1,5 @@
-"""The invariant checker (docs/architecture.md, the booking invariants): run by tests after every step, by the benchmarks after
-every run, and by ops as `evently check`.
+"""The invariant checker (docs/architecture.md, the booking invariants): run by tests after
+every step, by the benchmarks after every run, and by ops as `evently check`.
 
 Per event: available + held + sold == capacity, nothing negative, ``held`` equals the seats of
 held bookings plus open waitlist offers plus seats kept for the waitlist (``waitlist_pool``),

@@ -8,8 +8,8 @@ Lifetime: since the ``end-at-confirmation`` patch, the workflow ends once the bo
 confirmed (or ended otherwise); a later cancellation of a confirmed booking runs in its own
 short BookingChangeWorkflow (workflows/booking_change/). Runs started before the patch keep
 the old path: they stay open until a day after the event and cancel in place. Either way the
-refund is keyed by the booking, so it happens once (docs/architecture.md, "How long a booking's workflow
-lives").
+refund is keyed by the booking, so it happens once (docs/architecture.md, "How long a
+booking's workflow lives").
 """
 
 from __future__ import annotations
