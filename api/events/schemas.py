@@ -18,9 +18,9 @@ from pydantic import (
     field_serializer,
 )
 
-from evently import refund_policy
 from evently.db.models import Event, Venue
 from evently.inventory.availability import Availability, TypeAvailability
+from evently.refund_policy import RefundPolicy, describe
 
 MIN_YEAR, MAX_YEAR = 2000, 2999
 
@@ -111,13 +111,13 @@ class EventOut(BaseModel):
     published_at: datetime | None
     cancelled_at: datetime | None
     venue: VenueOut
-    refund_policy: refund_policy.RefundPolicy
+    refund_policy: RefundPolicy
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def refund_summary(self) -> str:
         """The policy in one sentence for buyers, e.g. "Refunds: until 48 h before the start"."""
-        return refund_policy.describe(self.refund_policy)
+        return describe(self.refund_policy)
 
     @field_serializer("price")
     def _price(self, price: Decimal) -> str:

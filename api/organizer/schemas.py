@@ -20,9 +20,9 @@ from pydantic import (
 )
 
 from api.events.schemas import VenueOut, reasonable_datetime, storable
-from evently import refund_policy
 from evently.attendees import BookingRow
 from evently.enums import BookingStatus, EventStatus, QueueMode
+from evently.refund_policy import RefundPolicy, RefundUntil
 
 MAX_CAPACITY = 10_000_000
 
@@ -79,8 +79,8 @@ class EventCreate(BaseModel):
     capacity: Capacity
     price: Price = Field(description='decimal, as a string or a number: "25.00"')
     currency: Currency
-    refund_policy: refund_policy.RefundPolicy = Field(
-        default_factory=lambda: refund_policy.RefundUntil(mode="until"),
+    refund_policy: RefundPolicy = Field(
+        default_factory=lambda: RefundUntil(mode="until"),
         description=_REFUND_POLICY,
     )
 
@@ -105,7 +105,7 @@ class EventPatch(BaseModel):
         description="The on-sale's waiting room: `on`, `off`, or `auto` (queue only while the "
         "reserve path is saturated).",
     )
-    refund_policy: refund_policy.RefundPolicy | None = Field(None, description=_REFUND_POLICY)
+    refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
