@@ -580,6 +580,25 @@ class TooManyStreams(TooManyRequests):
     message = "Too many live streams open from this client or account; close one first."
 
 
+# ---- refund rules (issue 29) ------------------------------------------------------------------
+
+
+class RefundNotAllowed(Conflict):
+    """The event's refund policy does not let this caller refund now; ``refund_policy`` (an
+    extension member) is the event's policy (evently/refund_policy.py)."""
+
+    code, title = "refund_not_allowed", "Refund not allowed"
+    message = "The event's refund policy does not allow this refund."
+
+
+class TicketCheckedIn(Conflict):
+    """A ticket of what would be refunded was checked in: nothing used is refunded;
+    ``ticket_id`` and ``checked_in_at`` name the ticket and its scan."""
+
+    code, title = "ticket_checked_in", "Ticket checked in"
+    message = "A ticket of this booking was checked in; a used ticket is not refunded."
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

@@ -51,9 +51,11 @@ from evently.errors import (
     PromoCodeUnknown,
     PromoCodeUsedUp,
     QuantityTooLarge,
+    RefundNotAllowed,
     ReleaseRefused,
     SalesClosed,
     SoldOut,
+    TicketCheckedIn,
     TicketTypeNotFound,
     TicketTypeSoldOut,
     TooManyOfType,
@@ -301,7 +303,13 @@ async def get_booking(
     "/bookings/{booking_id}",
     response_model=CancelResponse,
     responses=problem_responses(
-        BookingNotFound, BookingNotActive, ReleaseRefused, WorkflowNotRunning, WorkflowTimeout
+        BookingNotFound,
+        BookingNotActive,
+        RefundNotAllowed,
+        TicketCheckedIn,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
     ),
 )
 async def cancel_booking(
@@ -312,10 +320,13 @@ async def cancel_booking(
     settings: SettingsDep,
     res: ResourcesDep,
 ) -> CancelResponse:
-    """Cancel: a held booking is released; a confirmed one is refunded, then released."""
+    """Cancel: a held booking is released; a confirmed one is refunded, then released —
+    within the event's `refund_policy` (else 409 `refund_not_allowed`, the policy in the
+    body), and never when one of its tickets was checked in (409 `ticket_checked_in`)."""
     booking = await _own_booking(session, user, booking_id)
-    await end_transaction(session)  # hand the connection back before asking Temporal
-    result = await service.cancel(
+    await service.check_buyer_refund(session, booking)
+    result = await service.refund_whole(
+        session,
         temporal,
         settings,
         booking,
@@ -332,6 +343,7 @@ CANCEL_LINES_PROBLEMS = (
     BookingNotFound,
     BookingNotActive,
     LinesNotCancellable,
+    TicketCheckedIn,
     DuplicateLines,
     ReleaseRefused,
     WorkflowNotRunning,
@@ -342,7 +354,7 @@ CANCEL_LINES_PROBLEMS = (
 @router.post(
     "/bookings/{booking_id}/cancel-lines",
     response_model=CancelLinesResponse,
-    responses=problem_responses(*CANCEL_LINES_PROBLEMS),
+    responses=problem_responses(*CANCEL_LINES_PROBLEMS, RefundNotAllowed),
 )
 async def cancel_lines(
     booking_id: uuid.UUID,
@@ -355,8 +367,11 @@ async def cancel_lines(
 ) -> CancelLinesResponse:
     """Cancel part of a confirmed booking: that part is refunded (net of its share of the
     discount), its seats go back on sale (or to the waitlist) and exactly those tickets are
-    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking."""
+    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking.
+    Within the event's `refund_policy` (409 `refund_not_allowed`); only unused tickets are
+    refunded (409 `ticket_checked_in` when a line has too few)."""
     booking = await _own_booking(session, user, booking_id)
+    await service.check_buyer_refund(session, booking)
     return await cancel_lines_answer(
         session,
         temporal,

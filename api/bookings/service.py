@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
-from evently import booking_changes, waitingroom
+from evently import booking_changes, events, refund_policy, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -37,6 +39,7 @@ from evently.errors import (
     PromoCodeNotApplicable,
     PromoCodeUnknown,
     PromoCodeUsedUp,
+    RefundNotAllowed,
     SalesClosed,
     ServiceUnavailable,
     SoldOut,
@@ -508,6 +511,65 @@ async def cancel(
     return result
 
 
+async def check_buyer_refund(session: AsyncSession, booking: Booking) -> None:
+    """A buyer cancelling a confirmed booking (a refund) must be within the event's refund
+    policy (evently/refund_policy.py): else 409 ``refund_not_allowed`` with the policy. A held
+    booking is no refund: always allowed."""
+    if booking.status != BookingStatus.CONFIRMED:
+        return
+    event = await events.get_event(session, booking.event_id)
+    if event is None:
+        raise EventNotFound()
+    policy = refund_policy.parse(event.refund_policy)
+    if not refund_policy.buyer_may_refund(policy, event.starts_at, datetime.now(UTC)):
+        deadline = refund_policy.buyer_deadline(policy, event.starts_at)
+        raise RefundNotAllowed(
+            f"{refund_policy.describe(policy)}"
+            + (f" (that was {deadline.isoformat()})." if deadline is not None else "."),
+            refund_policy=refund_policy.as_json(policy),
+        )
+
+
+def check_organizer_refund(event_policy: dict[str, Any] | None) -> None:
+    """An organizer's refund is refused only when the event refunds nothing through Evently."""
+    policy = refund_policy.parse(event_policy)
+    if not refund_policy.organizer_may_refund(policy):
+        raise RefundNotAllowed(
+            f"{refund_policy.describe(policy)}: this event refunds nothing through Evently "
+            "(cancelling the event still refunds everyone).",
+            refund_policy=refund_policy.as_json(policy),
+        )
+
+
+async def refund_whole(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    actor: str,
+    *,
+    reason: str = "cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
+) -> CancelResult:
+    """:func:`cancel`, with the rule that nothing used is refunded: a confirmed booking's
+    tickets are locked and promised to the refund in this transaction (409
+    ``ticket_checked_in`` if one was scanned; evently/booking_changes.py), committed before the
+    workflow runs; if the booking is not cancelled after all, they are usable again."""
+    sealed = booking.status == BookingStatus.CONFIRMED
+    if sealed:
+        await booking_changes.seal_booking(session, booking.id)
+    await end_transaction(session)  # hand the connection back before asking Temporal
+    try:
+        return await cancel(
+            temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+        )
+    except BookingNotActive:
+        if sealed:
+            await booking_changes.unseal_booking(session, booking.id)
+            await end_transaction(session)
+        raise
+
+
 async def cancel_lines(
     session: AsyncSession,
     temporal: TemporalClient,
@@ -521,14 +583,21 @@ async def cancel_lines(
 ) -> tuple[int | None, CancelResult, Decimal | None]:
     """Cancel part of a confirmed booking: the change is numbered and recorded (committed),
     then run by its BookingChangeWorkflow. Lines that cover every seat left are a whole
-    cancellation. Returns (change number or None, the result, the change's refund)."""
+    cancellation. The tickets refunded are unused ones, promised to the change in the
+    transaction that records it (409 ``ticket_checked_in`` when too few are unused).
+    Returns (change number or None, the result, the change's refund)."""
     change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
     if change is None:
-        await end_transaction(session)
         return (
             None,
-            await cancel(
-                temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+            await refund_whole(
+                session,
+                temporal,
+                settings,
+                booking,
+                actor,
+                reason=reason,
+                organization_id=organization_id,
             ),
             None,
         )

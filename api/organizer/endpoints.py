@@ -1,14 +1,15 @@
 """An organization's venues, events and sales: ``/organizations/{org_id}/venues``, ``/events``,
 ``/events/{id}`` (+ ``/publish``, ``/analytics``, ``/checkins``, ``/bookings``, ``/attendees``,
-their ``.csv`` exports, ``/bookings/{id}/refund``). Ticket types and promo codes:
-api/ticket_types/endpoints.py. The one API for event management: the platform admin (user role
-``admin``) uses these routes for any organization, as an owner, audited as ``admin:<id>``
-(api/organizations/deps.py); the ``/admin/...`` routes are deprecated aliases of these
-(api/admin/endpoints.py), and both call api/organizer/service.py.
+their ``.csv`` exports, ``/bookings/{id}/refund`` and ``/cancel-lines``). Ticket types and
+promo codes: api/ticket_types/endpoints.py. The one API for event management: the platform
+admin (user role ``admin``) uses these routes for any organization, as an owner, audited as
+``admin:<id>`` (api/organizations/deps.py); the ``/admin/...`` routes are deprecated aliases
+of these (api/admin/endpoints.py), and both call api/organizer/service.py.
 
 Roles: every member reads venues and events (drafts included) and the check-in counts; owners
 and managers create, change, publish and cancel; owners, managers and finance read bookings,
-attendees, exports and analytics; owners and finance refund. Anything of another organization
+attendees, exports and analytics; owners and finance refund (whole or in part, within the
+event's refund policy; never a checked-in ticket). Anything of another organization
 is 404, as if it did not exist (every query is scoped by the organization in the path)."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
+from api.bookings.endpoints import CANCEL_LINES_PROBLEMS
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.checkin.schemas import CheckinStatsOut
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
@@ -55,7 +58,9 @@ from evently.errors import (
     InvalidDateRange,
     InvalidSchedule,
     InvalidTransition,
+    RefundNotAllowed,
     ReleaseRefused,
+    TicketCheckedIn,
     VenueNotFound,
     VenueNotInOrganization,
     WorkflowNotRunning,
@@ -405,6 +410,8 @@ async def export_attendees(
         BookingNotFound,
         BookingNotConfirmed,
         BookingNotActive,
+        RefundNotAllowed,
+        TicketCheckedIn,
         ReleaseRefused,
         WorkflowNotRunning,
         WorkflowTimeout,
@@ -420,9 +427,38 @@ async def refund_booking(
     settings: SettingsDep,
 ) -> RefundOut:
     """Through the booking's workflow: the payment is refunded (once, keyed by the booking),
-    then the seats go back (or to the waitlist)."""
+    then the seats go back (or to the waitlist). Whatever the buyer's deadline; refused when
+    the event's `refund_policy` is `none` (409 `refund_not_allowed`) or a ticket of the
+    booking was checked in (409 `ticket_checked_in`, naming the ticket and its scan time)."""
     event = await service.own_event(session, event_id, access.organization.id)
     result = await service.refund_booking(
         session, temporal, settings, event, booking_id, actor=access.actor
     )
     return RefundOut(booking_id=booking_id, status=result.booking_status, refunded=result.refunded)
+
+
+@router.post(
+    "/events/{event_id}/bookings/{booking_id}/cancel-lines",
+    response_model=CancelLinesResponse,
+    responses=problem_responses(EventNotFound, *CANCEL_LINES_PROBLEMS, RefundNotAllowed),
+    summary="Refund part of a confirmed booking: some seats of its lines (owners, finance)",
+)
+async def refund_lines(
+    event_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    access: Refunder,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> CancelLinesResponse:
+    """The buyer's `cancel-lines` for the organization (same body, same answer): that part is
+    refunded (net of its share of the discount, keyed by booking and change number), its seats
+    go back on sale (or to the waitlist) and exactly those tickets are revoked — unused ones
+    only (409 `ticket_checked_in` when a line has too few); lines covering every seat left
+    cancel the booking. Whatever the buyer's deadline; refused when the event's
+    `refund_policy` is `none` (409 `refund_not_allowed`). Audited (`booking.lines_refunded`)."""
+    event = await service.own_event(session, event_id, access.organization.id)
+    return await service.refund_lines(
+        session, temporal, settings, event, booking_id, body, actor=access.actor
+    )

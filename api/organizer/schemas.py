@@ -22,6 +22,7 @@ from pydantic import (
 from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.enums import BookingStatus, EventStatus, QueueMode
+from evently.refund_policy import RefundPolicy, RefundUntil
 
 MAX_CAPACITY = 10_000_000
 
@@ -49,6 +50,13 @@ When = Annotated[AwareDatetime, AfterValidator(reasonable_datetime)]
 
 _STRICT = ConfigDict(extra="forbid")
 
+_REFUND_POLICY = (
+    'Who may refund: `{"mode": "until", "hours_before_start": 48}` (buyers until 48 h before '
+    'the start; the default is 0 h), `{"mode": "organizer_only"}` (owners and finance only) or '
+    '`{"mode": "none"}` (nobody through Evently; cancelling the event still refunds everyone). '
+    "A checked-in ticket is never refunded."
+)
+
 
 class VenueCreate(BaseModel):
     model_config = _STRICT
@@ -71,6 +79,10 @@ class EventCreate(BaseModel):
     capacity: Capacity
     price: Price = Field(description='decimal, as a string or a number: "25.00"')
     currency: Currency
+    refund_policy: RefundPolicy = Field(
+        default_factory=lambda: RefundUntil(mode="until"),
+        description=_REFUND_POLICY,
+    )
 
 
 class EventPatch(BaseModel):
@@ -93,6 +105,7 @@ class EventPatch(BaseModel):
         description="The on-sale's waiting room: `on`, `off`, or `auto` (queue only while the "
         "reserve path is saturated).",
     )
+    refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:

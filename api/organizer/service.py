@@ -3,7 +3,8 @@ api/organizer/endpoints.py) and their deprecated ``/admin`` aliases (api/admin/e
 both call. Writes to venues and events: the change, its audit entry in the same transaction,
 and what it sets off after the commit (the availability snapshot, the sold-out gate, the search
 index; an event's cancellation through its workflow); reads of an event's analytics and
-check-in counts; a booking's refund.
+check-in counts; a booking's refund, whole or in part (issue 29: within the event's refund
+policy, never of a checked-in ticket).
 
 ``organization_id``: the organization in the path (anything of another one is 404, as if it
 did not exist); ``None`` only for the ``/admin`` aliases of a resource that names no
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.analytics.schemas import EventAnalyticsOut
 from api.bookings import service as bookings_service
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
 from api.deps import end_transaction
 from api.events.schemas import EventOut
@@ -27,9 +29,9 @@ from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
 from evently import audit, bookings, events
 from evently.analytics import event_analytics
 from evently.audit import Actor
-from evently.db.models import Event, Venue
+from evently.db.models import Booking, Event, Venue
 from evently.enums import BookingStatus, EventStatus, QueueMode
-from evently.errors import BookingNotConfirmed, BookingNotFound
+from evently.errors import BookingNotConfirmed, BookingNotFound, DuplicateLines
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
@@ -55,6 +57,7 @@ _AUDITED = (
     "price",
     "currency",
     "status",
+    "refund_policy",
 )
 
 
@@ -147,6 +150,7 @@ async def create_event(
         currency=body.currency,
         created_by=actor.user_id,
         organization_id=organization_id,
+        refund_policy=body.refund_policy,
     )
     await audit.record_by(
         session,
@@ -320,23 +324,24 @@ async def refund_booking(
     actor: Actor,
 ) -> CancelResult:
     """Refund a confirmed booking of the event and release its seats, through the booking's
-    workflows (the refund is keyed by the booking: once, however often this is asked)."""
-    booking = await bookings.get_booking(session, booking_id)
-    if booking is None or booking.event_id != event.id:
-        raise BookingNotFound(f"No booking {booking_id} for this event.")
+    workflows (the refund is keyed by the booking: once, however often this is asked). Refused
+    when the event's policy is ``none`` (409 ``refund_not_allowed``) or a ticket of the booking
+    was checked in (409 ``ticket_checked_in``)."""
+    booking = await _event_booking(session, event, booking_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingNotConfirmed(
             f"Only a confirmed booking can be refunded; this one is {booking.status}."
         )
+    bookings_service.check_organizer_refund(event.refund_policy)
     organization_id = event.organization_id
-    await end_transaction(session)  # hand the connection back: the round trip takes a while
     # one update id per organization member: the same member asking again gets the stored
     # result (a buyer's own cancel is "user:<id>", so never confused with this)
-    result = await bookings_service.cancel(
+    result = await bookings_service.refund_whole(
+        session,
         temporal,
         settings,
         booking,
-        f"organization:{organization_id}:{actor.label}",
+        _organizer_actor(organization_id, actor),
         reason="refunded by the organizer",
         organization_id=organization_id,
     )
@@ -356,6 +361,72 @@ async def refund_booking(
         },
     )
     return result
+
+
+async def _event_booking(session: AsyncSession, event: Event, booking_id: uuid.UUID) -> Booking:
+    booking = await bookings.get_booking(session, booking_id)
+    if booking is None or booking.event_id != event.id:
+        raise BookingNotFound(f"No booking {booking_id} for this event.")
+    return booking
+
+
+def _organizer_actor(organization_id: uuid.UUID, actor: Actor) -> str:
+    return f"organization:{organization_id}:{actor.label}"
+
+
+async def refund_lines(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    event: Event,
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    *,
+    actor: Actor,
+) -> CancelLinesResponse:
+    """The organizer's partial refund: the buyer's ``cancel-lines`` (same body, same answer,
+    the refund keyed by booking and change number), whatever the buyer's deadline, refused
+    when the event's policy is ``none`` or too few tickets of a line are unused; audited."""
+    wanted = {x.ticket_type_id: x.quantity for x in body.lines}
+    if len(wanted) < len(body.lines):
+        raise DuplicateLines()
+    booking = await _event_booking(session, event, booking_id)
+    bookings_service.check_organizer_refund(event.refund_policy)
+    organization_id = event.organization_id
+    change, result, amount = await bookings_service.cancel_lines(
+        session,
+        temporal,
+        settings,
+        booking,
+        wanted,
+        _organizer_actor(organization_id, actor),
+        reason="lines refunded by the organizer",
+        organization_id=organization_id,
+    )
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="booking.lines_refunded",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event.id,
+            "lines": [{"ticket_type_id": str(t), "quantity": q} for t, q in sorted(wanted.items())],
+            "change": change,
+            "refund_amount": amount,
+            "currency": booking.currency,
+            "status": result.booking_status,
+            "refunded": result.refunded,
+        },
+    )
+    return CancelLinesResponse(
+        booking_id=booking.id,
+        status=result.booking_status,
+        change=change,
+        refunded=result.refunded,
+        refund_amount=amount,
+    )
 
 
 async def analytics(

@@ -209,6 +209,12 @@ class Event(Base):
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who may refund through Evently (evently/refund_policy.py); issue 29
+    refund_policy: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        default=lambda: {"mode": "until", "hours_before_start": 0},
+        server_default=text("""'{"mode": "until", "hours_before_start": 0}'::jsonb"""),
+    )
 
     # two keys reach venues (venue_id alone, and with organization_id): join on the id
     venue: Mapped[Venue] = relationship(
@@ -438,6 +444,9 @@ class Ticket(Base):
     checked_in_device: Mapped[str | None] = mapped_column(String(100))
     checkin_nonce: Mapped[str | None] = mapped_column(String(100))
     ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id"))
+    # promised to an accepted refund (0: the whole booking, n: its partial change n): the door
+    # refuses it from then on (evently/booking_changes.py seals it; issue 29)
+    refund_change: Mapped[int | None] = mapped_column(Integer)
 
 
 class CheckinScan(Base):

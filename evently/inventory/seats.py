@@ -547,8 +547,9 @@ async def release(
 # Guarded by the change's status (refunded → done) and the booking's (still confirmed): a retry,
 # or a whole cancellation that came first, changes nothing. The lines' ``cancelled`` grow (CHECK
 # cancelled <= quantity), the booking keeps its other seats, each type's ``sold`` and the
-# event's go down, exactly those tickets are revoked (per type, not-yet-scanned first, highest
-# serial first), and the seats go back on sale or, while anyone waits, to the waitlist's pool.
+# event's go down, exactly those tickets are revoked (per type, those promised to this change
+# when the refund was accepted first, then not-yet-scanned, highest serial first), and the
+# seats go back on sale or, while anyone waits, to the waitlist's pool.
 _CANCEL_LINES = text(
     f"""
 WITH ch AS (
@@ -577,7 +578,8 @@ WITH ch AS (
             SELECT v.id FROM tickets v
             WHERE v.booking_id = req.booking_id AND v.ticket_type_id = req.tt
               AND v.status = 'valid'
-            ORDER BY v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
+            ORDER BY v.refund_change IS DISTINCT FROM CAST(:change_no AS integer),
+                     v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
         ) pick
     )
 )

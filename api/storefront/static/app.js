@@ -239,6 +239,8 @@
     $("#event-where").textContent = `${ev.venue.name}, ${ev.venue.address}, ${ev.venue.city}`;
     $("#event-description").textContent = ev.description;
     $("#event-price").textContent = `${money(ev.price, ev.currency)} per seat`;
+    // the refund policy, before anyone pays (issue 29)
+    $("#event-refunds").textContent = ev.refund_summary ? `${ev.refund_summary}.` : "";
     // ticket types: the choice appears when the event sells more than its default type
     const typeSelect = $("#ticket-type");
     const types = ev.ticket_types || [];
@@ -433,8 +435,21 @@
       next.replaceChildren(document.createTextNode(`${extra.trim()} `), back);
       next.hidden = false;
     };
+    let policyShown = false;
+    const showRefundPolicy = async (b) => {
+      // the event's refund policy, in one sentence, before payment (issue 29)
+      if (policyShown) return;
+      policyShown = true;
+      const e = await api("GET", `/api/v1/events/${b.event_id}`);
+      const node = $("#refund-policy");
+      if (e.status === 200 && e.data.refund_summary && node) {
+        node.textContent = `${e.data.refund_summary}.`;
+        node.hidden = false;
+      }
+    };
     const render = (b) => {
       booking = b;
+      if (b.status === "held") showRefundPolicy(b);
       summary.textContent = `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}`;
       summary.dataset.status = b.status;
       const linesNode = $("#booking-lines");

@@ -197,6 +197,23 @@ async def _refund(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call({"event_id": t.event["id"], "booking_id": booking})
 
 
+async def _refund_lines(w: World, t: Tenant, succeeds: bool) -> Call:
+    booking = (
+        await confirmed_booking(w.client, w.buyer, t.event["id"], quantity=2)
+        if succeeds
+        else t.booking
+    )
+    async with w.res.engine.connect() as conn:
+        type_id = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND is_default"),
+            {"e": t.event["id"]},
+        )
+    return Call(
+        {"event_id": t.event["id"], "booking_id": booking},
+        {"lines": [{"ticket_type_id": str(type_id), "quantity": 1}]},
+    )
+
+
 async def _add_member(w: World, t: Tenant, succeeds: bool) -> Call:
     account = (await make_accounts(w.res, 1))[0]
     return Call({}, {"email": account.user.email, "role": "finance"})
@@ -379,6 +396,14 @@ ROUTES: list[Route] = [
         REFUND,
         200,
         _refund,
+        {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/bookings/{booking_id}/cancel-lines",
+        REFUND,
+        200,
+        _refund_lines,
         {**EVENT, "booking_id": (404, "booking_not_found")},
     ),
     Route(
