@@ -215,3 +215,28 @@ async def ensure_bootstrap_admin(session: AsyncSession, email: str, password: st
     if created:
         return "created"
     return "exists" if user.role == "admin" else "not-admin"
+
+
+# ---- issue 29: the buyer of an organizer's order ------------------------------------------------
+
+#: the password hash of an account made for an organizer's order: not an argon2 hash, so no
+#: password verifies against it (log-in answers 401 as for a wrong password) until one is set
+NO_PASSWORD = "!no-password"
+
+
+async def ensure_buyer(session: AsyncSession, email: str, full_name: str) -> tuple[User, bool]:
+    """The account of ``email`` (case-insensitive), created when there is none: a buyer with
+    no usable password (:data:`NO_PASSWORD`). Returns (account, created). Concurrent orders for
+    the same new email make one account (the unique ``lower(email)`` index decides)."""
+    email = normalize_email(email)
+    created = await session.scalar(
+        text(
+            "INSERT INTO users (id, email, password_hash, full_name, role) "
+            "VALUES (gen_random_uuid(), :email, :pw, :name, 'buyer') "
+            "ON CONFLICT ((lower(email))) DO NOTHING RETURNING id"
+        ),
+        {"email": email, "pw": NO_PASSWORD, "name": full_name[:200]},
+    )
+    user = await get_user_by_email(session, email)
+    assert user is not None
+    return user, created is not None

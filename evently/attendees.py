@@ -30,7 +30,10 @@ EXPORT_PAGE = 2000
 
 _ROW = """
 SELECT b.id, b.status, b.quantity, b.amount, b.currency, b.created_at, b.confirmed_at,
-       b.hold_expires_at, b.ended_at, b.end_reason, b.user_id, u.email, u.full_name
+       b.hold_expires_at, b.ended_at, b.end_reason, b.user_id, u.email, u.full_name,
+       b.channel, b.note,
+       (SELECT p.provider FROM payments p WHERE p.booking_id = b.id AND p.kind = 'charge'
+        AND p.status = 'succeeded') AS payment
 FROM bookings b JOIN users u ON u.id = b.user_id
 """
 
@@ -50,6 +53,11 @@ class BookingRow:
     user_id: uuid.UUID
     email: str
     full_name: str
+    # issue 29: online (card or free), comp, box_office; the note of an organizer's order; the
+    # provider of the booking's charge (stripe/simulated, free, comp, box_office; None: unpaid)
+    channel: str = "online"
+    note: str | None = None
+    payment: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> BookingRow:
@@ -111,6 +119,9 @@ BOOKING_COLUMNS = (
     "hold_expires_at",
     "ended_at",
     "end_reason",
+    "channel",
+    "payment",
+    "note",
 )
 ATTENDEE_COLUMNS = (
     "booking_id",
@@ -155,6 +166,9 @@ def _booking_cells(r: BookingRow) -> list[str]:
             r.hold_expires_at,
             r.ended_at,
             r.end_reason,
+            r.channel,
+            r.payment,
+            r.note,
         )
     ]
 

@@ -255,3 +255,25 @@ class WebhookDeliveryStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+# ---- issue 29: bookings without a card charge ------------------------------------------------
+
+
+class BookingChannel(StrEnum):
+    """How a booking was sold: ``online`` (the buyer's own reserve, paid by card or free), or
+    an organizer's order (``comp``: a guest-list ticket, ``box_office``: paid at the door)."""
+
+    ONLINE = "online"
+    COMP = "comp"
+    BOX_OFFICE = "box_office"
+
+
+class NoChargeProvider(StrEnum):
+    """The ``payments.provider`` of a charge that went through no payment provider: a 0.00
+    booking (``free``), a comp (0.00) or a box-office sale (the full amount, paid at the
+    door). Refunding one calls no provider either."""
+
+    FREE = "free"
+    COMP = "comp"
+    BOX_OFFICE = "box_office"

@@ -400,6 +400,63 @@ async def _reserve(
     return _answer(result, event_id, quantity, idempotent)
 
 
+async def place_order(
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    *,
+    booking_id: uuid.UUID,
+    user_id: uuid.UUID,
+    event_id: uuid.UUID,
+    quantity: int,
+    lines: list[ReserveLine] | None,
+    channel: str,
+    note: str | None,
+    organization_id: uuid.UUID | None,
+) -> Reservation | Pending:
+    """An organizer's order (issue 29: ``comp`` or ``box_office``) for the buyer ``user_id``:
+    the buyer path's seat accounting — a seat from the sold-out gate (given back exactly as a
+    buyer's), then the same one-statement reserve in the booking's workflow, which confirms it
+    at once without a card charge (the reserve update answers ``confirmed``). Not for staff:
+    the waiting room and the in-flight valve (a handful of staff, not a crowd). The gate's
+    counter stays exact; a sold-out verdict from a gate that is not suspect is true (the gate
+    never runs low), a suspect one is checked against Postgres. Sold out: ``SoldOut``."""
+    # idempotent: the same order asked again (same booking id) takes its seats once
+    verdict = await _take(res, gate, event_id, quantity, booking_id, True, doubtful=bool(lines))
+    if verdict == Verdict.SOLD_OUT:
+        raise sold_out()
+    data = BookingInput(
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=quantity,
+        hold_seconds=res.settings.hold_seconds,
+        lines=lines or [],
+        channel=channel,
+        note=note,
+    )
+    try:
+        result = await booking_client.start_booking(
+            temporal,
+            data,
+            wait_seconds=res.settings.reserve_timeout_seconds,
+            organization_id=organization_id,
+        )
+    except booking_client.OutcomeUnknown:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        return Pending(booking_id, event_id, retry_after=2)
+    except BaseException:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        raise
+    if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
+        await gate.give_back_no_hold(event_id, quantity, booking_id)
+        if result.reason == ReserveOutcome.UNAVAILABLE:
+            await gate.suspect(event_id)
+    return _answer(result, event_id, quantity, True)
+
+
 async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID) -> None:
     """A seat taken by a request whose hold is not known: give it back (a hold that appears
     later only leaves the gate high, which is safe) and doubt the counter. Shielded: a request

@@ -57,5 +57,7 @@ EventManager = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER))]
 SalesReader = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER, FINANCE))]
 #: refunds
 Refunder = Annotated[Access, Depends(require_org_roles(OWNER, FINANCE))]
+# issue 29: an organizer's order (comp, box office)
+OrderTaker = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER, FINANCE))]
 #: members, webhooks, the audit log, the organization's name
 Owner = Annotated[Access, Depends(require_org_roles(OWNER))]

@@ -17,18 +17,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
-from api.bookings.endpoints import CANCEL_LINES_PROBLEMS
-from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
+from api.bookings.endpoints import CANCEL_LINES_PROBLEMS, gate, pending_answer
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse, PendingBooking
 from api.checkin.schemas import CheckinStatsOut
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
 from api.http.dates import starts_between
 from api.http.links import PageLinksDep
-from api.organizations.deps import AnyMember, EventManager, Refunder, SalesReader
+from api.organizations.deps import AnyMember, EventManager, OrderTaker, Refunder, SalesReader
 from api.organizer import service
 from api.organizer.schemas import (
     AttendeeOut,
@@ -36,6 +36,8 @@ from api.organizer.schemas import (
     CancellationAccepted,
     EventCreate,
     EventPatch,
+    OrderCreate,
+    OrderOut,
     OrganizerBookingOut,
     OrganizerBookingPage,
     RefundOut,
@@ -52,15 +54,25 @@ from evently.errors import (
     CapacityBelowCommitted,
     CapacityExceedsVenue,
     ConcurrentChange,
+    DuplicateLines,
     EventNotEditable,
     EventNotFound,
+    EventNotOnSale,
+    IdempotencyKeyReused,
     InvalidCurrency,
     InvalidDateRange,
+    InvalidEmail,
     InvalidSchedule,
     InvalidTransition,
+    QuantityTooLarge,
     RefundNotAllowed,
     ReleaseRefused,
+    SalesClosed,
+    SoldOut,
     TicketCheckedIn,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
     VenueNotFound,
     VenueNotInOrganization,
     WorkflowNotRunning,
@@ -462,3 +474,78 @@ async def refund_lines(
     return await service.refund_lines(
         session, temporal, settings, event, booking_id, body, actor=access.actor
     )
+
+
+# ---- issue 29: organizer orders (comp, box office) --------------------------------------------
+
+
+@router.post(
+    "/events/{event_id}/orders",
+    status_code=201,
+    response_model=OrderOut,
+    responses={
+        202: {
+            "model": PendingBooking,
+            "description": "The order was sent but its answer is late: poll the event's "
+            "bookings after `Retry-After`, or send it again with the same `Idempotency-Key`.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        **problem_responses(
+            EventNotFound,
+            EventNotOnSale,
+            SoldOut,
+            TicketTypeSoldOut,
+            TicketTypeNotFound,
+            SalesClosed,
+            TooManyOfType,
+            DuplicateLines,
+            QuantityTooLarge,
+            InvalidEmail,
+            IdempotencyKeyReused,
+        ),
+    },
+    summary="Order tickets for a buyer: a comp or a box-office sale (owners, managers, finance)",
+)
+async def create_order(
+    event_id: uuid.UUID,
+    body: OrderCreate,
+    request: Request,
+    access: OrderTaker,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> OrderOut | JSONResponse:
+    """A confirmed booking at once, with no card charge: `comp` (a guest-list ticket, 0.00)
+    or `box_office` (the full price, recorded as paid at the door). The seats are taken like a
+    buyer's (the sold-out gate, the one-statement reserve: never oversold, counted against the
+    ticket types and the event) but the waiting room does not apply. The tickets are issued
+    and mailed to `buyer.email`; an account is made for a new email (no usable password until
+    one is set) or the existing one is used. The payment, the note and the author are
+    recorded (audit `booking.ordered`); the bookings list, its CSV (`channel`, `payment`,
+    `note`) and the analytics (`by_channel`) show orders apart from card sales. Sold out: 409
+    `sold_out`. With an `Idempotency-Key`, sending the same order again answers the same
+    booking."""
+    lines = body.lines or []
+    if len({x.ticket_type_id for x in lines}) < len(lines):
+        raise DuplicateLines()
+    if body.total > res.settings.max_tickets_per_booking:
+        raise QuantityTooLarge(
+            f"quantity: at most {res.settings.max_tickets_per_booking} tickets per order.",
+        )
+    event = await service.own_event(session, event_id, access.organization.id)
+    result = await service.create_order(
+        session,
+        res,
+        temporal,
+        gate(request),
+        event,
+        body,
+        actor=access.actor,
+        idempotency_key=idempotency_key,
+    )
+    if not isinstance(result, OrderOut):
+        return pending_answer(result.booking_id, result.event_id, result.retry_after)
+    return result

@@ -25,8 +25,8 @@ from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
 from api.deps import end_transaction
 from api.events.schemas import EventOut
-from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
-from evently import audit, bookings, events
+from api.organizer.schemas import Buyer, EventCreate, EventPatch, OrderCreate, OrderOut, VenueCreate
+from evently import accounts, audit, bookings, events
 from evently.analytics import event_analytics
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
@@ -35,11 +35,12 @@ from evently.errors import BookingNotConfirmed, BookingNotFound, DuplicateLines
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
+from evently.inventory.types import ReserveLine
 from evently.settings import Settings
 from evently.tickets import checkin
 from evently.waitingroom import WaitingRoom
 from workflows.admission import client as admission_client
-from workflows.booking.contract import CancelResult
+from workflows.booking.contract import CancelResult, booking_workflow_id
 from workflows.connection import TemporalClient
 from workflows.event_cancellation import client as cancellation_client
 from workflows.search_sync.client import request_index_write
@@ -465,4 +466,82 @@ async def checkin_counts(
         latest_conflicts=[
             ScanOut.model_validate(s, from_attributes=True) for s in found.latest_conflicts
         ],
+    )
+
+
+async def create_order(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    event: Event,
+    body: OrderCreate,
+    *,
+    actor: Actor,
+    idempotency_key: str | None,
+) -> OrderOut | bookings_service.Pending:
+    """An organizer's order (issue 29): the buyer's account (made for a new email, with no
+    usable password) committed first — the reserve statement runs on its own connection —,
+    then the seats through the buyer path's gate and one-statement reserve in the booking's
+    workflow, which confirms it at once (tickets issued, the confirmation mailed to the
+    buyer); the author audited (``booking.ordered``). The same ``Idempotency-Key`` for the
+    same buyer names the same booking: a retry answers it again and takes nothing."""
+    buyer, created = await accounts.ensure_buyer(session, body.buyer.email, body.buyer.name)
+    buyer_id, email, name = buyer.id, buyer.email, buyer.full_name
+    organization_id = event.organization_id
+    event_id = event.id
+    await end_transaction(session)
+    booking_id = bookings.booking_id_for(
+        buyer_id, f"order:{idempotency_key}" if idempotency_key else None
+    )
+    result = await bookings_service.place_order(
+        res,
+        temporal,
+        gate,
+        booking_id=booking_id,
+        user_id=buyer_id,
+        event_id=event_id,
+        quantity=body.total,
+        lines=None
+        if body.lines is None
+        else [
+            ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity) for x in body.lines
+        ],
+        channel=body.payment,
+        note=body.note,
+        organization_id=organization_id,
+    )
+    if isinstance(result, bookings_service.Pending):
+        return result
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="booking.ordered",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event_id,
+            "payment": body.payment,
+            "note": body.note,
+            "quantity": result.quantity,
+            "amount": result.amount,
+            "currency": result.currency,
+            "buyer_email": email,
+            "buyer_account_created": created,
+        },
+    )
+    return OrderOut(
+        booking_id=booking_id,
+        event_id=event_id,
+        status=result.status,
+        quantity=result.quantity,
+        amount=result.amount,
+        currency=result.currency,
+        channel=body.payment,
+        payment=body.payment,
+        note=body.note,
+        buyer=Buyer(id=buyer_id, email=email, name=name),
+        buyer_account_created=created,
+        workflow_id=booking_workflow_id(booking_id),
     )

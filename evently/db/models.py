@@ -53,6 +53,7 @@ NAMING_CONVENTION = {
 USER_ROLES = tuple(r.value for r in Role)  # the CHECK follows the enum (a new role: a migration)
 EVENT_STATUSES = ("draft", "published", "cancelled", "completed")
 BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
+BOOKING_CHANNELS = ("online", "comp", "box_office")  # issue 29: evently.enums.BookingChannel
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
 PAYMENT_KINDS = ("charge", "refund", "partial_refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
@@ -228,6 +229,7 @@ class Booking(Base):
         CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount >= 0", name="amount_nonnegative"),
+        CheckConstraint(_in("channel", BOOKING_CHANNELS), name="channel"),
         Index("ix_bookings_user_created", "user_id", "created_at"),
         Index("ix_bookings_event_status", "event_id", "status"),
         Index("ix_bookings_event_created", "event_id", "created_at"),
@@ -262,6 +264,10 @@ class Booking(Base):
     # discount it gave (``amount`` is net of it)
     promo_code_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("promo_codes.id"))
     discount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0, server_default="0")
+    # issue 29: sold online (card or free) or by the organizer (comp, box office), with the
+    # staff member's note
+    channel: Mapped[str] = mapped_column(String(16), default="online", server_default="online")
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 class Payment(Base):
