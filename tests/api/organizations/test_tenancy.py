@@ -33,7 +33,7 @@ from tests.api.organizations.helpers import (
     org_event,
     org_venue,
 )
-from tests.factories import Account, make_account, make_accounts
+from tests.factories import Account, make_account, make_accounts, unique_email
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -211,6 +211,18 @@ async def _refund_lines(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call(
         {"event_id": t.event["id"], "booking_id": booking},
         {"lines": [{"ticket_type_id": str(type_id), "quantity": 1}]},
+    )
+
+
+async def _order(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call(
+        {"event_id": t.event["id"]},
+        {
+            "quantity": 1,
+            "buyer": {"email": unique_email("comp"), "name": "Guest List"},
+            "payment": "comp",
+            "note": "tenancy matrix",
+        },
     )
 
 
@@ -405,6 +417,14 @@ ROUTES: list[Route] = [
         200,
         _refund_lines,
         {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/orders",
+        SALES,
+        201,
+        _order,
+        EVENT,
     ),
     Route(
         "GET",

@@ -108,7 +108,7 @@ async def test_a_scanned_ticket_is_never_refunded_but_the_unused_line_is(
 ) -> None:
     org = await make_org(client, resources, admin)
     owner, finance = org.owner, org.members["finance"]
-    door, buyer = await make_account(resources, "door"), (await make_accounts(resources, 1))[0]
+    door, buyer = org.members["door"], (await make_accounts(resources, 1))[0]
     event = await _event(client, org)
     base = org.url(f"/events/{event['id']}")
     vip = await client.post(
@@ -230,7 +230,7 @@ async def test_a_refund_accepted_first_wins_over_a_racing_scan(
     """The tickets are locked and promised in the refund's transaction: a scan that arrives
     while it is open waits for it and is refused; a refund asked after a scan is refused."""
     org = await make_org(client, resources, admin)
-    door, buyer = await make_account(resources, "door"), (await make_accounts(resources, 1))[0]
+    door, buyer = org.members["door"], (await make_accounts(resources, 1))[0]
     event = await _event(client, org)
     first, second = await _book(client, buyer, event["id"]), await _book(client, buyer, event["id"])
     (ticket,) = await _tickets(client, buyer, first)
