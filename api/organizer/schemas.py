@@ -200,3 +200,12 @@ class RefundOut(BaseModel):
     booking_id: uuid.UUID
     status: BookingStatus
     refunded: bool
+
+
+class EventClone(BaseModel):
+    """When the copy takes place; everything else comes from the event cloned (issue 30)."""
+
+    model_config = _STRICT
+
+    starts_at: When
+    ends_at: When
