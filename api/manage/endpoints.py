@@ -101,10 +101,10 @@ class Desk:
     visit: Visit
     access: Access
     organizations: list[tuple[uuid.UUID, str, str]]  # (id, name, role) for the switcher
-
-    @property
-    def org_id(self) -> uuid.UUID:
-        return self.access.organization.id
+    # read once: a refusal rolls the session back, which expires the ORM objects
+    org_id: uuid.UUID
+    org_name: str
+    role: str
 
     def can(self, roles: Roles) -> bool:
         return self.access.allows(*roles)
@@ -184,7 +184,14 @@ async def _serve(
         ):
             raise CsrfFailed()
         access = await organizations.access(session, org_id, user)
-        desk = Desk(visit, access, await _switcher(session, user))
+        desk = Desk(
+            visit,
+            access,
+            await _switcher(session, user),
+            access.organization.id,
+            access.organization.name,
+            str(access.role),
+        )
         if not access.allows(*roles):
             raise OrganizationRoleRequired(
                 f"This needs the {' or '.join(roles)} role in this organization "
