@@ -41,7 +41,9 @@ from api.analytics.schemas import EventAnalyticsOut
 from api.deps import ResourcesDep, SessionDep, TemporalDep, end_transaction
 from api.events.schemas import EventOut
 from api.manage import charts
+from api.organizations import service as members_service
 from api.organizations.deps import EVENT_MANAGERS, MEMBERS, OWNERS, REFUNDERS, SALES_READERS
+from api.organizations.schemas import AuditEntryOut, MemberCreate, MemberPatch
 from api.organizer import service
 from api.organizer.schemas import EventClone, EventCreate, EventPatch, VenueCreate
 from api.storefront.endpoints import Visit, _apply, _visit, page_csp
@@ -49,7 +51,8 @@ from api.storefront.websession import CSRF_COOKIE, CSRF_FIELD, csrf_token, csrf_
 from api.support import service as support_service
 from api.ticket_types import service as types_service
 from api.ticket_types.schemas import PromoCodeCreate, TicketTypeCreate
-from evently import accounts, attendees, backoffice, events, organizations
+from api.webhooks.schemas import DeliveryOut, WebhookOut
+from evently import accounts, attendees, audit, backoffice, events, organizations
 from evently.db.models import User
 from evently.enums import EventStatus, OrganizationRole
 from evently.errors import (
@@ -63,6 +66,7 @@ from evently.events import OrganizationEventFilters
 from evently.infra.resources import Resources
 from evently.organizations import Access
 from evently.waitingroom import WaitingRoom
+from evently.webhooks import subscriptions
 from workflows.booking import client as booking_client
 from workflows.connection import TemporalClient
 
@@ -742,18 +746,119 @@ async def refund_order(
     return await _serve(request, session, res, org_id, REFUNDERS, act, form=form)
 
 
-# ---- members --------------------------------------------------------------------------------
+# ---- members, the audit log, webhooks -------------------------------------------------------
 
 
 @router.get("/{org_id}/members")
 async def members_page(
     org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
+    """Every member sees the members; owners get the forms to add, change and remove."""
+
     async def page(desk: Desk) -> Response:
         members, _ = await organizations.list_members(session, desk.org_id, page=1, limit=100)
-        return _render(desk.visit, res, "members.html", desk=desk, title="Members", members=members)
+        return _render(
+            desk.visit,
+            res,
+            "members.html",
+            desk=desk,
+            title="Members",
+            members=members,
+            roles=[str(r) for r in OrganizationRole],
+        )
 
     return await _serve(request, session, res, org_id, MEMBERS, page)
+
+
+@router.post("/{org_id}/members")
+async def add_member(
+    org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    form = await _form(request)
+
+    async def act(desk: Desk) -> Response:
+        body = parse(MemberCreate, form)
+        await members_service.add_member(session, desk.access, email=body.email, role=body.role)
+        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
+
+    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
+
+
+@router.post("/{org_id}/members/{user_id}/role")
+async def change_member_role(
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    res: ResourcesDep,
+) -> Response:
+    form = await _form(request)
+
+    async def act(desk: Desk) -> Response:
+        body = parse(MemberPatch, form)
+        await members_service.change_role(session, desk.access, user_id, body.role)
+        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
+
+    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
+
+
+@router.post("/{org_id}/members/{user_id}/remove")
+async def remove_member(
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    res: ResourcesDep,
+) -> Response:
+    form = await _form(request)
+
+    async def act(desk: Desk) -> Response:
+        await members_service.remove_member(session, desk.access, user_id)
+        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
+
+    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
+
+
+@router.get("/{org_id}/audit")
+async def audit_page(
+    org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    """The newest 100 entries of the audit log (owners)."""
+
+    async def page(desk: Desk) -> Response:
+        entries, total = await audit.list_entries(
+            session, desk.org_id, audit.AuditFilter(), page=1, limit=100
+        )
+        return _render(
+            desk.visit,
+            res,
+            "audit.html",
+            desk=desk,
+            title="Audit log",
+            entries=[AuditEntryOut.of(e) for e in entries],
+            total=total,
+        )
+
+    return await _serve(request, session, res, org_id, OWNERS, page)
+
+
+@router.get("/{org_id}/webhooks")
+async def webhooks_page(
+    org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    """The webhooks (owners) and each one's 20 latest deliveries."""
+
+    async def page(desk: Desk) -> Response:
+        subs, _ = await subscriptions.list_for(session, desk.org_id, page=1, limit=100)
+        hooks = []
+        for sub in subs:
+            rows, total = await subscriptions.list_deliveries(
+                session, sub.id, subscriptions.DeliveryFilter(), page=1, limit=20
+            )
+            hooks.append((WebhookOut.of(sub), [DeliveryOut.of(d) for d in rows], total))
+        return _render(desk.visit, res, "webhooks.html", desk=desk, title="Webhooks", hooks=hooks)
+
+    return await _serve(request, session, res, org_id, OWNERS, page)
 
 
 def _shift_default(hours: int) -> str:

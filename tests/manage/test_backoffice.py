@@ -199,6 +199,28 @@ async def test_an_organizer_runs_an_event_through_the_pages(
     await page.get_by_role("link", name="Members").click()
     await me.audit("12-members")
 
+    # members: the owner adds one, changes the role, removes them (the API's service)
+    (newcomer,) = await make_accounts(resources, 1)
+    await page.get_by_label("Email of an existing account").fill(newcomer.user.email)
+    await page.get_by_label("Role", exact=True).select_option("finance")
+    await page.get_by_role("button", name="Add the member").click()
+    row = page.locator(f'tr[data-member="{newcomer.user.email}"]')
+    await expect(row.locator(".role")).to_have_text("finance")
+    await row.get_by_label(f"Role of {newcomer.user.email}").select_option("door")
+    await row.get_by_role("button", name="Set role").click()
+    await expect(row.locator(".role")).to_have_text("door")
+    await me.audit("13-members-changed")
+    await row.get_by_role("button", name="Remove").click()
+    await expect(row).to_have_count(0)
+
+    # the audit log tells all of it; the webhooks page (none yet)
+    await page.get_by_role("link", name="Audit log").click()
+    for action in ("event.cloned", "booking.refunded", "member.removed", "promo_code.create"):
+        await expect(page.locator("#audit")).to_contain_text(action)
+    await me.audit("14-audit")
+    await page.get_by_role("link", name="Webhooks").click()
+    await me.audit("15-webhooks")
+
 
 async def test_roles_see_and_may_do_only_their_part(
     browser: Browser,
@@ -273,6 +295,8 @@ async def test_roles_see_and_may_do_only_their_part(
     await manager.page.goto(f"/manage/{org.id}/members")
     await manager.audit("24-manager-members")
     assert await manager.page.locator("form[action*='members']").count() == 0
+    assert await manager.post_form(f"/manage/{org.id}/members") == 403
+    assert (await manager.page.goto(f"/manage/{org.id}/audit")).status == 403  # type: ignore[union-attr]
     assert (
         await manager.post_api(
             f"/api/v1/organizations/{org.id}/members",
