@@ -34,6 +34,7 @@ from api.organizer.schemas import (
     AttendeeOut,
     AttendeePage,
     CancellationAccepted,
+    EventClone,
     EventCreate,
     EventPatch,
     OrderCreate,
@@ -289,6 +290,37 @@ async def cancel_event(
         session, res, temporal, event_id, organization_id=access.organization.id, actor=access.actor
     )
     return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)
+
+
+@router.post(
+    "/events/{event_id}/clone",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventOut,
+    responses=problem_responses(EventNotFound, InvalidSchedule, CapacityExceedsVenue),
+    summary="Clone an event to new dates: a draft, same venue, types, codes (owners, managers)",
+)
+async def clone_event(
+    event_id: uuid.UUID,
+    body: EventClone,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> EventOut:
+    """The copy is a `draft` at the same venue with the same name, description, type, capacity,
+    price, currency and waiting-room mode. Its ticket types are copied with their sales windows
+    shifted by the offset between the new and the old `starts_at` (nothing held or sold); its
+    promo codes likewise (validity shifted, `uses` back to 0, restrictions to types pointing at
+    the copies). The source is untouched, whatever its status."""
+    return await service.clone_event(
+        session,
+        res,
+        temporal,
+        event_id,
+        body,
+        organization_id=access.organization.id,
+        actor=access.actor,
+    )
 
 
 @router.get(

@@ -277,3 +277,12 @@ class OrderOut(_Money):
     buyer: Buyer
     buyer_account_created: bool
     workflow_id: str
+
+
+class EventClone(BaseModel):
+    """When the copy takes place; everything else comes from the event cloned (issue 30)."""
+
+    model_config = _STRICT
+
+    starts_at: When
+    ends_at: When

@@ -25,8 +25,16 @@ from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
 from api.deps import end_transaction
 from api.events.schemas import EventOut
-from api.organizer.schemas import Buyer, EventCreate, EventPatch, OrderCreate, OrderOut, VenueCreate
-from evently import accounts, audit, bookings, events
+from api.organizer.schemas import (
+    Buyer,
+    EventClone,
+    EventCreate,
+    EventPatch,
+    OrderCreate,
+    OrderOut,
+    VenueCreate,
+)
+from evently import accounts, audit, bookings, events, ticket_types
 from evently.analytics import event_analytics
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
@@ -161,6 +169,60 @@ async def create_event(
         target_type="event",
         target_id=event.id,
         details=body.model_dump(),
+    )
+    out = EventOut.of(event)
+    await end_transaction(session)
+    await after_commit(res, temporal, session, out, seats_changed=False)
+    return out
+
+
+async def clone_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event_id: uuid.UUID,
+    body: EventClone,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> EventOut:
+    """A new draft at ``body``'s dates: the source's venue, fields, capacity, price and waiting
+    room mode, its ticket types (sales windows shifted by the same offset as the start, nothing
+    held or sold) and promo codes (validity shifted too, uses reset). Any status may be cloned
+    (last year's completed event is the usual source)."""
+    source = await own_event(session, event_id, organization_id)
+    offset = body.starts_at - source.starts_at
+    event = await events.create_event(
+        session,
+        venue_id=source.venue_id,
+        name=source.name,
+        description=source.description,
+        event_type=source.event_type,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        capacity=source.capacity,
+        price=source.price,
+        currency=source.currency,
+        created_by=actor.user_id,
+        organization_id=source.organization_id,
+    )
+    if source.queue != event.queue:
+        event = await events.update_event(session, event.id, {"queue": source.queue})
+    types, codes = await ticket_types.clone_offer(session, source, event, offset)
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=event.organization_id,
+        action="event.cloned",
+        target_type="event",
+        target_id=event.id,
+        details={
+            "from_event_id": str(source.id),
+            "starts_at": body.starts_at.isoformat(),
+            "ends_at": body.ends_at.isoformat(),
+            "ticket_types": types,
+            "promo_codes": codes,
+        },
     )
     out = EventOut.of(event)
     await end_transaction(session)

@@ -184,6 +184,11 @@ def _body(make: Callable[[World, Tenant], Any]) -> Builder:
     return build
 
 
+def _clone_dates() -> dict[str, str]:
+    starts = datetime.now(UTC) + timedelta(days=90)
+    return {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
+
+
 async def _publish(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call({"event_id": await fresh_event(w, t, publish=False) if succeeds else t.draft["id"]})
 
@@ -352,6 +357,14 @@ ROUTES: list[Route] = [
         MANAGE,
         200,
         _publish,
+        EVENT,
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/clone",
+        MANAGE,
+        201,
+        same(lambda t: {"event_id": t.event["id"]}, json=_clone_dates()),
         EVENT,
     ),
     Route(
