@@ -580,6 +580,19 @@ class TooManyStreams(TooManyRequests):
     message = "Too many live streams open from this client or account; close one first."
 
 
+# account recovery and verification (issue 32)
+class ResetTokenInvalid(BadRequest):
+    code, title = "reset_token_invalid", "Reset link invalid"
+    message = (
+        "This password reset link is invalid, was already used or has expired; ask for a new one."
+    )
+
+
+class VerificationTokenInvalid(BadRequest):
+    code, title = "verification_token_invalid", "Verification link invalid"
+    message = "This verification link is invalid or has expired."
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

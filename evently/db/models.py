@@ -66,6 +66,7 @@ WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
 BOOKING_CHANGE_STATUSES = tuple(s.value for s in BookingChangeStatus)
 QUEUE_MODES = tuple(m.value for m in QueueMode)
+ACCOUNT_TOKEN_PURPOSES = ("password_reset", "email_verification")  # issue 32
 
 #: the organization the migration created for the venues and events that existed before
 #: organizations did; venues and events inserted without one belong to it (column default)
@@ -112,6 +113,27 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 32: when the current address was last proven (NULL again after an email change)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountToken(Base):
+    """A password-reset or email-verification token mailed to an account (issue 32): only its
+    SHA-256 is stored; single use (``used_at``), bound to the address it was mailed to."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint(_in("purpose", ACCOUNT_TOKEN_PURPOSES), name="purpose"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(24))
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(Base):

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evently import account_tokens
 from evently.enums import MailStatus, NotificationKind
 from evently.mail.render import (
     AccountExists,
@@ -31,6 +32,7 @@ from evently.mail.render import (
     EventCancelled,
     HoldExpired,
     Mail,
+    PasswordReset,
     RefundIssued,
     WaitlistOffer,
 )
@@ -50,6 +52,7 @@ MAILED_KINDS = frozenset(
         NotificationKind.EVENT_CANCELLED,
         NotificationKind.ACCOUNT_WELCOME,
         NotificationKind.ACCOUNT_EXISTS,
+        NotificationKind.PASSWORD_RESET,
     }
 )
 
@@ -197,9 +200,8 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     base = _base_url(settings)
     kind = NotificationKind(notice.kind)
 
-    if kind in (NotificationKind.ACCOUNT_WELCOME, NotificationKind.ACCOUNT_EXISTS):
-        account = AccountWelcome if kind == NotificationKind.ACCOUNT_WELCOME else AccountExists
-        return Composed(account(buyer_name=name, login_url=f"{base}/login"), to)
+    if kind in ACCOUNT_KINDS:
+        return await _account_mail(conn, notice, settings, kind, name, to, base)
     if kind == NotificationKind.WAITLIST_OFFER:
         return await _waitlist_offer(conn, notice, settings, name, to, base)
     if kind == NotificationKind.EVENT_CANCELLED:
@@ -245,6 +247,69 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             currency=str(notice.payload.get("currency", booking.currency)),
         )
     return Composed(mail, to)
+
+
+ACCOUNT_KINDS = (
+    NotificationKind.ACCOUNT_WELCOME,
+    NotificationKind.ACCOUNT_EXISTS,
+    NotificationKind.PASSWORD_RESET,
+)
+
+
+def _token_id(notice: Claimed) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(notice.payload["token_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
+async def _account_mail(
+    conn: AsyncConnection,
+    notice: Claimed,
+    settings: Settings,
+    kind: NotificationKind,
+    name: str,
+    to: str | Address,
+    base: str,
+) -> Composed | Skip:
+    """Sign-up and recovery mail (issues 28, 32). The links' tokens are recomputed from the
+    token row named in the payload (evently/account_tokens.py), while it is worth mailing."""
+    login_url = f"{base}/login"
+    if kind == NotificationKind.ACCOUNT_EXISTS:
+        return Composed(
+            AccountExists(
+                buyer_name=name, login_url=login_url, reset_url=f"{base}/forgot-password"
+            ),
+            to,
+        )
+    token_id = _token_id(notice)
+    if kind == NotificationKind.ACCOUNT_WELCOME:
+        verify = (
+            await account_tokens.mailable(
+                conn, settings, token_id, account_tokens.EMAIL_VERIFICATION
+            )
+            if token_id is not None
+            else None
+        )
+        verify_url = f"{base}/verify-email?token={verify.token}" if verify else None
+        return Composed(
+            AccountWelcome(buyer_name=name, login_url=login_url, verify_url=verify_url), to
+        )
+    reset = (
+        await account_tokens.mailable(conn, settings, token_id, account_tokens.PASSWORD_RESET)
+        if token_id is not None
+        else None
+    )
+    if reset is None:
+        return Skip("the reset link was used, has expired, or is for another address")
+    return Composed(
+        PasswordReset(
+            buyer_name=name,
+            reset_url=f"{base}/reset-password?token={reset.token}",
+            valid_minutes=settings.password_reset_minutes,
+        ),
+        to,
+    )
 
 
 async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:

@@ -110,6 +110,7 @@ class AccountWelcome:
     template: ClassVar[str] = "account_welcome"
     buyer_name: str
     login_url: str
+    verify_url: str | None = None  # the address's verification link (issue 32)
 
     @property
     def subject(self) -> str:
@@ -124,13 +125,28 @@ class AccountExists:
     template: ClassVar[str] = "account_exists"
     buyer_name: str
     login_url: str
+    reset_url: str | None = None  # the "forgot your password" page (issue 32)
 
     @property
     def subject(self) -> str:
         return "You already have an Evently account"
 
 
-AccountMail = AccountWelcome | AccountExists
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A reset was asked for the account (issue 32): the single-use link and its life."""
+
+    template: ClassVar[str] = "password_reset"
+    buyer_name: str
+    reset_url: str
+    valid_minutes: int
+
+    @property
+    def subject(self) -> str:
+        return "Reset your Evently password"
+
+
+AccountMail = AccountWelcome | AccountExists | PasswordReset
 Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled | AccountMail
 
 
