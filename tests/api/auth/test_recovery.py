@@ -265,3 +265,27 @@ async def test_tokens_are_bound_to_their_purpose(
             f"{AUTH}/password-reset/confirm", json={"token": forged, "password": NEW_PASSWORD}
         )
         assert_problem(r, 400, "reset_token_invalid")
+
+
+async def test_prune_deletes_only_long_expired_account_tokens(
+    resources: Resources, app_factory: AppFactory
+) -> None:
+    email = unique_email("prune")
+    async with _client(resources, app_factory) as client:
+        await register(client, email)
+        await _reset(client, email)
+    async with resources.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE account_tokens SET expires_at = now() - interval '2 days' "
+                "WHERE email = :e AND purpose = 'password_reset'"
+            ),
+            {"e": email},
+        )
+    async with resources.sessionmaker() as session, session.begin():
+        assert await account_tokens.prune_expired(session, grace_days=1) >= 1
+    async with resources.engine.connect() as conn:
+        left = await conn.execute(
+            text("SELECT purpose FROM account_tokens WHERE email = :e"), {"e": email}
+        )
+        assert [r.purpose for r in left] == ["email_verification"]  # the live one is kept
