@@ -32,6 +32,9 @@ from evently.security import hash_password_async, needs_rehash, verify_password_
 from evently.settings import Settings
 
 MIN_PASSWORD_LENGTH = 10
+#: the password hash of a guest checkout's account row (evently/booking_keys.py): not an
+#: argon2 hash, so no password verifies against it; sign-up or a password reset replaces it
+GUEST_PASSWORD_HASH = "!guest"
 
 
 def normalize_email(email: str) -> str:
@@ -113,20 +116,39 @@ async def sign_up(
             if existing is None:
                 raise
         else:
-            token_id = await account_tokens.issue(
-                session, settings, user.id, email, account_tokens.EMAIL_VERIFICATION
-            )
-            await _notify(
-                session,
-                user.id,
-                NotificationKind.ACCOUNT_WELCOME,
-                f"{user.id}",
-                payload={"token_id": str(token_id)},
-            )
+            await _welcome(session, settings, user.id, email)
             return user.id, True
+    if existing.password_hash == GUEST_PASSWORD_HASH:  # a guest checkout's row: now an account
+        claimed = await session.execute(
+            text(
+                "UPDATE users SET password_hash = :h, full_name = "
+                "CASE WHEN :n = '' THEN full_name ELSE :n END, updated_at = now() "
+                "WHERE id = :id AND password_hash = :guest"
+            ),
+            {"h": password_hash, "n": full_name, "id": existing.id, "guest": GUEST_PASSWORD_HASH},
+        )
+        if claimed.rowcount:  # type: ignore[attr-defined]
+            await _welcome(session, settings, existing.id, email)
+            return existing.id, True
     hour = int(time.time() // 3600)
     await _notify(session, existing.id, NotificationKind.ACCOUNT_EXISTS, f"{existing.id}:{hour}")
     return existing.id, False
+
+
+async def _welcome(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, email: str
+) -> None:
+    """The welcome notice, with the address's verification link (issue 32)."""
+    token_id = await account_tokens.issue(
+        session, settings, user_id, email, account_tokens.EMAIL_VERIFICATION
+    )
+    await _notify(
+        session,
+        user_id,
+        NotificationKind.ACCOUNT_WELCOME,
+        f"{user_id}",
+        payload={"token_id": str(token_id)},
+    )
 
 
 async def _notify(

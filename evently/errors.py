@@ -593,6 +593,13 @@ class VerificationTokenInvalid(BadRequest):
     message = "This verification link is invalid or has expired."
 
 
+class NotAGuestBooking(Conflict):
+    """Issue 32: only a guest checkout's booking has access keys."""
+
+    code, title = "not_a_guest_booking", "Not a guest booking"
+    message = "This booking was made with an account; it has no access key."
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

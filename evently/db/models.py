@@ -136,6 +136,20 @@ class AccountToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class BookingAccessKey(Base):
+    """A key that opens one guest booking without an account (issue 32): only its SHA-256 is
+    stored; revocable. A booking with one is a guest booking (evently/booking_keys.py)."""
+
+    __tablename__ = "booking_access_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
 

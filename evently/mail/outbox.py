@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evently import account_tokens
+from evently import account_tokens, booking_keys
 from evently.enums import MailStatus, NotificationKind
 from evently.mail.render import (
     AccountExists,
@@ -227,7 +227,7 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             tickets=tickets,
             amount=booking.amount,
             currency=booking.currency,
-            booking_url=f"{base}/api/v1/bookings/{booking.id}/tickets",
+            booking_url=await _booking_url(conn, settings, booking.id, base),
         )
     elif kind == NotificationKind.HOLD_EXPIRED:
         mail = HoldExpired(
@@ -310,6 +310,17 @@ async def _account_mail(
         ),
         to,
     )
+
+
+async def _booking_url(
+    conn: AsyncConnection, settings: Settings, booking_id: uuid.UUID, base: str
+) -> str:
+    """A guest booking's mail carries its access link (issue 32: opens it without an
+    account); an account's booking, its tickets for the account's token."""
+    key = await booking_keys.mailable_key(conn, settings, booking_id)
+    if key is not None:
+        return booking_keys.access_url(settings, booking_id, key)
+    return f"{base}/api/v1/bookings/{booking_id}/tickets"
 
 
 async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:
