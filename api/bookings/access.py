@@ -66,9 +66,16 @@ DEPENDENCY_ERRORS[optional_claims] = (Unauthorized, InvalidToken, TokenExpired)
 async def user_for_booking(
     session: AsyncSession, claims: AccessClaims | None, key: str | None, booking_id: uuid.UUID
 ) -> User:
-    """The account acting on ``booking_id``: the token's (a guest booking of an unverified
-    account: 404), else the owner a live key of this booking stands for (a wrong, revoked or
-    other booking's key: 404), else 401."""
+    """The account acting on ``booking_id``: with a key, the owner a live key of this
+    booking stands for (a wrong, revoked or other booking's key: 404, token or not — a
+    signed-in visitor may open someone's guest link); else the token's (a guest booking of
+    an unverified account: 404); else 401."""
+    if key:
+        owner_id = await booking_keys.owner(session, booking_id, key)
+        owner = await accounts.active_user(session, owner_id) if owner_id else None
+        if owner is None:
+            raise BookingNotFound()
+        return owner
     if claims is not None:
         user = await accounts.active_user(session, claims.user_id)
         if user is None:
@@ -77,12 +84,6 @@ async def user_for_booking(
         if not staff and not await booking_keys.visible_to_account(session, user, booking_id):
             raise BookingNotFound()
         return user
-    if key:
-        owner_id = await booking_keys.owner(session, booking_id, key)
-        owner = await accounts.active_user(session, owner_id) if owner_id else None
-        if owner is None:
-            raise BookingNotFound()
-        return owner
     raise Unauthorized(NO_CREDENTIALS)
 
 

@@ -298,7 +298,9 @@ async def checkout_page(
     booking_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
     visit = await read_visit(request, session, res)
-    if visit.user_id is None:
+    # a guest's booking opens with its access key (issue 32): the script sends it to the API,
+    # which checks it; without one, log in
+    if visit.user_id is None and not request.query_params.get("key"):
         return to_login(request, visit, res.settings)
     return _page(
         visit,

@@ -1,6 +1,10 @@
-"""Account recovery and verification in a real browser (issue 32): the welcome mail's link
-confirms the address; "forgot your password?" mails a link (SMTP, aiosmtpd) that sets a new
-password once, opened in a fresh browser context. Every page is screenshotted."""
+"""Buyers in a real browser (issue 32), with the real mail (SMTP, aiosmtpd): account recovery
+and verification — the welcome mail's link confirms the address, "forgot your password?"
+mails a link that sets a new password once, opened in a fresh browser context; guest
+checkout — a buyer without an account books, pays, opens the booking from the confirmation
+mail's link in a fresh context and downloads the PDF; other and tampered links find nothing;
+after verifying an account with that email the booking is in "My bookings". Every page is
+screenshotted."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from temporalio.client import Client
 from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
 from tests.api.tickets.helpers import wait_for
-from tests.factories import unique_email
+from tests.factories import make_event, unique_email
 from tests.servers import ApiURL
 from tests.storefront.conftest import PHONE, PageProblems, new_page
 from tests.workflows.mail.helpers import FAST, MailStack, mail_workers, quiet_outbox
@@ -58,7 +62,8 @@ async def mail_stack(
 
 
 async def _mailed_link(stack: MailStack, email: str, kind: str, path: str) -> str:
-    """The path and query of the ``path`` link in the newest ``kind`` mail to ``email``."""
+    """The path and query of the ``path…?token=`` (or ``?key=``) link in the newest ``kind``
+    mail to ``email``."""
     res = stack.res
 
     async def newest() -> uuid.UUID | None:
@@ -84,7 +89,8 @@ async def _mailed_link(stack: MailStack, email: str, kind: str, path: str) -> st
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
     found = re.search(
-        r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", str(part.get_content())
+        r"https?://\S+" + re.escape(path) + r"\?(?:token|key)=[A-Za-z0-9_-]+",
+        str(part.get_content()),
     )
     assert found, part.get_content()
     link = urlsplit(found.group(0))
@@ -161,3 +167,93 @@ async def test_a_buyer_confirms_the_address_then_resets_a_forgotten_password(
         r = await api.post("/api/v1/auth/login", json={"email": email, "password": NEW_PASSWORD})
         assert r.status_code == 200, r.text
         assert r.json()["user"]["email_verified"] is True
+
+
+async def test_a_guest_buys_opens_the_mailed_link_elsewhere_and_claims_it_once_verified(
+    browser: Browser,
+    storefront: ApiURL,
+    mail_stack: MailStack,
+    resources: Resources,
+    screenshots: Path,
+    running_workers: None,
+) -> None:
+    event = await make_event(resources, capacity=10, name=f"Guest night {uuid.uuid4().hex[:6]}")
+    email = unique_email("web-guest")
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await page.goto(f"/events/{event.id}")
+    await expect(page.locator("#availability")).to_have_text("10 of 10 seats available.")
+    await page.get_by_label("Your name").fill("Grace Guest")
+    await page.get_by_label("Your email").fill(email)
+    await page.get_by_label("Number of seats").fill("2")
+    await shot(page, screenshots, "40-event-guest")
+    await page.get_by_role("button", name="Continue as guest").click()
+    await page.wait_for_url(re.compile(r"/checkout/[0-9a-f-]+\?key="))
+    booking_id = urlsplit(page.url).path.rsplit("/", 1)[1]
+    await expect(page.locator("#booking-summary")).to_contain_text("2 seats")
+    await page.get_by_label("Visa — succeeds").check()
+    await page.get_by_role("button", name="Pay").click()
+    await expect(page.locator("#booking-summary")).to_contain_text("Booking confirmed")
+    await expect(page.get_by_role("link", name="Download your tickets (PDF)")).to_be_visible()
+    await shot(page, screenshots, "41-guest-confirmed")
+    problems.check()
+    await page.context.close()
+
+    # the confirmation mail's link, in a fresh browser: the booking and its PDF
+    link = await _mailed_link(mail_stack, email, "booking_confirmed", f"/checkout/{booking_id}")
+    other = await new_page(browser, storefront, PHONE)
+    problems = PageProblems(other)
+    await other.goto(link)
+    await expect(other.locator("#booking-summary")).to_contain_text("Booking confirmed")
+    await shot(other, screenshots, "42-guest-link-phone")
+    async with other.expect_download() as download_info:
+        await other.get_by_role("link", name="Download your tickets (PDF)").click()
+    download = await download_info.value
+    pdf = Path(await download.path())
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # a tampered link, and another booking's key: nothing
+    key = link.rsplit("=", 1)[1]
+    tampered = link[:-1] + ("A" if key[-1] != "A" else "B")
+    async with httpx.AsyncClient(base_url=storefront) as api:
+        r = await api.post(
+            "/api/v1/bookings/reserve",
+            json={
+                "event_id": str(event.id),
+                "quantity": 1,
+                "buyer": {"email": unique_email("web-guest2"), "name": "Someone Else"},
+            },
+        )
+        assert r.status_code == 201, r.text
+        foreign = f"/checkout/{booking_id}?key={r.json()['access_key']}"
+    for wrong in (tampered, foreign):
+        await other.goto(wrong)
+        await expect(other.locator("#booking-summary")).to_have_text(
+            "We could not find this booking."
+        )
+    await shot(other, screenshots, "43-guest-link-tampered")
+    problems.check()
+    await other.context.close()
+
+    # an account with that email: the booking shows in "My bookings" once verified
+    async with httpx.AsyncClient(base_url=storefront) as api:
+        body = {"email": email, "password": PASSWORD}
+        assert (await api.post("/api/v1/auth/register", json=body)).status_code == 202
+    verify = await _mailed_link(mail_stack, email, "account_welcome", "/verify-email")
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await page.goto("/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    await page.goto("/bookings")
+    await expect(page.locator("#bookings-status")).to_have_text("No bookings yet.")
+    await page.goto(verify)
+    await page.get_by_role("button", name="Confirm my email address").click()
+    await expect(page.get_by_role("heading", name="Email address confirmed")).to_be_visible()
+    await page.goto("/bookings")
+    await expect(page.locator("#bookings-status")).to_have_text("1 booking")
+    await expect(page.locator("#bookings")).to_contain_text(event.name)
+    await shot(page, screenshots, "44-guest-booking-claimed")
+    problems.check()
+    await page.context.close()
