@@ -600,6 +600,24 @@ class NotAGuestBooking(Conflict):
     message = "This booking was made with an account; it has no access key."
 
 
+class AnswersRequired(Unprocessable):
+    """Issue 32: a required question of the event is not answered yet (the detail names it)."""
+
+    code, title = "answers_required", "Answers required"
+
+
+class QuestionNotFound(NotFound):
+    code, title, message = "question_not_found", "Question not found", "No such question."
+
+
+class QuestionInvalid(Unprocessable):
+    code, title = "question_invalid", "Invalid question"
+
+
+class AnswersInvalid(Unprocessable):
+    code, title = "answers_invalid", "Invalid answers"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

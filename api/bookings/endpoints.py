@@ -30,12 +30,13 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_tra
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
-from evently import bookings, ticket_types
+from evently import bookings, questions, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
     AdmissionInvalid,
     AdmissionRequired,
+    AnswersRequired,
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
@@ -277,6 +278,7 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
         **problem_responses(
             BookingNotFound,
             Unauthorized,
+            AnswersRequired,
             PaymentDeclined,
             PaymentUnavailable,
             HoldExpired,
@@ -301,6 +303,7 @@ async def confirm(
     access key (`Evently-Booking-Key`) instead of a token."""
     user = await user_for_booking(session, claims, key, body.booking_id)
     booking = await _own_booking(session, user, body.booking_id)
+    await questions.require_answers(session, booking)  # 422 answers_required (issue 32)
     await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:

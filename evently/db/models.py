@@ -67,6 +67,7 @@ WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
 BOOKING_CHANGE_STATUSES = tuple(s.value for s in BookingChangeStatus)
 QUEUE_MODES = tuple(m.value for m in QueueMode)
 ACCOUNT_TOKEN_PURPOSES = ("password_reset", "email_verification")  # issue 32
+QUESTION_KINDS = ("text", "choice", "multiple_choice", "checkbox", "country")  # issue 32
 
 #: the organization the migration created for the venues and events that existed before
 #: organizations did; venues and events inserted without one belong to it (column default)
@@ -148,6 +149,46 @@ class BookingAccessKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = _created()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EventQuestion(Base):
+    """A question an event's organizer asks per ticket or per booking (issue 32)."""
+
+    __tablename__ = "event_questions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", QUESTION_KINDS), name="kind"),
+        CheckConstraint(_in("per", ("ticket", "booking")), name="per"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    options: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    per: Mapped[str] = mapped_column(String(8))
+    ticket_type_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _created()
+
+
+class BookingAttendees(Base):
+    """A booking's attendees (one per seat, in the booking's order) and per-booking answers."""
+
+    __tablename__ = "booking_attendees"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default="[]"
+    )
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
 
 class RefreshToken(Base):
