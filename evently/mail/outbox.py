@@ -216,7 +216,10 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     mail: Mail
     if kind == NotificationKind.BOOKING_CONFIRMED:
         tickets = store.ticket_views(
-            store.signer(settings), await store.for_booking(conn, booking.id), name
+            store.signer(settings),
+            await store.for_booking(conn, booking.id),
+            name,
+            await store.attendee_names(conn, booking.id),
         )
         if not tickets:
             return Skip(f"no valid tickets (booking {booking.status})")

@@ -195,19 +195,35 @@ async def event_view(
     )
 
 
-def ticket_views(signer_: Signer, tickets: list[TicketRow], holder_name: str) -> list[TicketView]:
-    """Valid tickets, with their secrets, as the PDF and the mail show them."""
+def ticket_views(
+    signer_: Signer,
+    tickets: list[TicketRow],
+    holder_name: str,
+    attendee_names: list[str] | None = None,
+) -> list[TicketView]:
+    """Valid tickets, with their secrets, as the PDF and the mail show them. A ticket whose
+    seat has a named attendee (issue 32: the i-th attendee names the i-th ticket in seat
+    order, ``tickets`` as :func:`for_booking` gives them) carries that name, else the buyer's."""
+    names = attendee_names or []
     return [
         TicketView(
             ticket_id=t.id,
             booking_id=t.booking_id,
             secret=signer_.sign(t.claims),
-            holder_name=holder_name,
+            holder_name=(names[i] if i < len(names) and names[i] else holder_name),
             seat_label=t.label,
         )
-        for t in tickets
+        for i, t in enumerate(tickets)
         if t.valid
     ]
+
+
+async def attendee_names(db: Db, booking_id: uuid.UUID) -> list[str]:
+    """The booking's attendees' names, one per seat in order ("" where none is given)."""
+    found = await db.scalar(
+        text("SELECT attendees FROM booking_attendees WHERE booking_id = :b"), {"b": booking_id}
+    )
+    return [" ".join(str(a.get("name") or "").split()) for a in (found or [])]
 
 
 async def holder(db: Db, user_id: uuid.UUID) -> str:

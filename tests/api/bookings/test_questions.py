@@ -4,7 +4,11 @@ missing blocks confirmation with 422 answers_required naming the question."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import httpx
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 
 from evently.infra.resources import Resources
@@ -143,6 +147,23 @@ async def test_questions_crud_public_and_required_answers_block_confirmation(
         "/api/v1/bookings/confirm", json=pay, headers={"Evently-Booking-Key": key}
     )
     assert r.status_code == 200, r.text
+
+    # the attendees' names are on the tickets (PDF text), the answers in the CSV export
+    pdf = await client.get(f"/api/v1/bookings/{booking_id}/tickets.pdf", params={"key": key})
+    assert pdf.status_code == 200, pdf.text
+    doc = pdfium.PdfDocument(pdf.content)
+    pages = [doc[i].get_textpage().get_text_range() for i in range(len(doc))]
+    assert len(pages) == 2
+    assert "Ada Lovelace" in pages[0]
+    assert "Bob" in pages[1]
+    export = await client.get(org.url(f"/events/{event['id']}/attendees.csv"), headers=owner)
+    assert export.status_code == 200, export.text
+    (row,) = [r for r in csv.DictReader(io.StringIO(export.text)) if r["booking_id"] == booking_id]
+    assert row["attendee_names"] == "Ada Lovelace | Bob"
+    assert row["attendee_emails"] == "ada@example.com | "
+    assert row["Company"] == "ACME | Initech"
+    assert row["Shirt size"] == "M | "
+    assert row["Invoice needed"] == "yes"
 
     # a removed question is no longer asked
     r = await client.delete(f"{base}/{invoice['id']}", headers=owner)
