@@ -142,6 +142,8 @@ class NotificationKind(StrEnum):
     ACCOUNT_EXISTS = "account_exists"
     # account recovery (issue 32): the reset link, mailed only to an existing account
     PASSWORD_RESET = "password_reset"
+    # ticket transfer (issue 32): the new ticket, mailed to its new attendee
+    TICKET_TRANSFERRED = "ticket_transferred"
 
 
 class ReserveOutcome(StrEnum):

@@ -618,6 +618,12 @@ class AnswersInvalid(Unprocessable):
     code, title = "answers_invalid", "Invalid answers"
 
 
+class TransferClosed(Conflict):
+    """Issue 32: the event does not allow transfers, or its transfer deadline has passed."""
+
+    code, title = "transfer_closed", "Transfers closed"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

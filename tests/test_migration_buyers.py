@@ -1,6 +1,6 @@
-"""Migrations 0011accounttokens, 0012guestcheckout, 0013attendees (issue 32) on a database of
-their own: upgrade, downgrade to 0010doorscope (their tables and column gone, accounts kept),
-upgrade again."""
+"""Migrations 0011accounttokens, 0012guestcheckout, 0013attendees and 0014transfers (issue
+32) on a database of their own: upgrade, downgrade to 0010doorscope (their tables and columns
+gone, accounts kept), upgrade again."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from evently.settings import Settings
 
 _TABLES = (
     "SELECT table_name FROM information_schema.tables WHERE table_name IN "
-    "('account_tokens', 'booking_access_keys', 'event_questions', 'booking_attendees') "
+    "('account_tokens', 'booking_access_keys', 'event_questions', 'booking_attendees', "
+    "'ticket_transfers') "
     "ORDER BY table_name"
 )
 _VERIFIED = (
@@ -46,13 +47,14 @@ async def test_the_buyer_migrations_upgrade_downgrade_and_upgrade_again(
                 )
             )
         await engine.dispose()
-        await asyncio.to_thread(upgrade, url, "0013attendees")
+        await asyncio.to_thread(upgrade, url, "0014transfers")
         async with engine.connect() as conn:
             assert list((await conn.execute(text(_TABLES))).scalars()) == [
                 "account_tokens",
                 "booking_access_keys",
                 "booking_attendees",
                 "event_questions",
+                "ticket_transfers",
             ]
             assert await conn.scalar(text(_VERIFIED)) == 1
             # an account from before starts unverified
@@ -70,7 +72,7 @@ async def test_the_buyer_migrations_upgrade_downgrade_and_upgrade_again(
             assert await conn.scalar(text(_VERIFIED)) == 0
             assert await conn.scalar(text("SELECT count(*) FROM users")) == 1
         await engine.dispose()
-        await asyncio.to_thread(upgrade, url, "0013attendees")
+        await asyncio.to_thread(upgrade, url, "0014transfers")
     finally:
         await engine.dispose()
         async with admin.connect() as conn:

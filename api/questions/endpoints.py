@@ -20,16 +20,24 @@ from api.questions.schemas import (
     QuestionList,
     QuestionOut,
     QuestionPatch,
+    TransferIn,
+    TransferOut,
+    TransferPolicy,
 )
-from evently import accounts, bookings, questions
+from evently import accounts, bookings, questions, transfers
 from evently.db.models import Booking
 from evently.errors import (
+    AlreadyCheckedIn,
     AnswersInvalid,
+    BookingNotConfirmed,
     BookingNotFound,
     EventNotFound,
     InvalidEmail,
     QuestionInvalid,
     QuestionNotFound,
+    TicketNotFound,
+    TicketRevoked,
+    TransferClosed,
 )
 
 router = APIRouter(tags=["attendees and questions"])
@@ -142,3 +150,65 @@ async def get_attendees(
 ) -> AttendeesOut:
     booking = await _booking(session, booking_id, user.id)
     return AttendeesOut.of(booking.id, await questions.of_booking(session, booking.id))
+
+
+# ---- ticket transfer (issue 32) ------------------------------------------------------------
+
+
+@router.post(
+    "/bookings/{booking_id}/tickets/{ticket_id}/transfer",
+    response_model=TransferOut,
+    responses=problem_responses(
+        BookingNotFound,
+        BookingNotConfirmed,
+        TicketNotFound,
+        TicketRevoked,
+        AlreadyCheckedIn,
+        TransferClosed,
+        InvalidEmail,
+    ),
+    summary="Give a ticket to someone else: its QR stops working, a new ticket is mailed to them",
+)
+async def transfer_ticket(
+    booking_id: uuid.UUID,
+    ticket_id: uuid.UUID,
+    body: TransferIn,
+    user: BookingUser,
+    session: SessionDep,
+) -> TransferOut:
+    """One atomic change: the ticket is revoked (the door answers `409 ticket_revoked` for its
+    QR), a new ticket for the same seat type is issued to `{name, email}` and mailed to them,
+    the change is audited. Retrying the same transfer answers the same new ticket; of
+    concurrent transfers of one ticket exactly one makes a new ticket. Allowed until the
+    event's transfer deadline (default: its start) unless the event switched transfers off
+    (`409 transfer_closed`). With the buyer's token or the booking's key."""
+    booking = await _booking(session, booking_id, user.id)
+    done = await transfers.transfer(
+        session,
+        booking,
+        ticket_id,
+        name=body.name,
+        email=accounts.normalize_email(body.email),
+        actor=f"user:{user.id}",
+        actor_user_id=user.id,
+    )
+    return TransferOut(
+        old_ticket_id=done.old_ticket_id,
+        ticket_id=done.new_ticket_id,
+        name=done.name,
+        email=done.email,
+    )
+
+
+@router.put(
+    "/organizations/{org_id}/events/{event_id}/transfer-policy",
+    response_model=TransferPolicy,
+    responses=problem_responses(EventNotFound),
+    summary="Allow or forbid ticket transfers, and until when (owners, managers)",
+)
+async def put_transfer_policy(
+    event_id: uuid.UUID, body: TransferPolicy, access: EventManager, session: SessionDep
+) -> TransferPolicy:
+    event = await own_event(session, event_id, access.organization.id)
+    await transfers.set_policy(session, event.id, allowed=body.allowed, deadline=body.deadline)
+    return body

@@ -102,3 +102,24 @@ class AttendeesOut(BaseModel):
             answers=dict(row.answers),
             updated_at=row.updated_at,
         )
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[FullName, Field(min_length=1)]
+    email: Email
+
+
+class TransferOut(BaseModel):
+    old_ticket_id: uuid.UUID
+    ticket_id: uuid.UUID = Field(description="the new ticket (mailed to the new attendee)")
+    name: str
+    email: str
+
+
+class TransferPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allowed: bool = True
+    deadline: datetime | None = Field(
+        default=None, description="transfers end then (default: when the event starts)"
+    )

@@ -191,6 +191,19 @@ class BookingAttendees(Base):
     )
 
 
+class TicketTransfer(Base):
+    """A transferred ticket (issue 32): the revoked one, its replacement, the new attendee."""
+
+    __tablename__ = "ticket_transfers"
+
+    old_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    new_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+
+
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
 
@@ -274,6 +287,12 @@ class Event(Base):
     waitlist_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # tickets ever issued for the event: the next ticket's serial number (seat) is this + 1
     tickets_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # ticket transfer (issue 32): allowed unless switched off, until the deadline (NULL: the
+    # event's start)
+    transfers_allowed: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    transfer_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")

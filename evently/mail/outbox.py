@@ -34,6 +34,7 @@ from evently.mail.render import (
     Mail,
     PasswordReset,
     RefundIssued,
+    TicketTransferred,
     WaitlistOffer,
 )
 from evently.settings import Settings
@@ -53,6 +54,7 @@ MAILED_KINDS = frozenset(
         NotificationKind.ACCOUNT_WELCOME,
         NotificationKind.ACCOUNT_EXISTS,
         NotificationKind.PASSWORD_RESET,
+        NotificationKind.TICKET_TRANSFERRED,
     }
 )
 
@@ -214,6 +216,25 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     if event is None:
         return Skip("no event")
     mail: Mail
+    if kind == NotificationKind.TICKET_TRANSFERRED:  # to the new attendee (issue 32)
+        new_name = str(notice.payload.get("name") or "")
+        wanted = str(notice.payload.get("ticket_id"))
+        views = store.ticket_views(
+            store.signer(settings),
+            await store.for_booking(conn, booking.id),
+            new_name,
+            await store.attendee_names(conn, booking.id),
+        )
+        transferred = [v for v in views if str(v.ticket_id) == wanted]
+        if not transferred:
+            return Skip("the transferred ticket is no longer valid")
+        mail = TicketTransferred(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=transferred[0].holder_name,
+            tickets=transferred,
+        )
+        return Composed(mail, _recipient(new_name, str(notice.payload.get("email"))))
     if kind == NotificationKind.BOOKING_CONFIRMED:
         tickets = store.ticket_views(
             store.signer(settings),

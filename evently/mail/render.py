@@ -42,6 +42,21 @@ class BookingConfirmed:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketTransferred:
+    """Issue 32: a ticket transferred to the recipient (the new ticket attached)."""
+
+    template: ClassVar[str] = "ticket_transferred"
+    event: EventView
+    booking_id: uuid.UUID
+    buyer_name: str
+    tickets: Sequence[TicketView]
+
+    @property
+    def subject(self) -> str:
+        return f"Your ticket for {self.event.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class HoldExpired:
     template: ClassVar[str] = "hold_expired"
     event: EventView
@@ -147,7 +162,15 @@ class PasswordReset:
 
 
 AccountMail = AccountWelcome | AccountExists | PasswordReset
-Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled | AccountMail
+Mail = (
+    BookingConfirmed
+    | HoldExpired
+    | WaitlistOffer
+    | RefundIssued
+    | EventCancelled
+    | AccountMail
+    | TicketTransferred
+)
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -224,14 +247,14 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed):
+    if isinstance(mail, BookingConfirmed | TicketTransferred):
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
         )
-    if isinstance(mail, BookingConfirmed | EventCancelled):
+    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
         event = mail.event
         if isinstance(mail, EventCancelled) and not event.cancelled:
             # same UID, STATUS:CANCELLED and a higher SEQUENCE: calendars drop their entry
