@@ -40,6 +40,7 @@ from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
+from api.questions.endpoints import router as questions_router  # issue 32
 from api.search.endpoints import router as search_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
@@ -94,6 +95,7 @@ def api_router() -> APIRouter:
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)
     router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
+    router.include_router(questions_router)  # attendees and questions (issue 32)
     return router
 
 

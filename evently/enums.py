@@ -140,6 +140,10 @@ class NotificationKind(StrEnum):
     # sign-up (issue 28): the answer is the same for a new and a taken email; the mail differs
     ACCOUNT_WELCOME = "account_welcome"
     ACCOUNT_EXISTS = "account_exists"
+    # account recovery (issue 32): the reset link, mailed only to an existing account
+    PASSWORD_RESET = "password_reset"
+    # ticket transfer (issue 32): the new ticket, mailed to its new attendee
+    TICKET_TRANSFERRED = "ticket_transferred"
 
 
 class ReserveOutcome(StrEnum):

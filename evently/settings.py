@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     # the same refresh token presented again within this many seconds gets the same new pair
     # (two tabs refreshing at once) instead of revoking the session (evently/tokens.py)
     refresh_reuse_grace_seconds: float = Field(10.0, ge=0, le=60)
+    # account recovery and verification (issue 32, docs/buyers.md): the reset link's life, and
+    # how many reset requests one email / one address may make per window (always 202)
+    password_reset_minutes: int = Field(30, ge=1, le=24 * 60)
+    password_reset_email_limit: int = Field(3, ge=1)
+    password_reset_ip_limit: int = Field(20, ge=1)
+    password_reset_window_seconds: int = Field(3600, ge=1)
+    email_verification_hours: int = Field(72, ge=1)
 
     # ~ holds/s x latency budget (Little's law): 16 kept the flash sale's p99 near 1 s at
     # ~25 holds/s on the 2-core dev box; 256 let holds queue for 10+ s (docs/performance.md)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
-from evently import booking_changes, events, refund_policy, waitingroom
+from evently import accounts, booking_changes, booking_keys, events, refund_policy, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -32,6 +32,7 @@ from evently.errors import (
     EventNotOnSale,
     HoldExpired,
     IdempotencyKeyReused,
+    NotAGuestBooking,
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
@@ -675,3 +676,33 @@ async def cancel_lines(
             + (f": {result.detail}." if result.detail else ".")
         )
     return change_no, result, amount
+
+
+# ---- guest checkout (issue 32, docs/buyers.md) -------------------------------------------------
+
+
+async def guest_buyer(res: Resources, email: str, name: str) -> uuid.UUID:
+    """The account row a guest's booking belongs to (made, committed, before the reserve: the
+    booking's workflow writes rows that refer to it)."""
+    email = accounts.normalize_email(email)
+    async with res.sessionmaker() as session, session.begin():
+        user = await booking_keys.buyer_for_email(session, email, name)
+        return user.id
+
+
+async def guest_access(
+    res: Resources, booking_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[str, str]:
+    """The guest booking's access key and link (the same on a retried reserve)."""
+    async with res.sessionmaker() as session, session.begin():
+        key = await booking_keys.ensure(session, res.settings, booking_id, user_id)
+    return key, booking_keys.access_url(res.settings, booking_id, key)
+
+
+async def rotate_access(
+    session: AsyncSession, settings: Settings, booking: Booking
+) -> tuple[str, str]:
+    if not await booking_keys.is_guest_booking(session, booking.id):
+        raise NotAGuestBooking()
+    key = await booking_keys.rotate(session, settings, booking.id, booking.user_id)
+    return key, booking_keys.access_url(settings, booking.id, key)

@@ -149,10 +149,23 @@ class TicketTypeAvailabilityOut(BaseModel):
         return cls(**t.model_dump(), on_sale=t.on_sale(now))
 
 
+class PublicQuestionOut(BaseModel):
+    """A question the buyer answers (issue 32: PUT /bookings/{booking_id}/attendees)."""
+
+    id: uuid.UUID
+    label: str
+    kind: str
+    options: list[str]
+    required: bool
+    per: str
+    ticket_type_ids: list[uuid.UUID] | None
+
+
 class EventDetailOut(EventOut):
     """One event with its visible ticket types (hidden ones are unlocked by a promo code)."""
 
     ticket_types: list[TicketTypeAvailabilityOut]
+    questions: list[PublicQuestionOut] = []
 
 
 class EventPage(BaseModel):

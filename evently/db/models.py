@@ -67,6 +67,8 @@ WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
 BOOKING_CHANGE_STATUSES = tuple(s.value for s in BookingChangeStatus)
 QUEUE_MODES = tuple(m.value for m in QueueMode)
+ACCOUNT_TOKEN_PURPOSES = ("password_reset", "email_verification")  # issue 32
+QUESTION_KINDS = ("text", "choice", "multiple_choice", "checkbox", "country")  # issue 32
 
 #: the organization the migration created for the venues and events that existed before
 #: organizations did; venues and events inserted without one belong to it (column default)
@@ -113,6 +115,94 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 32: when the current address was last proven (NULL again after an email change)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountToken(Base):
+    """A password-reset or email-verification token mailed to an account (issue 32): only its
+    SHA-256 is stored; single use (``used_at``), bound to the address it was mailed to."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint(_in("purpose", ACCOUNT_TOKEN_PURPOSES), name="purpose"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(24))
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BookingAccessKey(Base):
+    """A key that opens one guest booking without an account (issue 32): only its SHA-256 is
+    stored; revocable. A booking with one is a guest booking (evently/booking_keys.py)."""
+
+    __tablename__ = "booking_access_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EventQuestion(Base):
+    """A question an event's organizer asks per ticket or per booking (issue 32)."""
+
+    __tablename__ = "event_questions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", QUESTION_KINDS), name="kind"),
+        CheckConstraint(_in("per", ("ticket", "booking")), name="per"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    options: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    per: Mapped[str] = mapped_column(String(8))
+    ticket_type_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _created()
+
+
+class BookingAttendees(Base):
+    """A booking's attendees (one per seat, in the booking's order) and per-booking answers."""
+
+    __tablename__ = "booking_attendees"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default="[]"
+    )
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class TicketTransfer(Base):
+    """A transferred ticket (issue 32): the revoked one, its replacement, the new attendee."""
+
+    __tablename__ = "ticket_transfers"
+
+    old_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    new_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
 
 
 class RefreshToken(Base):
@@ -198,6 +288,12 @@ class Event(Base):
     waitlist_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # tickets ever issued for the event: the next ticket's serial number (seat) is this + 1
     tickets_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # ticket transfer (issue 32): allowed unless switched off, until the deadline (NULL: the
+    # event's start)
+    transfers_allowed: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    transfer_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")

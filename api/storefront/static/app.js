@@ -10,6 +10,9 @@
   // device's clock is wrong (offset measured when the page was rendered)
   const clockOffset = Number(body.dataset.serverNow) - Date.now();
   const serverNow = () => Date.now() + clockOffset;
+  // a guest booking's page (issue 32) is opened with its access key (?key=): every call about
+  // the booking carries it instead of a session
+  const bookingKey = new URLSearchParams(location.search).get("key");
 
   const MESSAGES = {
     sold_out: "Sold out: there are not enough seats left for that many tickets. Try fewer seats, or join the waitlist.",
@@ -55,6 +58,7 @@
   async function api(method, path, data, headers = {}, again = true) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
     if (method !== "GET") init.headers["X-CSRF-Token"] = csrf;
+    if (bookingKey && path.startsWith("/api/v1/bookings/")) init.headers["Evently-Booking-Key"] = bookingKey;
     if (data !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(data);
@@ -299,6 +303,16 @@
         }
         const code = $("#promo-code") ? $("#promo-code").value.trim() : "";
         if (code) body.promo_code = code;
+        if ($("#guest-email")) {
+          // continue as guest (issue 32): no account, the booking belongs to this email
+          body.buyer = { email: $("#guest-email").value.trim(), name: $("#guest-name").value.trim() };
+          if (!body.buyer.email || !body.buyer.name) {
+            button.disabled = false;
+            show(msg, "Enter your name and email address to book as a guest.", "error");
+            $(body.buyer.name ? "#guest-email" : "#guest-name").focus();
+            return;
+          }
+        }
         const reserve = async (admissionToken) => {
           const headers = { "Idempotency-Key": key };
           if (admissionToken) headers["Admission-Token"] = admissionToken;
@@ -322,7 +336,8 @@
         }
         if (res.status === 201 || res.status === 202) {
           // 202 pending: the booking exists or is still being made; checkout waits for it
-          location.assign(`/checkout/${res.data.booking_id}`);
+          const guest = res.data.access_key ? `?key=${encodeURIComponent(res.data.access_key)}` : "";
+          location.assign(`/checkout/${res.data.booking_id}${guest}`);
           return;
         }
         button.disabled = false;
@@ -474,7 +489,15 @@
         payForm.hidden = true;
         show(msg, "", "ok");
         summary.textContent = `Booking confirmed: ${b.quantity} seat${b.quantity === 1 ? "" : "s"}, ${money(b.amount, b.currency)} paid.`;
-        next.replaceChildren(el("a", { href: "/bookings", id: "see-bookings", text: "See your tickets in My bookings" }));
+        if (bookingKey) {
+          // a guest: the tickets from here (and from the link in the confirmation email)
+          next.replaceChildren(
+            el("a", { href: `/api/v1/bookings/${bookingId}/tickets.pdf?key=${encodeURIComponent(bookingKey)}`, id: "see-bookings", download: `tickets-${bookingId}.pdf`, text: "Download your tickets (PDF)" }),
+            el("span", { class: "muted small", text: " Keep this page's link (it is in your confirmation email too): it opens your booking without an account." }),
+          );
+        } else {
+          next.replaceChildren(el("a", { href: "/bookings", id: "see-bookings", text: "See your tickets in My bookings" }));
+        }
         next.hidden = false;
         $("#see-bookings").focus();
       } else {
