@@ -124,6 +124,16 @@ async def _one(
                 ),
                 {"b": booking, "t": type_id, "q": quantity, "p": unit, "d": discount},
             )
+            # its tickets, unused: a partial cancellation revokes unused tickets (issue 29)
+            await conn.execute(
+                text(
+                    "INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, "
+                    "ticket_type_id) SELECT gen_random_uuid(), :b, :e, "
+                    "(SELECT coalesce(max(seat), 0) FROM tickets WHERE event_id = :e) + g, "
+                    "'valid', now(), :t FROM generate_series(1, :q) g"
+                ),
+                {"b": booking, "e": event, "t": type_id, "q": quantity},
+            )
             await conn.execute(
                 text(
                     "INSERT INTO payments (id, booking_id, kind, status, provider, "
