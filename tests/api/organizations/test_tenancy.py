@@ -231,6 +231,40 @@ async def _order(w: World, t: Tenant, succeeds: bool) -> Call:
     )
 
 
+async def _new_question(w: World, t: Tenant) -> str:
+    r = await w.client.post(
+        t.org.url(f"/events/{t.event['id']}/questions"),
+        json={"label": "Company?", "kind": "text"},
+        headers=t.org.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    question_id: str = r.json()["id"]
+    return question_id
+
+
+async def _question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]}, {"label": "Dietary needs?", "kind": "text"})
+
+
+async def _questions(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]})
+
+
+async def _edit_question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call(
+        {"event_id": t.event["id"], "question_id": await _new_question(w, t)},
+        {"label": "Company name?"},
+    )
+
+
+async def _delete_question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"], "question_id": await _new_question(w, t)})
+
+
+async def _transfer_policy(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]}, {"allowed": True})
+
+
 async def _add_member(w: World, t: Tenant, succeeds: bool) -> Call:
     account = (await make_accounts(w.res, 1))[0]
     return Call({}, {"email": account.user.email, "role": "finance"})
@@ -430,6 +464,36 @@ ROUTES: list[Route] = [
         200,
         _refund_lines,
         {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST", "/organizations/{org_id}/events/{event_id}/questions", MANAGE, 201, _question, EVENT
+    ),
+    Route(
+        "GET", "/organizations/{org_id}/events/{event_id}/questions", MANAGE, 200, _questions, EVENT
+    ),
+    Route(
+        "PATCH",
+        "/organizations/{org_id}/events/{event_id}/questions/{question_id}",
+        MANAGE,
+        200,
+        _edit_question,
+        {**EVENT, "question_id": (404, "question_not_found")},
+    ),
+    Route(
+        "DELETE",
+        "/organizations/{org_id}/events/{event_id}/questions/{question_id}",
+        MANAGE,
+        204,
+        _delete_question,
+        {**EVENT, "question_id": (404, "question_not_found")},
+    ),
+    Route(
+        "PUT",
+        "/organizations/{org_id}/events/{event_id}/transfer-policy",
+        MANAGE,
+        200,
+        _transfer_policy,
+        EVENT,
     ),
     Route(
         "POST",
