@@ -372,33 +372,54 @@ async def _reserve(
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
         organization_id = await organization_of_event(res.engine, event_id)
         try:
-            result = await booking_client.start_booking(
-                temporal,
-                data,
-                wait_seconds=res.settings.reserve_timeout_seconds,
-                organization_id=organization_id,
-            )
-        except booking_client.OutcomeUnknown:
-            metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
-            if verdict == Verdict.OK:
-                await _doubt(gate, event_id, quantity, booking_id)
-            return Pending(booking_id, event_id, retry_after=2)
+            result = await _start(res, temporal, gate, data, verdict, organization_id)
         except BaseException:  # Temporal unreachable, the request cancelled, a bug
             metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
-            if verdict == Verdict.OK:
-                await _doubt(gate, event_id, quantity, booking_id)
             raise
+        if isinstance(result, Pending):
+            metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
+            return result
         if result.reason == ReserveOutcome.SOLD_OUT:
             valve.sold_out(event_id)
-        if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
-            # the reserve statement gave it back already (same once-key): this covers a
-            # give-back that did not reach Redis
-            await gate.give_back_no_hold(event_id, quantity, booking_id)
-            if result.reason == ReserveOutcome.UNAVAILABLE:
-                await gate.suspect(event_id)
     finally:
         valve.leave()
     return _answer(result, event_id, quantity, idempotent)
+
+
+async def _start(
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    data: BookingInput,
+    verdict: Verdict | None,
+    organization_id: uuid.UUID | None,
+) -> Reservation | Pending:
+    """Start the booking's workflow for a request that took its seat from the gate
+    (``verdict``), and settle that seat when the hold did not come of it: a late answer
+    (Pending) or an error doubts the gate, a rejected reserve gives the seat back."""
+    event_id, quantity, booking_id = data.event_id, data.quantity, data.booking_id
+    try:
+        result = await booking_client.start_booking(
+            temporal,
+            data,
+            wait_seconds=res.settings.reserve_timeout_seconds,
+            organization_id=organization_id,
+        )
+    except booking_client.OutcomeUnknown:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        return Pending(booking_id, event_id, retry_after=2)
+    except BaseException:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        raise
+    if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
+        # the reserve statement gave it back already (same once-key): this covers a
+        # give-back that did not reach Redis
+        await gate.give_back_no_hold(event_id, quantity, booking_id)
+        if result.reason == ReserveOutcome.UNAVAILABLE:
+            await gate.suspect(event_id)
+    return result
 
 
 async def place_order(
@@ -436,25 +457,9 @@ async def place_order(
         channel=channel,
         note=note,
     )
-    try:
-        result = await booking_client.start_booking(
-            temporal,
-            data,
-            wait_seconds=res.settings.reserve_timeout_seconds,
-            organization_id=organization_id,
-        )
-    except booking_client.OutcomeUnknown:
-        if verdict == Verdict.OK:
-            await _doubt(gate, event_id, quantity, booking_id)
-        return Pending(booking_id, event_id, retry_after=2)
-    except BaseException:
-        if verdict == Verdict.OK:
-            await _doubt(gate, event_id, quantity, booking_id)
-        raise
-    if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
-        await gate.give_back_no_hold(event_id, quantity, booking_id)
-        if result.reason == ReserveOutcome.UNAVAILABLE:
-            await gate.suspect(event_id)
+    result = await _start(res, temporal, gate, data, verdict, organization_id)
+    if isinstance(result, Pending):
+        return result
     return _answer(result, event_id, quantity, True)
 
 
