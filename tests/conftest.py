@@ -11,21 +11,17 @@ import asyncio
 import os
 import shutil
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -36,7 +32,8 @@ from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
 
 # the local Stripe API server (localstripe) and clients of it, for every test directory
-from tests.localstripe import localstripe_http, localstripe_url, stripe_provider  # noqa: F401
+from tests.support.localstripe import localstripe_http, localstripe_url, stripe_provider  # noqa: F401
+from tests.support.temporal import AppFactory, register_namespace
 from workflows.common import SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
 
@@ -172,9 +169,6 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
 
 
-AppFactory = Callable[..., FastAPI]
-
-
 @pytest.fixture(scope="session")
 def app_factory(temporal_client: Client) -> AppFactory:
     """The real app on other resources or settings (a broken Redis, a short hold, ...), with
@@ -186,36 +180,6 @@ def app_factory(temporal_client: Client) -> AppFactory:
         return create_app(settings or res.settings, res, temporal or temporal_client)
 
     return make
-
-
-async def register_namespace(temporal_client: Client) -> str:
-    """A fresh namespace on the dev server (its search attributes registered): workers of a
-    test there share no task queue with the session's workers."""
-    ns = f"test-{uuid.uuid4().hex[:10]}"
-    await temporal_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            await temporal_client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=ns)
-            )
-            break
-        except RPCError:
-            assert time.monotonic() < deadline, "namespace never appeared"
-            await asyncio.sleep(0.2)
-    await temporal_client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=ns,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTE_TYPES
-            },
-        )
-    )
-    return ns
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ taken; the whole purchase with the keyboard alone. Every page is screenshotted."
 from __future__ import annotations
 
 import asyncio
-import random
 import re
-import string
 import uuid
 from pathlib import Path
 
@@ -17,38 +15,21 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from evently.infra.resources import Resources
-from tests.api.search.test_endpoints import index_event
-from tests.factories import make_account, make_event, unique_email
-from tests.servers import ApiURL
-from tests.storefront.conftest import PHONE, PageProblems, SlowStack, new_page
+from tests.support.factories import make_account, unique_email
+from tests.support.servers import ApiURL
+from tests.support.storefront import (
+    PASSWORD,
+    PHONE,
+    PageProblems,
+    SlowStack,
+    listed_event,
+    new_page,
+    shot,
+    sign_up,
+    word,
+)
 
 pytestmark = pytest.mark.usefixtures("running_workers")
-
-PASSWORD = "correct horse battery"
-
-
-def word() -> str:
-    return "zq" + "".join(random.choices(string.ascii_lowercase, k=10))
-
-
-async def listed_event(res: Resources, capacity: int, name: str) -> uuid.UUID:
-    event = await make_event(res, capacity=capacity, name=name)
-    await index_event(res, event.id)
-    return event.id
-
-
-async def sign_up(page: Page) -> str:
-    email = unique_email("web")
-    await page.goto("/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    return email
-
-
-async def shot(page: Page, screenshots: Path, name: str) -> None:
-    await page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
 
 
 async def availability(url: str, event_id: uuid.UUID) -> dict[str, int]:

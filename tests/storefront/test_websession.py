@@ -15,7 +15,7 @@ from api.storefront.endpoints import page_csp
 from api.storefront.websession import ACCESS_COOKIE, CSRF_COOKIE, SESSION_COOKIE
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.factories import make_event, unique_email
+from tests.support.factories import make_event, unique_email
 
 PASSWORD = "correct horse battery"
 JS_BUDGET = 100 * 1024

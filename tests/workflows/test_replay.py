@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.workflows.histories import HISTORIES
+from tests.support.histories import HISTORIES
 from workers.main import STRICT_RUNNER
 from workers.registry import queue_specs
 

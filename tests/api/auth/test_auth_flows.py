@@ -14,8 +14,9 @@ from evently.db.models import RefreshToken, User
 from evently.infra.resources import Resources
 from evently.security import hash_refresh_token
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, PROFILE, assert_problem, bearer, register
-from tests.factories import unique_email
+from tests.support.auth import AUTH, PASSWORD, PROFILE, bearer, register
+from tests.support.factories import unique_email
+from tests.support.problems import assert_problem
 
 
 async def _user_count(res: Resources, email: str) -> int:

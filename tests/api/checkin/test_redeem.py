@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
-from tests.api.tickets.helpers import Confirmed, confirmed_booking, new_nonce, tickets_of
-from tests.factories import Account, make_account
+from tests.support.factories import Account, make_account
+from tests.support.tickets import Confirmed, confirmed_booking, new_nonce, tickets_of
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

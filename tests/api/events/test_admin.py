@@ -15,10 +15,9 @@ import pytest
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.api.events.conftest import (
+from tests.support.events import (
     ADMIN,
     EVENTS,
-    assert_problem,
     count_events_described,
     count_events_named,
     create_event,
@@ -29,7 +28,8 @@ from tests.api.events.conftest import (
     take_seats,
     unique,
 )
-from tests.factories import Account
+from tests.support.factories import Account
+from tests.support.problems import assert_problem
 
 
 async def _post_json(

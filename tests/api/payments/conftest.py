@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -31,24 +30,13 @@ from temporalio.service import RPCError
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
-from tests.localstripe import TEST_API_KEY
-from tests.servers import serve_app
+from tests.support.localstripe import TEST_API_KEY
+from tests.support.payments import WEBHOOK_PATH, StripeStack
+from tests.support.servers import serve_app
+from tests.support.temporal import AppFactory
 from workers.main import build_workers
 from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
-
-WEBHOOK_PATH = "/api/v1/payments/stripe/webhook"
-
-
-@dataclass
-class StripeStack:
-    res: Resources  # settings: EVENTLY_PAYMENT_PROVIDER=stripe on localstripe
-    temporal: Client  # the stack's own namespace
-    client: httpx.AsyncClient  # the app in process
-    url: str  # the same app over HTTP: localstripe's webhooks arrive here
-    webhook_secret: str
-    hook_id: str  # the webhook endpoint registered at localstripe
 
 
 async def _namespace(temporal: Client, name: str) -> None:

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from activities.admission import AdmissionActivities
 from evently.infra.resources import Resources
 from evently.waitingroom import WaitingRoom
-from tests.factories import make_accounts, make_event
+from tests.support.factories import make_accounts, make_event
 from workflows.admission.contract import Progress, TickInput
 
 

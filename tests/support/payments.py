@@ -1,0 +1,22 @@
+"""The Stripe stack of the payment tests: its webhook path and what `stripe_stack` gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from temporalio.client import Client
+
+from evently.infra.resources import Resources
+
+WEBHOOK_PATH = "/api/v1/payments/stripe/webhook"
+
+
+@dataclass
+class StripeStack:
+    res: Resources  # settings: EVENTLY_PAYMENT_PROVIDER=stripe on localstripe
+    temporal: Client  # the stack's own namespace
+    client: httpx.AsyncClient  # the app in process
+    url: str  # the same app over HTTP: localstripe's webhooks arrive here
+    webhook_secret: str
+    hook_id: str  # the webhook endpoint registered at localstripe
