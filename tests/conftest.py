@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -36,6 +37,16 @@ from tests.support.localstripe import localstripe_http, localstripe_url, stripe_
 from tests.support.temporal import AppFactory, register_namespace
 from workflows.common import SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Test ids without the random UUIDs some parameters carry (an id that does not exist):
+    every pytest-xdist worker collects the same ids, as it must."""
+    if isinstance(val, str) and _UUID.search(val):
+        return _UUID.sub("uuid", val)
+    return None
 
 
 @pytest.fixture(scope="session")
