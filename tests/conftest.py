@@ -8,6 +8,7 @@ Tests isolate themselves with fresh rows (unique ids and emails), never shared d
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,6 +49,23 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     if isinstance(val, str) and _UUID.search(val):
         return _UUID.sub("uuid", val)
     return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """No garbage collection while pytest writes a failure's report. Python 3.11's ast.parse
+    is not re-entrant (CPython gh-106905): a collection in the middle of pytest parsing the
+    failing source can finalize an asyncio future whose exception nobody read, whose log line
+    formats a traceback with ast.parse too, and pytest then dies of "SystemError: AST
+    constructor recursion depth mismatch", ending the whole run (seen under load, where
+    reserves time out and leave such futures)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture(scope="session")
