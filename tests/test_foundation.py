@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
+from tests.support.temporal import AppFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,9 +18,9 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import register_namespace
-from tests.factories import Account, make_account, make_accounts, make_event
-from tests.servers import api_process
+from tests.support.factories import Account, make_account, make_accounts, make_event
+from tests.support.servers import api_process
+from tests.support.temporal import register_namespace
 
 ITERATIONS = 1000
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 
 from evently.infra.resources import Resources
-from tests.conftest import AppFactory
-from tests.factories import make_account
+from tests.support.factories import make_account
+from tests.support.temporal import AppFactory
 
 UI = "http://127.0.0.1:8233"
 

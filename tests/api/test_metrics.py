@@ -21,7 +21,7 @@ from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.ratelimit import RateLimiter
 from evently.settings import Settings
-from tests.factories import make_account
+from tests.support.factories import make_account
 
 
 def _sample(name: str, **labels: str) -> float:

@@ -15,7 +15,7 @@ from api.metrics import serve_metrics_port
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
+from tests.support.temporal import AppFactory
 
 DOCS = ("/docs", "/redoc", "/openapi.json")
 

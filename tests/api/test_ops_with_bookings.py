@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from evently.db.models import Booking, Event
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
-from tests.workflows.histories import record
+from tests.support.factories import make_account, make_event
+from tests.support.histories import record
 
 # ---- through the real booking workflow ---------------------------------------------------
 

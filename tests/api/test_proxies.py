@@ -12,8 +12,8 @@ import pytest
 
 from api.proxies import TrustedProxies, forwarded_client, hop_address
 from evently.settings import Settings, parse_networks
-from tests.factories import unique_email
-from tests.servers import api_process
+from tests.support.factories import unique_email
+from tests.support.servers import api_process
 
 LIMIT = 3  # login attempts per window per client address in the server processes below
 

@@ -7,7 +7,7 @@ import pytest
 from bench.flash_sale import fairness_error
 from evently import waitingroom
 from evently.infra.resources import Resources
-from tests.factories import make_accounts, make_event
+from tests.support.factories import make_accounts, make_event
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from bench.flash_sale import Slots
 from bench.wire import WireClient, WireError, WireTimeout
-from tests.servers import serve_app
+from tests.support.servers import serve_app
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:

@@ -15,8 +15,8 @@ import httpx
 
 from evently.infra.resources import Resources
 from evently.search.base import SearchDocument
-from tests.api.search.test_endpoints import found, token
-from tests.factories import make_event
+from tests.support.factories import make_event
+from tests.support.search import found, token
 
 
 async def test_reindex_command_rebuilds_from_postgres(

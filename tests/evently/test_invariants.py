@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.settings import Settings
-from tests.factories import make_accounts, make_event
+from tests.support.factories import make_accounts, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

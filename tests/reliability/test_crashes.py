@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchStack
-from tests.reliability.conftest import (
+from tests.support.problems import assert_handled
+from tests.support.reliability import (
     CALL_TIMEOUT,
     HOLD_SECONDS,
     Sale,
     assert_invariants,
-    assert_problem,
     counters,
     new_sale,
     statuses,
@@ -76,7 +76,7 @@ async def buy(
         except httpx.TransportError:
             await asyncio.sleep(0.5)
             continue
-        assert_problem(r)
+        assert_handled(r)
         code = "held" if r.status_code == 201 else r.json().get("code", "")
         answers.seen.append((r.status_code, code, time.monotonic() - t0))
         if r.status_code == 201:
@@ -121,7 +121,7 @@ async def sale_with_outage(
         headers={**sale.headers(probe), "Idempotency-Key": "probe"},
     )
     assert r.status_code in (202, 503), r.text  # pending (may be held later) or not started
-    assert_problem(r)
+    assert_handled(r)
     assert time.monotonic() - t0 < 11  # within the server's deadline
     await asyncio.sleep(max(0.0, 2 - (time.monotonic() - t0)))
     await asyncio.to_thread(start)
@@ -169,7 +169,7 @@ async def test_worker_killed_with_100_holds_open(
                     json={"event_id": str(sale.event_id), "quantity": 1},
                     headers={**sale.headers(i), "Idempotency-Key": f"hold-{i}"},
                 )
-            assert_problem(r)
+            assert_handled(r)
             if r.status_code != 503:
                 break
             await asyncio.sleep(0.3)

@@ -34,11 +34,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchStack
-from tests.reliability.conftest import (
+from tests.support.problems import assert_handled
+from tests.support.reliability import (
     HOLD_SECONDS,
     Sale,
     assert_invariants,
-    assert_problem,
     new_sale,
     statuses,
     wait_until,
@@ -87,7 +87,7 @@ async def _call(
         return None
     finally:
         log.in_flight -= 1
-    assert_problem(r)
+    assert_handled(r)
     body = r.json() if r.content else {}
     booking_id = body.get("booking_id") if isinstance(body, dict) else None
     log.calls.append(

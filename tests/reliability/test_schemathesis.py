@@ -26,8 +26,8 @@ from schemathesis.core.failures import FailureGroup
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.factories import make_account
-from tests.servers import api_process
+from tests.support.factories import make_account
+from tests.support.servers import api_process
 
 pytestmark = pytest.mark.reliability
 

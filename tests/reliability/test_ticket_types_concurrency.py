@@ -21,7 +21,7 @@ from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory import seats
 from evently.inventory.types import Reservation
-from tests.factories import make_accounts, make_event
+from tests.support.factories import make_accounts, make_event
 
 
 async def _type(res: Resources, event_id: uuid.UUID, name: str, cap: int | None) -> uuid.UUID:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.payments.webhooks import SIGNATURE_HEADER, sign
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("running_workers")]
 

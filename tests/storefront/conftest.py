@@ -4,42 +4,33 @@ server process. Screenshots go to ``test-artifacts/storefront/`` (docs/storefron
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, async_playwright
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import register_namespace
-from tests.servers import ApiURL, api_process
-from workers.main import build_workers
-from workflows import common
+from tests.support.servers import ApiURL, api_process
+from tests.support.storefront import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM,
+    SlowStack,
+    require_chromium,
+)
+from tests.support.temporal import register_namespace
 from workflows.connection import connect
 
-CHROMIUM = os.environ.get("EVENTLY_CHROMIUM", "/usr/bin/chromium")
-# flags measured to work headless on these machines (docs/testing.md)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(
     os.environ.get(
         "EVENTLY_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "test-artifacts/storefront"
     )
 )
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +39,20 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Every browser test skipped for want of chromium reports this file's location, so `-ra`
+    folds them into ONE summary line (by default each names its own test)."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and NO_CHROMIUM in str(longrepr[2]):
+        report.longrepr = (__file__, require_chromium.__code__.co_firstlineno, longrepr[2])
+    return report
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)"
-    )
+    require_chromium()
     async with async_playwright() as pw:
         # Playwright gives the browser a fresh temporary profile (the --user-data-dir advice)
         b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -67,26 +67,6 @@ def storefront(settings: Settings) -> Iterator[ApiURL]:
     """The API process with the normal 5-minute hold."""
     with api_process(settings) as url:
         yield url
-
-
-@dataclass
-class SlowStack:
-    """An API process on a Temporal namespace of its own (no worker until a test starts
-    one), with a 4-second hold, a reserve that stops waiting after 3 s (202 pending) and room
-    for one reserve in flight."""
-
-    url: ApiURL
-    temporal: Client
-    resources: Resources
-
-    @contextlib.asynccontextmanager
-    async def workers(self) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            for w in build_workers(
-                self.temporal, self.resources, list(common.QUEUES.values()), self.resources.settings
-            ):
-                await stack.enter_async_context(w)
-            yield
 
 
 @pytest.fixture(scope="module")
@@ -107,26 +87,3 @@ async def slow_stack(
     }
     with api_process(settings, **env) as url:
         yield SlowStack(url, client, resources)
-
-
-class PageProblems:
-    """What the page must never show: CSP violations, script errors, failed assets."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-
-    def _console(self, msg: ConsoleMessage) -> None:
-        text = msg.text
-        if msg.type == "error" and ("Content Security Policy" in text or "Refused" in text):
-            self.errors.append(text)
-
-    def check(self) -> None:
-        assert not self.errors, self.errors
-
-
-async def new_page(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP) -> Page:
-    context = await browser.new_context(base_url=base_url, viewport=viewport)  # type: ignore[arg-type]
-    context.set_default_timeout(15_000)
-    return await context.new_page()

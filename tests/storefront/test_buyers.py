@@ -26,11 +26,11 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
-from tests.api.tickets.helpers import wait_for
-from tests.factories import make_event, unique_email
-from tests.servers import ApiURL
-from tests.storefront.conftest import PHONE, PageProblems, new_page
-from tests.workflows.mail.helpers import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.factories import make_event, unique_email
+from tests.support.mail import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.servers import ApiURL
+from tests.support.storefront import PHONE, PageProblems, new_page
+from tests.support.tickets import wait_for
 from workflows.mail.client import ensure_outbox, stop_outbox
 
 PASSWORD = "correct horse battery"

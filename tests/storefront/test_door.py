@@ -18,12 +18,18 @@ from playwright.async_api import Page, async_playwright, expect
 
 from evently.infra.resources import Resources
 from evently.tickets import signing
-from tests.api.organizations.helpers import confirmed_booking, make_org, org_event, org_venue
-from tests.api.tickets.helpers import new_nonce
-from tests.factories import PASSWORD, make_account
-from tests.servers import ApiURL
-from tests.storefront.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, PageProblems
 from tests.support.camera import qr_y4m
+from tests.support.factories import PASSWORD, make_account
+from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
+from tests.support.servers import ApiURL
+from tests.support.storefront import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    PageProblems,
+    require_chromium,
+)
+from tests.support.tickets import new_nonce
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -68,6 +74,7 @@ async def test_the_door_page_scans_admits_refuses_and_works_offline(
     url = f"/manage/{org.id}/events/{event['id']}/door"
     camera = qr_y4m(first["secret"], tmp_path / "ticket.y4m")
 
+    require_chromium()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,

@@ -6,9 +6,7 @@ taken; the whole purchase with the keyboard alone. Every page is screenshotted."
 from __future__ import annotations
 
 import asyncio
-import random
 import re
-import string
 import uuid
 from pathlib import Path
 
@@ -17,53 +15,22 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from evently.infra.resources import Resources
-from tests.api.search.test_endpoints import index_event
-from tests.factories import make_account, make_event, unique_email
-from tests.servers import ApiURL
-from tests.storefront.conftest import PHONE, PageProblems, SlowStack, new_page
+from tests.support.factories import make_account, unique_email
+from tests.support.servers import ApiURL
+from tests.support.storefront import (
+    PASSWORD,
+    PHONE,
+    PageProblems,
+    SlowStack,
+    api_buyer,
+    listed_event,
+    new_page,
+    shot,
+    sign_up,
+    word,
+)
 
 pytestmark = pytest.mark.usefixtures("running_workers")
-
-PASSWORD = "correct horse battery"
-
-
-def word() -> str:
-    return "zq" + "".join(random.choices(string.ascii_lowercase, k=10))
-
-
-async def listed_event(res: Resources, capacity: int, name: str) -> uuid.UUID:
-    event = await make_event(res, capacity=capacity, name=name)
-    await index_event(res, event.id)
-    return event.id
-
-
-async def sign_up(page: Page) -> str:
-    """Sign up ("check your email": nobody is signed in by it), then log in."""
-    email = unique_email("web")
-    await page.goto("/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    await page.locator("#signup-login").click()
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    return email
-
-
-async def api_buyer(api: httpx.AsyncClient, prefix: str) -> dict[str, str]:
-    """A buyer through the API, as a mobile client would: sign up (202), log in."""
-    body = {"email": unique_email(prefix), "password": PASSWORD}
-    assert (await api.post("/api/v1/auth/register", json=body)).status_code == 202
-    r = await api.post("/api/v1/auth/login", json=body)
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-async def shot(page: Page, screenshots: Path, name: str) -> None:
-    await page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
 
 
 async def availability(url: str, event_id: uuid.UUID) -> dict[str, int]:

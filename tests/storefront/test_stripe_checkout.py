@@ -15,10 +15,9 @@ from playwright.async_api import Browser, expect
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.localstripe import TEST_API_KEY
-from tests.servers import api_process
-from tests.storefront.conftest import PageProblems, new_page
-from tests.storefront.test_journeys import listed_event, shot, sign_up, word
+from tests.support.localstripe import TEST_API_KEY
+from tests.support.servers import api_process
+from tests.support.storefront import PageProblems, listed_event, new_page, shot, sign_up, word
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

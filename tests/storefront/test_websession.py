@@ -20,8 +20,8 @@ from api.storefront.websession import ACCESS_COOKIE, CSRF_COOKIE, SESSION_COOKIE
 from evently import accounts
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
-from tests.factories import make_event, unique_email
+from tests.support.factories import make_event, unique_email
+from tests.support.temporal import AppFactory
 
 PASSWORD = "correct horse battery"
 JS_BUDGET = 100 * 1024

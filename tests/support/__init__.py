@@ -1,1 +1,4 @@
-"""Helpers shared by tests of several directories (import from here, never from a test module)."""
+"""What tests share: helpers, factories, servers and stand-ins, in one package.
+
+Test modules (``test_*.py``) import from here, never from each other or from a conftest;
+fixtures stay in the ``conftest.py`` files where pytest finds them."""

@@ -7,7 +7,7 @@ import uuid
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID, OrganizationMember
 from evently.infra.resources import Resources
-from tests.factories import Account, make_account
+from tests.support.factories import Account, make_account
 
 
 async def door_member(

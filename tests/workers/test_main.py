@@ -37,7 +37,7 @@ from evently.infra.embedded import free_port, port_open
 from evently.infra.resources import Resources
 from evently.search.postgres import PostgresSearchIndex
 from evently.settings import Settings
-from tests.factories import make_event
+from tests.support.factories import make_event
 from workers.main import LogContextInterceptor
 from workflows import common
 from workflows.search_sync.client import request_index_write

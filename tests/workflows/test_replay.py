@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.workflows.histories import HISTORIES
+from tests.support.histories import HISTORIES
 from workers.main import STRICT_RUNNER
 from workers.registry import queue_specs
 from workflows.codec import CodecKey, EncryptionCodec

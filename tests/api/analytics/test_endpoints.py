@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from evently.db.models import Booking, Event, Payment, WaitlistEntry
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 H1 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 H2 = H1 + timedelta(hours=1)

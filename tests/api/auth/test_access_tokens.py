@@ -14,7 +14,8 @@ import pytest
 
 from evently.infra.resources import Resources
 from evently.security import JWT_ALGORITHM, create_access_token
-from tests.api.auth.helpers import PROFILE, assert_problem, bearer, register
+from tests.support.auth import PROFILE, bearer, register
+from tests.support.problems import assert_problem
 
 
 def _claims(user_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:

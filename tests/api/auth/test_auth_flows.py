@@ -14,18 +14,18 @@ from evently.db.models import RefreshToken, User
 from evently.infra.resources import Resources
 from evently.security import hash_refresh_token
 from evently.settings import Settings
-from tests.api.auth.helpers import (
+from tests.support.auth import (
     AUTH,
     PASSWORD,
     PROFILE,
     SIGN_UP_ANSWER,
-    assert_problem,
     bearer,
     log_in,
     register,
     sign_up,
 )
-from tests.factories import unique_email
+from tests.support.factories import unique_email
+from tests.support.problems import assert_problem
 
 
 async def _user_count(res: Resources, email: str) -> int:

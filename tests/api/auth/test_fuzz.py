@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evently.infra.resources import Resources
-from tests.api.auth.helpers import AUTH, PROFILE
-from tests.factories import Account, make_account
+from tests.support.auth import AUTH, PROFILE
+from tests.support.factories import Account, make_account
 
 FUZZ = settings(
     max_examples=60,

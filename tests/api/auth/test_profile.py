@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from evently.db.models import User
 from evently.infra.resources import Resources
-from tests.api.auth.helpers import AUTH, PASSWORD, PROFILE, assert_problem, bearer, register
-from tests.factories import unique_email
+from tests.support.auth import AUTH, PASSWORD, PROFILE, bearer, register
+from tests.support.factories import unique_email
+from tests.support.problems import assert_problem
 
 
 async def _stored(res: Resources, user_id: str) -> User:

@@ -18,9 +18,10 @@ from evently.infra import metrics
 from evently.infra.resources import Resources, open_resources
 from evently.ratelimit import LocalWindows, RateLimiter
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, assert_problem, register
-from tests.conftest import AppFactory
-from tests.factories import unique_email
+from tests.support.auth import AUTH, PASSWORD, register
+from tests.support.factories import unique_email
+from tests.support.problems import assert_problem
+from tests.support.temporal import AppFactory
 
 
 def _ip() -> str:

@@ -18,9 +18,10 @@ from evently import account_tokens
 from evently.infra.resources import Resources
 from evently.security import hash_refresh_token
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, PROFILE, assert_problem, bearer, log_in, register
-from tests.conftest import AppFactory
-from tests.factories import unique_email
+from tests.support.auth import AUTH, PASSWORD, PROFILE, bearer, log_in, register
+from tests.support.factories import unique_email
+from tests.support.problems import assert_problem
+from tests.support.temporal import AppFactory
 
 NEW_PASSWORD = "a-brand-new-password"
 

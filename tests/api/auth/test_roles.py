@@ -15,9 +15,10 @@ from api.auth.deps import AdminUser, CurrentUser, SupportUser
 from evently.db.models import User, Venue
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, assert_problem, bearer
-from tests.conftest import AppFactory
-from tests.factories import make_account, unique_email
+from tests.support.auth import AUTH, PASSWORD, bearer
+from tests.support.factories import make_account, unique_email
+from tests.support.problems import assert_problem
+from tests.support.temporal import AppFactory
 
 VENUE = {"name": "Role Hall", "address": "Main st 1", "city": "RoleCity", "capacity": 100}
 

@@ -19,22 +19,14 @@ from temporalio.client import Client
 from evently.infra.resources import Resources, open_resources
 from evently.invariants import check
 from evently.inventory.gate import Gate
-from tests.conftest import AppFactory
-from tests.factories import Account, make_account, make_accounts, make_event
+from tests.support.bookings import counters, reserve_body, wait_status
+from tests.support.factories import Account, make_account, make_accounts, make_event
+from tests.support.problems import assert_problem as is_problem
+from tests.support.temporal import AppFactory
 from workers.main import build_workers
 from workflows import common
 
 pytestmark = pytest.mark.usefixtures("running_workers")
-
-
-async def counters(res: Resources, event_id: uuid.UUID) -> tuple[int, int, int]:
-    async with res.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT available, held, sold FROM events WHERE id = :id"), {"id": event_id}
-            )
-        ).one()
-    return row.available, row.held, row.sold
 
 
 async def test_reserve_then_pay_confirms(client: httpx.AsyncClient, resources: Resources) -> None:
@@ -66,36 +58,12 @@ async def test_reserve_then_pay_confirms(client: httpx.AsyncClient, resources: R
     assert got.json()["status"] == "confirmed"
 
 
-def reserve_body(event_id: uuid.UUID, quantity: int = 1) -> dict[str, object]:
-    return {"event_id": str(event_id), "quantity": quantity}
-
-
-def is_problem(r: httpx.Response, status: int, code: str | None = None) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    if code is not None:
-        assert r.json()["code"] == code, r.json()
-
-
 async def booking_count(res: Resources, event_id: uuid.UUID) -> int:
     async with res.engine.connect() as conn:
         n = await conn.scalar(
             text("SELECT count(*) FROM bookings WHERE event_id = :id"), {"id": event_id}
         )
     return int(n or 0)
-
-
-async def wait_status(res: Resources, booking_id: str, status: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        async with res.engine.connect() as conn:
-            got = await conn.scalar(
-                text("SELECT status FROM bookings WHERE id = :id"), {"id": booking_id}
-            )
-        if got == status:
-            return
-        assert time.monotonic() < deadline, f"booking is {got}, not {status}"
-        await asyncio.sleep(0.05)
 
 
 async def test_idempotency_key_returns_the_same_booking_and_holds_once(

@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from api.bookings import service
 from evently.infra.resources import Resources
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
+from tests.support.problems import assert_problem as is_problem
+from tests.support.temporal import AppFactory
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -22,12 +23,6 @@ RESERVE = "/api/v1/bookings/reserve"
 
 def body(event_id: uuid.UUID, quantity: int = 1) -> dict[str, object]:
     return {"event_id": str(event_id), "quantity": quantity}
-
-
-def is_problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code
 
 
 async def booking_count(res: Resources, event_id: uuid.UUID) -> int:

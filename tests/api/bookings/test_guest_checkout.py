@@ -19,9 +19,9 @@ from sqlalchemy import text
 from evently import account_tokens
 from evently.infra.resources import Resources
 from evently.security import hash_refresh_token
-from tests.api.auth.helpers import AUTH, PASSWORD, bearer, log_in, sign_up
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_event, unique_email
+from tests.support.auth import AUTH, PASSWORD, bearer, log_in, sign_up
+from tests.support.factories import make_account, make_event, unique_email
+from tests.support.temporal import AppFactory
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.settings import Settings
-from tests.factories import make_accounts, make_event
-from tests.servers import api_process
+from tests.support.factories import make_accounts, make_event
+from tests.support.servers import api_process
 
 SEATS, BUYERS = 10, 40
 

@@ -12,8 +12,8 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 
 from evently.infra.resources import Resources
-from tests.api.organizations.helpers import Org, make_org, org_event, org_venue
-from tests.factories import make_account, unique_email
+from tests.support.factories import make_account, unique_email
+from tests.support.organizations import Org, make_org, org_event, org_venue
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -16,18 +16,13 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.factories import make_account, make_accounts, make_event
-from tests.workflows.histories import record
+from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.histories import record
+from tests.support.problems import assert_problem as _problem
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
 ADMIN = "/api/v1/admin/events"
-
-
-def _problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code, r.json()
 
 
 async def test_types_codes_and_a_multi_line_booking(

@@ -19,32 +19,12 @@ from sqlalchemy import text
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.payments import webhooks
-from tests.api.bookings.test_endpoints import counters, is_problem, reserve_body, wait_status
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_accounts, make_event
+from tests.support.bookings import counters, payment_event, reserve_body, signed, wait_status
+from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.problems import assert_problem as is_problem
+from tests.support.temporal import AppFactory
 
 pytestmark = pytest.mark.usefixtures("running_workers")
-
-
-def signed(
-    res: Resources, payload: object, *, t: int | None = None, secret: str | None = None
-) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(payload).encode()
-    header = webhooks.sign(secret or res.settings.payment_webhook_secret, body, t)
-    return body, {"Evently-Signature": header, "content-type": "application/json"}
-
-
-def payment_event(booking_id: str, amount: str, event_id: str | None = None) -> dict[str, object]:
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex}",
-        "type": "payment.succeeded",
-        "data": {
-            "booking_id": booking_id,
-            "amount": amount,
-            "currency": "EUR",
-            "payment_id": f"pi_{uuid.uuid4().hex[:20]}",
-        },
-    }
 
 
 async def test_signed_webhook_confirms_once_and_replays_are_acknowledged(

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from evently.infra.resources import Resources
-from tests.api.organizations.helpers import confirmed_booking, make_org, org_event, org_venue
-from tests.api.tickets.helpers import new_nonce
-from tests.factories import Account, make_account
 from tests.support.door import door_member
+from tests.support.factories import Account, make_account
+from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
+from tests.support.tickets import new_nonce
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -15,12 +15,11 @@ import pytest
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.api.events.conftest import (
+from tests.support.events import (
     ADMIN,
     EVENTS,
     ORGS,
     assert_deprecated_alias,
-    assert_problem,
     count_events_described,
     count_events_named,
     create_event,
@@ -31,8 +30,9 @@ from tests.api.events.conftest import (
     take_seats,
     unique,
 )
-from tests.api.organizations.helpers import make_org
-from tests.factories import Account, make_account
+from tests.support.factories import Account, make_account
+from tests.support.organizations import make_org
+from tests.support.problems import assert_problem
 
 
 async def _post_json(

@@ -20,8 +20,9 @@ from evently.infra.resources import Resources, open_resources
 from evently.inventory import availability
 from evently.inventory.types import Counters
 from evently.settings import Settings
-from tests.api.events.conftest import ADMIN, EVENTS, assert_problem, take_seats
-from tests.factories import Account, make_account, make_event
+from tests.support.events import ADMIN, EVENTS, take_seats
+from tests.support.factories import Account, make_account, make_event
+from tests.support.problems import assert_problem
 from workflows.booking.contract import BookingInput, ReleaseInput
 
 

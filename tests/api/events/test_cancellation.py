@@ -19,9 +19,10 @@ from api.app import create_app
 from evently.db.models import Event
 from evently.infra.resources import Resources, open_resources
 from evently.settings import Settings
-from tests.api.events.conftest import ADMIN, EVENTS, assert_problem, event_row
-from tests.factories import Account, make_account, make_event
-from tests.workflows.histories import record
+from tests.support.events import ADMIN, EVENTS, event_row
+from tests.support.factories import Account, make_account, make_event
+from tests.support.histories import record
+from tests.support.problems import assert_problem
 from workflows.event_cancellation import client as cancellation_client
 from workflows.event_cancellation.contract import (
     BookingPageInput,

@@ -8,16 +8,9 @@ from typing import Any
 
 import httpx
 
-from tests.api.events.conftest import (
-    ADMIN,
-    EVENTS,
-    assert_problem,
-    create_event,
-    create_venue,
-    future,
-    unique,
-)
-from tests.factories import Account
+from tests.support.events import ADMIN, EVENTS, create_event, create_venue, future, unique
+from tests.support.factories import Account
+from tests.support.problems import assert_problem
 
 
 async def _list(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import httpx
 from evently.infra.embedded import free_port
 from evently.infra.resources import open_resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
+from tests.support.temporal import AppFactory
 from workflows.connection import connect
 
 

@@ -13,8 +13,8 @@ from api.http.conditional import etag, matches
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources, make_engine, make_sessionmaker
 from evently.inventory import availability
-from tests.conftest import AppFactory
-from tests.factories import Account, make_account, make_event
+from tests.support.factories import Account, make_account, make_event
+from tests.support.temporal import AppFactory
 
 EVENTS = "/api/v1/events"
 

@@ -17,23 +17,13 @@ from api.bookings.fastpath import RESERVE_PATH
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate
 from evently.settings import Settings
-from tests.conftest import AppFactory
-from tests.factories import make_event
+from tests.support.factories import make_event
+from tests.support.http import SECURITY, SHOP, assert_secure
+from tests.support.temporal import AppFactory
 
 LOGIN = "/api/v1/auth/login"
 WEBHOOK = "/api/v1/payments/webhook"
-SECURITY = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-}
-SHOP = "https://shop.example.com"
 JSON = {"content-type": "application/json"}
-
-
-def assert_secure(r: httpx.Response) -> None:
-    for name, value in SECURITY.items():
-        assert r.headers.get(name) == value, (r.request.url, name, r.headers)
 
 
 @pytest.fixture(scope="module")

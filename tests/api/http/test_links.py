@@ -9,7 +9,7 @@ from fastapi import Request, Response
 
 from api.http.links import PageLinks
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event, make_venue
+from tests.support.factories import make_account, make_event, make_venue
 
 
 def links(r: httpx.Response) -> dict[str, str]:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import exc as sa_exc
 
 from api.problems import install_problem_handlers
-from tests.servers import serve_app
+from tests.support.servers import serve_app
 
 
 def _app() -> FastAPI:

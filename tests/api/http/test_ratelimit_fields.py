@@ -5,7 +5,6 @@ check, reserve; on success, on the 429 and on other answers after the count."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,26 +14,11 @@ import pytest
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
-from tests.factories import PASSWORD, make_account, make_event, unique_email
+from tests.support.factories import PASSWORD, make_account, make_event, unique_email
+from tests.support.http import fields
+from tests.support.temporal import AppFactory
 
 AUTH = "/api/v1/auth"
-_ITEM = re.compile(r'"([^"]+)"((?:;[a-z]+=\d+)+)')
-
-
-def parse(field: str) -> dict[str, dict[str, int]]:
-    """A RateLimit / RateLimit-Policy structured-field list → {policy: {param: value}}."""
-    items = {}
-    for item in field.split(","):
-        match = _ITEM.fullmatch(item.strip())
-        assert match, field
-        params = dict(p.split("=") for p in match.group(2).strip(";").split(";"))
-        items[match.group(1)] = {k: int(v) for k, v in params.items()}
-    return items
-
-
-def fields(r: httpx.Response) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
-    return parse(r.headers["ratelimit-policy"]), parse(r.headers["ratelimit"])
 
 
 @asynccontextmanager

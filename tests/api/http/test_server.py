@@ -20,10 +20,9 @@ import pytest
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.api.http.test_edge import SECURITY, SHOP, assert_secure
-from tests.api.http.test_ratelimit_fields import fields
-from tests.factories import PASSWORD, make_account, make_event
-from tests.servers import ApiURL, api_process
+from tests.support.factories import PASSWORD, make_account, make_event
+from tests.support.http import SECURITY, SHOP, assert_secure, fields
+from tests.support.servers import ApiURL, api_process
 
 BODY = 20 * 1024 * 1024  # 20 MB, against the default 1 MiB limit
 PASSWORD_CHECKS = 3  # EVENTLY_LOGIN_RATE_LIMIT of this server: the profile's password quota

@@ -17,10 +17,10 @@ import pytest
 from evently.infra.resources import Resources
 from evently.live_hub import SHORT_READS
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, register
-from tests.conftest import AppFactory
-from tests.factories import make_event, unique_email
-from tests.servers import serve_app
+from tests.support.auth import AUTH, PASSWORD, register
+from tests.support.factories import make_event, unique_email
+from tests.support.servers import serve_app
+from tests.support.temporal import AppFactory
 
 API = "/api/v1"
 PER_CLIENT = 50  # the old code held one Redis connection per stream: 50 would be +50

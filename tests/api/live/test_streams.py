@@ -17,8 +17,8 @@ import pytest
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.factories import Account, make_account, make_event
-from tests.servers import api_process
+from tests.support.factories import Account, make_account, make_event
+from tests.support.servers import api_process
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 API = "/api/v1"

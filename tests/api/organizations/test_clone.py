@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from evently.infra.resources import Resources
-from tests.api.events.conftest import assert_problem
-from tests.api.organizations.helpers import confirmed_booking, make_org, org_event, org_venue
-from tests.factories import Account, make_account, make_accounts
+from tests.support.factories import Account, make_account, make_accounts
+from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

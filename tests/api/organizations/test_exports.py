@@ -17,9 +17,9 @@ from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.api.organizations.helpers import make_org, org_event, org_venue
-from tests.factories import make_account
-from tests.servers import ApiURL, api_process
+from tests.support.factories import make_account
+from tests.support.organizations import make_org, org_event, org_venue
+from tests.support.servers import ApiURL, api_process
 
 ROWS = 100_000
 BUYERS = 1_000

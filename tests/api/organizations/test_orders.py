@@ -19,10 +19,10 @@ from temporalio.client import Client
 from evently.accounts import NO_PASSWORD
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.api.events.conftest import unique
-from tests.api.organizations.helpers import Org, make_org, org_event, org_venue
-from tests.factories import Account, make_account, make_accounts
-from tests.workflows.histories import record
+from tests.support.events import unique
+from tests.support.factories import Account, make_account, make_accounts
+from tests.support.histories import record
+from tests.support.organizations import Org, make_org, org_event, org_venue
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

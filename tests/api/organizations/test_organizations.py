@@ -14,21 +14,16 @@ from sqlalchemy import text
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.resources import Resources
-from tests.api.events.conftest import (
-    assert_problem,
-    create_event,
-    create_venue,
-    event_body,
-    unique,
-)
-from tests.api.organizations.helpers import (
+from tests.support.events import create_event, create_venue, event_body, unique
+from tests.support.factories import Account, make_account, make_accounts
+from tests.support.organizations import (
     ORGS,
     confirmed_booking,
     make_org,
     org_event,
     org_venue,
 )
-from tests.factories import Account, make_account, make_accounts
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -17,9 +17,9 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.organizations import EVENT_ORGANIZATIONS, EventOrganizations
-from tests.api.organizations.helpers import confirmed_booking, make_org, org_event, org_venue
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_accounts, make_event
+from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
+from tests.support.temporal import AppFactory
 from workers.main import build_workers
 from workflows import common
 

@@ -24,8 +24,9 @@ from api.app import create_app
 from evently.db.models import Event, OrganizationMember
 from evently.infra.resources import Resources
 from evently.webhooks import subscriptions
-from tests.api.events.conftest import event_body, unique
-from tests.api.organizations.helpers import (
+from tests.support.events import event_body, unique
+from tests.support.factories import Account, make_account, make_accounts, unique_email
+from tests.support.organizations import (
     ORGS,
     Org,
     confirmed_booking,
@@ -33,7 +34,6 @@ from tests.api.organizations.helpers import (
     org_event,
     org_venue,
 )
-from tests.factories import Account, make_account, make_accounts, unique_email
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

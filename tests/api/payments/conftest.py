@@ -9,12 +9,10 @@ poll the same task-queue names in the default namespace, and must never take a S
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -32,24 +30,13 @@ from temporalio.service import RPCError
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import AppFactory
-from tests.localstripe import TEST_API_KEY
-from tests.servers import serve_app
+from tests.support.localstripe import TEST_API_KEY
+from tests.support.payments import CODEC_KEYS, WEBHOOK_PATH, StripeStack
+from tests.support.servers import serve_app
+from tests.support.temporal import AppFactory
 from workers.main import build_workers
 from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
 from workflows.connection import connect, settings_codec
-
-WEBHOOK_PATH = "/api/v1/payments/stripe/webhook"
-
-
-@dataclass
-class StripeStack:
-    res: Resources  # settings: EVENTLY_PAYMENT_PROVIDER=stripe on localstripe
-    temporal: Client  # the stack's own namespace
-    client: httpx.AsyncClient  # the app in process
-    url: str  # the same app over HTTP: localstripe's webhooks arrive here
-    webhook_secret: str
-    hook_id: str  # the webhook endpoint registered at localstripe
 
 
 async def _namespace(temporal: Client, name: str) -> None:
@@ -89,12 +76,6 @@ async def stripe_stack(
         resources, settings, temporal_client, localstripe_url, localstripe_http, app_factory
     ) as stack:
         yield stack
-
-
-# payload encryption (issue 33): the keys of the encrypted stack; "old" decrypts only
-CODEC_KEYS = (
-    f"new:{base64.b64encode(b'n' * 32).decode()},old:{base64.b64encode(b'o' * 32).decode()}"
-)
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ import httpx
 from pydantic import SecretStr
 from temporalio.worker import Replayer
 
-from tests.api.bookings.test_endpoints import reserve_body, wait_status
-from tests.api.payments.conftest import CODEC_KEYS, StripeStack
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_event
+from tests.support.bookings import reserve_body, wait_status
+from tests.support.factories import make_account, make_event
+from tests.support.payments import CODEC_KEYS, StripeStack
+from tests.support.temporal import AppFactory
 from workers.main import STRICT_RUNNER
 from workers.registry import queue_specs
 from workflows.codec import ENCODING, codec_from_spec

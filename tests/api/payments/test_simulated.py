@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from evently.infra.resources import Resources
-from tests.api.bookings.test_endpoints import counters, reserve_body, wait_status
-from tests.api.bookings.test_webhooks_and_interleavings import payment_event, signed
-from tests.factories import make_account, make_event
+from tests.support.bookings import counters, payment_event, reserve_body, signed, wait_status
+from tests.support.factories import make_account, make_event
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

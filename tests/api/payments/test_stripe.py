@@ -2,7 +2,7 @@
 localstripe as the Stripe API, its signed webhooks delivered over HTTP to the app.
 
 Where localstripe falls short the test says so and uses Stripe's documented event JSON signed
-with the webhook secret (tests/evently/payments/stripe_events.py): it never sends
+with the webhook secret (tests/support/stripe_events.py): it never sends
 ``charge.refunded``, sends no ``payment_intent.payment_failed`` for a failed 3-D Secure
 authentication, and ignores idempotency keys (the attempt record is tested against that).
 Everything else is what localstripe really does.
@@ -29,11 +29,12 @@ from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.payments.stripe import signature_header
-from tests.api.bookings.test_endpoints import counters, is_problem, reserve_body, wait_status
-from tests.api.payments.conftest import WEBHOOK_PATH, StripeStack
-from tests.conftest import AppFactory
-from tests.evently.payments import stripe_events as se
-from tests.factories import Account, make_account, make_event
+from tests.support import stripe_events as se
+from tests.support.bookings import counters, reserve_body, wait_status
+from tests.support.factories import Account, make_account, make_event
+from tests.support.payments import WEBHOOK_PATH, StripeStack
+from tests.support.problems import assert_problem as is_problem
+from tests.support.temporal import AppFactory
 from workflows.booking.client import story
 
 # stripe 16.1's httpx client posts bytes through data=, which httpx deprecates

@@ -19,10 +19,10 @@ from sqlalchemy import text
 from evently import booking_changes
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.api.events.conftest import assert_problem
-from tests.api.organizations.helpers import Org, make_org, org_event, org_venue
-from tests.api.tickets.helpers import new_nonce, wait_for
-from tests.factories import Account, make_account, make_accounts
+from tests.support.factories import Account, make_account, make_accounts
+from tests.support.organizations import Org, make_org, org_event, org_venue
+from tests.support.problems import assert_problem
+from tests.support.tickets import new_nonce, wait_for
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

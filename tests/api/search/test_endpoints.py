@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import string
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,40 +14,20 @@ import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
-from temporalio.testing import ActivityEnvironment
 
-from activities.search import SearchIndexActivities
 from evently.infra.resources import Resources
-from tests.factories import make_event, make_venue
-from tests.workflows.histories import record
+from tests.support.factories import make_event, make_venue
+from tests.support.histories import record
+from tests.support.search import SEARCH, found, index_event, token
 from workflows.search_sync.client import request_index_write
-from workflows.search_sync.contract import IndexEventInput, search_sync_workflow_id
+from workflows.search_sync.contract import search_sync_workflow_id
 
-SEARCH = "/api/v1/search"
 SUGGEST = "/api/v1/search/suggestions"
-
-
-def token() -> str:
-    """A made-up word only this test's events contain (letters only: stems to itself)."""
-    return "zq" + "".join(random.choices(string.ascii_lowercase, k=10))
-
-
-async def index_event(res: Resources, event_id: uuid.UUID) -> str:
-    acts = SearchIndexActivities(res)
-    result = await ActivityEnvironment().run(acts.index_event, IndexEventInput(event_id=event_id))
-    await res.search.refresh()  # Elasticsearch: make the write visible now, not within 1 s
-    return result.action
 
 
 async def set_event(res: Resources, event_id: uuid.UUID, sql: str) -> None:
     async with res.engine.begin() as conn:
         await conn.execute(text(f"UPDATE events SET {sql} WHERE id = :id"), {"id": event_id})
-
-
-async def found(client: httpx.AsyncClient, **params: Any) -> list[str]:
-    r = await client.get(SEARCH, params=params)
-    assert r.status_code == 200, r.text
-    return [item["id"] for item in r.json()["items"]]
 
 
 async def test_only_published_events_are_searchable(

@@ -13,8 +13,8 @@ import pytest
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.search.factory import make_search_index
-from tests.conftest import AppFactory
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
+from tests.support.temporal import AppFactory
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

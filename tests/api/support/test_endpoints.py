@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from evently.db.models import Booking
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 NOW = datetime.now(UTC)
 

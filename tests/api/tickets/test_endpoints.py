@@ -12,14 +12,14 @@ from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.api.tickets.helpers import (
+from tests.support.factories import make_account, make_event
+from tests.support.tickets import (
     confirmed_booking,
     decode_pdf,
     decode_svg,
     scanner_verify,
     tickets_of,
 )
-from tests.factories import make_account, make_event
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

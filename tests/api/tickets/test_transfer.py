@@ -18,11 +18,11 @@ from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.api.organizations.helpers import confirmed_booking as org_booking
-from tests.api.organizations.helpers import make_org, org_event, org_venue
-from tests.api.tickets.helpers import Confirmed, confirmed_booking, new_nonce, tickets_of
-from tests.factories import make_account, unique_email
 from tests.support.door import door_member
+from tests.support.factories import make_account, unique_email
+from tests.support.organizations import confirmed_booking as org_booking
+from tests.support.organizations import make_org, org_event, org_venue
+from tests.support.tickets import Confirmed, confirmed_booking, new_nonce, tickets_of
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

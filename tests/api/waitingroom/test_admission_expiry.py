@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from evently import waitingroom
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 API = "/api/v1"

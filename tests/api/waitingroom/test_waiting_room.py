@@ -14,16 +14,11 @@ from sqlalchemy import text
 
 from evently import invariants, waitingroom
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
+from tests.support.problems import assert_problem as _problem
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 API = "/api/v1"
-
-
-def _problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code
 
 
 async def _until(client: httpx.AsyncClient, url: str, headers: Any, state: str) -> Any:

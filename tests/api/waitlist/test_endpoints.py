@@ -14,8 +14,9 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.factories import make_account, make_accounts, make_event
-from tests.workflows.waitlist.helpers import counters, entry, eventually, invariants_hold, row
+from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.problems import assert_problem as _problem
+from tests.support.waitlist import counters, entry, eventually, invariants_hold, row
 from workflows.waitlist.client import poke
 
 pytestmark = pytest.mark.usefixtures("running_workers")
@@ -35,12 +36,6 @@ async def _state(res: Resources, event_id: uuid.UUID) -> Any:
             )
         ).all()
     return await counters(res, event_id), [tuple(e) for e in entries]
-
-
-def _problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code
 
 
 async def test_freed_seats_go_to_the_waitlist_never_to_the_public(

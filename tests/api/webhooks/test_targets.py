@@ -25,10 +25,10 @@ from evently.db.models import WebhookAttempt
 from evently.infra.resources import Resources
 from evently.settings import Settings
 from evently.webhooks import outbox, sender, subscriptions, targets
-from tests.api.events.conftest import assert_problem
-from tests.api.organizations.helpers import Org, make_org
-from tests.conftest import AppFactory
-from tests.factories import Account, make_account
+from tests.support.factories import Account, make_account
+from tests.support.organizations import Org, make_org
+from tests.support.problems import assert_problem
+from tests.support.temporal import AppFactory
 from tests.support.webhook_receiver import Receiver
 from workflows.webhooks.contract import AttemptInput, AttemptOutcome
 

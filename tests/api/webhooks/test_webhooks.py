@@ -16,11 +16,11 @@ import pytest
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.api.events.conftest import assert_problem
-from tests.api.organizations.helpers import Org, confirmed_booking, make_org, org_event, org_venue
-from tests.factories import Account, make_account, make_accounts
+from tests.support.factories import Account, make_account, make_accounts
+from tests.support.histories import record
+from tests.support.organizations import Org, confirmed_booking, make_org, org_event, org_venue
+from tests.support.problems import assert_problem
 from tests.support.webhook_receiver import Receiver
-from tests.workflows.histories import record
 from workflows.webhooks.contract import RELAY_WORKFLOW_ID
 
 pytestmark = pytest.mark.usefixtures("running_workers")

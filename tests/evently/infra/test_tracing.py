@@ -49,8 +49,8 @@ from evently.infra.embedded import EmbeddedTemporal, free_port
 from evently.infra.resources import Resources, open_resources
 from evently.infra.tracing import API_SERVICE, WORKER_SERVICE, Tracing, setup_tracing, traces_url
 from evently.settings import Settings
-from tests.factories import make_account, make_event
-from tests.servers import api_process
+from tests.support.factories import make_account, make_event
+from tests.support.servers import api_process
 from workers.main import build_workers
 from workflows import common
 from workflows.booking.contract import (

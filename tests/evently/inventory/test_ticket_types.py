@@ -17,7 +17,7 @@ from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory import seats
 from evently.inventory.types import Reservation
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 
 async def _type(

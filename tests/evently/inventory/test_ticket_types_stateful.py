@@ -20,7 +20,7 @@ from evently.enums import BookingStatus
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory import seats
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 
 
 async def _pay(conn: AsyncConnection, booking_id: uuid.UUID, kind: str, amount: Decimal) -> None:

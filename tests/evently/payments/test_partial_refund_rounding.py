@@ -28,7 +28,7 @@ from evently.db.session import make_sessionmaker
 from evently.infra.resources import Resources
 from evently.payments.provider import SimulatedProvider
 from evently.ticket_types import line_net
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 from workflows.booking.contract import ChangeInput, RefundInput
 
 CENT = Decimal("0.01")

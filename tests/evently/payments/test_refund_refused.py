@@ -16,7 +16,7 @@ from activities.payments import PaymentActivities
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.payments.provider import PaymentStatus, SimulatedProvider
-from tests.factories import make_account, make_event
+from tests.support.factories import make_account, make_event
 from workflows.booking.contract import RefundInput
 
 

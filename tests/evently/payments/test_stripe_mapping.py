@@ -33,7 +33,7 @@ from evently.payments.stripe import (
 )
 from evently.settings import Settings
 from evently.tickets.signing import generate_keypair, private_key_b64
-from tests.evently.payments import stripe_events as se
+from tests.support import stripe_events as se
 
 SECRET = "whsec_test_evently"
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
-from evently.search.base import SearchDocument, SearchIndex
+from evently.search.base import SearchIndex
 from evently.search.postgres import PostgresSearchIndex
 
 ES_URL = os.environ.get("EVENTLY_ELASTICSEARCH_URL")
@@ -65,42 +63,3 @@ async def index(request: pytest.FixtureRequest, resources: Resources) -> AsyncIt
         for name in created.body:
             await client.indices.delete(index=name, ignore_unavailable=True)
         await client.close()
-
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def doc(
-    name: str,
-    *,
-    city: str = "Bergen",
-    venue: str = "Grieghallen",
-    event_type: str = "concert",
-    description: str = "",
-    starts_in: timedelta = timedelta(days=10),
-    hours: int = 3,
-    price: str = "25.00",
-    has_seats: bool = True,
-    event_id: uuid.UUID | None = None,
-) -> SearchDocument:
-    starts = NOW + starts_in
-    return SearchDocument(
-        event_id=event_id or uuid.uuid4(),
-        name=name,
-        description=description,
-        event_type=event_type,
-        venue_id=uuid.uuid5(uuid.NAMESPACE_DNS, venue),
-        venue_name=venue,
-        city=city,
-        starts_at=starts,
-        ends_at=starts + timedelta(hours=hours),
-        price=Decimal(price),
-        currency="EUR",
-        has_seats=has_seats,
-    )
-
-
-async def index_all(index: SearchIndex, *docs: SearchDocument) -> None:
-    for d in docs:
-        await index.upsert(d)
-    await index.refresh()

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from evently.search.base import SearchDocument, SearchIndex, SearchQuery, SearchSort
-from tests.evently.search.conftest import NOW, doc, index_all
+from tests.support.search import NOW, doc, index_all
 
 
 async def ids(index: SearchIndex, **query: object) -> list[uuid.UUID]:

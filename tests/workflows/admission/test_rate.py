@@ -13,7 +13,7 @@ from activities.admission import AdmissionActivities
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.waitingroom import WaitingRoom
-from tests.factories import make_accounts, make_event
+from tests.support.factories import make_accounts, make_event
 from workflows.admission.contract import Progress, TickInput
 
 

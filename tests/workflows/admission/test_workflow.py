@@ -11,9 +11,9 @@ from sqlalchemy import text
 from evently import live, waitingroom
 from evently.infra.resources import Resources
 from evently.waitingroom import WaitingRoom
-from tests.factories import make_accounts, make_event
-from tests.workflows.conftest import TimeSkipping, workers
-from tests.workflows.histories import record
+from tests.support.factories import make_accounts, make_event
+from tests.support.histories import record
+from tests.support.temporal import TimeSkipping, workers
 from workflows import common
 from workflows.admission.contract import AdmissionInput, admission_workflow_id
 from workflows.admission.workflow import AdmissionWorkflow

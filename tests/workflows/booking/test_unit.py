@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from evently.enums import BookingStatus, LateSettlement, PayOutcome, ReserveOutcome
 from evently.errors import WorkflowNotRunning
 from evently.settings import Settings
-from tests.workflows.conftest import workers_without_resources
+from tests.support.temporal import workers_without_resources
 from workflows.booking import client as booking_client
 from workflows.booking.contract import (
     CHARGE,

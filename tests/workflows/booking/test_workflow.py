@@ -29,9 +29,9 @@ from evently.invariants import check
 from evently.inventory.gate import Gate
 from evently.inventory.types import Reservation
 from evently.payments import webhooks
-from tests.factories import make_account, make_event
-from tests.workflows.conftest import TimeSkipping, workers
-from tests.workflows.histories import record
+from tests.support.factories import make_account, make_event
+from tests.support.histories import record
+from tests.support.temporal import TimeSkipping, workers
 from workers.main import build_workers
 from workflows import common
 from workflows.booking import client as booking_client

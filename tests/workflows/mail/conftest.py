@@ -1,4 +1,4 @@
-"""Fixtures of the mail tests (tests/workflows/mail/helpers.py has the rest)."""
+"""Fixtures of the mail tests (tests/support/mail.py has the rest)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
-from tests.workflows.mail.helpers import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.mail import FAST, MailStack, mail_workers, quiet_outbox
 from workflows.mail.client import ensure_outbox, stop_outbox
 
 

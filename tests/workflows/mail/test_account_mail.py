@@ -15,10 +15,10 @@ import httpx
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
-from tests.api.auth.helpers import AUTH, PASSWORD, sign_up
-from tests.api.tickets.helpers import wait_for
-from tests.factories import unique_email
-from tests.workflows.mail.helpers import MailStack
+from tests.support.auth import AUTH, PASSWORD, sign_up
+from tests.support.factories import unique_email
+from tests.support.mail import MailStack
+from tests.support.tickets import wait_for
 
 
 async def _notices(res: Resources, email: str) -> list[Any]:

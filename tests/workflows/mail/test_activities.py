@@ -24,9 +24,9 @@ from evently.enums import MailStatus
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
-from tests.api.tickets.helpers import confirmed_booking
-from tests.factories import make_account
-from tests.workflows.mail.helpers import quiet_outbox
+from tests.support.factories import make_account
+from tests.support.mail import quiet_outbox
+from tests.support.tickets import confirmed_booking
 from workflows.mail.contract import MAIL_LEASED, MAIL_SERVER_UNAVAILABLE, DeliverInput, DueInput
 
 pytestmark = pytest.mark.usefixtures("running_workers")

@@ -18,7 +18,10 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from tests.api.tickets.helpers import (
+from tests.support.door import door_member
+from tests.support.factories import make_account, make_event
+from tests.support.mail import MailStack
+from tests.support.tickets import (
     confirmed_booking,
     decode_pdf,
     new_nonce,
@@ -26,9 +29,6 @@ from tests.api.tickets.helpers import (
     tickets_of,
     wait_for,
 )
-from tests.factories import make_account, make_event
-from tests.support.door import door_member
-from tests.workflows.mail.helpers import MailStack
 from workflows.mail.client import outbox_state
 
 pytestmark = pytest.mark.usefixtures("running_workers")

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from evently.enums import MailStatus
 from evently.settings import Settings
-from tests.workflows.conftest import workers_without_resources
-from tests.workflows.histories import record
+from tests.support.histories import record
+from tests.support.temporal import workers_without_resources
 from workflows import common
 from workflows.mail.client import ensure_outbox, outbox_state, stop_outbox
 from workflows.mail.contract import (

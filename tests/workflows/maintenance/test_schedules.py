@@ -11,8 +11,8 @@ from temporalio.client import Client
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import register_namespace
-from tests.workflows.histories import record
+from tests.support.histories import record
+from tests.support.temporal import register_namespace
 from workers.main import build_workers
 from workflows import common
 from workflows.connection import connect

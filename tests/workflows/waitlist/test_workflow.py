@@ -15,10 +15,10 @@ from evently import waitlist
 from evently.errors import OfferExpired
 from evently.infra.resources import Resources
 from evently.inventory.types import Reservation
-from tests.factories import make_account, make_event
-from tests.workflows.conftest import TimeSkipping
-from tests.workflows.histories import record
-from tests.workflows.waitlist.helpers import (
+from tests.support.factories import make_account, make_event
+from tests.support.histories import record
+from tests.support.temporal import TimeSkipping
+from tests.support.waitlist import (
     HOLD,
     OFFER,
     advance,

@@ -19,9 +19,9 @@ from temporalio.client import WorkflowExecutionStatus
 from evently.db.models import Organization
 from evently.infra.resources import Resources
 from evently.webhooks import subscriptions
+from tests.support.histories import record
+from tests.support.temporal import TimeSkipping, workers
 from tests.support.webhook_receiver import Receiver
-from tests.workflows.conftest import TimeSkipping, workers
-from tests.workflows.histories import record
 from workflows import common
 from workflows.webhooks import client as webhooks_client
 from workflows.webhooks.contract import (

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from evently.infra.resources import Resources
-from tests.api.events.conftest import event_body, unique
-from tests.factories import Account, make_accounts
+from tests.support.events import event_body, unique
+from tests.support.factories import Account, make_accounts
 
 ORGS = "/api/v1/organizations"
 ROLES = ("owner", "manager", "finance", "door")

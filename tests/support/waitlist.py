@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from evently.enums import BookingStatus
 from evently.infra.resources import Resources
 from evently.invariants import check
-from tests.workflows.conftest import TimeSkipping
-from tests.workflows.conftest import workers as production_workers
+from tests.support.temporal import TimeSkipping
+from tests.support.temporal import workers as production_workers
 from workflows.booking import client as booking_client
 from workflows.booking.contract import BookingInput
 

@@ -18,7 +18,7 @@ from PIL import Image
 from evently.db.models import Event
 from evently.infra.resources import Resources
 from evently.tickets.signing import TicketClaims, load_public_key, verify_ticket
-from tests.factories import Account, make_account, make_event
+from tests.support.factories import Account, make_account, make_event
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 
 
 def recording() -> bool:

@@ -1,4 +1,4 @@
-"""Small helpers shared by the auth tests."""
+"""Auth through the API: register, bearer headers, the paths and a long-enough password."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.factories import unique_email
+from tests.support.factories import unique_email
 
 PASSWORD = "a-long-enough-password"
 AUTH = "/api/v1/auth"
@@ -15,17 +15,6 @@ PROFILE = "/api/v1/users/profile"
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    assert body["code"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 SIGN_UP_ANSWER = {

@@ -25,11 +25,11 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from evently.infra.resources import Resources
-from tests.api.organizations.helpers import Org, confirmed_booking, make_org
-from tests.factories import PASSWORD, Account, make_account, make_accounts
-from tests.servers import ApiURL
-from tests.storefront.conftest import PageProblems, new_page
 from tests.support.axe import serious_violations
+from tests.support.factories import PASSWORD, Account, make_account, make_accounts
+from tests.support.organizations import Org, confirmed_booking, make_org
+from tests.support.servers import ApiURL
+from tests.support.storefront import PageProblems, new_page
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
