@@ -40,7 +40,6 @@ from workflows.waitlist import client as waitlist_client
 log = logging.getLogger("evently.activities.events")
 
 CANCEL_CONCURRENCY = 20
-CANCEL_TIMEOUT_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
 CANCEL_ACTOR = "event-cancellation"
 CANCEL_REASON = "event cancelled"
@@ -95,7 +94,7 @@ class EventActivities:
                 booking_id,
                 actor=CANCEL_ACTOR,
                 reason=CANCEL_REASON,
-                wait_seconds=CANCEL_TIMEOUT_SECONDS,
+                wait_seconds=self.res.settings.event_cancel_wait_seconds,
                 organization_id=await organization_of_event(self.res.engine, event_id),
             )
         except WorkflowTimeout:

@@ -12,6 +12,7 @@ finished one meanwhile), so a buyer who tries again never pays twice.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -208,8 +209,22 @@ class PaymentActivities:
                 currency=data.currency,
             )
 
+    async def _refused(self, booking_id: uuid.UUID, refused: _Refused) -> ApplicationError:
+        """Show the refusal on the booking (its own transaction: the refund's rolled back),
+        then the error that has Temporal retry the refund."""
+        async with self.res.engine.begin() as conn:
+            await records.record_refund_refused(conn, booking_id, refused.failure_code)
+        return ApplicationError("the provider refused the refund; retrying", type=REFUND_FAILED)
+
     @activity.defn(name=REFUND)
     async def refund_payment(self, data: RefundInput) -> RefundResult:
+        """Refund the booking's charge; a refusal is shown on the booking and retried."""
+        try:
+            return await self._refund_payment(data)
+        except _Refused as refused:
+            raise await self._refused(data.booking_id, refused) from None
+
+    async def _refund_payment(self, data: RefundInput) -> RefundResult:
         """Refund the booking's successful charge, once (idempotent by booking id): what is
         left of it after the partial refunds of cancelled lines. The booking row is locked
         from the amount's read to the refund's record, so a partial cancellation's refund
@@ -250,9 +265,7 @@ class PaymentActivities:
                 provider_name = self.provider.name
             # a refund still processing (Stripe: pending) is accepted: it settles at the provider
             if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
-                raise ApplicationError(
-                    "the provider refused the refund; retrying", type=REFUND_FAILED
-                )
+                raise _Refused(result.failure_code)
             await records.record_refund(
                 conn,
                 booking_id=data.booking_id,
@@ -261,6 +274,7 @@ class PaymentActivities:
                 charge=left,
                 cancel_expired_booking=data.cancel_expired_booking,
             )
+            await records.clear_refund_refused(conn, data.booking_id)
         metrics.BOOKINGS.labels(outcome="refunded").inc()
         return RefundResult(
             refunded=True, provider_payment_id=result.provider_payment_id, amount=left.amount
@@ -268,6 +282,14 @@ class PaymentActivities:
 
     @activity.defn(name=REFUND_CHANGE)
     async def refund_change(self, data: ChangeInput) -> RefundResult:
+        """Refund a partial cancellation's part; a refusal is shown on the booking and
+        retried."""
+        try:
+            return await self._refund_change(data)
+        except _Refused as refused:
+            raise await self._refused(data.booking_id, refused) from None
+
+    async def _refund_change(self, data: ChangeInput) -> RefundResult:
         """Refund a partial cancellation's part, once (keyed by booking and change number),
         under the booking's row lock: nothing when the booking was cancelled or refunded
         meanwhile (the change is void: that refund covered these seats)."""
@@ -326,10 +348,9 @@ class PaymentActivities:
                     currency=charge.currency,
                 )
                 if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
-                    raise ApplicationError(
-                        "the provider refused the refund; retrying", type=REFUND_FAILED
-                    )
+                    raise _Refused(result.failure_code)
                 provider_id = result.provider_payment_id
+                await records.clear_refund_refused(conn, data.booking_id)
                 await records.record_partial_refund(
                     conn,
                     booking_id=data.booking_id,
@@ -346,6 +367,15 @@ class PaymentActivities:
         return RefundResult(
             refunded=True, provider_payment_id=provider_id, amount=change.refund_amount
         )
+
+
+class _Refused(Exception):
+    """The provider refused a refund (raised inside the refund's transaction, to roll it
+    back)."""
+
+    def __init__(self, failure_code: str | None) -> None:
+        super().__init__(failure_code)
+        self.failure_code = failure_code
 
 
 def _answer(result: ProviderResult) -> ChargeResult:

@@ -287,6 +287,16 @@ class Settings(BaseSettings):
         description="origins of the Temporal UI allowed to call /codec/* (e.g. http://localhost:8233)",
     )
 
+    # ---- event cancellation (issue 35; docs/payments.md "A refund the provider refuses") ----
+    event_cancel_wait_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "how long an event's cancellation waits for one booking's cancel (its refund) per"
+            " pass before retrying it on the next pass; after the last pass it is reported stuck"
+        ),
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

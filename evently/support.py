@@ -34,6 +34,7 @@ class BookingFilter:
     user_id: uuid.UUID | None = None
     held_longer_than_seconds: int | None = None
     stuck: bool = False
+    refund_failing: bool = False  # issue 35: the provider refuses the refund owed
 
 
 async def find_bookings(
@@ -56,6 +57,8 @@ async def find_bookings(
         # served by the partial index ix_bookings_held_expiry (hold_expires_at WHERE held)
         conds.append(Booking.status == BookingStatus.HELD)
         conds.append(Booking.hold_expires_at < now)
+    if f.refund_failing:
+        conds.append(Booking.refund_failing_since.is_not(None))
     total = await session.scalar(select(func.count()).select_from(Booking).where(*conds))
     rows = await session.scalars(
         select(Booking)

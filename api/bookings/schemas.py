@@ -156,6 +156,14 @@ class BookingOut(BaseModel):
     confirmed_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
+    # issue 35: the refund owed is being refused by the payment provider (retried until it
+    # goes through; both cleared then)
+    refund_failure: str | None = Field(
+        default=None, description="the provider's code of the last refused refund, while owed"
+    )
+    refund_failing_since: datetime | None = Field(
+        default=None, description="since when the refund owed has been refused (retried)"
+    )
 
 
 class BookingPage(BaseModel):

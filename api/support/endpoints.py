@@ -61,6 +61,9 @@ async def list_bookings(
     user_id: uuid.UUID | None = None,
     held_longer_than_seconds: Annotated[int | None, Query(ge=0, le=10**8)] = None,
     stuck: Annotated[bool, Query(description="held although the hold window is over")] = False,
+    refund_failing: Annotated[
+        bool, Query(description="the provider refuses the refund owed (retried meanwhile)")
+    ] = False,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SupportBookingPage:
@@ -74,6 +77,7 @@ async def list_bookings(
             user_id=user_id,
             held_longer_than_seconds=held_longer_than_seconds,
             stuck=stuck,
+            refund_failing=refund_failing,
         ),
         page=page,
         limit=limit,

@@ -27,6 +27,13 @@ class SupportBooking(BaseModel):
     ended_by: str | None = Field(description="who ended it: user:<id>, support:<id>, ...")
     end_reason: str | None
     stuck: bool = Field(description="still held although the hold window is over")
+    refund_failure: str | None = Field(
+        default=None, description="the provider refuses the refund owed: its last code"
+    )
+    refund_failing_since: datetime | None = Field(
+        default=None, description="since when the refund owed has been refused (retried)"
+    )
+    refund_refusals: int = Field(default=0, description="refunds the provider refused, ever")
     workflow_id: str
     temporal_ui_url: str | None = Field(description="the workflow in the Temporal UI")
 
@@ -51,6 +58,9 @@ class SupportBooking(BaseModel):
             ended_by=b.ended_by,
             end_reason=b.end_reason,
             stuck=b.status == "held" and b.hold_expires_at is not None and b.hold_expires_at < now,
+            refund_failure=b.refund_failure,
+            refund_failing_since=b.refund_failing_since,
+            refund_refusals=b.refund_refusals or 0,
             workflow_id=b.workflow_id,
             temporal_ui_url=ui_url,
         )

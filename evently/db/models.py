@@ -334,6 +334,11 @@ class Booking(Base):
             "hold_expires_at",
             postgresql_where=text("status = 'held'"),
         ),
+        Index(
+            "ix_bookings_refund_failing",
+            "refund_failing_since",
+            postgresql_where=text("refund_failing_since IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -364,6 +369,11 @@ class Booking(Base):
     # staff member's note
     channel: Mapped[str] = mapped_column(String(16), default="online", server_default="online")
     note: Mapped[str | None] = mapped_column(String(500))
+    # issue 35: a refund the provider refuses (retried by Temporal) shows here until one goes
+    # through: the last refusal's code and since when the refund owed has been refused
+    refund_failure: Mapped[str | None] = mapped_column(String(100))
+    refund_failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refund_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Payment(Base):

@@ -244,6 +244,31 @@ async def record_refund(
         )
 
 
+async def record_refund_refused(
+    conn: AsyncConnection, booking_id: uuid.UUID, failure_code: str | None
+) -> None:
+    """The provider refused the booking's refund (issue 35): nothing is recorded in
+    ``payments`` (the activity is retried), but the booking shows it until one goes through."""
+    await conn.execute(
+        text(
+            "UPDATE bookings SET refund_failure = :code, refund_refusals = refund_refusals + 1, "
+            "refund_failing_since = COALESCE(refund_failing_since, now()) WHERE id = :b"
+        ),
+        {"b": booking_id, "code": (failure_code or "refund_failed")[:100]},
+    )
+
+
+async def clear_refund_refused(conn: AsyncConnection, booking_id: uuid.UUID) -> None:
+    """A refund went through: the booking no longer shows a refused one (the count stays)."""
+    await conn.execute(
+        text(
+            "UPDATE bookings SET refund_failure = NULL, refund_failing_since = NULL "
+            "WHERE id = :b AND refund_failing_since IS NOT NULL"
+        ),
+        {"b": booking_id},
+    )
+
+
 # ---- charge attempts ---------------------------------------------------------------------
 
 

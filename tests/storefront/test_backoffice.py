@@ -166,7 +166,9 @@ async def test_an_organizer_runs_an_event_through_the_pages(
     async with httpx.AsyncClient(base_url=storefront, timeout=30) as api:
         booking_id = await confirmed_booking(api, buyer, event_id, quantity=2)
     sold_at = time.monotonic()
-    await expect(page.locator("#fig-sold")).to_have_text("2", timeout=2_000)
+    # a bounded poll (issue 35): the live push usually lands in well under a second, but a
+    # busy 2-core machine must not fail it; the time it took is printed below
+    await expect(page.locator("#fig-sold")).to_have_text("2", timeout=30_000)
     moved_after = time.monotonic() - sold_at
     print(f"dashboard moved {moved_after:.2f} s after the sale was confirmed")
     await expect(page.locator("#fig-revenue")).to_contain_text("80.00")

@@ -42,6 +42,8 @@ class EventCancellationInput(BaseModel):
     # page of 100: a run stays far below Temporal's limits); tests use a small one
     max_history: int = MAX_HISTORY
     progress: CancellationProgress | None = None  # set by continue-as-new
+    # passes over the bookings before the ones left are reported stuck (tests use fewer)
+    max_passes: int = MAX_PASSES
 
 
 class EventRef(BaseModel):

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         FINISH_EVENT_CANCELLATION,
         LIST_EVENT_BOOKINGS,
         MARK_EVENT_CANCELLED,
-        MAX_PASSES,
         NOTIFY_EVENT_CANCELLED,
         WORKFLOW_NAME,
         BookingPage,
@@ -79,7 +78,7 @@ class EventCancellationWorkflow:
         stuck: list[uuid.UUID] = []
         while True:
             if not p.in_pass:
-                if p.passes >= MAX_PASSES:
+                if p.passes >= data.max_passes:
                     stuck = p.failed  # given up on these: reported, for support
                     break
                 p.passes += 1
