@@ -286,6 +286,29 @@ class Settings(BaseSettings):
         default_factory=list,
         description="origins of the Temporal UI allowed to call /codec/* (e.g. http://localhost:8233)",
     )
+    # ---- Schedules and Worker Versioning (issue 33, docs/temporal.md) ----
+    reminder_hours_before: int = Field(
+        24, ge=1, le=24 * 14, description="the reminder mail goes out this long before an event"
+    )
+    retention_days: int = Field(
+        365,
+        ge=0,
+        description=(
+            "personal data no longer needed (attendees and answers, guest buyers, transfer"
+            " addresses, mail logs, access keys) is removed this many days after an event ends;"
+            " 0 switches the retention job off"
+        ),
+    )
+    worker_deployment_name: str | None = Field(
+        None,
+        description=(
+            "Temporal Worker Versioning: the deployment the workers belong to (with"
+            " EVENTLY_WORKER_BUILD_ID); unset: unversioned workers"
+        ),
+    )
+    worker_build_id: str | None = Field(
+        None, description="this build's id within EVENTLY_WORKER_DEPLOYMENT_NAME (e.g. git sha)"
+    )
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -57,6 +57,21 @@ class TicketTransferred:
 
 
 @dataclass(frozen=True, slots=True)
+class EventReminder:
+    """Issue 33: the event is about to start (a day before); the ticket attached again."""
+
+    template: ClassVar[str] = "event_reminder"
+    event: EventView
+    booking_id: uuid.UUID
+    buyer_name: str
+    tickets: Sequence[TicketView]
+
+    @property
+    def subject(self) -> str:
+        return f"Reminder: {self.event.name} is coming up"
+
+
+@dataclass(frozen=True, slots=True)
 class HoldExpired:
     template: ClassVar[str] = "hold_expired"
     event: EventView
@@ -170,6 +185,7 @@ Mail = (
     | EventCancelled
     | AccountMail
     | TicketTransferred
+    | EventReminder
 )
 
 
@@ -247,14 +263,14 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed | TicketTransferred):
+    if isinstance(mail, BookingConfirmed | TicketTransferred | EventReminder):
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
         )
-    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
+    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred | EventReminder):
         event = mail.event
         if isinstance(mail, EventCancelled) and not event.cancelled:
             # same UID, STATUS:CANCELLED and a higher SEQUENCE: calendars drop their entry
