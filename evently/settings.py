@@ -469,6 +469,16 @@ class Settings(BaseSettings):
         """Production endpoints use https (unless private targets are allowed there)."""
         return self.env == "production" and not self.webhook_allow_private_targets
 
+    @model_validator(mode="after")
+    def _worker_version_whole(self) -> Settings:
+        """Worker Versioning (issue 33) needs both the deployment and the build id."""
+        if bool(self.worker_deployment_name) != bool(self.worker_build_id):
+            raise ValueError(
+                "EVENTLY_WORKER_DEPLOYMENT_NAME and EVENTLY_WORKER_BUILD_ID go together: set"
+                " both (a versioned worker) or neither"
+            )
+        return self
+
     @property
     def state_path(self) -> Path:
         return self.state_dir.expanduser().resolve()
