@@ -126,11 +126,12 @@ def production_runner(settings: Settings) -> WorkflowRunner:
 
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     """Worker Versioning (issue 33, docs/temporal.md): with EVENTLY_WORKER_DEPLOYMENT_NAME and
-    EVENTLY_WORKER_BUILD_ID the workers poll as that build of that deployment. Workflows say
-    how they move between builds: a booking is PINNED (it finishes on the build that started
-    it), everything else (long-running dispatchers, relays, the waitlist, maintenance runs)
-    AUTO_UPGRADEs to the current build and relies on ``workflow.patched`` like before.
-    Unset: unversioned workers (``evently dev``, the tests, the two local commands)."""
+    EVENTLY_WORKER_BUILD_ID the workers poll as that build of that deployment, and every
+    workflow is PINNED to the build that started it (a booking finishes on the old build while
+    the new one takes new bookings). The behaviour is the worker's default, not a
+    ``@workflow.defn(versioning_behavior=...)``: the server refuses a workflow task that names
+    a behaviour from an unversioned worker, and the workflows must run on both. Unset:
+    unversioned workers (``evently dev``, the tests, the two local commands)."""
     if not (settings.worker_deployment_name and settings.worker_build_id):
         return None
     return WorkerDeploymentConfig(
@@ -138,7 +139,7 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
             deployment_name=settings.worker_deployment_name, build_id=settings.worker_build_id
         ),
         use_worker_versioning=True,
-        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 

@@ -57,14 +57,11 @@ class TicketTransferred:
 
 
 @dataclass(frozen=True, slots=True)
-class EventReminder:
-    """Issue 33: the event is about to start (a day before); the ticket attached again."""
+class EventReminder(TicketTransferred):
+    """Issue 33: the event is about to start (a day before); the ticket attached again. The
+    transferred ticket's mail with another opening and subject."""
 
     template: ClassVar[str] = "event_reminder"
-    event: EventView
-    booking_id: uuid.UUID
-    buyer_name: str
-    tickets: Sequence[TicketView]
 
     @property
     def subject(self) -> str:
@@ -263,14 +260,14 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed | TicketTransferred | EventReminder):
+    if isinstance(mail, BookingConfirmed | TicketTransferred):  # a reminder too
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
         )
-    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred | EventReminder):
+    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
         event = mail.event
         if isinstance(mail, EventCancelled) and not event.cancelled:
             # same UID, STATUS:CANCELLED and a higher SEQUENCE: calendars drop their entry

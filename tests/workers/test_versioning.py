@@ -1,7 +1,8 @@
 """Worker Versioning (issue 33) on the dev server: a worker started with
 EVENTLY_WORKER_DEPLOYMENT_NAME / EVENTLY_WORKER_BUILD_ID registers that deployment version;
 made current (what `temporal worker deployment set-current-version` does), it takes new
-workflows, an auto-upgrading one runs on it; bookings are pinned. Off by default."""
+workflows, pinned to it. Off by default; the workflows declare no behaviour of their own (the
+server refuses one from an unversioned worker)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,10 @@ def test_versioning_is_off_by_default_and_needs_both_settings() -> None:
     )
     assert config is not None
     assert (config.version.deployment_name, config.version.build_id) == ("evently", "b1")
-    assert config.default_versioning_behavior == VersioningBehavior.AUTO_UPGRADE
-    # in-flight bookings finish on the build that started them; the rest auto-upgrade
-    assert _behavior(BookingWorkflow) == VersioningBehavior.PINNED
-    assert _behavior(BookingChangeWorkflow) == VersioningBehavior.PINNED
-    assert _behavior(MaintenanceWorkflow) == VersioningBehavior.UNSPECIFIED  # the default
+    # in-flight bookings finish on the build that started them
+    assert config.default_versioning_behavior == VersioningBehavior.PINNED
+    for cls in (BookingWorkflow, BookingChangeWorkflow, MaintenanceWorkflow):
+        assert _behavior(cls) == VersioningBehavior.UNSPECIFIED
 
 
 async def test_a_versioned_worker_registers_its_version_and_runs_workflows_when_current(
@@ -103,4 +103,4 @@ async def test_a_versioned_worker_registers_its_version_and_runs_workflows_when_
         info = (await client.get_workflow_handle(workflow_id).describe()).raw_description
         versioning = info.workflow_execution_info.versioning_info
         assert versioning.deployment_version.build_id == build
-        assert versioning.behavior == VersioningBehavior.AUTO_UPGRADE.value
+        assert versioning.behavior == VersioningBehavior.PINNED.value

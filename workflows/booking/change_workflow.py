@@ -9,7 +9,6 @@ so deploys never have to replay months-old histories of confirmed bookings.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from evently.booking_changes import change_no_of
@@ -31,9 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.booking.workflow import CANCELLABLE_AFTER_END
 
 
-# Worker Versioning (issue 33): with versioned workers a booking finishes on the build that
-# started it (a new build takes new bookings); unversioned workers ignore this
-@workflow.defn(name=CHANGE_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=CHANGE_WORKFLOW_NAME)
 class BookingChangeWorkflow:
     @workflow.run
     async def run(self, data: BookingChangeInput) -> CancelResult:

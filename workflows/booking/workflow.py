@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -88,9 +87,7 @@ def _payments(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
     return steps.payments(name, arg, result_type)
 
 
-# Worker Versioning (issue 33): with versioned workers a booking finishes on the build that
-# started it (a new build takes new bookings); unversioned workers ignore this
-@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WORKFLOW_NAME)
 class BookingWorkflow:
     @workflow.init
     def __init__(self, data: BookingInput) -> None:

@@ -25,8 +25,7 @@ from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
 from tests.api.tickets.helpers import confirmed_booking, tickets_of, wait_for
 from tests.factories import make_event, unique_email
-from tests.workflows.mail.helpers import FAST, MailStack, quiet_outbox
-from workers.main import build_workers
+from tests.workflows.mail.helpers import FAST, MailStack, mail_workers, quiet_outbox
 from workflows import common
 from workflows.mail.client import ensure_outbox
 from workflows.maintenance.client import JOBS
@@ -124,17 +123,8 @@ async def test_the_reminder_goes_once_per_ticket_to_its_attendee_or_buyer(
         guest_ticket: guest,
     }
     ts = time_skipping_env.client
-    built = build_workers(
-        ts,
-        res,
-        [common.BOOKING, common.MAIL],
-        res.settings,
-        strict_sandbox=True,
-        task_queues={common.MAIL: task_queue},
-    )
     async with contextlib.AsyncExitStack() as stack:
-        for w in built:
-            await stack.enter_async_context(w)
+        await stack.enter_async_context(mail_workers(ts, res, task_queue, also=(common.BOOKING,)))
         # the schedule fires twice before the mail goes out: one notice per ticket
         assert await _fire(ts) >= len(expected)  # other tests' events may be due too
         assert await _fire(ts) == 0
