@@ -1,6 +1,8 @@
 """The periodic jobs' activities (workflows/maintenance/): prune expired refresh tokens (and
 expired password-reset / email-verification tokens, issue 32),
-check the booking invariants (a violation is a log line and a metric to alert on)."""
+check the booking invariants (a violation is a log line and a metric to alert on), queue the
+reminder mails (evently/reminders.py) and remove personal data past retention
+(evently/retention.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,17 @@ import logging
 from prometheus_client import Gauge
 from temporalio import activity
 
-from evently import account_tokens, tokens
+from evently import account_tokens, reminders, retention, tokens
 from evently.db.session import make_sessionmaker
 from evently.infra.resources import Resources
 from evently.invariants import check
 from workflows.connection import TemporalClient
-from workflows.maintenance.contract import ACTIVITY_CHECK, ACTIVITY_PRUNE_TOKENS
+from workflows.maintenance.contract import (
+    ACTIVITY_CHECK,
+    ACTIVITY_PRUNE_TOKENS,
+    ACTIVITY_REMINDERS,
+    ACTIVITY_RETENTION,
+)
 
 log = logging.getLogger("evently.maintenance")
 
@@ -44,3 +51,24 @@ class MaintenanceActivities:
         for violation in found:
             log.error("invariant violated: %s", violation)
         return len(found)
+
+    @activity.defn(name=ACTIVITY_REMINDERS)
+    async def queue_reminders(self) -> int:
+        """Idempotent: a notice per ticket (dedupe key), however often the schedule fires."""
+        async with self.res.engine.begin() as conn:
+            queued = await reminders.queue_due(
+                conn, hours_before=self.res.settings.reminder_hours_before
+            )
+        if queued:
+            log.info("queued %d event reminders", queued)
+        return queued
+
+    @activity.defn(name=ACTIVITY_RETENTION)
+    async def retention(self) -> int:
+        days = self.res.settings.retention_days
+        if days == 0:  # switched off
+            return 0
+        async with self.res.engine.begin() as conn:
+            pruned = await retention.prune(conn, days=days)
+        log.info("retention (%d days after the event): removed %s", days, pruned)
+        return pruned.total

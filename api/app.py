@@ -187,6 +187,9 @@ def create_app(
             header=settings.forwarded_header,
         )
     app.include_router(api_router())
+    # the codec again at the path the issue and Temporal's docs name (/codec/decode|encode):
+    # the same routes, auth and CORS (issue 33; docs/temporal.md)
+    app.include_router(codec_router)
     # the storefront (issue 19): buyer pages at /, their script and styles at /static
     app.include_router(storefront_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

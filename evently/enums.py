@@ -144,6 +144,8 @@ class NotificationKind(StrEnum):
     PASSWORD_RESET = "password_reset"
     # ticket transfer (issue 32): the new ticket, mailed to its new attendee
     TICKET_TRANSFERRED = "ticket_transferred"
+    # issue 33: a day before the event, once per ticket, to its attendee (else the buyer)
+    EVENT_REMINDER = "event_reminder"
 
 
 class ReserveOutcome(StrEnum):

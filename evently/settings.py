@@ -286,6 +286,29 @@ class Settings(BaseSettings):
         default_factory=list,
         description="origins of the Temporal UI allowed to call /codec/* (e.g. http://localhost:8233)",
     )
+    # ---- Schedules and Worker Versioning (issue 33, docs/temporal.md) ----
+    reminder_hours_before: int = Field(
+        24, ge=1, le=24 * 14, description="the reminder mail goes out this long before an event"
+    )
+    retention_days: int = Field(
+        365,
+        ge=0,
+        description=(
+            "personal data no longer needed (attendees and answers, guest buyers, transfer"
+            " addresses, mail logs, access keys) is removed this many days after an event ends;"
+            " 0 switches the retention job off"
+        ),
+    )
+    worker_deployment_name: str | None = Field(
+        None,
+        description=(
+            "Temporal Worker Versioning: the deployment the workers belong to (with"
+            " EVENTLY_WORKER_BUILD_ID); unset: unversioned workers"
+        ),
+    )
+    worker_build_id: str | None = Field(
+        None, description="this build's id within EVENTLY_WORKER_DEPLOYMENT_NAME (e.g. git sha)"
+    )
 
     # ---- event cancellation (issue 35; docs/payments.md "A refund the provider refuses") ----
     event_cancel_wait_seconds: float = Field(
@@ -455,6 +478,16 @@ class Settings(BaseSettings):
     def webhook_require_https(self) -> bool:
         """Production endpoints use https (unless private targets are allowed there)."""
         return self.env == "production" and not self.webhook_allow_private_targets
+
+    @model_validator(mode="after")
+    def _worker_version_whole(self) -> Settings:
+        """Worker Versioning (issue 33) needs both the deployment and the build id."""
+        if bool(self.worker_deployment_name) != bool(self.worker_build_id):
+            raise ValueError(
+                "EVENTLY_WORKER_DEPLOYMENT_NAME and EVENTLY_WORKER_BUILD_ID go together: set"
+                " both (a versioned worker) or neither"
+            )
+        return self
 
     @property
     def state_path(self) -> Path:

@@ -34,6 +34,7 @@ import structlog
 import uvloop
 from prometheus_client import REGISTRY, generate_latest
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -42,6 +43,7 @@ from temporalio.worker import (
     PollerBehaviorSimpleMaximum,
     UnsandboxedWorkflowRunner,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -122,6 +124,25 @@ def production_runner(settings: Settings) -> WorkflowRunner:
     return PASSTHROUGH_RUNNER if settings.worker_sandbox == "passthrough" else UNSANDBOXED_RUNNER
 
 
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning (issue 33, docs/temporal.md): with EVENTLY_WORKER_DEPLOYMENT_NAME and
+    EVENTLY_WORKER_BUILD_ID the workers poll as that build of that deployment, and every
+    workflow is PINNED to the build that started it (a booking finishes on the old build while
+    the new one takes new bookings). The behaviour is the worker's default, not a
+    ``@workflow.defn(versioning_behavior=...)``: the server refuses a workflow task that names
+    a behaviour from an unversioned worker, and the workflows must run on both. Unset:
+    unversioned workers (``evently dev``, the tests, the two local commands)."""
+    if not (settings.worker_deployment_name and settings.worker_build_id):
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.worker_deployment_name, build_id=settings.worker_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
+
+
 def activity_name(fn: Callable[..., Any]) -> str | None:
     """The name an activity is registered under (``@activity.defn(name=...)``), else None."""
     from temporalio import activity
@@ -158,6 +179,7 @@ def build_workers(
     polls a registry queue under another name (tests: a private queue per test)."""
     specs = queue_specs()
     replace = dict(replace or {})
+    versioning = deployment_config(settings)
     workers = []
     for queue in queues:
         spec = specs[queue]
@@ -194,6 +216,7 @@ def build_workers(
                     settings.worker_workflow_task_pollers
                 ),
                 nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
+                deployment_config=versioning,
             )
         )
     if replace:

@@ -1,8 +1,10 @@
 """The remote codec for the Temporal UI and CLI (docs/temporal.md, "Reading encrypted
-bookings"): ``POST /api/v1/codec/decode`` and ``/encode`` take and answer the UI's JSON form
-of payloads (``{"payloads": [{"metadata": {k: base64}, "data": base64}]}``), decrypted or
-encrypted with EVENTLY_TEMPORAL_CODEC_KEYS. Support and admin only (bearer token); the UI's
-origin is allowed by EVENTLY_TEMPORAL_CODEC_CORS_ORIGINS (:class:`CodecCors`)."""
+bookings"): ``POST /api/v1/codec/decode`` and ``/encode`` — also mounted at ``/codec/decode``
+and ``/codec/encode``, the path Temporal's docs use (one router, two mounts) — take and
+answer the UI's JSON form of payloads
+(``{"payloads": [{"metadata": {k: base64}, "data": base64}]}``), decrypted or encrypted with
+EVENTLY_TEMPORAL_CODEC_KEYS. Support and admin only (bearer token); the UI's origin is
+allowed by EVENTLY_TEMPORAL_CODEC_CORS_ORIGINS (:class:`CodecCors`)."""
 
 from __future__ import annotations
 
@@ -99,7 +101,8 @@ async def encode(body: CodecPayloads, staff: SupportUser, settings: SettingsDep)
     return _to_json(await codec.encode(payloads) if codec is not None else payloads)
 
 
-CODEC_PATH = b"/codec/"
+#: both mounts of the router (api/app.py): /api/v1/codec/* and /codec/*
+CODEC_PATHS = (b"/api/v1/codec/", b"/codec/")
 ALLOW_HEADERS = b"Authorization, Content-Type, X-Namespace"
 
 
@@ -113,7 +116,7 @@ class CodecCors:
         self.origins = frozenset(o.encode("latin-1") for o in origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or CODEC_PATH not in scope.get("raw_path", b""):
+        if scope["type"] != "http" or not scope.get("raw_path", b"").startswith(CODEC_PATHS):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

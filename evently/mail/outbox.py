@@ -30,6 +30,7 @@ from evently.mail.render import (
     AccountWelcome,
     BookingConfirmed,
     EventCancelled,
+    EventReminder,
     HoldExpired,
     Mail,
     PasswordReset,
@@ -39,6 +40,7 @@ from evently.mail.render import (
 )
 from evently.settings import Settings
 from evently.tickets import store
+from evently.tickets.render import EventView
 
 CHANNEL = "evently_outbox"
 
@@ -55,6 +57,7 @@ MAILED_KINDS = frozenset(
         NotificationKind.ACCOUNT_EXISTS,
         NotificationKind.PASSWORD_RESET,
         NotificationKind.TICKET_TRANSFERRED,
+        NotificationKind.EVENT_REMINDER,
     }
 )
 
@@ -235,6 +238,8 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             tickets=transferred,
         )
         return Composed(mail, _recipient(new_name, str(notice.payload.get("email"))))
+    if kind == NotificationKind.EVENT_REMINDER:
+        return await _event_reminder(conn, notice, settings, booking, event, name, to)
     if kind == NotificationKind.BOOKING_CONFIRMED:
         tickets = store.ticket_views(
             store.signer(settings),
@@ -270,6 +275,39 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             amount=Decimal(str(notice.payload.get("amount", booking.amount))),
             currency=str(notice.payload.get("currency", booking.currency)),
         )
+    return Composed(mail, to)
+
+
+async def _event_reminder(
+    conn: AsyncConnection,
+    notice: Claimed,
+    settings: Settings,
+    booking: Any,
+    event: EventView,
+    buyer_name: str,
+    buyer: str | Address,
+) -> Composed | Skip:
+    """Issue 33: one ticket's reminder (evently/reminders.py wrote it), to the ticket's
+    attendee — a transfer's new attendee, else the attendee named at booking — when they gave
+    an address, else to the buyer (a guest buyer's row like any account's)."""
+    if event.cancelled or booking.status != "confirmed":
+        return Skip(f"nothing to remind of (event cancelled or booking {booking.status})")
+    wanted = str(notice.payload.get("ticket_id"))
+    attendees = await store.attendees(conn, booking.id)
+    views = store.ticket_views(
+        store.signer(settings),
+        await store.for_booking(conn, booking.id),
+        buyer_name,
+        {t: a.name for t, a in attendees.items() if a.name},
+    )
+    ticket = next((v for v in views if str(v.ticket_id) == wanted), None)
+    if ticket is None:
+        return Skip("the ticket is no longer valid")
+    attendee = attendees.get(ticket.ticket_id)
+    to = _recipient(attendee.name, attendee.email) if attendee and attendee.email else buyer
+    mail = EventReminder(
+        event=event, booking_id=booking.id, buyer_name=ticket.holder_name, tickets=[ticket]
+    )
     return Composed(mail, to)
 
 

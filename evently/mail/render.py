@@ -57,6 +57,18 @@ class TicketTransferred:
 
 
 @dataclass(frozen=True, slots=True)
+class EventReminder(TicketTransferred):
+    """Issue 33: the event is about to start (a day before); the ticket attached again. The
+    transferred ticket's mail with another opening and subject."""
+
+    template: ClassVar[str] = "event_reminder"
+
+    @property
+    def subject(self) -> str:
+        return f"Reminder: {self.event.name} is coming up"
+
+
+@dataclass(frozen=True, slots=True)
 class HoldExpired:
     template: ClassVar[str] = "hold_expired"
     event: EventView
@@ -170,6 +182,7 @@ Mail = (
     | EventCancelled
     | AccountMail
     | TicketTransferred
+    | EventReminder
 )
 
 
@@ -247,7 +260,7 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed | TicketTransferred):
+    if isinstance(mail, BookingConfirmed | TicketTransferred):  # a reminder too
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",

@@ -217,32 +217,48 @@ def ticket_views(
     ]
 
 
-async def attendee_names(db: Db, booking_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    """Each ticket's attendee name (issue 32): the i-th attendee of the booking names its
-    i-th ticket as issued at confirmation (seat order); a ticket issued by a transfer carries
-    the name it was transferred to. Tickets without a name are left out."""
+@dataclass(frozen=True)
+class Attendee:
+    """Who a ticket is for (issue 32): a name and/or an address, either may be empty."""
+
+    name: str
+    email: str
+
+
+async def attendees(db: Db, booking_id: uuid.UUID) -> dict[uuid.UUID, Attendee]:
+    """Each ticket's attendee (issue 32): the i-th attendee of the booking is the holder of
+    its i-th ticket as issued at confirmation (seat order); a ticket issued by a transfer is
+    the new attendee's. Tickets without a name or an address are left out."""
     found = await db.scalar(
         text("SELECT attendees FROM booking_attendees WHERE booking_id = :b"), {"b": booking_id}
     )
-    given = [" ".join(str(a.get("name") or "").split()) for a in (found or [])]
+    given = [
+        Attendee(" ".join(str(a.get("name") or "").split()), str(a.get("email") or "").strip())
+        for a in (found or [])
+    ]
     rows = await db.execute(
         text(
-            "SELECT t.id, tr.name AS transferred_to FROM tickets t "
-            "LEFT JOIN ticket_transfers tr ON tr.new_ticket_id = t.id "
+            "SELECT t.id, tr.name AS transferred_to, tr.email AS transferred_email "
+            "FROM tickets t LEFT JOIN ticket_transfers tr ON tr.new_ticket_id = t.id "
             "WHERE t.booking_id = :b ORDER BY t.seat"
         ),
         {"b": booking_id},
     )
-    names: dict[uuid.UUID, str] = {}
+    found_by_ticket: dict[uuid.UUID, Attendee] = {}
     position = 0
     for r in rows:
         if r.transferred_to is not None:
-            names[r.id] = r.transferred_to
+            found_by_ticket[r.id] = Attendee(r.transferred_to, r.transferred_email or "")
             continue
-        if position < len(given) and given[position]:
-            names[r.id] = given[position]
+        if position < len(given) and (given[position].name or given[position].email):
+            found_by_ticket[r.id] = given[position]
         position += 1
-    return names
+    return found_by_ticket
+
+
+async def attendee_names(db: Db, booking_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Each ticket's attendee name (:func:`attendees`); tickets without a name are left out."""
+    return {t: a.name for t, a in (await attendees(db, booking_id)).items() if a.name}
 
 
 async def holder(db: Db, user_id: uuid.UUID) -> str:

@@ -49,11 +49,15 @@ async def quiet_outbox(res: Resources) -> None:
 
 
 @contextlib.asynccontextmanager
-async def mail_workers(client: Client, res: Resources, task_queue: str) -> AsyncIterator[None]:
+async def mail_workers(
+    client: Client, res: Resources, task_queue: str, *, also: tuple[str, ...] = ()
+) -> AsyncIterator[None]:
+    """The mail worker on ``task_queue`` (and the workers of the queues in ``also``, on their
+    own names)."""
     built = build_workers(
         client,
         res,
-        [common.MAIL],
+        [common.MAIL, *also],
         res.settings,
         strict_sandbox=True,
         task_queues={common.MAIL: task_queue},

@@ -31,6 +31,9 @@ class Job:
 JOBS = (
     Job("evently-prune-tokens", "prune_tokens", timedelta(days=1)),
     Job("evently-check-invariants", "check_invariants", timedelta(minutes=15)),
+    # issue 33: hourly, so a reminder goes out within the hour after it is due
+    Job("evently-reminders", "queue_reminders", timedelta(hours=1)),
+    Job("evently-retention", "retention", timedelta(days=1)),
 )
 
 

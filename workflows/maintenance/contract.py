@@ -9,8 +9,10 @@ from pydantic import BaseModel
 WORKFLOW_NAME = "Maintenance"
 ACTIVITY_PRUNE_TOKENS = "maintenance.prune_tokens"
 ACTIVITY_CHECK = "maintenance.check_invariants"
+ACTIVITY_REMINDERS = "maintenance.queue_reminders"
+ACTIVITY_RETENTION = "maintenance.retention"
 
-Task = Literal["prune_tokens", "check_invariants"]
+Task = Literal["prune_tokens", "check_invariants", "queue_reminders", "retention"]
 
 
 class MaintenanceInput(BaseModel):
@@ -19,4 +21,4 @@ class MaintenanceInput(BaseModel):
 
 class MaintenanceResult(BaseModel):
     task: Task
-    count: int  # tokens deleted, violations found
+    count: int  # tokens deleted, violations found, reminders queued, rows pruned

@@ -13,12 +13,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.maintenance.contract import (
         ACTIVITY_CHECK,
         ACTIVITY_PRUNE_TOKENS,
+        ACTIVITY_REMINDERS,
+        ACTIVITY_RETENTION,
         WORKFLOW_NAME,
         MaintenanceInput,
         MaintenanceResult,
     )
 
-_ACTIVITIES = {"prune_tokens": ACTIVITY_PRUNE_TOKENS, "check_invariants": ACTIVITY_CHECK}
+_ACTIVITIES = {
+    "prune_tokens": ACTIVITY_PRUNE_TOKENS,
+    "check_invariants": ACTIVITY_CHECK,
+    "queue_reminders": ACTIVITY_REMINDERS,  # issue 33: the reminder mail, once per ticket
+    "retention": ACTIVITY_RETENTION,  # issue 33: personal data after EVENTLY_RETENTION_DAYS
+}
 
 
 @workflow.defn(name=WORKFLOW_NAME)

@@ -1,5 +1,6 @@
 """Schedules, not cron (issue 33): the periodic jobs' Temporal Schedules are created at worker
-start-up, exactly once however often workers start; the jobs run on real workers."""
+start-up, exactly once however often workers start (every one of JOBS: token pruning, the
+invariant check, reminders, retention); the jobs run on real workers."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ async def test_schedules_exist_exactly_once_after_two_starts(
         client, resources, [common.BOOKING], resources.settings, strict_sandbox=True
     )
     async with workers[0]:
-        for task in ("check_invariants", "prune_tokens"):
+        for task in ("check_invariants", "prune_tokens", "queue_reminders", "retention"):
             workflow_id = f"maintenance-{uuid.uuid4()}"
             result = await asyncio.wait_for(
                 client.execute_workflow(
