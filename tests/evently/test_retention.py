@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from evently import retention
 from evently.infra.resources import Resources
-from tests.api.tickets.helpers import confirmed_booking, tickets_of
-from tests.factories import make_event, unique_email
+from tests.support.factories import make_event, unique_email
+from tests.support.tickets import confirmed_booking, tickets_of
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from evently.infra.resources import Resources
 from evently.settings import Settings
-from tests.conftest import register_namespace
+from tests.support.temporal import register_namespace
 from workers.main import build_workers, deployment_config
 from workflows import common
 from workflows.booking.change_workflow import BookingChangeWorkflow

@@ -30,8 +30,8 @@ from activities.payments import PaymentActivities
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.payments.provider import ProviderResult, SimulatedProvider
-from tests.conftest import AppFactory
-from tests.factories import Account, make_account, make_event
+from tests.support.factories import Account, make_account, make_event
+from tests.support.temporal import AppFactory
 from workers.main import build_workers
 from workflows import common
 from workflows.booking.contract import REFUND, REFUND_CHANGE

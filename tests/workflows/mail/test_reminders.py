@@ -23,9 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
-from tests.api.tickets.helpers import confirmed_booking, tickets_of, wait_for
-from tests.factories import make_event, unique_email
-from tests.workflows.mail.helpers import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.factories import make_event, unique_email
+from tests.support.mail import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.tickets import confirmed_booking, tickets_of, wait_for
 from workflows import common
 from workflows.mail.client import ensure_outbox
 from workflows.maintenance.client import JOBS
