@@ -38,11 +38,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.analytics.schemas import EventAnalyticsOut
+from api.bookings.schemas import CancelLinesRequest
 from api.deps import ResourcesDep, SessionDep, TemporalDep, end_transaction
 from api.events.schemas import EventOut
 from api.manage import charts
 from api.organizations import service as members_service
-from api.organizations.deps import EVENT_MANAGERS, MEMBERS, OWNERS, REFUNDERS, SALES_READERS
+from api.organizations.deps import (
+    EVENT_MANAGERS,
+    MEMBERS,
+    ORDER_TAKERS,
+    OWNERS,
+    REFUNDERS,
+    SALES_READERS,
+)
 from api.organizations.schemas import AuditEntryOut, MemberCreate, MemberPatch
 from api.organizer import service
 from api.organizer.schemas import EventClone, EventCreate, EventPatch, VenueCreate
@@ -51,9 +59,10 @@ from api.storefront.websession import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from api.support import service as support_service
 from api.ticket_types import service as types_service
 from api.ticket_types.schemas import PromoCodeCreate, TicketTypeCreate
+from api.webhooks import service as webhooks_service
 from api.webhooks.schemas import DeliveryOut, WebhookOut
 from evently import accounts, attendees, audit, backoffice, events, organizations
-from evently.db.models import User
+from evently.db.models import Event, User
 from evently.enums import EventStatus, OrganizationRole
 from evently.errors import (
     BookingNotFound,
@@ -258,6 +267,11 @@ def parse(model: type[M], fields: dict[str, str]) -> M:
             data[name] = value + "+00:00"
         else:
             data[name] = value
+    return validate(model, data)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` through the API's input model: its checks, its ``422 validation_error``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -726,29 +740,80 @@ async def order_page(
     return await _serve(request, session, res, org_id, SALES_READERS, page)
 
 
-@router.post("/{org_id}/orders/{booking_id}/refund")
-async def refund_order(
-    org_id: uuid.UUID,
-    booking_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-) -> Response:
-    """The organizer refund (api/organizer/service.py ``refund_booking``): owners, finance."""
-    form = await _form(request)
+OrderAct = Callable[[Desk, _Ctx, dict[str, str], Event], Awaitable[None]]
 
-    async def act(desk: Desk) -> Response:
-        order = await backoffice.get_order(session, desk.org_id, booking_id)
-        if order is None:
-            raise BookingNotFound(f"No booking {booking_id} in this organization.")
-        event = await service.own_event(session, order.booking.event_id, desk.org_id)
-        await service.refund_booking(
-            session, temporal, res.settings, event, booking_id, actor=desk.access.actor
-        )
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/orders/{booking_id}")
 
-    return await _serve(request, session, res, org_id, REFUNDERS, act, form=form)
+def _order_form(name: str, roles: Roles, act: OrderAct) -> None:
+    """A POST form on one order (the organization's, else 404): ``act`` does it with the
+    order's event, then back to the order's page."""
+
+    async def route(
+        org_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        request: Request,
+        session: SessionDep,
+        res: ResourcesDep,
+        temporal: TemporalDep,
+    ) -> Response:
+        form = await _form(request)
+        form["booking_id"] = str(booking_id)
+
+        async def run(desk: Desk) -> Response:
+            order = await backoffice.get_order(session, desk.org_id, booking_id)
+            if order is None:
+                raise BookingNotFound(f"No booking {booking_id} in this organization.")
+            event = await service.own_event(session, order.booking.event_id, desk.org_id)
+            await act(desk, _Ctx(session, res, temporal), form, event)
+            return _done(desk, res, f"{PREFIX}/{desk.org_id}/orders/{booking_id}")
+
+        return await _serve(request, session, res, org_id, roles, run, form=form)
+
+    route.__name__ = f"order_{name.replace('-', '_')}"
+    router.post(f"/{{org_id}}/orders/{{booking_id}}/{name}")(route)
+
+
+def _booking_id(form: dict[str, str]) -> uuid.UUID:
+    return uuid.UUID(form["booking_id"])
+
+
+def _request_key(form: dict[str, str]) -> str:
+    """The form's idempotency key (a fresh one per page shown: a double submit does it once);
+    a form without one (a script's POST) gets its own."""
+    key = form.get("idempotency_key", "").strip()
+    return key[:100] if key else uuid.uuid4().hex
+
+
+async def _refund(desk: Desk, c: _Ctx, form: dict[str, str], event: Event) -> None:
+    """The organizer refund of the whole booking (api/organizer/service.py)."""
+    await service.refund_booking(
+        c.session, c.temporal, c.res.settings, event, _booking_id(form), actor=desk.access.actor
+    )
+
+
+async def _refund_line(desk: Desk, c: _Ctx, form: dict[str, str], event: Event) -> None:
+    """Seats of one line: the organizer's ``cancel-lines`` with that one line."""
+    line = {"ticket_type_id": form.get("line", ""), "quantity": form.get("quantity", "").strip()}
+    body = validate(CancelLinesRequest, {"lines": [line]})
+    await service.refund_lines(
+        c.session,
+        c.temporal,
+        c.res.settings,
+        event,
+        _booking_id(form),
+        body,
+        actor=desk.access.actor,
+    )
+
+
+async def _resend(desk: Desk, c: _Ctx, form: dict[str, str], event: Event) -> None:
+    await service.resend_tickets(
+        c.session, event, _booking_id(form), _request_key(form), actor=desk.access.actor
+    )
+
+
+_order_form("refund", REFUNDERS, _refund)
+_order_form("refund-line", REFUNDERS, _refund_line)
+_order_form("resend", ORDER_TAKERS, _resend)
 
 
 # ---- members, the audit log, webhooks -------------------------------------------------------
@@ -866,8 +931,31 @@ async def webhooks_page(
     return await _serve(request, session, res, org_id, OWNERS, page)
 
 
+@router.post("/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(
+    org_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> Response:
+    """The delivery's message again, as a new delivery (api/webhooks/service.py; owners)."""
+    form = await _form(request)
+
+    async def act(desk: Desk) -> Response:
+        await webhooks_service.redeliver(
+            session, temporal, desk.access, webhook_id, delivery_id, _request_key(form)
+        )
+        return _done(desk, res, f"{PREFIX}/{desk.org_id}/webhooks")
+
+    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
+
+
 def _shift_default(hours: int) -> str:
     return _local(datetime.now(UTC) + timedelta(hours=hours))
 
 
 _templates.globals["default_time"] = _shift_default
+_templates.globals["fresh_key"] = lambda: uuid.uuid4().hex  # a form's idempotency key
