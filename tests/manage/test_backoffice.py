@@ -2,13 +2,16 @@
 process and the real workers (issue 30):
 
 - an owner, only through the pages, adds a venue, creates an event with two ticket types and a
-  promo code, publishes it and clones it to another date; a buyer buys (API); the dashboard's
-  sold count moves without a reload; the owner finds the order by the buyer's email and
-  refunds it;
-- the role matrix: door sees only the scanner links, finance reads orders but cannot edit
-  events, a manager cannot change members — each refused action also refused when POSTed
-  directly with the page's CSRF token, to the page's route and to the JSON API;
-- axe-core on every page visited: no serious or critical violation; forms used by keyboard.
+  promo code, publishes it and clones it to another date; a buyer buys in the storefront (log
+  in, choose the type, hold, pay); the dashboard's sold count moves within 2 s without a
+  reload; the owner finds the order by the buyer's email, refunds one line, resends the
+  tickets, refunds the rest; redelivers a webhook delivery;
+- the role matrix: door sees only the scanner links, finance reads orders and refunds but
+  cannot edit events, a manager cannot refund or change members — each refused action also
+  refused when POSTed directly with the page's CSRF token, to the page's route and to the JSON
+  API;
+- axe-core on every page visited (the buyer's storefront pages too): no serious or critical
+  violation; forms used by keyboard.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tests.factories import PASSWORD, Account, make_account, make_accounts
 from tests.servers import ApiURL
 from tests.storefront.conftest import PageProblems, new_page
 from tests.support.axe import serious_violations
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -95,6 +99,7 @@ async def org(app_client: httpx.AsyncClient, resources: Resources) -> Org:
 async def test_an_organizer_runs_an_event_through_the_pages(
     browser: Browser,
     storefront: ApiURL,
+    client: httpx.AsyncClient,
     resources: Resources,
     org: Org,
     screenshots: Path,
@@ -158,18 +163,30 @@ async def test_an_organizer_runs_an_event_through_the_pages(
     await page.goto(f"/manage/{org.id}")
     await expect(page.get_by_role("link", name=name)).to_have_count(2)  # draft + on sale
 
-    # the dashboard, live: a sale shows up without a reload
+    # a webhook for the sales (the JSON API: its secret is shown once) to a real receiver on
+    # loopback (allowed by the test settings of the in-process app, not the API process's)
+    receiver = await Receiver().start()
+    r = await client.post(
+        org.url("/webhooks"),
+        json={"url": receiver.url, "event_types": ["booking.confirmed"]},
+        headers=org.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    receiver.secret = r.json()["secret"]
+
+    # the dashboard, live: a sale in the storefront shows up without a reload
     await page.goto(f"{event_url}/dashboard")
     await expect(page.locator("#fig-sold")).to_have_text("0")
     await me.audit("06-dashboard-empty")
     (buyer,) = await make_accounts(resources, 1)
-    async with httpx.AsyncClient(base_url=storefront, timeout=30) as api:
-        booking_id = await confirmed_booking(api, buyer, event_id, quantity=2)
+    booking_id = await buy_in_the_storefront(
+        browser, storefront, buyer, event_id, "VIP", 2, screenshots
+    )
     sold_at = time.monotonic()
     await expect(page.locator("#fig-sold")).to_have_text("2", timeout=2_000)
     moved_after = time.monotonic() - sold_at
     print(f"dashboard moved {moved_after:.2f} s after the sale was confirmed")
-    await expect(page.locator("#fig-revenue")).to_contain_text("80.00")
+    await expect(page.locator("#fig-revenue")).to_contain_text("240.00")
     await me.audit("07-dashboard-sold")
 
     # the order, found by the buyer's email; refunded
@@ -185,19 +202,41 @@ async def test_an_organizer_runs_an_event_through_the_pages(
     await expect(page.locator("#order-status")).to_have_text("confirmed")
     await expect(page.get_by_role("table", name="Tickets").locator("tbody tr")).to_have_count(2)
     await me.audit("09-order")
+
+    # one line refunded (one seat of VIP), by keyboard; the booking stays, one ticket left
+    vip = page.locator('#lines tr[data-line="VIP"]')
+    await vip.get_by_label("Seats of VIP to refund").fill("1")
+    await vip.get_by_label("Seats of VIP to refund").press("Enter")
+    await expect(vip.locator(".cancelled")).to_have_text("1")
+    await expect(page.locator("#order-status")).to_have_text("confirmed")
+    await expect(page.get_by_role("table", name="Payments")).to_contain_text("refund")
+    tickets = page.get_by_role("table", name="Tickets")
+    await expect(tickets.locator("tbody tr", has_text="revoked")).to_have_count(1)
+    await me.audit("10-order-line-refunded")
+
+    # the tickets mailed again: a second confirmation in the outbox; a double submit of the
+    # same form (its idempotency key) queues one
+    resend = page.locator("#resend-form")
+    await resend.evaluate("f => { f.requestSubmit(); f.requestSubmit(); }")
+    emails = page.get_by_role("table", name="Emails")
+    await expect(emails.locator("tbody tr", has_text="booking_confirmed")).to_have_count(2)
+    await page.reload()
+    await expect(emails.locator("tbody tr", has_text="booking_confirmed")).to_have_count(2)
+    await me.audit("11-order-resent")
+
+    # and the rest of it
     await page.get_by_role("button", name="Refund the whole order").click()
     await expect(page.locator("#order-status")).to_have_text("cancelled")
-    await expect(page.get_by_role("table", name="Payments")).to_contain_text("refund")
-    await me.audit("10-order-refunded")
+    await me.audit("12-order-refunded")
 
     # the attendees, the members
     await page.goto(f"{event_url}/attendees")
-    await me.audit("11-attendees")
+    await me.audit("13-attendees")
     r = await page.request.get(await page.locator("#bookings-csv").get_attribute("href") or "")
     assert r.status == 200
     assert booking_id in await r.text()
     await page.get_by_role("link", name="Members").click()
-    await me.audit("12-members")
+    await me.audit("14-members")
 
     # members: the owner adds one, changes the role, removes them (the API's service)
     (newcomer,) = await make_accounts(resources, 1)
@@ -209,17 +248,48 @@ async def test_an_organizer_runs_an_event_through_the_pages(
     await row.get_by_label(f"Role of {newcomer.user.email}").select_option("door")
     await row.get_by_role("button", name="Set role").click()
     await expect(row.locator(".role")).to_have_text("door")
-    await me.audit("13-members-changed")
+    await me.audit("15-members-changed")
     await row.get_by_role("button", name="Remove").click()
     await expect(row).to_have_count(0)
 
-    # the audit log tells all of it; the webhooks page (none yet)
-    await page.get_by_role("link", name="Audit log").click()
-    for action in ("event.cloned", "booking.refunded", "member.removed", "promo_code.create"):
-        await expect(page.locator("#audit")).to_contain_text(action)
-    await me.audit("14-audit")
+    # the webhooks page: the sale's delivery, delivered; sent again by its button (the same
+    # message: the receiver sees it twice)
     await page.get_by_role("link", name="Webhooks").click()
-    await me.audit("15-webhooks")
+    first = page.locator("tr[data-delivery]")
+    await expect(first).to_have_count(1)
+    await expect(first.locator(".status")).to_have_text("delivered")
+    await me.audit("16-webhooks")
+    await first.get_by_role("button", name=re.compile("^Redeliver")).click()
+    rows = page.locator("tr[data-delivery]")
+    await expect(rows).to_have_count(2)
+    await expect(rows.filter(has_text="(redelivery)")).to_have_count(1)
+
+    async def redelivered() -> bool:
+        await page.reload()
+        return await rows.filter(has_text="(redelivery)").locator(".status").inner_text() == (
+            "delivered"
+        )
+
+    deadline = time.monotonic() + 30
+    while not await redelivered():
+        assert time.monotonic() < deadline, "the redelivery was not delivered"
+    assert sum(receiver.duplicates.values()) == 1
+    await me.audit("17-webhooks-redelivered")
+    await receiver.stop()
+
+    # the audit log tells all of it
+    await page.get_by_role("link", name="Audit log").click()
+    for action in (
+        "event.cloned",
+        "booking.lines_refunded",
+        "booking.tickets_resent",
+        "booking.refunded",
+        "webhook.redelivered",
+        "member.removed",
+        "promo_code.create",
+    ):
+        await expect(page.locator("#audit")).to_contain_text(action)
+    await me.audit("18-audit")
 
 
 async def test_roles_see_and_may_do_only_their_part(
@@ -311,6 +381,43 @@ async def test_roles_see_and_may_do_only_their_part(
     assert (await outsider.goto(event_page)).status == 404  # type: ignore[union-attr]
     r2 = await manager.page.request.post(f"{event_page}/publish", form={})
     assert r2.status == 403
+
+
+async def buy_in_the_storefront(
+    browser: Browser,
+    url: str,
+    buyer: Account,
+    event_id: str,
+    type_name: str,
+    seats: int,
+    screenshots: Path,
+) -> str:
+    """The buyer, in a browser of their own: log in, the event page, the ticket type and the
+    seats, hold, pay with a card that succeeds; returns the booking's id once the page says it
+    is confirmed. Every storefront page on the way is checked with axe-core."""
+    page = await new_page(browser, url)
+    shop = Visitor(page, screenshots)
+    await page.goto(f"/login?next=/events/{event_id}")
+    await shop.audit("buyer-1-login")
+    await page.get_by_label("Email").fill(buyer.user.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(f"**/events/{event_id}")
+    select = page.get_by_label("Ticket type")
+    option = select.locator("option", has_text=type_name)
+    await expect(option).to_have_count(1)
+    await select.select_option(value=await option.get_attribute("value"))
+    await page.get_by_label("Number of seats").fill(str(seats))
+    await shop.audit("buyer-2-event")
+    await page.get_by_role("button", name="Hold seats").click()
+    await page.wait_for_url(re.compile(r"/checkout/"))
+    booking_id = page.url.rsplit("/", 1)[1]
+    await page.get_by_label("Visa — succeeds").check()
+    await shop.audit("buyer-3-checkout")
+    await page.get_by_role("button", name="Pay").click()
+    await expect(page.locator("#booking-summary")).to_contain_text("Booking confirmed")
+    await shop.audit("buyer-4-confirmed")
+    return booking_id
 
 
 async def log_in_anywhere(browser: Browser, url: str, account: Account) -> Page:
