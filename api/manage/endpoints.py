@@ -823,7 +823,8 @@ _order_form("resend", ORDER_TAKERS, _resend)
 async def members_page(
     org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
-    """Every member sees the members; owners get the forms to add, change and remove."""
+    """The members, for everyone but the door staff (who see only the scanner); owners get
+    the forms to add, change and remove."""
 
     async def page(desk: Desk) -> Response:
         members, _ = await organizations.list_members(session, desk.org_id, page=1, limit=100)
@@ -837,7 +838,7 @@ async def members_page(
             roles=[str(r) for r in OrganizationRole],
         )
 
-    return await _serve(request, session, res, org_id, MEMBERS, page)
+    return await _serve(request, session, res, org_id, SALES_READERS, page)
 
 
 @router.post("/{org_id}/members")

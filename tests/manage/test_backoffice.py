@@ -324,10 +324,15 @@ async def test_roles_see_and_may_do_only_their_part(
     event_id = r.json()["id"]
     event_page = f"/manage/{org.id}/events/{event_id}"
     api_event = f"/api/v1/organizations/{org.id}/events/{event_id}"
+    api_hooks = f"/api/v1/organizations/{org.id}/webhooks"
+    nobody = uuid.uuid4()  # refused by role before anything is looked up
     async with httpx.AsyncClient(base_url=storefront, timeout=30) as api:
         await api.post(f"{api_event}/publish", headers=org.owner.headers)
         (buyer,) = await make_accounts(resources, 1)
         booking_id = await confirmed_booking(api, buyer, event_id)
+        r = await api.get(f"{api_event}/ticket-types", headers=org.owner.headers)
+        default_type = r.json()["items"][0]["id"]
+    lines = {"lines": [{"ticket_type_id": default_type, "quantity": 1}]}
 
     # door: only the scanner links; no event page, no orders, no refund
     door = await log_in(browser, storefront, org.members["door"], screenshots)
@@ -343,6 +348,15 @@ async def test_roles_see_and_may_do_only_their_part(
     assert await door.post_api(f"{api_event}/publish") == 403
     assert await door.post_form(f"/manage/{org.id}/orders/{booking_id}/refund") == 403
     assert await door.post_api(f"{api_event}/bookings/{booking_id}/refund") == 403
+    for page_path in ("orders", f"orders/{booking_id}", "members", "webhooks", "audit"):
+        answer = await door.page.goto(f"/manage/{org.id}/{page_path}")
+        assert answer is not None
+        assert answer.status == 403, page_path
+    assert await door.post_form(f"/manage/{org.id}/orders/{booking_id}/resend") == 403
+    assert await door.post_api(f"{api_event}/bookings/{booking_id}/resend-tickets") == 403
+    assert await door.post_form(f"/manage/{org.id}/orders/{booking_id}/refund-line") == 403
+    assert await door.post_api(f"{api_event}/bookings/{booking_id}/cancel-lines", lines) == 403
+    await door.page.goto(f"/manage/{org.id}")
 
     # finance: orders and refunds, no event editing
     finance = await log_in(browser, storefront, org.members["finance"], screenshots)
@@ -352,9 +366,18 @@ async def test_roles_see_and_may_do_only_their_part(
     assert await finance.post_form(f"{event_page}/clone") == 403
     assert await finance.post_api(f"{api_event}/clone", {"starts_at": starts.isoformat()}) == 403
     assert await finance.post_form(f"{event_page}/cancel") == 403
+    assert await finance.post_form(f"{event_page}/ticket-types") == 403
+    assert await finance.post_api(f"{api_event}/ticket-types", {"name": "X", "price": "1"}) == 403
     await finance.page.goto(f"/manage/{org.id}/orders/{booking_id}")
     await expect(finance.page.get_by_role("button", name="Refund the whole order")).to_be_visible()
+    await expect(finance.page.locator("form.line-refund")).to_have_count(1)
+    await expect(finance.page.locator("#resend")).to_be_visible()
     await finance.audit("23-finance-order")
+    assert (
+        await finance.post_form(f"/manage/{org.id}/webhooks/{nobody}/deliveries/{nobody}/redeliver")
+        == 403
+    )
+    assert await finance.post_api(f"{api_hooks}/{nobody}/deliveries/{nobody}/redeliver") == 403
 
     # manager: edits events, but neither refunds nor changes members
     manager = await log_in(browser, storefront, org.members["manager"], screenshots)
@@ -362,6 +385,18 @@ async def test_roles_see_and_may_do_only_their_part(
     assert await manager.page.get_by_role("button", name="Refund the whole order").count() == 0
     assert await manager.post_form(f"/manage/{org.id}/orders/{booking_id}/refund") == 403
     assert await manager.post_api(f"{api_event}/bookings/{booking_id}/refund") == 403
+    assert await manager.page.locator("form.line-refund").count() == 0
+    assert await manager.post_form(f"/manage/{org.id}/orders/{booking_id}/refund-line") == 403
+    assert await manager.post_api(f"{api_event}/bookings/{booking_id}/cancel-lines", lines) == 403
+    await expect(manager.page.locator("#resend")).to_be_visible()  # managers may resend
+    await manager.audit("25-manager-order")
+    assert await manager.post_form(f"/manage/{org.id}/members/{buyer.id}/role") == 403
+    assert await manager.post_form(f"/manage/{org.id}/members/{buyer.id}/remove") == 403
+    assert (
+        await manager.post_form(f"/manage/{org.id}/webhooks/{nobody}/deliveries/{nobody}/redeliver")
+        == 403
+    )
+    assert await manager.post_api(f"{api_hooks}/{nobody}/deliveries/{nobody}/redeliver") == 403
     await manager.page.goto(f"/manage/{org.id}/members")
     await manager.audit("24-manager-members")
     assert await manager.page.locator("form[action*='members']").count() == 0
