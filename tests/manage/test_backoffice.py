@@ -28,7 +28,13 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from evently.infra.resources import Resources
-from tests.api.organizations.helpers import Org, confirmed_booking, make_org
+from tests.api.organizations.helpers import (
+    Org,
+    confirmed_booking,
+    make_org,
+    org_event,
+    org_venue,
+)
 from tests.factories import PASSWORD, Account, make_account, make_accounts
 from tests.servers import ApiURL
 from tests.storefront.conftest import PageProblems, new_page
@@ -463,3 +469,65 @@ async def log_in_anywhere(browser: Browser, url: str, account: Account) -> Page:
     await page.get_by_role("button", name="Log in").click()
     await page.wait_for_url(re.compile(r"/$"))
     return page
+
+
+async def test_every_other_storefront_and_back_office_page_passes_axe(
+    browser: Browser,
+    storefront: ApiURL,
+    client: httpx.AsyncClient,
+    resources: Resources,
+    org: Org,
+    screenshots: Path,
+) -> None:
+    """The pages the two walks above do not reach, each checked with axe-core: the
+    storefront's home, sign-up, password and email pages (anonymous), the buyer's bookings and
+    a waitlist entry, and the back office's organization chooser (an account in two)."""
+    event = await org_event(client, org, await org_venue(client, org), publish=True, capacity=1)
+    first, buyer = await make_accounts(resources, 2)
+    await confirmed_booking(client, first, event["id"])  # sold out
+    r = await client.post(
+        "/api/v1/waitlist/join",
+        json={"event_id": event["id"], "quantity": 1},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 201, r.text
+    entry_id = r.json()["entry_id"]
+
+    anonymous = Visitor(await new_page(browser, storefront), screenshots)
+    for name, path in (
+        ("home", "/"),
+        ("signup", "/signup"),
+        ("forgot-password", "/forgot-password"),
+        ("reset-password", "/reset-password?token=not-a-token"),
+        ("verify-email", "/verify-email?token=not-a-token"),
+        ("event-sold-out", f"/events/{event['id']}"),
+    ):
+        await anonymous.page.goto(path)
+        await anonymous.page.wait_for_load_state("networkidle")
+        await anonymous.audit(f"30-storefront-{name}")
+
+    page = await log_in_anywhere(browser, storefront, buyer)
+    shopper = Visitor(page, screenshots)
+    for name, path in (("bookings", "/bookings"), ("waitlist", f"/waitlist/{entry_id}")):
+        await page.goto(path)
+        await page.wait_for_load_state("networkidle")
+        await shopper.audit(f"31-storefront-{name}")
+
+    # an account in two organizations chooses one
+    (twice,) = await make_accounts(resources, 1)
+    other = await make_org(client, resources, await make_account(resources, "admin"))
+    for where, role in ((org, "manager"), (other, "finance")):
+        r = await client.post(
+            where.url("/members"),
+            json={"email": twice.user.email, "role": role},
+            headers=where.owner.headers,
+        )
+        assert r.status_code == 201, r.text
+    chooser = Visitor(await new_page(browser, storefront), screenshots)
+    await chooser.page.goto("/login?next=/manage")
+    await chooser.page.get_by_label("Email").fill(twice.user.email)
+    await chooser.page.get_by_label("Password").fill(PASSWORD)
+    await chooser.page.get_by_role("button", name="Log in").click()
+    await expect(chooser.page.get_by_role("heading", name="Your organizations")).to_be_visible()
+    await expect(chooser.page.locator(".card")).to_have_count(2)
+    await chooser.audit("32-manage-organizations")
