@@ -82,13 +82,25 @@ class Visitor:
         return r.status
 
 
-async def log_in(browser: Browser, url: str, account: Account, screenshots: Path) -> Visitor:
+MANAGE_HOME = re.compile(r"/manage/[0-9a-f-]{36}$")
+
+
+async def log_in(
+    browser: Browser,
+    url: str,
+    account: Account,
+    screenshots: Path,
+    next_path: str = "/manage",
+    lands: str | re.Pattern[str] = MANAGE_HOME,
+) -> Visitor:
+    """Log in through the form, then on to ``next_path`` (by default the back office: its
+    only organization)."""
     page = await new_page(browser, url)
-    await page.goto("/login?next=/manage")
+    await page.goto(f"/login?next={next_path}")
     await page.get_by_label("Email").fill(account.user.email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(re.compile(r"/manage/[0-9a-f-]{36}$"))
+    await page.wait_for_url(lands)
     return Visitor(page, screenshots)
 
 
@@ -418,8 +430,10 @@ async def test_roles_see_and_may_do_only_their_part(
 
     # an outsider: the organization does not exist for them; no CSRF token: refused
     (outsider_account,) = await make_accounts(resources, 1)
-    outsider = await log_in_anywhere(browser, storefront, outsider_account)
-    assert (await outsider.goto(event_page)).status == 404  # type: ignore[union-attr]
+    outsider = await log_in(
+        browser, storefront, outsider_account, screenshots, "/", re.compile(r"/$")
+    )
+    assert (await outsider.page.goto(event_page)).status == 404  # type: ignore[union-attr]
     r2 = await manager.page.request.post(f"{event_page}/publish", form={})
     assert r2.status == 403
 
@@ -436,14 +450,10 @@ async def buy_in_the_storefront(
     """The buyer, in a browser of their own: log in, the event page, the ticket type and the
     seats, hold, pay with a card that succeeds; returns the booking's id once the page says it
     is confirmed. Every storefront page on the way is checked with axe-core."""
-    page = await new_page(browser, url)
-    shop = Visitor(page, screenshots)
-    await page.goto(f"/login?next=/events/{event_id}")
-    await shop.audit("buyer-1-login")
-    await page.get_by_label("Email").fill(buyer.user.email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(f"**/events/{event_id}")
+    shop = await log_in(
+        browser, url, buyer, screenshots, f"/events/{event_id}", f"**/events/{event_id}"
+    )
+    page = shop.page
     select = page.get_by_label("Ticket type")
     option = select.locator("option", has_text=type_name)
     await expect(option).to_have_count(1)
@@ -459,16 +469,6 @@ async def buy_in_the_storefront(
     await expect(page.locator("#booking-summary")).to_contain_text("Booking confirmed")
     await shop.audit("buyer-4-confirmed")
     return booking_id
-
-
-async def log_in_anywhere(browser: Browser, url: str, account: Account) -> Page:
-    page = await new_page(browser, url)
-    await page.goto("/login?next=/")
-    await page.get_by_label("Email").fill(account.user.email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(re.compile(r"/$"))
-    return page
 
 
 async def test_every_other_storefront_and_back_office_page_passes_axe(
@@ -496,6 +496,7 @@ async def test_every_other_storefront_and_back_office_page_passes_axe(
     anonymous = Visitor(await new_page(browser, storefront), screenshots)
     for name, path in (
         ("home", "/"),
+        ("login", "/login"),
         ("signup", "/signup"),
         ("forgot-password", "/forgot-password"),
         ("reset-password", "/reset-password?token=not-a-token"),
@@ -506,8 +507,8 @@ async def test_every_other_storefront_and_back_office_page_passes_axe(
         await anonymous.page.wait_for_load_state("networkidle")
         await anonymous.audit(f"30-storefront-{name}")
 
-    page = await log_in_anywhere(browser, storefront, buyer)
-    shopper = Visitor(page, screenshots)
+    shopper = await log_in(browser, storefront, buyer, screenshots, "/", re.compile(r"/$"))
+    page = shopper.page
     for name, path in (("bookings", "/bookings"), ("waitlist", f"/waitlist/{entry_id}")):
         await page.goto(path)
         await page.wait_for_load_state("networkidle")
@@ -523,11 +524,7 @@ async def test_every_other_storefront_and_back_office_page_passes_axe(
             headers=where.owner.headers,
         )
         assert r.status_code == 201, r.text
-    chooser = Visitor(await new_page(browser, storefront), screenshots)
-    await chooser.page.goto("/login?next=/manage")
-    await chooser.page.get_by_label("Email").fill(twice.user.email)
-    await chooser.page.get_by_label("Password").fill(PASSWORD)
-    await chooser.page.get_by_role("button", name="Log in").click()
+    chooser = await log_in(browser, storefront, twice, screenshots, lands=re.compile(r"/manage$"))
     await expect(chooser.page.get_by_role("heading", name="Your organizations")).to_be_visible()
     await expect(chooser.page.locator(".card")).to_have_count(2)
     await chooser.audit("32-manage-organizations")
