@@ -1,7 +1,8 @@
 """What the organizer's back office (api/manage/, issue 30) reads that no JSON route reads yet:
 orders of an organization found by buyer name, email, booking id or ticket code; one order
-with its lines, payments, tickets and the emails sent about it; check-ins per hour. Every
-query is scoped by the organization (another organization's order is not found)."""
+with its lines, payments, tickets and the emails sent about it; check-ins per hour; and the
+tickets mailed again (a new confirmation notice in the mail outbox). Every read is scoped by
+the organization (another organization's order is not found)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ async def search_orders(
 
 @dataclass(frozen=True)
 class LineRow:
+    ticket_type_id: uuid.UUID
     ticket_type: str
     quantity: int
     cancelled: int
@@ -152,7 +154,8 @@ async def get_order(
         LineRow(**r._mapping)
         for r in await session.execute(
             text(
-                "SELECT t.name AS ticket_type, l.quantity, l.cancelled, l.unit_price, l.discount "
+                "SELECT l.ticket_type_id, t.name AS ticket_type, l.quantity, l.cancelled, "
+                "l.unit_price, l.discount "
                 "FROM booking_lines l JOIN ticket_types t ON t.id = l.ticket_type_id "
                 "WHERE l.booking_id = :b ORDER BY t.position, t.created_at"
             ),
@@ -211,3 +214,38 @@ async def checkins_per_hour(session: AsyncSession, event_id: uuid.UUID) -> list[
         {"e": event_id},
     )
     return [HourCount(hour=r.hour, count=int(r[1])) for r in rows]
+
+
+#: one resend per booking and key: the organizer's page sends a fresh key per form shown, so a
+#: double click (or a retried POST) queues one mail, a second click on a new page another
+_RESEND = text(
+    """
+INSERT INTO notifications (id, user_id, kind, dedupe_key, booking_id, payload)
+SELECT :id, b.user_id, 'booking_confirmed', :key, b.id,
+       jsonb_build_object('event_id', b.event_id, 'quantity', b.quantity, 'resent', true)
+FROM bookings b WHERE b.id = :b
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+)
+
+
+@dataclass(frozen=True)
+class Resent:
+    notification_id: uuid.UUID
+    queued: bool  # False: this key had queued it already (nothing new)
+
+
+async def queue_tickets_mail(session: AsyncSession, booking_id: uuid.UUID, key: str) -> Resent:
+    """The booking's confirmation mail (its tickets, as they are now) again, through the mail
+    outbox (evently/mail/outbox.py: a pending ``booking_confirmed`` notice; the outbox's
+    trigger wakes the mail workflow at commit). Idempotent per (booking, ``key``)."""
+    dedupe = f"booking:{booking_id}:booking_confirmed:resend:{key}"
+    new_id = await session.scalar(_RESEND, {"id": uuid.uuid4(), "key": dedupe, "b": booking_id})
+    if new_id is not None:
+        return Resent(new_id, queued=True)
+    found = await session.scalar(
+        text("SELECT id FROM notifications WHERE dedupe_key = :key"), {"key": dedupe}
+    )
+    assert found is not None, "queue_tickets_mail: the booking must exist"
+    return Resent(found, queued=False)

@@ -20,9 +20,11 @@ as the platform admin (actor ``admin:<id>``).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.schemas import AdminVenueCreate
 from api.analytics.schemas import EventAnalyticsOut
@@ -60,6 +62,8 @@ from evently.errors import (
     InvalidTransition,
     VenueNotFound,
 )
+from evently.infra.resources import Resources
+from workflows.connection import TemporalClient
 
 router = APIRouter(prefix="/admin", tags=["admin (deprecated)"], route_class=DeprecatedAlias)
 
@@ -67,12 +71,36 @@ EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotF
 CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
 
 
-async def _event(session: SessionDep, successor: Successor, event_id: uuid.UUID) -> Event:
-    """The event, in whichever organization (404 ``event_not_found`` as its organization route
-    answers); its successor is that organization's route."""
-    event = await service.own_event(session, event_id, None)
-    successor.organization(event.organization_id)
-    return event
+@dataclass
+class Alias:
+    """What every alias works with: the services' context, the platform admin as the actor
+    (``admin:<id>``), and its successor link to name."""
+
+    session: AsyncSession
+    res: Resources
+    temporal: TemporalClient
+    actor: Actor
+    successor: Successor
+
+    async def event(self, event_id: uuid.UUID) -> Event:
+        """The event, in whichever organization (404 ``event_not_found`` as its organization
+        route answers); its successor is that organization's route."""
+        event = await service.own_event(self.session, event_id, None)
+        self.successor.organization(event.organization_id)
+        return event
+
+
+async def _alias(
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    admin: AdminUser,
+    successor: SuccessorDep,
+) -> Alias:
+    return Alias(session, res, temporal, Actor.admin(admin.id), successor)
+
+
+AliasDep = Annotated[Alias, Depends(_alias)]
 
 
 # ---- venues and events (successors: api/organizer/endpoints.py) -----------------------------
@@ -85,19 +113,17 @@ async def _event(session: SessionDep, successor: Successor, event_id: uuid.UUID)
     responses=problem_responses(InvalidOrganization),
     summary="Create a venue (in the default organization unless the body names one)",
 )
-async def create_venue(
-    body: AdminVenueCreate, session: SessionDep, admin: AdminUser, successor: SuccessorDep
-) -> VenueOut:
+async def create_venue(body: AdminVenueCreate, a: AliasDep) -> VenueOut:
     if body.organization_id is not None and (
-        await organizations.get_organization(session, body.organization_id) is None
+        await organizations.get_organization(a.session, body.organization_id) is None
     ):
         raise InvalidOrganization(
             f"organization_id: there is no organization {body.organization_id}."
         )
     venue = await service.create_venue(
-        session, body, organization_id=body.organization_id, actor=Actor.admin(admin.id)
+        a.session, body, organization_id=body.organization_id, actor=a.actor
     )
-    successor.organization(venue.organization_id)
+    a.successor.organization(venue.organization_id)
     return VenueOut.of(venue)
 
 
@@ -108,18 +134,11 @@ async def create_venue(
     responses=problem_responses(*EVENT_RULES),
     summary="Create an event (as a draft, in its venue's organization)",
 )
-async def create_event(
-    body: EventCreate,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> EventOut:
+async def create_event(body: EventCreate, a: AliasDep) -> EventOut:
     event = await service.create_event(
-        session, res, temporal, body, organization_id=None, actor=Actor.admin(admin.id)
+        a.session, a.res, a.temporal, body, organization_id=None, actor=a.actor
     )
-    successor.organization(event.organization_id)
+    a.successor.organization(event.organization_id)
     return event
 
 
@@ -129,24 +148,16 @@ async def create_event(
     responses=problem_responses(*CHANGE, *EVENT_RULES, CapacityBelowCommitted),
     summary="Change an event (fields, capacity, or status along its life cycle)",
 )
-async def update_event(
-    event_id: uuid.UUID,
-    body: EventPatch,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> EventOut:
-    event = await _event(session, successor, event_id)
+async def update_event(event_id: uuid.UUID, body: EventPatch, a: AliasDep) -> EventOut:
+    event = await a.event(event_id)
     return await service.change_event(
-        session,
-        res,
-        temporal,
+        a.session,
+        a.res,
+        a.temporal,
         event_id,
         body,
         organization_id=event.organization_id,
-        actor=Actor.admin(admin.id),
+        actor=a.actor,
     )
 
 
@@ -156,22 +167,10 @@ async def update_event(
     responses=problem_responses(*CHANGE),
     summary="Publish a draft: it goes on sale",
 )
-async def publish_event(
-    event_id: uuid.UUID,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> EventOut:
-    event = await _event(session, successor, event_id)
+async def publish_event(event_id: uuid.UUID, a: AliasDep) -> EventOut:
+    event = await a.event(event_id)
     return await service.publish_event(
-        session,
-        res,
-        temporal,
-        event_id,
-        organization_id=event.organization_id,
-        actor=Actor.admin(admin.id),
+        a.session, a.res, a.temporal, event_id, organization_id=event.organization_id, actor=a.actor
     )
 
 
@@ -182,22 +181,10 @@ async def publish_event(
     responses=problem_responses(*CHANGE),
     summary="Cancel a published event: every booking is cancelled and refunded",
 )
-async def cancel_event(
-    event_id: uuid.UUID,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> CancellationAccepted:
-    event = await _event(session, successor, event_id)
+async def cancel_event(event_id: uuid.UUID, a: AliasDep) -> CancellationAccepted:
+    event = await a.event(event_id)
     workflow_id = await service.cancel_event(
-        session,
-        res,
-        temporal,
-        event_id,
-        organization_id=event.organization_id,
-        actor=Actor.admin(admin.id),
+        a.session, a.res, a.temporal, event_id, organization_id=event.organization_id, actor=a.actor
     )
     return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)
 
@@ -208,11 +195,9 @@ async def cancel_event(
     responses=problem_responses(EventNotFound),
     summary="Sales analytics of one event",
 )
-async def get_event_analytics(
-    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
-) -> EventAnalyticsOut:
-    event = await _event(session, successor, event_id)
-    return await service.analytics(session, event_id, event.organization_id)
+async def get_event_analytics(event_id: uuid.UUID, a: AliasDep) -> EventAnalyticsOut:
+    event = await a.event(event_id)
+    return await service.analytics(a.session, event_id, event.organization_id)
 
 
 @router.get(
@@ -223,13 +208,11 @@ async def get_event_analytics(
 )
 async def get_checkins(
     event_id: uuid.UUID,
-    session: SessionDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
+    a: AliasDep,
     limit: Annotated[int, Query(ge=1, le=200, description="latest scans shown")] = 20,
 ) -> CheckinStatsOut:
-    event = await _event(session, successor, event_id)
-    return await service.checkin_counts(session, event_id, event.organization_id, limit=limit)
+    event = await a.event(event_id)
+    return await service.checkin_counts(a.session, event_id, event.organization_id, limit=limit)
 
 
 # ---- ticket types and promo codes (successors: api/ticket_types/endpoints.py) ---------------
@@ -242,18 +225,10 @@ async def get_checkins(
     responses=ticket_type_routes.TYPE_ERRORS,
     summary="Add a ticket type to an event",
 )
-async def create_type(
-    event_id: uuid.UUID,
-    body: TicketTypeCreate,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> TicketTypeOut:
-    event = await _event(session, successor, event_id)
+async def create_type(event_id: uuid.UUID, body: TicketTypeCreate, a: AliasDep) -> TicketTypeOut:
+    event = await a.event(event_id)
     return await ticket_type_service.create_type(
-        session, res, temporal, event, body, actor=Actor.admin(admin.id)
+        a.session, a.res, a.temporal, event, body, actor=a.actor
     )
 
 
@@ -263,10 +238,8 @@ async def create_type(
     responses=ticket_type_routes.READ_ERRORS,
     summary="An event's ticket types (hidden ones included), with their counters",
 )
-async def list_types(
-    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
-) -> TicketTypeList:
-    return await ticket_type_service.list_types(session, await _event(session, successor, event_id))
+async def list_types(event_id: uuid.UUID, a: AliasDep) -> TicketTypeList:
+    return await ticket_type_service.list_types(a.session, await a.event(event_id))
 
 
 @router.patch(
@@ -276,18 +249,11 @@ async def list_types(
     summary="Change a ticket type (a cap never below its seats held or sold)",
 )
 async def change_type(
-    event_id: uuid.UUID,
-    ticket_type_id: uuid.UUID,
-    body: TicketTypePatch,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
+    event_id: uuid.UUID, ticket_type_id: uuid.UUID, body: TicketTypePatch, a: AliasDep
 ) -> TicketTypeOut:
-    event = await _event(session, successor, event_id)
+    event = await a.event(event_id)
     return await ticket_type_service.change_type(
-        session, res, temporal, event, ticket_type_id, body, actor=Actor.admin(admin.id)
+        a.session, a.res, a.temporal, event, ticket_type_id, body, actor=a.actor
     )
 
 
@@ -298,18 +264,10 @@ async def change_type(
     responses=ticket_type_routes.CODE_ERRORS,
     summary="Add a promo code to an event",
 )
-async def create_code(
-    event_id: uuid.UUID,
-    body: PromoCodeCreate,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-    admin: AdminUser,
-    successor: SuccessorDep,
-) -> PromoCodeOut:
-    event = await _event(session, successor, event_id)
+async def create_code(event_id: uuid.UUID, body: PromoCodeCreate, a: AliasDep) -> PromoCodeOut:
+    event = await a.event(event_id)
     return await ticket_type_service.create_code(
-        session, res, temporal, event, body, actor=Actor.admin(admin.id)
+        a.session, a.res, a.temporal, event, body, actor=a.actor
     )
 
 
@@ -319,7 +277,5 @@ async def create_code(
     responses=ticket_type_routes.READ_ERRORS,
     summary="An event's promo codes with their uses",
 )
-async def list_codes(
-    event_id: uuid.UUID, session: SessionDep, admin: AdminUser, successor: SuccessorDep
-) -> PromoCodeList:
-    return await ticket_type_service.list_codes(session, await _event(session, successor, event_id))
+async def list_codes(event_id: uuid.UUID, a: AliasDep) -> PromoCodeList:
+    return await ticket_type_service.list_codes(a.session, await a.event(event_id))

@@ -38,11 +38,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.analytics.schemas import EventAnalyticsOut
+from api.bookings.schemas import CancelLinesRequest
 from api.deps import ResourcesDep, SessionDep, TemporalDep, end_transaction
 from api.events.schemas import EventOut
 from api.manage import charts
 from api.organizations import service as members_service
-from api.organizations.deps import EVENT_MANAGERS, MEMBERS, OWNERS, REFUNDERS, SALES_READERS
+from api.organizations.deps import (
+    EVENT_MANAGERS,
+    MEMBERS,
+    ORDER_TAKERS,
+    OWNERS,
+    REFUNDERS,
+    SALES_READERS,
+)
 from api.organizations.schemas import AuditEntryOut, MemberCreate, MemberPatch
 from api.organizer import service
 from api.organizer.schemas import EventClone, EventCreate, EventPatch, VenueCreate
@@ -51,9 +59,10 @@ from api.storefront.websession import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from api.support import service as support_service
 from api.ticket_types import service as types_service
 from api.ticket_types.schemas import PromoCodeCreate, TicketTypeCreate
+from api.webhooks import service as webhooks_service
 from api.webhooks.schemas import DeliveryOut, WebhookOut
 from evently import accounts, attendees, audit, backoffice, events, organizations
-from evently.db.models import User
+from evently.db.models import Event, User
 from evently.enums import EventStatus, OrganizationRole
 from evently.errors import (
     BookingNotFound,
@@ -258,6 +267,11 @@ def parse(model: type[M], fields: dict[str, str]) -> M:
             data[name] = value + "+00:00"
         else:
             data[name] = value
+    return validate(model, data)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` through the API's input model: its checks, its ``422 validation_error``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -342,45 +356,6 @@ async def new_event_page(
         )
 
     return await _serve(request, session, res, org_id, EVENT_MANAGERS, page)
-
-
-@router.post("/{org_id}/venues")
-async def create_venue(
-    org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
-) -> Response:
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        await service.create_venue(
-            session, parse(VenueCreate, form), organization_id=desk.org_id, actor=desk.access.actor
-        )
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/events/new")
-
-    return await _serve(request, session, res, org_id, EVENT_MANAGERS, act, form=form)
-
-
-@router.post("/{org_id}/events")
-async def create_event(
-    org_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-) -> Response:
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        out = await service.create_event(
-            session,
-            res,
-            temporal,
-            parse(EventCreate, form),
-            organization_id=desk.org_id,
-            actor=desk.access.actor,
-        )
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/events/{out.id}")
-
-    return await _serve(request, session, res, org_id, EVENT_MANAGERS, act, form=form)
 
 
 # ---- one event ------------------------------------------------------------------------------
@@ -530,106 +505,6 @@ async def live_stream(
     return await _serve(request, session, res, org_id, SALES_READERS, stream)
 
 
-@dataclass
-class _Ctx:
-    session: AsyncSession
-    res: Resources
-    temporal: TemporalClient
-
-
-EventAct = Callable[[Desk, _Ctx, dict[str, str], uuid.UUID], Awaitable[str]]
-
-
-def _event_form(name: str, roles: Roles, act: EventAct) -> None:
-    """A POST form on one event: ``act`` does it and says where to go next."""
-
-    async def route(
-        org_id: uuid.UUID,
-        event_id: uuid.UUID,
-        request: Request,
-        session: SessionDep,
-        res: ResourcesDep,
-        temporal: TemporalDep,
-    ) -> Response:
-        form = await _form(request)
-
-        async def run(desk: Desk) -> Response:
-            return _done(desk, res, await act(desk, _Ctx(session, res, temporal), form, event_id))
-
-        return await _serve(request, session, res, org_id, roles, run, form=form)
-
-    route.__name__ = f"event_{name.replace('-', '_')}"
-    router.post(f"/{{org_id}}/events/{{event_id}}/{name}")(route)
-
-
-def _event_url(desk: Desk, event_id: uuid.UUID) -> str:
-    return f"{PREFIX}/{desk.org_id}/events/{event_id}"
-
-
-async def _edit(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    await service.change_event(
-        c.session,
-        c.res,
-        c.temporal,
-        event_id,
-        parse(EventPatch, form),
-        organization_id=desk.org_id,
-        actor=desk.access.actor,
-    )
-    return _event_url(desk, event_id)
-
-
-async def _publish(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    await service.publish_event(
-        c.session, c.res, c.temporal, event_id, organization_id=desk.org_id, actor=desk.access.actor
-    )
-    return _event_url(desk, event_id)
-
-
-async def _cancel(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    await service.cancel_event(
-        c.session, c.res, c.temporal, event_id, organization_id=desk.org_id, actor=desk.access.actor
-    )
-    return _event_url(desk, event_id)
-
-
-async def _clone(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    out = await service.clone_event(
-        c.session,
-        c.res,
-        c.temporal,
-        event_id,
-        parse(EventClone, form),
-        organization_id=desk.org_id,
-        actor=desk.access.actor,
-    )
-    return _event_url(desk, out.id)
-
-
-async def _add_type(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    event = await service.own_event(c.session, event_id, desk.org_id)
-    await types_service.create_type(
-        c.session, c.res, c.temporal, event, parse(TicketTypeCreate, form), actor=desk.access.actor
-    )
-    return _event_url(desk, event_id)
-
-
-async def _add_code(desk: Desk, c: _Ctx, form: dict[str, str], event_id: uuid.UUID) -> str:
-    event = await service.own_event(c.session, event_id, desk.org_id)
-    await types_service.create_code(
-        c.session, c.res, c.temporal, event, parse(PromoCodeCreate, form), actor=desk.access.actor
-    )
-    return _event_url(desk, event_id)
-
-
-_event_form("edit", EVENT_MANAGERS, _edit)
-_event_form("publish", EVENT_MANAGERS, _publish)
-_event_form("cancel", EVENT_MANAGERS, _cancel)
-_event_form("clone", EVENT_MANAGERS, _clone)
-_event_form("ticket-types", EVENT_MANAGERS, _add_type)
-_event_form("promo-codes", EVENT_MANAGERS, _add_code)
-
-
 @router.get("/{org_id}/events/{event_id}/attendees")
 async def attendees_page(
     org_id: uuid.UUID,
@@ -726,31 +601,6 @@ async def order_page(
     return await _serve(request, session, res, org_id, SALES_READERS, page)
 
 
-@router.post("/{org_id}/orders/{booking_id}/refund")
-async def refund_order(
-    org_id: uuid.UUID,
-    booking_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    res: ResourcesDep,
-    temporal: TemporalDep,
-) -> Response:
-    """The organizer refund (api/organizer/service.py ``refund_booking``): owners, finance."""
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        order = await backoffice.get_order(session, desk.org_id, booking_id)
-        if order is None:
-            raise BookingNotFound(f"No booking {booking_id} in this organization.")
-        event = await service.own_event(session, order.booking.event_id, desk.org_id)
-        await service.refund_booking(
-            session, temporal, res.settings, event, booking_id, actor=desk.access.actor
-        )
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/orders/{booking_id}")
-
-    return await _serve(request, session, res, org_id, REFUNDERS, act, form=form)
-
-
 # ---- members, the audit log, webhooks -------------------------------------------------------
 
 
@@ -758,7 +608,8 @@ async def refund_order(
 async def members_page(
     org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
-    """Every member sees the members; owners get the forms to add, change and remove."""
+    """The members, for everyone but the door staff (who see only the scanner); owners get
+    the forms to add, change and remove."""
 
     async def page(desk: Desk) -> Response:
         members, _ = await organizations.list_members(session, desk.org_id, page=1, limit=100)
@@ -772,56 +623,7 @@ async def members_page(
             roles=[str(r) for r in OrganizationRole],
         )
 
-    return await _serve(request, session, res, org_id, MEMBERS, page)
-
-
-@router.post("/{org_id}/members")
-async def add_member(
-    org_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
-) -> Response:
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        body = parse(MemberCreate, form)
-        await members_service.add_member(session, desk.access, email=body.email, role=body.role)
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
-
-    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
-
-
-@router.post("/{org_id}/members/{user_id}/role")
-async def change_member_role(
-    org_id: uuid.UUID,
-    user_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    res: ResourcesDep,
-) -> Response:
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        body = parse(MemberPatch, form)
-        await members_service.change_role(session, desk.access, user_id, body.role)
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
-
-    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
-
-
-@router.post("/{org_id}/members/{user_id}/remove")
-async def remove_member(
-    org_id: uuid.UUID,
-    user_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    res: ResourcesDep,
-) -> Response:
-    form = await _form(request)
-
-    async def act(desk: Desk) -> Response:
-        await members_service.remove_member(session, desk.access, user_id)
-        return _done(desk, res, f"{PREFIX}/{desk.org_id}/members")
-
-    return await _serve(request, session, res, org_id, OWNERS, act, form=form)
+    return await _serve(request, session, res, org_id, SALES_READERS, page)
 
 
 @router.get("/{org_id}/audit")
@@ -866,8 +668,260 @@ async def webhooks_page(
     return await _serve(request, session, res, org_id, OWNERS, page)
 
 
+# ---- the forms -----------------------------------------------------------------------------
+
+
+@dataclass
+class Post:
+    """One form sent: what the services need, the form's fields, the ids in its path."""
+
+    session: AsyncSession
+    res: Resources
+    temporal: TemporalClient
+    fields: dict[str, str]
+    ids: dict[str, uuid.UUID]
+
+
+PostAct = Callable[[Desk, Post], Awaitable[str]]
+
+
+def _path_ids(request: Request) -> dict[str, uuid.UUID]:
+    ids = {}
+    for name, value in request.path_params.items():
+        try:
+            ids[name] = uuid.UUID(str(value))
+        except ValueError as exc:
+            raise Unprocessable(f"{name}: not a valid id.") from exc
+    return ids
+
+
+def _post(path: str, roles: Roles, act: PostAct) -> None:
+    """A POST form at ``/manage/{org_id}`` + ``path``, through the gate (:func:`_serve`):
+    ``act`` does it and says where to go next (303)."""
+
+    async def route(
+        org_id: uuid.UUID,
+        request: Request,
+        session: SessionDep,
+        res: ResourcesDep,
+        temporal: TemporalDep,
+    ) -> Response:
+        fields = await _form(request)
+
+        async def run(desk: Desk) -> Response:
+            post = Post(session, res, temporal, fields, _path_ids(request))
+            return _done(desk, res, await act(desk, post))
+
+        return await _serve(request, session, res, org_id, roles, run, form=fields)
+
+    route.__name__ = act.__name__.lstrip("_")
+    router.post(f"/{{org_id}}{path}")(route)
+
+
+def _request_key(p: Post) -> str:
+    """The form's idempotency key (a fresh one per page shown: a double submit does it once);
+    a form without one (a script's POST) gets its own."""
+    key = p.fields.get("idempotency_key", "").strip()
+    return key[:100] if key else uuid.uuid4().hex
+
+
+# venues and events
+
+
+async def _create_venue(desk: Desk, p: Post) -> str:
+    await service.create_venue(
+        p.session,
+        parse(VenueCreate, p.fields),
+        organization_id=desk.org_id,
+        actor=desk.access.actor,
+    )
+    return f"{PREFIX}/{desk.org_id}/events/new"
+
+
+async def _create_event(desk: Desk, p: Post) -> str:
+    out = await service.create_event(
+        p.session,
+        p.res,
+        p.temporal,
+        parse(EventCreate, p.fields),
+        organization_id=desk.org_id,
+        actor=desk.access.actor,
+    )
+    return _event_url(desk, out.id)
+
+
+def _event_url(desk: Desk, event_id: uuid.UUID) -> str:
+    return f"{PREFIX}/{desk.org_id}/events/{event_id}"
+
+
+async def _edit(desk: Desk, p: Post) -> str:
+    event_id = p.ids["event_id"]
+    await service.change_event(
+        p.session,
+        p.res,
+        p.temporal,
+        event_id,
+        parse(EventPatch, p.fields),
+        organization_id=desk.org_id,
+        actor=desk.access.actor,
+    )
+    return _event_url(desk, event_id)
+
+
+async def _publish(desk: Desk, p: Post) -> str:
+    event_id = p.ids["event_id"]
+    await service.publish_event(
+        p.session, p.res, p.temporal, event_id, organization_id=desk.org_id, actor=desk.access.actor
+    )
+    return _event_url(desk, event_id)
+
+
+async def _cancel(desk: Desk, p: Post) -> str:
+    event_id = p.ids["event_id"]
+    await service.cancel_event(
+        p.session, p.res, p.temporal, event_id, organization_id=desk.org_id, actor=desk.access.actor
+    )
+    return _event_url(desk, event_id)
+
+
+async def _clone(desk: Desk, p: Post) -> str:
+    out = await service.clone_event(
+        p.session,
+        p.res,
+        p.temporal,
+        p.ids["event_id"],
+        parse(EventClone, p.fields),
+        organization_id=desk.org_id,
+        actor=desk.access.actor,
+    )
+    return _event_url(desk, out.id)
+
+
+def _add(model: type[M], create: Callable[..., Awaitable[Any]]) -> PostAct:
+    """Add a ticket type or a promo code to the event (the ticket types' service)."""
+
+    async def add(desk: Desk, p: Post) -> str:
+        event = await service.own_event(p.session, p.ids["event_id"], desk.org_id)
+        body = parse(model, p.fields)
+        await create(p.session, p.res, p.temporal, event, body, actor=desk.access.actor)
+        return _event_url(desk, event.id)
+
+    add.__name__ = f"add_{create.__name__.removeprefix('create_')}"
+    return add
+
+
+_post("/venues", EVENT_MANAGERS, _create_venue)
+_post("/events", EVENT_MANAGERS, _create_event)
+for _name, _act in (
+    ("edit", _edit),
+    ("publish", _publish),
+    ("cancel", _cancel),
+    ("clone", _clone),
+    ("ticket-types", _add(TicketTypeCreate, types_service.create_type)),
+    ("promo-codes", _add(PromoCodeCreate, types_service.create_code)),
+):
+    _post(f"/events/{{event_id}}/{_name}", EVENT_MANAGERS, _act)
+
+
+# orders: refund (whole, one line), resend the tickets
+
+
+async def _order_event(desk: Desk, p: Post) -> Event:
+    """The order's event (the organization's order, else 404)."""
+    order = await backoffice.get_order(p.session, desk.org_id, p.ids["booking_id"])
+    if order is None:
+        raise BookingNotFound(f"No booking {p.ids['booking_id']} in this organization.")
+    return await service.own_event(p.session, order.booking.event_id, desk.org_id)
+
+
+def _order_url(desk: Desk, p: Post) -> str:
+    return f"{PREFIX}/{desk.org_id}/orders/{p.ids['booking_id']}"
+
+
+async def _refund(desk: Desk, p: Post) -> str:
+    """The organizer refund of the whole booking (api/organizer/service.py)."""
+    event = await _order_event(desk, p)
+    await service.refund_booking(
+        p.session, p.temporal, p.res.settings, event, p.ids["booking_id"], actor=desk.access.actor
+    )
+    return _order_url(desk, p)
+
+
+async def _refund_line(desk: Desk, p: Post) -> str:
+    """Seats of one line: the organizer's ``cancel-lines`` with that one line."""
+    event = await _order_event(desk, p)
+    line = {"ticket_type_id": p.fields.get("line", ""), "quantity": p.fields.get("quantity", "")}
+    await service.refund_lines(
+        p.session,
+        p.temporal,
+        p.res.settings,
+        event,
+        p.ids["booking_id"],
+        validate(CancelLinesRequest, {"lines": [line]}),
+        actor=desk.access.actor,
+    )
+    return _order_url(desk, p)
+
+
+async def _resend(desk: Desk, p: Post) -> str:
+    event = await _order_event(desk, p)
+    await service.resend_tickets(
+        p.session, event, p.ids["booking_id"], _request_key(p), actor=desk.access.actor
+    )
+    return _order_url(desk, p)
+
+
+_post("/orders/{booking_id}/refund", REFUNDERS, _refund)
+_post("/orders/{booking_id}/refund-line", REFUNDERS, _refund_line)
+_post("/orders/{booking_id}/resend", ORDER_TAKERS, _resend)
+
+
+# members (the API's service), webhooks
+
+
+def _members_url(desk: Desk) -> str:
+    return f"{PREFIX}/{desk.org_id}/members"
+
+
+async def _add_member(desk: Desk, p: Post) -> str:
+    body = parse(MemberCreate, p.fields)
+    await members_service.add_member(p.session, desk.access, email=body.email, role=body.role)
+    return _members_url(desk)
+
+
+async def _change_member_role(desk: Desk, p: Post) -> str:
+    body = parse(MemberPatch, p.fields)
+    await members_service.change_role(p.session, desk.access, p.ids["user_id"], body.role)
+    return _members_url(desk)
+
+
+async def _remove_member(desk: Desk, p: Post) -> str:
+    await members_service.remove_member(p.session, desk.access, p.ids["user_id"])
+    return _members_url(desk)
+
+
+async def _redeliver(desk: Desk, p: Post) -> str:
+    """The delivery's message again, as a new delivery (api/webhooks/service.py)."""
+    await webhooks_service.redeliver(
+        p.session,
+        p.temporal,
+        desk.access,
+        p.ids["webhook_id"],
+        p.ids["delivery_id"],
+        _request_key(p),
+    )
+    return f"{PREFIX}/{desk.org_id}/webhooks"
+
+
+_post("/members", OWNERS, _add_member)
+_post("/members/{user_id}/role", OWNERS, _change_member_role)
+_post("/members/{user_id}/remove", OWNERS, _remove_member)
+_post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", OWNERS, _redeliver)
+
+
 def _shift_default(hours: int) -> str:
     return _local(datetime.now(UTC) + timedelta(hours=hours))
 
 
 _templates.globals["default_time"] = _shift_default
+_templates.globals["fresh_key"] = lambda: uuid.uuid4().hex  # a form's idempotency key

@@ -42,6 +42,7 @@ from api.organizer.schemas import (
     OrganizerBookingOut,
     OrganizerBookingPage,
     RefundOut,
+    TicketsResent,
     VenueCreate,
     VenuePage,
 )
@@ -506,6 +507,32 @@ async def refund_lines(
     return await service.refund_lines(
         session, temporal, settings, event, booking_id, body, actor=access.actor
     )
+
+
+@router.post(
+    "/events/{event_id}/bookings/{booking_id}/resend-tickets",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TicketsResent,
+    responses=problem_responses(EventNotFound, BookingNotFound, BookingNotConfirmed),
+    summary="Mail a confirmed booking's tickets to its buyer again (owners, managers, finance)",
+)
+async def resend_tickets(
+    event_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    access: OrderTaker,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100)
+    ] = None,
+) -> TicketsResent:
+    """The confirmation mail, with the tickets as they are now, queued again in the mail
+    outbox (202: sent by the mail workflow). With an `Idempotency-Key`, once per key: the same
+    key again answers the same notice with `queued: false`; without one, every request queues
+    a mail. Only a confirmed booking (409 `booking_not_confirmed`). Audited
+    (`booking.tickets_resent`)."""
+    event = await service.own_event(session, event_id, access.organization.id)
+    key = idempotency_key or uuid.uuid4().hex
+    return await service.resend_tickets(session, event, booking_id, key, actor=access.actor)
 
 
 # ---- issue 29: organizer orders (comp, box office) --------------------------------------------

@@ -219,6 +219,14 @@ class RefundOut(BaseModel):
     refunded: bool
 
 
+class TicketsResent(BaseModel):
+    """The confirmation mail with the booking's tickets, queued again in the mail outbox."""
+
+    booking_id: uuid.UUID
+    notification_id: uuid.UUID = Field(description="the queued notice (GET the order: emails)")
+    queued: bool = Field(description="false: this Idempotency-Key had queued it already")
+
+
 # ---- issue 29: organizer orders (comp, box office) -------------------------------------------
 
 

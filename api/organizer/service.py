@@ -32,9 +32,10 @@ from api.organizer.schemas import (
     EventPatch,
     OrderCreate,
     OrderOut,
+    TicketsResent,
     VenueCreate,
 )
-from evently import accounts, audit, bookings, events, ticket_types
+from evently import accounts, audit, backoffice, bookings, events, ticket_types
 from evently.analytics import event_analytics
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
@@ -489,6 +490,33 @@ async def refund_lines(
         change=change,
         refunded=result.refunded,
         refund_amount=amount,
+    )
+
+
+async def resend_tickets(
+    session: AsyncSession, event: Event, booking_id: uuid.UUID, key: str, *, actor: Actor
+) -> TicketsResent:
+    """Mail a confirmed booking's tickets to its buyer again (issue 30), through the mail
+    outbox; once per ``key`` (the same key again answers the same notice, queued=False).
+    Audited (``booking.tickets_resent``) when queued."""
+    booking = await _event_booking(session, event, booking_id)
+    if booking.status != BookingStatus.CONFIRMED:
+        raise BookingNotConfirmed(
+            f"Only a confirmed booking has tickets to send; this one is {booking.status}."
+        )
+    resent = await backoffice.queue_tickets_mail(session, booking_id, key)
+    if resent.queued:
+        await audit.record_by(
+            session,
+            actor,
+            organization_id=event.organization_id,
+            action="booking.tickets_resent",
+            target_type="booking",
+            target_id=booking_id,
+            details={"event_id": event.id, "notification_id": resent.notification_id},
+        )
+    return TicketsResent(
+        booking_id=booking_id, notification_id=resent.notification_id, queued=resent.queued
     )
 
 

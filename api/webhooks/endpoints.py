@@ -7,12 +7,10 @@ subscription with its signing secret (shown once). Messages: ``booking.confirmed
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
@@ -30,6 +28,7 @@ from api.webhooks.schemas import (
     WebhookPage,
     WebhookPatch,
 )
+from api.webhooks.service import redeliver, relay_running
 from evently import audit
 from evently.db.models import WebhookSubscription
 from evently.enums import WebhookDeliveryStatus, WebhookEventType, WebhookStatus
@@ -42,10 +41,6 @@ from evently.errors import (
 from evently.organizations import Access
 from evently.settings import Settings
 from evently.webhooks import subscriptions, targets
-from workflows.connection import TemporalClient
-from workflows.webhooks.client import ensure_relay
-
-log = logging.getLogger("evently.api.webhooks")
 
 router = APIRouter(prefix="/organizations/{org_id}/webhooks", tags=["webhooks"])
 MAX_PAGE = 100_000
@@ -66,15 +61,6 @@ async def _own(session: SessionDep, access: Access, webhook_id: uuid.UUID) -> We
     if sub is None:
         raise WebhookNotFound(f"No webhook {webhook_id} in this organization.")
     return sub
-
-
-async def _relay_running(temporal: TemporalClient) -> None:
-    """Messages for an active subscription need the outbox relay: make sure it runs (the
-    webhooks workers start it too; best effort)."""
-    try:
-        await asyncio.wait_for(ensure_relay(temporal), timeout=5)
-    except Exception as exc:
-        log.warning("could not make sure the webhook relay runs: %r", exc)
 
 
 @router.get("", response_model=WebhookPage, summary="The organization's webhooks (owners)")
@@ -123,7 +109,7 @@ async def create_webhook(
     )
     out = WebhookCreated.of_new(sub)
     await end_transaction(session)  # committed before the relay's Temporal round trip
-    await _relay_running(temporal)
+    await relay_running(temporal)
     return out
 
 
@@ -170,7 +156,7 @@ async def update_webhook(
     out = WebhookOut.of(sub)
     if sub.status == WebhookStatus.ACTIVE and "status" in changed:
         await end_transaction(session)  # committed before the relay's Temporal round trip
-        await _relay_running(temporal)
+        await relay_running(temporal)
     return out
 
 
@@ -248,3 +234,37 @@ async def get_delivery(
         data=delivery.message.payload,
         attempt_log=[AttemptOut.of(a) for a in attempts],
     )
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryOut,
+    responses=problem_responses(WebhookNotFound, WebhookDeliveryNotFound),
+    summary="Send a delivery's message to its endpoint again (owners)",
+)
+async def redeliver_delivery(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    access: Owner,
+    session: SessionDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100)
+    ] = None,
+) -> DeliveryOut:
+    """Any delivery (failed, delivered, or still retrying): a new delivery of the same message
+    (the same `webhook-id`, so a receiver that de-duplicates sees it once), `pending` until
+    the outbox relay starts it, then with its own attempts, retries and log; it names the
+    delivery it repeats in the log. With an `Idempotency-Key`, once per key (the same key
+    again answers the same redelivery); without one, each request makes one. Audited
+    (`webhook.redelivered`)."""
+    out, _ = await redeliver(
+        session,
+        temporal,
+        access,
+        webhook_id,
+        delivery_id,
+        idempotency_key or uuid.uuid4().hex,
+    )
+    return out

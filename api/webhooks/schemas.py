@@ -118,6 +118,9 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None = Field(description="when the next retry is due")
     delivered_at: datetime | None
     created_at: datetime
+    redelivery_of: uuid.UUID | None = Field(
+        None, description="the delivery this one repeats (a redelivery asked for by an owner)"
+    )
 
     @classmethod
     def of(cls, d: WebhookDelivery) -> DeliveryOut:
@@ -132,6 +135,7 @@ class DeliveryOut(BaseModel):
             next_attempt_at=d.next_attempt_at,
             delivered_at=d.delivered_at,
             created_at=d.created_at,
+            redelivery_of=d.redelivery_of,
         )
 
 

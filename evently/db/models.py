@@ -682,12 +682,20 @@ class WebhookMessage(Base):
 
 
 class WebhookDelivery(Base):
-    """One message to one subscription, and where its delivery stands."""
+    """One message to one subscription, and where its delivery stands. A redelivery asked for
+    by an owner (issue 30) is another row of the same message and subscription, naming the
+    delivery it repeats (``redelivery_of``); the outbox writes one original per pair."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         CheckConstraint(_in("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
-        UniqueConstraint("message_id", "subscription_id", name="uq_webhook_deliveries_message"),
+        Index(
+            "uq_webhook_deliveries_message",
+            "message_id",
+            "subscription_id",
+            unique=True,
+            postgresql_where=text("redelivery_of IS NULL"),
+        ),
         Index("ix_webhook_deliveries_subscription_created", "subscription_id", "created_at", "id"),
         # the relay's queue: small, whatever the size of the log
         Index(
@@ -714,6 +722,12 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 30: a redelivery on demand (migration 0017redeliver); the key makes the request
+    # idempotent ("<original id>:<Idempotency-Key>")
+    redelivery_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    redelivery_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     message: Mapped[WebhookMessage] = relationship(lazy="raise")
 

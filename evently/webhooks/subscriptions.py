@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -226,3 +227,35 @@ async def get_delivery(
         .order_by(WebhookAttempt.attempt)
     )
     return delivery, list(attempts)
+
+
+async def redeliver(
+    session: AsyncSession, delivery: WebhookDelivery, key: str
+) -> tuple[WebhookDelivery, bool]:
+    """Send the delivery's message to its endpoint again (issue 30): a new ``pending`` delivery
+    of the same message (same ``webhook-id``, so a receiver that de-duplicates sees one
+    message) that the outbox relay starts like any other — its own workflow, retries and log.
+    Any delivery may be redelivered (a redelivery's redelivery repeats the original). Once
+    per ``key``: the same key again answers the same redelivery (second value False)."""
+    original = delivery.redelivery_of or delivery.id
+    redelivery_key = f"{original}:{key}"
+    new_id = await session.scalar(
+        insert(WebhookDelivery)
+        .values(
+            id=uuid.uuid4(),
+            message_id=delivery.message_id,
+            subscription_id=delivery.subscription_id,
+            status=str(WebhookDeliveryStatus.PENDING),
+            redelivery_of=original,
+            redelivery_key=redelivery_key,
+        )
+        .on_conflict_do_nothing(index_elements=["redelivery_key"])
+        .returning(WebhookDelivery.id)
+    )
+    found = await session.scalar(
+        select(WebhookDelivery)
+        .options(joinedload(WebhookDelivery.message))
+        .where(WebhookDelivery.redelivery_key == redelivery_key)
+    )
+    assert found is not None
+    return found, new_id is not None

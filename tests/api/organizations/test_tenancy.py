@@ -466,6 +466,14 @@ ROUTES: list[Route] = [
         {**EVENT, "booking_id": (404, "booking_not_found")},
     ),
     Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/bookings/{booking_id}/resend-tickets",
+        SALES,
+        202,
+        same(lambda t: {"event_id": t.event["id"], "booking_id": t.booking}),
+        {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
         "POST", "/organizations/{org_id}/events/{event_id}/questions", MANAGE, 201, _question, EVENT
     ),
     Route(
@@ -588,6 +596,14 @@ ROUTES: list[Route] = [
         "/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}",
         OWNER,
         200,
+        same(lambda t: {"webhook_id": t.webhook["id"], "delivery_id": str(t.delivery)}),
+        {**WEBHOOK, "delivery_id": (404, "webhook_delivery_not_found")},
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        OWNER,
+        202,
         same(lambda t: {"webhook_id": t.webhook["id"], "delivery_id": str(t.delivery)}),
         {**WEBHOOK, "delivery_id": (404, "webhook_delivery_not_found")},
     ),

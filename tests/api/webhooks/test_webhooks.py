@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -237,6 +238,53 @@ async def test_a_410_disables_the_subscription(
 
     await wait_for(delivered, what="the delivery after re-enabling")
     assert [a.answer for a in receiver.arrivals] == [410, 204]
+
+
+async def test_an_owner_redelivers_a_message_on_demand(
+    client: httpx.AsyncClient, resources: Resources, admin: Account, receiver: Receiver
+) -> None:
+    """Issue 30: a delivery (here one already delivered) sent again as a new delivery of the
+    same message — same webhook-id, so the receiver sees a duplicate; its own attempts; once
+    per Idempotency-Key; audited; owners only."""
+    org = await make_org(client, resources, admin)
+    hook = await subscribe(client, org, receiver.url, ["booking.confirmed"])
+    receiver.secret = hook["secret"]
+    event = await org_event(client, org, await org_venue(client, org), publish=True)
+    (buyer,) = await make_accounts(resources, 1)
+    await confirmed_booking(client, buyer, event["id"])
+
+    async def delivered(n: int) -> bool:
+        found = await deliveries(client, org, hook["id"], status="delivered")
+        return len(found) == n
+
+    await wait_for(lambda: delivered(1), what="the first delivery")
+    [first] = await deliveries(client, org, hook["id"])
+    assert first["redelivery_of"] is None
+    path = org.url(f"/webhooks/{hook['id']}/deliveries/{first['id']}/redeliver")
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    r = await client.post(path, headers={**org.owner.headers, **key})
+    assert r.status_code == 202, r.text
+    again = r.json()
+    assert again["redelivery_of"] == first["id"]
+    assert again["message_id"] == first["message_id"]
+    assert again["status"] == "pending"
+    same = await client.post(path, headers={**org.owner.headers, **key})  # a retried request
+    assert same.status_code == 202
+    assert same.json()["id"] == again["id"]
+    refused = await client.post(path, headers=org.members["manager"].headers)
+    assert refused.status_code == 403
+
+    await wait_for(lambda: delivered(2), what="the redelivery")
+    [copy] = [d for d in await deliveries(client, org, hook["id"]) if d["id"] == again["id"]]
+    assert copy["attempts"] == 1
+    assert receiver.duplicates[first["message_id"]] == 1  # the same message, once more
+    assert len(receiver.processed) == 1
+    audit = await client.get(
+        org.url("/audit"), params={"action": "webhook.redelivered"}, headers=org.owner.headers
+    )
+    [entry] = audit.json()["items"]
+    assert entry["details"]["delivery_id"] == first["id"]
+    assert entry["details"]["redelivery_id"] == again["id"]
 
 
 async def test_webhook_urls_and_bodies_are_checked(
