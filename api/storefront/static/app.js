@@ -328,7 +328,7 @@
         if (res.status === 403 && res.data && res.data.code === "admission_required") {
           // a queued on-sale: take a place in the waiting room, wait for admission, then
           // reserve with the admission token (docs/waiting-room.md)
-          res = await waitingRoom(eventId, msg, reserve);
+          res = await waitingRoom(eventId, msg, reserve, body.buyer);
           if (res === null) {
             button.disabled = false;
             return;
@@ -368,8 +368,10 @@
   // The waiting room: one place per buyer and event (asking again gives the same place); the
   // page asks for its state when the server says to, and reserves once admitted. Returns the
   // reserve's answer, or null when there is nothing to reserve (sold out, or the place lapsed).
-  async function waitingRoom(eventId, msg, reserve) {
-    let q = await api("POST", `/api/v1/events/${eventId}/queue`);
+  // A guest (issue 32) joins with the buyer's email: a place of its own, whose admission is good
+  // for a guest reserve with that email.
+  async function waitingRoom(eventId, msg, reserve, buyer) {
+    let q = await api("POST", `/api/v1/events/${eventId}/queue`, buyer ? { buyer } : undefined);
     for (;;) {
       if (q.status !== 200 && q.status !== 201) {
         show(msg, explain(q.data), "error");
