@@ -16,7 +16,9 @@ from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from tests.api.organizations.helpers import Org, make_org, org_event, org_venue
+from tests.api.tickets.helpers import new_nonce
 from tests.factories import make_account, unique_email
+from tests.support.door import door_member
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -167,6 +169,20 @@ async def test_questions_crud_public_and_required_answers_block_confirmation(
     assert row["Company"] == "ACME | Initech"
     assert row["Shirt size"] == "M | "
     assert row["Invoice needed"] == "yes"
+
+    # the door scanner's admitted answer names the ticket's attendee (the name only)
+    staff = await door_member(resources, org.id)
+    listed = await client.get(f"/api/v1/bookings/{booking_id}/tickets", params={"key": key})
+    assert listed.status_code == 200, listed.text
+    first, second = sorted(listed.json()["tickets"], key=lambda t: t["seat"])
+    for ticket, name in ((first, "Ada Lovelace"), (second, "Bob")):
+        scan = {"secret": ticket["secret"], "nonce": new_nonce(), "device_id": "gate-q"}
+        r = await client.post("/api/v1/checkin/redeem", json=scan, headers=staff.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"] == "admitted"
+        assert r.json()["ticket"]["holder_name"] == name
+        assert "ACME" not in r.text
+        assert "Initech" not in r.text
 
     # a removed question is no longer asked
     r = await client.delete(f"{base}/{invoice['id']}", headers=owner)
