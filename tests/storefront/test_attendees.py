@@ -7,22 +7,25 @@ a real server process, the real workers):
 - on the booking page, "Transfer this ticket" gives a ticket to someone else (its code stops
   working, a new ticket is listed);
 - the back office's order page shows the attendees' names and answers;
+- a guest in a queued on-sale waits in the waiting room like everyone, then checks out;
 - axe-core on each page: no serious or critical violation.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from tests.api.organizations.helpers import make_org, org_event, org_venue
-from tests.factories import PASSWORD, make_account, unique_email
+from tests.factories import PASSWORD, make_account, make_event, unique_email
 from tests.servers import ApiURL
 from tests.storefront.conftest import PageProblems, new_page
 from tests.support.axe import serious_violations
@@ -166,3 +169,36 @@ async def test_a_guest_answers_the_questions_pays_and_transfers_a_ticket(
     await _shot(owner, screenshots, "52-order-attendees")
     problems.check()
     await owner.context.close()
+
+
+async def test_a_guest_waits_in_a_queued_on_sale_then_checks_out(
+    browser: Browser,
+    storefront: ApiURL,
+    client: httpx.AsyncClient,
+    resources: Resources,
+    screenshots: Path,
+) -> None:
+    admin = await make_account(resources, "admin")
+    event = await make_event(resources, capacity=5, name=f"Queued {uuid.uuid4().hex[:6]}")
+    r = await client.patch(
+        f"/api/v1/admin/events/{event.id}", json={"queue": "on"}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await page.goto(f"/events/{event.id}")
+    await page.get_by_label("Your name").fill("Quinn Queue")
+    await page.get_by_label("Your email").fill(unique_email("web-queue"))
+    await page.get_by_label("Number of seats").fill("1")
+    await page.get_by_role("button", name="Continue as guest").click()
+    # the waiting room's turn comes (the admission workflow admits in join order)
+    await page.wait_for_url(re.compile(r"/checkout/[0-9a-f-]+\?key="), timeout=30_000)
+    await expect(page.locator("#booking-summary")).to_contain_text("1 seat")
+    async with resources.engine.connect() as conn:
+        places = await conn.scalar(
+            text("SELECT count(*) FROM queue_entries WHERE event_id = :e"), {"e": event.id}
+        )
+    assert places == 1  # the guest's place in the line
+    await _shot(page, screenshots, "53-guest-after-the-queue")
+    problems.check()
+    await page.context.close()
