@@ -12,16 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.auth.helpers import assert_problem
 from tests.factories import make_account, make_event, unique_email
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 API = "/api/v1"
-
-
-def _problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code
 
 
 async def _until_admitted(client: httpx.AsyncClient, url: str) -> Any:
@@ -49,11 +44,13 @@ async def test_a_guest_waits_in_line_like_everyone_and_buys_once_admitted(
     reserve = {"event_id": eid, "quantity": 1, "buyer": buyer}
 
     # no way around the queued on-sale with a guest form
-    _problem(await client.post(f"{API}/bookings/reserve", json=reserve), 403, "admission_required")
+    assert_problem(
+        await client.post(f"{API}/bookings/reserve", json=reserve), 403, "admission_required"
+    )
 
     # joining: a token or a guest buyer, not both, not neither
-    _problem(await client.post(f"{API}/events/{eid}/queue"), 401, "unauthorized")
-    _problem(
+    assert_problem(await client.post(f"{API}/events/{eid}/queue"), 401, "unauthorized")
+    assert_problem(
         await client.post(
             f"{API}/events/{eid}/queue", json={"buyer": buyer}, headers=account.headers
         ),
@@ -79,11 +76,15 @@ async def test_a_guest_waits_in_line_like_everyone_and_buys_once_admitted(
     forged = place["queue_ticket"][:-2] + (
         "AA" if not place["queue_ticket"].endswith("AA") else "BB"
     )
-    _problem(await client.get(f"{API}/events/{eid}/queue/{forged}"), 404, "queue_ticket_not_found")
+    assert_problem(
+        await client.get(f"{API}/events/{eid}/queue/{forged}"), 404, "queue_ticket_not_found"
+    )
     r = await client.post(f"{API}/events/{eid}/queue", headers=account.headers)
     assert r.status_code == 200, r.text
     account_ticket = r.json()["queue_ticket"]
-    _problem(await client.get(f"{API}/events/{eid}/queue/{account_ticket}"), 401, "unauthorized")
+    assert_problem(
+        await client.get(f"{API}/events/{eid}/queue/{account_ticket}"), 401, "unauthorized"
+    )
 
     admitted = await _until_admitted(client, url)
     token = admitted["admission_token"]
@@ -94,13 +95,13 @@ async def test_a_guest_waits_in_line_like_everyone_and_buys_once_admitted(
         json={**reserve, "buyer": {"email": unique_email("thief"), "name": "Tom Thief"}},
         headers={"Admission-Token": token},
     )
-    _problem(r, 403, "admission_invalid")
+    assert_problem(r, 403, "admission_invalid")
     r = await client.post(
         f"{API}/bookings/reserve",
         json={"event_id": eid, "quantity": 1},
         headers={**account.headers, "Admission-Token": token},
     )
-    _problem(r, 403, "admission_invalid")
+    assert_problem(r, 403, "admission_invalid")
 
     # the guest buys (the email as typed, in any case), and gets the booking's key
     r = await client.post(
@@ -131,7 +132,7 @@ async def test_guest_joins_are_limited_per_email(client: httpx.AsyncClient, reso
         r = await client.post(f"{API}/events/{event.id}/queue", json={"buyer": buyer})
         assert r.status_code == 200, r.text
     r = await client.post(f"{API}/events/{event.id}/queue", json={"buyer": buyer})
-    _problem(r, 429, "rate_limited")
+    assert_problem(r, 429, "rate_limited")
     assert int(r.headers["Retry-After"]) > 0
     # another email is not held back by it
     other = {"email": unique_email("one-tab"), "name": "Una Tab"}
