@@ -307,3 +307,57 @@ def _answer_cells(
                 )
             )
     return cells
+
+
+# ---- one booking's attendees and answers, for the order page (issue 32) -------------------------
+
+
+@dataclass(frozen=True)
+class AttendeeView:
+    seat: int  # 1-based, in the booking's order (the i-th ticket as issued)
+    name: str
+    email: str
+    answers: list[tuple[str, str]]  # (question label, answer as the export writes it)
+
+
+async def of_booking(
+    session: AsyncSession, booking_id: uuid.UUID, event_id: uuid.UUID
+) -> tuple[list[AttendeeView], list[tuple[str, str]]]:
+    """The booking's attendees with their per-ticket answers, and its per-booking answers,
+    labelled by the event's questions (answers to removed questions are left out)."""
+    row = (
+        await session.execute(
+            text("SELECT attendees, answers FROM booking_attendees WHERE booking_id = :b"),
+            {"b": booking_id},
+        )
+    ).first()
+    if row is None:
+        return [], []
+    asked = list(
+        await session.execute(
+            text(
+                "SELECT id, label, per FROM event_questions WHERE event_id = :e "
+                "ORDER BY position, created_at"
+            ),
+            {"e": event_id},
+        )
+    )
+    labels = dict(zip([q.id for q in asked], _labels(asked), strict=True))
+
+    def answered(per: str, given: dict[str, Any]) -> list[tuple[str, str]]:
+        return [
+            (labels[q.id], _answer(given.get(str(q.id))))
+            for q in asked
+            if q.per == per and _answer(given.get(str(q.id)))
+        ]
+
+    people = [
+        AttendeeView(
+            seat=i + 1,
+            name=_answer(a.get("name")),
+            email=_answer(a.get("email")),
+            answers=answered("ticket", a.get("answers") or {}),
+        )
+        for i, a in enumerate(row.attendees or [])
+    ]
+    return people, answered("booking", row.answers or {})

@@ -7,13 +7,16 @@ the organization (another organization's order is not found)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from evently import attendees
+from evently.tickets import store
 
 SEARCH_LIMIT = 50
 
@@ -117,6 +120,7 @@ class TicketRow:
     ticket_type: str | None
     checked_in_at: datetime | None
     checked_in_device: str | None
+    attendee: str | None = None  # the name given for this ticket's seat (issue 32)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Order:
     payments: list[PaymentRow] = field(default_factory=list)
     tickets: list[TicketRow] = field(default_factory=list)
     emails: list[EmailRow] = field(default_factory=list)
+    attendees: list[attendees.AttendeeView] = field(default_factory=list)
+    answers: list[tuple[str, str]] = field(default_factory=list)  # per booking
 
 
 async def get_order(
@@ -184,6 +190,11 @@ async def get_order(
             p,
         )
     ]
+    names = await store.attendee_names(session, booking_id)
+    order.tickets = [replace(t, attendee=names.get(t.id)) for t in order.tickets]
+    order.attendees, order.answers = await attendees.of_booking(
+        session, booking_id, order.booking.event_id
+    )
     order.emails = [
         EmailRow(**r._mapping)
         for r in await session.execute(

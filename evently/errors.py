@@ -643,6 +643,13 @@ class TransferClosed(Conflict):
     code, title = "transfer_closed", "Transfers closed"
 
 
+class AnswersClosed(Conflict):
+    """Issue 32: the event's deadline for attendees' names and answers
+    (``attendee_answers_until``) has passed."""
+
+    code, title = "answers_closed", "Answers closed"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

@@ -13,13 +13,20 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evently.db.models import Booking, BookingAttendees, EventQuestion
-from evently.errors import AnswersInvalid, AnswersRequired, QuestionInvalid, QuestionNotFound
+from evently.errors import (
+    AnswersClosed,
+    AnswersInvalid,
+    AnswersRequired,
+    QuestionInvalid,
+    QuestionNotFound,
+)
 from evently.ticket_types import booking_lines
 
 MAX_TEXT = 1000
@@ -174,7 +181,15 @@ async def save(
     attendees: list[dict[str, Any]],
     answers: dict[str, Any],
 ) -> BookingAttendees:
-    """Replace the booking's attendees (one per seat) and per-booking answers."""
+    """Replace the booking's attendees (one per seat) and per-booking answers; refused with
+    409 ``answers_closed`` once the event's ``attendee_answers_until`` has passed (the
+    database's clock decides)."""
+    closed = await session.scalar(
+        text("SELECT attendee_answers_until <= now() FROM events WHERE id = :e"),
+        {"e": booking.event_id},
+    )
+    if closed:
+        raise AnswersClosed("The organizer's deadline for attendees' names and answers has passed.")
     seats = await seat_types(session, booking)
     if len(attendees) != len(seats):
         raise AnswersInvalid(f"attendees: one per seat ({len(seats)}), in the booking's order.")
@@ -234,3 +249,22 @@ async def require_answers(session: AsyncSession, booking: Booking) -> None:
         raise AnswersRequired(
             f"Answer the required questions first (PUT /bookings/{booking.id}/attendees): {names}."
         )
+
+
+# ---- the organizer's deadline for answers (issue 32) -------------------------------------------
+
+
+async def answers_until(session: AsyncSession, event_id: uuid.UUID) -> datetime | None:
+    found: datetime | None = await session.scalar(
+        text("SELECT attendee_answers_until FROM events WHERE id = :e"), {"e": event_id}
+    )
+    return found
+
+
+async def set_answers_until(
+    session: AsyncSession, event_id: uuid.UUID, until: datetime | None
+) -> None:
+    await session.execute(
+        text("UPDATE events SET attendee_answers_until = :u, updated_at = now() WHERE id = :e"),
+        {"u": until, "e": event_id},
+    )

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     queue_saturation_seconds: int = Field(
         10, ge=1, description="an `auto` queue stays on this long after the last saturation"
     )
+    # guests in the waiting room (issue 32, docs/buyers.md): places a guest email may take
+    # per hour (each guest join is a new place; an account has one)
+    queue_guest_joins_per_email: int = Field(
+        5, ge=1, description="waiting-room places one guest email may take per hour"
+    )
     # every request answers within this (time to its first byte): a 503 `deadline_exceeded`
     # with Retry-After when it cannot do better; below any sensible client timeout
     request_deadline_seconds: float = Field(10.0, gt=0)

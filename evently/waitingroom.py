@@ -339,8 +339,9 @@ def _sign(secret: str, purpose: str, payload: str) -> str:
 @dataclass(frozen=True)
 class QueueTicket:
     event_id: uuid.UUID
-    user_id: uuid.UUID
+    user_id: uuid.UUID  # a guest's: the guest session's id (no account)
     place: int
+    guest_tag: str | None = None  # a guest's place: bound to this email (guest_tag)
 
 
 def queue_ticket(secret: str, event_id: uuid.UUID, user_id: uuid.UUID, place: int) -> str:
@@ -350,6 +351,8 @@ def queue_ticket(secret: str, event_id: uuid.UUID, user_id: uuid.UUID, place: in
 
 
 def read_queue_ticket(secret: str, event_id: uuid.UUID, ticket: str) -> QueueTicket | None:
+    if ticket.startswith("g"):
+        return _read_guest_queue_ticket(secret, event_id, ticket)
     parts = ticket.split(".")
     if len(parts) != 3 or len(ticket) > 200:
         return None
@@ -377,6 +380,77 @@ class Admission:
     def idempotency_key(self) -> str:
         """One booking per admission: a retried reserve returns the same booking."""
         return f"admission:{self.event_id}:{self.place}"
+
+
+# ---- guests (issue 32): a place bound to a guest session and the guest's email ------------------
+#
+# A guest joins without an account: the place belongs to a new random *guest session* id (the
+# line's member, as an account's user id is), and the queue ticket and admission token carry a
+# keyed digest of the email (``guest_tag``). Only the joiner holds the ticket (it names the
+# session), so knowing someone's email gets no one their place, their admission, nor (through
+# the admission's idempotency key) their booking; and the admission is good only for a guest
+# reserve with that email.
+
+
+def guest_tag(secret: str, email: str) -> str:
+    """A short keyed digest of a normalized email (the email itself stays out of tokens)."""
+    return _sign(secret, "guest-email", email)[:16]
+
+
+def guest_queue_ticket(
+    secret: str, event_id: uuid.UUID, session_id: uuid.UUID, place: int, tag: str
+) -> str:
+    """``g<place>.<session hex>.<email tag>.<signature>``; bound to the event."""
+    payload = f"{event_id.hex}.{session_id.hex}.{place}.{tag}"
+    return f"g{place}.{session_id.hex}.{tag}.{_sign(secret, 'guest-queue-ticket', payload)}"
+
+
+def _read_guest_queue_ticket(secret: str, event_id: uuid.UUID, ticket: str) -> QueueTicket | None:
+    parts = ticket[1:].split(".")
+    if len(parts) != 4 or len(ticket) > 200:
+        return None
+    place_s, session_hex, tag, _sig = parts
+    try:
+        place, session_id = int(place_s), uuid.UUID(hex=session_hex)
+    except ValueError:
+        return None
+    if place < 1 or session_hex != session_id.hex or place_s != str(place):
+        return None
+    expected = guest_queue_ticket(secret, event_id, session_id, place, tag)
+    if not hmac.compare_digest(expected, ticket):
+        return None
+    return QueueTicket(event_id, session_id, place, tag)
+
+
+def guest_admission_token(
+    secret: str, event_id: uuid.UUID, session_id: uuid.UUID, place: int, expires_at: int, tag: str
+) -> str:
+    """``g<event hex>.<session hex>.<place>.<expires unix>.<email tag>.<signature>``."""
+    payload = f"g{event_id.hex}.{session_id.hex}.{place}.{expires_at}.{tag}"
+    return f"{payload}.{_sign(secret, 'guest-admission', payload)}"
+
+
+def read_guest_admission_token(
+    secret: str, token: str, event_id: uuid.UUID, email: str, now: float | None = None
+) -> Admission | None:
+    """A guest's admission when the token is genuine, for this event and this (normalized)
+    email, and not expired; else None. An account's token is none (and a guest's token is
+    none for :func:`read_admission_token`)."""
+    parts = token.split(".")
+    if len(parts) != 6 or len(token) > 300 or parts[0] != f"g{event_id.hex}":
+        return None
+    if not hmac.compare_digest(parts[4], guest_tag(secret, email)):
+        return None
+    expected = _sign(secret, "guest-admission", ".".join(parts[:5]))
+    if not hmac.compare_digest(expected, parts[5]):
+        return None
+    try:
+        admission = Admission(event_id, uuid.UUID(hex=parts[1]), int(parts[2]), int(parts[3]))
+    except ValueError:
+        return None
+    if admission.expires_at <= (time.time() if now is None else now):
+        return None
+    return admission
 
 
 def expiry(admitted_at_ms: int, admission_seconds: int) -> int:

@@ -52,6 +52,23 @@ CurrentUser = Annotated[User, Depends(current_user)]
 DEPENDENCY_ERRORS[current_claims] = (Unauthorized, InvalidToken, TokenExpired)
 
 
+async def optional_claims(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims | None:
+    """The access token's claims when one is sent (a bad one is 401), else None."""
+    if credentials is None:
+        return None
+    if credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Send 'Authorization: Bearer <access token>'.")
+    return decode_access_token(settings, credentials.credentials)
+
+
+#: the claims when a bearer token is sent (guest checkout, issue 32: none is fine)
+OptionalClaims = Annotated[AccessClaims | None, Depends(optional_claims)]
+DEPENDENCY_ERRORS[optional_claims] = (Unauthorized, InvalidToken, TokenExpired)
+
+
 def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
     async def _dep(user: CurrentUser) -> User:
         if user.role not in roles:

@@ -150,3 +150,11 @@ class PasswordResetDone(BaseModel):
 class EmailVerified(BaseModel):
     status: Literal["verified"] = "verified"
     email_verified: Literal[True] = True
+
+
+class GuestBuyer(BaseModel):
+    """Guest checkout (issue 32): who buys, without an account."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    name: Annotated[FullName, Field(min_length=1)]

@@ -9,18 +9,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SessionDep, SettingsDep
+from api.auth.deps import OptionalClaims
+from api.deps import SessionDep
 from api.problems import DEPENDENCY_ERRORS
 from evently import accounts, booking_keys
 from evently.db.models import User
 from evently.enums import Role
-from evently.errors import BookingNotFound, InvalidToken, TokenExpired, Unauthorized
-from evently.security import AccessClaims, decode_access_token
-
-_bearer = HTTPBearer(auto_error=False)
+from evently.errors import BookingNotFound, InvalidToken, Unauthorized
+from evently.security import AccessClaims
 
 KEY_HEADER = "Evently-Booking-Key"
 KeyHeader = Annotated[
@@ -45,22 +43,6 @@ NO_CREDENTIALS = (
     "Send 'Authorization: Bearer <access token>', or the booking's access key "
     f"({KEY_HEADER} header or ?key=)."
 )
-
-
-async def optional_claims(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> AccessClaims | None:
-    """The access token's claims when one is sent (a bad one is 401), else None."""
-    if credentials is None:
-        return None
-    if credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Send 'Authorization: Bearer <access token>'.")
-    return decode_access_token(settings, credentials.credentials)
-
-
-OptionalClaims = Annotated[AccessClaims | None, Depends(optional_claims)]
-DEPENDENCY_ERRORS[optional_claims] = (Unauthorized, InvalidToken, TokenExpired)
 
 
 async def user_for_booking(

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth.deps import CurrentUser, RateLimiterDep, client_ip
+from api.auth.deps import CurrentUser, OptionalClaims, RateLimiterDep, client_ip
 from api.bookings import service
-from api.bookings.access import BookingUser, KeyHeader, OptionalClaims, user_for_booking
+from api.bookings.access import BookingUser, KeyHeader, user_for_booking
 from api.bookings.schemas import (
     BookingAccess,
     BookingLineOut,
@@ -30,7 +30,7 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_tra
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
-from evently import bookings, questions, ticket_types
+from evently import accounts, bookings, questions, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
@@ -178,6 +178,7 @@ async def reserve(
         )
     if claims is not None and body.buyer is not None:
         raise Unprocessable("buyer: only for a guest checkout, without a bearer token.")
+    guest_email: str | None = None
     if claims is None:
         if body.buyer is None:
             raise Unauthorized(
@@ -191,6 +192,7 @@ async def reserve(
             detail="Too many reservations from this address; retry shortly.",
         )
         user_id = await service.guest_buyer(res, body.buyer.email, body.buyer.name)
+        guest_email = accounts.normalize_email(body.buyer.email)
     else:
         user_id = claims.user_id
     hit = await limiter.hit(f"reserve:user:{user_id}", res.settings.reserve_rate_limit, 60)
@@ -219,6 +221,7 @@ async def reserve(
                 for x in body.lines
             ],
             promo_code=body.promo_code,
+            guest_email=guest_email,
         )
     key = url = None
     if claims is None:  # a guest: the key to the booking

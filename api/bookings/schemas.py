@@ -7,17 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from api.auth.schemas import Email, FullName
+from api.auth.schemas import GuestBuyer
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
-
-
-class GuestBuyer(BaseModel):
-    """Guest checkout (issue 32): who buys, without an account."""
-
-    model_config = ConfigDict(extra="forbid")
-    email: Email
-    name: Annotated[FullName, Field(min_length=1)]
 
 
 class ReserveLineIn(BaseModel):

@@ -245,20 +245,30 @@ async def admitted(
     user_id: uuid.UUID | None,
     event_id: uuid.UUID,
     token: str | None,
+    guest_email: str | None = None,
 ) -> waitingroom.Admission | None:
     """The waiting room's step of the reserve path (docs/waiting-room.md): report saturation
     (an ``auto`` queue turns on), then, while the on-sale is queued, insist on a genuine, live
-    admission token for this event (and buyer, when known). Returns the token's admission, or
+    admission token for this event (and buyer, when known; a guest's — ``guest_email``, the
+    normalized email of a guest reserve — must be a guest admission for that email, issue 32).
+    Returns the token's admission, or
     None when the reserve may go on without one. Signature and expiry only: no database read,
     and at most one Redis read per process every half second."""
     if valve.in_flight >= SATURATED_SHARE * valve.limit:
         await room.note_saturation(event_id, settings.queue_saturation_seconds, shed=valve.full)
-    found = (
-        waitingroom.read_admission_token(settings.jwt_secret, token, event_id)
-        if token is not None
-        else None
-    )
-    if found is not None and user_id is not None and found.user_id != user_id:
+    found: waitingroom.Admission | None = None
+    if token is not None and guest_email is not None:
+        found = waitingroom.read_guest_admission_token(
+            settings.jwt_secret, token, event_id, guest_email
+        )
+    elif token is not None:
+        found = waitingroom.read_admission_token(settings.jwt_secret, token, event_id)
+    if (
+        found is not None
+        and guest_email is None
+        and user_id is not None
+        and found.user_id != user_id
+    ):
         found = None
     if found is None and await room.required(event_id, settings.queue_saturation_seconds):
         raise AdmissionRequired() if token is None else AdmissionInvalid()
@@ -279,6 +289,7 @@ async def reserve(
     admission_token: str | None = None,
     lines: list[ReserveLine] | None = None,
     promo_code: str | None = None,
+    guest_email: str | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
@@ -297,6 +308,7 @@ async def reserve(
             user_id=user_id,
             event_id=event_id,
             token=admission_token,
+            guest_email=guest_email,
         )
         if entry is not None and idempotency_key is None:
             idempotency_key = entry.idempotency_key

@@ -36,7 +36,7 @@ class TicketBrief(BaseModel):
     booking_id: uuid.UUID
     seat: int
     label: str
-    holder_name: str
+    holder_name: str = Field(description="the attendee named for this ticket, else the buyer")
 
 
 class RedeemOut(BaseModel):

@@ -14,6 +14,7 @@ from api.organizations.deps import EventManager
 from api.organizer.service import own_event
 from api.problems import problem_responses
 from api.questions.schemas import (
+    AnswersDeadline,
     AttendeesIn,
     AttendeesOut,
     QuestionCreate,
@@ -28,6 +29,7 @@ from evently import accounts, bookings, questions, transfers
 from evently.db.models import Booking
 from evently.errors import (
     AlreadyCheckedIn,
+    AnswersClosed,
     AnswersInvalid,
     BookingNotConfirmed,
     BookingNotFound,
@@ -117,14 +119,15 @@ async def _booking(session: SessionDep, booking_id: uuid.UUID, user_id: uuid.UUI
 @router.put(
     "/bookings/{booking_id}/attendees",
     response_model=AttendeesOut,
-    responses=problem_responses(BookingNotFound, AnswersInvalid, InvalidEmail),
+    responses=problem_responses(BookingNotFound, AnswersInvalid, InvalidEmail, AnswersClosed),
     summary="Name the attendees (one per seat, in order) and answer the event's questions",
 )
 async def put_attendees(
     booking_id: uuid.UUID, body: AttendeesIn, user: BookingUser, session: SessionDep
 ) -> AttendeesOut:
     """Replaces what was given before. Per-ticket answers sit with each attendee, per-booking
-    ones in `answers` (keys: question ids). With the buyer's token or the booking's key."""
+    ones in `answers` (keys: question ids). With the buyer's token or the booking's key.
+    After the organizer's deadline (`answers_until`): 409 `answers_closed`."""
     booking = await _booking(session, booking_id, user.id)
     attendees = [
         {
@@ -136,7 +139,8 @@ async def put_attendees(
     ]
     row = await questions.save(session, booking, attendees, body.answers)
     await session.refresh(row, ["updated_at"])
-    return AttendeesOut.of(booking.id, row)
+    until = await questions.answers_until(session, booking.event_id)
+    return AttendeesOut.of(booking.id, row, until)
 
 
 @router.get(
@@ -149,7 +153,10 @@ async def get_attendees(
     booking_id: uuid.UUID, user: BookingUser, session: SessionDep
 ) -> AttendeesOut:
     booking = await _booking(session, booking_id, user.id)
-    return AttendeesOut.of(booking.id, await questions.of_booking(session, booking.id))
+    row = await questions.of_booking(session, booking.id)
+    return AttendeesOut.of(
+        booking.id, row, await questions.answers_until(session, booking.event_id)
+    )
 
 
 # ---- ticket transfer (issue 32) ------------------------------------------------------------
@@ -211,4 +218,20 @@ async def put_transfer_policy(
 ) -> TransferPolicy:
     event = await own_event(session, event_id, access.organization.id)
     await transfers.set_policy(session, event.id, allowed=body.allowed, deadline=body.deadline)
+    return body
+
+
+@router.put(
+    "/organizations/{org_id}/events/{event_id}/answers-deadline",
+    response_model=AnswersDeadline,
+    responses=problem_responses(EventNotFound),
+    summary="Until when buyers may name attendees and change answers (owners, managers)",
+)
+async def put_answers_deadline(
+    event_id: uuid.UUID, body: AnswersDeadline, access: EventManager, session: SessionDep
+) -> AnswersDeadline:
+    """After `attendee_answers_until`, `PUT /bookings/{booking_id}/attendees` answers 409
+    `answers_closed` (null: no deadline, the default). Confirming a booking is not affected."""
+    event = await own_event(session, event_id, access.organization.id)
+    await questions.set_answers_until(session, event.id, body.attendee_answers_until)
     return body

@@ -91,16 +91,33 @@ class AttendeesOut(BaseModel):
     attendees: list[dict[str, Any]]
     answers: dict[str, Any]
     updated_at: datetime | None
+    answers_until: datetime | None = Field(
+        default=None,
+        description="the organizer's deadline: later changes answer 409 `answers_closed` "
+        "(null: none)",
+    )
 
     @classmethod
-    def of(cls, booking_id: uuid.UUID, row: BookingAttendees | None) -> AttendeesOut:
+    def of(
+        cls,
+        booking_id: uuid.UUID,
+        row: BookingAttendees | None,
+        answers_until: datetime | None = None,
+    ) -> AttendeesOut:
         if row is None:
-            return cls(booking_id=booking_id, attendees=[], answers={}, updated_at=None)
+            return cls(
+                booking_id=booking_id,
+                attendees=[],
+                answers={},
+                updated_at=None,
+                answers_until=answers_until,
+            )
         return cls(
             booking_id=booking_id,
             attendees=list(row.attendees),
             answers=dict(row.answers),
             updated_at=row.updated_at,
+            answers_until=answers_until,
         )
 
 
@@ -122,4 +139,13 @@ class TransferPolicy(BaseModel):
     allowed: bool = True
     deadline: datetime | None = Field(
         default=None, description="transfers end then (default: when the event starts)"
+    )
+
+
+class AnswersDeadline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attendee_answers_until: datetime | None = Field(
+        default=None,
+        description="after it, `PUT /bookings/{booking_id}/attendees` answers 409 "
+        "`answers_closed` (null: no deadline)",
     )

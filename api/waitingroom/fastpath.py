@@ -75,18 +75,32 @@ class WaitingRoomFastPath:
         if (scope["method"] == "GET") != (ticket is not None):
             return None
         request = Request(scope)
+        res = app.state.resources
+        event_id = uuid.UUID(match["event"])
+        room = waiting_room(request)
+        out: QueueTicketOut
+        if ticket is not None and ticket.startswith("g"):
+            # a guest's place (issue 32): the signed ticket is all it takes
+            guest = waitingroom.read_queue_ticket(res.settings.jwt_secret, event_id, ticket)
+            if guest is None or guest.guest_tag is None:
+                return None
+            line = await room.line(event_id, guest.place)
+            out = service.status(
+                res.settings, event_id, guest.user_id, guest.place, line, guest.guest_tag
+            )
+            return out.model_dump_json().encode()
+        if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in (
+            request.headers
+        ):
+            return None  # a body (a guest's join, or a mistake): the endpoint judges it
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        res = app.state.resources
         try:
             claims = decode_access_token(res.settings, token.strip())
         except EventlyError:
             return None
-        event_id = uuid.UUID(match["event"])
-        room = waiting_room(request)
-        out: QueueTicketOut
         if ticket is None:
             out = await service.join(
                 res.engine,
@@ -98,7 +112,7 @@ class WaitingRoomFastPath:
             )
         else:
             found = waitingroom.read_queue_ticket(res.settings.jwt_secret, event_id, ticket)
-            if found is None or found.user_id != claims.user_id:
+            if found is None or found.guest_tag is not None or found.user_id != claims.user_id:
                 return None
             line = await room.line(event_id, found.place)
             out = service.status(res.settings, event_id, claims.user_id, found.place, line)

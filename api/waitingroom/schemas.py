@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth.schemas import GuestBuyer
 from evently.enums import QueueState
+
+
+class QueueJoinRequest(BaseModel):
+    """A guest's join (issue 32): without a bearer token, who will buy."""
+
+    model_config = ConfigDict(extra="forbid")
+    buyer: GuestBuyer = Field(
+        description="guest checkout: only without a bearer token; the admission is good for a "
+        "guest reserve with this email (docs/buyers.md)"
+    )
 
 
 class QueueTicketOut(BaseModel):

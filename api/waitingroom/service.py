@@ -6,6 +6,7 @@ import logging
 import math
 import time
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,9 +26,19 @@ _running: dict[uuid.UUID, float] = {}  # event → when this process last made s
 
 
 def status(
-    settings: Settings, event_id: uuid.UUID, user_id: uuid.UUID, place: int, line: Line
+    settings: Settings,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    place: int,
+    line: Line,
+    guest_tag: str | None = None,
 ) -> QueueTicketOut:
-    ticket = waitingroom.queue_ticket(settings.jwt_secret, event_id, user_id, place)
+    """The place's answer (``guest_tag``: a guest's place, ``user_id`` its guest session)."""
+    secret = settings.jwt_secret
+    if guest_tag is None:
+        ticket = waitingroom.queue_ticket(secret, event_id, user_id, place)
+    else:
+        ticket = waitingroom.guest_queue_ticket(secret, event_id, user_id, place, guest_tag)
     common = {"queue_ticket": ticket, "event_id": event_id}
     if line.admitted_through >= place:
         admitted_at_ms = line.admitted_at_ms or int(time.time() * 1000)
@@ -47,7 +58,11 @@ def status(
             estimated_wait_seconds=0,
             poll_after_seconds=0,
             admission_token=waitingroom.admission_token(
-                settings.jwt_secret, event_id, user_id, place, expires_at
+                secret, event_id, user_id, place, expires_at
+            )
+            if guest_tag is None
+            else waitingroom.guest_admission_token(
+                secret, event_id, user_id, place, expires_at, guest_tag
             ),
             admission_expires_at=expires_at,
         )
@@ -82,6 +97,36 @@ async def join(
 ) -> QueueTicketOut:
     """A place in the line (the same one when asked again), kept in Redis before the answer
     (the admission tick copies it to Postgres)."""
+    row = await _open_line(engine, event_id)
+    immediate = row.queue == QueueMode.AUTO and not await room.saturated(event_id)
+    place = await room.join(event_id, user_id, immediate=immediate)
+    await _ensure_admission(settings, temporal, event_id, row.organization_id)
+    return status(settings, event_id, user_id, place.place, place.line)
+
+
+async def join_as_guest(
+    engine: AsyncEngine,
+    settings: Settings,
+    temporal: TemporalClient,
+    room: WaitingRoom,
+    *,
+    event_id: uuid.UUID,
+    email: str,
+) -> QueueTicketOut:
+    """A guest's place (issue 32): a new place at the back of the line for a new guest session,
+    bound to the (normalized) email; admitted in join order like everyone's, and its admission
+    token is good for a guest reserve with that email only (docs/buyers.md)."""
+    row = await _open_line(engine, event_id)
+    immediate = row.queue == QueueMode.AUTO and not await room.saturated(event_id)
+    session_id = uuid.uuid4()
+    place = await room.join(event_id, session_id, immediate=immediate)
+    await _ensure_admission(settings, temporal, event_id, row.organization_id)
+    tag = waitingroom.guest_tag(settings.jwt_secret, email)
+    return status(settings, event_id, session_id, place.place, place.line, tag)
+
+
+async def _open_line(engine: AsyncEngine, event_id: uuid.UUID) -> Any:
+    """The event's on-sale facts, when its waiting room can be joined."""
     row = await waitingroom.on_sale_facts(engine, event_id)
     if row is None:
         raise EventNotFound()
@@ -89,10 +134,7 @@ async def join(
         raise EventNotOnSale()
     if row.queue == QueueMode.OFF:
         raise QueueOff()
-    immediate = row.queue == QueueMode.AUTO and not await room.saturated(event_id)
-    place = await room.join(event_id, user_id, immediate=immediate)
-    await _ensure_admission(settings, temporal, event_id, row.organization_id)
-    return status(settings, event_id, user_id, place.place, place.line)
+    return row
 
 
 async def _ensure_admission(

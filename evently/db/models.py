@@ -294,6 +294,8 @@ class Event(Base):
         Boolean, default=True, server_default=text("true")
     )
     transfer_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # attendees' answers (issue 32): changeable until then (NULL: no deadline)
+    attendee_answers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
@@ -458,7 +460,8 @@ class QueueEntry(Base):
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    # an account's user id, or a guest session's id (issue 32: no account, no reference)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger)
     joined_at: Mapped[datetime] = _created()
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evently.enums import CheckinResult
+from evently.tickets import store
 
 # ``a``: the scan's typed arguments; admit only a valid, unadmitted ticket of the right event
 # (and one not promised to an accepted refund: ``refund_change``, evently/booking_changes.py)
@@ -157,12 +158,15 @@ async def redeem(
     ).first()
     if row is None:
         return None
+    # the ticket's attendee (issue 32: a name given for its seat, or the name it was transferred
+    # to) rather than the buyer; the door is told the name only, never the answers
+    attendee = (await store.attendee_names(conn, row.booking_id)).get(row.ticket_id)
     return Scan(
         ticket_id=row.ticket_id,
         event_id=row.event_id,
         booking_id=row.booking_id,
         seat=row.seat,
-        holder_name=row.holder_name,
+        holder_name=attendee or row.holder_name,
         device_id=row.device_id,
         result=CheckinResult(row.result),
         conflict=bool(row.conflict),

@@ -230,6 +230,15 @@ async def test_a_guest_buys_opens_the_mailed_link_elsewhere_and_claims_it_once_v
         await expect(other.locator("#booking-summary")).to_have_text(
             "We could not find this booking."
         )
+        # and the API behind the page: 404 for the booking and its PDF, as for a stranger
+        wrong_key = wrong.rsplit("=", 1)[1]
+        for path in (
+            f"/api/v1/bookings/{booking_id}",
+            f"/api/v1/bookings/{booking_id}/tickets.pdf",
+        ):
+            r = await other.request.get(f"{path}?key={wrong_key}")
+            assert r.status == 404, (path, r.status)
+            assert (await r.json())["code"] == "booking_not_found"
     await shot(other, screenshots, "43-guest-link-tampered")
     problems.check()
     await other.context.close()

@@ -42,6 +42,13 @@
     promo_code_expired: "That promo code is not valid any more (or not yet).",
     promo_code_used_up: "That promo code has been used up.",
     promo_code_not_applicable: "That promo code does not apply to this ticket type.",
+    answers_required: "Some required questions are not answered yet: see the marked fields.",
+    answers_closed: "The organizer no longer accepts changes to attendees' names and answers.",
+    transfer_closed: "This event's tickets can no longer be transferred.",
+    ticket_revoked: "This ticket was transferred already: its code no longer works.",
+    already_checked_in: "This ticket was used at the door already; it cannot be transferred.",
+    booking_not_confirmed: "Tickets can be transferred once the booking is paid.",
+    invalid_email: "Check the email address: it does not look right.",
   };
   const explain = (p) => (p && (MESSAGES[p.code] || p.detail || p.title)) || "Something went wrong. Please try again.";
 
@@ -328,7 +335,7 @@
         if (res.status === 403 && res.data && res.data.code === "admission_required") {
           // a queued on-sale: take a place in the waiting room, wait for admission, then
           // reserve with the admission token (docs/waiting-room.md)
-          res = await waitingRoom(eventId, msg, reserve);
+          res = await waitingRoom(eventId, msg, reserve, body.buyer);
           if (res === null) {
             button.disabled = false;
             return;
@@ -368,8 +375,10 @@
   // The waiting room: one place per buyer and event (asking again gives the same place); the
   // page asks for its state when the server says to, and reserves once admitted. Returns the
   // reserve's answer, or null when there is nothing to reserve (sold out, or the place lapsed).
-  async function waitingRoom(eventId, msg, reserve) {
-    let q = await api("POST", `/api/v1/events/${eventId}/queue`);
+  // A guest (issue 32) joins with the buyer's email: a place of its own, whose admission is good
+  // for a guest reserve with that email.
+  async function waitingRoom(eventId, msg, reserve, buyer) {
+    let q = await api("POST", `/api/v1/events/${eventId}/queue`, buyer ? { buyer } : undefined);
     for (;;) {
       if (q.status !== 200 && q.status !== 201) {
         show(msg, explain(q.data), "error");
@@ -403,6 +412,254 @@
     }
   }
 
+  // ---- attendees and questions (issue 32) --------------------------------------------------
+  // One fieldset per seat (in the booking's order: its lines in order, each line's seats in a
+  // row — the i-th attendee names the i-th ticket) and one for the booking. The API's rules
+  // (evently/questions.py): blank text is no answer, a required checkbox must be ticked, a
+  // required multiple choice needs an option, a country is two capital letters.
+  const seatTypes = (b) => {
+    const lines = b.lines || [];
+    if (!lines.length) return Array.from({ length: b.quantity }, () => null);
+    const seats = [];
+    for (const l of lines) for (let i = 0; i < l.quantity; i++) seats.push({ id: l.ticket_type_id, name: l.name });
+    return seats;
+  };
+  const applies = (q, type) => !q.ticket_type_ids || !q.ticket_type_ids.length || (type !== null && q.ticket_type_ids.includes(type.id));
+  const answered = (q, v) => (q.kind === "checkbox" ? v === true : Array.isArray(v) ? v.length > 0 : typeof v === "string" && v.trim() !== "");
+  const invalidAnswer = (q, v) => {
+    if (q.kind === "country" && typeof v === "string" && v && !/^[A-Z]{2}$/.test(v)) return "Enter the country's two-letter code, for example NO or DE.";
+    if (q.kind === "text" && typeof v === "string" && v.length > 1000) return "At most 1000 characters.";
+    return "";
+  };
+  function questionField(q, prefix, value) {
+    const id = `${prefix}-q-${q.id}`;
+    const label = q.required ? `${q.label} (required)` : q.label;
+    const error = el("p", { class: "field-error", id: `${id}-error`, hidden: "" });
+    let node;
+    let read;
+    let targets;
+    if (q.kind === "checkbox") {
+      const input = el("input", { type: "checkbox", id, "aria-describedby": error.id });
+      if (q.required) input.required = true;
+      input.checked = value === true;
+      node = el("div", { class: "field" }, el("div", { class: "field check" }, input, el("label", { for: id, text: label })), error);
+      read = () => input.checked;
+      targets = [input];
+    } else if (q.kind === "multiple_choice") {
+      const boxes = (q.options || []).map((o, i) => {
+        const box = el("input", { type: "checkbox", id: `${id}-${i}`, value: o, "aria-describedby": error.id });
+        box.checked = Array.isArray(value) && value.includes(o);
+        return box;
+      });
+      node = el("fieldset", { class: "field", id },
+        el("legend", { text: label }),
+        ...boxes.map((box, i) => el("div", { class: "field check" }, box, el("label", { for: box.id, text: q.options[i] }))),
+        error);
+      read = () => boxes.filter((x) => x.checked).map((x) => x.value);
+      targets = boxes;
+    } else if (q.kind === "choice") {
+      const select = el("select", { id, "aria-describedby": error.id },
+        el("option", { value: "", text: "Choose…" }),
+        ...(q.options || []).map((o) => el("option", { value: o, text: o })));
+      if (q.required) select.required = true;
+      select.value = typeof value === "string" ? value : "";
+      node = el("div", { class: "field" }, el("label", { for: id, text: label }), select, error);
+      read = () => select.value || null;
+      targets = [select];
+    } else {
+      const country = q.kind === "country";
+      const input = el("input", { type: "text", id, maxlength: country ? "2" : "1000", autocomplete: country ? "country" : "off", "aria-describedby": error.id });
+      if (q.required) input.required = true;
+      input.value = typeof value === "string" ? value : "";
+      const hint = country ? el("span", { class: "muted small", text: "Two-letter code, for example NO" }) : null;
+      node = el("div", { class: "field" }, el("label", { for: id, text: label }), hint, input, error);
+      read = () => {
+        const v = input.value.trim();
+        return v ? (country ? v.toUpperCase() : input.value) : null;
+      };
+      targets = [input];
+    }
+    node.dataset.question = q.id;
+    const setError = (text) => {
+      show(error, text, "error");
+      for (const t of targets) t.setAttribute("aria-invalid", text ? "true" : "false");
+    };
+    return { q, node, read, setError, focus: () => targets[0] && targets[0].focus() };
+  }
+  // Builds the form when the event asks questions; returns { save, markRequired } or null.
+  async function attendeesForm(bookingId, b) {
+    const form = $("#attendees-form");
+    if (!form) return null;
+    const e = await api("GET", `/api/v1/events/${b.event_id}`);
+    const questions = e.status === 200 ? e.data.questions || [] : [];
+    if (!questions.length) return null;
+    const got = await api("GET", `/api/v1/bookings/${bookingId}/attendees`);
+    const prior = got.status === 200 ? got.data : { attendees: [], answers: {}, answers_until: null };
+    const msg = $("#attendees-message");
+    const seats = seatTypes(b).map((type, i) => {
+      const given = prior.attendees[i] || {};
+      const prefix = `attendee-${i + 1}`;
+      const name = el("input", { type: "text", id: `${prefix}-name`, autocomplete: "off", maxlength: "200" });
+      name.value = given.name || "";
+      const email = el("input", { type: "email", id: `${prefix}-email`, autocomplete: "off", maxlength: "320" });
+      email.value = given.email || "";
+      const fields = questions.filter((q) => q.per === "ticket" && applies(q, type)).map((q) => questionField(q, prefix, (given.answers || {})[q.id]));
+      const fieldset = el("fieldset", { class: "seat-fields", "data-seat": String(i + 1) },
+        el("legend", { text: `Ticket ${i + 1}${type ? ` · ${type.name}` : ""}` }),
+        el("div", { class: "field" }, el("label", { for: name.id, text: "Name" }), name),
+        el("div", { class: "field" }, el("label", { for: email.id, text: "Email (optional)" }), email),
+        ...fields.map((f) => f.node));
+      return { fieldset, name, email, fields };
+    });
+    const bookingFields = questions.filter((q) => q.per === "booking").map((q) => questionField(q, "booking", prior.answers[q.id]));
+    const parts = seats.map((x) => x.fieldset);
+    if (bookingFields.length) {
+      parts.push(el("fieldset", { class: "seat-fields", "data-seat": "booking" }, el("legend", { text: "About this booking" }), ...bookingFields.map((f) => f.node)));
+    }
+    if (prior.answers_until) {
+      parts.push(el("p", { class: "muted small", id: "answers-until", text: `You can change these until ${when(prior.answers_until)}.` }));
+    }
+    $("#attendees-fields").replaceChildren(...parts);
+    form.hidden = false;
+    const all = () => [...seats.flatMap((x) => x.fields), ...bookingFields];
+    const answersOf = (fields) => {
+      const out = {};
+      for (const f of fields) {
+        const v = f.read();
+        if (v !== null && !(Array.isArray(v) && !v.length)) out[f.q.id] = v;
+      }
+      return out;
+    };
+    const validate = () => {
+      let first = null;
+      for (const f of all()) {
+        const v = f.read();
+        const text = f.q.required && !answered(f.q, v) ? "Please answer this question." : invalidAnswer(f.q, v);
+        f.setError(text);
+        if (text && !first) first = f;
+      }
+      return first;
+    };
+    const save = async () => {
+      const first = validate();
+      if (first) {
+        show(msg, MESSAGES.answers_required, "error");
+        first.focus();
+        return false;
+      }
+      const body = {
+        attendees: seats.map((x) => {
+          const a = { name: x.name.value.trim(), answers: answersOf(x.fields) };
+          if (x.email.value.trim()) a.email = x.email.value.trim();
+          return a;
+        }),
+        answers: answersOf(bookingFields),
+      };
+      const button = $("#save-attendees");
+      button.disabled = true;
+      const r = await api("PUT", `/api/v1/bookings/${bookingId}/attendees`, body);
+      button.disabled = false;
+      if (r.status === 200) {
+        show(msg, "Attendees saved.", "ok");
+        return true;
+      }
+      show(msg, explain(r.data), "error");
+      if (r.data && r.data.code === "invalid_email") {
+        const bad = seats.find((x) => x.email.value.trim() && r.data.detail && r.data.detail.includes(x.email.value.trim())) || seats.find((x) => x.email.value.trim());
+        if (bad) bad.email.focus();
+      }
+      return false;
+    };
+    // the API's 422 answers_required names the questions: mark the unanswered ones
+    const markRequired = (problem) => {
+      let first = null;
+      for (const f of all()) {
+        if (problem.detail && problem.detail.includes(f.q.id) && !answered(f.q, f.read())) {
+          f.setError("Please answer this question.");
+          if (!first) first = f;
+        }
+      }
+      show(msg, MESSAGES.answers_required, "error");
+      if (first) first.focus();
+    };
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await save();
+    });
+    return { save, markRequired };
+  }
+
+  // A confirmed booking's valid tickets, each with a "Transfer this ticket" form (issue 32):
+  // the ticket's code stops working and the new attendee gets a new ticket by email.
+  async function ticketTransfers(bookingId) {
+    const section = $("#booking-tickets");
+    const rows = $("#ticket-rows");
+    const msg = $("#transfer-message");
+    if (!section) return;
+    const load = async () => {
+      for (let i = 0; i < 10; i++) {
+        const t = await api("GET", `/api/v1/bookings/${bookingId}/tickets`);
+        if (t.status === 200 && t.data.tickets.length) return t.data.tickets;
+        await sleep(1000); // tickets are issued just after the confirmation
+      }
+      return [];
+    };
+    const row = (tk) => {
+      const formId = `transfer-${tk.id}`;
+      const toggle = el("button", { type: "button", class: "secondary transfer-toggle", "aria-expanded": "false", "aria-controls": formId, text: "Transfer this ticket" });
+      const name = el("input", { type: "text", id: `${formId}-name`, autocomplete: "off", maxlength: "200", required: "" });
+      const email = el("input", { type: "email", id: `${formId}-email`, autocomplete: "off", maxlength: "320", required: "" });
+      const error = el("p", { class: "field-error", id: `${formId}-error`, role: "alert", hidden: "" });
+      name.setAttribute("aria-describedby", error.id);
+      email.setAttribute("aria-describedby", error.id);
+      const submit = el("button", { type: "submit", text: "Transfer" });
+      const form = el("form", { id: formId, class: "transfer-form", novalidate: "", hidden: "", "aria-label": `Transfer ${tk.label}` },
+        el("p", { class: "muted small", text: "The new attendee gets a new ticket by email; this ticket's code stops working at the door." }),
+        el("div", { class: "field" }, el("label", { for: name.id, text: "New attendee's name" }), name),
+        el("div", { class: "field" }, el("label", { for: email.id, text: "New attendee's email" }), email),
+        error, submit);
+      toggle.addEventListener("click", () => {
+        const opening = form.hidden;
+        form.hidden = !opening;
+        toggle.setAttribute("aria-expanded", String(opening));
+        if (opening) name.focus();
+      });
+      form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const body = { name: name.value.trim(), email: email.value.trim() };
+        name.setAttribute("aria-invalid", body.name ? "false" : "true");
+        email.setAttribute("aria-invalid", body.email ? "false" : "true");
+        if (!body.name || !body.email) {
+          show(error, "Enter the new attendee's name and email address.", "error");
+          (body.name ? email : name).focus();
+          return;
+        }
+        submit.disabled = true;
+        const r = await api("POST", `/api/v1/bookings/${bookingId}/tickets/${tk.id}/transfer`, body);
+        submit.disabled = false;
+        if (r.status === 200) {
+          await draw();
+          show(msg, `Transferred to ${r.data.name}: their new ticket is on its way to ${r.data.email}.`, "ok");
+          msg.focus();
+          return;
+        }
+        show(error, explain(r.data), "error");
+        if (r.data && r.data.code === "invalid_email") {
+          email.setAttribute("aria-invalid", "true");
+          email.focus();
+        }
+      });
+      return el("li", { class: "ticket-row", "data-ticket-id": tk.id }, el("span", { class: "ticket-label", text: `${tk.label} ` }), toggle, form);
+    };
+    const draw = async () => {
+      const valid = (await load()).filter((t) => t.status === "valid");
+      rows.replaceChildren(...valid.map(row));
+      section.hidden = !valid.length;
+    };
+    msg.tabIndex = -1;
+    await draw();
+  }
+
   // ---- checkout: the true countdown, payment, pending and expiry ---------------------------
   async function checkoutPage() {
     const bookingId = $("#checkout").dataset.bookingId;
@@ -416,6 +673,8 @@
     let booking = null;
     let stripe = null;
     let card = null;
+    let attendees = null; // the questions' form (a promise), once the booking is known
+    let transfers = null;
 
     const fetchBooking = async () => {
       for (;;) {
@@ -465,6 +724,9 @@
     const render = (b) => {
       booking = b;
       if (b.status === "held") showRefundPolicy(b);
+      if ((b.status === "held" || b.status === "confirmed") && !attendees) attendees = attendeesForm(bookingId, b);
+      if (b.status === "confirmed" && !transfers) transfers = ticketTransfers(bookingId);
+      if (b.status !== "held" && b.status !== "confirmed") $("#attendees-form").hidden = true;
       summary.textContent = `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}`;
       summary.dataset.status = b.status;
       const linesNode = $("#booking-lines");
@@ -532,6 +794,12 @@
       e.preventDefault();
       const button = $("#pay");
       button.disabled = true;
+      // the questions first: nothing is charged while a required answer is missing
+      const questions = attendees ? await attendees : null;
+      if (questions && !(await questions.save())) {
+        button.disabled = false;
+        return;
+      }
       show(msg, "Paying…", "info");
       let method;
       if (stripe) {
@@ -564,6 +832,11 @@
           const b = await fetchBooking();
           if (b.status === 200 && b.data.status !== "held") return render(b.data);
         }
+        return;
+      }
+      if (r.data && r.data.code === "answers_required" && questions) {
+        show(msg, "", "error");
+        questions.markRequired(r.data);
         return;
       }
       if (r.data && (r.data.code === "hold_expired" || r.data.code === "booking_not_held")) {
@@ -613,7 +886,10 @@
       item.append(el("h2", {}, el("a", { href: `/events/${b.event_id}`, text: await names.get(b.event_id) })),
         el("p", { class: "booking-status", text: `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}` }));
       if (b.status === "held") item.append(el("p", {}, el("a", { href: `/checkout/${b.id}`, text: "Pay now" })));
-      if (b.status === "confirmed") item.append(await tickets(b.id));
+      if (b.status === "confirmed") {
+        item.append(await tickets(b.id));
+        item.append(el("p", {}, el("a", { href: `/checkout/${b.id}`, text: "Attendees and ticket transfers" })));
+      }
     }
   }
   async function tickets(bookingId) {

@@ -4,16 +4,21 @@ missing blocks confirmation with 422 answers_required naming the question."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from datetime import datetime, timedelta
 
 import httpx
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text
 
 from evently.infra.resources import Resources
+from tests.support.door import door_member
 from tests.support.factories import make_account, unique_email
 from tests.support.organizations import Org, make_org, org_event, org_venue
+from tests.support.tickets import new_nonce
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -165,9 +170,87 @@ async def test_questions_crud_public_and_required_answers_block_confirmation(
     assert row["Shirt size"] == "M | "
     assert row["Invoice needed"] == "yes"
 
+    # the door scanner's admitted answer names the ticket's attendee (the name only)
+    staff = await door_member(resources, org.id)
+    listed = await client.get(f"/api/v1/bookings/{booking_id}/tickets", params={"key": key})
+    assert listed.status_code == 200, listed.text
+    first, second = sorted(listed.json()["tickets"], key=lambda t: t["seat"])
+    for ticket, name in ((first, "Ada Lovelace"), (second, "Bob")):
+        scan = {"secret": ticket["secret"], "nonce": new_nonce(), "device_id": "gate-q"}
+        r = await client.post("/api/v1/checkin/redeem", json=scan, headers=staff.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"] == "admitted"
+        assert r.json()["ticket"]["holder_name"] == name
+        assert "ACME" not in r.text
+        assert "Initech" not in r.text
+
     # a removed question is no longer asked
     r = await client.delete(f"{base}/{invoice['id']}", headers=owner)
     assert r.status_code == 204
     r = await client.delete(f"{base}/{invoice['id']}", headers=owner)
     assert r.status_code == 404
     assert r.json()["code"] == "question_not_found"
+
+
+async def test_the_organizers_answer_deadline_closes_changes_at_the_boundary(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    org, event = await _setup(client, resources)
+    owner = org.owner.headers
+    deadline_url = org.url(f"/events/{event['id']}/answers-deadline")
+    r = await client.post(
+        "/api/v1/bookings/reserve",
+        json={
+            "event_id": event["id"],
+            "quantity": 1,
+            "buyer": {"email": unique_email("late"), "name": "Lena Late"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    booking_id, key = r.json()["booking_id"], r.json()["access_key"]
+    url = f"/api/v1/bookings/{booking_id}/attendees"
+    body = {"attendees": [{"name": "Lena Late"}], "answers": {}}
+
+    # only the event's owners and managers set it
+    r = await client.put(
+        deadline_url,
+        json={"attendee_answers_until": None},
+        headers=org.members["finance"].headers,
+    )
+    assert r.status_code == 403
+    # no deadline by default
+    got = (await client.get(url, params={"key": key})).json()
+    assert got["answers_until"] is None
+    assert (await client.put(url, json=body, params={"key": key})).status_code == 200
+
+    # a deadline 2 s from the database's now: changes go through before it, 409 after it
+    async with resources.engine.connect() as conn:
+        now = (await conn.execute(text("SELECT now()"))).scalar_one()
+    until = now + timedelta(seconds=2)
+    r = await client.put(
+        deadline_url, json={"attendee_answers_until": until.isoformat()}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    r = await client.put(url, json=body, params={"key": key})
+    assert r.status_code == 200, r.text
+    assert datetime.fromisoformat(r.json()["answers_until"]) == until
+    closed = None
+    for _ in range(100):  # bounded: the deadline passes within ~2 s
+        r = await client.put(url, json=body, params={"key": key})
+        if r.status_code != 200:
+            closed = r
+            break
+        await asyncio.sleep(0.1)
+    assert closed is not None, "the deadline never closed answers"
+    assert closed.status_code == 409, closed.text
+    assert closed.headers["content-type"].startswith("application/problem+json")
+    assert closed.json()["code"] == "answers_closed"
+    async with resources.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT now()"))).scalar_one() >= until
+    # reading still works; the answers given before the deadline stay
+    got = (await client.get(url, params={"key": key})).json()
+    assert [a["name"] for a in got["attendees"]] == ["Lena Late"]
+    # lifting the deadline opens changes again
+    r = await client.put(deadline_url, json={"attendee_answers_until": None}, headers=owner)
+    assert r.status_code == 200, r.text
+    assert (await client.put(url, json=body, params={"key": key})).status_code == 200

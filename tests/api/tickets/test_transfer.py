@@ -67,6 +67,7 @@ async def test_a_transferred_ticket_is_refused_at_the_door_and_its_replacement_a
     r = await client.post(REDEEM, json=_scan(tickets[new_id]["secret"]), headers=staff.headers)
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "admitted"
+    assert r.json()["ticket"]["holder_name"] == "Carol Newman"  # the door sees the new name
     # an admitted ticket cannot be transferred any more
     r = await client.post(_transfer_url(c, new_id), json=other, headers=c.buyer.headers)
     assert r.status_code == 409
