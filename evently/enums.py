@@ -144,6 +144,8 @@ class NotificationKind(StrEnum):
     PASSWORD_RESET = "password_reset"
     # ticket transfer (issue 32): the new ticket, mailed to its new attendee
     TICKET_TRANSFERRED = "ticket_transferred"
+    # bank transfer (issue 29): a day before the transfer window ends, once per booking
+    TRANSFER_REMINDER = "transfer_reminder"
 
 
 class ReserveOutcome(StrEnum):
@@ -281,3 +283,5 @@ class NoChargeProvider(StrEnum):
     FREE = "free"
     COMP = "comp"
     BOX_OFFICE = "box_office"
+    # issue 29: a bank transfer finance marked as arrived (refunds: paid back by finance)
+    BANK_TRANSFER = "bank_transfer"

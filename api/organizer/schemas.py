@@ -21,8 +21,16 @@ from pydantic import (
 
 from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
+from evently.bank_transfer import BankTransferSetting
 from evently.enums import BookingStatus, EventStatus, QueueMode
 from evently.refund_policy import RefundPolicy, RefundUntil
+
+_BANK_TRANSFER = (
+    'Payment by bank transfer (issue 29): `{"enabled": true, "window_days": 3}` lets buyers '
+    "reserve with `payment_method: bank_transfer`; their seats are held for `window_days` "
+    "(1-30) while the money travels. Needs the organization's bank account "
+    "(`PUT /organizations/{org_id}/bank-account`)."
+)
 
 MAX_CAPACITY = 10_000_000
 
@@ -83,6 +91,9 @@ class EventCreate(BaseModel):
         default_factory=lambda: RefundUntil(mode="until"),
         description=_REFUND_POLICY,
     )
+    bank_transfer: BankTransferSetting = Field(
+        default_factory=BankTransferSetting, description=_BANK_TRANSFER
+    )
 
 
 class EventPatch(BaseModel):
@@ -106,6 +117,7 @@ class EventPatch(BaseModel):
         "reserve path is saturated).",
     )
     refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
+    bank_transfer: BankTransferSetting | None = Field(None, description=_BANK_TRANSFER)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:

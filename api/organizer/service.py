@@ -67,6 +67,7 @@ _AUDITED = (
     "currency",
     "status",
     "refund_policy",
+    "bank_transfer",
 )
 
 
@@ -160,6 +161,7 @@ async def create_event(
         created_by=actor.user_id,
         organization_id=organization_id,
         refund_policy=body.refund_policy,
+        bank_transfer_days=body.bank_transfer.days(),
     )
     await audit.record_by(
         session,
