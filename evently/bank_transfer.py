@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from evently.db.models import Organization
 from evently.enums import BookingChannel, BookingStatus, LateSettlement, NoChargeProvider
@@ -226,6 +226,13 @@ async def remind(conn: AsyncConnection, booking_id: uuid.UUID) -> bool:
     return await conn.scalar(_REMINDER, {"id": booking_id}) is not None
 
 
+# the same in SQL, for lists, filters and exports (``b``: the bookings row)
+SHOWN_STATUS_SQL = """CASE
+    WHEN b.status = 'held' AND b.payment_reference IS NOT NULL THEN 'awaiting_transfer'
+    WHEN b.refund_due AND b.status IN ('expired', 'cancelled') THEN 'refund_due'
+    ELSE b.status END"""
+
+
 def shown_status(status: str, payment_reference: str | None, refund_due: bool) -> str:
     """What buyers and staff see: ``awaiting_transfer`` for a held bank-transfer booking,
     ``refund_due`` for an ended one whose late transfer finance must pay back."""
@@ -233,4 +240,49 @@ def shown_status(status: str, payment_reference: str | None, refund_due: bool) -
         return AWAITING_TRANSFER
     if refund_due and status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         return REFUND_DUE
+    return status
+
+
+# ---- reads for the reserve path ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    window_days: int
+    account: BankDetails
+
+
+_OFFER = text(
+    """
+SELECT e.bank_transfer_days, o.bank_account_holder, o.bank_iban, o.bank_bic
+FROM events e JOIN organizations o ON o.id = e.organization_id WHERE e.id = :id
+"""
+)
+
+
+async def offer(engine: AsyncEngine, event_id: uuid.UUID) -> Offer | None:
+    """The event's bank-transfer window and its organization's account; None when the event
+    takes no transfers (off, no account, or no such event)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_OFFER, {"id": event_id})).first()
+    if row is None or not row.bank_transfer_days or not row.bank_iban:
+        return None
+    account = BankDetails(row.bank_account_holder, row.bank_iban, row.bank_bic)
+    return Offer(row.bank_transfer_days, account)
+
+
+async def reference_of(engine: AsyncEngine, booking_id: uuid.UUID) -> str | None:
+    async with engine.connect() as conn:
+        ref: str | None = await conn.scalar(
+            text("SELECT payment_reference FROM bookings WHERE id = :id"), {"id": booking_id}
+        )
+    return ref
+
+
+async def shown_status_of(engine: AsyncEngine, booking_id: uuid.UUID) -> str:
+    async with engine.connect() as conn:
+        status: str = await conn.scalar(
+            text(f"SELECT {SHOWN_STATUS_SQL} FROM bookings b WHERE b.id = :id"),
+            {"id": booking_id},
+        )
     return status

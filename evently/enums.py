@@ -285,3 +285,17 @@ class NoChargeProvider(StrEnum):
     BOX_OFFICE = "box_office"
     # issue 29: a bank transfer finance marked as arrived (refunds: paid back by finance)
     BANK_TRANSFER = "bank_transfer"
+
+
+class ShownBookingStatus(StrEnum):
+    """A booking's status as buyers and staff see it (issue 29): the stored statuses, with a
+    held bank-transfer booking shown ``awaiting_transfer`` and an ended one whose late transfer
+    finance must pay back shown ``refund_due`` (evently/bank_transfer.py)."""
+
+    HELD = "held"
+    AWAITING_TRANSFER = "awaiting_transfer"
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUND_DUE = "refund_due"
+    REJECTED = "rejected"

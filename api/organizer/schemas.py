@@ -22,7 +22,7 @@ from pydantic import (
 from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.bank_transfer import BankTransferSetting
-from evently.enums import BookingStatus, EventStatus, QueueMode
+from evently.enums import BookingStatus, EventStatus, QueueMode, ShownBookingStatus
 from evently.refund_policy import RefundPolicy, RefundUntil
 
 _BANK_TRANSFER = (
@@ -163,7 +163,7 @@ class _Money(BaseModel):
 
 class OrganizerBookingOut(_Money):
     id: uuid.UUID
-    status: BookingStatus
+    status: ShownBookingStatus
     quantity: int
     buyer: Buyer
     created_at: datetime
@@ -174,12 +174,16 @@ class OrganizerBookingOut(_Money):
     channel: str = Field(
         default="online", description="online (card or free), comp, box_office (issue 29)"
     )
+    payment_reference: str | None = Field(
+        default=None, description="a bank transfer's reference (issue 29)"
+    )
 
     @classmethod
     def of(cls, r: BookingRow) -> OrganizerBookingOut:
         return cls(
             id=r.id,
-            status=BookingStatus(r.status),
+            status=ShownBookingStatus(r.status),
+            payment_reference=r.payment_reference,
             quantity=r.quantity,
             amount=r.amount,
             currency=r.currency,
@@ -229,6 +233,16 @@ class RefundOut(BaseModel):
     booking_id: uuid.UUID
     status: BookingStatus
     refunded: bool
+
+
+class MarkPaidOut(BaseModel):
+    """The booking after finance marked its bank transfer arrived: ``confirmed`` (tickets
+    mailed), ``refund_due`` (the money came after its seats were gone: pay it back), or, in a
+    202, still ``awaiting_transfer``/``expired`` while its workflow settles it."""
+
+    booking_id: uuid.UUID
+    status: ShownBookingStatus
+    payment_reference: str
 
 
 # ---- issue 29: organizer orders (comp, box office) -------------------------------------------
