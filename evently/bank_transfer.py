@@ -211,7 +211,7 @@ _REMINDER = text(
     """
 INSERT INTO notifications (id, user_id, kind, dedupe_key, booking_id, payload)
 SELECT gen_random_uuid(), b.user_id, 'transfer_reminder',
-       'booking:' || b.id || ':transfer_reminder', b.id,
+       'booking:' || b.id || ':' || 'transfer_reminder', b.id,
        jsonb_build_object('event_id', b.event_id, 'quantity', b.quantity)
 FROM bookings b WHERE b.id = :id AND b.status = 'held' AND b.payment_reference IS NOT NULL
 ON CONFLICT (dedupe_key) DO NOTHING
