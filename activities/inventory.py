@@ -12,7 +12,7 @@ from sqlalchemy import text
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from evently import booking_changes, bookings, live
+from evently import bank_transfer, booking_changes, bookings, live
 from evently.enums import BookingChannel, BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
@@ -29,7 +29,9 @@ from workflows.booking.contract import (
     NOT_CONFIRMABLE,
     NOT_RELEASABLE,
     RELEASE_BOOKING,
+    REMIND_TRANSFER,
     RESERVE_SEATS,
+    SETTLE_BANK_TRANSFER,
     SETTLE_LATE_PAYMENT,
     BookingFacts,
     BookingInput,
@@ -95,6 +97,9 @@ class InventoryActivities:
                 promo_code=data.promo_code,
                 comp=data.channel == BookingChannel.COMP,
             )
+            if data.bank_transfer and reservation.status == BookingStatus.HELD:
+                # the reference the buyer writes on the transfer, before the reserve answers
+                await bank_transfer.assign_reference(conn, data.booking_id)
         if counters is not None:
             metrics.BOOKINGS.labels(outcome="reserved").inc()
             await after_seat_change(
@@ -283,3 +288,25 @@ class InventoryActivities:
             await after_seat_change(self.res, self.temporal, counters, counters.available + 1)
             await self.gate.reset(counters.event_id)
         return outcome
+
+    @activity.defn(name=SETTLE_BANK_TRANSFER)
+    async def settle_bank_transfer(self, booking_id: uuid.UUID) -> str:
+        """Finance marked the bank transfer arrived: ``confirmed`` (within the window, or after
+        it with the seats still free) or ``refund_due`` (evently/bank_transfer.py)."""
+        async with self.res.engine.begin() as conn:
+            settled = await bank_transfer.settle(conn, booking_id)
+        if settled.counters is not None:
+            metrics.BOOKINGS.labels(outcome="confirmed").inc()
+            before = settled.counters.available + 1 if settled.taken_again else None
+            await after_seat_change(self.res, self.temporal, settled.counters, before)
+            if settled.taken_again:
+                await self.gate.reset(settled.counters.event_id)
+            await self._tell_buyer(booking_id, settled.counters.event_id, BookingStatus.CONFIRMED)
+        return settled.outcome
+
+    @activity.defn(name=REMIND_TRANSFER)
+    async def remind_bank_transfer(self, booking_id: uuid.UUID) -> bool:
+        """The reminder a day before the transfer window ends (one per booking: its outbox
+        notice is keyed by the booking)."""
+        async with self._autocommit.connect() as conn:
+            return await bank_transfer.remind(conn, booking_id)

@@ -24,14 +24,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from evently.enums import BookingStatus
+from evently.bank_transfer import SHOWN_STATUS_SQL
+from evently.enums import ShownBookingStatus
 
 EXPORT_PAGE = 2000
 
-_ROW = """
-SELECT b.id, b.status, b.quantity, b.amount, b.currency, b.created_at, b.confirmed_at,
+_ROW = f"""
+SELECT b.id, {SHOWN_STATUS_SQL} AS status, b.quantity, b.amount, b.currency, b.created_at,
+       b.confirmed_at,
        b.hold_expires_at, b.ended_at, b.end_reason, b.user_id, u.email, u.full_name,
-       b.channel, b.note,
+       b.channel, b.note, b.payment_reference,
        (SELECT p.provider FROM payments p WHERE p.booking_id = b.id AND p.kind = 'charge'
         AND p.status = 'succeeded') AS payment
 FROM bookings b JOIN users u ON u.id = b.user_id
@@ -58,6 +60,7 @@ class BookingRow:
     channel: str = "online"
     note: str | None = None
     payment: str | None = None
+    payment_reference: str | None = None  # a bank transfer's (issue 29)
 
     @classmethod
     def of(cls, row: Any) -> BookingRow:
@@ -68,13 +71,14 @@ async def list_bookings(
     session: AsyncSession,
     event_id: uuid.UUID,
     *,
-    status: BookingStatus | None,
+    status: ShownBookingStatus | None,
     page: int,
     limit: int,
 ) -> tuple[list[BookingRow], int]:
-    """The event's bookings, newest first, with their buyers."""
+    """The event's bookings, newest first, with their buyers; ``status`` as shown
+    (``awaiting_transfer``, ``refund_due``: evently/bank_transfer.py)."""
     params: dict[str, Any] = {"e": event_id, "s": status, "limit": limit}
-    where = "b.event_id = :e AND (CAST(:s AS text) IS NULL OR b.status = :s)"
+    where = f"b.event_id = :e AND (CAST(:s AS text) IS NULL OR {SHOWN_STATUS_SQL} = :s)"
     total = await session.scalar(
         text(f"SELECT count(*) FROM bookings b WHERE {where}"), {"e": event_id, "s": status}
     )
@@ -122,6 +126,7 @@ BOOKING_COLUMNS = (
     "channel",
     "payment",
     "note",
+    "payment_reference",
 )
 ATTENDEE_COLUMNS = (
     "booking_id",
@@ -169,6 +174,7 @@ def _booking_cells(r: BookingRow) -> list[str]:
             r.channel,
             r.payment,
             r.note,
+            r.payment_reference,
         )
     ]
 
@@ -226,12 +232,12 @@ async def bookings_csv(
     engine: AsyncEngine,
     event_id: uuid.UUID,
     *,
-    status: BookingStatus | None = None,
+    status: ShownBookingStatus | None = None,
     page_size: int = EXPORT_PAGE,
 ) -> AsyncIterator[bytes]:
     """The event's bookings as CSV (header first), oldest first, one page at a time."""
     yield _csv([BOOKING_COLUMNS])
-    extra = "AND b.status = :s" if status is not None else ""
+    extra = f"AND {SHOWN_STATUS_SQL} = :s" if status is not None else ""
     async for page in _pages(engine, event_id, extra, {"s": status} if status else {}, page_size):
         yield _csv([_booking_cells(r) for r in page])
 

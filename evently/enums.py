@@ -146,6 +146,8 @@ class NotificationKind(StrEnum):
     TICKET_TRANSFERRED = "ticket_transferred"
     # issue 33: a day before the event, once per ticket, to its attendee (else the buyer)
     EVENT_REMINDER = "event_reminder"
+    # bank transfer (issue 29): a day before the transfer window ends, once per booking
+    TRANSFER_REMINDER = "transfer_reminder"
 
 
 class ReserveOutcome(StrEnum):
@@ -283,3 +285,19 @@ class NoChargeProvider(StrEnum):
     FREE = "free"
     COMP = "comp"
     BOX_OFFICE = "box_office"
+    # issue 29: a bank transfer finance marked as arrived (refunds: paid back by finance)
+    BANK_TRANSFER = "bank_transfer"
+
+
+class ShownBookingStatus(StrEnum):
+    """A booking's status as buyers and staff see it (issue 29): the stored statuses, with a
+    held bank-transfer booking shown ``awaiting_transfer`` and an ended one whose late transfer
+    finance must pay back shown ``refund_due`` (evently/bank_transfer.py)."""
+
+    HELD = "held"
+    AWAITING_TRANSFER = "awaiting_transfer"
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUND_DUE = "refund_due"
+    REJECTED = "rejected"

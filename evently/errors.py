@@ -650,6 +650,29 @@ class AnswersClosed(Conflict):
     code, title = "answers_closed", "Answers closed"
 
 
+# ---- bank transfer (issue 29, evently/bank_transfer.py) ----------------------------------------
+
+
+class BankTransferNotOffered(Conflict):
+    """The event does not take bank transfers, or its organization has no bank account."""
+
+    code, title = "bank_transfer_not_offered", "Bank transfer not offered"
+
+
+class NotABankTransfer(Conflict):
+    """mark-paid on a booking that was not reserved for payment by bank transfer."""
+
+    code, title, message = (
+        "not_a_bank_transfer",
+        "Not a bank-transfer booking",
+        "This booking is not paid by bank transfer.",
+    )
+
+
+class BankAccountInvalid(Unprocessable):
+    code, title = "bank_account_invalid", "Invalid bank account"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

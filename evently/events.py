@@ -204,6 +204,7 @@ async def create_event(
     status: EventStatus = EventStatus.DRAFT,
     organization_id: uuid.UUID | None = None,
     refund_policy: Any = None,
+    bank_transfer_days: int | None = None,
 ) -> Event:
     """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free, in
     its venue's organization (``organization_id``: the venue must be that organization's)."""
@@ -229,6 +230,7 @@ async def create_event(
         created_by=created_by,
         published_at=func.now() if status == EventStatus.PUBLISHED else None,
         refund_policy=refund_policies.to_json(refund_policy),
+        bank_transfer_days=bank_transfer_days,
     )
     session.add(event)
     await session.flush()
@@ -291,6 +293,8 @@ async def update_event(
         values["event_type"] = values["event_type"].strip().lower()
     if "refund_policy" in values:
         values["refund_policy"] = refund_policies.to_json(values["refund_policy"])
+    if "bank_transfer" in changes:  # issue 29: evently/bank_transfer.py BankTransferSetting
+        values["bank_transfer_days"] = changes["bank_transfer"].days()
     check_schedule(
         values.get("starts_at", current.starts_at), values.get("ends_at", current.ends_at)
     )

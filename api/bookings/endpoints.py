@@ -12,6 +12,8 @@ from api.auth.deps import CurrentUser, OptionalClaims, RateLimiterDep, client_ip
 from api.bookings import service
 from api.bookings.access import BookingUser, KeyHeader, user_for_booking
 from api.bookings.schemas import (
+    AwaitingTransfer,
+    BankAccountOut,
     BookingAccess,
     BookingLineOut,
     BookingOut,
@@ -30,13 +32,14 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_tra
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
-from evently import accounts, bookings, questions, ticket_types
+from evently import accounts, bank_transfer, bookings, questions, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
     AdmissionInvalid,
     AdmissionRequired,
     AnswersRequired,
+    BankTransferNotOffered,
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
@@ -71,7 +74,7 @@ from evently.errors import (
 )
 from evently.infra import metrics
 from evently.inventory.gate import Gate
-from evently.inventory.types import ReserveLine
+from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from workflows.booking import client as booking_client
 from workflows.booking.contract import booking_workflow_id
@@ -108,10 +111,12 @@ def gate(request: Request) -> Gate:
     response_model=ReserveResponse,
     responses={
         202: {
-            "model": PendingBooking,
+            "model": PendingBooking | AwaitingTransfer,
             "description": "The reserve was sent but its answer is late (a slow or failing "
             "server): the booking may still be held. Poll `GET /bookings/{booking_id}` after "
-            "`Retry-After`, or retry with the same `Idempotency-Key`.",
+            "`Retry-After`, or retry with the same `Idempotency-Key`. Or, with "
+            "`payment_method: bank_transfer`: `awaiting_transfer`, the seats held until "
+            "`pay_by` (no `Retry-After`).",
             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         },
         **problem_responses(
@@ -133,6 +138,7 @@ def gate(request: Request) -> Gate:
             PromoCodeExpired,
             PromoCodeUsedUp,
             PromoCodeNotApplicable,
+            BankTransferNotOffered,
             Unprocessable,
         ),
     },
@@ -195,6 +201,11 @@ async def reserve(
         guest_email = accounts.normalize_email(body.buyer.email)
     else:
         user_id = claims.user_id
+    transfer = None
+    if body.payment_method == "bank_transfer":
+        transfer = await bank_transfer.offer(res.engine, body.event_id)
+        if transfer is None:
+            raise BankTransferNotOffered("This event does not take bank transfers; pay by card.")
     hit = await limiter.hit(f"reserve:user:{user_id}", res.settings.reserve_rate_limit, 60)
     if hit.exceeded:
         metrics.RESERVE_REQUESTS.labels(outcome="rate_limited").inc()
@@ -222,6 +233,7 @@ async def reserve(
             ],
             promo_code=body.promo_code,
             guest_email=guest_email,
+            transfer=transfer,
         )
     key = url = None
     if claims is None:  # a guest: the key to the booking
@@ -230,6 +242,8 @@ async def reserve(
         return pending_answer(
             result.booking_id, result.event_id, result.retry_after, access=(key, url)
         )
+    if transfer is not None and result.status == BookingStatus.HELD:
+        return await _awaiting_transfer(res, result, transfer, (key, url))
     return ReserveResponse(
         booking_id=result.booking_id,
         status=result.status,
@@ -241,6 +255,35 @@ async def reserve(
         access_key=key,
         access_url=url,
     )
+
+
+async def _awaiting_transfer(
+    res: ResourcesDep,
+    result: Reservation,
+    transfer: bank_transfer.Offer,
+    access: tuple[str | None, str | None],
+) -> JSONResponse:
+    reference = await bank_transfer.reference_of(res.engine, result.booking_id)
+    # both set by the reserve of a bank-transfer hold
+    assert reference is not None
+    assert result.hold_expires_at is not None
+    body = AwaitingTransfer(
+        booking_id=result.booking_id,
+        pay_by=result.hold_expires_at,
+        amount=result.amount,
+        discount=result.discount,
+        currency=result.currency,
+        payment_reference=reference,
+        bank_account=BankAccountOut(
+            account_holder=transfer.account.account_holder,
+            iban=transfer.account.iban,
+            bic=transfer.account.bic,
+        ),
+        workflow_id=booking_workflow_id(result.booking_id),
+        access_key=access[0],
+        access_url=access[1],
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=202)
 
 
 def pending_answer(

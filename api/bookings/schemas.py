@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from api.auth.schemas import GuestBuyer
+from evently.bank_transfer import shown_status
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
@@ -45,6 +46,13 @@ class ReserveRequest(BaseModel):
         description="guest checkout: only without a bearer token; the booking belongs to this "
         "email and the answer carries its access key (docs/buyers.md)",
     )
+    payment_method: Literal["card", "bank_transfer"] = Field(
+        default="card",
+        description="`card` (default): a hold of minutes, paid with `POST /bookings/confirm`. "
+        "`bank_transfer` (events whose `bank_transfer` is enabled): 202 `awaiting_transfer` "
+        "with a payment reference and the organization's bank account; the seats are held for "
+        "the event's window (docs/payments.md)",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> ReserveRequest:
@@ -68,6 +76,30 @@ class ReserveResponse(BaseModel):
     currency: str
     workflow_id: str
     # guest checkout (issue 32): the key that opens this booking without an account
+    access_key: str | None = None
+    access_url: str | None = None
+
+
+class BankAccountOut(BaseModel):
+    account_holder: str
+    iban: str
+    bic: str | None = None
+
+
+class AwaitingTransfer(BaseModel):
+    """A booking paid by bank transfer (issue 29): its seats are held until `pay_by`; transfer
+    `amount` to `bank_account` quoting `payment_reference`. Finance marks it paid
+    (`POST .../bookings/{booking_id}/mark-paid`); the tickets are then mailed."""
+
+    booking_id: uuid.UUID
+    status: Literal["awaiting_transfer"] = "awaiting_transfer"
+    pay_by: datetime
+    amount: Money
+    discount: Money = Decimal(0)
+    currency: str
+    payment_reference: str
+    bank_account: BankAccountOut
+    workflow_id: str
     access_key: str | None = None
     access_url: str | None = None
 
@@ -156,6 +188,15 @@ class BookingOut(BaseModel):
     refund_failing_since: datetime | None = Field(
         default=None, description="since when the refund owed has been refused (retried)"
     )
+    # issue 29, bank transfer: the reference to quote (shown ``awaiting_transfer`` while the
+    # seats are held), and money that arrived too late (shown ``refund_due``: finance pays back)
+    payment_reference: str | None = None
+    refund_due: bool = False
+
+    @model_validator(mode="after")
+    def _shown_status(self) -> BookingOut:
+        self.status = shown_status(self.status, self.payment_reference, self.refund_due)
+        return self
 
 
 class BookingPage(BaseModel):

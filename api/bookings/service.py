@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
-from evently import accounts, booking_changes, booking_keys, events, refund_policy, waitingroom
+from evently import (
+    accounts,
+    bank_transfer,
+    booking_changes,
+    booking_keys,
+    events,
+    refund_policy,
+    waitingroom,
+)
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -290,6 +298,7 @@ async def reserve(
     lines: list[ReserveLine] | None = None,
     promo_code: str | None = None,
     guest_email: str | None = None,
+    transfer: bank_transfer.Offer | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
@@ -323,6 +332,7 @@ async def reserve(
         idempotency_key,
         lines=lines,
         promo_code=promo_code,
+        transfer=transfer,
     )
     if entry is not None and room is not None:
         # the admission rate's signals: demand, and how fast the reserve path answers
@@ -343,6 +353,7 @@ async def _reserve(
     *,
     lines: list[ReserveLine] | None = None,
     promo_code: str | None = None,
+    transfer: bank_transfer.Offer | None = None,
 ) -> Reservation | Pending:
     booking_id = booking_id_for(user_id, idempotency_key)
     # The valve's slot is taken BEFORE any gate seat, so a seat is only ever taken by a
@@ -376,9 +387,11 @@ async def _reserve(
             event_id=event_id,
             user_id=user_id,
             quantity=quantity,
-            hold_seconds=res.settings.hold_seconds,
+            # a bank transfer (issue 29): the seats are held for the event's whole window
+            hold_seconds=transfer.window_days * 86_400 if transfer else res.settings.hold_seconds,
             lines=lines or [],
             promo_code=promo_code,
+            bank_transfer=transfer is not None,
         )
         # the OrganizationId search attribute: a per-process cache (one Postgres read per event
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)

@@ -12,12 +12,14 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PlainValidator,
     TypeAdapter,
     computed_field,
     field_serializer,
 )
 
+from evently.bank_transfer import BankTransferSetting
 from evently.db.models import Event, Venue
 from evently.inventory.availability import Availability, TypeAvailability
 from evently.refund_policy import RefundPolicy, describe
@@ -112,6 +114,13 @@ class EventOut(BaseModel):
     cancelled_at: datetime | None
     venue: VenueOut
     refund_policy: RefundPolicy
+    bank_transfer_days: int | None = Field(default=None, exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def bank_transfer(self) -> BankTransferSetting:
+        """Whether buyers may pay by bank transfer, and within how many days (issue 29)."""
+        return BankTransferSetting.of_days(self.bank_transfer_days)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -20,6 +20,7 @@ from api.organizations.deps import AnyMember, Owner
 from api.organizations.schemas import (
     AuditEntryOut,
     AuditPage,
+    BankAccountIn,
     MemberCreate,
     MemberOut,
     MemberPage,
@@ -30,7 +31,7 @@ from api.organizations.schemas import (
     OrganizationPatch,
 )
 from api.problems import problem_responses
-from evently import audit, organizations
+from evently import audit, bank_transfer, organizations
 from evently.audit import Actor
 from evently.enums import Role
 from evently.errors import AccountNotFound, AlreadyMember, LastOwner, MemberNotFound
@@ -126,6 +127,36 @@ async def rename_organization(
             target_id=org.id,
             details={"name": {"from": old, "to": org.name}},
         )
+    return _out(access)
+
+
+@router.put(
+    "/{org_id}/bank-account",
+    response_model=OrganizationOut,
+    summary="Set the bank account buyers pay transfers to (owners)",
+)
+async def set_bank_account(
+    body: BankAccountIn, access: Owner, session: SessionDep
+) -> OrganizationOut:
+    """Issue 29: the account holder, IBAN (checked: mod 97) and BIC shown to a buyer who pays
+    by bank transfer (events allow it with `bank_transfer`). Audited
+    (`organization.bank_account_set`)."""
+    org = await bank_transfer.set_bank_account(
+        session,
+        access.organization,
+        account_holder=body.account_holder,
+        iban=body.iban,
+        bic=body.bic,
+    )
+    await audit.record_by(
+        session,
+        access.actor,
+        organization_id=org.id,
+        action="organization.bank_account_set",
+        target_type="organization",
+        target_id=org.id,
+        details=body.model_dump(),
+    )
     return _out(access)
 
 

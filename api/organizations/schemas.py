@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.events.schemas import storable
+from evently.bank_transfer import bank_details, iban_valid, normalize_iban
 from evently.db.models import AuditEntry, Organization, OrganizationMember
 from evently.enums import OrganizationRole
 
@@ -38,6 +39,30 @@ class OrganizationPatch(BaseModel):
     name: OrgName
 
 
+def _iban(value: str) -> str:
+    if not iban_valid(value):
+        raise ValueError("not a valid IBAN (ISO 13616: country, check digits, mod 97)")
+    return normalize_iban(value)
+
+
+class BankAccountIn(BaseModel):
+    """Where buyers paying by bank transfer send the money (issue 29)."""
+
+    model_config = _STRICT
+
+    account_holder: OrgName
+    iban: Annotated[str, StringConstraints(min_length=15, max_length=42), AfterValidator(_iban)]
+    bic: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")] | None
+    ) = None
+
+
+class BankAccountOut(BaseModel):
+    account_holder: str
+    iban: str
+    bic: str | None = None
+
+
 class OrganizationOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -45,6 +70,9 @@ class OrganizationOut(BaseModel):
     created_at: datetime
     role: OrganizationRole | None = Field(
         None, description="the caller's role (null for the platform admin)"
+    )
+    bank_account: BankAccountOut | None = Field(
+        None, description="for payments by bank transfer (null: none set)"
     )
 
     @classmethod
@@ -55,7 +83,15 @@ class OrganizationOut(BaseModel):
             is_default=org.is_default,
             created_at=org.created_at,
             role=OrganizationRole(role) if role else None,
+            bank_account=_bank_account(org),
         )
+
+
+def _bank_account(org: Organization) -> BankAccountOut | None:
+    found = bank_details(org)
+    if found is None:
+        return None
+    return BankAccountOut(account_holder=found.account_holder, iban=found.iban, bic=found.bic)
 
 
 class OrganizationPage(BaseModel):

@@ -37,6 +37,7 @@ from api.organizer.schemas import (
     EventClone,
     EventCreate,
     EventPatch,
+    MarkPaidOut,
     OrderCreate,
     OrderOut,
     OrganizerBookingOut,
@@ -48,7 +49,7 @@ from api.organizer.schemas import (
 )
 from api.problems import problem_responses
 from evently import attendees, events
-from evently.enums import BookingStatus, EventStatus
+from evently.enums import EventStatus, ShownBookingStatus
 from evently.errors import (
     BookingNotActive,
     BookingNotConfirmed,
@@ -66,6 +67,7 @@ from evently.errors import (
     InvalidEmail,
     InvalidSchedule,
     InvalidTransition,
+    NotABankTransfer,
     QuantityTooLarge,
     RefundNotAllowed,
     ReleaseRefused,
@@ -368,11 +370,13 @@ async def list_bookings(
     access: SalesReader,
     session: SessionDep,
     links: PageLinksDep,
-    status: BookingStatus | None = None,
+    status: ShownBookingStatus | None = None,
     page: Page = 1,
     limit: Limit = 50,
 ) -> OrganizerBookingPage:
-    """Newest first; `status` filters (`held`, `confirmed`, `expired`, `cancelled`, `rejected`)."""
+    """Newest first; `status` filters (`held`, `awaiting_transfer`, `confirmed`, `expired`,
+    `cancelled`, `refund_due`, `rejected`): a bank-transfer booking shows `awaiting_transfer`
+    while its seats are held, and `refund_due` when its money arrived after they were gone."""
     event = await service.own_event(session, event_id, access.organization.id)
     rows, total = await attendees.list_bookings(
         session, event.id, status=status, page=page, limit=limit
@@ -394,10 +398,12 @@ async def export_bookings(
     access: SalesReader,
     session: SessionDep,
     res: ResourcesDep,
-    status: BookingStatus | None = None,
+    status: ShownBookingStatus | None = None,
 ) -> CsvResponse:
     """Columns: booking_id, status, quantity, amount, currency, buyer_id, buyer_email,
-    buyer_name, created_at, confirmed_at, hold_expires_at, ended_at, end_reason; oldest
+    buyer_name, created_at, confirmed_at, hold_expires_at, ended_at, end_reason, channel,
+    payment, note, payment_reference (status as in the list: `awaiting_transfer`,
+    `refund_due`); oldest
     first. Read in pages of 2,000 rows, so any size streams in flat memory."""
     event = await service.own_event(session, event_id, access.organization.id)
     return CsvResponse(
@@ -533,6 +539,45 @@ async def resend_tickets(
     event = await service.own_event(session, event_id, access.organization.id)
     key = idempotency_key or uuid.uuid4().hex
     return await service.resend_tickets(session, event, booking_id, key, actor=access.actor)
+
+
+@router.post(
+    "/events/{event_id}/bookings/{booking_id}/mark-paid",
+    response_model=MarkPaidOut,
+    responses={
+        202: {
+            "model": MarkPaidOut,
+            "description": "Taken, but the booking's workflow has not settled it yet: read the "
+            "booking again shortly (asking again is safe).",
+        },
+        **problem_responses(EventNotFound, BookingNotFound, NotABankTransfer, WorkflowTimeout),
+    },
+    summary="Mark a booking's bank transfer as arrived (owners, finance)",
+)
+async def mark_paid(
+    event_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    access: Refunder,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> MarkPaidOut | JSONResponse:
+    """Issue 29: the money quoting the booking's `payment_reference` is on the organization's
+    account. Within the transfer window the booking is confirmed (tickets issued and mailed,
+    as for a card); after it, the late-payment rule: confirmed if its seats are still free,
+    else `refund_due` (finance pays the money back). Idempotent: a settled booking answers its
+    status again. Audited (`booking.marked_paid`). 409 `not_a_bank_transfer` for a booking not
+    reserved with `payment_method: bank_transfer`."""
+    event = await service.own_event(session, event_id, access.organization.id)
+    status, settled, reference = await service.mark_paid(
+        session, res, temporal, event, booking_id, actor=access.actor
+    )
+    out = MarkPaidOut(
+        booking_id=booking_id, status=ShownBookingStatus(status), payment_reference=reference
+    )
+    if settled:
+        return out
+    return JSONResponse(out.model_dump(mode="json"), status_code=202)
 
 
 # ---- issue 29: organizer orders (comp, box office) --------------------------------------------

@@ -21,8 +21,16 @@ from pydantic import (
 
 from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
-from evently.enums import BookingStatus, EventStatus, QueueMode
+from evently.bank_transfer import BankTransferSetting
+from evently.enums import BookingStatus, EventStatus, QueueMode, ShownBookingStatus
 from evently.refund_policy import RefundPolicy, RefundUntil
+
+_BANK_TRANSFER = (
+    'Payment by bank transfer (issue 29): `{"enabled": true, "window_days": 3}` lets buyers '
+    "reserve with `payment_method: bank_transfer`; their seats are held for `window_days` "
+    "(1-30) while the money travels. Needs the organization's bank account "
+    "(`PUT /organizations/{org_id}/bank-account`)."
+)
 
 MAX_CAPACITY = 10_000_000
 
@@ -83,6 +91,9 @@ class EventCreate(BaseModel):
         default_factory=lambda: RefundUntil(mode="until"),
         description=_REFUND_POLICY,
     )
+    bank_transfer: BankTransferSetting = Field(
+        default_factory=BankTransferSetting, description=_BANK_TRANSFER
+    )
 
 
 class EventPatch(BaseModel):
@@ -106,6 +117,7 @@ class EventPatch(BaseModel):
         "reserve path is saturated).",
     )
     refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
+    bank_transfer: BankTransferSetting | None = Field(None, description=_BANK_TRANSFER)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
@@ -151,7 +163,7 @@ class _Money(BaseModel):
 
 class OrganizerBookingOut(_Money):
     id: uuid.UUID
-    status: BookingStatus
+    status: ShownBookingStatus
     quantity: int
     buyer: Buyer
     created_at: datetime
@@ -162,12 +174,16 @@ class OrganizerBookingOut(_Money):
     channel: str = Field(
         default="online", description="online (card or free), comp, box_office (issue 29)"
     )
+    payment_reference: str | None = Field(
+        default=None, description="a bank transfer's reference (issue 29)"
+    )
 
     @classmethod
     def of(cls, r: BookingRow) -> OrganizerBookingOut:
         return cls(
             id=r.id,
-            status=BookingStatus(r.status),
+            status=ShownBookingStatus(r.status),
+            payment_reference=r.payment_reference,
             quantity=r.quantity,
             amount=r.amount,
             currency=r.currency,
@@ -225,6 +241,16 @@ class TicketsResent(BaseModel):
     booking_id: uuid.UUID
     notification_id: uuid.UUID = Field(description="the queued notice (GET the order: emails)")
     queued: bool = Field(description="false: this Idempotency-Key had queued it already")
+
+
+class MarkPaidOut(BaseModel):
+    """The booking after finance marked its bank transfer arrived: ``confirmed`` (tickets
+    mailed), ``refund_due`` (the money came after its seats were gone: pay it back), or, in a
+    202, still ``awaiting_transfer``/``expired`` while its workflow settles it."""
+
+    booking_id: uuid.UUID
+    status: ShownBookingStatus
+    payment_reference: str
 
 
 # ---- issue 29: organizer orders (comp, box office) -------------------------------------------

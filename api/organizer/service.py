@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -35,12 +36,12 @@ from api.organizer.schemas import (
     TicketsResent,
     VenueCreate,
 )
-from evently import accounts, audit, backoffice, bookings, events, ticket_types
+from evently import accounts, audit, backoffice, bank_transfer, bookings, events, ticket_types
 from evently.analytics import event_analytics
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
 from evently.enums import BookingStatus, EventStatus, QueueMode
-from evently.errors import BookingNotConfirmed, BookingNotFound, DuplicateLines
+from evently.errors import BookingNotConfirmed, BookingNotFound, DuplicateLines, NotABankTransfer
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
@@ -49,7 +50,13 @@ from evently.settings import Settings
 from evently.tickets import checkin
 from evently.waitingroom import WaitingRoom
 from workflows.admission import client as admission_client
-from workflows.booking.contract import CancelResult, booking_workflow_id
+from workflows.booking import client as booking_client
+from workflows.booking.contract import (
+    BookingInput,
+    CancelResult,
+    TransferNotice,
+    booking_workflow_id,
+)
 from workflows.connection import TemporalClient
 from workflows.event_cancellation import client as cancellation_client
 from workflows.search_sync.client import request_index_write
@@ -68,6 +75,7 @@ _AUDITED = (
     "currency",
     "status",
     "refund_policy",
+    "bank_transfer",
 )
 
 
@@ -161,6 +169,7 @@ async def create_event(
         created_by=actor.user_id,
         organization_id=organization_id,
         refund_policy=body.refund_policy,
+        bank_transfer_days=body.bank_transfer.days(),
     )
     await audit.record_by(
         session,
@@ -635,3 +644,71 @@ async def create_order(
         buyer_account_created=created,
         workflow_id=booking_workflow_id(booking_id),
     )
+
+
+# ---- issue 29: a bank transfer arrived --------------------------------------------------------
+
+MARK_PAID_WAIT_SECONDS = 10.0
+_SETTLED = (BookingStatus.CONFIRMED, bank_transfer.REFUND_DUE)
+
+
+async def mark_paid(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event: Event,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+) -> tuple[str, bool, str]:
+    """Finance saw the booking's bank transfer arrive: the booking's workflow confirms it
+    (tickets and the confirmation mail as for a card), or, after the window, applies the
+    late-payment rule (confirmed if the seats are still free, else ``refund_due``). Idempotent:
+    a settled booking answers its status and nothing is signalled or audited again. Returns
+    the status shown, whether it is settled (False: still settling when the wait ended) and the
+    booking's payment reference."""
+    booking = await _event_booking(session, event, booking_id)
+    if booking.payment_reference is None:
+        raise NotABankTransfer()
+    shown = bank_transfer.shown_status(
+        booking.status, booking.payment_reference, booking.refund_due
+    )
+    reference = booking.payment_reference
+    if shown in _SETTLED:
+        return shown, True, reference
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=event.organization_id,
+        action="booking.marked_paid",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event.id,
+            "payment_reference": booking.payment_reference,
+            "amount": booking.amount,
+            "currency": booking.currency,
+            "status": shown,
+        },
+    )
+    data = BookingInput(
+        booking_id=booking.id,
+        event_id=booking.event_id,
+        user_id=booking.user_id,
+        quantity=booking.quantity,
+        hold_seconds=res.settings.hold_seconds,
+        bank_transfer=True,
+    )
+    await end_transaction(session)  # the audit entry stands before the Temporal round trip
+    await booking_client.mark_transfer_received(
+        temporal,
+        data,
+        TransferNotice(actor=_organizer_actor(event.organization_id, actor)),
+        organization_id=event.organization_id,
+    )
+    deadline = time.monotonic() + MARK_PAID_WAIT_SECONDS
+    while True:
+        shown = await bank_transfer.shown_status_of(res.engine, booking_id)
+        if shown in _SETTLED or time.monotonic() >= deadline:
+            return shown, shown in _SETTLED, reference
+        await asyncio.sleep(0.1)

@@ -296,6 +296,8 @@ class Event(Base):
     transfer_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # attendees' answers (issue 32): changeable until then (NULL: no deadline)
     attendee_answers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # issue 29: buyers may pay by bank transfer within this many days (NULL: they may not)
+    bank_transfer_days: Mapped[int | None] = mapped_column(Integer)
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
@@ -331,6 +333,7 @@ class Booking(Base):
         Index("ix_bookings_user_created", "user_id", "created_at"),
         Index("ix_bookings_event_status", "event_id", "status"),
         Index("ix_bookings_event_created", "event_id", "created_at"),
+        Index("uq_bookings_payment_reference", "payment_reference", unique=True),
         Index(
             "ix_bookings_held_expiry",
             "hold_expires_at",
@@ -376,6 +379,11 @@ class Booking(Base):
     refund_failure: Mapped[str | None] = mapped_column(String(100))
     refund_failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refund_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # issue 29, bank transfer (evently/bank_transfer.py): the reference the buyer writes on the
+    # transfer (set only for a bank-transfer booking), and money that arrived after the seats
+    # were gone (finance pays it back)
+    payment_reference: Mapped[str | None] = mapped_column(String(20))
+    refund_due: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class Payment(Base):
@@ -612,6 +620,10 @@ class Organization(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 29: where buyers paying by bank transfer send the money (evently/bank_transfer.py)
+    bank_account_holder: Mapped[str | None] = mapped_column(String(200))
+    bank_iban: Mapped[str | None] = mapped_column(String(34))
+    bank_bic: Mapped[str | None] = mapped_column(String(11))
 
 
 class OrganizationMember(Base):

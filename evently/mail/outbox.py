@@ -36,6 +36,7 @@ from evently.mail.render import (
     PasswordReset,
     RefundIssued,
     TicketTransferred,
+    TransferReminder,
     WaitlistOffer,
 )
 from evently.settings import Settings
@@ -58,6 +59,7 @@ MAILED_KINDS = frozenset(
         NotificationKind.PASSWORD_RESET,
         NotificationKind.TICKET_TRANSFERRED,
         NotificationKind.EVENT_REMINDER,
+        NotificationKind.TRANSFER_REMINDER,
     }
 )
 
@@ -258,6 +260,22 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             currency=booking.currency,
             booking_url=await _booking_url(conn, settings, booking.id, base),
         )
+    elif kind == NotificationKind.TRANSFER_REMINDER:
+        transfer = await _transfer(conn, booking.id)
+        if transfer is None or booking.status != "held":
+            return Skip(f"no transfer awaited (booking {booking.status})")
+        mail = TransferReminder(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=name,
+            amount=booking.amount,
+            currency=booking.currency,
+            payment_reference=transfer.payment_reference,
+            pay_by=transfer.hold_expires_at,
+            account_holder=transfer.bank_account_holder,
+            iban=transfer.bank_iban,
+            bic=transfer.bank_bic,
+        )
     elif kind == NotificationKind.HOLD_EXPIRED:
         mail = HoldExpired(
             event=event,
@@ -393,6 +411,23 @@ async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:
             text(
                 """SELECT id, event_id, quantity, amount, currency, status, ended_at
                    FROM bookings WHERE id = :id"""
+            ),
+            {"id": booking_id},
+        )
+    ).first()
+
+
+async def _transfer(conn: AsyncConnection, booking_id: uuid.UUID) -> Any:
+    """A bank-transfer booking's reference, window end and its organization's account."""
+    return (
+        await conn.execute(
+            text(
+                """SELECT b.payment_reference, b.hold_expires_at, o.bank_account_holder,
+                          o.bank_iban, o.bank_bic
+                   FROM bookings b JOIN events e ON e.id = b.event_id
+                   JOIN organizations o ON o.id = e.organization_id
+                   WHERE b.id = :id AND b.payment_reference IS NOT NULL
+                     AND o.bank_iban IS NOT NULL"""
             ),
             {"id": booking_id},
         )

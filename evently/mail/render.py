@@ -84,6 +84,27 @@ class HoldExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferReminder:
+    """Issue 29: a bank-transfer booking's window ends in a day; the transfer details again."""
+
+    template: ClassVar[str] = "transfer_reminder"
+    event: EventView
+    booking_id: uuid.UUID
+    buyer_name: str
+    amount: Decimal
+    currency: str
+    payment_reference: str
+    pay_by: datetime
+    account_holder: str
+    iban: str
+    bic: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"Reminder: your bank transfer for {self.event.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class WaitlistOffer:
     template: ClassVar[str] = "waitlist_offer"
     event: EventView
@@ -183,6 +204,7 @@ Mail = (
     | AccountMail
     | TicketTransferred
     | EventReminder
+    | TransferReminder
 )
 
 

@@ -8,7 +8,6 @@ screenshotted."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -25,13 +24,11 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from evently.infra.resources import Resources
-from evently.mail.devserver import DevMailServer
 from tests.support.factories import make_event, unique_email
-from tests.support.mail import FAST, MailStack, mail_workers, quiet_outbox
+from tests.support.mail import MailStack, running_mail
 from tests.support.servers import ApiURL
 from tests.support.storefront import PHONE, PageProblems, new_page
 from tests.support.tickets import wait_for
-from workflows.mail.client import ensure_outbox, stop_outbox
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "staple battery horse correct"
@@ -42,23 +39,8 @@ async def mail_stack(
     temporal_client: Client, resources: Resources, tmp_path: Path, task_queue: str
 ) -> AsyncIterator[MailStack]:
     """A real SMTP server and the mail outbox workflow on a private task queue."""
-    server = DevMailServer(tmp_path / "mail")
-    server.start()
-    settings = resources.settings.model_copy(update={"smtp_url": server.url})
-    res = dataclasses.replace(resources, settings=settings)
-    await quiet_outbox(res)
-    workflow_id = f"mail-outbox-{uuid.uuid4()}"
-    try:
-        async with mail_workers(temporal_client, res, task_queue):
-            await ensure_outbox(
-                temporal_client, FAST, workflow_id=workflow_id, task_queue=task_queue
-            )
-            try:
-                yield MailStack(server, res, workflow_id)
-            finally:
-                await stop_outbox(temporal_client, workflow_id)
-    finally:
-        server.stop()
+    async with running_mail(temporal_client, resources, tmp_path / "mail", task_queue) as stack:
+        yield stack
 
 
 async def _mailed_link(stack: MailStack, email: str, kind: str, path: str) -> str:

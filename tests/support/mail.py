@@ -4,6 +4,7 @@ mail worker built by the production function on a private task queue, and its di
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,3 +67,28 @@ async def mail_workers(
         for w in built:
             await stack.enter_async_context(w)
         yield
+
+
+@contextlib.asynccontextmanager
+async def running_mail(
+    client: Client, resources: Resources, directory: Path, task_queue: str
+) -> AsyncIterator[MailStack]:
+    """A real SMTP server and the mail outbox workflow on a private task queue: every notice
+    written from now on is mailed to ``directory`` (one .eml per Message-ID)."""
+    from workflows.mail.client import ensure_outbox, stop_outbox
+
+    server = DevMailServer(directory)
+    server.start()
+    settings = resources.settings.model_copy(update={"smtp_url": server.url})
+    res = dataclasses.replace(resources, settings=settings)
+    await quiet_outbox(res)
+    workflow_id = f"mail-outbox-{uuid.uuid4()}"
+    try:
+        async with mail_workers(client, res, task_queue):
+            await ensure_outbox(client, FAST, workflow_id=workflow_id, task_queue=task_queue)
+            try:
+                yield MailStack(server, res, workflow_id)
+            finally:
+                await stop_outbox(client, workflow_id)
+    finally:
+        server.stop()

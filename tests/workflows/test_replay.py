@@ -68,6 +68,11 @@ def test_every_path_of_every_workflow_is_recorded() -> None:
         # the periodic jobs run by Temporal Schedules (issue 33)
         "maintenance-check-invariants",
         "maintenance-prune-tokens",
+        # bank transfer (issue 29, the bank-transfer patch)
+        "booking-bank-transfer-confirmed",
+        "booking-bank-transfer-expired",
+        "booking-bank-transfer-late-confirmed",
+        "booking-bank-transfer-late-refund-due",
     }
     assert expected <= names, sorted(expected - names)
 

@@ -48,6 +48,7 @@ from workflows.booking.contract import (
     CANCEL,
     HANDED_OVER,
     SIGNAL_PAYMENT_SUCCEEDED,
+    SIGNAL_TRANSFER_RECEIVED,
     BookingChangeInput,
     BookingInput,
     BookingState,
@@ -57,6 +58,7 @@ from workflows.booking.contract import (
     PaymentNotice,
     PayResult,
     Reservation,
+    TransferNotice,
     booking_change_workflow_id,
     booking_workflow_id,
 )
@@ -267,6 +269,35 @@ async def deliver_payment(
         ),
         UPDATE_TIMEOUT_SECONDS,
         WorkflowTimeout("Temporal did not take the payment in time; the provider will retry."),
+    )
+
+
+async def mark_transfer_received(
+    client: Client,
+    data: BookingInput,
+    notice: TransferNotice,
+    *,
+    organization_id: uuid.UUID | None = None,
+) -> None:
+    """Finance marked a bank transfer arrived (issue 29): the booking's workflow confirms it
+    (its window still open). If the workflow has ended (the window is over), a new run picks
+    the booking up where it is and applies the late-payment rule: confirmed if the seats can
+    still be taken, else ``refund_due``."""
+    await _bounded(
+        client.start_workflow(
+            BookingWorkflow.run,
+            data,
+            id=booking_workflow_id(data.booking_id),
+            task_queue=common.BOOKING,
+            start_signal=SIGNAL_TRANSFER_RECEIVED,
+            start_signal_args=[notice],
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=_search_attributes(data, organization_id),
+            static_summary=summary(data) + " (a bank transfer marked paid)",
+        ),
+        UPDATE_TIMEOUT_SECONDS,
+        WorkflowTimeout("Temporal did not take the payment in time; retry shortly."),
     )
 
 

@@ -47,6 +47,11 @@ REFUND = "refund_payment"  # payments queue
 RECORD_PROVIDER_PAYMENT = "record_provider_payment"  # payments queue
 # issue 29: a held booking confirmed with no card charge (a 0.00 booking, an organizer's order)
 CONFIRM_WITHOUT_CHARGE = "confirm_without_charge"  # local
+# issue 29, bank transfer: finance marked the money arrived (confirm, or the late-payment rule),
+# and the reminder a day before the window ends
+SETTLE_BANK_TRANSFER = "settle_bank_transfer"  # local
+REMIND_TRANSFER = "remind_bank_transfer"  # local
+SIGNAL_TRANSFER_RECEIVED = "transfer_received"  # POST .../bookings/{id}/mark-paid
 
 
 def booking_workflow_id(booking_id: uuid.UUID | str) -> str:
@@ -70,6 +75,8 @@ class BookingInput(BaseModel):
     # buyer's own booking (confirmed at once only when it costs 0.00)
     channel: str | None = None
     note: str | None = None
+    # issue 29: the buyer pays by bank transfer; ``hold_seconds`` is the event's window (days)
+    bank_transfer: bool = False
 
 
 # ---- updates, signal, query --------------------------------------------------------------------
@@ -95,6 +102,12 @@ class PaymentNotice(BaseModel):
     provider_payment_id: str
     amount: Decimal
     currency: str
+
+
+class TransferNotice(BaseModel):
+    """Finance marked the booking's bank transfer arrived (mark-paid)."""
+
+    actor: str  # "user:<id>"
 
 
 class CancelInput(BaseModel):

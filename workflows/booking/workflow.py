@@ -14,6 +14,7 @@ booking's workflow lives").
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -40,9 +41,12 @@ with workflow.unsafe.imports_passed_through():
         QUERY_STATE,
         RECONCILE_CHARGE,
         RECORD_PROVIDER_PAYMENT,
+        REMIND_TRANSFER,
         RESERVE_SEATS,
+        SETTLE_BANK_TRANSFER,
         SETTLE_LATE_PAYMENT,
         SIGNAL_PAYMENT_SUCCEEDED,
+        SIGNAL_TRANSFER_RECEIVED,
         WORKFLOW_NAME,
         BookingInput,
         BookingState,
@@ -56,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         PayResult,
         ProviderPaymentInput,
         Reservation,
+        TransferNotice,
     )
 
 T = TypeVar("T")
@@ -77,6 +82,11 @@ RECONCILE_UNANSWERED = "reconcile-unanswered-charges"
 # issue 29: a 0.00 booking and an organizer's order (comp, box office) are confirmed right
 # after the reserve, with no payment step: the reserve update answers ``confirmed``
 CONFIRM_WITHOUT_CHARGE_PATCH = "confirm-without-charge"
+# issue 29: a bank-transfer booking holds its seats for the window (days), reminds the buyer a
+# day before it ends, and is confirmed by finance's mark-paid (the transfer_received signal);
+# money marked after the window follows the late-payment rule
+BANK_TRANSFER_PATCH = "bank-transfer"
+TRANSFER_REMINDER_BEFORE = timedelta(days=1)
 
 
 def _local(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
@@ -106,6 +116,7 @@ class BookingWorkflow:
         self.handed_over = False  # confirmed under the new lifetime: later changes go elsewhere
         # charges that ran (maybe to the end) but whose answer never arrived
         self.unanswered: list[ChargeInput] = []
+        self.transfer: TransferNotice | None = None  # finance marked the bank transfer arrived
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -186,6 +197,11 @@ class BookingWorkflow:
             self.seen_notices.add(notice.provider_event_id)
             self.notices.append(notice)
 
+    @workflow.signal(name=SIGNAL_TRANSFER_RECEIVED)
+    def transfer_received(self, notice: TransferNotice) -> None:
+        if self.transfer is None:
+            self.transfer = notice
+
     @workflow.update
     async def cancel(self, req: CancelInput) -> CancelResult:
         await workflow.wait_condition(lambda: self.status != BookingStatus.PENDING)
@@ -255,7 +271,10 @@ class BookingWorkflow:
             return await self._finish()
         if self.status == BookingStatus.HELD:
             self._details(None)
-            await self._hold()
+            if data.bank_transfer and workflow.patched(BANK_TRANSFER_PATCH):
+                await self._await_transfer()
+            else:
+                await self._hold()
         if self.status == BookingStatus.CONFIRMED:
             await self._after_confirmation()
         elif (
@@ -265,7 +284,68 @@ class BookingWorkflow:
         ):
             await self._settle_late()  # money moved after all: the late-payment rule
         await self._late_payments()
+        if (
+            self.transfer is not None
+            and self.status != BookingStatus.CONFIRMED
+            and workflow.patched(BANK_TRANSFER_PATCH)
+        ):
+            await self._settle_transfer(late=True)
         return await self._finish()
+
+    async def _await_transfer(self) -> None:
+        """A bank-transfer booking: the seats stay held for the whole window (a durable timer
+        of days), with one reminder a day before it ends; finance's mark-paid (or a card
+        payment after all) confirms it, the window's end releases the seats (the waitlist
+        first)."""
+        assert self.outcome is not None
+        assert self.outcome.hold_expires_at is not None
+        ends = self.outcome.hold_expires_at
+
+        def done() -> bool:
+            return self.transfer is not None or self.paid or self.cancel_request is not None
+
+        remind_at = ends - TRANSFER_REMINDER_BEFORE
+        if remind_at > workflow.now():
+            try:
+                await workflow.wait_condition(
+                    done, timeout=(remind_at - workflow.now()).total_seconds()
+                )
+            except TimeoutError:
+                await _local(REMIND_TRANSFER, self.data.booking_id, bool)
+                self._log("transfer reminder sent")
+        if not done():
+            with contextlib.suppress(TimeoutError):  # the window ended
+                await workflow.wait_condition(
+                    done, timeout=max((ends - workflow.now()).total_seconds(), 0.001)
+                )
+        self.closing = True
+        await workflow.wait_condition(lambda: not self.charging)
+        if self.transfer is not None and await self._settle_transfer(late=False):
+            return
+        if self.paid:
+            await _local(CONFIRM_BOOKING, self.data.booking_id, bool)
+            self._set_status(BookingStatus.CONFIRMED)
+            return
+        cancel = self.cancel_request
+        await self._release(
+            BookingStatus.HELD,
+            BookingStatus.CANCELLED if cancel else BookingStatus.EXPIRED,
+            cancel.actor if cancel else "transfer-window",
+            cancel.reason if cancel else "the bank transfer window ended",
+        )
+
+    async def _settle_transfer(self, *, late: bool) -> bool:
+        """Finance marked the transfer arrived: confirmed (in the window, or after it when the
+        seats are still free), else the booking shows ``refund_due``. True when confirmed."""
+        assert self.transfer is not None
+        outcome = await _local(SETTLE_BANK_TRANSFER, self.data.booking_id, str)
+        self._log(f"bank transfer marked paid by {self.transfer.actor}: {outcome}")
+        if outcome != BookingStatus.CONFIRMED:
+            return False
+        self._set_status(BookingStatus.CONFIRMED)
+        if late:
+            await self._after_confirmation()
+        return True
 
     async def _confirm_without_charge(self, data: BookingInput, held: Reservation) -> Reservation:
         """A 0.00 booking (``free``) or an organizer's order (``comp``, ``box_office``): the

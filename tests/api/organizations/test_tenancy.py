@@ -202,6 +202,30 @@ async def _refund(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call({"event_id": t.event["id"], "booking_id": booking})
 
 
+async def _mark_paid(w: World, t: Tenant, succeeds: bool) -> Call:
+    """A bank-transfer booking of the tenant's event (issue 29), its account set."""
+    if not succeeds:
+        return Call({"event_id": t.event["id"], "booking_id": t.booking})
+    async with w.res.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE events SET bank_transfer_days = 3 WHERE id = :e"), {"e": t.event["id"]}
+        )
+        await conn.execute(
+            text(
+                "UPDATE organizations SET bank_account_holder = 'Hall', "
+                "bank_iban = 'DE89370400440532013000' WHERE id = :o"
+            ),
+            {"o": t.org.id},
+        )
+    r = await w.client.post(
+        "/api/v1/bookings/reserve",
+        json={"event_id": t.event["id"], "quantity": 1, "payment_method": "bank_transfer"},
+        headers={**w.buyer.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 202, r.text
+    return Call({"event_id": t.event["id"], "booking_id": r.json()["booking_id"]})
+
+
 async def _refund_lines(w: World, t: Tenant, succeeds: bool) -> Call:
     booking = (
         await confirmed_booking(w.client, w.buyer, t.event["id"], quantity=2)
@@ -317,6 +341,13 @@ ROUTES: list[Route] = [
         OWNER,
         200,
         _body(lambda w, t: {"name": t.org.name}),
+    ),
+    Route(
+        "PUT",
+        "/organizations/{org_id}/bank-account",
+        OWNER,
+        200,
+        _body(lambda w, t: {"account_holder": "Hall", "iban": "DE89370400440532013000"}),
     ),
     Route("GET", "/organizations/{org_id}/members", ANY, 200, same(lambda t: {})),
     Route("POST", "/organizations/{org_id}/members", OWNER, 201, _add_member),
@@ -455,6 +486,14 @@ ROUTES: list[Route] = [
         REFUND,
         200,
         _refund,
+        {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/bookings/{booking_id}/mark-paid",
+        REFUND,
+        200,
+        _mark_paid,
         {**EVENT, "booking_id": (404, "booking_not_found")},
     ),
     Route(
