@@ -36,11 +36,15 @@ from api.organizer.schemas import (
     OrganizerBookingOut,
     OrganizerBookingPage,
     RefundOut,
+    TaxRuleCreate,
+    TaxRuleList,
+    TaxRuleOut,
+    TaxRulePatch,
     VenueCreate,
     VenuePage,
 )
 from api.problems import problem_responses
-from evently import attendees, events
+from evently import attendees, events, tax
 from evently.enums import BookingStatus, EventStatus
 from evently.errors import (
     BookingNotActive,
@@ -56,6 +60,8 @@ from evently.errors import (
     InvalidSchedule,
     InvalidTransition,
     ReleaseRefused,
+    TaxRuleInvalid,
+    TaxRuleNotFound,
     VenueNotFound,
     VenueNotInOrganization,
     WorkflowNotRunning,
@@ -426,3 +432,53 @@ async def refund_booking(
         session, temporal, settings, event, booking_id, actor=access.actor
     )
     return RefundOut(booking_id=booking_id, status=result.booking_status, refunded=result.refunded)
+
+
+# ---- money: tax rules (issue 31) ------------------------------------------------------------
+
+
+@router.post(
+    "/tax-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleInvalid),
+    summary="Create a tax rule (owners, managers, finance)",
+)
+async def create_tax_rule(
+    body: TaxRuleCreate, access: SalesReader, session: SessionDep
+) -> TaxRuleOut:
+    rule = await tax.create_rule(session, access.organization.id, body.model_dump())
+    return TaxRuleOut.of(rule)
+
+
+@router.get("/tax-rules", response_model=TaxRuleList, summary="The organization's tax rules")
+async def list_tax_rules(access: AnyMember, session: SessionDep) -> TaxRuleList:
+    """Oldest first."""
+    rules = await tax.list_rules(session, access.organization.id)
+    return TaxRuleList(items=[TaxRuleOut.of(r) for r in rules])
+
+
+@router.get(
+    "/tax-rules/{rule_id}",
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleNotFound),
+    summary="One tax rule",
+)
+async def get_tax_rule(rule_id: uuid.UUID, access: AnyMember, session: SessionDep) -> TaxRuleOut:
+    return TaxRuleOut.of(await tax.get_rule(session, access.organization.id, rule_id))
+
+
+@router.patch(
+    "/tax-rules/{rule_id}",
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleNotFound, TaxRuleInvalid),
+    summary="Change a tax rule, for bookings held from now on (owners, managers, finance)",
+)
+async def patch_tax_rule(
+    rule_id: uuid.UUID, body: TaxRulePatch, access: SalesReader, session: SessionDep
+) -> TaxRuleOut:
+    """Held and confirmed bookings keep the rate they were priced with."""
+    rule = await tax.update_rule(
+        session, access.organization.id, rule_id, body.model_dump(exclude_unset=True)
+    )
+    return TaxRuleOut.of(rule)

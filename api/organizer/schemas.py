@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     field_serializer,
     model_validator,
@@ -200,3 +201,48 @@ class RefundOut(BaseModel):
     booking_id: uuid.UUID
     status: BookingStatus
     refunded: bool
+
+
+# ---- money: tax rules (issue 31) ------------------------------------------------------------
+
+Rate = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+
+
+class TaxRuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    rate: Rate = Field(description="percent, e.g. 19.00")
+    price_includes_tax: bool = True
+
+
+class TaxRulePatch(BaseModel):
+    """Applies to bookings held after the change; earlier ones keep the rate they froze."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    rate: Rate | None = None
+    price_includes_tax: bool | None = None
+
+
+class TaxRuleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    rate: Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+    price_includes_tax: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, rule: Any) -> TaxRuleOut:
+        return cls(
+            id=rule.id,
+            name=rule.name,
+            rate=rule.rate,
+            price_includes_tax=rule.price_includes_tax,
+            created_at=rule.created_at,
+            updated_at=rule.updated_at,
+        )
+
+
+class TaxRuleList(BaseModel):
+    items: list[TaxRuleOut]
