@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evently import invoices
 from evently.enums import BookingStatus
 from evently.infra.resources import Resources
+from evently.invariants import check
 from evently.inventory import seats
 from tests.factories import make_account, make_event
 
@@ -171,6 +172,33 @@ async def test_the_issue_case_invoice_and_credit_note(resources: Resources) -> N
         assert docs[1].refers_to == docs[0].id
         assert docs[0].seller["vat_id"] == "DE123456789"
         csv_text = await invoices.csv_export(session, org)
+    # the refund of that line recorded: payments - refunds = invoices - credit notes
+    async with engine.connect() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO payments (id, booking_id, kind, status, provider, "
+                "provider_payment_id, idempotency_key, amount, currency) VALUES "
+                "(gen_random_uuid(), :b, 'partial_refund', 'succeeded', 'test', :p, :p, 18.60, "
+                "'EUR')"
+            ),
+            {"b": booking_id, "p": f"re_{booking_id}"},
+        )
+        assert [v for v in await check(conn, event.id) if v.rule == "reconciliation"] == []
+        await conn.execute(
+            text(
+                "UPDATE invoices SET total = total + 0.01 "
+                "WHERE booking_id = :b AND kind = 'invoice'"
+            ),
+            {"b": booking_id},
+        )
+        assert [v.rule for v in await check(conn, event.id)] == ["reconciliation"]
+        await conn.execute(
+            text(
+                "UPDATE invoices SET total = total - 0.01 "
+                "WHERE booking_id = :b AND kind = 'invoice'"
+            ),
+            {"b": booking_id},
+        )
     rows = [r.split(",") for r in csv_text.strip().splitlines()]
     assert rows[1][:2] == [f"FEST-{year}-1", "invoice"]
     assert rows[1][6:12] == ["38.00", "3.80", "3.00", "5.94", "VAT 19.00%: 5.94", "37.20"]
