@@ -264,6 +264,18 @@ async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
     return await _revoke(session, "user_id = :u", {"u": user_id})
 
 
+async def live_families(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The user's sessions that still have a usable token (before signing them all out)."""
+    rows = await session.scalars(
+        text(
+            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = :u "
+            "AND revoked_at IS NULL AND expires_at > now()"
+        ),
+        {"u": user_id},
+    )
+    return list(rows)
+
+
 async def _revoke(session: AsyncSession, where: str, params: dict[str, object]) -> int:
     result = await session.execute(
         text(f"UPDATE refresh_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL"),

@@ -1,5 +1,5 @@
 """Sign up, log in, refresh, log out: the one service behind ``POST /auth/*`` and the
-storefront's forms and cookie session (README "Storefront").
+storefront's forms and cookie session (docs/storefront.md).
 
 Both ways in take the same input models (:mod:`api.auth.schemas`: NUL bytes, lone surrogates
 and, in names, control characters are refused), count against the same rate-limit keys (one
@@ -20,7 +20,14 @@ Log-in limits (issue 28: nobody can lock an account out from elsewhere):
 
 Sign-up reveals nothing: a new and a taken email get the same 202 answer, the same work
 (the password is hashed either way) and a mail that differs (welcome / "you already have an
-account"); nobody is signed in by it, the client logs in next.
+account"); nobody is signed in by it, the client logs in next. The welcome carries the
+address's verification link (:func:`verify_email`); the other mail points at the reset.
+
+Account recovery (issue 32, docs/buyers.md): :func:`request_password_reset` answers the same
+for every email (a mail goes only to an existing account), limited per email and per address
+*before* the lookup; :func:`reset_password` spends the mailed single-use token, sets the new
+password and signs the account out everywhere (every refresh token revoked, its live streams
+ended).
 """
 
 from __future__ import annotations
@@ -36,7 +43,13 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth.schemas import LoginRequest, RegisterRequest
+from api.auth.schemas import (
+    LoginRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RegisterRequest,
+    VerifyEmailRequest,
+)
 from api.http.ratelimit import RequestRateLimiter
 from evently import accounts, live, tokens
 from evently.db.models import User
@@ -93,7 +106,7 @@ async def register(
     limit, detail = settings.register_rate_limit, "Too many register attempts."
     await limiter.enforce(f"register:ip:{ip}", limit, window, detail=detail)
     await limiter.enforce(f"register:email:{hashed(email)}", limit, window, detail=detail)
-    await accounts.sign_up(session, email, body.password, full_name=body.full_name)
+    await accounts.sign_up(session, settings, email, body.password, full_name=body.full_name)
 
 
 async def log_in(
@@ -167,3 +180,61 @@ async def log_out(session: AsyncSession, redis: Redis, refresh_token: str | None
     await tokens.revoke_family_of(session, refresh_token)
     if owner is not None:
         await live.publish_logout(redis, *owner)
+
+
+# ---- account recovery and verification (issue 32) ----------------------------------------------
+
+RESET_DETAIL = "Too many password reset requests."
+
+
+async def request_password_reset(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RequestRateLimiter,
+    ip: str,
+    body: PasswordResetRequest,
+) -> None:
+    """Mail a reset link if the email has an account; the same (nothing) either way. Counted
+    per address and per email before the lookup, so the limits answer alike too."""
+    email = accounts.normalize_email(body.email)
+    window = settings.password_reset_window_seconds
+    await limiter.enforce(
+        f"pwreset:ip:{ip}", settings.password_reset_ip_limit, window, detail=RESET_DETAIL
+    )
+    await limiter.enforce(
+        f"pwreset:email:{hashed(email)}",
+        settings.password_reset_email_limit,
+        window,
+        detail=RESET_DETAIL,
+    )
+    await accounts.request_password_reset(session, settings, email)
+
+
+async def reset_password(
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    limiter: RequestRateLimiter,
+    ip: str,
+    body: PasswordResetConfirm,
+) -> User:
+    """Spend the mailed token, set the new password, and sign the account out everywhere: all
+    its refresh tokens revoked, its live streams told (its access tokens lapse within
+    ``EVENTLY_ACCESS_TOKEN_MINUTES``). Attempts count against the address's reset budget."""
+    await limiter.enforce(
+        f"pwreset:confirm:ip:{ip}",
+        settings.password_reset_ip_limit,
+        settings.password_reset_window_seconds,
+        detail=RESET_DETAIL,
+    )
+    user = await accounts.reset_password(session, body.token, body.password)
+    families = await tokens.live_families(session, user.id)
+    await tokens.revoke_all_for_user(session, user.id)
+    for family in families:
+        await live.publish_logout(redis, user.id, family)
+    return user
+
+
+async def verify_email(session: AsyncSession, body: VerifyEmailRequest) -> uuid.UUID:
+    """Use the welcome mail's verification link: the account whose address is now verified."""
+    return await accounts.verify_email(session, body.token)

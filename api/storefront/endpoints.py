@@ -1,4 +1,4 @@
-"""The storefront's pages (README "Storefront"): server-rendered shells, one small script.
+"""The storefront's pages (docs/storefront.md): server-rendered shells, one small script.
 
 Pages render their frame and the ids they are about; the script (``static/app.js``) fetches
 the data from the JSON API with the visitor's cookie session (:mod:`api.storefront.websession`)
@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import service as auth
 from api.auth.deps import RateLimiterDep, client_ip
-from api.auth.schemas import LoginRequest, RegisterRequest
+from api.auth.schemas import (
+    LoginRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RegisterRequest,
+    VerifyEmailRequest,
+)
 from api.deps import ResourcesDep, SessionDep
 from api.http.ratelimit import RequestRateLimiter
 from api.problems import render
@@ -54,7 +60,20 @@ _templates = Environment(
 )
 
 # the paths these pages own: the HTTP edge gives them this module's policy, not the JSON one
-PAGE_PATHS = frozenset({"/", "/login", "/signup", "/logout", "/bookings", "/session/renew"})
+PAGE_PATHS = frozenset(
+    {
+        "/",
+        "/login",
+        "/signup",
+        "/logout",
+        "/bookings",
+        "/session/renew",
+        # account recovery and verification (issue 32)
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
+    }
+)
 PAGE_PREFIXES = ("/events/", "/checkout/", "/waitlist/", "/static/")
 
 
@@ -279,7 +298,9 @@ async def checkout_page(
     booking_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
     visit = await read_visit(request, session, res)
-    if visit.user_id is None:
+    # a guest's booking opens with its access key (issue 32): the script sends it to the API,
+    # which checks it; without one, log in
+    if visit.user_id is None and not request.query_params.get("key"):
         return to_login(request, visit, res.settings)
     return _page(
         visit,
@@ -447,3 +468,175 @@ async def renew(request: Request, session: SessionDep, res: ResourcesDep) -> Res
         access = request.cookies.get(ACCESS_COOKIE, "")
         visit.cookies[ACCESS_COOKIE] = (access, settings.access_token_minutes * 60)
     return apply_visit(Response(status_code=204), visit, settings)
+
+
+# ---- account recovery and verification (issue 32, docs/buyers.md) ------------------------------
+# Plain forms over the API's own service (api/auth/service.py): the same limits and answers.
+# Nothing changes on a GET (a mail scanner that opens a link spends nothing): the pages carry
+# the token into a form that the visitor submits.
+
+
+def _csrf_checked(request: Request, visit: Visit, settings: Settings, form: dict[str, str]) -> None:
+    if not csrf_valid(
+        settings.jwt_secret,
+        request.cookies.get(CSRF_COOKIE),
+        visit.session_id,
+        form.get(CSRF_FIELD),
+    ):
+        raise CsrfFailed()
+
+
+def _notice(
+    visit: Visit, settings: Settings, title: str, message: str, link: tuple[str, str] | None
+) -> Response:
+    return _page(
+        visit,
+        settings,
+        "notice.html",
+        page="notice",
+        title=title,
+        message=message,
+        link_url=link[0] if link else None,
+        link_text=link[1] if link else None,
+    )
+
+
+@router.get("/forgot-password")
+async def forgot_password_page(
+    request: Request, session: SessionDep, res: ResourcesDep
+) -> Response:
+    visit = await read_visit(request, session, res)
+    return _page(
+        visit, res.settings, "forgot_password.html", page="forgot", title="Forgot your password?"
+    )
+
+
+@router.post("/forgot-password")
+async def forgot_password(
+    request: Request, session: SessionDep, res: ResourcesDep, limiter: RateLimiterDep
+) -> Response:
+    settings = res.settings
+    form = await _form(request)
+    visit = await read_visit(request, session, res)
+    try:
+        _csrf_checked(request, visit, settings, form)
+        body = auth.parse(PasswordResetRequest, form)
+        async with session.begin_nested():
+            await auth.request_password_reset(session, settings, limiter, client_ip(request), body)
+    except EventlyError as exc:
+        return _page(
+            visit,
+            settings,
+            "forgot_password.html",
+            status_code=exc.status,
+            page="forgot",
+            title="Forgot your password?",
+            email=_echo(form.get("email", "")),
+            error=exc.detail,
+        )
+    # the same page whether the email has an account or not
+    return _notice(
+        visit,
+        settings,
+        "Check your email",
+        "If an account uses this address, we have mailed it a link to choose a new password. "
+        f"The link works once, within {settings.password_reset_minutes} minutes.",
+        ("/login", "Back to log in"),
+    )
+
+
+@router.get("/reset-password")
+async def reset_password_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await read_visit(request, session, res)
+    token = _echo(request.query_params.get("token", ""))[:512]
+    return _page(
+        visit,
+        res.settings,
+        "reset_password.html",
+        page="reset",
+        title="Choose a new password",
+        token=token,
+    )
+
+
+@router.post("/reset-password")
+async def reset_password(
+    request: Request, session: SessionDep, res: ResourcesDep, limiter: RateLimiterDep
+) -> Response:
+    settings = res.settings
+    form = await _form(request)
+    visit = await read_visit(request, session, res)
+    try:
+        _csrf_checked(request, visit, settings, form)
+        body = auth.parse(PasswordResetConfirm, form)
+        async with session.begin_nested():
+            await auth.reset_password(
+                session, res.redis, settings, limiter, client_ip(request), body
+            )
+    except EventlyError as exc:
+        return _page(
+            visit,
+            settings,
+            "reset_password.html",
+            status_code=exc.status,
+            page="reset",
+            title="Choose a new password",
+            token=_echo(form.get("token", ""))[:512],
+            error=exc.detail,
+        )
+    # every session of the account is over, this browser's too if it was signed in
+    if visit.user_id is not None:
+        visit.user_id = None
+        visit.cookies[SESSION_COOKIE] = None
+        visit.cookies[ACCESS_COOKIE] = None
+    return _notice(
+        visit,
+        settings,
+        "Password changed",
+        "Your new password is set and every session of your account has been signed out.",
+        ("/login", "Log in"),
+    )
+
+
+@router.get("/verify-email")
+async def verify_email_page(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    visit = await read_visit(request, session, res)
+    token = _echo(request.query_params.get("token", ""))[:512]
+    return _page(
+        visit,
+        res.settings,
+        "verify_email.html",
+        page="verify",
+        title="Confirm your email address",
+        token=token,
+    )
+
+
+@router.post("/verify-email")
+async def verify_email(request: Request, session: SessionDep, res: ResourcesDep) -> Response:
+    settings = res.settings
+    form = await _form(request)
+    visit = await read_visit(request, session, res)
+    try:
+        _csrf_checked(request, visit, settings, form)
+        body = auth.parse(VerifyEmailRequest, form)
+        async with session.begin_nested():
+            await auth.verify_email(session, body)
+    except EventlyError as exc:
+        return _page(
+            visit,
+            settings,
+            "verify_email.html",
+            status_code=exc.status,
+            page="verify",
+            title="Confirm your email address",
+            token=_echo(form.get("token", ""))[:512],
+            error=exc.detail,
+        )
+    return _notice(
+        visit,
+        settings,
+        "Email address confirmed",
+        "Thank you: your email address is confirmed.",
+        ("/bookings", "My bookings") if visit.user_id else ("/login", "Log in"),
+    )

@@ -42,6 +42,21 @@ class BookingConfirmed:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketTransferred:
+    """Issue 32: a ticket transferred to the recipient (the new ticket attached)."""
+
+    template: ClassVar[str] = "ticket_transferred"
+    event: EventView
+    booking_id: uuid.UUID
+    buyer_name: str
+    tickets: Sequence[TicketView]
+
+    @property
+    def subject(self) -> str:
+        return f"Your ticket for {self.event.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class HoldExpired:
     template: ClassVar[str] = "hold_expired"
     event: EventView
@@ -110,6 +125,7 @@ class AccountWelcome:
     template: ClassVar[str] = "account_welcome"
     buyer_name: str
     login_url: str
+    verify_url: str | None = None  # the address's verification link (issue 32)
 
     @property
     def subject(self) -> str:
@@ -124,14 +140,37 @@ class AccountExists:
     template: ClassVar[str] = "account_exists"
     buyer_name: str
     login_url: str
+    reset_url: str | None = None  # the "forgot your password" page (issue 32)
 
     @property
     def subject(self) -> str:
         return "You already have an Evently account"
 
 
-AccountMail = AccountWelcome | AccountExists
-Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled | AccountMail
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A reset was asked for the account (issue 32): the single-use link and its life."""
+
+    template: ClassVar[str] = "password_reset"
+    buyer_name: str
+    reset_url: str
+    valid_minutes: int
+
+    @property
+    def subject(self) -> str:
+        return "Reset your Evently password"
+
+
+AccountMail = AccountWelcome | AccountExists | PasswordReset
+Mail = (
+    BookingConfirmed
+    | HoldExpired
+    | WaitlistOffer
+    | RefundIssued
+    | EventCancelled
+    | AccountMail
+    | TicketTransferred
+)
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -208,14 +247,14 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed):
+    if isinstance(mail, BookingConfirmed | TicketTransferred):
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
         )
-    if isinstance(mail, BookingConfirmed | EventCancelled):
+    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
         event = mail.event
         if isinstance(mail, EventCancelled) and not event.cancelled:
             # same UID, STATUS:CANCELLED and a higher SEQUENCE: calendars drop their entry

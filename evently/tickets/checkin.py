@@ -37,8 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evently.enums import CheckinResult
 
 # ``a``: the scan's typed arguments; admit only a valid, unadmitted ticket of the right event
+# (and one not promised to an accepted refund: ``refund_change``, evently/booking_changes.py)
 _ADMIT = (
-    "t.status = 'valid' AND t.checked_in_at IS NULL AND t.event_id = COALESCE(a.event, t.event_id)"
+    "t.status = 'valid' AND t.checked_in_at IS NULL AND t.refund_change IS NULL "
+    "AND t.event_id = COALESCE(a.event, t.event_id)"
 )
 
 _REDEEM = text(
@@ -70,7 +72,7 @@ WITH a AS (
     RETURNING t.id, t.event_id, t.checked_in_at, t.checked_in_device, a.offline,
         CASE WHEN t.checkin_nonce = a.nonce THEN 'admitted'
              WHEN t.event_id <> COALESCE(a.event, t.event_id) THEN 'wrong_event'
-             WHEN t.status = 'revoked' THEN 'ticket_revoked'
+             WHEN t.status = 'revoked' OR t.refund_change IS NOT NULL THEN 'ticket_revoked'
              ELSE 'already_checked_in' END AS result
 ), scan AS (
     INSERT INTO checkin_scans (nonce, ticket_id, event_id, device_id, scanned_by, scanned_at,

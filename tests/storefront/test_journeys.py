@@ -97,6 +97,10 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     # the event: live availability, hold 2
     await expect(page.locator("#event-name")).to_have_text(name)
     await expect(page.locator("#availability")).to_have_text("10 of 10 seats available.")
+    # the refund policy before payment (issue 29; the default: until the start)
+    await expect(page.locator("#event-refunds")).to_have_text(
+        "Refunds: until the start of the event."
+    )
     await shot(page, screenshots, "03-event")
     await page.get_by_label("Number of seats").fill("2")
     await page.get_by_role("button", name="Hold seats").click()
@@ -105,6 +109,9 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
 
     # checkout: the server's countdown, a declined card, then a good one
     await expect(page.locator("#booking-summary")).to_contain_text("2 seats")
+    await expect(page.locator("#refund-policy")).to_have_text(
+        "Refunds: until the start of the event."
+    )
     seconds = int(await page.locator("#countdown").get_attribute("data-seconds-left") or "0")
     assert 250 <= seconds <= 300  # the 300 s hold, counted from the server's expiry
     assert (await availability(storefront, event_id))["held"] == 2

@@ -1,5 +1,5 @@
 """A camera for headless Chromium: a Y4M video of a QR code, played by
-``--use-file-for-fake-video-capture`` (LOCAL-SERVICES "A camera in headless Chromium")."""
+``--use-file-for-fake-video-capture`` (Chromium's fake-camera switches; docs/door.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """money: tax rules, fees, the frozen price breakdown, invoices and credit notes (issue 31)
 
-Revision ID: 0011money
-Revises: 0010doorscope
+Revision ID: 0017money
+Revises: 0016transfers
 Create Date: 2026-12-05 12:00:00.000000
 
 - ``tax_rules``: an organization's rates (name, rate in percent, whether prices include it);
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0011money"
-down_revision: str | None = "0010doorscope"
+revision: str = "0017money"
+down_revision: str | None = "0016transfers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
