@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -60,7 +61,7 @@ def _numbered(src: str, prefix: str, kind: str) -> str:
 
 
 #: the invoice of the booking just confirmed by the CTE ``b`` (id, event_id, amount, currency,
-#: price, billing)
+#: price, billing): a card sale's or a box-office sale's; none for 0.00 (free, comp)
 ISSUE_INVOICE = f"""
 inv_src AS (
     SELECT e.organization_id, {_YEAR} AS year, b.id AS booking_id, 'confirm' AS source,
@@ -69,6 +70,7 @@ inv_src AS (
                AS seats,
            b.billing AS buyer, CAST(NULL AS uuid) AS refers_to
     FROM b JOIN events e ON e.id = b.event_id
+    WHERE b.amount > 0
 ),""" + _numbered("inv_src", "inv", "invoice")
 
 #: the credit note of a partial cancellation: CTEs ``ch`` (booking_id, refund_amount, and
@@ -239,3 +241,37 @@ async def csv_export(session: AsyncSession, organization_id: uuid.UUID) -> str:
             ]
         )
     return out.getvalue()
+
+
+# ---- the buyer's billing details (asked at checkout) ----------------------------------------
+
+
+async def set_billing(
+    session: AsyncSession, booking_id: uuid.UUID, billing: dict[str, str] | None
+) -> None:
+    """The buyer's optional billing name, address and VAT id, printed on the invoice the
+    confirmation issues (a held booking only: an issued invoice never changes)."""
+    if not billing:
+        return
+    await session.execute(
+        text(
+            "UPDATE bookings SET billing = CAST(:billing AS jsonb) "
+            "WHERE id = :b AND status = 'held'"
+        ),
+        {"b": booking_id, "billing": json.dumps(billing)},
+    )
+
+
+def refers_number(docs: list[Any], doc: Any) -> str | None:
+    """The number of the invoice a credit note refers to."""
+    if doc.refers_to is None:
+        return None
+    return next((d.number for d in docs if d.id == doc.refers_to), None)
+
+
+async def event_name(session: AsyncSession, booking_id: uuid.UUID) -> str:
+    name = await session.scalar(
+        text("SELECT e.name FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :b"),
+        {"b": booking_id},
+    )
+    return str(name or "")

@@ -354,6 +354,21 @@ def simple_answer(amount: Decimal, discount: Decimal, currency: str) -> dict[str
     ).answer()
 
 
+def answer_of(
+    frozen: Mapping[str, Any] | None,
+    seats: Mapping[str, int] | None,
+    amount: Decimal,
+    discount: Decimal,
+    currency: str,
+) -> dict[str, Any]:
+    """A booking's ``price`` answer: its frozen breakdown over the seats it still has
+    (``seats``: ticket type → seats; None: all), or, with nothing frozen (no tax rule, no
+    fee), the one its amount and discount make."""
+    if frozen is None:
+        return simple_answer(amount, discount, currency)
+    return breakdown(PriceInputs.from_json(frozen), seats).answer()
+
+
 def inputs_from_rows(
     currency: str,
     lines: list[Any],

@@ -58,12 +58,19 @@ from evently.errors import (
     InvalidOrganization,
     InvalidSchedule,
     InvalidTransition,
+    TaxRuleInvalid,
     VenueNotFound,
 )
 
 router = APIRouter(prefix="/admin", tags=["admin (deprecated)"], route_class=DeprecatedAlias)
 
-EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+EVENT_RULES = (
+    InvalidCurrency,
+    InvalidSchedule,
+    CapacityExceedsVenue,
+    VenueNotFound,
+    TaxRuleInvalid,  # issue 31: a fee's tax_rule_id
+)
 CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
@@ -28,6 +28,7 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
 from api.http.dates import starts_between
 from api.http.links import PageLinksDep
+from api.invoices.endpoints import InvoiceList, invoice_items
 from api.organizations.deps import AnyMember, EventManager, OrderTaker, Refunder, SalesReader
 from api.organizer import service
 from api.organizer.schemas import (
@@ -50,7 +51,7 @@ from api.organizer.schemas import (
     VenuePage,
 )
 from api.problems import problem_responses
-from evently import attendees, events, tax
+from evently import attendees, events, invoices, tax
 from evently.enums import BookingStatus, EventStatus
 from evently.errors import (
     BookingNotActive,
@@ -91,7 +92,13 @@ MAX_PAGE = 100_000
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
-_EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+_EVENT_RULES = (
+    InvalidCurrency,
+    InvalidSchedule,
+    CapacityExceedsVenue,
+    VenueNotFound,
+    TaxRuleInvalid,  # issue 31: a fee's tax_rule_id
+)
 _CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
 
 
@@ -637,3 +644,42 @@ async def patch_tax_rule(
         session, access.organization.id, rule_id, body.model_dump(exclude_unset=True)
     )
     return TaxRuleOut.of(rule)
+
+
+# ---- money: the organization's invoices for finance (issue 31) ------------------------------
+
+
+@router.get(
+    "/invoices",
+    response_model=InvoiceList,
+    summary="Every invoice and credit note of the organization (owners, managers, finance)",
+)
+async def list_organization_invoices(access: SalesReader, session: SessionDep) -> InvoiceList:
+    """In number order (the organization's one sequence per year), at most 10,000."""
+    docs = await invoices.of_organization(session, access.organization.id)
+    return InvoiceList(items=await invoice_items(session, docs))
+
+
+@router.get(
+    "/invoices.csv",
+    response_class=CsvResponse,
+    responses={
+        200: {
+            "description": "the invoices and credit notes as CSV (RFC 4180, UTF-8, a header "
+            "row first)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="Export the organization's invoices and credit notes as CSV (owners, managers, "
+    "finance)",
+)
+async def export_invoices(access: SalesReader, session: SessionDep) -> Response:
+    """Columns: number, kind, date, booking_id, refers_to, currency, subtotal, discount, fees,
+    tax, taxes (per rate), total, net (total less tax), buyer_name, buyer_vat_id. A credit note
+    has its own positive amounts (``kind`` tells them apart)."""
+    body = await invoices.csv_export(session, access.organization.id)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
+    )

@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from api.events.schemas import VenueOut, reasonable_datetime, storable
+from api.bookings.schemas import PriceOut
+from api.events.schemas import Fee, VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.enums import BookingStatus, EventStatus, QueueMode
 from evently.refund_policy import RefundPolicy, RefundUntil
@@ -50,6 +51,13 @@ Currency = Annotated[
 When = Annotated[AwareDatetime, AfterValidator(reasonable_datetime)]
 
 _STRICT = ConfigDict(extra="forbid")
+
+_FEES = (
+    'Issue 31: the event\'s fees, e.g. `[{"name": "Service fee", "amount": "1.50", '
+    '"per": "ticket", "passed_on": true, "tax_rule_id": null}]` (`[]`: none). They apply to '
+    "bookings held from now on; a `tax_rule_id` must be one of the organization's rules (422 "
+    "`tax_rule_invalid`)."
+)
 
 _REFUND_POLICY = (
     'Who may refund: `{"mode": "until", "hours_before_start": 48}` (buyers until 48 h before '
@@ -84,6 +92,7 @@ class EventCreate(BaseModel):
         default_factory=lambda: RefundUntil(mode="until"),
         description=_REFUND_POLICY,
     )
+    fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
 
 
 class EventPatch(BaseModel):
@@ -107,6 +116,7 @@ class EventPatch(BaseModel):
         "reserve path is saturated).",
     )
     refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
+    fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
@@ -118,7 +128,15 @@ class EventPatch(BaseModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
+        out = {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
+        if "fees" in out:
+            out["fees"] = fees_json(self.fees)
+        return out
+
+
+def fees_json(fees: list[Fee] | None) -> list[dict[str, Any]] | None:
+    """The fees as stored on the event (JSON; None when there are none)."""
+    return [f.model_dump(mode="json") for f in fees] if fees else None
 
 
 class CancellationAccepted(BaseModel):
@@ -278,6 +296,7 @@ class OrderOut(_Money):
     buyer: Buyer
     buyer_account_created: bool
     workflow_id: str
+    price: PriceOut  # issue 31: the breakdown (a comp's is 0.00, without fees)
 
 
 class EventClone(BaseModel):

@@ -326,8 +326,9 @@ async def reserve(
     else:
         if row is not None and row.event_id is not None:
             held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
-            if row.priced_lines is not None:
-                held = await _freeze(conn, held, row.priced_lines, row.fees, row.rates)
+            if row.priced_lines is not None:  # a comp (0.00) carries no fee
+                fees = None if comp else row.fees
+                held = await _freeze(conn, held, row.priced_lines, fees, row.rates)
             return held, _counters(row)
         if row is not None:  # inserted, but the event's seats were not there: reject the row
             reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
@@ -576,7 +577,7 @@ WITH b AS (
            channel = CAST(:channel AS text), note = CAST(:note AS text)
     WHERE id = :booking_id AND status = 'held'
       AND (CAST(:provider AS text) NOT IN ('free', 'comp') OR amount = 0)
-    RETURNING id, user_id, event_id, quantity, amount, currency
+    RETURNING id, user_id, event_id, quantity, amount, currency, price, billing
 ), pay AS (
     INSERT INTO payments (id, booking_id, kind, status, provider, provider_payment_id,
                           idempotency_key, payment_method, amount, currency, created_at)
@@ -592,7 +593,7 @@ WITH b AS (
     FROM b WHERE e.id = b.event_id
     RETURNING {COUNTERS}, e.tickets_issued, b.id AS booking_id, b.quantity
 ), issued AS ({_ISSUE_TICKETS}
-)
+), {ISSUE_INVOICE}
 SELECT event_id, capacity, available, held, sold, status, updated_at FROM ev
 """
 )

@@ -620,6 +620,8 @@ ROUTES: list[Route] = [
         same(lambda t: {"rule_id": t.tax_rule["id"]}, json={"rate": "19.00"}),
         TAX_RULE,
     ),
+    Route("GET", "/organizations/{org_id}/invoices", SALES, 200, same(lambda t: {})),
+    Route("GET", "/organizations/{org_id}/invoices.csv", SALES, 200, same(lambda t: {})),
 ]
 
 
