@@ -275,3 +275,24 @@ async def event_name(session: AsyncSession, booking_id: uuid.UUID) -> str:
         {"b": booking_id},
     )
     return str(name or "")
+
+
+async def event_money(session: AsyncSession, event_id: uuid.UUID) -> tuple[Decimal, ...]:
+    """The event's invoiced money (invoices less credit notes): (total, tickets net of tax and
+    fees, taxes, passed-on fees). Analytics take the revenue net of tax and fees from it."""
+    rows = await session.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM invoices i JOIN bookings b ON b.id = i.booking_id "
+            "WHERE b.event_id = :e ORDER BY i.year, i.n"
+        ),
+        {"e": event_id},
+    )
+    total = net = tax = fees = Decimal(0)
+    for d in rows:
+        sign = 1 if d.kind == "invoice" else -1
+        b = await document_breakdown(session, d)
+        total += sign * Decimal(d.total)
+        net += sign * b.net_revenue
+        tax += sign * b.tax_total
+        fees += sign * b.fees
+    return total, net, tax, fees

@@ -246,5 +246,16 @@ async def test_the_issue_case_to_the_cent_then_one_line_refunded(
     assert sum(Decimal(x["total"]) * (1 if x["kind"] == "invoice" else -1) for x in rows) == (
         Decimal("18.60")
     )
+    # analytics: revenue 18.60 net of VAT (2.97) and of the fee (1.50, VAT 0.24 inside)
+    r = await client.get(
+        org.url(f"/events/{event['id']}/analytics"), headers=org.members["finance"].headers
+    )
+    a = r.json()
+    assert (a["revenue"]["amount"], a["taxes"]["amount"], a["fees"]["amount"]) == (
+        "18.60",
+        "2.97",
+        "1.50",
+    )
+    assert a["net_revenue"]["amount"] == "14.37"  # 17.10 - 2.73: the ticket's net
     r = await client.get(org.url("/invoices"), headers=org.members["finance"].headers)
     assert [x["number"] for x in r.json()["items"]] == [f"FEST-{year}-1", f"FEST-{year}-2"]
