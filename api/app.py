@@ -25,6 +25,7 @@ from api.http.deadline import RequestDeadline
 from api.http.edge import HttpEdge
 from api.http.headers import security_headers
 from api.http.openapi import document_http
+from api.invoices.endpoints import router as invoices_router
 from api.live.endpoints import router as live_router
 
 # the back office (issue 30)
@@ -96,6 +97,7 @@ def api_router() -> APIRouter:
     router.include_router(webhooks_router)
     router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
     router.include_router(questions_router)  # attendees and questions (issue 32)
+    router.include_router(invoices_router)  # invoices and credit notes (issue 31)
     return router
 
 

@@ -32,6 +32,8 @@ from typing import Final
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evently import invoices
+
 EVENT_SQL: Final = text(
     "SELECT id, name, status, capacity, available, held, sold, currency "
     "FROM events WHERE id = :event_id"
@@ -213,6 +215,11 @@ class EventAnalytics:
     gross_sales: Decimal = Decimal("0.00")
     refunds_count: int = 0
     refunds_amount: Decimal = Decimal("0.00")
+    # issue 31: the revenue less the taxes and the fees passed on to buyers (from the
+    # invoices and credit notes; a booking without an invoice counts whole)
+    net_revenue: Decimal = Decimal("0.00")
+    taxes: Decimal = Decimal("0.00")
+    fees: Decimal = Decimal("0.00")
     holds: Holds = field(default_factory=Holds)
     waitlist: Waitlist = field(default_factory=Waitlist)
     sales_per_hour: list[HourSales] = field(default_factory=list)
@@ -274,6 +281,9 @@ async def event_analytics(session: AsyncSession, event_id: uuid.UUID) -> EventAn
             out.refunds_amount = _money(out.refunds_amount + Decimal(str(row.amount)))
     out.gross_sales = _money(charges)
     out.revenue = _money(charges - out.refunds_amount)
+    invoiced, net, taxes, fees = await invoices.event_money(session, event_id)
+    out.net_revenue = _money(out.revenue - invoiced + net)
+    out.taxes, out.fees = _money(taxes), _money(fees)
 
     out.sales_per_hour = [
         HourSales(

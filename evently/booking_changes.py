@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from evently import pricing
 from evently.db.models import BookingChange, BookingLine
 from evently.enums import BookingChangeStatus, BookingStatus
 from evently.errors import LinesNotCancellable, TicketCheckedIn
@@ -95,6 +96,16 @@ async def request(
             )
         left = line.quantity - line.cancelled - pending.get(type_id, 0)
         refund += line_net(line, left) - line_net(line, left - q)
+    frozen = await session.scalar(
+        text("SELECT price FROM bookings WHERE id = :id"), {"id": booking_id}
+    )
+    if frozen is not None:  # issue 31: the lines' share of tax and fees too, exactly
+        inputs = pricing.PriceInputs.from_json(frozen)
+        before = {
+            str(t): line.quantity - line.cancelled - pending.get(t, 0) for t, line in lines.items()
+        }
+        after = {**before, **{str(t): before[str(t)] - q for t, q in wanted.items()}}
+        refund = pricing.breakdown(inputs, before).total - pricing.breakdown(inputs, after).total
     remaining = sum(line.quantity - line.cancelled - pending.get(t, 0) for t, line in lines.items())
     if sum(wanted.values()) >= remaining:
         return None

@@ -689,3 +689,20 @@ def all_errors() -> list[type[EventlyError]]:
 
 class CodecPayloadInvalid(Unprocessable):
     code, title = "codec_payload_invalid", "Payload cannot be decoded"
+
+
+# ---- money: tax rules, fees, invoices (issue 31) ----------------------------------------------
+
+
+class TaxRuleNotFound(NotFound):
+    code, title = "tax_rule_not_found", "Tax rule not found"
+    message = "This organization has no such tax rule."
+
+
+class TaxRuleInvalid(Unprocessable):
+    code, title = "tax_rule_invalid", "Invalid tax rule"
+
+
+class InvoiceNotFound(NotFound):
+    code, title = "invoice_not_found", "Invoice not found"
+    message = "This booking has no such invoice."

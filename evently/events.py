@@ -22,6 +22,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
 from evently import refund_policy as refund_policies
+from evently import tax
 from evently.db.models import Event, Notification, Venue
 from evently.enums import EventStatus, NotificationKind
 from evently.errors import (
@@ -205,6 +206,7 @@ async def create_event(
     organization_id: uuid.UUID | None = None,
     refund_policy: Any = None,
     bank_transfer_days: int | None = None,
+    fees: list[dict[str, Any]] | None = None,
 ) -> Event:
     """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free, in
     its venue's organization (``organization_id``: the venue must be that organization's)."""
@@ -212,6 +214,7 @@ async def create_event(
     check_schedule(starts_at, ends_at)
     venue = await _venue_for_event(session, venue_id, organization_id)
     check_capacity_fits(capacity, venue)
+    await tax.check_rule_ids(session, venue.organization_id, tax.check_fees(fees))
     event = Event(
         organization_id=venue.organization_id,
         venue_id=venue.id,
@@ -231,6 +234,7 @@ async def create_event(
         published_at=func.now() if status == EventStatus.PUBLISHED else None,
         refund_policy=refund_policies.to_json(refund_policy),
         bank_transfer_days=bank_transfer_days,
+        fees=fees or None,
     )
     session.add(event)
     await session.flush()
@@ -264,6 +268,7 @@ _FIELDS = (
     "currency",
     "queue",
     "refund_policy",
+    "fees",
 )
 
 
@@ -295,6 +300,10 @@ async def update_event(
         values["refund_policy"] = refund_policies.to_json(values["refund_policy"])
     if "bank_transfer" in changes:  # issue 29: evently/bank_transfer.py BankTransferSetting
         values["bank_transfer_days"] = changes["bank_transfer"].days()
+    if "fees" in values:  # issue 31: for bookings held from now on
+        values["fees"] = values["fees"] or None
+        rules = tax.check_fees(values["fees"])
+        await tax.check_rule_ids(session, current.organization_id, rules)
     check_schedule(
         values.get("starts_at", current.starts_at), values.get("ends_at", current.ends_at)
     )

@@ -15,6 +15,8 @@ Ticket types and promo codes (issue 15): per type, ``held``/``sold`` equal the a
 every event has exactly one default type; a booking with lines has ``quantity`` equal to its
 lines' active seats; per code, ``uses`` equals the held or confirmed bookings that use it and
 stays within ``max_uses``.
+Money (issue 31): per booking with an invoice, succeeded payments - refunds equal its invoices -
+credit notes, to the cent.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ LEFT JOIN (
     GROUP BY event_id
 ) w ON w.event_id = e.id
 WHERE CAST(:event_id AS uuid) IS NULL OR e.id = :event_id
+"""
+)
+
+# Issue 31: per booking with an invoice, payments - refunds = invoices - credit notes, to the
+# cent (a partial cancellation between its refund and its credit note is in flight: skipped)
+_RECONCILE = text(
+    """
+SELECT b.id, p.paid, i.invoiced
+FROM bookings b
+JOIN (SELECT booking_id, sum(CASE WHEN kind = 'invoice' THEN total ELSE -total END) AS invoiced
+      FROM invoices GROUP BY booking_id) i ON i.booking_id = b.id
+LEFT JOIN LATERAL (
+    SELECT COALESCE(sum(CASE WHEN kind = 'charge' THEN amount ELSE -amount END), 0) AS paid
+    FROM payments WHERE booking_id = b.id AND status = 'succeeded'
+) p ON true
+WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
+  AND NOT EXISTS (SELECT 1 FROM booking_changes c WHERE c.booking_id = b.id
+                  AND c.status IN ('requested', 'refunded'))
+  AND p.paid <> i.invoiced
 """
 )
 
@@ -244,6 +265,14 @@ async def check(
                     f"uses {c.uses} (max {c.max_uses}) != active bookings {c.active}",
                 )
             )
+    for r in await conn.execute(_RECONCILE, params):
+        out.append(
+            Violation(
+                "reconciliation",
+                str(r.id),
+                f"payments - refunds {r.paid} != invoices - credit notes {r.invoiced}",
+            )
+        )
     for s in await conn.execute(_STUCK, {**params, "grace": grace_seconds}):
         out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
     for s in await conn.execute(_STUCK_OFFERS, {**params, "grace": grace_seconds}):

@@ -181,6 +181,19 @@ async def get_organization(
     return await session.get(Organization, organization_id)
 
 
+async def set_legal_details(
+    session: AsyncSession, org: Organization, values: dict[str, str]
+) -> Organization:
+    """Legal name, address, VAT id and invoice prefix (issue 31): printed on invoices issued
+    from now on (each invoice keeps a snapshot of the seller)."""
+    for key in ("legal_name", "legal_address", "vat_id", "invoice_prefix"):
+        if key in values:
+            setattr(org, key, values[key])
+    await session.flush()
+    await session.refresh(org)
+    return org
+
+
 async def rename_organization(session: AsyncSession, org: Organization, name: str) -> Organization:
     org.name = name
     await session.flush()

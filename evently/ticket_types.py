@@ -43,6 +43,7 @@ TYPE_FIELDS = (
     "sales_end",
     "hidden",
     "max_per_booking",
+    "tax_rule_id",
 )
 
 
@@ -86,6 +87,7 @@ async def create_type(session: AsyncSession, event: Event, values: dict[str, Any
         sales_end=values.get("sales_end"),
         hidden=bool(values.get("hidden", False)),
         max_per_booking=values.get("max_per_booking"),
+        tax_rule_id=values.get("tax_rule_id"),
         is_default=False,
         position=position,
         held=0,

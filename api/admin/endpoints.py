@@ -60,6 +60,7 @@ from evently.errors import (
     InvalidOrganization,
     InvalidSchedule,
     InvalidTransition,
+    TaxRuleInvalid,
     VenueNotFound,
 )
 from evently.infra.resources import Resources
@@ -67,7 +68,13 @@ from workflows.connection import TemporalClient
 
 router = APIRouter(prefix="/admin", tags=["admin (deprecated)"], route_class=DeprecatedAlias)
 
-EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+EVENT_RULES = (
+    InvalidCurrency,
+    InvalidSchedule,
+    CapacityExceedsVenue,
+    VenueNotFound,
+    TaxRuleInvalid,  # issue 31: a fee's tax_rule_id
+)
 CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
 
 

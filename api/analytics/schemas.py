@@ -90,6 +90,11 @@ class EventAnalyticsOut(BaseModel):
     available: int
     revenue: Money = Field(description="succeeded charges minus refunds")
     gross_sales: Money = Field(description="succeeded charges")
+    net_revenue: Money | None = Field(
+        None, description="revenue less taxes and the fees passed on to buyers (issue 31)"
+    )
+    taxes: Money | None = Field(None, description="taxes invoiced less credited (issue 31)")
+    fees: Money | None = Field(None, description="fees invoiced less credited (issue 31)")
     refunds: Refunds
     holds: HoldStats
     conversion: float | None = Field(description="holds confirmed / holds made; null: no holds")
@@ -116,6 +121,9 @@ class EventAnalyticsOut(BaseModel):
             available=a.available,
             revenue=money(a.revenue),
             gross_sales=money(a.gross_sales),
+            net_revenue=money(a.net_revenue),
+            taxes=money(a.taxes),
+            fees=money(a.fees),
             refunds=Refunds(count=a.refunds_count, amount=money(a.refunds_amount)),
             holds=HoldStats(**vars(a.holds)),
             conversion=a.conversion,

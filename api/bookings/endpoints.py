@@ -25,6 +25,7 @@ from api.bookings.schemas import (
     ConfirmResponse,
     PaymentPending,
     PendingBooking,
+    PriceOut,
     ReserveRequest,
     ReserveResponse,
 )
@@ -32,7 +33,7 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_tra
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
-from evently import accounts, bank_transfer, bookings, questions, ticket_types
+from evently import accounts, bank_transfer, bookings, invoices, pricing, questions, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
@@ -254,6 +255,9 @@ async def reserve(
         workflow_id=booking_workflow_id(result.booking_id),
         access_key=key,
         access_url=url,
+        price=PriceOut.model_validate(
+            result.price or pricing.simple_answer(result.amount, result.discount, result.currency)
+        ),
     )
 
 
@@ -352,6 +356,8 @@ async def confirm(
     user = await user_for_booking(session, claims, key, body.booking_id)
     booking = await _own_booking(session, user, body.booking_id)
     await questions.require_answers(session, booking)  # 422 answers_required (issue 32)
+    if body.billing is not None:  # issue 31: printed on the invoice the confirmation issues
+        await invoices.set_billing(session, booking.id, body.billing.model_dump())
     await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
@@ -552,12 +558,17 @@ async def rotate_access_key(
     return BookingAccess(booking_id=booking.id, access_key=key, access_url=url)
 
 
+_BUILT = ("lines", "price")
+
+
 async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:
     """The bookings with their lines (ticket types, unit prices, discounts)."""
     lines = await ticket_types.booking_lines(session, [b.id for b in found])
     out = []
     for b in found:
-        item = BookingOut.model_validate(b)
+        # ``Booking.price`` holds the frozen inputs, not the answer: built below
+        fields = {k: getattr(b, k) for k in BookingOut.model_fields if k not in _BUILT}
+        item = BookingOut.model_validate(fields)
         item.lines = [
             BookingLineOut(
                 ticket_type_id=line.ticket_type_id,
@@ -570,5 +581,11 @@ async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingO
             )
             for line, name in lines[b.id]
         ]
+        seats = {
+            str(line.ticket_type_id): line.quantity - line.cancelled for line, _ in lines[b.id]
+        }
+        item.price = PriceOut.model_validate(
+            pricing.answer_of(b.price, seats, b.amount, b.discount, b.currency)
+        )
         out.append(item)
     return out

@@ -5,9 +5,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
 from api.auth.schemas import GuestBuyer
+from api.events.schemas import storable
 from evently.bank_transfer import shown_status
 
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
@@ -67,6 +75,27 @@ class ReserveRequest(BaseModel):
         return sum(x.quantity for x in self.lines)
 
 
+class TaxOut(BaseModel):
+    name: str
+    rate: Money  # percent, e.g. "19.00"
+    amount: Money
+    included: bool  # true: already inside the prices (VAT incl.); false: added to the total
+
+
+class PriceOut(BaseModel):
+    """The booking's price breakdown (issue 31; docs/money.md), frozen at hold time: tickets
+    (``subtotal``) less the promo code (``discount``) plus fees passed on to the buyer
+    (``fees``) plus taxes that are not included in the prices = ``total`` (what is charged).
+    Rounding: per line, half-up to the currency's minor unit."""
+
+    subtotal: Money
+    discount: Money
+    fees: Money
+    taxes: list[TaxOut]
+    total: Money
+    currency: str
+
+
 class ReserveResponse(BaseModel):
     booking_id: uuid.UUID
     status: str
@@ -75,6 +104,7 @@ class ReserveResponse(BaseModel):
     discount: Money = Decimal(0)
     currency: str
     workflow_id: str
+    price: PriceOut  # issue 31: the breakdown of ``amount``
     # guest checkout (issue 32): the key that opens this booking without an account
     access_key: str | None = None
     access_url: str | None = None
@@ -126,11 +156,23 @@ class BookingAccess(BaseModel):
     access_url: str
 
 
+class BillingIn(BaseModel):
+    """The buyer's optional billing details, printed on the invoice (issue 31)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(max_length=200), AfterValidator(storable)] = ""
+    address: Annotated[str, Field(max_length=400), AfterValidator(storable)] = ""
+    vat_id: Annotated[str, Field(max_length=40), AfterValidator(storable)] = ""
+
+
 class ConfirmRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     booking_id: uuid.UUID
     payment_method: str = Field(
         pattern=r"^pm_[A-Za-z0-9_]{1,64}$", examples=["pm_card_visa", "pm_card_chargeDeclined"]
+    )
+    billing: BillingIn | None = Field(
+        default=None, description="who the invoice is made out to (a business buyer)"
     )
 
 
@@ -172,6 +214,7 @@ class BookingOut(BaseModel):
     amount: Money  # what was charged, net of the discount and of refunded lines
     discount: Money = Decimal(0)
     lines: list[BookingLineOut] = []
+    price: PriceOut | None = None  # issue 31: the breakdown of the seats still booked
     currency: str
     status: str
     hold_expires_at: datetime | None

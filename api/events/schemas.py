@@ -6,17 +6,19 @@ import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     TypeAdapter,
     computed_field,
     field_serializer,
+    model_validator,
 )
 
 from evently.bank_transfer import BankTransferSetting
@@ -89,6 +91,40 @@ class VenueOut(BaseModel):
         return cls.model_validate(venue)
 
 
+# ---- issue 31: an event's fees --------------------------------------------------------------
+
+_FeeMoney = Annotated[
+    Decimal,
+    Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
+]
+_FeePercent = Annotated[
+    Decimal,
+    Field(ge=0, le=100, max_digits=5, decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
+]
+
+
+class Fee(BaseModel):
+    """A fee of the event: a fixed ``amount`` (per ticket or per booking) or a ``percent`` of
+    the tickets' price after the discount; passed on to the buyer (in the total) or absorbed by
+    the organizer; taxed by one of the organization's tax rules or not (docs/money.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(storable)]
+    amount: _FeeMoney | None = None
+    percent: _FeePercent | None = None
+    per: Literal["ticket", "booking"] = "ticket"
+    passed_on: bool = True
+    tax_rule_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _amount_or_percent(self) -> Fee:
+        if (self.amount is None) == (self.percent is None):
+            raise ValueError("give exactly one of amount and percent")
+        return self
+
+
 class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -121,6 +157,8 @@ class EventOut(BaseModel):
     def bank_transfer(self) -> BankTransferSetting:
         """Whether buyers may pay by bank transfer, and within how many days (issue 29)."""
         return BankTransferSetting.of_days(self.bank_transfer_days)
+
+    fees: list[Fee] | None = None  # issue 31: None when the event has none
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -111,11 +111,31 @@ async def get_organization(access: AnyMember) -> OrganizationOut:
     return _out(access)
 
 
-@router.patch("/{org_id}", response_model=OrganizationOut, summary="Rename (owners)")
+@router.patch(
+    "/{org_id}",
+    response_model=OrganizationOut,
+    summary="Rename; the legal details of its invoices (owners)",
+)
 async def rename_organization(
     body: OrganizationPatch, access: Owner, session: SessionDep
 ) -> OrganizationOut:
+    """Invoices issued from now on print the new legal details; earlier ones keep theirs."""
     old = access.organization.name
+    legal = body.model_dump(exclude_unset=True, exclude={"name"})
+    if legal:  # issue 31
+        before = {k: getattr(access.organization, k) for k in legal}
+        await organizations.set_legal_details(session, access.organization, legal)
+        await audit.record_by(
+            session,
+            access.actor,
+            organization_id=access.organization.id,
+            action="organization.legal_details_changed",
+            target_type="organization",
+            target_id=access.organization.id,
+            details={k: {"from": before[k], "to": v} for k, v in legal.items()},
+        )
+    if body.name is None:
+        return _out(access)
     org = await organizations.rename_organization(session, access.organization, body.name)
     if old != org.name:
         await audit.record_by(

@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from api.events.schemas import storable
 from evently.bank_transfer import bank_details, iban_valid, normalize_iban
@@ -33,10 +40,39 @@ class OrganizationCreate(BaseModel):
     owner_email: Email = Field(description="an existing account: the first owner")
 
 
+def _text(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=0, max_length=max_length)
+
+
+LegalName = Annotated[str, _text(200), AfterValidator(storable)]
+LegalAddress = Annotated[str, _text(400), AfterValidator(storable)]
+VatId = Annotated[str, _text(40), AfterValidator(storable)]
+
+
 class OrganizationPatch(BaseModel):
+    """Any of: the name; the legal details printed on its invoices (issue 31)."""
+
     model_config = _STRICT
 
-    name: OrgName
+    name: OrgName | None = None
+    legal_name: LegalName | None = None
+    legal_address: LegalAddress | None = None
+    vat_id: VatId | None = None
+    invoice_prefix: (
+        Annotated[  # the invoices' numbers: {prefix}-{year}-{n}
+            str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OrganizationPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (leave the field out instead)")
+        return self
 
 
 def _iban(value: str) -> str:
@@ -74,6 +110,11 @@ class OrganizationOut(BaseModel):
     bank_account: BankAccountOut | None = Field(
         None, description="for payments by bank transfer (null: none set)"
     )
+    # issue 31: printed on its invoices
+    legal_name: str = ""
+    legal_address: str = ""
+    vat_id: str = ""
+    invoice_prefix: str = "INV"
 
     @classmethod
     def of(cls, org: Organization, role: str | None) -> OrganizationOut:
@@ -84,6 +125,10 @@ class OrganizationOut(BaseModel):
             created_at=org.created_at,
             role=OrganizationRole(role) if role else None,
             bank_account=_bank_account(org),
+            legal_name=org.legal_name,
+            legal_address=org.legal_address,
+            vat_id=org.vat_id,
+            invoice_prefix=org.invoice_prefix,
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
@@ -28,6 +28,7 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
 from api.http.dates import starts_between
 from api.http.links import PageLinksDep
+from api.invoices.endpoints import InvoiceList, invoice_items
 from api.organizations.deps import AnyMember, EventManager, OrderTaker, Refunder, SalesReader
 from api.organizer import service
 from api.organizer.schemas import (
@@ -43,12 +44,16 @@ from api.organizer.schemas import (
     OrganizerBookingOut,
     OrganizerBookingPage,
     RefundOut,
+    TaxRuleCreate,
+    TaxRuleList,
+    TaxRuleOut,
+    TaxRulePatch,
     TicketsResent,
     VenueCreate,
     VenuePage,
 )
 from api.problems import problem_responses
-from evently import attendees, events
+from evently import attendees, events, invoices, tax
 from evently.enums import EventStatus, ShownBookingStatus
 from evently.errors import (
     BookingNotActive,
@@ -73,6 +78,8 @@ from evently.errors import (
     ReleaseRefused,
     SalesClosed,
     SoldOut,
+    TaxRuleInvalid,
+    TaxRuleNotFound,
     TicketCheckedIn,
     TicketTypeNotFound,
     TicketTypeSoldOut,
@@ -88,7 +95,13 @@ MAX_PAGE = 100_000
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
-_EVENT_RULES = (InvalidCurrency, InvalidSchedule, CapacityExceedsVenue, VenueNotFound)
+_EVENT_RULES = (
+    InvalidCurrency,
+    InvalidSchedule,
+    CapacityExceedsVenue,
+    VenueNotFound,
+    TaxRuleInvalid,  # issue 31: a fee's tax_rule_id
+)
 _CHANGE = (EventNotFound, EventNotEditable, InvalidTransition, ConcurrentChange)
 
 
@@ -653,3 +666,92 @@ async def create_order(
     if not isinstance(result, OrderOut):
         return pending_answer(result.booking_id, result.event_id, result.retry_after)
     return result
+
+
+# ---- money: tax rules (issue 31) ------------------------------------------------------------
+
+
+@router.post(
+    "/tax-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleInvalid),
+    summary="Create a tax rule (owners, managers, finance)",
+)
+async def create_tax_rule(
+    body: TaxRuleCreate, access: SalesReader, session: SessionDep
+) -> TaxRuleOut:
+    rule = await tax.create_rule(session, access.organization.id, body.model_dump())
+    return TaxRuleOut.of(rule)
+
+
+@router.get("/tax-rules", response_model=TaxRuleList, summary="The organization's tax rules")
+async def list_tax_rules(access: AnyMember, session: SessionDep) -> TaxRuleList:
+    """Oldest first."""
+    rules = await tax.list_rules(session, access.organization.id)
+    return TaxRuleList(items=[TaxRuleOut.of(r) for r in rules])
+
+
+@router.get(
+    "/tax-rules/{rule_id}",
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleNotFound),
+    summary="One tax rule",
+)
+async def get_tax_rule(rule_id: uuid.UUID, access: AnyMember, session: SessionDep) -> TaxRuleOut:
+    return TaxRuleOut.of(await tax.get_rule(session, access.organization.id, rule_id))
+
+
+@router.patch(
+    "/tax-rules/{rule_id}",
+    response_model=TaxRuleOut,
+    responses=problem_responses(TaxRuleNotFound, TaxRuleInvalid),
+    summary="Change a tax rule, for bookings held from now on (owners, managers, finance)",
+)
+async def patch_tax_rule(
+    rule_id: uuid.UUID, body: TaxRulePatch, access: SalesReader, session: SessionDep
+) -> TaxRuleOut:
+    """Held and confirmed bookings keep the rate they were priced with."""
+    rule = await tax.update_rule(
+        session, access.organization.id, rule_id, body.model_dump(exclude_unset=True)
+    )
+    return TaxRuleOut.of(rule)
+
+
+# ---- money: the organization's invoices for finance (issue 31) ------------------------------
+
+
+@router.get(
+    "/invoices",
+    response_model=InvoiceList,
+    summary="Every invoice and credit note of the organization (owners, managers, finance)",
+)
+async def list_organization_invoices(access: SalesReader, session: SessionDep) -> InvoiceList:
+    """In number order (the organization's one sequence per year), at most 10,000."""
+    docs = await invoices.of_organization(session, access.organization.id)
+    return InvoiceList(items=await invoice_items(session, docs))
+
+
+@router.get(
+    "/invoices.csv",
+    response_class=CsvResponse,
+    responses={
+        200: {
+            "description": "the invoices and credit notes as CSV (RFC 4180, UTF-8, a header "
+            "row first)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="Export the organization's invoices and credit notes as CSV (owners, managers, "
+    "finance)",
+)
+async def export_invoices(access: SalesReader, session: SessionDep) -> Response:
+    """Columns: number, kind, date, booking_id, refers_to, currency, subtotal, discount, fees,
+    tax, taxes (per rate), total, net (total less tax), buyer_name, buyer_vat_id. A credit note
+    has its own positive amounts (``kind`` tells them apart)."""
+    body = await invoices.csv_export(session, access.organization.id)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
+    )

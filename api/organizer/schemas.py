@@ -14,12 +14,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     field_serializer,
     model_validator,
 )
 
-from api.events.schemas import VenueOut, reasonable_datetime, storable
+from api.bookings.schemas import PriceOut
+from api.events.schemas import Fee, VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.bank_transfer import BankTransferSetting
 from evently.enums import BookingStatus, EventStatus, QueueMode, ShownBookingStatus
@@ -58,6 +60,13 @@ When = Annotated[AwareDatetime, AfterValidator(reasonable_datetime)]
 
 _STRICT = ConfigDict(extra="forbid")
 
+_FEES = (
+    'Issue 31: the event\'s fees, e.g. `[{"name": "Service fee", "amount": "1.50", '
+    '"per": "ticket", "passed_on": true, "tax_rule_id": null}]` (`[]`: none). They apply to '
+    "bookings held from now on; a `tax_rule_id` must be one of the organization's rules (422 "
+    "`tax_rule_invalid`)."
+)
+
 _REFUND_POLICY = (
     'Who may refund: `{"mode": "until", "hours_before_start": 48}` (buyers until 48 h before '
     'the start; the default is 0 h), `{"mode": "organizer_only"}` (owners and finance only) or '
@@ -94,6 +103,7 @@ class EventCreate(BaseModel):
     bank_transfer: BankTransferSetting = Field(
         default_factory=BankTransferSetting, description=_BANK_TRANSFER
     )
+    fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
 
 
 class EventPatch(BaseModel):
@@ -118,6 +128,7 @@ class EventPatch(BaseModel):
     )
     refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
     bank_transfer: BankTransferSetting | None = Field(None, description=_BANK_TRANSFER)
+    fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
@@ -129,7 +140,15 @@ class EventPatch(BaseModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
+        out = {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
+        if "fees" in out:
+            out["fees"] = fees_json(self.fees)
+        return out
+
+
+def fees_json(fees: list[Fee] | None) -> list[dict[str, Any]] | None:
+    """The fees as stored on the event (JSON; None when there are none)."""
+    return [f.model_dump(mode="json") for f in fees] if fees else None
 
 
 class CancellationAccepted(BaseModel):
@@ -311,6 +330,7 @@ class OrderOut(_Money):
     buyer: Buyer
     buyer_account_created: bool
     workflow_id: str
+    price: PriceOut  # issue 31: the breakdown (a comp's is 0.00, without fees)
 
 
 class EventClone(BaseModel):
@@ -320,3 +340,48 @@ class EventClone(BaseModel):
 
     starts_at: When
     ends_at: When
+
+
+# ---- money: tax rules (issue 31) ------------------------------------------------------------
+
+Rate = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+
+
+class TaxRuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    rate: Rate = Field(description="percent, e.g. 19.00")
+    price_includes_tax: bool = True
+
+
+class TaxRulePatch(BaseModel):
+    """Applies to bookings held after the change; earlier ones keep the rate they froze."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    rate: Rate | None = None
+    price_includes_tax: bool | None = None
+
+
+class TaxRuleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    rate: Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+    price_includes_tax: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, rule: Any) -> TaxRuleOut:
+        return cls(
+            id=rule.id,
+            name=rule.name,
+            rate=rule.rate,
+            price_includes_tax=rule.price_includes_tax,
+            created_at=rule.created_at,
+            updated_at=rule.updated_at,
+        )
+
+
+class TaxRuleList(BaseModel):
+    items: list[TaxRuleOut]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.analytics.schemas import EventAnalyticsOut
 from api.bookings import service as bookings_service
-from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse, PriceOut
 from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
 from api.deps import end_transaction
 from api.events.schemas import EventOut
@@ -35,8 +35,18 @@ from api.organizer.schemas import (
     OrderOut,
     TicketsResent,
     VenueCreate,
+    fees_json,
 )
-from evently import accounts, audit, backoffice, bank_transfer, bookings, events, ticket_types
+from evently import (
+    accounts,
+    audit,
+    backoffice,
+    bank_transfer,
+    bookings,
+    events,
+    pricing,
+    ticket_types,
+)
 from evently.analytics import event_analytics
 from evently.audit import Actor
 from evently.db.models import Booking, Event, Venue
@@ -76,6 +86,7 @@ _AUDITED = (
     "status",
     "refund_policy",
     "bank_transfer",
+    "fees",
 )
 
 
@@ -170,6 +181,7 @@ async def create_event(
         organization_id=organization_id,
         refund_policy=body.refund_policy,
         bank_transfer_days=body.bank_transfer.days(),
+        fees=fees_json(body.fees),
     )
     await audit.record_by(
         session,
@@ -215,6 +227,7 @@ async def clone_event(
         currency=source.currency,
         created_by=actor.user_id,
         organization_id=source.organization_id,
+        fees=source.fees,
     )
     if source.queue != event.queue:
         event = await events.update_event(session, event.id, {"queue": source.queue})
@@ -643,6 +656,9 @@ async def create_order(
         buyer=Buyer(id=buyer_id, email=email, name=name),
         buyer_account_created=created,
         workflow_id=booking_workflow_id(booking_id),
+        price=PriceOut.model_validate(
+            result.price or pricing.simple_answer(result.amount, result.discount, result.currency)
+        ),
     )
 
 

@@ -27,14 +27,17 @@ from evently.errors import (
     EventNotFound,
     PromoCodeExists,
     PromoCodeInvalid,
+    TaxRuleInvalid,
     TicketTypeInvalid,
     TicketTypeNotFound,
 )
 
 router = APIRouter(prefix="/organizations/{org_id}/events/{event_id}", tags=["ticket types"])
 
-TYPE_ERRORS = problem_responses(EventNotFound, TicketTypeInvalid)
-PATCH_ERRORS = problem_responses(EventNotFound, TicketTypeNotFound, TicketTypeInvalid)
+TYPE_ERRORS = problem_responses(EventNotFound, TicketTypeInvalid, TaxRuleInvalid)
+PATCH_ERRORS = problem_responses(
+    EventNotFound, TicketTypeNotFound, TicketTypeInvalid, TaxRuleInvalid
+)
 CODE_ERRORS = problem_responses(EventNotFound, PromoCodeInvalid, PromoCodeExists)
 READ_ERRORS = problem_responses(EventNotFound)
 

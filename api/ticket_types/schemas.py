@@ -30,6 +30,9 @@ class TicketTypeCreate(BaseModel):
     sales_end: When | None = None
     hidden: bool = Field(default=False, description="sold only with a code that unlocks it")
     max_per_booking: int | None = Field(default=None, ge=1, le=1000)
+    tax_rule_id: uuid.UUID | None = Field(
+        default=None, description="one of the organization's tax rules, or none (issue 31)"
+    )
 
 
 class TicketTypePatch(BaseModel):
@@ -45,6 +48,9 @@ class TicketTypePatch(BaseModel):
     sales_end: When | None = None
     hidden: bool | None = None
     max_per_booking: int | None = Field(default=None, ge=1, le=1000)
+    tax_rule_id: uuid.UUID | None = Field(
+        default=None, description="one of the organization's tax rules, or none (issue 31)"
+    )
 
 
 class TicketTypeOut(BaseModel):
@@ -64,6 +70,7 @@ class TicketTypeOut(BaseModel):
     max_per_booking: int | None
     is_default: bool
     created_at: datetime
+    tax_rule_id: uuid.UUID | None = None
 
 
 class TicketTypeList(BaseModel):

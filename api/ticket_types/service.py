@@ -22,7 +22,7 @@ from api.ticket_types.schemas import (
     TicketTypeOut,
     TicketTypePatch,
 )
-from evently import audit, events, ticket_types
+from evently import audit, events, tax, ticket_types
 from evently.audit import Actor
 from evently.db.models import Event
 from evently.infra.resources import Resources
@@ -72,6 +72,8 @@ async def create_type(
     actor: Actor,
 ) -> TicketTypeOut:
     values = body.model_dump()
+    if values.get("tax_rule_id") is not None:
+        await tax.check_rule_ids(session, event.organization_id, {values["tax_rule_id"]})
     tt = await ticket_types.create_type(session, event, values)
     out = TicketTypeOut.model_validate(tt)
     await _changed(
@@ -91,6 +93,8 @@ async def change_type(
     actor: Actor,
 ) -> TicketTypeOut:
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("tax_rule_id") is not None:
+        await tax.check_rule_ids(session, event.organization_id, {changes["tax_rule_id"]})
     tt = await ticket_types.update_type(session, event, type_id, changes)
     out = TicketTypeOut.model_validate(tt)
     await _changed(

@@ -321,6 +321,9 @@ class Event(Base):
     venue: Mapped[Venue] = relationship(
         lazy="raise", primaryjoin="Venue.id == foreign(Event.venue_id)"
     )
+    # issue 31: the event's fees ([{"name", "amount" | "percent", "per", "passed_on",
+    # "tax_rule_id"}]), NULL when none
+    fees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
 
 class Booking(Base):
@@ -384,6 +387,10 @@ class Booking(Base):
     # were gone (finance pays it back)
     payment_reference: Mapped[str | None] = mapped_column(String(20))
     refund_due: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # issue 31: the frozen inputs of its price breakdown (evently/pricing.py; NULL: no tax rule
+    # and no fee), and the buyer's optional billing details (name, address, vat_id)
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    billing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Payment(Base):
@@ -624,6 +631,11 @@ class Organization(Base):
     bank_account_holder: Mapped[str | None] = mapped_column(String(200))
     bank_iban: Mapped[str | None] = mapped_column(String(34))
     bank_bic: Mapped[str | None] = mapped_column(String(11))
+    # issue 31: what its invoices say about the seller
+    legal_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    legal_address: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    vat_id: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    invoice_prefix: Mapped[str] = mapped_column(String(20), default="INV", server_default="INV")
 
 
 class OrganizationMember(Base):
@@ -865,6 +877,8 @@ class TicketType(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 31: its organization's tax rule, or none
+    tax_rule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tax_rules.id"))
 
 
 class BookingLine(Base):
@@ -956,3 +970,76 @@ class BookingChange(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+# ---- money: tax rules, invoices and credit notes (issue 31; migration 0017money) -------------
+
+
+class TaxRule(Base):
+    """An organization's tax rate. A change applies to bookings held after it: a booking
+    freezes the rates it was priced with (``bookings.price``)."""
+
+    __tablename__ = "tax_rules"
+    __table_args__ = (
+        CheckConstraint("rate >= 0 AND rate <= 100", name="rate_range"),
+        Index("ix_tax_rules_organization_id", "organization_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    price_includes_tax: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class InvoiceCounter(Base):
+    """The next invoice number of an organization in a year: bumped (``n = n + 1 RETURNING
+    n``) in the confirmation's own transaction, so numbers have no gap and no duplicate."""
+
+    __tablename__ = "invoice_counters"
+    __table_args__ = (CheckConstraint("n > 0", name="n_positive"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class Invoice(Base):
+    """An invoice (on confirmation) or a credit note (a refund or cancelled lines), with the
+    seller's and buyer's details and the booking's price as they were when it was issued."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
+        CheckConstraint("total >= 0", name="total_nonnegative"),
+        UniqueConstraint("organization_id", "year", "n", name="uq_invoices_organization_year_n"),
+        UniqueConstraint("booking_id", "source", name="uq_invoices_booking_source"),
+        Index("ix_invoices_organization_created", "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))  # confirm | change-<n> | cancel
+    refers_to: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(60))
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # the booking's frozen inputs
+    seats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # seats it covers per type
+    seller: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    buyer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()

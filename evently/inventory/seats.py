@@ -20,6 +20,7 @@ Lock order everywhere: the event row first, then bookings or waitlist entries.
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -29,8 +30,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from evently import pricing
 from evently.enums import BookingChangeStatus, BookingStatus, LateSettlement, ReserveOutcome
 from evently.inventory.types import Counters, Released, Reservation
+from evently.invoices import CREDIT_CANCEL, CREDIT_CHANGE, ISSUE_INVOICE
 
 #: the counters every seat statement returns (``e`` is the events row)
 COUNTERS = "e.id AS event_id, e.capacity, e.available, e.held, e.sold, e.status, e.updated_at"
@@ -82,10 +85,28 @@ def _reservation(
 # The event is locked first (lock order: event, then its types, then the code). When the event's
 # seats were taken but a line or the code could not be, evently_refuse() aborts the whole
 # statement: all lines or none, nothing partly taken. A NULL type id is the default type.
+# Issue 31: when the event has fees or a line's type a tax rule, the statement also returns what
+# the breakdown needs (the priced lines, the fees, the organization's rates) and Python prices the
+# booking once (evently/pricing.py) and freezes it on the row; otherwise these columns are NULL
+# and the reserve costs what it did (no extra round trip).
+_PRICING_COLUMNS = """
+       CASE WHEN taken.fees IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM req WHERE req.tax_rule_id IS NOT NULL)
+            THEN (SELECT jsonb_agg(jsonb_build_array(p.tt, p.q, CAST(p.price AS text),
+                                   CAST(p.discount AS text), p.tax_rule_id, p.name) ORDER BY p.ord)
+                  FROM priced p) END AS priced_lines,
+       taken.fees,
+       CASE WHEN taken.fees IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM req WHERE req.tax_rule_id IS NOT NULL)
+            THEN (SELECT jsonb_object_agg(tr.id, jsonb_build_array(tr.name, CAST(tr.rate AS text),
+                                          tr.price_includes_tax))
+                  FROM tax_rules tr WHERE tr.organization_id = taken.organization_id)
+       END AS rates"""
+
 _RESERVE = text(
     f"""
 WITH req AS (
-    SELECT r.ord, r.q, t.id AS tt, t.price
+    SELECT r.ord, r.q, t.id AS tt, t.price, t.tax_rule_id, t.name
     FROM unnest(CAST(:type_ids AS uuid[]), CAST(:qtys AS integer[])) WITH ORDINALITY
          AS r(tt, q, ord)
     JOIN ticket_types t ON t.event_id = :event_id
@@ -96,7 +117,7 @@ WITH req AS (
     WHERE CAST(:promo AS text) IS NOT NULL AND p.event_id = :event_id
       AND p.code = upper(CAST(:promo AS text))
 ), priced AS (
-    SELECT req.tt, req.q, req.price,
+    SELECT req.ord, req.tt, req.q, req.price, req.tax_rule_id, req.name,
            (pc.id IS NOT NULL AND (pc.ticket_type_ids IS NULL OR req.tt = ANY (pc.ticket_type_ids)))
                AS eligible,
            CASE WHEN CAST(:comp AS boolean) THEN req.price * req.q
@@ -126,7 +147,7 @@ WITH req AS (
         held = e.held + CAST(:quantity AS integer), {BUMP}
     WHERE e.id = :event_id AND e.status = 'published' AND e.available >= CAST(:quantity AS integer)
       AND EXISTS (SELECT 1 FROM ins)
-    RETURNING {COUNTERS}, e.ends_at
+    RETURNING {COUNTERS}, e.ends_at, e.fees, e.organization_id
 ), types AS (
     UPDATE ticket_types t SET held = t.held + priced.q
     FROM priced
@@ -153,7 +174,8 @@ SELECT ins.id AS inserted, ins.amount, ins.currency, ins.hold_expires_at, ins.di
        CASE WHEN taken.event_id IS NOT NULL
              AND ((SELECT count(*) FROM types) <> CAST(:n_lines AS integer)
                   OR (CAST(:promo AS text) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM used)))
-            THEN evently_refuse('a line or the promo code could not be taken') END AS refused
+            THEN evently_refuse('a line or the promo code could not be taken') END AS refused,
+       {_PRICING_COLUMNS}
 FROM ins LEFT JOIN taken ON true
 """
 )
@@ -304,6 +326,9 @@ async def reserve(
     else:
         if row is not None and row.event_id is not None:
             held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
+            if row.priced_lines is not None:  # a comp (0.00) carries no fee
+                fees = None if comp else row.fees
+                held = await _freeze(conn, held, row.priced_lines, fees, row.rates)
             return held, _counters(row)
         if row is not None:  # inserted, but the event's seats were not there: reject the row
             reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
@@ -313,19 +338,79 @@ async def reserve(
             return rejected, None
         found = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
         if found is not None:  # a retry: report what the first attempt did
-            return _reservation(
-                booking_id,
-                found.event_id,
-                found.quantity,
-                BookingStatus(found.status),
-                found,
-                found.end_reason,
+            return await freeze_price(
+                conn,
+                _reservation(
+                    booking_id,
+                    found.event_id,
+                    found.quantity,
+                    BookingStatus(found.status),
+                    found,
+                    found.end_reason,
+                ),
             ), None
     diagnosis = (await conn.execute(_DIAGNOSE, params)).all()
     reason = _diagnosis(list(diagnosis), promo_code)
     if reason != ReserveOutcome.EVENT_NOT_FOUND:
         await conn.execute(_INSERT_REJECTED, {**params, "reason": reason})
     return await _as_found(conn, booking_id, event_id, quantity, reason), None
+
+
+# ---- the price breakdown of a hold (issue 31) ------------------------------------------------
+
+_FREEZE = text(
+    "UPDATE bookings SET price = CAST(:price AS jsonb), amount = :total "
+    "WHERE id = :id AND status = 'held' AND price IS NULL RETURNING amount"
+)
+
+# what a held booking's breakdown needs, read back by its id (a retried reserve, a waitlist
+# offer): NULL priced_lines when it has no fee and no tax rule, or is priced already
+_PRICING_OF = text(
+    """
+SELECT b.price, e.fees,
+       CASE WHEN b.price IS NULL AND (e.fees IS NOT NULL OR EXISTS (
+                SELECT 1 FROM booking_lines l JOIN ticket_types t ON t.id = l.ticket_type_id
+                WHERE l.booking_id = b.id AND t.tax_rule_id IS NOT NULL))
+            THEN (SELECT jsonb_agg(jsonb_build_array(l.ticket_type_id, l.quantity,
+                      CAST(l.unit_price AS text), CAST(l.discount AS text), t.tax_rule_id, t.name)
+                      ORDER BY t.position, t.created_at)
+                  FROM booking_lines l JOIN ticket_types t ON t.id = l.ticket_type_id
+                  WHERE l.booking_id = b.id) END AS priced_lines,
+       (SELECT jsonb_object_agg(tr.id, jsonb_build_array(tr.name, CAST(tr.rate AS text),
+                                tr.price_includes_tax))
+        FROM tax_rules tr WHERE tr.organization_id = e.organization_id) AS rates
+FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :id
+"""
+)
+
+
+async def _freeze(
+    conn: AsyncConnection, held: Reservation, lines: Any, fees: Any, rates: Any
+) -> Reservation:
+    """Price the hold once (evently/pricing.py) and freeze its inputs and total on the row."""
+    inputs = pricing.inputs_from_rows(held.currency, list(lines), fees, rates)
+    b = pricing.breakdown(inputs)
+    await conn.execute(
+        _FREEZE,
+        {"price": json.dumps(inputs.to_json()), "total": b.total, "id": held.booking_id},
+    )
+    return held.model_copy(update={"amount": b.total, "price": b.answer()})
+
+
+async def freeze_price(conn: AsyncConnection, found: Reservation) -> Reservation:
+    """A held booking read back: its frozen breakdown (pricing it now if a crash came between
+    the reserve and its freeze)."""
+    if found.status != BookingStatus.HELD:
+        return found
+    row = (await conn.execute(_PRICING_OF, {"id": found.booking_id})).first()
+    if row is None:
+        return found
+    if row.price is not None:
+        b = pricing.breakdown(pricing.PriceInputs.from_json(row.price))
+        return found.model_copy(update={"amount": b.total, "price": b.answer()})
+    if row.priced_lines is None:
+        return found
+    return await _freeze(conn, found, row.priced_lines, row.fees, row.rates)
 
 
 #: SQLSTATE of evently_refuse(): a reserve statement refused a line or the promo code
@@ -406,8 +491,10 @@ async def reserve_from_offer(
         )
     ).first()
     if row is not None:
-        return _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
-    return await _as_found(conn, booking_id, event_id, quantity, ReserveOutcome.OFFER_NOT_OPEN)
+        held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
+        return await freeze_price(conn, held)
+    found = await _as_found(conn, booking_id, event_id, quantity, ReserveOutcome.OFFER_NOT_OPEN)
+    return await freeze_price(conn, found)
 
 
 # ---- a hold paid: held → sold -----------------------------------------------------------------
@@ -453,7 +540,7 @@ WITH b AS (
     WHERE id = :booking_id AND status = 'held'
       AND EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = bookings.id
                   AND p.kind = 'charge' AND p.status = 'succeeded' AND p.amount = bookings.amount)
-    RETURNING id, user_id, event_id, quantity
+    RETURNING id, user_id, event_id, quantity, amount, currency, price, billing
 ), notice AS ({_CONFIRM_NOTICE}
 ), types AS ({_TYPES_MOVE.format(held=-1, sold=1)}
 ), ev AS (
@@ -462,7 +549,7 @@ WITH b AS (
     FROM b WHERE e.id = b.event_id
     RETURNING {COUNTERS}, e.tickets_issued, b.id AS booking_id, b.quantity
 ), issued AS ({_ISSUE_TICKETS}
-)
+), {ISSUE_INVOICE}
 SELECT event_id, capacity, available, held, sold, status, updated_at FROM ev
 """
 )
@@ -490,7 +577,7 @@ WITH b AS (
            channel = CAST(:channel AS text), note = CAST(:note AS text)
     WHERE id = :booking_id AND status = 'held'
       AND (CAST(:provider AS text) NOT IN ('free', 'comp') OR amount = 0)
-    RETURNING id, user_id, event_id, quantity, amount, currency
+    RETURNING id, user_id, event_id, quantity, amount, currency, price, billing
 ), pay AS (
     INSERT INTO payments (id, booking_id, kind, status, provider, provider_payment_id,
                           idempotency_key, payment_method, amount, currency, created_at)
@@ -506,7 +593,7 @@ WITH b AS (
     FROM b WHERE e.id = b.event_id
     RETURNING {COUNTERS}, e.tickets_issued, b.id AS booking_id, b.quantity
 ), issued AS ({_ISSUE_TICKETS}
-)
+), {ISSUE_INVOICE}
 SELECT event_id, capacity, available, held, sold, status, updated_at FROM ev
 """
 )
@@ -550,7 +637,7 @@ WITH b AS (
             SELECT 1 FROM payments p WHERE p.booking_id = bookings.id
             AND p.kind = 'refund' AND p.status = 'succeeded'))
     RETURNING id, user_id, event_id, quantity, promo_code_id
-), notice AS ({_RELEASE_NOTICE}
+), {CREDIT_CANCEL}, notice AS ({_RELEASE_NOTICE}
 ), types AS (
     UPDATE ticket_types t SET
         held = t.held - CASE WHEN CAST(:from_status AS text) = 'held'
@@ -625,12 +712,12 @@ WITH ch AS (
     WHERE c.booking_id = :booking_id AND c.change_no = :change_no
       AND c.status = '{BookingChangeStatus.REFUNDED.value}'
       AND b.id = c.booking_id AND b.status = '{BookingStatus.CONFIRMED.value}'
-    RETURNING c.booking_id, c.lines, c.quantity, b.event_id
+    RETURNING c.booking_id, c.lines, c.quantity, b.event_id, c.refund_amount
 ), req AS (
     SELECT ch.booking_id, CAST(x ->> 'ticket_type_id' AS uuid) AS tt,
            CAST(x ->> 'quantity' AS integer) AS q
     FROM ch CROSS JOIN LATERAL jsonb_array_elements(ch.lines) AS x
-), bl AS (
+), {CREDIT_CHANGE}, bl AS (
     UPDATE booking_lines l SET cancelled = l.cancelled + req.q FROM req
     WHERE l.booking_id = req.booking_id AND l.ticket_type_id = req.tt
 ), bk AS (
@@ -716,9 +803,9 @@ WITH b AS (
     UPDATE bookings SET status = 'confirmed', confirmed_at = now(), ended_at = NULL,
            end_reason = 'late payment accepted', updated_at = now()
     WHERE id = :id AND status = 'expired'
-    RETURNING id, user_id, event_id, quantity
+    RETURNING id, user_id, event_id, quantity, amount, currency, price, billing
 ), notice AS ({_CONFIRM_NOTICE}
-), ev AS (
+), {ISSUE_INVOICE}, ev AS (
     SELECT b.id AS booking_id, b.event_id, b.quantity,
            CAST(:tickets_issued AS integer) AS tickets_issued
     FROM b

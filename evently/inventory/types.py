@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -43,6 +44,9 @@ class Reservation(BaseModel):
     event_ends_at: datetime | None = None
     reason: str | None = None  # why it was rejected: evently.enums.ReserveOutcome
     discount: Decimal = Decimal(0)  # the promo code's, already taken off ``amount``
+    # issue 31: the frozen breakdown (evently.pricing.Breakdown.answer()) when the booking has a
+    # fee or a tax rule; None: ``amount`` and ``discount`` say it all
+    price: dict[str, Any] | None = None
 
 
 class ReserveLine(BaseModel):

@@ -113,6 +113,11 @@ def _unicode_font() -> tuple[Path, Path] | None:
     return None
 
 
+def unicode_font() -> tuple[Path, Path] | None:
+    """DejaVu Sans (regular, bold) when installed; None: the PDF uses Helvetica (Latin-1)."""
+    return _unicode_font()
+
+
 class _TicketPDF(FPDF):
     def __init__(self) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")

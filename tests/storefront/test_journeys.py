@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import text
 
 from evently.infra.resources import Resources
 from tests.support.factories import make_account, unique_email
@@ -82,6 +83,11 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     seconds = int(await page.locator("#countdown").get_attribute("data-seconds-left") or "0")
     assert 250 <= seconds <= 300  # the 300 s hold, counted from the server's expiry
     assert (await availability(storefront, event_id))["held"] == 2
+    # the price breakdown before paying, and the invoice's billing details (issue 31)
+    await expect(page.locator("#price-breakdown")).to_contain_text("Total")
+    await page.get_by_text("Invoice details").click()
+    await page.get_by_label("Name on the invoice").fill("Acme AG")
+    await page.get_by_label("VAT ID").fill("ATU1234567")
     await shot(page, screenshots, "04-checkout")
     await page.get_by_label("Card declined").check()
     await page.get_by_role("button", name="Pay").click()
@@ -91,6 +97,11 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     await page.get_by_role("button", name="Pay").click()
     await expect(page.locator("#booking-summary")).to_contain_text("Booking confirmed")
     await shot(page, screenshots, "06-confirmed")
+    async with resources.engine.connect() as conn:
+        buyer = await conn.scalar(
+            text("SELECT buyer FROM invoices WHERE booking_id = :b"), {"b": booking_id}
+        )
+    assert buyer == {"name": "Acme AG", "address": "", "vat_id": "ATU1234567"}
 
     # my bookings: the booking, confirmed, with its two tickets (QR codes) and the PDF
     await page.get_by_role("link", name="See your tickets in My bookings").click()

@@ -721,6 +721,34 @@
         node.hidden = false;
       }
     };
+    // issue 31: the breakdown before the buyer pays (tickets, discount, fees, taxes, total)
+    const renderPrice = (p) => {
+      const table = $("#price-breakdown");
+      if (!table || !p) return;
+      const rows = [["Tickets", money(p.subtotal, p.currency)]];
+      if (Number(p.discount) > 0) rows.push(["Discount", `− ${money(p.discount, p.currency)}`]);
+      if (Number(p.fees) > 0) rows.push(["Fees", money(p.fees, p.currency)]);
+      for (const t of p.taxes || []) {
+        rows.push([`${t.included ? "incl. " : "+ "}${t.name} ${Number(t.rate)} %`, money(t.amount, p.currency)]);
+      }
+      rows.push(["Total", money(p.total, p.currency)]);
+      table.tBodies[0].replaceChildren(...rows.map(([label, value], i) => {
+        const tr = document.createElement("tr");
+        if (i === rows.length - 1) tr.className = "total";
+        tr.append(el("th", { text: label, scope: "row" }), el("td", { text: value }));
+        return tr;
+      }));
+      table.hidden = false;
+    };
+    const billing = () => {
+      const form = new FormData(payForm);
+      const out = {
+        name: String(form.get("billing_name") || "").trim(),
+        address: String(form.get("billing_address") || "").trim(),
+        vat_id: String(form.get("billing_vat_id") || "").trim(),
+      };
+      return out.name || out.address || out.vat_id ? out : undefined;
+    };
     const render = (b) => {
       booking = b;
       if (b.status === "held") showRefundPolicy(b);
@@ -740,6 +768,7 @@
         linesNode.replaceChildren(...items);
         linesNode.hidden = false;
       }
+      renderPrice(b.price);
       if (b.status === "held") {
         hold.hidden = false;
         payForm.hidden = false;
@@ -813,7 +842,7 @@
       } else {
         method = new FormData(payForm).get("payment_method");
       }
-      const r = await api("POST", "/api/v1/bookings/confirm", { booking_id: bookingId, payment_method: method });
+      const r = await api("POST", "/api/v1/bookings/confirm", { booking_id: bookingId, payment_method: method, billing: billing() });
       button.disabled = false;
       if (r.status === 200) {
         const b = await fetchBooking();

@@ -58,6 +58,7 @@ class Tenant:
     webhook: dict[str, Any]
     delivery: uuid.UUID
     member: Account  # a door member to change and remove
+    tax_rule: dict[str, Any]  # issue 31
 
 
 @dataclass
@@ -101,6 +102,8 @@ class World:
             b.member.user.email,
             str(b.org.owner.id),
             b.org.owner.user.email,
+            b.tax_rule["id"],
+            b.tax_rule["name"],
         }
 
 
@@ -330,6 +333,7 @@ async def _promo(t: Tenant) -> Call:
 
 EVENT = {"event_id": (404, "event_not_found")}
 WEBHOOK = {"webhook_id": (404, "webhook_not_found")}
+TAX_RULE = {"rule_id": (404, "tax_rule_not_found")}
 
 ROUTES: list[Route] = [
     Route("POST", "/organizations", None, 201, _body(_new_org)),
@@ -646,6 +650,33 @@ ROUTES: list[Route] = [
         same(lambda t: {"webhook_id": t.webhook["id"], "delivery_id": str(t.delivery)}),
         {**WEBHOOK, "delivery_id": (404, "webhook_delivery_not_found")},
     ),
+    # issue 31: tax rules
+    Route(
+        "POST",
+        "/organizations/{org_id}/tax-rules",
+        SALES,
+        201,
+        _body(lambda w, t: {"name": unique("VAT"), "rate": "19.00", "price_includes_tax": True}),
+    ),
+    Route("GET", "/organizations/{org_id}/tax-rules", ANY, 200, same(lambda t: {})),
+    Route(
+        "GET",
+        "/organizations/{org_id}/tax-rules/{rule_id}",
+        ANY,
+        200,
+        same(lambda t: {"rule_id": t.tax_rule["id"]}),
+        TAX_RULE,
+    ),
+    Route(
+        "PATCH",
+        "/organizations/{org_id}/tax-rules/{rule_id}",
+        SALES,
+        200,
+        same(lambda t: {"rule_id": t.tax_rule["id"]}, json={"rate": "19.00"}),
+        TAX_RULE,
+    ),
+    Route("GET", "/organizations/{org_id}/invoices", SALES, 200, same(lambda t: {})),
+    Route("GET", "/organizations/{org_id}/invoices.csv", SALES, 200, same(lambda t: {})),
 ]
 
 
@@ -709,7 +740,13 @@ async def tenant(
         headers=org.owner.headers,
     )
     assert r.status_code == 201
-    return Tenant(org, venue, event, draft, booking, webhook, delivery, member)
+    r = await client.post(
+        org.url("/tax-rules"),
+        json={"name": unique("VAT"), "rate": "19.00", "price_includes_tax": True},
+        headers=org.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    return Tenant(org, venue, event, draft, booking, webhook, delivery, member, r.json())
 
 
 @pytest.fixture(scope="module")

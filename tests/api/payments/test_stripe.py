@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from sqlalchemy import text
 
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
@@ -34,6 +33,7 @@ from tests.support.bookings import counters, reserve_body, wait_status
 from tests.support.factories import Account, make_account, make_event
 from tests.support.payments import WEBHOOK_PATH, StripeStack
 from tests.support.problems import assert_problem as is_problem
+from tests.support.stripe import attempts, card, intent, rows, until
 from tests.support.temporal import AppFactory
 from workflows.booking.client import story
 
@@ -42,23 +42,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 
 THREE_D_SECURE = "4000002500003155"  # localstripe: requires_action until _authenticate
 DECLINED = "4000000000000341"  # localstripe's only card declined when charged
-
-
-async def card(http: httpx.AsyncClient, number: str = "4242424242424242") -> str:
-    """A PaymentMethod at localstripe, as Stripe.js would create it in the buyer's browser."""
-    answer = await http.post(
-        "/v1/payment_methods",
-        data={
-            "type": "card",
-            "card[number]": number,
-            "card[exp_month]": "12",
-            "card[exp_year]": "2034",
-            "card[cvc]": "123",
-        },
-    )
-    answer.raise_for_status()
-    pm: str = answer.json()["id"]
-    return pm
 
 
 async def held(
@@ -81,27 +64,6 @@ async def confirm(stack: StripeStack, buyer: Account, booking_id: str, pm: str) 
     )
 
 
-async def rows(res: Resources, sql: str, **params: object) -> list[Any]:
-    async with res.engine.connect() as conn:
-        return list(await conn.execute(text(sql), params))
-
-
-async def attempts(res: Resources, booking_id: str) -> list[Any]:
-    return await rows(
-        res,
-        "SELECT attempt, provider_payment_id, status, failure_code FROM payment_attempts "
-        "WHERE booking_id = :b ORDER BY attempt",
-        b=booking_id,
-    )
-
-
-async def intent(http: httpx.AsyncClient, pid: str) -> dict[str, Any]:
-    answer = await http.get(f"/v1/payment_intents/{pid}")
-    answer.raise_for_status()
-    found: dict[str, Any] = answer.json()
-    return found
-
-
 async def authenticate(http: httpx.AsyncClient, pid: str, secret: str, success: bool) -> None:
     """localstripe's stand-in for the buyer's browser finishing (or failing) 3-D Secure."""
     answer = await http.post(
@@ -109,13 +71,6 @@ async def authenticate(http: httpx.AsyncClient, pid: str, secret: str, success: 
         data={"client_secret": secret, "success": str(success).lower()},
     )
     answer.raise_for_status()
-
-
-async def until(predicate: Any, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def invariants_hold(res: Resources, event_id: uuid.UUID) -> None:

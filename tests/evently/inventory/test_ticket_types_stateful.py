@@ -208,7 +208,16 @@ def _machine(database_url: str, buyer: uuid.UUID, template: uuid.UUID) -> None:
             booking_id = self.confirmed.pop(i % len(self.confirmed))
 
             async def go(conn: AsyncConnection) -> None:
-                await _pay(conn, booking_id, "refund", Decimal(0))
+                # the whole refund gives back the charge less every partial refund (like
+                # api/bookings: what reconciles with the invoice less its credit notes)
+                left = await conn.scalar(
+                    text(
+                        "SELECT COALESCE(sum(CASE WHEN kind = 'charge' THEN amount "
+                        "ELSE -amount END), 0) FROM payments WHERE booking_id = :b"
+                    ),
+                    {"b": booking_id},
+                )
+                await _pay(conn, booking_id, "refund", left)
                 released = await seats.release(
                     conn,
                     booking_id,

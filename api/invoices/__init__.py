@@ -1,0 +1,1 @@
+"""Invoices and credit notes of bookings (issue 31)."""
