@@ -276,20 +276,17 @@ async def reserve(
     """Insert the booking with its lines and take the seats in one statement (autocommit
     connection): all lines or none. ``lines`` are (ticket type, quantity); None (or a None
     type) is the event's default type. The counters are returned when this call took seats."""
-    wanted = lines if lines else [(None, quantity)]
-    quantity = sum(q for _, q in wanted)
-    params: dict[str, Any] = {
-        "booking_id": booking_id,
-        "event_id": event_id,
-        "user_id": user_id,
-        "quantity": quantity,
-        "hold_seconds": hold_seconds,
-        "workflow_id": workflow_id,
-        "type_ids": [t for t, _ in wanted],
-        "qtys": [q for _, q in wanted],
-        "n_lines": len(wanted),
-        "promo": promo_code,
-    }
+    params = reserve_params(
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=quantity,
+        hold_seconds=hold_seconds,
+        workflow_id=workflow_id,
+        lines=lines,
+        promo_code=promo_code,
+    )
+    quantity = params["quantity"]
     try:
         row = (await conn.execute(_RESERVE, params)).first()
     except DBAPIError as exc:
@@ -316,11 +313,48 @@ async def reserve(
                 found,
                 found.end_reason,
             ), None
+    return await refuse(conn, params, promo_code), None
+
+
+def reserve_params(
+    *,
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    hold_seconds: int,
+    workflow_id: str,
+    lines: list[tuple[uuid.UUID | None, int]] | None,
+    promo_code: str | None,
+) -> dict[str, Any]:
+    """The parameters of :data:`_RESERVE` (and of the refusal's diagnosis)."""
+    wanted = lines if lines else [(None, quantity)]
+    return {
+        "booking_id": booking_id,
+        "event_id": event_id,
+        "user_id": user_id,
+        "quantity": sum(q for _, q in wanted),
+        "hold_seconds": hold_seconds,
+        "workflow_id": workflow_id,
+        "type_ids": [t for t, _ in wanted],
+        "qtys": [q for _, q in wanted],
+        "n_lines": len(wanted),
+        "promo": promo_code,
+    }
+
+
+async def refuse(
+    conn: AsyncConnection, params: dict[str, Any], promo_code: str | None
+) -> Reservation:
+    """A refused reserve (autocommit connection): name the reason, record the rejected row
+    (a retry reports it), report it."""
     diagnosis = (await conn.execute(_DIAGNOSE, params)).all()
     reason = _diagnosis(list(diagnosis), promo_code)
     if reason != ReserveOutcome.EVENT_NOT_FOUND:
         await conn.execute(_INSERT_REJECTED, {**params, "reason": reason})
-    return await _as_found(conn, booking_id, event_id, quantity, reason), None
+    return await _as_found(
+        conn, params["booking_id"], params["event_id"], params["quantity"], reason
+    )
 
 
 #: SQLSTATE of evently_refuse(): a reserve statement refused a line or the promo code
@@ -693,6 +727,11 @@ async def settle_late_payment(
         await nested.rollback()
         if _sqlstate(exc) != REFUSED:
             raise
+        return LateSettlement.REFUND, None
+    from evently.inventory import reserved  # (it builds on this module)
+
+    if not await reserved.take_again(conn, booking_id):  # a seated booking: its very seats
+        await nested.rollback()
         return LateSettlement.REFUND, None
     await nested.commit()
     await conn.execute(_CONFIRM_LATE, {"id": booking_id, "tickets_issued": ev.tickets_issued})

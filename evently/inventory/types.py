@@ -27,6 +27,15 @@ class Released(Counters):
     to_waitlist: int = 0  # seats kept for the waitlist (not returned to the public pool)
 
 
+class SeatRef(BaseModel):
+    """A reserved seat of a booking (issue 34)."""
+
+    id: str
+    section: str
+    row: str
+    label: str
+
+
 class Reservation(BaseModel):
     """The outcome of a reserve step: the reserve activity's result and the booking
     workflow's ``reserve`` update result (what the API answers from)."""
@@ -43,6 +52,10 @@ class Reservation(BaseModel):
     event_ends_at: datetime | None = None
     reason: str | None = None  # why it was rejected: evently.enums.ReserveOutcome
     discount: Decimal = Decimal(0)  # the promo code's, already taken off ``amount``
+    # reserved seating (issue 34): the booking's seats, and on a ``seats_taken`` refusal the
+    # asked seats that were not free
+    seats: list[SeatRef] = []
+    seats_taken: list[str] = []
 
 
 class ReserveLine(BaseModel):
@@ -50,3 +63,5 @@ class ReserveLine(BaseModel):
 
     ticket_type_id: uuid.UUID | None = None
     quantity: int
+    # reserved seating (issue 34): the best free seats of the line, adjacent in one row
+    together: bool = True

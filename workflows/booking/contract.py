@@ -63,6 +63,11 @@ class BookingInput(BaseModel):
     # promo code, both read only by the reserve activity (``quantity`` is the lines' total)
     lines: list[ReserveLine] = []
     promo_code: str | None = None
+    # reserved seating (issue 34), read only by the reserve activity: the event is seated (its
+    # seats are held by evently/inventory/reserved.py), and the seats asked for by id (empty:
+    # best available per line)
+    seated: bool = False
+    seat_ids: list[str] = []
 
 
 # ---- updates, signal, query --------------------------------------------------------------------
