@@ -4,13 +4,13 @@ A seat row of ``event_seats`` has one owner, ``booking_id`` (NULL: free; a CHECK
 blocked seat to have one), so a seat cannot be in two bookings by construction. A seat is taken
 by one conditional statement (:data:`_TAKE`): the asked seats that are free, locked in seat-id
 order (two buyers of overlapping seats never deadlock), then given the booking; its row count
-must equal the seats asked, else the transaction is rolled back (all or none). The reserve of a
-seated booking runs in ONE transaction: the seats first (a refused buyer never waits for the
-event row), then the counters' one-statement reserve (evently/inventory/seats.py ``_RESERVE``:
-the booking, its lines, the event's and the types' counters), so the counters and the seats
-always agree.
+must equal the seats asked, else the transaction is rolled back (all or none). The reserve of
+a seated booking (evently/inventory/seated.py) runs in ONE transaction: the seats first (a
+refused buyer never waits for the event row), then the counters' one-statement reserve
+(evently/inventory/seats.py ``_RESERVE``: the booking, its lines, the event's and the types'
+counters), so the counters and the seats always agree.
 
-Best available (:func:`_pick`): the free seats of the line's category, read without a lock, are
+Best available (:func:`pick`): the free seats of the line's category, read without a lock, are
 cut into runs of adjacent free seats per row; a block of ``q`` seats is placed against an edge
 of its run (a run of even length stays even: no single seat is orphaned) in this order: no
 orphan left, section rank, row rank, distance to the row's centre. Blocks are tried with
@@ -31,12 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evently.enums import BookingStatus, ReserveOutcome
-from evently.inventory import seats
-from evently.inventory.types import Counters, Reservation, SeatRef
+from evently.inventory.types import SeatRef
 
 #: how many candidate blocks a line tries with SKIP LOCKED before it waits for the best one
 SKIP_TRIES = 8
@@ -45,7 +42,7 @@ MAX_ROUNDS = 20
 
 
 @dataclass(frozen=True)
-class _Seat:
+class TakenSeat:
     seat_id: str
     section: str
     row: str
@@ -82,7 +79,7 @@ ORDER BY section_rank, row_rank, pos
 """
 )
 
-_RECORD = text(
+RECORD = text(
     """
 INSERT INTO booking_seats (booking_id, event_id, seat_id, ticket_type_id)
 SELECT :booking_id, :event_id, s, t
@@ -99,7 +96,7 @@ ORDER BY t.is_default, t.position, t.created_at
 """
 )
 
-_TYPE = text("SELECT seat_category FROM ticket_types WHERE id = :id AND event_id = :event_id")
+TYPE = text("SELECT seat_category FROM ticket_types WHERE id = :id AND event_id = :event_id")
 
 _SEATS_OF = text(
     """
@@ -168,14 +165,14 @@ def _blocks(rows: list[Any], q: int, together: bool) -> list[list[str]]:
     return [b for _, b in scored]
 
 
-async def _take(
+async def take(
     conn: AsyncConnection,
     event_id: uuid.UUID,
     booking_id: uuid.UUID,
     ids: list[str],
     *,
     skip: bool,
-) -> list[_Seat] | None:
+) -> list[TakenSeat] | None:
     """Take exactly these seats (inside a savepoint: a refusal leaves no lock behind)."""
     sp = await conn.begin_nested()
     rows = (
@@ -188,17 +185,17 @@ async def _take(
         await sp.rollback()
         return None
     await sp.commit()
-    return [_Seat(r.seat_id, r.section, r.row, r.label, r.category) for r in rows]
+    return [TakenSeat(r.seat_id, r.section, r.row, r.label, r.category) for r in rows]
 
 
-async def _pick(
+async def pick(
     conn: AsyncConnection,
     event_id: uuid.UUID,
     booking_id: uuid.UUID,
     category: str | None,
     q: int,
     together: bool,
-) -> list[_Seat] | None:
+) -> list[TakenSeat] | None:
     """The best free block of ``q`` seats of ``category`` (None: any), taken; None when the
     committed seats have no such block."""
     for _ in range(MAX_ROUNDS):
@@ -209,17 +206,17 @@ async def _pick(
         if not candidates:
             return None
         for ids in candidates[:SKIP_TRIES]:
-            got = await _take(conn, event_id, booking_id, ids, skip=True)
+            got = await take(conn, event_id, booking_id, ids, skip=True)
             if got is not None:
                 return got
         # all skipped or gone: wait for the best one (its holder commits or rolls back)
-        got = await _take(conn, event_id, booking_id, candidates[0], skip=False)
+        got = await take(conn, event_id, booking_id, candidates[0], skip=False)
         if got is not None:
             return got
     return None
 
 
-async def _types(conn: AsyncConnection, event_id: uuid.UUID) -> tuple[dict[str, uuid.UUID], Any]:
+async def types(conn: AsyncConnection, event_id: uuid.UUID) -> tuple[dict[str, uuid.UUID], Any]:
     by_category: dict[str, uuid.UUID] = {}
     default: uuid.UUID | None = None
     for r in await conn.execute(_TYPES, {"event_id": event_id}):
@@ -228,176 +225,6 @@ async def _types(conn: AsyncConnection, event_id: uuid.UUID) -> tuple[dict[str, 
         elif r.seat_category not in by_category:
             by_category[r.seat_category] = r.id
     return by_category, default
-
-
-async def reserve(
-    engine: AsyncEngine,
-    *,
-    booking_id: uuid.UUID,
-    event_id: uuid.UUID,
-    user_id: uuid.UUID,
-    quantity: int,
-    hold_seconds: int,
-    workflow_id: str,
-    seat_ids: list[str] | None = None,
-    lines: list[tuple[uuid.UUID | None, int, bool]] | None = None,
-    promo_code: str | None = None,
-) -> tuple[Reservation, Counters | None]:
-    """Hold seats of a seated event: the named ``seat_ids`` (all or none), or per line (ticket
-    type, quantity, together) the best available of its category; then the booking and the
-    counters (seats.py's reserve statement), all in one transaction. A retry finds the
-    booking and reports it (with its seats). Counters are returned when this call took seats."""
-    if seat_ids:
-        quantity = len(set(seat_ids))
-    elif lines:
-        quantity = sum(q for _, q, _ in lines)
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with autocommit.connect() as conn:
-        found = (await conn.execute(seats._BOOKING, {"booking_id": booking_id})).first()
-        if found is not None:
-            return await _found(conn, booking_id, found), None
-    taken: list[str] = []
-    async with engine.connect() as conn:
-        trans = await conn.begin()
-        try:
-            result = await _reserve_in(
-                conn,
-                booking_id=booking_id,
-                event_id=event_id,
-                user_id=user_id,
-                quantity=quantity,
-                hold_seconds=hold_seconds,
-                workflow_id=workflow_id,
-                seat_ids=seat_ids,
-                lines=lines,
-                promo_code=promo_code,
-                taken=taken,
-            )
-        except DBAPIError as exc:
-            await trans.rollback()
-            if seats._sqlstate(exc) != seats.REFUSED:
-                raise
-            result = None  # a line or the code refused after the counters were taken
-        except BaseException:
-            await trans.rollback()
-            raise
-        else:
-            if result is None:
-                await trans.rollback()
-            else:
-                await trans.commit()
-                return result
-    # refused: record why (seats taken, or the counters' own reason)
-    params = seats.reserve_params(
-        booking_id=booking_id,
-        event_id=event_id,
-        user_id=user_id,
-        quantity=quantity,
-        hold_seconds=hold_seconds,
-        workflow_id=workflow_id,
-        lines=[(t, q) for t, q, _ in lines] if lines else None,
-        promo_code=promo_code,
-    )
-    async with autocommit.connect() as conn:
-        if taken:
-            await conn.execute(
-                seats._INSERT_REJECTED, {**params, "reason": ReserveOutcome.SEATS_TAKEN.value}
-            )
-            refused = await seats._as_found(
-                conn, booking_id, event_id, quantity, ReserveOutcome.SEATS_TAKEN
-            )
-            return refused.model_copy(update={"seats_taken": taken}), None
-        return await seats.refuse(conn, params, promo_code), None
-
-
-async def _found(conn: AsyncConnection, booking_id: uuid.UUID, row: Any) -> Reservation:
-    got = seats._reservation(
-        booking_id, row.event_id, row.quantity, BookingStatus(row.status), row, row.end_reason
-    )
-    return got.model_copy(update={"seats": await seats_of(conn, booking_id)})
-
-
-async def _reserve_in(
-    conn: AsyncConnection,
-    *,
-    booking_id: uuid.UUID,
-    event_id: uuid.UUID,
-    user_id: uuid.UUID,
-    quantity: int,
-    hold_seconds: int,
-    workflow_id: str,
-    seat_ids: list[str] | None,
-    lines: list[tuple[uuid.UUID | None, int, bool]] | None,
-    promo_code: str | None,
-    taken: list[str],
-) -> tuple[Reservation, Counters | None] | None:
-    by_category, default = await _types(conn, event_id)
-    held: list[tuple[_Seat, uuid.UUID | None]] = []  # (seat, its ticket type)
-    if seat_ids:
-        ids = sorted(set(seat_ids))
-        got = await _take(conn, event_id, booking_id, ids, skip=False)
-        if got is None:
-            free = {
-                r.seat_id
-                for r in await conn.execute(
-                    text(
-                        "SELECT seat_id FROM event_seats WHERE event_id = :e "
-                        "AND seat_id = ANY (CAST(:ids AS text[])) "
-                        "AND booking_id IS NULL AND NOT blocked"
-                    ),
-                    {"e": event_id, "ids": ids},
-                )
-            }
-            taken.extend(i for i in ids if i not in free)
-            if not taken:  # freed meanwhile: still refused (all or none), name them all
-                taken.extend(ids)
-            return None
-        held = [(s, by_category.get(s.category, default)) for s in got]
-    else:
-        for type_id, q, together in lines or [(None, quantity, True)]:
-            category = None
-            if type_id is not None:
-                category = (
-                    await conn.execute(_TYPE, {"id": type_id, "event_id": event_id})
-                ).scalar()
-            got = await _pick(conn, event_id, booking_id, category, q, together)
-            if got is None:
-                taken.append(f"{q} together" if together else str(q))
-                return None
-            held += [(s, type_id if type_id is not None else default) for s in got]
-    if any(t is None for _, t in held):
-        taken.extend(s.seat_id for s, t in held if t is None)
-        return None
-    # the booking's lines: one per ticket type, in the order first met
-    per_type: dict[uuid.UUID, int] = {}
-    for _, t in held:
-        assert t is not None
-        per_type[t] = per_type.get(t, 0) + 1
-    params = seats.reserve_params(
-        booking_id=booking_id,
-        event_id=event_id,
-        user_id=user_id,
-        quantity=len(held),
-        hold_seconds=hold_seconds,
-        workflow_id=workflow_id,
-        lines=list(per_type.items()),
-        promo_code=promo_code,
-    )
-    row = (await conn.execute(seats._RESERVE, params)).first()
-    if row is None or row.event_id is None:
-        return None  # not on sale, sold out (counters), or a retry: rolled back and diagnosed
-    await conn.execute(
-        _RECORD,
-        {
-            "booking_id": booking_id,
-            "event_id": event_id,
-            "ids": [s.seat_id for s, _ in held],
-            "types": [t for _, t in held],
-        },
-    )
-    reservation = seats._reservation(booking_id, event_id, len(held), BookingStatus.HELD, row)
-    refs = [SeatRef(id=s.seat_id, section=s.section, row=s.row, label=s.label) for s, _ in held]
-    return reservation.model_copy(update={"seats": refs}), seats._counters(row)
 
 
 _TAKE_AGAIN = text(

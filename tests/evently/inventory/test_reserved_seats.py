@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from evently.enums import BookingStatus, ReserveOutcome
 from evently.infra.resources import Resources
 from evently.invariants import check
-from evently.inventory import reserved, seats
+from evently.inventory import seated, seats
 from evently.inventory.types import Reservation
 from tests.factories import make_account
 from tests.support.seating import make_seated_event, plan_body
@@ -24,7 +24,7 @@ async def _reserve(
     res: Resources, engine: object, event_id: uuid.UUID, user_id: uuid.UUID, **kw: object
 ) -> Reservation:
     booking_id = uuid.uuid4()
-    got, _ = await reserved.reserve(
+    got, _ = await seated.reserve(
         engine,  # type: ignore[arg-type]
         booking_id=booking_id,
         event_id=event_id,
@@ -214,7 +214,7 @@ async def test_every_end_of_a_booking_gives_its_seats_back_once(resources: Resou
     assert again.seats_taken == ["A-1-2"]
     assert set(await owned()) == {"A-1-1", "A-1-2"}
     # a retry of the reserve reports the booking with its seats
-    retry, _ = await reserved.reserve(
+    retry, _ = await seated.reserve(
         engine,
         booking_id=a.booking_id,
         event_id=event.id,
