@@ -32,6 +32,7 @@ from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.search.endpoints import router as search_router
+from api.seating.endpoints import router as seating_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
 from api.storefront.websession import CookieAuth
@@ -58,6 +59,7 @@ API_PREFIX = "/api/v1"
 BODY_LIMITS: dict[str, int] = {
     f"{API_PREFIX}/payments/webhook": WEBHOOK_MAX_BODY,
     f"{API_PREFIX}/payments/stripe/webhook": WEBHOOK_MAX_BODY,
+    "*/seating-plans": 16 * 1024 * 1024,  # a 100,000-seat plan's JSON (issue 34)
 }
 
 
@@ -85,6 +87,7 @@ def api_router() -> APIRouter:
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)
     router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
+    router.include_router(seating_router)  # reserved seating (issue 34)
     return router
 
 

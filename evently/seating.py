@@ -300,15 +300,22 @@ async def create_plan(
 
 
 async def attach_plan(
-    session: AsyncSession, event_id: uuid.UUID, plan_id: uuid.UUID | None
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    plan_id: uuid.UUID | None,
+    *,
+    organization_id: uuid.UUID | None = None,
 ) -> int | None:
     """A draft names its plan (or none): its seats become the plan's copy and its capacity
     (and ``available``) the plan's seats. Only a draft without bookings; the plan must be one
     of the event's organization. Returns the new capacity (None: plan removed)."""
     ev = (
         await session.execute(
-            text("SELECT status, organization_id FROM events WHERE id = :e FOR NO KEY UPDATE"),
-            {"e": event_id},
+            text(
+                "SELECT status, organization_id FROM events WHERE id = :e "
+                "AND (CAST(:o AS uuid) IS NULL OR organization_id = :o) FOR NO KEY UPDATE"
+            ),
+            {"e": event_id, "o": organization_id},
         )
     ).first()
     if ev is None:
@@ -347,14 +354,23 @@ async def attach_plan(
 
 
 async def set_blocked(
-    session: AsyncSession, event_id: uuid.UUID, seat_ids: list[str], blocked: bool
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    seat_ids: list[str],
+    blocked: bool,
+    *,
+    organization_id: uuid.UUID | None = None,
 ) -> int:
     """Block free seats (sponsors, technical) or free blocked ones: all or none. A blocked seat
     leaves the event's capacity and ``available`` (the counters' CHECK stays true), so the
     sold-out gate and the counters never sell it."""
     ev = (
         await session.execute(
-            text("SELECT status FROM events WHERE id = :e FOR NO KEY UPDATE"), {"e": event_id}
+            text(
+                "SELECT status FROM events WHERE id = :e "
+                "AND (CAST(:o AS uuid) IS NULL OR organization_id = :o) FOR NO KEY UPDATE"
+            ),
+            {"e": event_id, "o": organization_id},
         )
     ).first()
     if ev is None:
