@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from evently import booking_changes, bookings, live
-from evently.enums import BookingStatus, LateSettlement
+from evently.enums import BookingChannel, BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability, seats
@@ -24,6 +24,7 @@ from workflows.booking.contract import (
     BOOKING_NOT_FOUND,
     CANCEL_LINES,
     CONFIRM_BOOKING,
+    CONFIRM_WITHOUT_CHARGE,
     LOAD_BOOKING,
     NOT_CONFIRMABLE,
     NOT_RELEASABLE,
@@ -34,6 +35,7 @@ from workflows.booking.contract import (
     BookingInput,
     CancelLinesResult,
     ChangeInput,
+    NoChargeInput,
     ReleaseInput,
     booking_workflow_id,
 )
@@ -91,6 +93,7 @@ class InventoryActivities:
                 workflow_id=booking_workflow_id(data.booking_id),
                 lines=[(line.ticket_type_id, line.quantity) for line in data.lines] or None,
                 promo_code=data.promo_code,
+                comp=data.channel == BookingChannel.COMP,
             )
         if counters is not None:
             metrics.BOOKINGS.labels(outcome="reserved").inc()
@@ -172,6 +175,26 @@ class InventoryActivities:
         metrics.BOOKINGS.labels(outcome="confirmed").inc()
         await after_seat_change(self.res, self.temporal, counters, None)
         await self._tell_buyer(booking_id, counters.event_id, BookingStatus.CONFIRMED)
+        return True
+
+    @activity.defn(name=CONFIRM_WITHOUT_CHARGE)
+    async def confirm_without_charge(self, data: NoChargeInput) -> bool:
+        """A held booking confirmed with its charge recorded under a provider that is never
+        called (``free``, ``comp``, ``box_office``). True when confirmed (now, or by an earlier
+        attempt); False when it cannot be (a ``free``/``comp`` booking that costs money)."""
+        async with self._autocommit.connect() as conn:
+            counters = await seats.confirm_without_charge(
+                conn,
+                data.booking_id,
+                provider=data.provider,
+                channel=data.channel,
+                note=data.note,
+            )
+        if counters is None:
+            return await self._status(data.booking_id) == BookingStatus.CONFIRMED
+        metrics.BOOKINGS.labels(outcome="confirmed").inc()
+        await after_seat_change(self.res, self.temporal, counters, None)
+        await self._tell_buyer(data.booking_id, counters.event_id, BookingStatus.CONFIRMED)
         return True
 
     @activity.defn(name=RELEASE_BOOKING)

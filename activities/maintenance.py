@@ -1,4 +1,5 @@
-"""The periodic jobs' activities (workflows/maintenance/): prune expired refresh tokens,
+"""The periodic jobs' activities (workflows/maintenance/): prune expired refresh tokens (and
+expired password-reset / email-verification tokens, issue 32),
 check the booking invariants (a violation is a log line and a metric to alert on)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import logging
 from prometheus_client import Gauge
 from temporalio import activity
 
-from evently import tokens
+from evently import account_tokens, tokens
 from evently.db.session import make_sessionmaker
 from evently.infra.resources import Resources
 from evently.invariants import check
@@ -31,7 +32,8 @@ class MaintenanceActivities:
     async def prune_tokens(self) -> int:
         async with make_sessionmaker(self.res.engine)() as session, session.begin():
             deleted = await tokens.prune_expired(session, grace_days=1)
-        log.info("pruned %d expired refresh tokens", deleted)
+            mailed = await account_tokens.prune_expired(session, grace_days=1)
+        log.info("pruned %d expired refresh tokens, %d expired account tokens", deleted, mailed)
         return deleted
 
     @activity.defn(name=ACTIVITY_CHECK)

@@ -236,12 +236,18 @@ class PaymentActivities:
                 max(charge.amount - partial, Decimal(0)),
                 charge.currency,
             )
-            result = await self.provider.refund(
-                idempotency_key=records.refund_key(data.booking_id),
-                charge_id=charge.provider_payment_id,
-                amount=left.amount,
-                currency=charge.currency,
-            )
+            if records.refunds_without_provider(charge):
+                # issue 29: free, comp, box office: no provider took it, none gives it back
+                result = ProviderResult(f"{charge.provider_payment_id}-refund", True)
+                provider_name = charge.provider
+            else:
+                result = await self.provider.refund(
+                    idempotency_key=records.refund_key(data.booking_id),
+                    charge_id=charge.provider_payment_id,
+                    amount=left.amount,
+                    currency=charge.currency,
+                )
+                provider_name = self.provider.name
             # a refund still processing (Stripe: pending) is accepted: it settles at the provider
             if result.state not in (PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING):
                 raise ApplicationError(
@@ -250,7 +256,7 @@ class PaymentActivities:
             await records.record_refund(
                 conn,
                 booking_id=data.booking_id,
-                provider=self.provider.name,
+                provider=provider_name,
                 provider_payment_id=result.provider_payment_id,
                 charge=left,
                 cancel_expired_booking=data.cancel_expired_booking,
@@ -300,7 +306,19 @@ class PaymentActivities:
                 )
                 return RefundResult(refunded=False)
             provider_id = None
-            if change.refund_amount > 0:
+            if change.refund_amount > 0 and records.refunds_without_provider(charge):
+                # issue 29: a box-office sale's part, paid back at the door (no provider call)
+                provider_id = f"{charge.provider_payment_id}-refund-{data.change_no}"
+                await records.record_partial_refund(
+                    conn,
+                    booking_id=data.booking_id,
+                    change_no=data.change_no,
+                    provider=charge.provider,
+                    provider_payment_id=provider_id,
+                    amount=change.refund_amount,
+                    currency=charge.currency,
+                )
+            elif change.refund_amount > 0:
                 result = await self.provider.refund(
                     idempotency_key=booking_changes.refund_key(data.booking_id, data.change_no),
                     charge_id=charge.provider_payment_id,

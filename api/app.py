@@ -15,6 +15,10 @@ from api.bookings.fastpath import ReserveFastPath
 from api.checkin.endpoints import router as checkin_router
 from api.codec.endpoints import CodecCors
 from api.codec.endpoints import router as codec_router
+from api.door.pages import STATIC_DIR as DOOR_STATIC_DIR
+from api.door.pages import STATIC_PATH as DOOR_STATIC_PATH
+from api.door.pages import is_door_path
+from api.door.pages import router as door_router
 from api.events.endpoints import router as events_router
 from api.health.endpoints import router as health_router
 from api.http.deadline import RequestDeadline
@@ -22,6 +26,11 @@ from api.http.edge import HttpEdge
 from api.http.headers import security_headers
 from api.http.openapi import document_http
 from api.live.endpoints import router as live_router
+
+# the back office (issue 30)
+from api.manage.endpoints import STATIC_DIR as MANAGE_STATIC_DIR
+from api.manage.endpoints import is_manage_path
+from api.manage.endpoints import router as manage_router
 from api.metrics import ObservabilityMiddleware
 from api.metrics import router as metrics_router
 from api.notifications.endpoints import router as notifications_router
@@ -31,6 +40,7 @@ from api.payments.endpoints import MAX_BODY as WEBHOOK_MAX_BODY
 from api.payments.endpoints import router as payments_router
 from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
+from api.questions.endpoints import router as questions_router  # issue 32
 from api.search.endpoints import router as search_router
 from api.seating.endpoints import router as seating_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
@@ -87,6 +97,7 @@ def api_router() -> APIRouter:
     router.include_router(waitlist_router)
     router.include_router(webhooks_router)
     router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
+    router.include_router(questions_router)  # attendees and questions (issue 32)
     router.include_router(seating_router)  # reserved seating (issue 34)
     return router
 
@@ -167,7 +178,7 @@ def create_app(
         docs_paths=[
             p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
         ],
-        page_paths=is_page_path,
+        page_paths=lambda path: is_page_path(path) or is_door_path(path) or is_manage_path(path),
     )
     app.add_middleware(ObservabilityMiddleware)  # request id, metrics, access log
     if settings.temporal_codec_cors_origins:  # the Temporal UI's origin, /codec/ only
@@ -182,6 +193,12 @@ def create_app(
     # the storefront (issue 19): buyer pages at /, their script and styles at /static
     app.include_router(storefront_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # the door scanner (issue 30): its page under /manage, its script and decoder apart
+    app.include_router(door_router)
+    app.mount(DOOR_STATIC_PATH, StaticFiles(directory=DOOR_STATIC_DIR), name="door-static")
+    # the organizer's back office (issue 30): pages at /manage, their script and styles
+    app.mount("/manage/static", StaticFiles(directory=MANAGE_STATIC_DIR), name="manage-static")
+    app.include_router(manage_router)
     document_common_problems(app)
     document_http(app, max_body_bytes=settings.max_body_bytes, body_limits=BODY_LIMITS)
     return app

@@ -155,6 +155,13 @@ async def fire(
     return attempts
 
 
+def oversold(capacity: int, available: int, held: int, sold: int) -> int:
+    """Seats sold or held beyond capacity, plus any below zero available: 0 in a correct sale
+    (the counters the reserve statement keeps; ``evently check`` also ties them to the
+    bookings)."""
+    return max(held + sold - capacity, 0) + max(-available, 0)
+
+
 def spurious_rejections(
     attempts: list[Attempt], holds: list[tuple[str, float]], capacity: int
 ) -> tuple[int, int]:
@@ -366,7 +373,7 @@ async def sale(
         "sold": n_holds,
         "held_answers": len(held_attempts),
         "sold_out_answers": by_code.get("sold_out", 0),
-        "oversold": max(ev.held + ev.sold - ev.capacity, 0) + max(-ev.available, 0),
+        "oversold": oversold(ev.capacity, ev.available, ev.held, ev.sold),
         "spurious_rejections": spurious,
         "unsold_seats": unsold,
         "errors": sum(

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cli.bench import bench_app
 from cli.common import console, database, load_settings, transaction
@@ -165,7 +166,8 @@ def check(
 
     violations = asyncio.run(_run())
     for v in violations:
-        console.print(f"[red]{v}")
+        # escaped: the subject id is printed in [brackets], which rich would take for markup
+        console.print(f"[red]{escape(v)}")
     if violations:
         raise typer.Exit(1)
     console.print("[green]all invariants hold")

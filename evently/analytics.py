@@ -120,6 +120,18 @@ CODES_SQL: Final = text(
     """
 )
 
+# issue 29: confirmed sales split by channel (online card/free sales, comps, box office)
+CHANNELS_SQL: Final = text(
+    """
+    SELECT channel, count(*) AS bookings, coalesce(sum(quantity), 0) AS seats,
+           coalesce(sum(amount), 0) AS revenue
+    FROM bookings
+    WHERE event_id = :event_id AND status = 'confirmed'
+    GROUP BY channel
+    ORDER BY channel
+    """
+)
+
 ALL_QUERIES: Final = {
     "event": EVENT_SQL,
     "bookings_by_status": BOOKINGS_SQL,
@@ -170,6 +182,14 @@ class TypeSales:
 
 
 @dataclass
+class ChannelSales:
+    channel: str  # online, comp, box_office
+    bookings: int  # confirmed
+    seats: int
+    revenue: Decimal  # the bookings' amounts (comps: 0.00; box office: paid at the door)
+
+
+@dataclass
 class CodeUses:
     id: uuid.UUID
     code: str
@@ -198,6 +218,7 @@ class EventAnalytics:
     sales_per_hour: list[HourSales] = field(default_factory=list)
     ticket_types: list[TypeSales] = field(default_factory=list)
     promo_codes: list[CodeUses] = field(default_factory=list)
+    channels: list[ChannelSales] = field(default_factory=list)
 
     @property
     def conversion(self) -> float | None:
@@ -289,6 +310,16 @@ async def event_analytics(session: AsyncSession, event_id: uuid.UUID) -> EventAn
             discount=_money(r.discount),
         )
         for r in (await session.execute(CODES_SQL, params)).all()
+    ]
+
+    out.channels = [
+        ChannelSales(
+            channel=r.channel,
+            bookings=int(r.bookings),
+            seats=int(r.seats),
+            revenue=_money(r.revenue),
+        )
+        for r in (await session.execute(CHANNELS_SQL, params)).all()
     ]
 
     w = (await session.execute(WAITLIST_SQL, params)).one()

@@ -30,7 +30,10 @@ EXPORT_PAGE = 2000
 
 _ROW = """
 SELECT b.id, b.status, b.quantity, b.amount, b.currency, b.created_at, b.confirmed_at,
-       b.hold_expires_at, b.ended_at, b.end_reason, b.user_id, u.email, u.full_name
+       b.hold_expires_at, b.ended_at, b.end_reason, b.user_id, u.email, u.full_name,
+       b.channel, b.note,
+       (SELECT p.provider FROM payments p WHERE p.booking_id = b.id AND p.kind = 'charge'
+        AND p.status = 'succeeded') AS payment
 FROM bookings b JOIN users u ON u.id = b.user_id
 """
 
@@ -50,6 +53,11 @@ class BookingRow:
     user_id: uuid.UUID
     email: str
     full_name: str
+    # issue 29: online (card or free), comp, box_office; the note of an organizer's order; the
+    # provider of the booking's charge (stripe/simulated, free, comp, box_office; None: unpaid)
+    channel: str = "online"
+    note: str | None = None
+    payment: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> BookingRow:
@@ -111,6 +119,9 @@ BOOKING_COLUMNS = (
     "hold_expires_at",
     "ended_at",
     "end_reason",
+    "channel",
+    "payment",
+    "note",
 )
 ATTENDEE_COLUMNS = (
     "booking_id",
@@ -155,6 +166,9 @@ def _booking_cells(r: BookingRow) -> list[str]:
             r.hold_expires_at,
             r.ended_at,
             r.end_reason,
+            r.channel,
+            r.payment,
+            r.note,
         )
     ]
 
@@ -225,7 +239,71 @@ async def bookings_csv(
 async def attendees_csv(
     engine: AsyncEngine, event_id: uuid.UUID, *, page_size: int = EXPORT_PAGE
 ) -> AsyncIterator[bytes]:
-    """The event's attendees as CSV (header first), in booking order, one page at a time."""
-    yield _csv([ATTENDEE_COLUMNS])
+    """The event's attendees as CSV (header first), in booking order, one page at a time.
+    After the buyer's columns (issue 32): the named attendees (``attendee_names``,
+    ``attendee_emails``, one per seat, ``" | "``-separated) and one column per question of the
+    event (its label): the booking's answer, or each attendee's, ``" | "``-separated."""
+    async with engine.connect() as conn:
+        asked = list(
+            await conn.execute(
+                text(
+                    "SELECT id, label, per FROM event_questions WHERE event_id = :e "
+                    "ORDER BY position, created_at"
+                ),
+                {"e": event_id},
+            )
+        )
+    yield _csv([[*ATTENDEE_COLUMNS, "attendee_names", "attendee_emails", *_labels(asked)]])
     async for page in _pages(engine, event_id, "AND b.status = 'confirmed'", {}, page_size):
-        yield _csv([_attendee_cells(r) for r in page])
+        async with engine.connect() as conn:
+            named = {
+                r.booking_id: (list(r.attendees or []), dict(r.answers or {}))
+                for r in await conn.execute(
+                    text(
+                        "SELECT booking_id, attendees, answers FROM booking_attendees "
+                        "WHERE booking_id = ANY(CAST(:ids AS uuid[]))"
+                    ),
+                    {"ids": [r.id for r in page]},
+                )
+            }
+        yield _csv(
+            [[*_attendee_cells(r), *_answer_cells(asked, *named.get(r.id, ([], {})))] for r in page]
+        )
+
+
+def _labels(asked: Sequence[Any]) -> list[str]:
+    seen: dict[str, int] = {}
+    labels = []
+    for q in asked:
+        n = seen[q.label] = seen.get(q.label, 0) + 1
+        labels.append(_cell(q.label if n == 1 else f"{q.label} ({n})"))
+    return labels
+
+
+def _answer(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return " ".join(str(value).split())  # one line: no newlines inside a cell
+
+
+def _answer_cells(
+    asked: Sequence[Any], attendees: list[dict[str, Any]], answers: dict[str, Any]
+) -> list[str]:
+    cells = [
+        _cell(" | ".join(_answer(a.get("name")) for a in attendees)),
+        _cell(" | ".join(_answer(a.get("email")) for a in attendees)),
+    ]
+    for q in asked:
+        if q.per == "booking":
+            cells.append(_cell(_answer(answers.get(str(q.id)))))
+        else:
+            cells.append(
+                _cell(
+                    " | ".join(_answer((a.get("answers") or {}).get(str(q.id))) for a in attendees)
+                )
+            )
+    return cells

@@ -12,6 +12,7 @@ minus after, so the partial refunds of a booking and the refund of a later whole
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from evently.db.models import BookingChange, BookingLine
 from evently.enums import BookingChangeStatus, BookingStatus
-from evently.errors import LinesNotCancellable
+from evently.errors import LinesNotCancellable, TicketCheckedIn
 from evently.ticket_types import line_net
+
+#: ``tickets.refund_change`` of the tickets promised to a whole cancellation (a partial change
+#: uses its number, from 1)
+WHOLE = 0
 
 
 def change_name(change_no: int) -> str:
@@ -102,6 +107,8 @@ async def request(
         )
         or 1
     )
+    for type_id, q in sorted(wanted.items()):
+        await _seal_seats(session, booking_id, type_id, q, change_no)
     change = BookingChange(
         booking_id=booking_id,
         change_no=change_no,
@@ -115,6 +122,90 @@ async def request(
     session.add(change)
     await session.flush()
     return change
+
+
+# ---- nothing refunded that was used (issue 29) --------------------------------------------------
+#
+# A refund is accepted in one transaction that locks the tickets it covers (``FOR UPDATE``: a
+# concurrent scan, one UPDATE of the ticket's row in evently/tickets/checkin.py, either
+# committed before, and the lock reads its ``checked_in_at``, or waits for this commit), finds
+# none of them checked in, and promises them to the refund (``refund_change``). The door
+# refuses a promised ticket (``ticket_revoked``), so a ticket is either used or refunded, never
+# both, whatever the timing. The release that follows revokes exactly the promised tickets.
+
+
+def checked_in(ticket_id: uuid.UUID, at: datetime) -> TicketCheckedIn:
+    return TicketCheckedIn(
+        f"Ticket {ticket_id} was checked in at {at.isoformat()}; a used ticket is not refunded.",
+        ticket_id=str(ticket_id),
+        checked_in_at=at.isoformat(),
+    )
+
+
+async def _seal_seats(
+    session: AsyncSession, booking_id: uuid.UUID, type_id: uuid.UUID, q: int, change_no: int
+) -> None:
+    """Promise ``q`` unused tickets of a type to partial change ``change_no`` (highest serial
+    first, as the release picks them); TicketCheckedIn when fewer than ``q`` are unused."""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, checked_in_at FROM tickets WHERE booking_id = :b "
+                "AND ticket_type_id = :t AND status = 'valid' AND refund_change IS NULL "
+                "ORDER BY seat DESC FOR UPDATE"
+            ),
+            {"b": booking_id, "t": type_id},
+        )
+    ).all()
+    unused = [r.id for r in rows if r.checked_in_at is None]
+    if len(unused) < q:
+        used = [r for r in rows if r.checked_in_at is not None]
+        if used:
+            raise checked_in(used[0].id, used[0].checked_in_at)
+        raise LinesNotCancellable(
+            f"The booking has {len(unused)} tickets of ticket type {type_id} left to cancel."
+        )
+    await session.execute(
+        text("UPDATE tickets SET refund_change = :n WHERE id = ANY(:ids)"),
+        {"n": change_no, "ids": unused[:q]},
+    )
+
+
+async def seal_booking(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """Accepting a whole booking's refund: lock its valid tickets, refuse (TicketCheckedIn) if
+    any was checked in, else promise them to the cancellation. Call it in the transaction that
+    commits before the cancellation runs."""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, checked_in_at FROM tickets WHERE booking_id = :b "
+                "AND status = 'valid' ORDER BY seat FOR UPDATE"
+            ),
+            {"b": booking_id},
+        )
+    ).all()
+    for r in rows:
+        if r.checked_in_at is not None:
+            raise checked_in(r.id, r.checked_in_at)
+    await session.execute(
+        text(
+            "UPDATE tickets SET refund_change = :n "
+            "WHERE booking_id = :b AND status = 'valid' AND refund_change IS NULL"
+        ),
+        {"b": booking_id, "n": WHOLE},
+    )
+
+
+async def unseal_booking(session: AsyncSession, booking_id: uuid.UUID) -> None:
+    """The whole cancellation did not happen (the booking stays confirmed): its tickets are
+    usable again."""
+    await session.execute(
+        text(
+            "UPDATE tickets SET refund_change = NULL "
+            "WHERE booking_id = :b AND status = 'valid' AND refund_change = :n"
+        ),
+        {"b": booking_id, "n": WHOLE},
+    )
 
 
 async def get(conn: AsyncConnection, booking_id: uuid.UUID, change_no: int) -> Any:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from evently.db.models import Booking
+from evently.db.models import Booking, BookingAccessKey
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c3a52-3f7e-4a55-9d8e-0b6f1d2c9e11")
 
@@ -27,14 +27,22 @@ async def get_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking |
 
 
 async def list_user_bookings(
-    session: AsyncSession, user_id: uuid.UUID, *, page: int, limit: int
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    page: int,
+    limit: int,
+    with_guest_bookings: bool = True,
 ) -> tuple[list[Booking], int]:
-    total = await session.scalar(
-        select(func.count()).select_from(Booking).where(Booking.user_id == user_id)
-    )
+    """The account's bookings, newest first; ``with_guest_bookings=False`` leaves out those
+    made by guest checkout with its email (an unverified account: issue 32)."""
+    where = [Booking.user_id == user_id]
+    if not with_guest_bookings:
+        where.append(~exists().where(BookingAccessKey.booking_id == Booking.id).correlate(Booking))
+    total = await session.scalar(select(func.count()).select_from(Booking).where(*where))
     rows = await session.scalars(
         select(Booking)
-        .where(Booking.user_id == user_id)
+        .where(*where)
         .order_by(Booking.created_at.desc(), Booking.id.desc())
         .offset((page - 1) * limit)
         .limit(limit)

@@ -137,6 +137,13 @@ class NotificationKind(StrEnum):
     WAITLIST_OFFER = "waitlist_offer"
     WAITLIST_OFFER_EXPIRING = "waitlist_offer_expiring"
     WAITLIST_OFFER_EXPIRED = "waitlist_offer_expired"
+    # sign-up (issue 28): the answer is the same for a new and a taken email; the mail differs
+    ACCOUNT_WELCOME = "account_welcome"
+    ACCOUNT_EXISTS = "account_exists"
+    # account recovery (issue 32): the reset link, mailed only to an existing account
+    PASSWORD_RESET = "password_reset"
+    # ticket transfer (issue 32): the new ticket, mailed to its new attendee
+    TICKET_TRANSFERRED = "ticket_transferred"
 
 
 class ReserveOutcome(StrEnum):
@@ -254,3 +261,25 @@ class WebhookDeliveryStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+# ---- issue 29: bookings without a card charge ------------------------------------------------
+
+
+class BookingChannel(StrEnum):
+    """How a booking was sold: ``online`` (the buyer's own reserve, paid by card or free), or
+    an organizer's order (``comp``: a guest-list ticket, ``box_office``: paid at the door)."""
+
+    ONLINE = "online"
+    COMP = "comp"
+    BOX_OFFICE = "box_office"
+
+
+class NoChargeProvider(StrEnum):
+    """The ``payments.provider`` of a charge that went through no payment provider: a 0.00
+    booking (``free``), a comp (0.00) or a box-office sale (the full amount, paid at the
+    door). Refunding one calls no provider either."""
+
+    FREE = "free"
+    COMP = "comp"
+    BOX_OFFICE = "box_office"

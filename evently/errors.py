@@ -580,6 +580,69 @@ class TooManyStreams(TooManyRequests):
     message = "Too many live streams open from this client or account; close one first."
 
 
+# ---- refund rules (issue 29) ------------------------------------------------------------------
+
+
+class RefundNotAllowed(Conflict):
+    """The event's refund policy does not let this caller refund now; ``refund_policy`` (an
+    extension member) is the event's policy (evently/refund_policy.py)."""
+
+    code, title = "refund_not_allowed", "Refund not allowed"
+    message = "The event's refund policy does not allow this refund."
+
+
+class TicketCheckedIn(Conflict):
+    """A ticket of what would be refunded was checked in: nothing used is refunded;
+    ``ticket_id`` and ``checked_in_at`` name the ticket and its scan."""
+
+    code, title = "ticket_checked_in", "Ticket checked in"
+    message = "A ticket of this booking was checked in; a used ticket is not refunded."
+
+
+# account recovery and verification (issue 32)
+class ResetTokenInvalid(BadRequest):
+    code, title = "reset_token_invalid", "Reset link invalid"
+    message = (
+        "This password reset link is invalid, was already used or has expired; ask for a new one."
+    )
+
+
+class VerificationTokenInvalid(BadRequest):
+    code, title = "verification_token_invalid", "Verification link invalid"
+    message = "This verification link is invalid or has expired."
+
+
+class NotAGuestBooking(Conflict):
+    """Issue 32: only a guest checkout's booking has access keys."""
+
+    code, title = "not_a_guest_booking", "Not a guest booking"
+    message = "This booking was made with an account; it has no access key."
+
+
+class AnswersRequired(Unprocessable):
+    """Issue 32: a required question of the event is not answered yet (the detail names it)."""
+
+    code, title = "answers_required", "Answers required"
+
+
+class QuestionNotFound(NotFound):
+    code, title, message = "question_not_found", "Question not found", "No such question."
+
+
+class QuestionInvalid(Unprocessable):
+    code, title = "question_invalid", "Invalid question"
+
+
+class AnswersInvalid(Unprocessable):
+    code, title = "answers_invalid", "Invalid answers"
+
+
+class TransferClosed(Conflict):
+    """Issue 32: the event does not allow transfers, or its transfer deadline has passed."""
+
+    code, title = "transfer_closed", "Transfers closed"
+
+
 def all_errors() -> list[type[EventlyError]]:
     """Every error class, bases included (tests check that codes are unique)."""
     found: list[type[EventlyError]] = []

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.sql.elements import ColumnElement
 
+from evently import refund_policy as refund_policies
 from evently.db.models import Event, Notification, Venue
 from evently.enums import EventStatus, NotificationKind
 from evently.errors import (
@@ -202,6 +203,7 @@ async def create_event(
     created_by: uuid.UUID | None,
     status: EventStatus = EventStatus.DRAFT,
     organization_id: uuid.UUID | None = None,
+    refund_policy: Any = None,
 ) -> Event:
     """A new event (``draft`` unless told otherwise, e.g. by the seed) with all seats free, in
     its venue's organization (``organization_id``: the venue must be that organization's)."""
@@ -226,6 +228,7 @@ async def create_event(
         status=status,
         created_by=created_by,
         published_at=func.now() if status == EventStatus.PUBLISHED else None,
+        refund_policy=refund_policies.to_json(refund_policy),
     )
     session.add(event)
     await session.flush()
@@ -258,6 +261,7 @@ _FIELDS = (
     "price",
     "currency",
     "queue",
+    "refund_policy",
 )
 
 
@@ -285,6 +289,8 @@ async def update_event(
         values["price"] = money(values["price"])
     if "event_type" in values:
         values["event_type"] = values["event_type"].strip().lower()
+    if "refund_policy" in values:
+        values["refund_policy"] = refund_policies.to_json(values["refund_policy"])
     check_schedule(
         values.get("starts_at", current.starts_at), values.get("ends_at", current.ends_at)
     )

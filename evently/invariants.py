@@ -1,11 +1,12 @@
-"""The invariant checker (DESIGN §3): run by tests after every step, by the benchmarks after
-every run, and by ops as `evently check`.
+"""The invariant checker (docs/architecture.md, the booking invariants): run by tests after
+every step, by the benchmarks after every run, and by ops as `evently check`.
 
 Per event: available + held + sold == capacity, nothing negative, ``held`` equals the seats of
 held bookings plus open waitlist offers plus seats kept for the waitlist (``waitlist_pool``),
 ``waitlist_waiting`` equals the waiting entries, ``sold`` equals the seats of confirmed bookings.
 Per booking: confirmed ⇒ exactly one successful charge of its amount and no refund; every
-refund belongs to a cancelled booking; no money kept for a booking that is not confirmed;
+refund belongs to a cancelled booking, and to a successful charge of it (no refund, whole or
+partial, of money never taken); no money kept for a booking that is not confirmed;
 nothing held (and no waitlist offer open) past its window plus a grace period.
 Tickets (issue 16): a confirmed booking has exactly one valid ticket per seat, any other booking
 none (a cancellation revoked them).
@@ -71,7 +72,9 @@ SELECT b.id, b.status, b.amount,
        count(p.id) FILTER (WHERE p.kind = 'charge' AND p.status = 'succeeded') AS charges,
        count(p.id) FILTER (WHERE p.kind = 'charge' AND p.status = 'succeeded'
                            AND p.amount = b.amount) AS exact_charges,
-       count(p.id) FILTER (WHERE p.kind = 'refund' AND p.status = 'succeeded') AS refunds
+       count(p.id) FILTER (WHERE p.kind = 'refund' AND p.status = 'succeeded') AS refunds,
+       count(p.id) FILTER (WHERE p.kind IN ('refund', 'partial_refund')
+                           AND p.status = 'succeeded') AS any_refunds
 FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id
 WHERE (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
   AND b.status IN ('confirmed', 'cancelled', 'expired', 'rejected')
@@ -269,6 +272,10 @@ async def check(
             out.append(Violation("sold", sid, f"sold {e.sold} != confirmed {e.booked_sold}"))
     for b in await conn.execute(_PAYMENTS, params):
         sid = str(b.id)
+        if b.any_refunds and not b.charges:
+            out.append(
+                Violation("refund_without_charge", sid, f"{b.status} booking refunded, never paid")
+            )
         if b.status == "confirmed":
             if b.charges != 1 or b.exact_charges != 1:
                 out.append(

@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -40,8 +41,10 @@ log = logging.getLogger("evently.organizations")
 
 __all__ = [
     "DEFAULT_ORGANIZATION_ID",
+    "DOOR_ROLES",
     "EVENT_ORGANIZATIONS",
     "Access",
+    "DoorEvent",
     "EventOrganizations",
     "organization_of_event",
 ]
@@ -88,6 +91,62 @@ async def access(session: AsyncSession, organization_id: uuid.UUID, user: User) 
     if row is not None and row.role is not None:
         return Access(row.Organization, user, OrganizationRole(row.role), platform_admin=False)
     raise OrganizationNotFound(f"No organization {organization_id}.")
+
+
+#: the roles that admit tickets at an organization's door (issue 30): the platform ``door``
+#: role alone admits nothing; a scanner must be one of these in the event's organization
+DOOR_ROLES: tuple[OrganizationRole, ...] = (
+    OrganizationRole.OWNER,
+    OrganizationRole.MANAGER,
+    OrganizationRole.DOOR,
+)
+
+
+@dataclass(frozen=True)
+class DoorEvent:
+    """An event the caller may admit tickets to."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    starts_at: datetime
+
+
+async def door_event(
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    user: User,
+    *,
+    organization_id: uuid.UUID | None = None,
+) -> DoorEvent | None:
+    """The event when the caller works its door: a ``DOOR_ROLES`` member of the event's
+    organization, or the platform admin; None otherwise, as for an unknown event (and when
+    ``organization_id`` is given and the event is not that organization's)."""
+    row = (
+        await session.execute(
+            text(
+                """
+SELECT e.id, e.organization_id, e.name, e.starts_at
+FROM events e
+WHERE e.id = :event AND (CAST(:org AS uuid) IS NULL OR e.organization_id = CAST(:org AS uuid))
+  AND (:admin OR EXISTS (
+        SELECT 1 FROM organization_members m
+        WHERE m.organization_id = e.organization_id AND m.user_id = :user
+          AND m.role = ANY(CAST(:roles AS text[]))))
+"""
+            ),
+            {
+                "event": event_id,
+                "org": organization_id,
+                "admin": user.role == Role.ADMIN,
+                "user": user.id,
+                "roles": [str(r) for r in DOOR_ROLES],
+            },
+        )
+    ).first()
+    if row is None:
+        return None
+    return DoorEvent(row.id, row.organization_id, row.name, row.starts_at)
 
 
 # ---- organizations ---------------------------------------------------------------------------

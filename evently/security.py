@@ -93,26 +93,40 @@ class AccessClaims:
     role: str
     jti: str
     expires_at: datetime
-    family_id: uuid.UUID | None = None  # the session (refresh-token family) it was issued in
+    # the session (refresh-token family) the token was issued for; None for tokens minted
+    # without one (tests, benchmarks): the storefront binds its CSRF token to it, and a live
+    # stream ends when that session logs out (api/live/)
+    session_id: str | None = None
+
+    @property
+    def family_id(self) -> uuid.UUID | None:
+        """The session as the refresh-token family's id (checked to be a UUID when decoded)."""
+        return uuid.UUID(self.session_id) if self.session_id is not None else None
 
 
 def create_access_token(
-    settings: Settings, user_id: uuid.UUID, role: str, family_id: uuid.UUID | None = None
+    settings: Settings,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    session_id: uuid.UUID | None = None,
+    issued_at: datetime | None = None,
+    jti: str | None = None,
 ) -> tuple[str, datetime]:
-    """A signed access token; ``family_id``: the session (refresh-token family) it belongs to,
-    as the ``sid`` claim (a live stream ends when that session logs out: api/live/)."""
-    now = datetime.now(UTC)
+    """A signed access token. ``issued_at`` and ``jti`` make it reproducible: a refresh retried
+    within its grace window (evently/tokens.py) answers the very same pair."""
+    now = (issued_at or datetime.now(UTC)).replace(microsecond=0)
     expires = now + timedelta(minutes=settings.access_token_minutes)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": str(user_id),
         "role": role,
         "type": ACCESS,
         "iat": int(now.timestamp()),
         "exp": int(expires.timestamp()),
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
     }
-    if family_id is not None:
-        claims["sid"] = str(family_id)
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires
 
 
@@ -145,7 +159,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
 
 
 _ISSUED_CLAIMS = frozenset({"sub", "role", "type", "iat", "exp", "jti"})
-_ISSUED_WITH_SESSION = _ISSUED_CLAIMS | {"sid"}
+_ISSUED_CLAIMS_WITH_SESSION = _ISSUED_CLAIMS | {"sid"}
 
 
 @functools.cache
@@ -185,8 +199,10 @@ def _issued_claims(secret: str, token: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     if not isinstance(claims, dict) or (
-        claims.keys() != _ISSUED_CLAIMS and claims.keys() != _ISSUED_WITH_SESSION
+        claims.keys() != _ISSUED_CLAIMS and claims.keys() != _ISSUED_CLAIMS_WITH_SESSION
     ):
+        return None
+    if type(claims.get("sid", "")) is not str:
         return None
     exp, iat, now = claims["exp"], claims["iat"], time.time()
     if type(exp) is not int or type(iat) is not int or exp <= now or iat > now:
@@ -222,8 +238,25 @@ def _decode_access_token(settings: Settings, token: str) -> AccessClaims:
         role=str(claims["role"]),
         jti=str(claims["jti"]),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-        family_id=family_id,
+        session_id=str(family_id) if family_id is not None else None,
     )
+
+
+def access_token_session(secret: str, token: str) -> str | None:
+    """The session id (``sid``) of a genuine access token, expired or not (the signature is
+    checked, the expiry is not): what a page's CSRF token is bound to once its access token
+    has lapsed. None for anything else."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"verify_exp": False, "require": ["sub", "type", "exp"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    sid = claims.get("sid")
+    return sid if claims.get("type") == ACCESS and isinstance(sid, str) and sid else None
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -95,6 +95,21 @@ class Settings(BaseSettings):
     register_rate_limit: int = Field(10, ge=1)
     rate_limit_window_seconds: int = Field(60, ge=1)
     reserve_rate_limit: int = Field(30, ge=1, description="reserve requests per minute per user")
+    # issue 28 (lockout, refresh races): failed logins per window for one email from all
+    # addresses together, counted after the password check; beyond it a wrong password is
+    # answered 429 after a delay, while the right password (from anywhere) still logs in
+    login_email_failure_limit: int = Field(50, ge=1)
+    login_failure_delay_seconds: float = Field(1.0, ge=0, le=10)
+    # the same refresh token presented again within this many seconds gets the same new pair
+    # (two tabs refreshing at once) instead of revoking the session (evently/tokens.py)
+    refresh_reuse_grace_seconds: float = Field(10.0, ge=0, le=60)
+    # account recovery and verification (issue 32, docs/buyers.md): the reset link's life, and
+    # how many reset requests one email / one address may make per window (always 202)
+    password_reset_minutes: int = Field(30, ge=1, le=24 * 60)
+    password_reset_email_limit: int = Field(3, ge=1)
+    password_reset_ip_limit: int = Field(20, ge=1)
+    password_reset_window_seconds: int = Field(3600, ge=1)
+    email_verification_hours: int = Field(72, ge=1)
 
     # ~ holds/s x latency budget (Little's law): 16 kept the flash sale's p99 near 1 s at
     # ~25 holds/s on the 2-core dev box; 256 let holds queue for 10+ s (docs/performance.md)
@@ -106,7 +121,7 @@ class Settings(BaseSettings):
     # Waiting is cheaper than a blind retry for everyone (docs/performance.md); 0 sheds at once
     reserve_max_wait_seconds: float = Field(2.0, ge=0)
     reserve_max_waiting: int = Field(256, ge=0)
-    # the waiting room (evently/waitingroom.py, README "Waiting room")
+    # the waiting room (evently/waitingroom.py, docs/waiting-room.md)
     queue_admission_seconds: int = Field(
         120, ge=5, description="how long an admission token lets its buyer reserve"
     )
@@ -149,7 +164,7 @@ class Settings(BaseSettings):
     # strictly sandboxed tests and replays in CI) or "passthrough" (workers/main.py)
     worker_sandbox: Literal["off", "passthrough"] = "off"
 
-    # HTTP behaviour (README "HTTP behaviour"): request bodies above this are refused with 413
+    # HTTP behaviour (docs/api.md, "HTTP behaviour"): request bodies above this are refused with 413
     # before they are read (the payment webhooks have their own, smaller limit)
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     # browser origins allowed to call the API (CORS, with credentials), comma-separated
@@ -179,7 +194,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    # tickets and mail (issue 16): README "Tickets, check-in and email"
+    # tickets and mail (issue 16): docs/architecture.md "Tickets and email"
     ticket_signing_key: str = Field(
         DEV_TICKET_SIGNING_KEY,
         description="Ed25519 private key: base64 of the 32-byte seed, or a PKCS#8 PEM",

@@ -1,7 +1,7 @@
 """Ticket types and promo codes of an event (issue 15): the organizer's writes and the reads
 the API and the caches need. The seats themselves move only in evently/inventory/seats.py.
 
-Decisions (README "Ticket types and promo codes"):
+Decisions (docs/architecture.md, "Ticket types, promo codes and partial cancellation"):
 - the event's ``capacity`` is the shared quota; a type's ``capacity`` is an optional cap of
   its own (never below its ``held + sold``); the default type has none (the quota is its cap);
 - a type's currency is its event's (one currency per booking);
@@ -14,7 +14,7 @@ Decisions (README "Ticket types and promo codes"):
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -239,3 +239,77 @@ async def booking_lines(
     for line, name in rows:
         found[line.booking_id].append((line, name))
     return found
+
+
+# ---- cloning an event's offer (issue 30) ------------------------------------------------------
+
+
+def _shifted(value: datetime | None, offset: timedelta) -> datetime | None:
+    return None if value is None else value + offset
+
+
+async def clone_offer(
+    session: AsyncSession, source: Event, target: Event, offset: timedelta
+) -> tuple[int, int]:
+    """Copy ``source``'s ticket types and promo codes to ``target`` (a fresh event whose default
+    type the insert trigger made): every window shifted by ``offset``, no seat held or sold, no
+    code used; a code's ``ticket_type_ids`` point at the copies. Returns (types, codes)."""
+    mapping: dict[uuid.UUID, uuid.UUID] = {}
+    target_default = await session.scalar(
+        select(TicketType).where(TicketType.event_id == target.id, TicketType.is_default)
+    )
+    types = await list_types(session, source.id)
+    for tt in types:
+        fields = {
+            "name": tt.name,
+            "description": tt.description,
+            "sales_start": _shifted(tt.sales_start, offset),
+            "sales_end": _shifted(tt.sales_end, offset),
+            "hidden": tt.hidden,
+            "max_per_booking": tt.max_per_booking,
+            "position": tt.position,
+        }
+        if tt.is_default and target_default is not None:
+            # the default type follows the event's price (the trigger set it): keep that
+            await session.execute(
+                update(TicketType).where(TicketType.id == target_default.id).values(**fields)
+            )
+            mapping[tt.id] = target_default.id
+            continue
+        copy = TicketType(
+            event_id=target.id,
+            price=tt.price,
+            currency=tt.currency,
+            capacity=tt.capacity,
+            is_default=False,
+            held=0,
+            sold=0,
+            **fields,
+        )
+        session.add(copy)
+        await session.flush()
+        mapping[tt.id] = copy.id
+    codes = await list_codes(session, source.id)
+    for code in codes:
+        session.add(
+            PromoCode(
+                event_id=target.id,
+                code=code.code,
+                percent_off=code.percent_off,
+                amount_off=code.amount_off,
+                max_uses=code.max_uses,
+                uses=0,
+                valid_from=_shifted(code.valid_from, offset),
+                valid_until=_shifted(code.valid_until, offset),
+                ticket_type_ids=(
+                    None
+                    if code.ticket_type_ids is None
+                    else sorted(mapping[t] for t in code.ticket_type_ids if t in mapping)
+                ),
+                unlocks_hidden=code.unlocks_hidden,
+            )
+        )
+    await session.flush()
+    if target_default is not None:
+        await session.refresh(target_default)
+    return len(types), len(codes)

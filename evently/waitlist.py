@@ -1,7 +1,7 @@
 """The waitlist: its entries and offers, every statement about them. The seat counters they
 move (pool, waiting) change only through evently/inventory/seats.py, in the same transaction.
 
-Seats (DESIGN §4):
+Seats (docs/architecture.md, "Waitlist"):
 - The booking release statement (seats.release) keeps freed seats in ``held`` as
   ``events.waitlist_pool`` whenever ``events.waitlist_waiting > 0`` on the row it locks, so they
   are never public while anyone waits.

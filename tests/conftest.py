@@ -68,6 +68,7 @@ def stack_settings(state_dir: Path) -> Iterator[Settings]:
                 "temporal_ui_url": info.temporal_ui_url,
                 # generous limits so the suite does not trip them; rate-limit tests set their own
                 "login_rate_limit": 10_000,
+                "login_email_failure_limit": 10_000,
                 "register_rate_limit": 10_000,
                 "reserve_rate_limit": 10_000,
                 # organizer webhooks retry in seconds, not hours (tests/api/webhooks); the

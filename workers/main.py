@@ -99,8 +99,8 @@ class LogContextInterceptor(Interceptor):
 # ---- workers -----------------------------------------------------------------------------
 
 
-# How production runs workflow code (EVENTLY_WORKER_SANDBOX, README "Changing a workflow
-# safely"):
+# How production runs workflow code (EVENTLY_WORKER_SANDBOX, docs/architecture.md "Changing a
+# workflow safely"):
 # - "off" (the default): no sandbox at all. Even with our modules passed through, building a
 #   sandbox for each new workflow run and running its activations inside it was about a third
 #   of the worker's Python time in the flash-sale benchmark, where every booking is a new

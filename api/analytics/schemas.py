@@ -70,6 +70,16 @@ class CodeUsesOut(BaseModel):
     discount: Money = Field(description="given in confirmed bookings")
 
 
+class ChannelSalesOut(BaseModel):
+    channel: str = Field(
+        description="online (the buyers' own bookings, by card or free), comp (guest list, "
+        "0.00), box_office (paid at the door)"
+    )
+    bookings: int = Field(description="confirmed bookings")
+    seats: int
+    revenue: Money = Field(description="their amounts")
+
+
 class EventAnalyticsOut(BaseModel):
     event_id: uuid.UUID
     name: str
@@ -87,6 +97,9 @@ class EventAnalyticsOut(BaseModel):
     sales_per_hour: list[HourSalesOut]
     ticket_types: list[TypeSalesOut] = []
     promo_codes: list[CodeUsesOut] = []
+    by_channel: list[ChannelSalesOut] = Field(
+        default=[], description="confirmed sales split by channel (issue 29)"
+    )
 
     @classmethod
     def of(cls, a: EventAnalytics) -> EventAnalyticsOut:
@@ -138,5 +151,14 @@ class EventAnalyticsOut(BaseModel):
                     discount=money(c.discount),
                 )
                 for c in a.promo_codes
+            ],
+            by_channel=[
+                ChannelSalesOut(
+                    channel=c.channel,
+                    bookings=c.bookings,
+                    seats=c.seats,
+                    revenue=money(c.revenue),
+                )
+                for c in a.channels
             ],
         )

@@ -67,6 +67,9 @@ class UserOut(BaseModel):
     full_name: str
     role: str
     created_at: datetime
+    email_verified: bool = Field(
+        False, description="the address was proven (a verification or password-reset link)"
+    )
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -76,6 +79,7 @@ class UserOut(BaseModel):
             full_name=user.full_name,
             role=user.role,
             created_at=user.created_at,
+            email_verified=user.email_verified_at is not None,
         )
 
 
@@ -88,6 +92,18 @@ class TokenResponse(BaseModel):
     user: UserOut
 
 
+SIGN_UP_DETAIL = (
+    "Check your email to finish signing up. You can log in with your email and password."
+)
+
+
+class SignUpAccepted(BaseModel):
+    """The one answer to a sign-up, for a new and a taken email alike (no tokens: log in)."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = SIGN_UP_DETAIL
+
+
 class ProfileUpdate(_Strict):
     """Fields left out stay as they are. Email and password changes need ``current_password``."""
 
@@ -95,3 +111,42 @@ class ProfileUpdate(_Strict):
     email: Email | None = None
     new_password: Password | None = None
     current_password: Password | None = None
+
+
+# ---- account recovery and verification (issue 32) ----------------------------------------------
+
+
+class PasswordResetRequest(_Strict):
+    email: Email
+
+
+class PasswordResetConfirm(_Strict):
+    token: OpaqueToken = Field(description="the token of the emailed link")
+    password: Password = Field(description="the new password (the sign-up rules apply)")
+
+
+class VerifyEmailRequest(_Strict):
+    token: OpaqueToken = Field(description="the token of the welcome mail's link")
+
+
+RESET_DETAIL = (
+    "If an account uses this email, a link to reset its password is on its way. "
+    "It works once, and only for a short while."
+)
+
+
+class PasswordResetAccepted(BaseModel):
+    """The one answer to a reset request, whether the email has an account or not."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = RESET_DETAIL
+
+
+class PasswordResetDone(BaseModel):
+    status: Literal["password_changed"] = "password_changed"
+    detail: str = "Your password was changed and every session signed out. Log in again."
+
+
+class EmailVerified(BaseModel):
+    status: Literal["verified"] = "verified"
+    email_verified: Literal[True] = True

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth.deps import CurrentUser, RateLimiterDep, TokenClaims
+from api.auth.deps import CurrentUser, RateLimiterDep, client_ip
 from api.bookings import service
+from api.bookings.access import BookingUser, KeyHeader, OptionalClaims, user_for_booking
 from api.bookings.schemas import (
+    BookingAccess,
     BookingLineOut,
     BookingOut,
     BookingPage,
@@ -28,12 +30,13 @@ from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_tra
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
 from api.waitingroom.endpoints import waiting_room
-from evently import bookings, ticket_types
+from evently import bookings, questions, ticket_types
 from evently.db.models import Booking, User
 from evently.enums import BookingStatus, PayOutcome, Role
 from evently.errors import (
     AdmissionInvalid,
     AdmissionRequired,
+    AnswersRequired,
     BookingNotActive,
     BookingNotFound,
     BookingNotHeld,
@@ -43,6 +46,7 @@ from evently.errors import (
     HoldExpired,
     IdempotencyKeyReused,
     LinesNotCancellable,
+    NotAGuestBooking,
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
@@ -51,13 +55,17 @@ from evently.errors import (
     PromoCodeUnknown,
     PromoCodeUsedUp,
     QuantityTooLarge,
+    RefundNotAllowed,
     ReleaseRefused,
     SalesClosed,
     SoldOut,
+    TicketCheckedIn,
     TicketTypeNotFound,
     TicketTypeSoldOut,
     TooManyOfType,
     TooManyRequests,
+    Unauthorized,
+    Unprocessable,
     WorkflowNotRunning,
     WorkflowTimeout,
 )
@@ -125,13 +133,14 @@ def gate(request: Request) -> Gate:
             PromoCodeExpired,
             PromoCodeUsedUp,
             PromoCodeNotApplicable,
+            Unprocessable,
         ),
     },
 )
 async def reserve(
     body: ReserveRequest,
     request: Request,
-    user: TokenClaims,
+    claims: OptionalClaims,
     res: ResourcesDep,
     temporal: TemporalDep,
     limiter: RateLimiterDep,
@@ -154,7 +163,12 @@ async def reserve(
     for a booking that may exist). Retrying with the same `Idempotency-Key` returns the same
     booking. Beyond the in-flight cap: 503 `overloaded` with Retry-After (a sold-out event
     still answers 409). While the on-sale is queued: 403 `admission_required` without the
-    waiting room's `Admission-Token` (one booking per admission)."""
+    waiting room's `Admission-Token` (one booking per admission).
+
+    **Guest checkout** (no token): send `buyer: {email, name}`; the booking belongs to that
+    email and the answer carries `access_key` / `access_url`, which open it without an account
+    (header `Evently-Booking-Key` or `?key=`). The same limits apply (per account of the email,
+    plus per client address), and the same waiting room (docs/buyers.md)."""
     lines = body.lines or []
     if len({x.ticket_type_id for x in lines}) < len(lines):
         raise DuplicateLines()
@@ -162,7 +176,24 @@ async def reserve(
         raise QuantityTooLarge(
             f"quantity: at most {res.settings.max_tickets_per_booking} tickets per booking.",
         )
-    hit = await limiter.hit(f"reserve:user:{user.user_id}", res.settings.reserve_rate_limit, 60)
+    if claims is not None and body.buyer is not None:
+        raise Unprocessable("buyer: only for a guest checkout, without a bearer token.")
+    if claims is None:
+        if body.buyer is None:
+            raise Unauthorized(
+                "Send 'Authorization: Bearer <access token>', or buyer {email, name} to check "
+                "out as a guest."
+            )
+        await limiter.enforce(
+            f"reserve:guest:{client_ip(request)}",
+            res.settings.reserve_rate_limit,
+            60,
+            detail="Too many reservations from this address; retry shortly.",
+        )
+        user_id = await service.guest_buyer(res, body.buyer.email, body.buyer.name)
+    else:
+        user_id = claims.user_id
+    hit = await limiter.hit(f"reserve:user:{user_id}", res.settings.reserve_rate_limit, 60)
     if hit.exceeded:
         metrics.RESERVE_REQUESTS.labels(outcome="rate_limited").inc()
         raise TooManyRequests(
@@ -175,7 +206,7 @@ async def reserve(
             temporal,
             gate(request),
             reserve_valve(request),
-            user_id=user.user_id,
+            user_id=user_id,
             event_id=body.event_id,
             quantity=body.total,
             idempotency_key=idempotency_key,
@@ -189,8 +220,13 @@ async def reserve(
             ],
             promo_code=body.promo_code,
         )
+    key = url = None
+    if claims is None:  # a guest: the key to the booking
+        key, url = await service.guest_access(res, result.booking_id, user_id)
     if isinstance(result, service.Pending):
-        return pending_answer(result.booking_id, result.event_id, result.retry_after)
+        return pending_answer(
+            result.booking_id, result.event_id, result.retry_after, access=(key, url)
+        )
     return ReserveResponse(
         booking_id=result.booking_id,
         status=result.status,
@@ -199,15 +235,25 @@ async def reserve(
         discount=result.discount,
         currency=result.currency,
         workflow_id=booking_workflow_id(result.booking_id),
+        access_key=key,
+        access_url=url,
     )
 
 
-def pending_answer(booking_id: uuid.UUID, event_id: uuid.UUID, retry_after: int) -> JSONResponse:
+def pending_answer(
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    retry_after: int,
+    *,
+    access: tuple[str | None, str | None] = (None, None),
+) -> JSONResponse:
     body = PendingBooking(
         booking_id=booking_id,
         event_id=event_id,
         workflow_id=booking_workflow_id(booking_id),
         retry_after_seconds=retry_after,
+        access_key=access[0],
+        access_url=access[1],
     )
     return JSONResponse(
         body.model_dump(mode="json"), status_code=202, headers={"Retry-After": str(retry_after)}
@@ -233,6 +279,8 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
         },
         **problem_responses(
             BookingNotFound,
+            Unauthorized,
+            AnswersRequired,
             PaymentDeclined,
             PaymentUnavailable,
             HoldExpired,
@@ -245,15 +293,19 @@ async def _own_booking(session: SessionDep, user: User, booking_id: uuid.UUID) -
 )
 async def confirm(
     body: ConfirmRequest,
-    user: CurrentUser,
+    claims: OptionalClaims,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    key: KeyHeader = None,
 ) -> ConfirmResponse | JSONResponse:
     """Pay for a held booking: 200 confirmed, 202 requires_action (3-D Secure: hand
     `client_secret` to Stripe.js; the hold keeps running and the webhook confirms) or
-    processing, 402 declined (the hold stays), 409 hold_expired."""
+    processing, 402 declined (the hold stays), 409 hold_expired. A guest sends the booking's
+    access key (`Evently-Booking-Key`) instead of a token."""
+    user = await user_for_booking(session, claims, key, body.booking_id)
     booking = await _own_booking(session, user, body.booking_id)
+    await questions.require_answers(session, booking)  # 422 answers_required (issue 32)
     await end_transaction(session)  # release the connection: the payment takes a while
     result = await service.pay(temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
@@ -281,7 +333,7 @@ async def confirm(
     },
 )
 async def get_booking(
-    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+    booking_id: uuid.UUID, user: BookingUser, session: SessionDep, temporal: TemporalDep
 ) -> BookingOut | JSONResponse:
     """The booking's state; visible to its owner, support and admins (others get 404). A
     reservation still in flight (no row yet, its workflow running) answers 202 `pending`."""
@@ -301,21 +353,30 @@ async def get_booking(
     "/bookings/{booking_id}",
     response_model=CancelResponse,
     responses=problem_responses(
-        BookingNotFound, BookingNotActive, ReleaseRefused, WorkflowNotRunning, WorkflowTimeout
+        BookingNotFound,
+        BookingNotActive,
+        RefundNotAllowed,
+        TicketCheckedIn,
+        ReleaseRefused,
+        WorkflowNotRunning,
+        WorkflowTimeout,
     ),
 )
 async def cancel_booking(
     booking_id: uuid.UUID,
-    user: CurrentUser,
+    user: BookingUser,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     res: ResourcesDep,
 ) -> CancelResponse:
-    """Cancel: a held booking is released; a confirmed one is refunded, then released."""
+    """Cancel: a held booking is released; a confirmed one is refunded, then released —
+    within the event's `refund_policy` (else 409 `refund_not_allowed`, the policy in the
+    body), and never when one of its tickets was checked in (409 `ticket_checked_in`)."""
     booking = await _own_booking(session, user, booking_id)
-    await end_transaction(session)  # hand the connection back before asking Temporal
-    result = await service.cancel(
+    await service.check_buyer_refund(session, booking)
+    result = await service.refund_whole(
+        session,
         temporal,
         settings,
         booking,
@@ -332,6 +393,7 @@ CANCEL_LINES_PROBLEMS = (
     BookingNotFound,
     BookingNotActive,
     LinesNotCancellable,
+    TicketCheckedIn,
     DuplicateLines,
     ReleaseRefused,
     WorkflowNotRunning,
@@ -342,12 +404,12 @@ CANCEL_LINES_PROBLEMS = (
 @router.post(
     "/bookings/{booking_id}/cancel-lines",
     response_model=CancelLinesResponse,
-    responses=problem_responses(*CANCEL_LINES_PROBLEMS),
+    responses=problem_responses(*CANCEL_LINES_PROBLEMS, RefundNotAllowed),
 )
 async def cancel_lines(
     booking_id: uuid.UUID,
     body: CancelLinesRequest,
-    user: CurrentUser,
+    user: BookingUser,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -355,8 +417,11 @@ async def cancel_lines(
 ) -> CancelLinesResponse:
     """Cancel part of a confirmed booking: that part is refunded (net of its share of the
     discount), its seats go back on sale (or to the waitlist) and exactly those tickets are
-    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking."""
+    revoked; the rest stays confirmed. Lines covering every seat left cancel the booking.
+    Within the event's `refund_policy` (409 `refund_not_allowed`); only unused tickets are
+    refunded (409 `ticket_checked_in` when a line has too few)."""
     booking = await _own_booking(session, user, booking_id)
+    await service.check_buyer_refund(session, booking)
     return await cancel_lines_answer(
         session,
         temporal,
@@ -410,12 +475,35 @@ async def my_bookings(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> BookingPage:
-    """Your bookings, newest first."""
-    items, total = await bookings.list_user_bookings(session, user.id, page=page, limit=limit)
+    """Your bookings, newest first. Bookings made as a guest with your email are listed once
+    your email is verified."""
+    items, total = await bookings.list_user_bookings(
+        session,
+        user.id,
+        page=page,
+        limit=limit,
+        with_guest_bookings=user.email_verified_at is not None,
+    )
     links.set(page, limit, total, max_page=MAX_PAGE)
     return BookingPage(
         items=await with_lines(session, list(items)), total=total, page=page, limit=limit
     )
+
+
+@router.post(
+    "/bookings/{booking_id}/access-key",
+    response_model=BookingAccess,
+    responses=problem_responses(BookingNotFound, NotAGuestBooking),
+)
+async def rotate_access_key(
+    booking_id: uuid.UUID, user: BookingUser, session: SessionDep, settings: SettingsDep
+) -> BookingAccess:
+    """A guest booking's new access key and link; every earlier key of the booking stops
+    working (a forwarded or leaked link is revoked this way). With the current key or the
+    owning (verified) account's token."""
+    booking = await _own_booking(session, user, booking_id)
+    key, url = await service.rotate_access(session, settings, booking)
+    return BookingAccess(booking_id=booking.id, access_key=key, access_url=url)
 
 
 async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:

@@ -7,7 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
+from api.auth.schemas import Email, FullName
+
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+
+
+class GuestBuyer(BaseModel):
+    """Guest checkout (issue 32): who buys, without an account."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    name: Annotated[FullName, Field(min_length=1)]
 
 
 class ReserveLineIn(BaseModel):
@@ -38,6 +48,11 @@ class ReserveRequest(BaseModel):
     promo_code: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
+    buyer: GuestBuyer | None = Field(
+        default=None,
+        description="guest checkout: only without a bearer token; the booking belongs to this "
+        "email and the answer carries its access key (docs/buyers.md)",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> ReserveRequest:
@@ -60,6 +75,9 @@ class ReserveResponse(BaseModel):
     discount: Money = Decimal(0)
     currency: str
     workflow_id: str
+    # guest checkout (issue 32): the key that opens this booking without an account
+    access_key: str | None = None
+    access_url: str | None = None
 
 
 class PendingBooking(BaseModel):
@@ -72,6 +90,16 @@ class PendingBooking(BaseModel):
     status: Literal["pending"] = "pending"
     workflow_id: str
     retry_after_seconds: int
+    access_key: str | None = None  # a guest checkout's (issue 32)
+    access_url: str | None = None
+
+
+class BookingAccess(BaseModel):
+    """A guest booking's new access key (the earlier ones stop working)."""
+
+    booking_id: uuid.UUID
+    access_key: str
+    access_url: str
 
 
 class ConfirmRequest(BaseModel):

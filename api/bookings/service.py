@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
-from evently import booking_changes, waitingroom
+from evently import accounts, booking_changes, booking_keys, events, refund_policy, waitingroom
 from evently.bookings import booking_id_for
 from evently.db.models import Booking
 from evently.enums import BookingStatus, EventStatus, PayOutcome, ReserveOutcome
@@ -30,6 +32,7 @@ from evently.errors import (
     EventNotOnSale,
     HoldExpired,
     IdempotencyKeyReused,
+    NotAGuestBooking,
     Overloaded,
     PaymentDeclined,
     PaymentUnavailable,
@@ -37,6 +40,7 @@ from evently.errors import (
     PromoCodeNotApplicable,
     PromoCodeUnknown,
     PromoCodeUsedUp,
+    RefundNotAllowed,
     SalesClosed,
     ServiceUnavailable,
     SoldOut,
@@ -242,7 +246,7 @@ async def admitted(
     event_id: uuid.UUID,
     token: str | None,
 ) -> waitingroom.Admission | None:
-    """The waiting room's step of the reserve path (README "Waiting room"): report saturation
+    """The waiting room's step of the reserve path (docs/waiting-room.md): report saturation
     (an ``auto`` queue turns on), then, while the on-sale is queued, insist on a genuine, live
     admission token for this event (and buyer, when known). Returns the token's admission, or
     None when the reserve may go on without one. Signature and expiry only: no database read,
@@ -368,33 +372,95 @@ async def _reserve(
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
         organization_id = await organization_of_event(res.engine, event_id)
         try:
-            result = await booking_client.start_booking(
-                temporal,
-                data,
-                wait_seconds=res.settings.reserve_timeout_seconds,
-                organization_id=organization_id,
-            )
-        except booking_client.OutcomeUnknown:
-            metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
-            if verdict == Verdict.OK:
-                await _doubt(gate, event_id, quantity, booking_id)
-            return Pending(booking_id, event_id, retry_after=2)
+            result = await _start(res, temporal, gate, data, verdict, organization_id)
         except BaseException:  # Temporal unreachable, the request cancelled, a bug
             metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
-            if verdict == Verdict.OK:
-                await _doubt(gate, event_id, quantity, booking_id)
             raise
+        if isinstance(result, Pending):
+            metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
+            return result
         if result.reason == ReserveOutcome.SOLD_OUT:
             valve.sold_out(event_id)
-        if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
-            # the reserve statement gave it back already (same once-key): this covers a
-            # give-back that did not reach Redis
-            await gate.give_back_no_hold(event_id, quantity, booking_id)
-            if result.reason == ReserveOutcome.UNAVAILABLE:
-                await gate.suspect(event_id)
     finally:
         valve.leave()
     return _answer(result, event_id, quantity, idempotent)
+
+
+async def _start(
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    data: BookingInput,
+    verdict: Verdict | None,
+    organization_id: uuid.UUID | None,
+) -> Reservation | Pending:
+    """Start the booking's workflow for a request that took its seat from the gate
+    (``verdict``), and settle that seat when the hold did not come of it: a late answer
+    (Pending) or an error doubts the gate, a rejected reserve gives the seat back."""
+    event_id, quantity, booking_id = data.event_id, data.quantity, data.booking_id
+    try:
+        result = await booking_client.start_booking(
+            temporal,
+            data,
+            wait_seconds=res.settings.reserve_timeout_seconds,
+            organization_id=organization_id,
+        )
+    except booking_client.OutcomeUnknown:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        return Pending(booking_id, event_id, retry_after=2)
+    except BaseException:
+        if verdict == Verdict.OK:
+            await _doubt(gate, event_id, quantity, booking_id)
+        raise
+    if verdict == Verdict.OK and result.status == BookingStatus.REJECTED:
+        # the reserve statement gave it back already (same once-key): this covers a
+        # give-back that did not reach Redis
+        await gate.give_back_no_hold(event_id, quantity, booking_id)
+        if result.reason == ReserveOutcome.UNAVAILABLE:
+            await gate.suspect(event_id)
+    return result
+
+
+async def place_order(
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    *,
+    booking_id: uuid.UUID,
+    user_id: uuid.UUID,
+    event_id: uuid.UUID,
+    quantity: int,
+    lines: list[ReserveLine] | None,
+    channel: str,
+    note: str | None,
+    organization_id: uuid.UUID | None,
+) -> Reservation | Pending:
+    """An organizer's order (issue 29: ``comp`` or ``box_office``) for the buyer ``user_id``:
+    the buyer path's seat accounting — a seat from the sold-out gate (given back exactly as a
+    buyer's), then the same one-statement reserve in the booking's workflow, which confirms it
+    at once without a card charge (the reserve update answers ``confirmed``). Not for staff:
+    the waiting room and the in-flight valve (a handful of staff, not a crowd). The gate's
+    counter stays exact; a sold-out verdict from a gate that is not suspect is true (the gate
+    never runs low), a suspect one is checked against Postgres. Sold out: ``SoldOut``."""
+    # idempotent: the same order asked again (same booking id) takes its seats once
+    verdict = await _take(res, gate, event_id, quantity, booking_id, True, doubtful=bool(lines))
+    if verdict == Verdict.SOLD_OUT:
+        raise sold_out()
+    data = BookingInput(
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=quantity,
+        hold_seconds=res.settings.hold_seconds,
+        lines=lines or [],
+        channel=channel,
+        note=note,
+    )
+    result = await _start(res, temporal, gate, data, verdict, organization_id)
+    if isinstance(result, Pending):
+        return result
+    return _answer(result, event_id, quantity, True)
 
 
 async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID) -> None:
@@ -508,6 +574,65 @@ async def cancel(
     return result
 
 
+async def check_buyer_refund(session: AsyncSession, booking: Booking) -> None:
+    """A buyer cancelling a confirmed booking (a refund) must be within the event's refund
+    policy (evently/refund_policy.py): else 409 ``refund_not_allowed`` with the policy. A held
+    booking is no refund: always allowed."""
+    if booking.status != BookingStatus.CONFIRMED:
+        return
+    event = await events.get_event(session, booking.event_id)
+    if event is None:
+        raise EventNotFound()
+    policy = refund_policy.parse(event.refund_policy)
+    if not refund_policy.buyer_may_refund(policy, event.starts_at, datetime.now(UTC)):
+        deadline = refund_policy.buyer_deadline(policy, event.starts_at)
+        raise RefundNotAllowed(
+            f"{refund_policy.describe(policy)}"
+            + (f" (that was {deadline.isoformat()})." if deadline is not None else "."),
+            refund_policy=refund_policy.as_json(policy),
+        )
+
+
+def check_organizer_refund(event_policy: dict[str, Any] | None) -> None:
+    """An organizer's refund is refused only when the event refunds nothing through Evently."""
+    policy = refund_policy.parse(event_policy)
+    if not refund_policy.organizer_may_refund(policy):
+        raise RefundNotAllowed(
+            f"{refund_policy.describe(policy)}: this event refunds nothing through Evently "
+            "(cancelling the event still refunds everyone).",
+            refund_policy=refund_policy.as_json(policy),
+        )
+
+
+async def refund_whole(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    actor: str,
+    *,
+    reason: str = "cancelled by buyer",
+    organization_id: uuid.UUID | None = None,
+) -> CancelResult:
+    """:func:`cancel`, with the rule that nothing used is refunded: a confirmed booking's
+    tickets are locked and promised to the refund in this transaction (409
+    ``ticket_checked_in`` if one was scanned; evently/booking_changes.py), committed before the
+    workflow runs; if the booking is not cancelled after all, they are usable again."""
+    sealed = booking.status == BookingStatus.CONFIRMED
+    if sealed:
+        await booking_changes.seal_booking(session, booking.id)
+    await end_transaction(session)  # hand the connection back before asking Temporal
+    try:
+        return await cancel(
+            temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+        )
+    except BookingNotActive:
+        if sealed:
+            await booking_changes.unseal_booking(session, booking.id)
+            await end_transaction(session)
+        raise
+
+
 async def cancel_lines(
     session: AsyncSession,
     temporal: TemporalClient,
@@ -521,14 +646,21 @@ async def cancel_lines(
 ) -> tuple[int | None, CancelResult, Decimal | None]:
     """Cancel part of a confirmed booking: the change is numbered and recorded (committed),
     then run by its BookingChangeWorkflow. Lines that cover every seat left are a whole
-    cancellation. Returns (change number or None, the result, the change's refund)."""
+    cancellation. The tickets refunded are unused ones, promised to the change in the
+    transaction that records it (409 ``ticket_checked_in`` when too few are unused).
+    Returns (change number or None, the result, the change's refund)."""
     change = await booking_changes.request(session, booking.id, wanted, actor=actor, reason=reason)
     if change is None:
-        await end_transaction(session)
         return (
             None,
-            await cancel(
-                temporal, settings, booking, actor, reason=reason, organization_id=organization_id
+            await refund_whole(
+                session,
+                temporal,
+                settings,
+                booking,
+                actor,
+                reason=reason,
+                organization_id=organization_id,
             ),
             None,
         )
@@ -549,3 +681,33 @@ async def cancel_lines(
             + (f": {result.detail}." if result.detail else ".")
         )
     return change_no, result, amount
+
+
+# ---- guest checkout (issue 32, docs/buyers.md) -------------------------------------------------
+
+
+async def guest_buyer(res: Resources, email: str, name: str) -> uuid.UUID:
+    """The account row a guest's booking belongs to (made, committed, before the reserve: the
+    booking's workflow writes rows that refer to it)."""
+    email = accounts.normalize_email(email)
+    async with res.sessionmaker() as session, session.begin():
+        user = await booking_keys.buyer_for_email(session, email, name)
+        return user.id
+
+
+async def guest_access(
+    res: Resources, booking_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[str, str]:
+    """The guest booking's access key and link (the same on a retried reserve)."""
+    async with res.sessionmaker() as session, session.begin():
+        key = await booking_keys.ensure(session, res.settings, booking_id, user_id)
+    return key, booking_keys.access_url(res.settings, booking_id, key)
+
+
+async def rotate_access(
+    session: AsyncSession, settings: Settings, booking: Booking
+) -> tuple[str, str]:
+    if not await booking_keys.is_guest_booking(session, booking.id):
+        raise NotAGuestBooking()
+    key = await booking_keys.rotate(session, settings, booking.id, booking.user_id)
+    return key, booking_keys.access_url(settings, booking.id, key)

@@ -1,21 +1,29 @@
-"""The door: redeem a scanned ticket; the scanners' public keys. The organizer's counts:
-``GET /organizations/{org_id}/events/{event_id}/checkins`` (api/organizer/endpoints.py)."""
+"""The door: redeem a scanned ticket; the scanners' public keys and the offline list. The
+organizer's counts: ``GET /organizations/{org_id}/events/{event_id}/checkins``
+(api/organizer/endpoints.py)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Response
 
-from api.auth.deps import DoorUser
+from api.auth.deps import CurrentUser
 from api.checkin import service
 from api.checkin.schemas import (
+    AdmittedOut,
+    DoorListOut,
     KeysOut,
     RedeemOut,
     RedeemRequest,
 )
-from api.deps import ResourcesDep, SettingsDep
+from api.deps import ResourcesDep, SessionDep, SettingsDep
 from api.problems import problem_responses
+from evently import organizations
 from evently.errors import (
     AlreadyCheckedIn,
+    EventNotFound,
     InvalidScanTime,
     InvalidTicket,
     NonceReused,
@@ -23,7 +31,8 @@ from evently.errors import (
     TicketRevoked,
     WrongEvent,
 )
-from evently.tickets import store
+from evently.events import event_not_found
+from evently.tickets import checkin, store
 
 router = APIRouter(tags=["check-in"])
 
@@ -59,9 +68,42 @@ async def keys(settings: SettingsDep, response: Response) -> KeysOut:
         NonceReused,
     ),
 )
-async def redeem(body: RedeemRequest, user: DoorUser, res: ResourcesDep) -> RedeemOut:
+async def redeem(body: RedeemRequest, user: CurrentUser, res: ResourcesDep) -> RedeemOut:
     """200 `admitted` for the first scan of a valid ticket; 409 `already_checked_in` (with
     `checked_in_at` and `device_id` of the admission) for every later one, `ticket_revoked`
     for a cancelled or refunded booking, `wrong_event` when `event_id` is given and differs.
-    The same `nonce` again gets the same answer (`replay: true`). Roles: door, admin."""
-    return await service.redeem(res, user.id, body)
+    The same `nonce` again gets the same answer (`replay: true`). Who: a `door`, `owner` or
+    `manager` member of the organization whose event the ticket is for (found from the
+    ticket, not from the request), or the platform admin; anyone else gets 404
+    `ticket_not_found`, as for a ticket that does not exist."""
+    return await service.redeem(res, user, body)
+
+
+@router.get(
+    "/checkin/events/{event_id}/revocations",
+    response_model=DoorListOut,
+    summary="What an offline door refuses: revoked and admitted tickets",
+    responses=problem_responses(EventNotFound),
+)
+async def revocations(
+    event_id: uuid.UUID, user: CurrentUser, session: SessionDep, response: Response
+) -> DoorListOut:
+    """The event's revoked tickets and the ones already admitted (when, by which device), for
+    a scanner that keeps working offline (the door page). Scoped like redeem: a `door`,
+    `owner` or `manager` member of the event's organization, or the platform admin; anyone
+    else gets 404 `event_not_found`."""
+    if await organizations.door_event(session, event_id, user) is None:
+        raise event_not_found(event_id)
+    found = await checkin.door_list(session, event_id)
+    response.headers["Cache-Control"] = "no-store"
+    return DoorListOut(
+        event_id=event_id,
+        as_of=datetime.now(UTC),
+        revoked=found.revoked,
+        checked_in=[
+            AdmittedOut(
+                ticket_id=a.ticket_id, checked_in_at=a.checked_in_at, device_id=a.checked_in_device
+            )
+            for a in found.checked_in
+        ],
+    )

@@ -100,3 +100,16 @@ class CheckinStatsOut(BaseModel):
     scans: ScanCounts
     latest: list[ScanOut]
     latest_conflicts: list[ScanOut]
+
+
+class AdmittedOut(BaseModel):
+    ticket_id: uuid.UUID
+    checked_in_at: datetime
+    device_id: str | None = Field(description="the device that admitted it")
+
+
+class DoorListOut(BaseModel):
+    event_id: uuid.UUID
+    as_of: datetime = Field(description="when this list was read")
+    revoked: list[uuid.UUID] = Field(description="cancelled or refunded: refuse")
+    checked_in: list[AdmittedOut] = Field(description="already admitted: refuse, saying where")

@@ -14,6 +14,7 @@ from api.events.schemas import (
     EventDetailOut,
     EventOut,
     EventPage,
+    PublicQuestionOut,
     ReasonableDate,
     StorableText,
     TicketTypeAvailabilityOut,
@@ -22,6 +23,7 @@ from api.http.conditional import IfNoneMatch, conditional_responses, etag, valid
 from api.http.dates import starts_between
 from api.http.links import PageLinksDep
 from api.problems import problem_responses
+from evently import questions
 from evently.enums import EventStatus
 from evently.errors import EventNotFound, InvalidDateRange
 from evently.events import EventFilters, event_not_found, get_event, list_published_events
@@ -96,9 +98,21 @@ async def read_event(
     ]
     # the types' on_sale flags too: a sales window opening or closing changes the answer
     tag = etag("event", event.id, version, "".join("1" if t.on_sale else "0" for t in types))
-    return validated(response, tag, if_none_match) or EventDetailOut(
-        **EventOut.of(event).model_dump(), ticket_types=types
-    )
+    if (found := validated(response, tag, if_none_match)) is not None:
+        return found
+    asked = [
+        PublicQuestionOut(
+            id=q.id,
+            label=q.label,
+            kind=q.kind,
+            options=list(q.options or []),
+            required=q.required,
+            per=q.per,
+            ticket_type_ids=q.ticket_type_ids,
+        )
+        for q in await questions.list_for_event(session, event.id)
+    ]
+    return EventDetailOut(**EventOut.of(event).model_dump(), ticket_types=types, questions=asked)
 
 
 @router.get(

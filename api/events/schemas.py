@@ -14,11 +14,13 @@ from pydantic import (
     ConfigDict,
     PlainValidator,
     TypeAdapter,
+    computed_field,
     field_serializer,
 )
 
 from evently.db.models import Event, Venue
 from evently.inventory.availability import Availability, TypeAvailability
+from evently.refund_policy import RefundPolicy, describe
 
 MIN_YEAR, MAX_YEAR = 2000, 2999
 
@@ -109,6 +111,13 @@ class EventOut(BaseModel):
     published_at: datetime | None
     cancelled_at: datetime | None
     venue: VenueOut
+    refund_policy: RefundPolicy
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def refund_summary(self) -> str:
+        """The policy in one sentence for buyers, e.g. "Refunds: until 48 h before the start"."""
+        return describe(self.refund_policy)
 
     @field_serializer("price")
     def _price(self, price: Decimal) -> str:
@@ -140,10 +149,23 @@ class TicketTypeAvailabilityOut(BaseModel):
         return cls(**t.model_dump(), on_sale=t.on_sale(now))
 
 
+class PublicQuestionOut(BaseModel):
+    """A question the buyer answers (issue 32: PUT /bookings/{booking_id}/attendees)."""
+
+    id: uuid.UUID
+    label: str
+    kind: str
+    options: list[str]
+    required: bool
+    per: str
+    ticket_type_ids: list[uuid.UUID] | None
+
+
 class EventDetailOut(EventOut):
     """One event with its visible ticket types (hidden ones are unlocked by a promo code)."""
 
     ticket_types: list[TicketTypeAvailabilityOut]
+    questions: list[PublicQuestionOut] = []
 
 
 class EventPage(BaseModel):

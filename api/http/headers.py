@@ -1,4 +1,4 @@
-"""The security headers every answer carries (README "HTTP behaviour")."""
+"""The security headers every answer carries (docs/api.md, "HTTP behaviour")."""
 
 from __future__ import annotations
 

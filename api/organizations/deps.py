@@ -49,13 +49,23 @@ def require_org_roles(*roles: OrganizationRole) -> Callable[[Access], Awaitable[
     return _dep
 
 
+# the role sets of the routes, named once: the back office's pages (api/manage/) check the same
 #: any member: the organization, its venues and events, its members
-AnyMember = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER, FINANCE, DOOR))]
+MEMBERS = (OWNER, MANAGER, FINANCE, DOOR)
 #: venues and events: create, change, publish, cancel
-EventManager = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER))]
+EVENT_MANAGERS = (OWNER, MANAGER)
 #: bookings, attendees, exports, analytics
-SalesReader = Annotated[Access, Depends(require_org_roles(OWNER, MANAGER, FINANCE))]
+SALES_READERS = (OWNER, MANAGER, FINANCE)
 #: refunds
-Refunder = Annotated[Access, Depends(require_org_roles(OWNER, FINANCE))]
+REFUNDERS = (OWNER, FINANCE)
+#: an organizer's order (comp, box office; issue 29)
+ORDER_TAKERS = (OWNER, MANAGER, FINANCE)
 #: members, webhooks, the audit log, the organization's name
-Owner = Annotated[Access, Depends(require_org_roles(OWNER))]
+OWNERS = (OWNER,)
+
+AnyMember = Annotated[Access, Depends(require_org_roles(*MEMBERS))]
+EventManager = Annotated[Access, Depends(require_org_roles(*EVENT_MANAGERS))]
+SalesReader = Annotated[Access, Depends(require_org_roles(*SALES_READERS))]
+Refunder = Annotated[Access, Depends(require_org_roles(*REFUNDERS))]
+OrderTaker = Annotated[Access, Depends(require_org_roles(*ORDER_TAKERS))]
+Owner = Annotated[Access, Depends(require_org_roles(*OWNERS))]

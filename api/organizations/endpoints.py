@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Response, status
 from api.auth.deps import AdminUser, CurrentUser
 from api.deps import SessionDep
 from api.http.links import PageLinksDep
+from api.organizations import service
 from api.organizations.deps import AnyMember, Owner
 from api.organizations.schemas import (
     AuditEntryOut,
@@ -151,18 +152,7 @@ async def list_members(
     summary="Add a member (owners)",
 )
 async def add_member(body: MemberCreate, access: Owner, session: SessionDep) -> MemberOut:
-    member = await organizations.add_member(
-        session, access.organization.id, email=body.email, role=body.role, added_by=access.user.id
-    )
-    await audit.record_by(
-        session,
-        access.actor,
-        organization_id=access.organization.id,
-        action="member.added",
-        target_type="member",
-        target_id=member.user_id,
-        details={"email": member.user.email, "role": member.role},
-    )
+    member = await service.add_member(session, access, email=body.email, role=body.role)
     return MemberOut.of(member)
 
 
@@ -175,20 +165,7 @@ async def add_member(body: MemberCreate, access: Owner, session: SessionDep) -> 
 async def change_member_role(
     user_id: uuid.UUID, body: MemberPatch, access: Owner, session: SessionDep
 ) -> MemberOut:
-    member, old = await organizations.change_role(
-        session, access.organization.id, user_id, body.role
-    )
-    if old != member.role:
-        await audit.record_by(
-            session,
-            access.actor,
-            organization_id=access.organization.id,
-            action="member.role_changed",
-            target_type="member",
-            target_id=user_id,
-            details={"email": member.user.email, "role": {"from": old, "to": member.role}},
-        )
-    return MemberOut.of(member)
+    return MemberOut.of(await service.change_role(session, access, user_id, body.role))
 
 
 @router.delete(
@@ -199,16 +176,7 @@ async def change_member_role(
     summary="Remove a member (owners)",
 )
 async def remove_member(user_id: uuid.UUID, access: Owner, session: SessionDep) -> Response:
-    member = await organizations.remove_member(session, access.organization.id, user_id)
-    await audit.record_by(
-        session,
-        access.actor,
-        organization_id=access.organization.id,
-        action="member.removed",
-        target_type="member",
-        target_id=user_id,
-        details={"email": member.user.email, "role": member.role},
-    )
+    await service.remove_member(session, access, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

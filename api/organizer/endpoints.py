@@ -1,14 +1,15 @@
 """An organization's venues, events and sales: ``/organizations/{org_id}/venues``, ``/events``,
 ``/events/{id}`` (+ ``/publish``, ``/analytics``, ``/checkins``, ``/bookings``, ``/attendees``,
-their ``.csv`` exports, ``/bookings/{id}/refund``). Ticket types and promo codes:
-api/ticket_types/endpoints.py. The one API for event management: the platform admin (user role
-``admin``) uses these routes for any organization, as an owner, audited as ``admin:<id>``
-(api/organizations/deps.py); the ``/admin/...`` routes are deprecated aliases of these
-(api/admin/endpoints.py), and both call api/organizer/service.py.
+their ``.csv`` exports, ``/bookings/{id}/refund`` and ``/cancel-lines``). Ticket types and
+promo codes: api/ticket_types/endpoints.py. The one API for event management: the platform
+admin (user role ``admin``) uses these routes for any organization, as an owner, audited as
+``admin:<id>`` (api/organizations/deps.py); the ``/admin/...`` routes are deprecated aliases
+of these (api/admin/endpoints.py), and both call api/organizer/service.py.
 
 Roles: every member reads venues and events (drafts included) and the check-in counts; owners
 and managers create, change, publish and cancel; owners, managers and finance read bookings,
-attendees, exports and analytics; owners and finance refund. Anything of another organization
+attendees, exports and analytics; owners and finance refund (whole or in part, within the
+event's refund policy; never a checked-in ticket). Anything of another organization
 is 404, as if it did not exist (every query is scoped by the organization in the path)."""
 
 from __future__ import annotations
@@ -16,23 +17,28 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.analytics.schemas import EventAnalyticsOut
+from api.bookings.endpoints import CANCEL_LINES_PROBLEMS, gate, pending_answer
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse, PendingBooking
 from api.checkin.schemas import CheckinStatsOut
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
 from api.events.schemas import EventOut, EventPage, ReasonableDate, StorableText, VenueOut
 from api.http.dates import starts_between
 from api.http.links import PageLinksDep
-from api.organizations.deps import AnyMember, EventManager, Refunder, SalesReader
+from api.organizations.deps import AnyMember, EventManager, OrderTaker, Refunder, SalesReader
 from api.organizer import service
 from api.organizer.schemas import (
     AttendeeOut,
     AttendeePage,
     CancellationAccepted,
+    EventClone,
     EventCreate,
     EventPatch,
+    OrderCreate,
+    OrderOut,
     OrganizerBookingOut,
     OrganizerBookingPage,
     RefundOut,
@@ -49,13 +55,25 @@ from evently.errors import (
     CapacityBelowCommitted,
     CapacityExceedsVenue,
     ConcurrentChange,
+    DuplicateLines,
     EventNotEditable,
     EventNotFound,
+    EventNotOnSale,
+    IdempotencyKeyReused,
     InvalidCurrency,
     InvalidDateRange,
+    InvalidEmail,
     InvalidSchedule,
     InvalidTransition,
+    QuantityTooLarge,
+    RefundNotAllowed,
     ReleaseRefused,
+    SalesClosed,
+    SoldOut,
+    TicketCheckedIn,
+    TicketTypeNotFound,
+    TicketTypeSoldOut,
+    TooManyOfType,
     VenueNotFound,
     VenueNotInOrganization,
     WorkflowNotRunning,
@@ -274,6 +292,37 @@ async def cancel_event(
     return CancellationAccepted(event_id=event_id, workflow_id=workflow_id)
 
 
+@router.post(
+    "/events/{event_id}/clone",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventOut,
+    responses=problem_responses(EventNotFound, InvalidSchedule, CapacityExceedsVenue),
+    summary="Clone an event to new dates: a draft, same venue, types, codes (owners, managers)",
+)
+async def clone_event(
+    event_id: uuid.UUID,
+    body: EventClone,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+) -> EventOut:
+    """The copy is a `draft` at the same venue with the same name, description, type, capacity,
+    price, currency and waiting-room mode. Its ticket types are copied with their sales windows
+    shifted by the offset between the new and the old `starts_at` (nothing held or sold); its
+    promo codes likewise (validity shifted, `uses` back to 0, restrictions to types pointing at
+    the copies). The source is untouched, whatever its status."""
+    return await service.clone_event(
+        session,
+        res,
+        temporal,
+        event_id,
+        body,
+        organization_id=access.organization.id,
+        actor=access.actor,
+    )
+
+
 @router.get(
     "/events/{event_id}/analytics",
     response_model=EventAnalyticsOut,
@@ -405,6 +454,8 @@ async def export_attendees(
         BookingNotFound,
         BookingNotConfirmed,
         BookingNotActive,
+        RefundNotAllowed,
+        TicketCheckedIn,
         ReleaseRefused,
         WorkflowNotRunning,
         WorkflowTimeout,
@@ -420,9 +471,113 @@ async def refund_booking(
     settings: SettingsDep,
 ) -> RefundOut:
     """Through the booking's workflow: the payment is refunded (once, keyed by the booking),
-    then the seats go back (or to the waitlist)."""
+    then the seats go back (or to the waitlist). Whatever the buyer's deadline; refused when
+    the event's `refund_policy` is `none` (409 `refund_not_allowed`) or a ticket of the
+    booking was checked in (409 `ticket_checked_in`, naming the ticket and its scan time)."""
     event = await service.own_event(session, event_id, access.organization.id)
     result = await service.refund_booking(
         session, temporal, settings, event, booking_id, actor=access.actor
     )
     return RefundOut(booking_id=booking_id, status=result.booking_status, refunded=result.refunded)
+
+
+@router.post(
+    "/events/{event_id}/bookings/{booking_id}/cancel-lines",
+    response_model=CancelLinesResponse,
+    responses=problem_responses(EventNotFound, *CANCEL_LINES_PROBLEMS, RefundNotAllowed),
+    summary="Refund part of a confirmed booking: some seats of its lines (owners, finance)",
+)
+async def refund_lines(
+    event_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    access: Refunder,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> CancelLinesResponse:
+    """The buyer's `cancel-lines` for the organization (same body, same answer): that part is
+    refunded (net of its share of the discount, keyed by booking and change number), its seats
+    go back on sale (or to the waitlist) and exactly those tickets are revoked — unused ones
+    only (409 `ticket_checked_in` when a line has too few); lines covering every seat left
+    cancel the booking. Whatever the buyer's deadline; refused when the event's
+    `refund_policy` is `none` (409 `refund_not_allowed`). Audited (`booking.lines_refunded`)."""
+    event = await service.own_event(session, event_id, access.organization.id)
+    return await service.refund_lines(
+        session, temporal, settings, event, booking_id, body, actor=access.actor
+    )
+
+
+# ---- issue 29: organizer orders (comp, box office) --------------------------------------------
+
+
+@router.post(
+    "/events/{event_id}/orders",
+    status_code=201,
+    response_model=OrderOut,
+    responses={
+        202: {
+            "model": PendingBooking,
+            "description": "The order was sent but its answer is late: poll the event's "
+            "bookings after `Retry-After`, or send it again with the same `Idempotency-Key`.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        **problem_responses(
+            EventNotFound,
+            EventNotOnSale,
+            SoldOut,
+            TicketTypeSoldOut,
+            TicketTypeNotFound,
+            SalesClosed,
+            TooManyOfType,
+            DuplicateLines,
+            QuantityTooLarge,
+            InvalidEmail,
+            IdempotencyKeyReused,
+        ),
+    },
+    summary="Order tickets for a buyer: a comp or a box-office sale (owners, managers, finance)",
+)
+async def create_order(
+    event_id: uuid.UUID,
+    body: OrderCreate,
+    request: Request,
+    access: OrderTaker,
+    session: SessionDep,
+    res: ResourcesDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> OrderOut | JSONResponse:
+    """A confirmed booking at once, with no card charge: `comp` (a guest-list ticket, 0.00)
+    or `box_office` (the full price, recorded as paid at the door). The seats are taken like a
+    buyer's (the sold-out gate, the one-statement reserve: never oversold, counted against the
+    ticket types and the event) but the waiting room does not apply. The tickets are issued
+    and mailed to `buyer.email`; an account is made for a new email (no usable password until
+    one is set) or the existing one is used. The payment, the note and the author are
+    recorded (audit `booking.ordered`); the bookings list, its CSV (`channel`, `payment`,
+    `note`) and the analytics (`by_channel`) show orders apart from card sales. Sold out: 409
+    `sold_out`. With an `Idempotency-Key`, sending the same order again answers the same
+    booking."""
+    lines = body.lines or []
+    if len({x.ticket_type_id for x in lines}) < len(lines):
+        raise DuplicateLines()
+    if body.total > res.settings.max_tickets_per_booking:
+        raise QuantityTooLarge(
+            f"quantity: at most {res.settings.max_tickets_per_booking} tickets per order.",
+        )
+    event = await service.own_event(session, event_id, access.organization.id)
+    result = await service.create_order(
+        session,
+        res,
+        temporal,
+        gate(request),
+        event,
+        body,
+        actor=access.actor,
+        idempotency_key=idempotency_key,
+    )
+    if not isinstance(result, OrderOut):
+        return pending_answer(result.booking_id, result.event_id, result.retry_after)
+    return result

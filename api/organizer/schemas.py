@@ -22,6 +22,7 @@ from pydantic import (
 from api.events.schemas import VenueOut, reasonable_datetime, storable
 from evently.attendees import BookingRow
 from evently.enums import BookingStatus, EventStatus, QueueMode
+from evently.refund_policy import RefundPolicy, RefundUntil
 
 MAX_CAPACITY = 10_000_000
 
@@ -49,6 +50,13 @@ When = Annotated[AwareDatetime, AfterValidator(reasonable_datetime)]
 
 _STRICT = ConfigDict(extra="forbid")
 
+_REFUND_POLICY = (
+    'Who may refund: `{"mode": "until", "hours_before_start": 48}` (buyers until 48 h before '
+    'the start; the default is 0 h), `{"mode": "organizer_only"}` (owners and finance only) or '
+    '`{"mode": "none"}` (nobody through Evently; cancelling the event still refunds everyone). '
+    "A checked-in ticket is never refunded."
+)
+
 
 class VenueCreate(BaseModel):
     model_config = _STRICT
@@ -71,6 +79,10 @@ class EventCreate(BaseModel):
     capacity: Capacity
     price: Price = Field(description='decimal, as a string or a number: "25.00"')
     currency: Currency
+    refund_policy: RefundPolicy = Field(
+        default_factory=lambda: RefundUntil(mode="until"),
+        description=_REFUND_POLICY,
+    )
 
 
 class EventPatch(BaseModel):
@@ -93,6 +105,7 @@ class EventPatch(BaseModel):
         description="The on-sale's waiting room: `on`, `off`, or `auto` (queue only while the "
         "reserve path is saturated).",
     )
+    refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
@@ -146,6 +159,9 @@ class OrganizerBookingOut(_Money):
     hold_expires_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
+    channel: str = Field(
+        default="online", description="online (card or free), comp, box_office (issue 29)"
+    )
 
     @classmethod
     def of(cls, r: BookingRow) -> OrganizerBookingOut:
@@ -161,6 +177,7 @@ class OrganizerBookingOut(_Money):
             hold_expires_at=r.hold_expires_at,
             ended_at=r.ended_at,
             end_reason=r.end_reason,
+            channel=r.channel,
         )
 
 
@@ -200,3 +217,72 @@ class RefundOut(BaseModel):
     booking_id: uuid.UUID
     status: BookingStatus
     refunded: bool
+
+
+# ---- issue 29: organizer orders (comp, box office) -------------------------------------------
+
+
+class OrderLineIn(BaseModel):
+    model_config = _STRICT
+    ticket_type_id: uuid.UUID
+    quantity: int = Field(ge=1, le=1000)
+
+
+class OrderBuyerIn(BaseModel):
+    model_config = _STRICT
+    email: Annotated[str, _limits(320), AfterValidator(storable)]
+    name: Annotated[str, _limits(200, min_length=0), AfterValidator(storable)] = ""
+
+
+class OrderCreate(BaseModel):
+    """Either ``quantity`` (seats of the default type) or ``lines`` (one per ticket type), the
+    buyer the tickets go to (an account is made for a new email, with no usable password),
+    how it is paid and a note for the organization's records."""
+
+    model_config = _STRICT
+    quantity: int | None = Field(
+        default=None, ge=1, le=1000, description="at most EVENTLY_MAX_TICKETS_PER_BOOKING"
+    )
+    lines: list[OrderLineIn] | None = Field(default=None, min_length=1, max_length=20)
+    buyer: OrderBuyerIn
+    payment: Literal["comp", "box_office"] = Field(
+        description="`comp`: a guest-list ticket, 0.00; `box_office`: the full price, paid "
+        "at the door (recorded as paid)"
+    )
+    note: Annotated[str, _limits(500, min_length=0), AfterValidator(storable)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> OrderCreate:
+        if (self.quantity is None) == (self.lines is None):
+            raise ValueError("give either quantity or lines")
+        return self
+
+    @property
+    def total(self) -> int:
+        if self.lines is None:
+            return self.quantity or 0
+        return sum(x.quantity for x in self.lines)
+
+
+class OrderOut(_Money):
+    """The confirmed booking of an organizer's order (tickets issued and emailed)."""
+
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    status: BookingStatus
+    quantity: int
+    channel: Literal["comp", "box_office"]
+    payment: Literal["comp", "box_office"]
+    note: str | None
+    buyer: Buyer
+    buyer_account_created: bool
+    workflow_id: str
+
+
+class EventClone(BaseModel):
+    """When the copy takes place; everything else comes from the event cloned (issue 30)."""
+
+    model_config = _STRICT
+
+    starts_at: When
+    ends_at: When

@@ -3,7 +3,8 @@ api/organizer/endpoints.py) and their deprecated ``/admin`` aliases (api/admin/e
 both call. Writes to venues and events: the change, its audit entry in the same transaction,
 and what it sets off after the commit (the availability snapshot, the sold-out gate, the search
 index; an event's cancellation through its workflow); reads of an event's analytics and
-check-in counts; a booking's refund.
+check-in counts; a booking's refund, whole or in part (issue 29: within the event's refund
+policy, never of a checked-in ticket).
 
 ``organization_id``: the organization in the path (anything of another one is 404, as if it
 did not exist); ``None`` only for the ``/admin`` aliases of a resource that names no
@@ -20,24 +21,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.analytics.schemas import EventAnalyticsOut
 from api.bookings import service as bookings_service
+from api.bookings.schemas import CancelLinesRequest, CancelLinesResponse
 from api.checkin.schemas import CheckinStatsOut, ScanCounts, ScanOut, TicketCounts
 from api.deps import end_transaction
 from api.events.schemas import EventOut
-from api.organizer.schemas import EventCreate, EventPatch, VenueCreate
-from evently import audit, bookings, events
+from api.organizer.schemas import (
+    Buyer,
+    EventClone,
+    EventCreate,
+    EventPatch,
+    OrderCreate,
+    OrderOut,
+    VenueCreate,
+)
+from evently import accounts, audit, bookings, events, ticket_types
 from evently.analytics import event_analytics
 from evently.audit import Actor
-from evently.db.models import Event, Venue
+from evently.db.models import Booking, Event, Venue
 from evently.enums import BookingStatus, EventStatus, QueueMode
-from evently.errors import BookingNotConfirmed, BookingNotFound
+from evently.errors import BookingNotConfirmed, BookingNotFound, DuplicateLines
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate
+from evently.inventory.types import ReserveLine
 from evently.settings import Settings
 from evently.tickets import checkin
 from evently.waitingroom import WaitingRoom
 from workflows.admission import client as admission_client
-from workflows.booking.contract import CancelResult
+from workflows.booking.contract import CancelResult, booking_workflow_id
 from workflows.connection import TemporalClient
 from workflows.event_cancellation import client as cancellation_client
 from workflows.search_sync.client import request_index_write
@@ -55,6 +66,7 @@ _AUDITED = (
     "price",
     "currency",
     "status",
+    "refund_policy",
 )
 
 
@@ -147,6 +159,7 @@ async def create_event(
         currency=body.currency,
         created_by=actor.user_id,
         organization_id=organization_id,
+        refund_policy=body.refund_policy,
     )
     await audit.record_by(
         session,
@@ -156,6 +169,60 @@ async def create_event(
         target_type="event",
         target_id=event.id,
         details=body.model_dump(),
+    )
+    out = EventOut.of(event)
+    await end_transaction(session)
+    await after_commit(res, temporal, session, out, seats_changed=False)
+    return out
+
+
+async def clone_event(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    event_id: uuid.UUID,
+    body: EventClone,
+    *,
+    organization_id: uuid.UUID | None,
+    actor: Actor,
+) -> EventOut:
+    """A new draft at ``body``'s dates: the source's venue, fields, capacity, price and waiting
+    room mode, its ticket types (sales windows shifted by the same offset as the start, nothing
+    held or sold) and promo codes (validity shifted too, uses reset). Any status may be cloned
+    (last year's completed event is the usual source)."""
+    source = await own_event(session, event_id, organization_id)
+    offset = body.starts_at - source.starts_at
+    event = await events.create_event(
+        session,
+        venue_id=source.venue_id,
+        name=source.name,
+        description=source.description,
+        event_type=source.event_type,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        capacity=source.capacity,
+        price=source.price,
+        currency=source.currency,
+        created_by=actor.user_id,
+        organization_id=source.organization_id,
+    )
+    if source.queue != event.queue:
+        event = await events.update_event(session, event.id, {"queue": source.queue})
+    types, codes = await ticket_types.clone_offer(session, source, event, offset)
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=event.organization_id,
+        action="event.cloned",
+        target_type="event",
+        target_id=event.id,
+        details={
+            "from_event_id": str(source.id),
+            "starts_at": body.starts_at.isoformat(),
+            "ends_at": body.ends_at.isoformat(),
+            "ticket_types": types,
+            "promo_codes": codes,
+        },
     )
     out = EventOut.of(event)
     await end_transaction(session)
@@ -320,23 +387,24 @@ async def refund_booking(
     actor: Actor,
 ) -> CancelResult:
     """Refund a confirmed booking of the event and release its seats, through the booking's
-    workflows (the refund is keyed by the booking: once, however often this is asked)."""
-    booking = await bookings.get_booking(session, booking_id)
-    if booking is None or booking.event_id != event.id:
-        raise BookingNotFound(f"No booking {booking_id} for this event.")
+    workflows (the refund is keyed by the booking: once, however often this is asked). Refused
+    when the event's policy is ``none`` (409 ``refund_not_allowed``) or a ticket of the booking
+    was checked in (409 ``ticket_checked_in``)."""
+    booking = await _event_booking(session, event, booking_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingNotConfirmed(
             f"Only a confirmed booking can be refunded; this one is {booking.status}."
         )
+    bookings_service.check_organizer_refund(event.refund_policy)
     organization_id = event.organization_id
-    await end_transaction(session)  # hand the connection back: the round trip takes a while
     # one update id per organization member: the same member asking again gets the stored
     # result (a buyer's own cancel is "user:<id>", so never confused with this)
-    result = await bookings_service.cancel(
+    result = await bookings_service.refund_whole(
+        session,
         temporal,
         settings,
         booking,
-        f"organization:{organization_id}:{actor.label}",
+        _organizer_actor(organization_id, actor),
         reason="refunded by the organizer",
         organization_id=organization_id,
     )
@@ -356,6 +424,72 @@ async def refund_booking(
         },
     )
     return result
+
+
+async def _event_booking(session: AsyncSession, event: Event, booking_id: uuid.UUID) -> Booking:
+    booking = await bookings.get_booking(session, booking_id)
+    if booking is None or booking.event_id != event.id:
+        raise BookingNotFound(f"No booking {booking_id} for this event.")
+    return booking
+
+
+def _organizer_actor(organization_id: uuid.UUID, actor: Actor) -> str:
+    return f"organization:{organization_id}:{actor.label}"
+
+
+async def refund_lines(
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    event: Event,
+    booking_id: uuid.UUID,
+    body: CancelLinesRequest,
+    *,
+    actor: Actor,
+) -> CancelLinesResponse:
+    """The organizer's partial refund: the buyer's ``cancel-lines`` (same body, same answer,
+    the refund keyed by booking and change number), whatever the buyer's deadline, refused
+    when the event's policy is ``none`` or too few tickets of a line are unused; audited."""
+    wanted = {x.ticket_type_id: x.quantity for x in body.lines}
+    if len(wanted) < len(body.lines):
+        raise DuplicateLines()
+    booking = await _event_booking(session, event, booking_id)
+    bookings_service.check_organizer_refund(event.refund_policy)
+    organization_id = event.organization_id
+    change, result, amount = await bookings_service.cancel_lines(
+        session,
+        temporal,
+        settings,
+        booking,
+        wanted,
+        _organizer_actor(organization_id, actor),
+        reason="lines refunded by the organizer",
+        organization_id=organization_id,
+    )
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="booking.lines_refunded",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event.id,
+            "lines": [{"ticket_type_id": str(t), "quantity": q} for t, q in sorted(wanted.items())],
+            "change": change,
+            "refund_amount": amount,
+            "currency": booking.currency,
+            "status": result.booking_status,
+            "refunded": result.refunded,
+        },
+    )
+    return CancelLinesResponse(
+        booking_id=booking.id,
+        status=result.booking_status,
+        change=change,
+        refunded=result.refunded,
+        refund_amount=amount,
+    )
 
 
 async def analytics(
@@ -394,4 +528,82 @@ async def checkin_counts(
         latest_conflicts=[
             ScanOut.model_validate(s, from_attributes=True) for s in found.latest_conflicts
         ],
+    )
+
+
+async def create_order(
+    session: AsyncSession,
+    res: Resources,
+    temporal: TemporalClient,
+    gate: Gate,
+    event: Event,
+    body: OrderCreate,
+    *,
+    actor: Actor,
+    idempotency_key: str | None,
+) -> OrderOut | bookings_service.Pending:
+    """An organizer's order (issue 29): the buyer's account (made for a new email, with no
+    usable password) committed first — the reserve statement runs on its own connection —,
+    then the seats through the buyer path's gate and one-statement reserve in the booking's
+    workflow, which confirms it at once (tickets issued, the confirmation mailed to the
+    buyer); the author audited (``booking.ordered``). The same ``Idempotency-Key`` for the
+    same buyer names the same booking: a retry answers it again and takes nothing."""
+    buyer, created = await accounts.ensure_buyer(session, body.buyer.email, body.buyer.name)
+    buyer_id, email, name = buyer.id, buyer.email, buyer.full_name
+    organization_id = event.organization_id
+    event_id = event.id
+    await end_transaction(session)
+    booking_id = bookings.booking_id_for(
+        buyer_id, f"order:{idempotency_key}" if idempotency_key else None
+    )
+    result = await bookings_service.place_order(
+        res,
+        temporal,
+        gate,
+        booking_id=booking_id,
+        user_id=buyer_id,
+        event_id=event_id,
+        quantity=body.total,
+        lines=None
+        if body.lines is None
+        else [
+            ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity) for x in body.lines
+        ],
+        channel=body.payment,
+        note=body.note,
+        organization_id=organization_id,
+    )
+    if isinstance(result, bookings_service.Pending):
+        return result
+    await audit.record_by(
+        session,
+        actor,
+        organization_id=organization_id,
+        action="booking.ordered",
+        target_type="booking",
+        target_id=booking_id,
+        details={
+            "event_id": event_id,
+            "payment": body.payment,
+            "note": body.note,
+            "quantity": result.quantity,
+            "amount": result.amount,
+            "currency": result.currency,
+            "buyer_email": email,
+            "buyer_account_created": created,
+        },
+    )
+    return OrderOut(
+        booking_id=booking_id,
+        event_id=event_id,
+        status=result.status,
+        quantity=result.quantity,
+        amount=result.amount,
+        currency=result.currency,
+        channel=body.payment,
+        payment=body.payment,
+        note=body.note,
+        buyer=Buyer(id=buyer_id, email=email, name=name),
+        buyer_account_created=created,
+        workflow_id=booking_workflow_id(booking_id),
     )

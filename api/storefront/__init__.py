@@ -1,1 +1,1 @@
-"""The storefront (issue 19): buyer pages served by the API process (README "Storefront")."""
+"""The storefront (issue 19): buyer pages served by the API process (docs/storefront.md)."""

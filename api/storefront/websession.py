@@ -6,11 +6,17 @@ JSON API exactly as an API client does.
   token of :mod:`evently.tokens`: stored hashed in Postgres, revoked at log-out, its family
   revoked on reuse), ``evently_access`` a short-lived access token (the API's own JWT),
   ``evently_csrf`` a random nonce. Scripts never see a token.
-- **CSRF**: every page carries ``HMAC-SHA256(jwt_secret, nonce)`` (a signed double-submit
-  token, OWASP's recommended variant); forms send it as ``csrf_token``, scripts as the
-  ``X-CSRF-Token`` header. A request that changes state and authenticates by cookie without
-  the matching token is refused ``403 csrf_failed``. ``SameSite=Lax`` already keeps the
-  cookies off cross-site POSTs; the token is the second lock.
+- **CSRF**: every page carries a token bound to the session: ``HMAC-SHA256(jwt_secret,
+  "session:" + session id)``, the session id being the refresh-token family (the ``sid`` of
+  the access token, or of the session cookie's refresh token once the access cookie has
+  lapsed). A token of one session is refused in another, and one cannot be planted with a
+  cookie: nobody without the secret can make it. A visitor with no session (the log-in and
+  sign-up forms) gets ``HMAC-SHA256(jwt_secret, "visitor:" + nonce)`` (a signed
+  double-submit token), which is never accepted once there is a session. Forms send it as
+  ``csrf_token``, scripts as the ``X-CSRF-Token`` header. A request that changes state and
+  authenticates by cookie without the matching token is refused ``403 csrf_failed``.
+  ``SameSite=Lax`` already keeps the cookies off cross-site POSTs; the token is the second
+  lock.
 - **The bridge** (:class:`CookieAuth`, a pure-ASGI layer in front of the reserve fast path):
   an ``/api/`` request without ``Authorization`` but with the access cookie gets
   ``Authorization: Bearer <that token>`` added, after the CSRF check. From there on it *is*
@@ -29,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import render
 from evently.errors import CsrfFailed
+from evently.security import access_token_session
 from evently.settings import Settings
 
 SESSION_COOKIE = "evently_session"
@@ -43,15 +50,17 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
-def csrf_token(secret: str, nonce: str) -> str:
-    """The token a page carries for the nonce in its CSRF cookie."""
-    return hmac.new(secret.encode(), f"evently-csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
+def csrf_token(secret: str, nonce: str, session_id: str | None) -> str:
+    """The token a page carries: bound to the session when there is one, else to the nonce
+    in the visitor's CSRF cookie."""
+    subject = f"session:{session_id}" if session_id else f"visitor:{nonce}"
+    return hmac.new(secret.encode(), f"evently-csrf:{subject}".encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_valid(secret: str, nonce: str | None, token: str | None) -> bool:
-    if not nonce or not token:
+def csrf_valid(secret: str, nonce: str | None, session_id: str | None, token: str | None) -> bool:
+    if not token or not (nonce or session_id):
         return False
-    return hmac.compare_digest(csrf_token(secret, nonce), token)
+    return hmac.compare_digest(csrf_token(secret, nonce or "", session_id), token)
 
 
 def parse_cookies(raw: str) -> dict[str, str]:
@@ -99,6 +108,7 @@ class CookieAuth:
         if scope["method"] not in _SAFE and not csrf_valid(
             self.secret,
             cookies.get(CSRF_COOKIE),
+            access_token_session(self.secret, access),
             header_token.decode("latin-1") if header_token else None,
         ):
             await render(CsrfFailed())(scope, receive, send)

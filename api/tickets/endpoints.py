@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.auth.deps import CurrentUser
+from api.bookings.access import BookingUser
 from api.deps import SessionDep, SettingsDep
 from api.problems import problem_responses
 from api.tickets import service
@@ -71,7 +71,7 @@ def _ticket_out(signer: store.Signer, t: store.TicketRow) -> TicketOut:
     responses=problem_responses(BookingNotFound),
 )
 async def list_tickets(
-    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    booking_id: uuid.UUID, user: BookingUser, session: SessionDep, settings: SettingsDep
 ) -> BookingTicketsOut:
     """One ticket per seat of a confirmed booking (none while it is held); a cancelled or
     refunded booking's tickets are `revoked`. Owner, support and admins (others: 404)."""
@@ -101,7 +101,7 @@ async def list_tickets(
 async def ticket_svg(
     booking_id: uuid.UUID,
     ticket_id: uuid.UUID,
-    user: CurrentUser,
+    user: BookingUser,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
@@ -125,7 +125,7 @@ async def ticket_svg(
     },
 )
 async def tickets_pdf(
-    booking_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    booking_id: uuid.UUID, user: BookingUser, session: SessionDep, settings: SettingsDep
 ) -> Response:
     booking = await service.readable_booking(session, user, booking_id)
     pdf = await service.tickets_pdf(session, store.signer(settings), booking, settings.public_url)

@@ -28,7 +28,12 @@ async def tickets_pdf(
     session: AsyncSession, signer: store.Signer, booking: Booking, public_url: str | None
 ) -> bytes:
     tickets = await store.for_booking(session, booking.id)
-    views = store.ticket_views(signer, tickets, await store.holder(session, booking.user_id))
+    views = store.ticket_views(
+        signer,
+        tickets,
+        await store.holder(session, booking.user_id),
+        await store.attendee_names(session, booking.id),
+    )
     if not views:
         raise NoValidTickets()
     event = await store.event_view(session, booking.event_id, public_url=public_url)

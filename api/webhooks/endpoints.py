@@ -3,7 +3,7 @@
 ``POST /organizations/{org_id}/webhooks {url, event_types, description?}`` answers the
 subscription with its signing secret (shown once). Messages: ``booking.confirmed``,
 ``booking.cancelled``, ``booking.refunded``, ``event.sold_out``, ``event.cancelled``,
-``waitlist.offered`` (README "Organizations")."""
+``waitlist.offered`` (docs/api.md, "Organizer webhooks")."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ NAMING_CONVENTION = {
 USER_ROLES = tuple(r.value for r in Role)  # the CHECK follows the enum (a new role: a migration)
 EVENT_STATUSES = ("draft", "published", "cancelled", "completed")
 BOOKING_STATUSES = ("held", "confirmed", "expired", "cancelled", "rejected")
+BOOKING_CHANNELS = ("online", "comp", "box_office")  # issue 29: evently.enums.BookingChannel
 WAITLIST_STATUSES = ("waiting", "offered", "accepted", "expired", "left")
 PAYMENT_KINDS = ("charge", "refund", "partial_refund")
 PAYMENT_STATUSES = ("succeeded", "failed")
@@ -66,6 +67,8 @@ WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 WEBHOOK_DELIVERY_STATUSES = tuple(s.value for s in WebhookDeliveryStatus)
 BOOKING_CHANGE_STATUSES = tuple(s.value for s in BookingChangeStatus)
 QUEUE_MODES = tuple(m.value for m in QueueMode)
+ACCOUNT_TOKEN_PURPOSES = ("password_reset", "email_verification")  # issue 32
+QUESTION_KINDS = ("text", "choice", "multiple_choice", "checkbox", "country")  # issue 32
 
 #: the organization the migration created for the venues and events that existed before
 #: organizations did; venues and events inserted without one belong to it (column default)
@@ -112,6 +115,94 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 32: when the current address was last proven (NULL again after an email change)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountToken(Base):
+    """A password-reset or email-verification token mailed to an account (issue 32): only its
+    SHA-256 is stored; single use (``used_at``), bound to the address it was mailed to."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint(_in("purpose", ACCOUNT_TOKEN_PURPOSES), name="purpose"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(24))
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BookingAccessKey(Base):
+    """A key that opens one guest booking without an account (issue 32): only its SHA-256 is
+    stored; revocable. A booking with one is a guest booking (evently/booking_keys.py)."""
+
+    __tablename__ = "booking_access_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EventQuestion(Base):
+    """A question an event's organizer asks per ticket or per booking (issue 32)."""
+
+    __tablename__ = "event_questions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", QUESTION_KINDS), name="kind"),
+        CheckConstraint(_in("per", ("ticket", "booking")), name="per"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    options: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    per: Mapped[str] = mapped_column(String(8))
+    ticket_type_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _created()
+
+
+class BookingAttendees(Base):
+    """A booking's attendees (one per seat, in the booking's order) and per-booking answers."""
+
+    __tablename__ = "booking_attendees"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default="[]"
+    )
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class TicketTransfer(Base):
+    """A transferred ticket (issue 32): the revoked one, its replacement, the new attendee."""
+
+    __tablename__ = "ticket_transfers"
+
+    old_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    new_ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
 
 
 class RefreshToken(Base):
@@ -197,6 +288,12 @@ class Event(Base):
     waitlist_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # tickets ever issued for the event: the next ticket's serial number (seat) is this + 1
     tickets_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # ticket transfer (issue 32): allowed unless switched off, until the deadline (NULL: the
+    # event's start)
+    transfers_allowed: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    transfer_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
@@ -209,6 +306,12 @@ class Event(Base):
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who may refund through Evently (evently/refund_policy.py); issue 29
+    refund_policy: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        default=lambda: {"mode": "until", "hours_before_start": 0},
+        server_default=text("""'{"mode": "until", "hours_before_start": 0}'::jsonb"""),
+    )
 
     # two keys reach venues (venue_id alone, and with organization_id): join on the id
     venue: Mapped[Venue] = relationship(
@@ -222,6 +325,7 @@ class Booking(Base):
         CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount >= 0", name="amount_nonnegative"),
+        CheckConstraint(_in("channel", BOOKING_CHANNELS), name="channel"),
         Index("ix_bookings_user_created", "user_id", "created_at"),
         Index("ix_bookings_event_status", "event_id", "status"),
         Index("ix_bookings_event_created", "event_id", "created_at"),
@@ -256,6 +360,10 @@ class Booking(Base):
     # discount it gave (``amount`` is net of it)
     promo_code_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("promo_codes.id"))
     discount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0, server_default="0")
+    # issue 29: sold online (card or free) or by the organizer (comp, box office), with the
+    # staff member's note
+    channel: Mapped[str] = mapped_column(String(16), default="online", server_default="online")
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 class Payment(Base):
@@ -438,6 +546,9 @@ class Ticket(Base):
     checked_in_device: Mapped[str | None] = mapped_column(String(100))
     checkin_nonce: Mapped[str | None] = mapped_column(String(100))
     ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id"))
+    # promised to an accepted refund (0: the whole booking, n: its partial change n): the door
+    # refuses it from then on (evently/booking_changes.py seals it; issue 29)
+    refund_change: Mapped[int | None] = mapped_column(Integer)
 
 
 class CheckinScan(Base):

@@ -1,4 +1,4 @@
-"""The sold-out gate: a Redis counter in front of the reserve statement (DESIGN §7).
+"""The sold-out gate: a Redis counter in front of the reserve statement (docs/performance.md).
 
 It counts seats that may still be free: decremented before a booking workflow is started and
 given back (exactly once per booking and reason: the ``give_back_*`` methods) when no hold

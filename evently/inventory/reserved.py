@@ -19,7 +19,7 @@ a savepoint; when every candidate was skipped, the seats are read again and the 
 waited for (a refusal is only ever answered when the committed seats have no block left).
 
 Seats come back in the transaction that ends the booking, whichever statement ends it: the
-triggers of migration 0010seating (booking leaves held/confirmed → its seats are freed; a line's
+triggers of migration 0018seating (booking leaves held/confirmed → its seats are freed; a line's
 ``cancelled`` grows → that many of its seats, highest seat id first). A late payment takes the
 same seats again (:func:`take_again`) or is refunded.
 """

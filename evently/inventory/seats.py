@@ -99,7 +99,8 @@ WITH req AS (
     SELECT req.tt, req.q, req.price,
            (pc.id IS NOT NULL AND (pc.ticket_type_ids IS NULL OR req.tt = ANY (pc.ticket_type_ids)))
                AS eligible,
-           CASE WHEN pc.id IS NULL
+           CASE WHEN CAST(:comp AS boolean) THEN req.price * req.q
+                WHEN pc.id IS NULL
                   OR NOT (pc.ticket_type_ids IS NULL OR req.tt = ANY (pc.ticket_type_ids)) THEN 0
                 WHEN pc.percent_off IS NOT NULL
                     THEN round(req.price * req.q * pc.percent_off / 100, 2)
@@ -272,10 +273,13 @@ async def reserve(
     workflow_id: str,
     lines: list[tuple[uuid.UUID | None, int]] | None = None,
     promo_code: str | None = None,
+    comp: bool = False,
 ) -> tuple[Reservation, Counters | None]:
     """Insert the booking with its lines and take the seats in one statement (autocommit
     connection): all lines or none. ``lines`` are (ticket type, quantity); None (or a None
-    type) is the event's default type. The counters are returned when this call took seats."""
+    type) is the event's default type. The counters are returned when this call took seats.
+    ``comp`` (an organizer's guest-list order): every line's whole price is its discount, so
+    the booking's amount is 0.00."""
     params = reserve_params(
         booking_id=booking_id,
         event_id=event_id,
@@ -285,6 +289,7 @@ async def reserve(
         workflow_id=workflow_id,
         lines=lines,
         promo_code=promo_code,
+        comp=comp,
     )
     quantity = params["quantity"]
     try:
@@ -326,6 +331,7 @@ def reserve_params(
     workflow_id: str,
     lines: list[tuple[uuid.UUID | None, int]] | None,
     promo_code: str | None,
+    comp: bool = False,
 ) -> dict[str, Any]:
     """The parameters of :data:`_RESERVE` (and of the refusal's diagnosis)."""
     wanted = lines if lines else [(None, quantity)]
@@ -340,6 +346,7 @@ def reserve_params(
         "qtys": [q for _, q in wanted],
         "n_lines": len(wanted),
         "promo": promo_code,
+        "comp": comp,
     }
 
 
@@ -505,6 +512,68 @@ async def confirm(conn: AsyncConnection, booking_id: uuid.UUID) -> Counters | No
     return _counters(row) if row else None
 
 
+# ---- a hold confirmed without a card charge (issue 29) ---------------------------------------
+
+# A 0.00 booking (``free``), a comp (0.00) or a box-office sale (its amount, paid at the door):
+# the charge is recorded with that provider (no provider is called) and the booking confirmed,
+# its tickets issued and its confirmation notice written, all in one statement like _CONFIRM.
+# Guards: held; ``free`` and ``comp`` only for a 0.00 booking; the channel is the one the
+# booking was reserved for (an online booking is ``free`` only).
+_CONFIRM_WITHOUT_CHARGE = text(
+    f"""
+WITH b AS (
+    UPDATE bookings SET status = 'confirmed', confirmed_at = now(), updated_at = now(),
+           channel = CAST(:channel AS text), note = CAST(:note AS text)
+    WHERE id = :booking_id AND status = 'held'
+      AND (CAST(:provider AS text) NOT IN ('free', 'comp') OR amount = 0)
+    RETURNING id, user_id, event_id, quantity, amount, currency
+), pay AS (
+    INSERT INTO payments (id, booking_id, kind, status, provider, provider_payment_id,
+                          idempotency_key, payment_method, amount, currency, created_at)
+    SELECT gen_random_uuid(), b.id, 'charge', 'succeeded', CAST(:provider AS text),
+           CAST(:provider AS text) || '-' || b.id, b.id || '-' || CAST(:provider AS text),
+           CAST(:provider AS text), b.amount, b.currency, now()
+    FROM b
+), notice AS ({_CONFIRM_NOTICE}
+), types AS ({_TYPES_MOVE.format(held=-1, sold=1)}
+), ev AS (
+    UPDATE events e SET held = e.held - b.quantity, sold = e.sold + b.quantity,
+        tickets_issued = e.tickets_issued + b.quantity, {BUMP}
+    FROM b WHERE e.id = b.event_id
+    RETURNING {COUNTERS}, e.tickets_issued, b.id AS booking_id, b.quantity
+), issued AS ({_ISSUE_TICKETS}
+)
+SELECT event_id, capacity, available, held, sold, status, updated_at FROM ev
+"""
+)
+
+
+async def confirm_without_charge(
+    conn: AsyncConnection,
+    booking_id: uuid.UUID,
+    *,
+    provider: str,
+    channel: str,
+    note: str | None = None,
+) -> Counters | None:
+    """held → confirmed with a charge recorded under ``provider`` (``free``, ``comp``,
+    ``box_office``: evently.enums.NoChargeProvider) and no provider call; its tickets issued
+    and its confirmation notice written. Idempotent: None when the booking was not held (a
+    retry) or the guard refused (``free``/``comp`` of a booking that costs money)."""
+    row = (
+        await conn.execute(
+            _CONFIRM_WITHOUT_CHARGE,
+            {
+                "booking_id": booking_id,
+                "provider": provider,
+                "channel": channel,
+                "note": note[:500] if note else None,
+            },
+        )
+    ).first()
+    return _counters(row) if row else None
+
+
 # ---- a hold or a sale ended: seats back to the public, or kept for the waitlist -------------
 
 _RELEASE = text(
@@ -581,8 +650,9 @@ async def release(
 # Guarded by the change's status (refunded → done) and the booking's (still confirmed): a retry,
 # or a whole cancellation that came first, changes nothing. The lines' ``cancelled`` grow (CHECK
 # cancelled <= quantity), the booking keeps its other seats, each type's ``sold`` and the
-# event's go down, exactly those tickets are revoked (per type, not-yet-scanned first, highest
-# serial first), and the seats go back on sale or, while anyone waits, to the waitlist's pool.
+# event's go down, exactly those tickets are revoked (per type, those promised to this change
+# when the refund was accepted first, then not-yet-scanned, highest serial first), and the
+# seats go back on sale or, while anyone waits, to the waitlist's pool.
 _CANCEL_LINES = text(
     f"""
 WITH ch AS (
@@ -611,7 +681,8 @@ WITH ch AS (
             SELECT v.id FROM tickets v
             WHERE v.booking_id = req.booking_id AND v.ticket_type_id = req.tt
               AND v.status = 'valid'
-            ORDER BY v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
+            ORDER BY v.refund_change IS DISTINCT FROM CAST(:change_no AS integer),
+                     v.checked_in_at IS NOT NULL, v.seat DESC LIMIT req.q
         ) pick
     )
 )

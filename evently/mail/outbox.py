@@ -23,13 +23,18 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evently import account_tokens, booking_keys
 from evently.enums import MailStatus, NotificationKind
 from evently.mail.render import (
+    AccountExists,
+    AccountWelcome,
     BookingConfirmed,
     EventCancelled,
     HoldExpired,
     Mail,
+    PasswordReset,
     RefundIssued,
+    TicketTransferred,
     WaitlistOffer,
 )
 from evently.settings import Settings
@@ -46,6 +51,10 @@ MAILED_KINDS = frozenset(
         NotificationKind.WAITLIST_OFFER,
         NotificationKind.REFUND_ISSUED,
         NotificationKind.EVENT_CANCELLED,
+        NotificationKind.ACCOUNT_WELCOME,
+        NotificationKind.ACCOUNT_EXISTS,
+        NotificationKind.PASSWORD_RESET,
+        NotificationKind.TICKET_TRANSFERRED,
     }
 )
 
@@ -193,6 +202,8 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     base = _base_url(settings)
     kind = NotificationKind(notice.kind)
 
+    if kind in ACCOUNT_KINDS:
+        return await _account_mail(conn, notice, settings, kind, name, to, base)
     if kind == NotificationKind.WAITLIST_OFFER:
         return await _waitlist_offer(conn, notice, settings, name, to, base)
     if kind == NotificationKind.EVENT_CANCELLED:
@@ -205,9 +216,31 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
     if event is None:
         return Skip("no event")
     mail: Mail
+    if kind == NotificationKind.TICKET_TRANSFERRED:  # to the new attendee (issue 32)
+        new_name = str(notice.payload.get("name") or "")
+        wanted = str(notice.payload.get("ticket_id"))
+        views = store.ticket_views(
+            store.signer(settings),
+            await store.for_booking(conn, booking.id),
+            new_name,
+            await store.attendee_names(conn, booking.id),
+        )
+        transferred = [v for v in views if str(v.ticket_id) == wanted]
+        if not transferred:
+            return Skip("the transferred ticket is no longer valid")
+        mail = TicketTransferred(
+            event=event,
+            booking_id=booking.id,
+            buyer_name=transferred[0].holder_name,
+            tickets=transferred,
+        )
+        return Composed(mail, _recipient(new_name, str(notice.payload.get("email"))))
     if kind == NotificationKind.BOOKING_CONFIRMED:
         tickets = store.ticket_views(
-            store.signer(settings), await store.for_booking(conn, booking.id), name
+            store.signer(settings),
+            await store.for_booking(conn, booking.id),
+            name,
+            await store.attendee_names(conn, booking.id),
         )
         if not tickets:
             return Skip(f"no valid tickets (booking {booking.status})")
@@ -218,7 +251,7 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             tickets=tickets,
             amount=booking.amount,
             currency=booking.currency,
-            booking_url=f"{base}/api/v1/bookings/{booking.id}/tickets",
+            booking_url=await _booking_url(conn, settings, booking.id, base),
         )
     elif kind == NotificationKind.HOLD_EXPIRED:
         mail = HoldExpired(
@@ -238,6 +271,80 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             currency=str(notice.payload.get("currency", booking.currency)),
         )
     return Composed(mail, to)
+
+
+ACCOUNT_KINDS = (
+    NotificationKind.ACCOUNT_WELCOME,
+    NotificationKind.ACCOUNT_EXISTS,
+    NotificationKind.PASSWORD_RESET,
+)
+
+
+def _token_id(notice: Claimed) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(notice.payload["token_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
+async def _account_mail(
+    conn: AsyncConnection,
+    notice: Claimed,
+    settings: Settings,
+    kind: NotificationKind,
+    name: str,
+    to: str | Address,
+    base: str,
+) -> Composed | Skip:
+    """Sign-up and recovery mail (issues 28, 32). The links' tokens are recomputed from the
+    token row named in the payload (evently/account_tokens.py), while it is worth mailing."""
+    login_url = f"{base}/login"
+    if kind == NotificationKind.ACCOUNT_EXISTS:
+        return Composed(
+            AccountExists(
+                buyer_name=name, login_url=login_url, reset_url=f"{base}/forgot-password"
+            ),
+            to,
+        )
+    token_id = _token_id(notice)
+    if kind == NotificationKind.ACCOUNT_WELCOME:
+        verify = (
+            await account_tokens.mailable(
+                conn, settings, token_id, account_tokens.EMAIL_VERIFICATION
+            )
+            if token_id is not None
+            else None
+        )
+        verify_url = f"{base}/verify-email?token={verify.token}" if verify else None
+        return Composed(
+            AccountWelcome(buyer_name=name, login_url=login_url, verify_url=verify_url), to
+        )
+    reset = (
+        await account_tokens.mailable(conn, settings, token_id, account_tokens.PASSWORD_RESET)
+        if token_id is not None
+        else None
+    )
+    if reset is None:
+        return Skip("the reset link was used, has expired, or is for another address")
+    return Composed(
+        PasswordReset(
+            buyer_name=name,
+            reset_url=f"{base}/reset-password?token={reset.token}",
+            valid_minutes=settings.password_reset_minutes,
+        ),
+        to,
+    )
+
+
+async def _booking_url(
+    conn: AsyncConnection, settings: Settings, booking_id: uuid.UUID, base: str
+) -> str:
+    """A guest booking's mail carries its access link (issue 32: opens it without an
+    account); an account's booking, its tickets for the account's token."""
+    key = await booking_keys.mailable_key(conn, settings, booking_id)
+    if key is not None:
+        return booking_keys.access_url(settings, booking_id, key)
+    return f"{base}/api/v1/bookings/{booking_id}/tickets"
 
 
 async def _booking(conn: AsyncConnection, booking_id: uuid.UUID | None) -> Any:

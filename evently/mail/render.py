@@ -42,6 +42,21 @@ class BookingConfirmed:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketTransferred:
+    """Issue 32: a ticket transferred to the recipient (the new ticket attached)."""
+
+    template: ClassVar[str] = "ticket_transferred"
+    event: EventView
+    booking_id: uuid.UUID
+    buyer_name: str
+    tickets: Sequence[TicketView]
+
+    @property
+    def subject(self) -> str:
+        return f"Your ticket for {self.event.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class HoldExpired:
     template: ClassVar[str] = "hold_expired"
     event: EventView
@@ -103,7 +118,59 @@ class EventCancelled:
         return f"Cancelled: {self.event.name}"
 
 
-Mail = BookingConfirmed | HoldExpired | WaitlistOffer | RefundIssued | EventCancelled
+@dataclass(frozen=True, slots=True)
+class AccountWelcome:
+    """Sign-up with a new address: the account exists, log in to use it."""
+
+    template: ClassVar[str] = "account_welcome"
+    buyer_name: str
+    login_url: str
+    verify_url: str | None = None  # the address's verification link (issue 32)
+
+    @property
+    def subject(self) -> str:
+        return "Welcome to Evently"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExists:
+    """Sign-up with an address that already has an account: nothing was created; log in, or
+    reset the password. The sign-up answer itself does not say which of the two happened."""
+
+    template: ClassVar[str] = "account_exists"
+    buyer_name: str
+    login_url: str
+    reset_url: str | None = None  # the "forgot your password" page (issue 32)
+
+    @property
+    def subject(self) -> str:
+        return "You already have an Evently account"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A reset was asked for the account (issue 32): the single-use link and its life."""
+
+    template: ClassVar[str] = "password_reset"
+    buyer_name: str
+    reset_url: str
+    valid_minutes: int
+
+    @property
+    def subject(self) -> str:
+        return "Reset your Evently password"
+
+
+AccountMail = AccountWelcome | AccountExists | PasswordReset
+Mail = (
+    BookingConfirmed
+    | HoldExpired
+    | WaitlistOffer
+    | RefundIssued
+    | EventCancelled
+    | AccountMail
+    | TicketTransferred
+)
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -133,7 +200,7 @@ def environment() -> Environment:
 def render_bodies(mail: Mail) -> tuple[str, str]:
     """The text part and the HTML alternative."""
     env = environment()
-    context = {"mail": mail, "event": mail.event}
+    context = {"mail": mail, "event": getattr(mail, "event", None)}
     text = env.get_template(f"{mail.template}.txt").render(context)
     html = env.get_template(f"{mail.template}.html").render(context)
     return text, html
@@ -180,14 +247,14 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
 
-    if isinstance(mail, BookingConfirmed):
+    if isinstance(mail, BookingConfirmed | TicketTransferred):
         msg.add_attachment(
             tickets_pdf(mail.event, mail.tickets, created_at=date),
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
         )
-    if isinstance(mail, BookingConfirmed | EventCancelled):
+    if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
         event = mail.event
         if isinstance(mail, EventCancelled) and not event.cancelled:
             # same UID, STATUS:CANCELLED and a higher SEQUENCE: calendars drop their entry

@@ -10,8 +10,11 @@ recorded id only. A retry finds the record and confirms (or just reads) the same
 The `simulated` provider follows Stripe's test conventions: ``pm_card_visa`` (and the other
 ``pm_card_*`` success cards) succeed, ``pm_card_chargeDeclined*`` are declined, and
 ``pm_card_authenticationRequired`` asks for 3-D Secure (``requires_action``; in development the
-outcome then arrives through the generic signed webhook). Its ids derive from the idempotency
-key, so a retried call returns the same payment, as a real provider does.
+outcome then arrives through the generic signed webhook), and ``pm_card_refundFail`` is charged
+but every refund of that charge is refused (``failed``, ``refund_failed``), as Stripe's test card
+of that name. Its ids derive from the idempotency key, so a retried call returns the same
+payment, as a real provider does (a charge of the refund-refusing card is marked in its id, the
+only thing ``refund`` is given).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ DECLINE_CODES = {
 }
 # Stripe's test PaymentMethod that needs 3-D Secure on every charge
 AUTHENTICATION_REQUIRED_CARDS = frozenset({"pm_card_authenticationRequired"})
+# Stripe's test PaymentMethod whose charge succeeds and whose refunds fail
+REFUND_FAILING_CARDS = frozenset({"pm_card_refundFail"})
+_REFUND_FAILS = "sim_chrf"  # the id prefix of such a charge
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,9 @@ class SimulatedProvider:
         payment_method: str,
         metadata: Mapping[str, str] | None = None,
     ) -> ProviderResult:
+        prefix = _REFUND_FAILS if payment_method in REFUND_FAILING_CARDS else "sim_ch"
         return ProviderResult(
-            _provider_id("sim_ch", idempotency_key),
+            _provider_id(prefix, idempotency_key),
             False,
             status=PaymentStatus.REQUIRES_CONFIRMATION,
         )
@@ -121,7 +128,7 @@ class SimulatedProvider:
         self, provider_payment_id: str, *, idempotency_key: str, payment_method: str, fresh: bool
     ) -> ProviderResult:
         pid = provider_payment_id
-        if payment_method in SUCCEEDING_CARDS:
+        if payment_method in SUCCEEDING_CARDS | REFUND_FAILING_CARDS:
             return ProviderResult(pid, True)
         if payment_method in AUTHENTICATION_REQUIRED_CARDS:
             return ProviderResult(
@@ -138,4 +145,6 @@ class SimulatedProvider:
     async def refund(
         self, *, idempotency_key: str, charge_id: str, amount: Decimal, currency: str
     ) -> ProviderResult:
+        if charge_id.startswith(f"{_REFUND_FAILS}_"):
+            return ProviderResult(_provider_id("sim_re", idempotency_key), False, "refund_failed")
         return ProviderResult(_provider_id("sim_re", idempotency_key), True)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evently.db.models import Payment, PaymentAttempt
-from evently.enums import PaymentAttemptStatus, PaymentKind, PaymentStatus
+from evently.enums import NoChargeProvider, PaymentAttemptStatus, PaymentKind, PaymentStatus
 
 
 def charge_key(booking_id: uuid.UUID, attempt: int) -> str:
@@ -105,19 +105,29 @@ class Charge:
     provider_payment_id: str
     amount: Decimal
     currency: str
+    provider: str = ""  # issue 29: ``free``/``comp``/``box_office`` were never a provider's
+
+
+def refunds_without_provider(charge: Charge) -> bool:
+    """A charge no provider took (a 0.00 booking, a comp, a box-office sale): its refund is
+    recorded under the same provider with no provider call (box office: paid back at the
+    door)."""
+    return charge.provider in {p.value for p in NoChargeProvider}
 
 
 async def successful_charge(conn: AsyncConnection, booking_id: uuid.UUID) -> Charge | None:
     row = (
         await conn.execute(
             text(
-                "SELECT provider_payment_id, amount, currency FROM payments "
+                "SELECT provider_payment_id, amount, currency, provider FROM payments "
                 "WHERE booking_id = :b AND kind = 'charge' AND status = 'succeeded'"
             ),
             {"b": booking_id},
         )
     ).first()
-    return Charge(row.provider_payment_id, row.amount, row.currency) if row else None
+    if row is None:
+        return None
+    return Charge(row.provider_payment_id, row.amount, row.currency, row.provider)
 
 
 async def _record_succeeded(

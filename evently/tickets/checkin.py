@@ -17,11 +17,16 @@ ticket is still unadmitted (with its own time as ``checked_in_at``); otherwise i
 *conflict* (the device let someone in whom the server refused): answered 409, recorded with
 ``conflict = true`` and counted for the organizer. The first scan to reach the server wins;
 an answer already given is never rewritten.
+
+Only the door of the ticket's own organization admits it (issue 30): the statement finds the
+scanner's membership from the ticket's event, and a scanner who is not a ``door``, ``owner``
+or ``manager`` member there gets no row at all — the same answer as an unknown ticket.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,8 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evently.enums import CheckinResult
 
 # ``a``: the scan's typed arguments; admit only a valid, unadmitted ticket of the right event
+# (and one not promised to an accepted refund: ``refund_change``, evently/booking_changes.py)
 _ADMIT = (
-    "t.status = 'valid' AND t.checked_in_at IS NULL AND t.event_id = COALESCE(a.event, t.event_id)"
+    "t.status = 'valid' AND t.checked_in_at IS NULL AND t.refund_change IS NULL "
+    "AND t.event_id = COALESCE(a.event, t.event_id)"
 )
 
 _REDEEM = text(
@@ -42,21 +49,30 @@ WITH a AS (
     SELECT CAST(:nonce AS text) AS nonce, CAST(:device_id AS text) AS device,
            CAST(:user_id AS uuid) AS door_user, CAST(:event_id AS uuid) AS event,
            COALESCE(CAST(:scanned_at AS timestamptz), now()) AS scanned_at,
-           CAST(:offline AS boolean) AS offline
+           CAST(:offline AS boolean) AS offline,
+           -- who may admit it: a door/owner/manager member of the ticket's event's
+           -- organization (from the ticket, never from the request), or the platform admin
+           CAST(:admin AS boolean) OR EXISTS (
+               SELECT 1 FROM tickets tk
+               JOIN events e ON e.id = tk.event_id
+               JOIN organization_members m ON m.organization_id = e.organization_id
+               WHERE tk.id = :ticket_id AND m.user_id = CAST(:user_id AS uuid)
+                 AND m.role = ANY(CAST(:door_roles AS text[]))
+           ) AS allowed
 ), prior AS (
     SELECT s.ticket_id, s.device_id, s.result, s.conflict, s.checked_in_at, s.checked_in_device
-    FROM checkin_scans s, a WHERE s.nonce = a.nonce
+    FROM checkin_scans s, a WHERE s.nonce = a.nonce AND a.allowed
 ), t AS (
     UPDATE tickets t SET
         checked_in_at = CASE WHEN {_ADMIT} THEN a.scanned_at ELSE t.checked_in_at END,
         checked_in_device = CASE WHEN {_ADMIT} THEN a.device ELSE t.checked_in_device END,
         checkin_nonce = CASE WHEN {_ADMIT} THEN a.nonce ELSE t.checkin_nonce END
     FROM a
-    WHERE t.id = :ticket_id AND NOT EXISTS (SELECT 1 FROM prior)
+    WHERE t.id = :ticket_id AND a.allowed AND NOT EXISTS (SELECT 1 FROM prior)
     RETURNING t.id, t.event_id, t.checked_in_at, t.checked_in_device, a.offline,
         CASE WHEN t.checkin_nonce = a.nonce THEN 'admitted'
              WHEN t.event_id <> COALESCE(a.event, t.event_id) THEN 'wrong_event'
-             WHEN t.status = 'revoked' THEN 'ticket_revoked'
+             WHEN t.status = 'revoked' OR t.refund_change IS NOT NULL THEN 'ticket_revoked'
              ELSE 'already_checked_in' END AS result
 ), scan AS (
     INSERT INTO checkin_scans (nonce, ticket_id, event_id, device_id, scanned_by, scanned_at,
@@ -113,9 +129,14 @@ async def redeem(
     user_id: uuid.UUID | None,
     scanned_at: datetime | None,
     event_id: uuid.UUID | None = None,
+    admin: bool = False,
+    door_roles: Sequence[str],
 ) -> Scan | None:
     """Redeem a verified ticket (on an autocommit connection: the statement is the
-    transaction). ``scanned_at`` set means an offline device's upload. None: no such ticket.
+    transaction). ``scanned_at`` set means an offline device's upload. None: no such ticket,
+    or the scanner does not work the door of its organization (one of ``door_roles`` there —
+    the service passes ``evently.organizations.DOOR_ROLES``; the platform admin, ``admin``,
+    everywhere) — the two are not told apart.
     A replayed nonce answers for the ticket it was first used with: the caller checks that
     it is this ticket (``nonce_reused`` otherwise)."""
     row = (
@@ -129,6 +150,8 @@ async def redeem(
                 "scanned_at": scanned_at,
                 "offline": scanned_at is not None,
                 "event_id": event_id,
+                "admin": admin,
+                "door_roles": [str(r) for r in door_roles],
             },
         )
     ).first()
@@ -251,3 +274,42 @@ async def stats(conn: Any, event_id: uuid.UUID, *, limit: int) -> CheckinStats:
         latest=[_scan_row(r) for r in latest],
         latest_conflicts=[_scan_row(r) for r in latest_conflicts],
     )
+
+
+# ---- what an offline door keeps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    ticket_id: uuid.UUID
+    checked_in_at: datetime
+    checked_in_device: str | None
+
+
+@dataclass(frozen=True)
+class DoorList:
+    """The tickets of an event a door must refuse without asking: revoked ones, and those
+    already admitted (with when and where, for the refusal's wording)."""
+
+    revoked: list[uuid.UUID]
+    checked_in: list[Admission]
+
+
+_DOOR_LIST = text(
+    """
+SELECT id, status, checked_in_at, checked_in_device FROM tickets
+WHERE event_id = :e AND (status = 'revoked' OR checked_in_at IS NOT NULL)
+ORDER BY id
+"""
+)
+
+
+async def door_list(conn: Any, event_id: uuid.UUID) -> DoorList:
+    revoked: list[uuid.UUID] = []
+    admitted: list[Admission] = []
+    for r in await conn.execute(_DOOR_LIST, {"e": event_id}):
+        if r.status == "revoked":
+            revoked.append(r.id)
+        elif r.checked_in_at is not None:
+            admitted.append(Admission(r.id, r.checked_in_at, r.checked_in_device))
+    return DoorList(revoked=revoked, checked_in=admitted)

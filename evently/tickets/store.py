@@ -195,19 +195,54 @@ async def event_view(
     )
 
 
-def ticket_views(signer_: Signer, tickets: list[TicketRow], holder_name: str) -> list[TicketView]:
-    """Valid tickets, with their secrets, as the PDF and the mail show them."""
+def ticket_views(
+    signer_: Signer,
+    tickets: list[TicketRow],
+    holder_name: str,
+    attendee_names: dict[uuid.UUID, str] | None = None,
+) -> list[TicketView]:
+    """Valid tickets, with their secrets, as the PDF and the mail show them. A ticket with a
+    named attendee (issue 32: :func:`attendee_names`) carries that name, else the buyer's."""
+    names = attendee_names or {}
     return [
         TicketView(
             ticket_id=t.id,
             booking_id=t.booking_id,
             secret=signer_.sign(t.claims),
-            holder_name=holder_name,
+            holder_name=names.get(t.id) or holder_name,
             seat_label=t.label,
         )
         for t in tickets
         if t.valid
     ]
+
+
+async def attendee_names(db: Db, booking_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Each ticket's attendee name (issue 32): the i-th attendee of the booking names its
+    i-th ticket as issued at confirmation (seat order); a ticket issued by a transfer carries
+    the name it was transferred to. Tickets without a name are left out."""
+    found = await db.scalar(
+        text("SELECT attendees FROM booking_attendees WHERE booking_id = :b"), {"b": booking_id}
+    )
+    given = [" ".join(str(a.get("name") or "").split()) for a in (found or [])]
+    rows = await db.execute(
+        text(
+            "SELECT t.id, tr.name AS transferred_to FROM tickets t "
+            "LEFT JOIN ticket_transfers tr ON tr.new_ticket_id = t.id "
+            "WHERE t.booking_id = :b ORDER BY t.seat"
+        ),
+        {"b": booking_id},
+    )
+    names: dict[uuid.UUID, str] = {}
+    position = 0
+    for r in rows:
+        if r.transferred_to is not None:
+            names[r.id] = r.transferred_to
+            continue
+        if position < len(given) and given[position]:
+            names[r.id] = given[position]
+        position += 1
+    return names
 
 
 async def holder(db: Db, user_id: uuid.UUID) -> str:

@@ -84,7 +84,7 @@ async def test_a_new_account_can_log_in_at_once(api: httpx.AsyncClient) -> None:
     for _ in range(ITERATIONS):
         email = f"loop-{uuid.uuid4().hex[:16]}@example.com"
         body = {"email": email, "password": "correct-horse-battery"}
-        assert (await api.post("/api/v1/auth/register", json=body)).status_code == 201
+        assert (await api.post("/api/v1/auth/register", json=body)).status_code == 202
         login = await api.post("/api/v1/auth/login", json=body)
         if login.status_code == 401:
             stale += 1
@@ -96,7 +96,7 @@ async def test_a_new_account_can_log_in_at_once(api: httpx.AsyncClient) -> None:
 
 async def test_a_logout_is_a_logout_at_once(api: httpx.AsyncClient) -> None:
     body = {"email": f"loop-{uuid.uuid4().hex[:16]}@example.com", "password": "correct-horse-1"}
-    assert (await api.post("/api/v1/auth/register", json=body)).status_code == 201
+    assert (await api.post("/api/v1/auth/register", json=body)).status_code == 202
     stale = 0
     for _ in range(ITERATIONS):
         login = await api.post("/api/v1/auth/login", json=body)

@@ -41,3 +41,15 @@ def test_a_ticket_under_another_secret_or_event_or_altered_does_not_read() -> No
     assert waitingroom.read_queue_ticket(SECRET, uuid.uuid4(), ticket) is None
     assert waitingroom.read_queue_ticket(SECRET, EVENT, ticket.replace("7.", "6.", 1)) is None
     assert waitingroom.queue_ticket("t" * 40, EVENT, USER, 7) != ticket
+
+
+def test_an_admission_token_reads_until_its_expiry_and_not_at_it() -> None:
+    token = waitingroom.admission_token(SECRET, EVENT, USER, 5, 1_000)
+    admitted = waitingroom.Admission(EVENT, USER, 5, 1_000)
+    assert waitingroom.read_admission_token(SECRET, token, EVENT, now=999.9) == admitted
+    assert waitingroom.read_admission_token(SECRET, token, EVENT, now=1_000) is None
+    assert waitingroom.read_admission_token(SECRET, token, EVENT, now=5_000) is None
+    # the expiry is signed: moving it forward breaks the signature
+    extended = token.replace(".1000.", ".9999.")
+    assert waitingroom.read_admission_token(SECRET, extended, EVENT, now=999) is None
+    assert waitingroom.expiry(admitted_at_ms=1_000_500, admission_seconds=120) == 1_120

@@ -1,6 +1,6 @@
 """Browser fixtures: Debian's headless Chromium driven by Playwright (async API, on the
 session's event loop, where the real workers of ``running_workers`` run), and the API as a real
-server process. Screenshots go to ``test-artifacts/storefront/`` (README "Storefront")."""
+server process. Screenshots go to ``test-artifacts/storefront/`` (docs/storefront.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from workflows import common
 from workflows.connection import connect
 
 CHROMIUM = os.environ.get("EVENTLY_CHROMIUM", "/usr/bin/chromium")
-# flags measured to work headless on these machines (docs: LOCAL-SERVICES "Chromium")
+# flags measured to work headless on these machines (docs/testing.md)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

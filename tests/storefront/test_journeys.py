@@ -38,13 +38,28 @@ async def listed_event(res: Resources, capacity: int, name: str) -> uuid.UUID:
 
 
 async def sign_up(page: Page) -> str:
+    """Sign up ("check your email": nobody is signed in by it), then log in."""
     email = unique_email("web")
     await page.goto("/signup")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    await page.locator("#signup-login").click()
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
     await expect(page.get_by_role("button", name="Log out")).to_be_visible()
     return email
+
+
+async def api_buyer(api: httpx.AsyncClient, prefix: str) -> dict[str, str]:
+    """A buyer through the API, as a mobile client would: sign up (202), log in."""
+    body = {"email": unique_email(prefix), "password": PASSWORD}
+    assert (await api.post("/api/v1/auth/register", json=body)).status_code == 202
+    r = await api.post("/api/v1/auth/login", json=body)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 async def shot(page: Page, screenshots: Path, name: str) -> None:
@@ -82,6 +97,10 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
     # the event: live availability, hold 2
     await expect(page.locator("#event-name")).to_have_text(name)
     await expect(page.locator("#availability")).to_have_text("10 of 10 seats available.")
+    # the refund policy before payment (issue 29; the default: until the start)
+    await expect(page.locator("#event-refunds")).to_have_text(
+        "Refunds: until the start of the event."
+    )
     await shot(page, screenshots, "03-event")
     await page.get_by_label("Number of seats").fill("2")
     await page.get_by_role("button", name="Hold seats").click()
@@ -90,6 +109,9 @@ async def test_a_buyer_finds_an_event_holds_two_seats_pays_and_sees_the_booking(
 
     # checkout: the server's countdown, a declined card, then a good one
     await expect(page.locator("#booking-summary")).to_contain_text("2 seats")
+    await expect(page.locator("#refund-policy")).to_have_text(
+        "Refunds: until the start of the event."
+    )
     seconds = int(await page.locator("#countdown").get_attribute("data-seconds-left") or "0")
     assert 250 <= seconds <= 300  # the 300 s hold, counted from the server's expiry
     assert (await availability(storefront, event_id))["held"] == 2
@@ -188,10 +210,7 @@ async def test_a_busy_reserve_path_tells_the_buyer_to_retry(
     await page.goto(f"/events/{event_id}")
     await expect(page.locator("#availability")).to_have_text("5 of 5 seats available.")
     async with httpx.AsyncClient(base_url=url, timeout=30) as api:
-        r = await api.post(
-            "/api/v1/auth/register", json={"email": unique_email("busy"), "password": PASSWORD}
-        )
-        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        auth = await api_buyer(api, "busy")
         rival = asyncio.create_task(
             api.post(
                 "/api/v1/bookings/reserve",
@@ -239,10 +258,7 @@ async def test_a_sold_out_event_offers_the_waitlist_and_its_offer_can_be_taken(
     # another buyer holds the only seat (through the API, as a mobile client would); the
     # page learns it by itself
     async with httpx.AsyncClient(base_url=storefront, timeout=20) as api:
-        r = await api.post(
-            "/api/v1/auth/register", json={"email": unique_email("rival"), "password": PASSWORD}
-        )
-        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        auth = await api_buyer(api, "rival")
         r = await api.post(
             "/api/v1/bookings/reserve",
             json={"event_id": str(event_id), "quantity": 1},
@@ -294,7 +310,7 @@ async def test_a_buyer_goes_from_home_to_a_confirmed_booking_with_the_keyboard_a
     email = unique_email("keys")
     async with httpx.AsyncClient(base_url=storefront) as api:
         r = await api.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-        assert r.status_code == 201
+        assert r.status_code == 202
     kb = page.keyboard
 
     await page.goto("/")

@@ -78,12 +78,20 @@ class Browserish:
 
 
 async def signed_in(client: httpx.AsyncClient) -> tuple[Browserish, str]:
+    """Sign up through the form ("check your email", no session), then log in through the
+    form: a browser with a session, and the token its pages carry."""
     b = Browserish(client)
-    page = await b.get("/signup")
-    token = b.csrf(page.text)
+    email = unique_email("sess")
+    token = b.csrf((await b.get("/signup")).text)
     r = await b.post_form(
-        "/signup",
-        {"csrf_token": token, "email": unique_email("sess"), "password": PASSWORD, "next": "/"},
+        "/signup", {"csrf_token": token, "email": email, "password": PASSWORD, "next": "/"}
+    )
+    assert r.status_code == 200, r.text
+    assert "Check your email" in r.text
+    assert SESSION_COOKIE not in b.jar
+    token = b.csrf((await b.get("/login")).text)
+    r = await b.post_form(
+        "/login", {"csrf_token": token, "email": email, "password": PASSWORD, "next": "/"}
     )
     assert r.status_code == 303, r.text
     page = await b.get("/")
@@ -191,7 +199,7 @@ async def test_log_in_errors_are_shown_and_next_never_leaves_the_site(
 ) -> None:
     email = unique_email("redir")
     r = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201
+    assert r.status_code == 202
     b = Browserish(client)
     token = b.csrf((await b.get("/login")).text)
     r = await b.post_form(
@@ -327,7 +335,7 @@ async def test_sign_up_and_log_in_forms_answer_the_apis_refusals(
     email = unique_email("trim")
     token = b.csrf((await b.get("/signup")).text)
     form = {"csrf_token": token, "email": email, "password": PASSWORD, "full_name": "  Ann Bell "}
-    assert (await b.post_form("/signup", {**form, "next": "/"})).status_code == 303
+    assert (await b.post_form("/signup", {**form, "next": "/"})).status_code == 200
     async with resources.sessionmaker() as session:
         user = await accounts.get_user_by_email(session, email)
     assert user is not None
@@ -356,13 +364,14 @@ async def test_the_storefront_and_the_api_share_one_rate_limit_budget(
         update={"login_rate_limit": 2, "register_rate_limit": 1, "rate_limit_window_seconds": 60}
     )
     api_login = "/api/v1/auth/login"
-    # log-in attempts through the API use up the budget of the page's log-in, and the other way
-    # round; the per-email key holds across addresses
+    # log-in attempts through the API use up the budget of the page's log-in from that address,
+    # and the other way round; the account's owner at another address is not locked out
     for first_way in ("api", "page"):
         email = unique_email(f"budget-{first_way}")
+        right = {"email": email, "password": PASSWORD}
         async with _limited_client(resources, limited, app_factory, _ip()) as c:
-            r = await c.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-            assert r.status_code == 201, r.text
+            r = await c.post("/api/v1/auth/register", json=right)
+            assert r.status_code == 202, r.text
             wrong = {"email": email, "password": "wrong password!"}
             b = Browserish(c)
             for _ in range(2):
@@ -372,10 +381,7 @@ async def test_the_storefront_and_the_api_share_one_rate_limit_budget(
                     token = b.csrf((await b.get("/login")).text)
                     r = await b.post_form("/login", {"csrf_token": token, "next": "/", **wrong})
                     assert r.status_code == 401, r.text
-        async with _limited_client(resources, limited, app_factory, _ip()) as c:
-            right = {"email": email, "password": PASSWORD}
             if first_way == "api":  # the right password through the page: still limited
-                b = Browserish(c)
                 token = b.csrf((await b.get("/login")).text)
                 r = await b.post_form("/login", {"csrf_token": token, "next": "/", **right})
                 assert r.status_code == 429, r.text
@@ -385,12 +391,20 @@ async def test_the_storefront_and_the_api_share_one_rate_limit_budget(
                 r = await c.post(api_login, json=right)
                 assert r.status_code == 429, r.text
                 assert r.json()["detail"].startswith("Too many login attempts.")
+        async with _limited_client(resources, limited, app_factory, _ip()) as c:
+            if first_way == "api":
+                b = Browserish(c)
+                token = b.csrf((await b.get("/login")).text)
+                r = await b.post_form("/login", {"csrf_token": token, "next": "/", **right})
+                assert r.status_code == 303, r.text
+            else:
+                assert (await c.post(api_login, json=right)).status_code == 200
     # one sign-up through the API from an address spends that address's sign-up budget
     async with _limited_client(resources, limited, app_factory, _ip()) as c:
         r = await c.post(
             "/api/v1/auth/register", json={"email": unique_email("reg"), "password": PASSWORD}
         )
-        assert r.status_code == 201
+        assert r.status_code == 202
         b = Browserish(c)
         token = b.csrf((await b.get("/signup")).text)
         email = unique_email("reg-page")
@@ -416,3 +430,63 @@ async def test_a_refused_log_in_keeps_the_session_it_renewed(client: httpx.Async
     b.jar.pop(ACCESS_COOKIE)
     assert (await b.get("/bookings")).status_code == 200  # ...and the renewal was kept
     assert ACCESS_COOKIE in b.jar
+
+
+@pytest.mark.usefixtures("running_workers")
+async def test_a_csrf_token_of_one_session_is_refused_in_another(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """Issue 28: the token is a MAC of the session id. Another session's token, or one made
+    for a nonce the attacker chose and planted as a cookie, opens nothing."""
+    from api.storefront.websession import csrf_token
+
+    event = await make_event(resources, capacity=5)
+    alice, alice_token = await signed_in(client)
+    bob, bob_token = await signed_in(client)
+    assert alice_token != bob_token
+    body = {"event_id": str(event.id), "quantity": 1}
+    # Bob's page token with Alice's cookies: refused, on the API bridge and on the forms
+    r = await alice.call("POST", "/api/v1/bookings/reserve", body, **{"X-CSRF-Token": bob_token})
+    assert r.status_code == 403
+    assert r.json()["code"] == "csrf_failed"
+    r = await alice.post_form("/logout", {"csrf_token": bob_token})
+    assert r.status_code == 403
+    assert SESSION_COOKIE in alice.jar  # still signed in
+    alice.jar.pop(ACCESS_COOKIE)  # a lapsed access cookie: the session cookie decides
+    r = await alice.call("POST", "/session/renew", **{"X-CSRF-Token": bob_token})
+    assert r.status_code == 403
+    # a planted CSRF cookie with the visitor token that goes with it: refused too
+    alice.jar[CSRF_COOKIE] = "planted-nonce"
+    planted = csrf_token(resources.settings.jwt_secret, "planted-nonce", None)
+    r = await alice.call("POST", "/session/renew", **{"X-CSRF-Token": planted})
+    assert r.status_code == 403
+    r = await alice.call("POST", "/session/renew", **{"X-CSRF-Token": alice_token})
+    assert r.status_code == 204  # her own page's token, whatever the CSRF cookie says
+    r = await alice.call("POST", "/api/v1/bookings/reserve", body, **{"X-CSRF-Token": planted})
+    assert r.status_code == 403
+    avail = (await client.get(f"/api/v1/events/{event.id}/availability")).json()
+    assert avail["available"] == 5
+    # each with its own token: fine
+    r = await bob.call("POST", "/api/v1/bookings/reserve", body, **{"X-CSRF-Token": bob_token})
+    assert r.status_code == 201, r.text
+
+
+async def test_the_sign_up_form_answers_a_taken_email_as_a_new_one(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """The same "check your email" page, no session either way: the page tells nothing."""
+    taken = unique_email("taken")
+    r = await client.post("/api/v1/auth/register", json={"email": taken, "password": PASSWORD})
+    assert r.status_code == 202
+    pages = []
+    for email in (taken, unique_email("fresh")):
+        b = Browserish(client)
+        token = b.csrf((await b.get("/signup")).text)
+        form = {"csrf_token": token, "email": email, "password": "another password!", "next": "/"}
+        r = await b.post_form("/signup", form)
+        assert r.status_code == 200, r.text
+        assert SESSION_COOKIE not in b.jar
+        assert ACCESS_COOKIE not in b.jar
+        pages.append(re.sub(r'content="[0-9a-f]{64}"|value="[0-9a-f]{64}"', "", r.text))
+    assert re.sub(r"server-now[^>]*>", "", pages[0]) == re.sub(r"server-now[^>]*>", "", pages[1])
+    assert "Check your email" in pages[0]

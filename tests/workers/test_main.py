@@ -10,6 +10,7 @@ upsert waits inside Postgres until the test lets go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -93,9 +94,12 @@ class Pool:
                 assert w.proc.poll() is None, "the worker process exited"
                 assert time.monotonic() < deadline, "the worker did not start"
                 if port_open("127.0.0.1", w.metrics_port):
-                    r = await http.get(f"http://127.0.0.1:{w.metrics_port}/metrics")
-                    if "temporal_num_pollers" in r.text:
-                        return
+                    # a process still importing on a busy machine may take longer than one
+                    # request's timeout to answer: not ready yet, ask again until the deadline
+                    with contextlib.suppress(httpx.TimeoutException):
+                        r = await http.get(f"http://127.0.0.1:{w.metrics_port}/metrics")
+                        if "temporal_num_pollers" in r.text:
+                            return
                 await asyncio.sleep(0.2)
 
     async def start_polling(self, queues: str, *, grace: float, n: int = 1) -> list[WorkerProc]:
@@ -204,7 +208,7 @@ async def test_two_workers_on_one_queue_share_the_load(pool: Pool, ns_client: Cl
     assert set(done_by) == {a.identity, b.identity}, done_by
 
     # each worker's metrics port shows the SDK's task metrics and our process registry
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         for w in (a, b):
             body = (await http.get(f"http://127.0.0.1:{w.metrics_port}/metrics")).text
             names = {f.name for f in text_string_to_metric_families(body)}

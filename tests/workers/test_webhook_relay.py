@@ -32,7 +32,7 @@ async def relay_running(client: Client, timeout: float = 30) -> None:
 async def test_a_worker_shutting_down_hands_the_relay_over_at_once(
     ns_client: Client, resources: Resources
 ) -> None:
-    settings = resources.settings.model_copy(update={"worker_graceful_shutdown_seconds": 20.0})
+    settings = resources.settings.model_copy(update={"worker_graceful_shutdown_seconds": 60.0})
     first = build_workers(ns_client, resources, [common.WEBHOOKS], settings)[0]
     task = asyncio.create_task(first.run())
     await ensure_relay(ns_client)
@@ -41,7 +41,9 @@ async def test_a_worker_shutting_down_hands_the_relay_over_at_once(
     started = time.monotonic()
     await first.shutdown()
     await task
-    assert time.monotonic() - started < 10  # well inside the 20 s grace period
+    # far inside the 60 s grace period (a wide margin: a busy 2-core machine is slow, not
+    # 30 s slow), so only a shutdown that waited the grace out fails this
+    assert time.monotonic() - started < 30
 
     second = build_workers(ns_client, resources, [common.WEBHOOKS], settings)[0]
     task = asyncio.create_task(second.run())

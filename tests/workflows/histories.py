@@ -5,7 +5,7 @@ The scenario tests call :func:`record` at the end of each path; it writes the ru
 only when ``EVENTLY_RECORD_HISTORIES=1`` is set, and never over an existing file (record a
 new path: ``EVENTLY_RECORD_HISTORIES=1 pytest tests/workflows tests/api``). A path whose
 commands change gets a new name (``-v2``): the old history is the point, it must keep
-replaying (README, "Changing a workflow").
+replaying (docs/architecture.md, "Changing a workflow safely").
 """
 
 from __future__ import annotations

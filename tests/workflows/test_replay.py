@@ -1,6 +1,6 @@
 """Every recorded history (tests/workflows/histories/*.json) replays against today's workflow
 code, under the full sandbox, with the production data converter: a change that breaks
-determinism fails here (README, "Changing a workflow")."""
+determinism fails here (docs/architecture.md, "Changing a workflow safely")."""
 
 from __future__ import annotations
 

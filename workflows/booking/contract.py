@@ -45,6 +45,8 @@ CHARGE = "charge_payment"  # payments queue
 RECONCILE_CHARGE = "reconcile_charge"  # payments queue
 REFUND = "refund_payment"  # payments queue
 RECORD_PROVIDER_PAYMENT = "record_provider_payment"  # payments queue
+# issue 29: a held booking confirmed with no card charge (a 0.00 booking, an organizer's order)
+CONFIRM_WITHOUT_CHARGE = "confirm_without_charge"  # local
 
 
 def booking_workflow_id(booking_id: uuid.UUID | str) -> str:
@@ -63,6 +65,11 @@ class BookingInput(BaseModel):
     # promo code, both read only by the reserve activity (``quantity`` is the lines' total)
     lines: list[ReserveLine] = []
     promo_code: str | None = None
+    # issue 29: an organizer's order (evently.enums.BookingChannel ``comp`` | ``box_office``):
+    # confirmed at once without a card charge, the staff member's note recorded; None: the
+    # buyer's own booking (confirmed at once only when it costs 0.00)
+    channel: str | None = None
+    note: str | None = None
     # reserved seating (issue 34), read only by the reserve activity: the event is seated (its
     # seats are held by evently/inventory/reserved.py), and the seats asked for by id (empty:
     # best available per line)
@@ -119,6 +126,16 @@ class BookingState(BaseModel):
 
 
 # ---- activities ----------------------------------------------------------------------------
+
+
+class NoChargeInput(BaseModel):
+    """confirm_without_charge: the provider the charge is recorded under (``free``, ``comp``,
+    ``box_office``), the booking's channel and the organizer's note."""
+
+    booking_id: uuid.UUID
+    provider: str
+    channel: str = "online"
+    note: str | None = None
 
 
 class ReleaseInput(BaseModel):

@@ -8,8 +8,8 @@ Lifetime: since the ``end-at-confirmation`` patch, the workflow ends once the bo
 confirmed (or ended otherwise); a later cancellation of a confirmed booking runs in its own
 short BookingChangeWorkflow (workflows/booking_change/). Runs started before the patch keep
 the old path: they stay open until a day after the event and cancel in place. Either way the
-refund is keyed by the booking, so it happens once (README, "How long a booking's workflow
-lives").
+refund is keyed by the booking, so it happens once (docs/architecture.md, "How long a
+booking's workflow lives").
 """
 
 from __future__ import annotations
@@ -22,12 +22,20 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from evently.enums import BookingStatus, LateSettlement, PayOutcome, ReserveOutcome
+    from evently.enums import (
+        BookingChannel,
+        BookingStatus,
+        LateSettlement,
+        NoChargeProvider,
+        PayOutcome,
+        ReserveOutcome,
+    )
     from workflows import common
     from workflows.booking import steps
     from workflows.booking.contract import (
         CHARGE,
         CONFIRM_BOOKING,
+        CONFIRM_WITHOUT_CHARGE,
         HANDED_OVER,
         QUERY_STATE,
         RECONCILE_CHARGE,
@@ -42,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         CancelResult,
         ChargeInput,
         ChargeResult,
+        NoChargeInput,
         PayInput,
         PaymentNotice,
         PayResult,
@@ -65,6 +74,9 @@ MIN_CHARGE_WINDOW = timedelta(seconds=10)
 # refunded)
 RECONCILE_BEFORE_RELEASE = timedelta(seconds=10)
 RECONCILE_UNANSWERED = "reconcile-unanswered-charges"
+# issue 29: a 0.00 booking and an organizer's order (comp, box office) are confirmed right
+# after the reserve, with no payment step: the reserve update answers ``confirmed``
+CONFIRM_WITHOUT_CHARGE_PATCH = "confirm-without-charge"
 
 
 def _local(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
@@ -229,6 +241,12 @@ class BookingWorkflow:
                 status=BookingStatus.REJECTED,
                 reason=ReserveOutcome.UNAVAILABLE,
             )
+        if (
+            outcome.status == BookingStatus.HELD
+            and (outcome.amount == 0 or data.channel is not None)
+            and workflow.patched(CONFIRM_WITHOUT_CHARGE_PATCH)
+        ):
+            outcome = await self._confirm_without_charge(data, outcome)
         self.outcome = outcome
         self.status = outcome.status
         self._log(f"reserve: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
@@ -248,6 +266,29 @@ class BookingWorkflow:
             await self._settle_late()  # money moved after all: the late-payment rule
         await self._late_payments()
         return await self._finish()
+
+    async def _confirm_without_charge(self, data: BookingInput, held: Reservation) -> Reservation:
+        """A 0.00 booking (``free``) or an organizer's order (``comp``, ``box_office``): the
+        charge is recorded with no provider call and the booking confirmed, before the reserve
+        update answers (the buyer sees ``confirmed``, never a hold to pay). Should the
+        confirmation be refused (it never is for a held 0.00 booking), the hold stays and runs
+        its course like any other."""
+        channel = data.channel or BookingChannel.ONLINE
+        provider = NoChargeProvider.FREE if channel == BookingChannel.ONLINE else channel
+        confirmed = await _local(
+            CONFIRM_WITHOUT_CHARGE,
+            NoChargeInput(
+                booking_id=data.booking_id, provider=provider, channel=channel, note=data.note
+            ),
+            bool,
+        )
+        if not confirmed:
+            return held
+        self._log(f"confirmed without a charge ({provider})")
+        workflow.upsert_search_attributes(
+            [common.BOOKING_STATUS.value_set(BookingStatus.CONFIRMED)]
+        )
+        return held.model_copy(update={"status": BookingStatus.CONFIRMED, "hold_expires_at": None})
 
     async def _after_confirmation(self) -> None:
         if not workflow.patched(END_AT_CONFIRMATION):

@@ -10,6 +10,9 @@
   // device's clock is wrong (offset measured when the page was rendered)
   const clockOffset = Number(body.dataset.serverNow) - Date.now();
   const serverNow = () => Date.now() + clockOffset;
+  // a guest booking's page (issue 32) is opened with its access key (?key=): every call about
+  // the booking carries it instead of a session
+  const bookingKey = new URLSearchParams(location.search).get("key");
 
   const MESSAGES = {
     sold_out: "Sold out: there are not enough seats left for that many tickets. Try fewer seats, or join the waitlist.",
@@ -55,6 +58,7 @@
   async function api(method, path, data, headers = {}, again = true) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
     if (method !== "GET") init.headers["X-CSRF-Token"] = csrf;
+    if (bookingKey && path.startsWith("/api/v1/bookings/")) init.headers["Evently-Booking-Key"] = bookingKey;
     if (data !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(data);
@@ -186,7 +190,7 @@
       modeNode.textContent = "Updated every few seconds.";
       poll();
     };
-    // The event's stream (README "Waiting room and live updates"): `snapshot` when it opens,
+    // The event's stream (docs/waiting-room.md): `snapshot` when it opens,
     // then `availability` after each seat change and `sold_out` when the last seat goes, each
     // with the counters (available, held, sold). The browser resumes a dropped stream itself
     // (Last-Event-ID). Where the stream cannot open, the page polls the availability endpoint
@@ -239,6 +243,8 @@
     $("#event-where").textContent = `${ev.venue.name}, ${ev.venue.address}, ${ev.venue.city}`;
     $("#event-description").textContent = ev.description;
     $("#event-price").textContent = `${money(ev.price, ev.currency)} per seat`;
+    // the refund policy, before anyone pays (issue 29)
+    $("#event-refunds").textContent = ev.refund_summary ? `${ev.refund_summary}.` : "";
     // ticket types: the choice appears when the event sells more than its default type
     const typeSelect = $("#ticket-type");
     const types = ev.ticket_types || [];
@@ -297,6 +303,16 @@
         }
         const code = $("#promo-code") ? $("#promo-code").value.trim() : "";
         if (code) body.promo_code = code;
+        if ($("#guest-email")) {
+          // continue as guest (issue 32): no account, the booking belongs to this email
+          body.buyer = { email: $("#guest-email").value.trim(), name: $("#guest-name").value.trim() };
+          if (!body.buyer.email || !body.buyer.name) {
+            button.disabled = false;
+            show(msg, "Enter your name and email address to book as a guest.", "error");
+            $(body.buyer.name ? "#guest-email" : "#guest-name").focus();
+            return;
+          }
+        }
         const reserve = async (admissionToken) => {
           const headers = { "Idempotency-Key": key };
           if (admissionToken) headers["Admission-Token"] = admissionToken;
@@ -311,7 +327,7 @@
         let res = await reserve(null);
         if (res.status === 403 && res.data && res.data.code === "admission_required") {
           // a queued on-sale: take a place in the waiting room, wait for admission, then
-          // reserve with the admission token (README "Waiting room and live updates")
+          // reserve with the admission token (docs/waiting-room.md)
           res = await waitingRoom(eventId, msg, reserve);
           if (res === null) {
             button.disabled = false;
@@ -320,7 +336,8 @@
         }
         if (res.status === 201 || res.status === 202) {
           // 202 pending: the booking exists or is still being made; checkout waits for it
-          location.assign(`/checkout/${res.data.booking_id}`);
+          const guest = res.data.access_key ? `?key=${encodeURIComponent(res.data.access_key)}` : "";
+          location.assign(`/checkout/${res.data.booking_id}${guest}`);
           return;
         }
         button.disabled = false;
@@ -433,8 +450,21 @@
       next.replaceChildren(document.createTextNode(`${extra.trim()} `), back);
       next.hidden = false;
     };
+    let policyShown = false;
+    const showRefundPolicy = async (b) => {
+      // the event's refund policy, in one sentence, before payment (issue 29)
+      if (policyShown) return;
+      policyShown = true;
+      const e = await api("GET", `/api/v1/events/${b.event_id}`);
+      const node = $("#refund-policy");
+      if (e.status === 200 && e.data.refund_summary && node) {
+        node.textContent = `${e.data.refund_summary}.`;
+        node.hidden = false;
+      }
+    };
     const render = (b) => {
       booking = b;
+      if (b.status === "held") showRefundPolicy(b);
       summary.textContent = `${b.quantity} seat${b.quantity === 1 ? "" : "s"} · ${money(b.amount, b.currency)} · ${b.status}`;
       summary.dataset.status = b.status;
       const linesNode = $("#booking-lines");
@@ -459,7 +489,15 @@
         payForm.hidden = true;
         show(msg, "", "ok");
         summary.textContent = `Booking confirmed: ${b.quantity} seat${b.quantity === 1 ? "" : "s"}, ${money(b.amount, b.currency)} paid.`;
-        next.replaceChildren(el("a", { href: "/bookings", id: "see-bookings", text: "See your tickets in My bookings" }));
+        if (bookingKey) {
+          // a guest: the tickets from here (and from the link in the confirmation email)
+          next.replaceChildren(
+            el("a", { href: `/api/v1/bookings/${bookingId}/tickets.pdf?key=${encodeURIComponent(bookingKey)}`, id: "see-bookings", download: `tickets-${bookingId}.pdf`, text: "Download your tickets (PDF)" }),
+            el("span", { class: "muted small", text: " Keep this page's link (it is in your confirmation email too): it opens your booking without an account." }),
+          );
+        } else {
+          next.replaceChildren(el("a", { href: "/bookings", id: "see-bookings", text: "See your tickets in My bookings" }));
+        }
         next.hidden = false;
         $("#see-bookings").focus();
       } else {

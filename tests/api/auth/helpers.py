@@ -28,12 +28,34 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
     return body
 
 
+SIGN_UP_ANSWER = {
+    "status": "accepted",
+    "detail": "Check your email to finish signing up. You can log in with your email and password.",
+}
+
+
+async def sign_up(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    """``POST /auth/register``: 202 and the one answer, whether the email was new or taken."""
+    r = await client.post(f"{AUTH}/register", json={"email": email, "password": password, **extra})
+    assert r.status_code == 202, r.text
+    assert r.json() == SIGN_UP_ANSWER
+    assert "refresh_token" not in r.text
+    return r
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    r = await client.post(f"{AUTH}/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
 async def register(
     client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD
 ) -> dict[str, Any]:
-    r = await client.post(
-        f"{AUTH}/register", json={"email": email or unique_email("auth"), "password": password}
-    )
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    """Sign up (202, no tokens), then log in: the new account's token pair."""
+    email = email or unique_email("auth")
+    await sign_up(client, email, password)
+    return await log_in(client, email, password)

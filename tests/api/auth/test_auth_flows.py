@@ -14,7 +14,17 @@ from evently.db.models import RefreshToken, User
 from evently.infra.resources import Resources
 from evently.security import hash_refresh_token
 from evently.settings import Settings
-from tests.api.auth.helpers import AUTH, PASSWORD, PROFILE, assert_problem, bearer, register
+from tests.api.auth.helpers import (
+    AUTH,
+    PASSWORD,
+    PROFILE,
+    SIGN_UP_ANSWER,
+    assert_problem,
+    bearer,
+    log_in,
+    register,
+    sign_up,
+)
 from tests.factories import unique_email
 
 
@@ -26,15 +36,12 @@ async def _user_count(res: Resources, email: str) -> int:
     return int(n or 0)
 
 
-async def test_register_returns_a_working_token_pair_for_a_buyer(
+async def test_sign_up_then_log_in_gives_a_working_token_pair_for_a_buyer(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:
     email = unique_email("Reg").replace("Reg", "ReG")
-    r = await client.post(
-        f"{AUTH}/register", json={"email": email, "password": PASSWORD, "full_name": "Ada L"}
-    )
-    assert r.status_code == 201, r.text
-    body = r.json()
+    await sign_up(client, email, full_name="Ada L")  # 202, no tokens
+    body = await log_in(client, email)  # the new account logs in at once
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == resources.settings.access_token_minutes * 60
     assert body["refresh_expires_in"] == resources.settings.refresh_token_days * 86400
@@ -70,15 +77,42 @@ async def test_register_refuses_a_role_field(
     assert await _user_count(resources, email) == 0
 
 
-async def test_duplicate_email_is_409_whatever_the_case(
+async def _notices(resources: Resources, email: str) -> list[tuple[str, str]]:
+    async with resources.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT n.kind, n.mail_status FROM notifications n JOIN users u ON u.id = n.user_id"
+                " WHERE lower(u.email) = lower(:e) ORDER BY n.created_at"
+            ),
+            {"e": email},
+        )
+        return [(r.kind, r.mail_status) for r in rows]
+
+
+async def test_a_taken_email_gets_the_same_answer_and_changes_nothing_whatever_the_case(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:
     email = unique_email("dup")
-    await register(client, email)
+    first = await sign_up(client, email)
+    original = await log_in(client, email)
     for variant in (email, email.upper(), f"  {email.capitalize()} "):
-        r = await client.post(f"{AUTH}/register", json={"email": variant, "password": PASSWORD})
-        assert_problem(r, 409, "email_taken")
+        again = await sign_up(client, variant, "another-long-password", full_name="Mallory")
+        assert again.json() == first.json()
+        assert again.headers.get("content-length") == first.headers.get("content-length")
     assert await _user_count(resources, email) == 1
+    # the account is untouched: its password and name, and its session, still work
+    pair = await log_in(client, email)
+    assert pair["user"] == original["user"]
+    wrong = await client.post(
+        f"{AUTH}/login", json={"email": email, "password": "another-long-password"}
+    )
+    assert_problem(wrong, 401, "invalid_credentials")  # as any wrong password
+    # the address's owner learns it by mail: one welcome, then "you already have an account"
+    # (at most one an hour)
+    assert [k for k, _ in await _notices(resources, email)] == [
+        "account_welcome",
+        "account_exists",
+    ]
 
 
 async def test_concurrent_registrations_of_one_email_make_one_account(
@@ -91,11 +125,11 @@ async def test_concurrent_registrations_of_one_email_make_one_account(
             for v in (email, email.upper(), email.title())
         )
     )
-    assert sorted(r.status_code for r in results) == [201, 409, 409], [r.text for r in results]
-    for r in results:
-        if r.status_code == 409:
-            assert_problem(r, 409, "email_taken")
+    assert [r.status_code for r in results] == [202, 202, 202], [r.text for r in results]
+    assert all(r.json() == SIGN_UP_ANSWER for r in results)
     assert await _user_count(resources, email) == 1
+    kinds = sorted(k for k, _ in await _notices(resources, email))
+    assert kinds == ["account_exists", "account_welcome"], kinds
 
 
 async def test_malformed_email_and_weak_passwords_are_422_with_clear_messages(
@@ -207,33 +241,87 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
     assert all(row.revoked_at is not None for row in rows)
 
 
-async def test_reuse_only_revokes_its_own_family(client: httpx.AsyncClient) -> None:
+async def _age_rotation(resources: Resources, token: str, seconds: int = 60) -> None:
+    """Move a token's rotation ``seconds`` into the past (past the grace window)."""
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE refresh_tokens SET rotated_at = rotated_at - make_interval(secs => :s) "
+                "WHERE token_hash = :h"
+            ),
+            {"h": hash_refresh_token(token), "s": seconds},
+        )
+
+
+async def test_reuse_only_revokes_its_own_family(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
     email = unique_email("fam")
     phone = await register(client, email)
     r = await client.post(f"{AUTH}/login", json={"email": email, "password": PASSWORD})
     laptop = r.json()
     await client.post(f"{AUTH}/refresh", json={"refresh_token": phone["refresh_token"]})
+    await _age_rotation(resources, phone["refresh_token"])  # beyond the grace window
     r = await client.post(f"{AUTH}/refresh", json={"refresh_token": phone["refresh_token"]})
     assert_problem(r, 401, "token_reused")
     r = await client.post(f"{AUTH}/refresh", json={"refresh_token": laptop["refresh_token"]})
     assert r.status_code == 200, r.text
 
 
-async def test_concurrent_refreshes_of_one_token_never_both_succeed(
+async def test_concurrent_refreshes_in_the_grace_window_get_one_pair_and_the_session_lives(
     client: httpx.AsyncClient, resources: Resources
 ) -> None:
+    """Two tabs refresh with one token at once: both get the very same new pair (the token is
+    spent once, its successor handed to both), no theft alarm; the session goes on."""
     pair = await register(client)
+    user_id = uuid.UUID(pair["user"]["id"])
     results = await asyncio.gather(
         *(
             client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
             for _ in range(6)
         )
     )
-    codes = sorted(r.status_code for r in results)
-    assert codes == [200, 401, 401, 401, 401, 401], [r.text for r in results]
-    # the losers look like reuse: the family (the winner's new token too) is revoked
-    winner = next(r.json() for r in results if r.status_code == 200)
-    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert [r.status_code for r in results] == [200] * 6, [r.text for r in results]
+    answers = [r.json() for r in results]
+    assert all(a == answers[0] for a in answers)  # the same refresh AND access token
+    new = answers[0]
+    assert new["refresh_token"] != pair["refresh_token"]
+    assert (await client.get(PROFILE, headers=bearer(new["access_token"]))).status_code == 200
+
+    async def tokens_of_user() -> list[RefreshToken]:
+        async with resources.sessionmaker() as session:
+            rows = await session.scalars(
+                select(RefreshToken).where(RefreshToken.user_id == user_id)
+            )
+            return list(rows.all())
+
+    rows = await tokens_of_user()
+    assert len(rows) == 2  # one successor, not six
+    assert all(row.revoked_at is None for row in rows)
+    # the session lives: its new token refreshes again
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": new["refresh_token"]})
+    assert r.status_code == 200, r.text
+    newest = r.json()
+    # the first token once more, now that its successor is spent: reuse, the family is revoked
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert_problem(r, 401, "token_reused")
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": newest["refresh_token"]})
+    assert_problem(r, 401, "token_revoked")
+
+
+async def test_reuse_after_the_grace_window_revokes_the_family(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    pair = await register(client)
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    new = r.json()
+    again = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert again.status_code == 200  # within the window: a retry, the same pair
+    assert again.json() == new
+    await _age_rotation(resources, pair["refresh_token"])  # 60 s ago: past the 10 s window
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert_problem(r, 401, "token_reused")
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": new["refresh_token"]})
     assert_problem(r, 401, "token_revoked")
     async with resources.sessionmaker() as session:
         live = await session.scalar(
@@ -245,6 +333,15 @@ async def test_concurrent_refreshes_of_one_token_never_both_succeed(
             )
         )
     assert live == 0
+
+
+async def test_a_grace_retry_after_log_out_is_refused(client: httpx.AsyncClient) -> None:
+    pair = await register(client)
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    new = r.json()
+    await client.post(f"{AUTH}/logout", json={"refresh_token": new["refresh_token"]})
+    r = await client.post(f"{AUTH}/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert_problem(r, 401)
 
 
 async def test_expired_unknown_and_malformed_refresh_tokens_are_401(

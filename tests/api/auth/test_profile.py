@@ -24,7 +24,8 @@ async def test_get_profile_shows_only_safe_fields(client: httpx.AsyncClient) -> 
     pair = await register(client)
     r = await client.get(PROFILE, headers=bearer(pair["access_token"]))
     assert r.status_code == 200
-    assert set(r.json()) == {"id", "email", "full_name", "role", "created_at"}
+    # email_verified: issue 32 (whether the address was proven), no secret
+    assert set(r.json()) == {"id", "email", "full_name", "role", "created_at", "email_verified"}
     assert_problem(await client.get(PROFILE), 401, "unauthorized")
 
 

@@ -125,7 +125,8 @@ async def test_migrate_makes_the_bootstrap_admin_and_never_promotes_a_buyer(
 
     # someone registered the intended admin address publicly first: refuse, do not promote
     squatted = unique_email("squat")
-    await client.post(f"{AUTH}/register", json={"email": squatted, "password": PASSWORD})
+    r = await client.post(f"{AUTH}/register", json={"email": squatted, "password": PASSWORD})
+    assert r.status_code == 202, r.text
     code, err = _evently(
         settings,
         tmp_path,

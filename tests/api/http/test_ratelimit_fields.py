@@ -56,20 +56,21 @@ async def test_login_reports_both_quotas_before_and_at_the_limit(
     async with limited_client(resources, app_factory, login_rate_limit=3) as client:
         email = unique_email("rlh")
         r = await client.post(f"{AUTH}/register", json={"email": email, "password": PASSWORD})
-        assert r.status_code == 201
+        assert r.status_code == 202
         assert set(fields(r)[0]) == {"register:ip", "register:email"}
         body = {"email": email, "password": PASSWORD}
         for left in (2, 1, 0):
             r = await client.post(f"{AUTH}/login", json=body)
             assert r.status_code == 200, r.text
             policy, limit = fields(r)
+            # per address, per (address, email); the per-email budget counts failures only
             assert policy == {
                 "login:ip": {"q": 3, "w": 60},
-                "login:email": {"q": 3, "w": 60},
+                "login:ipemail": {"q": 3, "w": 60},
             }
             assert {name: v["r"] for name, v in limit.items()} == {
                 "login:ip": left,
-                "login:email": left,
+                "login:ipemail": left,
             }
             assert all(1 <= v["t"] <= 60 for v in limit.values())
         over = await client.post(f"{AUTH}/login", json=body)
@@ -89,6 +90,8 @@ async def test_other_answers_after_the_count_carry_the_fields_too(
         r = await client.post(f"{AUTH}/login", json=wrong)
         assert r.status_code == 401
         assert fields(r)[1]["login:ip"]["r"] == 4
+        # a failure is also counted against the email's failure budget, after the check
+        assert fields(r)[1]["login:email"]["r"] == resources.settings.login_email_failure_limit - 1
         # refused before the count (a malformed body): nothing to report
         r = await client.post(f"{AUTH}/login", json={"email": 1})
         assert r.status_code == 422

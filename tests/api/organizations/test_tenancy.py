@@ -33,7 +33,7 @@ from tests.api.organizations.helpers import (
     org_event,
     org_venue,
 )
-from tests.factories import Account, make_account, make_accounts
+from tests.factories import Account, make_account, make_accounts, unique_email
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -184,6 +184,11 @@ def _body(make: Callable[[World, Tenant], Any]) -> Builder:
     return build
 
 
+def _clone_dates() -> dict[str, str]:
+    starts = datetime.now(UTC) + timedelta(days=90)
+    return {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
+
+
 async def _publish(w: World, t: Tenant, succeeds: bool) -> Call:
     return Call({"event_id": await fresh_event(w, t, publish=False) if succeeds else t.draft["id"]})
 
@@ -195,6 +200,69 @@ async def _cancel(w: World, t: Tenant, succeeds: bool) -> Call:
 async def _refund(w: World, t: Tenant, succeeds: bool) -> Call:
     booking = await confirmed_booking(w.client, w.buyer, t.event["id"]) if succeeds else t.booking
     return Call({"event_id": t.event["id"], "booking_id": booking})
+
+
+async def _refund_lines(w: World, t: Tenant, succeeds: bool) -> Call:
+    booking = (
+        await confirmed_booking(w.client, w.buyer, t.event["id"], quantity=2)
+        if succeeds
+        else t.booking
+    )
+    async with w.res.engine.connect() as conn:
+        type_id = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND is_default"),
+            {"e": t.event["id"]},
+        )
+    return Call(
+        {"event_id": t.event["id"], "booking_id": booking},
+        {"lines": [{"ticket_type_id": str(type_id), "quantity": 1}]},
+    )
+
+
+async def _order(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call(
+        {"event_id": t.event["id"]},
+        {
+            "quantity": 1,
+            "buyer": {"email": unique_email("comp"), "name": "Guest List"},
+            "payment": "comp",
+            "note": "tenancy matrix",
+        },
+    )
+
+
+async def _new_question(w: World, t: Tenant) -> str:
+    r = await w.client.post(
+        t.org.url(f"/events/{t.event['id']}/questions"),
+        json={"label": "Company?", "kind": "text"},
+        headers=t.org.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    question_id: str = r.json()["id"]
+    return question_id
+
+
+async def _question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]}, {"label": "Dietary needs?", "kind": "text"})
+
+
+async def _questions(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]})
+
+
+async def _edit_question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call(
+        {"event_id": t.event["id"], "question_id": await _new_question(w, t)},
+        {"label": "Company name?"},
+    )
+
+
+async def _delete_question(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"], "question_id": await _new_question(w, t)})
+
+
+async def _transfer_policy(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.event["id"]}, {"allowed": True})
 
 
 async def _add_member(w: World, t: Tenant, succeeds: bool) -> Call:
@@ -326,6 +394,14 @@ ROUTES: list[Route] = [
         EVENT,
     ),
     Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/clone",
+        MANAGE,
+        201,
+        same(lambda t: {"event_id": t.event["id"]}, json=_clone_dates()),
+        EVENT,
+    ),
+    Route(
         "GET",
         "/organizations/{org_id}/events/{event_id}/analytics",
         SALES,
@@ -380,6 +456,52 @@ ROUTES: list[Route] = [
         200,
         _refund,
         {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/bookings/{booking_id}/cancel-lines",
+        REFUND,
+        200,
+        _refund_lines,
+        {**EVENT, "booking_id": (404, "booking_not_found")},
+    ),
+    Route(
+        "POST", "/organizations/{org_id}/events/{event_id}/questions", MANAGE, 201, _question, EVENT
+    ),
+    Route(
+        "GET", "/organizations/{org_id}/events/{event_id}/questions", MANAGE, 200, _questions, EVENT
+    ),
+    Route(
+        "PATCH",
+        "/organizations/{org_id}/events/{event_id}/questions/{question_id}",
+        MANAGE,
+        200,
+        _edit_question,
+        {**EVENT, "question_id": (404, "question_not_found")},
+    ),
+    Route(
+        "DELETE",
+        "/organizations/{org_id}/events/{event_id}/questions/{question_id}",
+        MANAGE,
+        204,
+        _delete_question,
+        {**EVENT, "question_id": (404, "question_not_found")},
+    ),
+    Route(
+        "PUT",
+        "/organizations/{org_id}/events/{event_id}/transfer-policy",
+        MANAGE,
+        200,
+        _transfer_policy,
+        EVENT,
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/orders",
+        SALES,
+        201,
+        _order,
+        EVENT,
     ),
     Route(
         "GET",

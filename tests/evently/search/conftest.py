@@ -24,7 +24,7 @@ from evently.search.postgres import PostgresSearchIndex
 ES_URL = os.environ.get("EVENTLY_ELASTICSEARCH_URL")
 ES_SKIP_REASON = (
     "EVENTLY_ELASTICSEARCH_URL is not set: no Elasticsearch cluster to run the contract suite "
-    "against (README, Search: `docker compose up -d elasticsearch`)"
+    "against (docs/architecture.md, Search)"
 )
 
 BACKENDS = [

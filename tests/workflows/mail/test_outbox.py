@@ -27,6 +27,7 @@ from tests.api.tickets.helpers import (
     wait_for,
 )
 from tests.factories import make_account, make_event
+from tests.support.door import door_member
 from tests.workflows.mail.helpers import MailStack
 from workflows.mail.client import outbox_state
 
@@ -89,7 +90,7 @@ async def test_confirm_mails_tickets_a_scanner_verifies_with_the_public_key_alon
     assert str(vevent["SUMMARY"]) == c.event.name
 
     # the mailed ticket gets in, once
-    staff = await make_account(res, role="door")
+    staff = await door_member(res)
     body = {"secret": secrets[0], "nonce": new_nonce(), "device_id": "gate-1"}
     r = await client.post("/api/v1/checkin/redeem", json=body, headers=staff.headers)
     assert r.status_code == 200, r.text

@@ -1,7 +1,7 @@
 """reserved seating: seating plans, an event's seats, the seats of each booking
 
-Revision ID: 0010seating
-Revises: 0009webhooktargets
+Revision ID: 0018seating
+Revises: 0016transfers
 Create Date: 2026-12-05 14:00:00.000000
 
 Issue 34. A venue's ``seating_plans`` with their ``plan_seats``; an event that names a plan
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0010seating"
-down_revision: str | None = "0009webhooktargets"
+revision: str = "0018seating"
+down_revision: str | None = "0016transfers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The door scanner page (issue 30)."""
