@@ -17,9 +17,10 @@ lines' active seats; per code, ``uses`` equals the held or confirmed bookings th
 stays within ``max_uses``.
 Reserved seats (issue 34): every seat is in exactly one state (blocked, free, or owned by one
 live booking of its event: ``event_seats.booking_id`` is one value, so no seat can be in two
-bookings); a live seated booking owns exactly its ``quantity`` seats, its recorded seats are
-the ones it owns, an ended one owns none; a seated event's capacity is its unblocked seats and
-its free seats are its ``available`` plus the seats kept for or offered to the waitlist.
+bookings); a live booking of a seated event owns exactly its ``quantity`` seats, its
+recorded seats are the ones it owns, an ended one owns none; a seated event's capacity is its
+unblocked seats and its free seats are its ``available`` plus the seats kept for or offered to
+the waitlist.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ SELECT b.id, b.status, b.quantity,
         WHERE r.booking_id = b.id AND r.released_at IS NULL
           AND s.booking_id IS DISTINCT FROM b.id) AS lost
 FROM bookings b
-WHERE EXISTS (SELECT 1 FROM booking_seats r WHERE r.booking_id = b.id)
+WHERE (EXISTS (SELECT 1 FROM booking_seats r WHERE r.booking_id = b.id)
+       OR (b.status IN ('held', 'confirmed') AND EXISTS (
+           SELECT 1 FROM events e WHERE e.id = b.event_id AND e.seating_plan_id IS NOT NULL)))
   AND (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
 """
 )

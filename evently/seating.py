@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from evently.enums import EventStatus
 from evently.errors import (
     EventNotFound,
     EventNotSeated,
@@ -494,3 +495,30 @@ async def seat_state(session: AsyncSession, event_id: uuid.UUID) -> SeatState:
         json.dumps([taken, blocked], separators=(",", ":")).encode(), digest_size=12
     ).hexdigest()
     return SeatState(taken=taken, blocked=blocked, version=digest)
+
+
+# ---- is this event seated? (the reserve path asks; a per-process cache) -----------------------
+
+_SEATED = text("SELECT seating_plan_id IS NOT NULL AS seated, status FROM events WHERE id = :id")
+#: event id → seated, for events past their draft (a plan is only set on a draft, so the answer
+#: of a published or ended event never changes); bounded: cleared when full
+_SEATED_CACHE: dict[uuid.UUID, bool] = {}
+_SEATED_CACHE_MAX = 50_000
+
+
+async def is_seated(engine: AsyncEngine, event_id: uuid.UUID) -> bool:
+    """Does the event sell reserved seats? One primary-key read per event per process (a
+    draft's answer is not kept: its plan may still change). An unknown event: False (the
+    reserve answers 404 as before)."""
+    found = _SEATED_CACHE.get(event_id)
+    if found is not None:
+        return found
+    async with engine.connect() as conn:
+        row = (await conn.execute(_SEATED, {"id": event_id})).first()
+    if row is None:
+        return False
+    if row.status != EventStatus.DRAFT:
+        if len(_SEATED_CACHE) >= _SEATED_CACHE_MAX:
+            _SEATED_CACHE.clear()
+        _SEATED_CACHE[event_id] = bool(row.seated)
+    return bool(row.seated)

@@ -25,6 +25,7 @@ from api.bookings.schemas import (
     PendingBooking,
     ReserveRequest,
     ReserveResponse,
+    SeatOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
@@ -58,6 +59,8 @@ from evently.errors import (
     RefundNotAllowed,
     ReleaseRefused,
     SalesClosed,
+    SeatsInvalid,
+    SeatsTaken,
     SoldOut,
     TicketCheckedIn,
     TicketTypeNotFound,
@@ -70,6 +73,7 @@ from evently.errors import (
     WorkflowTimeout,
 )
 from evently.infra import metrics
+from evently.inventory import reserved
 from evently.inventory.gate import Gate
 from evently.inventory.types import ReserveLine
 from evently.organizations import organization_of_event
@@ -133,6 +137,8 @@ def gate(request: Request) -> Gate:
             PromoCodeExpired,
             PromoCodeUsedUp,
             PromoCodeNotApplicable,
+            SeatsTaken,
+            SeatsInvalid,
             Unprocessable,
         ),
     },
@@ -215,10 +221,13 @@ async def reserve(
             lines=None
             if body.lines is None
             else [
-                ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity)
+                ReserveLine(
+                    ticket_type_id=x.ticket_type_id, quantity=x.quantity, together=x.together
+                )
                 for x in body.lines
             ],
             promo_code=body.promo_code,
+            seat_ids=body.seats,
         )
     key = url = None
     if claims is None:  # a guest: the key to the booking
@@ -237,6 +246,7 @@ async def reserve(
         workflow_id=booking_workflow_id(result.booking_id),
         access_key=key,
         access_url=url,
+        seats=[SeatOut.model_validate(x.model_dump()) for x in result.seats],
     )
 
 
@@ -509,9 +519,11 @@ async def rotate_access_key(
 async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:
     """The bookings with their lines (ticket types, unit prices, discounts)."""
     lines = await ticket_types.booking_lines(session, [b.id for b in found])
+    seats = await reserved.seats_of_many(await session.connection(), [b.id for b in found])
     out = []
     for b in found:
         item = BookingOut.model_validate(b)
+        item.seats = [SeatOut.model_validate(x.model_dump()) for x in seats[b.id]]
         item.lines = [
             BookingLineOut(
                 ticket_type_id=line.ticket_type_id,

@@ -121,6 +121,27 @@ async def seats_of(
     return [_ref(r) for r in rows]
 
 
+_SEATS_OF_MANY = text(
+    """
+SELECT s.booking_id, s.seat_id, e.section, e.row, e.label FROM booking_seats s
+JOIN event_seats e ON e.event_id = s.event_id AND e.seat_id = s.seat_id
+WHERE s.booking_id = ANY (CAST(:ids AS uuid[])) AND s.released_at IS NULL
+ORDER BY e.section_rank, e.row_rank, e.pos
+"""
+)
+
+
+async def seats_of_many(
+    conn: AsyncConnection, booking_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[SeatRef]]:
+    """The seats each booking still holds (one read; a general-admission booking has none)."""
+    out: dict[uuid.UUID, list[SeatRef]] = {b: [] for b in booking_ids}
+    if booking_ids:
+        for r in await conn.execute(_SEATS_OF_MANY, {"ids": booking_ids}):
+            out[r.booking_id].append(_ref(r))
+    return out
+
+
 def _blocks(rows: list[Any], q: int, together: bool) -> list[list[str]]:
     """Candidate blocks of ``q`` free seats, best first (see the module's docstring)."""
     scored: list[tuple[tuple[Any, ...], list[str]]] = []

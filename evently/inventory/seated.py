@@ -28,6 +28,7 @@ async def reserve(
     seat_ids: list[str] | None = None,
     lines: list[tuple[uuid.UUID | None, int, bool]] | None = None,
     promo_code: str | None = None,
+    comp: bool = False,
 ) -> tuple[Reservation, Counters | None]:
     """Hold seats of a seated event: the named ``seat_ids`` (all or none), or per line (ticket
     type, quantity, together) the best available of its category; then the booking and the
@@ -57,6 +58,7 @@ async def reserve(
                 seat_ids=seat_ids,
                 lines=lines,
                 promo_code=promo_code,
+                comp=comp,
                 taken=taken,
             )
         except DBAPIError as exc:
@@ -83,6 +85,7 @@ async def reserve(
         workflow_id=workflow_id,
         lines=[(t, q) for t, q, _ in lines] if lines else None,
         promo_code=promo_code,
+        comp=comp,
     )
     async with autocommit.connect() as conn:
         if taken:
@@ -115,6 +118,7 @@ async def _reserve_in(
     seat_ids: list[str] | None,
     lines: list[tuple[uuid.UUID | None, int, bool]] | None,
     promo_code: str | None,
+    comp: bool,
     taken: list[str],
 ) -> tuple[Reservation, Counters | None] | None:
     by_category, default = await reserved.types(conn, event_id)
@@ -168,6 +172,7 @@ async def _reserve_in(
         workflow_id=workflow_id,
         lines=list(per_type.items()),
         promo_code=promo_code,
+        comp=comp,
     )
     row = (await conn.execute(seats._RESERVE, params)).first()
     if row is None or row.event_id is None:
@@ -184,3 +189,67 @@ async def _reserve_in(
     reservation = seats._reservation(booking_id, event_id, len(held), BookingStatus.HELD, row)
     refs = [SeatRef(id=s.seat_id, section=s.section, row=s.row, label=s.label) for s, _ in held]
     return reservation.model_copy(update={"seats": refs}), seats._counters(row)
+
+
+async def reserve_from_offer(
+    engine: AsyncEngine,
+    *,
+    booking_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    hold_seconds: int,
+    workflow_id: str,
+) -> Reservation:
+    """A waitlist offer of a seated event accepted: the booking adopts the offer's counted
+    seats (seats.py) and, in the same transaction, the best free seats for them (together
+    when a row has a block, else the best single seats). The waitlist's pool keeps seats out
+    of the public counters, so the free seats always cover it. A retry finds the booking."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            reservation = await seats.reserve_from_offer(
+                conn,
+                booking_id=booking_id,
+                entry_id=entry_id,
+                event_id=event_id,
+                user_id=user_id,
+                quantity=quantity,
+                hold_seconds=hold_seconds,
+                workflow_id=workflow_id,
+            )
+            if reservation.status != BookingStatus.HELD:
+                await trans.rollback()
+                return reservation
+            if await reserved.seats_of(conn, booking_id):  # a retry: it has its seats
+                await trans.rollback()
+                return await _found_by_id(engine, booking_id, reservation)
+            got = await reserved.pick(conn, event_id, booking_id, None, quantity, True)
+            if got is None:
+                got = await reserved.pick(conn, event_id, booking_id, None, quantity, False)
+            if got is None:
+                raise RuntimeError(f"no free seats for the offer of booking {booking_id}")
+            by_category, default = await reserved.types(conn, event_id)
+            await conn.execute(
+                reserved.RECORD,
+                {
+                    "booking_id": booking_id,
+                    "event_id": event_id,
+                    "ids": [s.seat_id for s in got],
+                    "types": [by_category.get(s.category, default) for s in got],
+                },
+            )
+        except BaseException:
+            await trans.rollback()
+            raise
+        await trans.commit()
+    refs = [SeatRef(id=s.seat_id, section=s.section, row=s.row, label=s.label) for s in got]
+    return reservation.model_copy(update={"seats": refs})
+
+
+async def _found_by_id(
+    engine: AsyncEngine, booking_id: uuid.UUID, reservation: Reservation
+) -> Reservation:
+    async with engine.connect() as conn:
+        return reservation.model_copy(update={"seats": await reserved.seats_of(conn, booking_id)})
