@@ -195,3 +195,52 @@ async def test_fifty_buyers_for_five_seats_none_sold_twice(
     # only ever meets a seat of a winner (holds last minutes), so exactly two win
     assert len(won) == 2
     await no_violations(resources, event.id)
+
+
+async def test_freed_seats_of_a_seated_event_go_to_the_waitlist(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    event = await make_seated_event(resources, plan_body(1, 1, 3))
+    eid = str(event.id)
+    a, b, c = (
+        await make_account(resources),
+        await make_account(resources),
+        await make_account(resources),
+    )
+    r = await client.post(
+        RESERVE, json={"event_id": eid, "seats": ["A-1-1", "A-1-2", "A-1-3"]}, headers=a.headers
+    )
+    assert r.status_code == 201, r.text
+    booking_a = r.json()["booking_id"]
+    r = await client.post(
+        "/api/v1/waitlist/join", json={"event_id": eid, "quantity": 2}, headers=b.headers
+    )
+    assert r.status_code == 201, r.text
+    entry_id = r.json()["entry_id"]
+    r = await client.delete(f"/api/v1/bookings/{booking_a}", headers=a.headers)
+    assert r.status_code == 200, r.text
+    await no_violations(resources, event.id)
+
+    deadline = time.monotonic() + 20
+    while (await client.get(f"/api/v1/waitlist/{entry_id}", headers=b.headers)).json()[
+        "status"
+    ] != "offered":
+        assert time.monotonic() < deadline, "no offer"
+        await asyncio.sleep(0.05)
+    # 3 seats freed, 2 offered: one seat is public again (any seat: the offer's are picked at
+    # its acceptance), the two kept for the offer are not for sale, not even by id
+    r = await client.post(RESERVE, json={"event_id": eid, "seats": ["A-1-2"]}, headers=c.headers)
+    assert r.status_code == 201, r.text
+    d = await make_account(resources)
+    r = await client.post(RESERVE, json={"event_id": eid, "seats": ["A-1-3"]}, headers=d.headers)
+    assert r.status_code == 409, r.text
+    assert "A-1-3" not in await owners(resources, event.id)
+    r = await client.post(f"/api/v1/waitlist/{entry_id}/accept", headers=b.headers)
+    assert r.status_code == 201, r.text
+    booking_b = r.json()["booking_id"]
+    got = await client.get(f"/api/v1/bookings/{booking_b}", headers=b.headers)
+    seats = [s["id"] for s in got.json()["seats"]]
+    assert sorted(seats) == ["A-1-1", "A-1-3"]
+    held = await owners(resources, event.id)
+    assert {s for s, owner in held.items() if owner == uuid.UUID(booking_b)} == set(seats)
+    await no_violations(resources, event.id)
