@@ -16,7 +16,7 @@ from evently import bank_transfer, booking_changes, bookings, live
 from evently.enums import BookingChannel, BookingStatus, LateSettlement
 from evently.infra import metrics
 from evently.infra.resources import Resources
-from evently.inventory import availability, seats
+from evently.inventory import availability, seated, seats
 from evently.inventory.gate import Gate
 from evently.inventory.types import Counters, Reservation
 from evently.organizations import organization_of_event
@@ -84,21 +84,27 @@ class InventoryActivities:
     async def reserve_seats(self, data: BookingInput) -> Reservation:
         if data.waitlist_entry_id is not None:
             return await self._reserve_from_offer(data)
-        async with self._autocommit.connect() as conn:
-            reservation, counters = await seats.reserve(
-                conn,
+        if data.seated:
+            reservation, counters = await seated.reserve(
+                self.res.engine,
                 booking_id=data.booking_id,
                 event_id=data.event_id,
                 user_id=data.user_id,
                 quantity=data.quantity,
                 hold_seconds=data.hold_seconds,
                 workflow_id=booking_workflow_id(data.booking_id),
-                lines=[(line.ticket_type_id, line.quantity) for line in data.lines] or None,
+                seat_ids=data.seat_ids or None,
+                lines=[(x.ticket_type_id, x.quantity, x.together) for x in data.lines] or None,
                 promo_code=data.promo_code,
                 comp=data.channel == BookingChannel.COMP,
             )
-            if data.bank_transfer and reservation.status == BookingStatus.HELD:
-                # the reference the buyer writes on the transfer, before the reserve answers
+            if counters is not None:
+                await self._seats_changed(data.event_id)
+        else:
+            reservation, counters = await self._reserve_general(data)
+        if data.bank_transfer and reservation.status == BookingStatus.HELD:
+            # the reference the buyer writes on the transfer, before the reserve answers
+            async with self._autocommit.connect() as conn:
                 await bank_transfer.assign_reference(conn, data.booking_id)
         if counters is not None:
             metrics.BOOKINGS.labels(outcome="reserved").inc()
@@ -114,12 +120,34 @@ class InventoryActivities:
             await self.gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
         return reservation
 
+    async def _reserve_general(self, data: BookingInput) -> tuple[Reservation, Counters | None]:
+        async with self._autocommit.connect() as conn:
+            return await seats.reserve(
+                conn,
+                booking_id=data.booking_id,
+                event_id=data.event_id,
+                user_id=data.user_id,
+                quantity=data.quantity,
+                hold_seconds=data.hold_seconds,
+                workflow_id=booking_workflow_id(data.booking_id),
+                lines=[(line.ticket_type_id, line.quantity) for line in data.lines] or None,
+                promo_code=data.promo_code,
+                comp=data.channel == BookingChannel.COMP,
+            )
+
+    async def _seats_changed(self, event_id: uuid.UUID) -> None:
+        """A seated event's seat map changed: its live channel says so (the storefront reads
+        ``GET /events/{id}/seats`` again, a 304 when nothing moved). Best effort."""
+        await live.publish(
+            self.res.redis, live.event_channel(event_id), "seats", {"event_id": str(event_id)}
+        )
+
     async def _reserve_from_offer(self, data: BookingInput) -> Reservation:
         """A waitlist offer accepted: adopt its seats (no gate, no counter change)."""
         assert data.waitlist_entry_id is not None
-        async with self._autocommit.connect() as conn:
-            reservation = await seats.reserve_from_offer(
-                conn,
+        if data.seated:  # issue 34: the offer's seats are the best free ones
+            reservation = await seated.reserve_from_offer(
+                self.res.engine,
                 booking_id=data.booking_id,
                 entry_id=data.waitlist_entry_id,
                 event_id=data.event_id,
@@ -128,6 +156,20 @@ class InventoryActivities:
                 hold_seconds=data.hold_seconds,
                 workflow_id=booking_workflow_id(data.booking_id),
             )
+            if reservation.status == BookingStatus.HELD:
+                await self._seats_changed(data.event_id)
+        async with self._autocommit.connect() as conn:
+            if not data.seated:
+                reservation = await seats.reserve_from_offer(
+                    conn,
+                    booking_id=data.booking_id,
+                    entry_id=data.waitlist_entry_id,
+                    event_id=data.event_id,
+                    user_id=data.user_id,
+                    quantity=data.quantity,
+                    hold_seconds=data.hold_seconds,
+                    workflow_id=booking_workflow_id(data.booking_id),
+                )
             held = reservation.status == BookingStatus.HELD
             if held:
                 await availability.refresh(self.res.redis, conn, data.event_id)  # waitlist_length

@@ -43,6 +43,7 @@ from api.problems import document_common_problems, install_problem_handlers
 from api.proxies import TrustedProxies
 from api.questions.endpoints import router as questions_router  # issue 32
 from api.search.endpoints import router as search_router
+from api.seating.endpoints import router as seating_router
 from api.storefront.endpoints import STATIC_DIR, is_page_path
 from api.storefront.endpoints import router as storefront_router
 from api.storefront.websession import CookieAuth
@@ -69,6 +70,7 @@ API_PREFIX = "/api/v1"
 BODY_LIMITS: dict[str, int] = {
     f"{API_PREFIX}/payments/webhook": WEBHOOK_MAX_BODY,
     f"{API_PREFIX}/payments/stripe/webhook": WEBHOOK_MAX_BODY,
+    "*/seating-plans": 16 * 1024 * 1024,  # a 100,000-seat plan's JSON (issue 34)
 }
 
 
@@ -98,6 +100,7 @@ def api_router() -> APIRouter:
     router.include_router(codec_router)  # the Temporal UI's remote codec (issue 33)
     router.include_router(questions_router)  # attendees and questions (issue 32)
     router.include_router(invoices_router)  # invoices and credit notes (issue 31)
+    router.include_router(seating_router)  # reserved seating (issue 34)
     return router
 
 

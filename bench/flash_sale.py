@@ -69,6 +69,7 @@ async def reserve_once(
     buyer: int,
     request_timeout: float,
     admission_token: str | None = None,
+    body: dict[str, Any] | None = None,
 ) -> tuple[Attempt, float]:
     """One request; returns the attempt and the Retry-After it was given (0 if none)."""
     sent = time.time()
@@ -79,7 +80,7 @@ async def reserve_once(
     try:
         r = await http.post(
             RESERVE,
-            json={"event_id": str(event_id), "quantity": 1},
+            json=body if body is not None else {"event_id": str(event_id), "quantity": 1},
             headers=headers,
             timeout=request_timeout,
         )
@@ -118,6 +119,7 @@ async def fire(
     request_timeout: float,
     max_attempts: int = 100,
     buyer_ids: list[int] | None = None,
+    bodies: list[dict[str, Any]] | None = None,
 ) -> list[Attempt]:
     """Every buyer at once; at most ``connections`` requests on the wire. The connections are
     spread over small httpx clients (8 each): httpcore's pool does work proportional to
@@ -140,7 +142,12 @@ async def fire(
             for _ in range(max_attempts):
                 async with sem:
                     attempt, retry_after = await reserve_once(
-                        http, tokens[i], event_id, who, request_timeout
+                        http,
+                        tokens[i],
+                        event_id,
+                        who,
+                        request_timeout,
+                        body=None if bodies is None else bodies[i],
                     )
                 attempts.append(attempt)
                 if attempt.status == 503 and attempt.code == "overloaded":
@@ -242,6 +249,7 @@ async def sale(
     *,
     queue: bool = False,
     loadgen_processes: int = 1,
+    seated: bool = False,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -252,6 +260,8 @@ async def sale(
     conn = await asyncpg.connect(dsn)
     try:
         event_id = await create_event(conn, seats)
+        if seated:
+            await seat_event(st.database_url, conn, event_id, seats)
         warm_event = await create_event(conn, 10_000, name="Warm-up")
         # the waiting room: on with --queue; off without (the direct reserve path, as before
         # the waiting room existed: buyers here do not know how to queue)
@@ -292,7 +302,10 @@ async def sale(
             st.api_url, tokens, list(range(len(tokens))), event_id, connections, request_timeout
         )
     else:
-        attempts = await fire(st.api_url, tokens, event_id, connections, request_timeout)
+        bodies = seated_bodies(event_id, seats, buyers) if seated else None
+        attempts = await fire(
+            st.api_url, tokens, event_id, connections, request_timeout, bodies=bodies
+        )
     wall = time.time() - t0
     cpu = meter.stop()
     if loadgen_processes <= 1:
@@ -319,6 +332,7 @@ async def sale(
                 )
             ).one()
             violations = [str(v) for v in await check(c, event_id)]
+            double = await double_sold(c, event_id) if seated else None
             fairness = await fairness_error(c, event_id) if queue else None
     finally:
         await engine.dispose()
@@ -331,7 +345,7 @@ async def sale(
         )
     held_attempts = [a for a in attempts if a.status == 201]
     spurious, unsold = spurious_rejections(
-        [a for a in attempts if a.kind == "reserve"], holds, seats
+        [a for a in attempts if a.kind == "reserve"], holds, seats // PAIR if seated else seats
     )
     sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
     if queue and held_attempts:
@@ -396,6 +410,16 @@ async def sale(
         "loadgen_processes": loadgen_processes,
         **(
             {
+                "seated": True,
+                "held_seats_rps": round(held_rps * PAIR, 1),
+                "seats_taken": by_code.get("seats_taken", 0),
+                "double_sold": double,
+            }
+            if seated
+            else {}
+        ),
+        **(
+            {
                 "queue_p99_ms": round(
                     percentile([a.latency_ms for a in attempts if a.kind != "reserve"], 99), 1
                 ),
@@ -455,7 +479,10 @@ def run_flash_sale(
     timeout: float = 15.0,
     queue: bool = False,
     loadgen_processes: int = 1,
+    seated: bool = False,
 ) -> dict[str, Any]:
+    if seated and (queue or loadgen_processes > 1):
+        raise ValueError("--seated runs with one load-generator process, without --queue")
     extra = {"BENCH_API_PROCESSES": str(api_processes)}
     if max_in_flight is not None:
         extra["EVENTLY_RESERVE_MAX_IN_FLIGHT"] = str(max_in_flight)
@@ -475,8 +502,106 @@ def run_flash_sale(
                 timeout,
                 queue=queue,
                 loadgen_processes=loadgen_processes,
+                seated=seated,
             )
         )
+
+
+# ---- reserved seating (--seated, issue 34) --------------------------------------------------
+# The event sells a plan of ``--seats`` seats: sections of ROWS_PER_SECTION rows of
+# SEATS_PER_ROW seats (section A is the best). Every buyer asks for a pair: most for the best
+# available pair (``quantity: 2`` on a seated event: adjacent seats, no orphan), a share
+# (SPECIFIC_SHARE) for a specific adjacent pair of section A, as a rush does. ``seats_taken``
+# counts those refusals; ``double_sold`` the seats held by two live bookings (read from each
+# booking's seat records, not from the one-owner column: must be 0).
+
+SEATS_PER_ROW = 20
+ROWS_PER_SECTION = 5
+SPECIFIC_SHARE = 0.2
+PAIR = 2
+
+
+def seated_plan(seats: int) -> dict[str, Any]:
+    """A plan body (evently/seating.py's JSON form) of ``seats`` seats."""
+    sections: list[dict[str, Any]] = []
+    for start in range(0, seats, SEATS_PER_ROW):
+        n_row = start // SEATS_PER_ROW
+        section_no, row_no = divmod(n_row, ROWS_PER_SECTION)
+        if row_no == 0:
+            sections.append({"name": _section_name(section_no), "rows": []})
+        count = min(SEATS_PER_ROW, seats - start)
+        sections[-1]["rows"].append(
+            {
+                "label": str(row_no + 1),
+                "seats": [
+                    {"label": str(k + 1), "x": float(k), "y": float(n_row), "category": "std"}
+                    for k in range(count)
+                ],
+            }
+        )
+    return {"name": "Bench hall", "sections": sections}
+
+
+def _section_name(n: int) -> str:
+    return chr(ord("A") + n % 26) + (str(n // 26) if n >= 26 else "")
+
+
+async def seat_event(database_url: str, conn: Any, event_id: uuid.UUID, seats: int) -> None:
+    """The published bench event becomes a seated one: its plan imported and attached (as a
+    draft, then published again)."""
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from evently import seating
+    from evently.db.models import DEFAULT_ORGANIZATION_ID
+
+    venue_id = await conn.fetchval("SELECT venue_id FROM events WHERE id = $1", event_id)
+    await conn.execute("UPDATE events SET status = 'draft' WHERE id = $1", event_id)
+    engine = create_async_engine(database_url)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            plan_id, _ = await seating.create_plan(
+                session, DEFAULT_ORGANIZATION_ID, venue_id, seating.parse_json(seated_plan(seats))
+            )
+            await seating.attach_plan(session, event_id, plan_id)
+    finally:
+        await engine.dispose()
+    await conn.execute("UPDATE events SET status = 'published' WHERE id = $1", event_id)
+
+
+def seated_bodies(event_id: uuid.UUID, seats: int, buyers: int) -> list[dict[str, Any]]:
+    """Each buyer's reserve body: a best-available pair, or (SPECIFIC_SHARE) a specific
+    adjacent pair of section A (deterministic: the same run asks the same)."""
+    rng = random.Random(34)
+    best = min(seats, SEATS_PER_ROW * ROWS_PER_SECTION)
+    pairs = [(k, k + 1) for k in range(best - 1) if k // SEATS_PER_ROW == (k + 1) // SEATS_PER_ROW]
+    out: list[dict[str, Any]] = []
+    for _ in range(buyers):
+        if pairs and rng.random() < SPECIFIC_SHARE:
+            a, b = rng.choice(pairs)
+            ids = [f"A-{a // SEATS_PER_ROW + 1}-{a % SEATS_PER_ROW + 1}"]
+            ids.append(f"A-{b // SEATS_PER_ROW + 1}-{b % SEATS_PER_ROW + 1}")
+            out.append({"event_id": str(event_id), "seats": ids})
+        else:
+            out.append({"event_id": str(event_id), "quantity": PAIR})
+    return out
+
+
+async def double_sold(conn: Any, event_id: uuid.UUID) -> int:
+    """Seats recorded for two or more live bookings (held or confirmed): 0 in a correct sale."""
+    from sqlalchemy import text
+
+    n = await conn.scalar(
+        text(
+            """
+SELECT count(*) FROM (
+    SELECT s.seat_id FROM booking_seats s JOIN bookings b ON b.id = s.booking_id
+    WHERE s.event_id = :e AND s.released_at IS NULL AND b.status IN ('held', 'confirmed')
+    GROUP BY s.seat_id HAVING count(*) > 1) d
+"""
+        ),
+        {"e": event_id},
+    )
+    return int(n or 0)
 
 
 # ---- through the waiting room (--queue) and from several processes (--loadgen-processes) ---

@@ -58,6 +58,13 @@ def flash_sale(
     loadgen_processes: Annotated[
         int, typer.Option(min=1, help="load-generator processes (buyers split over them)")
     ] = 1,
+    seated: Annotated[
+        bool,
+        typer.Option(
+            help="reserved seating (issue 34): a plan of --seats seats, buyers ask for pairs "
+            "(best available, a share for specific seats); adds seats_taken and double_sold"
+        ),
+    ] = False,
 ) -> None:
     """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
     oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
@@ -72,6 +79,7 @@ def flash_sale(
         max_in_flight=max_in_flight,
         queue=queue,
         loadgen_processes=loadgen_processes,
+        seated=seated,
     )
     typer.echo(json.dumps(result))
 

@@ -167,6 +167,8 @@ class ReserveOutcome(StrEnum):
     PROMO_CODE_EXPIRED = "promo_code_expired"  # outside valid_from..valid_until
     PROMO_CODE_USED_UP = "promo_code_used_up"  # max_uses reached
     PROMO_CODE_NOT_APPLICABLE = "promo_code_not_applicable"  # none of the lines' types
+    # reserved seating (issue 34): a named seat not free, or no block of free seats for a line
+    SEATS_TAKEN = "seats_taken"
 
 
 class PayOutcome(StrEnum):

@@ -706,3 +706,35 @@ class TaxRuleInvalid(Unprocessable):
 class InvoiceNotFound(NotFound):
     code, title = "invoice_not_found", "Invoice not found"
     message = "This booking has no such invoice."
+
+
+# ---- reserved seating (issue 34, evently/seating.py, evently/inventory/reserved.py) ----------
+
+
+class SeatingPlanInvalid(Unprocessable):
+    code, title = "seating_plan_invalid", "Invalid seating plan"
+    message = "The seating plan is invalid (see errors)."
+
+
+class SeatingPlanNotFound(NotFound):
+    code, title, message = "seating_plan_not_found", "Seating plan not found", "No such plan."
+
+
+class EventNotSeated(NotFound):
+    code, title = "event_not_seated", "Event not seated"
+    message = "This event has no seating plan."
+
+
+class SeatsTaken(Conflict):
+    code, title = "seats_taken", "Seats taken"
+    message = "Some of these seats are not available; none were held (see seats)."
+
+
+class SeatsInvalid(Unprocessable):
+    code, title = "seats_invalid", "Invalid seats"
+    message = "Seats can only be asked for on a seated event, with seat ids of the event."
+
+
+class SeatsNotChangeable(Conflict):
+    code, title = "seats_not_changeable", "Seats not changeable"
+    message = "Only free seats can be blocked, only blocked seats freed, plans set on drafts."

@@ -17,6 +17,13 @@ lines' active seats; per code, ``uses`` equals the held or confirmed bookings th
 stays within ``max_uses``.
 Money (issue 31): per booking with an invoice, succeeded payments - refunds equal its invoices -
 credit notes, to the cent.
+
+Reserved seats (issue 34): every seat is in exactly one state (blocked, free, or owned by one
+live booking of its event: ``event_seats.booking_id`` is one value, so no seat can be in two
+bookings); a live booking of a seated event owns exactly its ``quantity`` seats, its
+recorded seats are the ones it owns, an ended one owns none; a seated event's capacity is its
+unblocked seats and its free seats are its ``available`` plus the seats kept for or offered to
+the waitlist.
 """
 
 from __future__ import annotations
@@ -171,6 +178,86 @@ WHERE status = 'offered' AND offer_expires_at < now() - make_interval(secs => :g
 )
 
 
+_SEAT_OWNERS = text(
+    """
+SELECT s.event_id, s.seat_id, b.status, b.event_id AS booking_event FROM event_seats s
+LEFT JOIN bookings b ON b.id = s.booking_id
+WHERE s.booking_id IS NOT NULL AND (CAST(:event_id AS uuid) IS NULL OR s.event_id = :event_id)
+  AND (b.id IS NULL OR b.status NOT IN ('held', 'confirmed') OR b.event_id <> s.event_id)
+"""
+)
+
+_SEATED_BOOKINGS = text(
+    """
+SELECT b.id, b.status, b.quantity,
+       (SELECT count(*) FROM event_seats s WHERE s.booking_id = b.id) AS owned,
+       (SELECT count(*) FROM booking_seats r WHERE r.booking_id = b.id
+            AND r.released_at IS NULL) AS recorded,
+       (SELECT count(*) FROM booking_seats r JOIN event_seats s
+            ON s.event_id = r.event_id AND s.seat_id = r.seat_id
+        WHERE r.booking_id = b.id AND r.released_at IS NULL
+          AND s.booking_id IS DISTINCT FROM b.id) AS lost
+FROM bookings b
+WHERE (EXISTS (SELECT 1 FROM booking_seats r WHERE r.booking_id = b.id)
+       OR (b.status IN ('held', 'confirmed') AND EXISTS (
+           SELECT 1 FROM events e WHERE e.id = b.event_id AND e.seating_plan_id IS NOT NULL)))
+  AND (CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id)
+"""
+)
+
+_SEATED_EVENTS = text(
+    """
+SELECT e.id, e.capacity, e.available, e.waitlist_pool,
+       COALESCE((SELECT sum(w.offered_quantity) FROM waitlist_entries w
+                 WHERE w.event_id = e.id AND w.status = 'offered'), 0) AS offered,
+       count(*) FILTER (WHERE NOT s.blocked) AS unblocked,
+       count(*) FILTER (WHERE NOT s.blocked AND s.booking_id IS NULL) AS free
+FROM events e JOIN event_seats s ON s.event_id = e.id
+WHERE e.seating_plan_id IS NOT NULL AND (CAST(:event_id AS uuid) IS NULL OR e.id = :event_id)
+GROUP BY e.id
+"""
+)
+
+
+async def _check_seats(
+    conn: AsyncConnection, params: dict[str, uuid.UUID | None]
+) -> list[Violation]:
+    out: list[Violation] = []
+    for s in await conn.execute(_SEAT_OWNERS, params):
+        out.append(
+            Violation(
+                "seat_owner",
+                f"{s.event_id}/{s.seat_id}",
+                f"owned by a {s.status or 'missing'} booking"
+                + (" of another event" if s.booking_event not in (None, s.event_id) else ""),
+            )
+        )
+    for b in await conn.execute(_SEATED_BOOKINGS, params):
+        live = b.status in ("held", "confirmed")
+        want = b.quantity if live else 0
+        if b.owned != want or b.recorded != want or b.lost:
+            out.append(
+                Violation(
+                    "booking_seats",
+                    str(b.id),
+                    f"{b.status} booking of {b.quantity} owns {b.owned} seats, "
+                    f"records {b.recorded}, {b.lost} recorded not owned",
+                )
+            )
+    for e in await conn.execute(_SEATED_EVENTS, params):
+        if e.capacity != e.unblocked or e.free != e.available + e.waitlist_pool + e.offered:
+            out.append(
+                Violation(
+                    "seats",
+                    str(e.id),
+                    f"capacity {e.capacity} vs unblocked seats {e.unblocked}; free seats "
+                    f"{e.free} vs available {e.available} + pool {e.waitlist_pool} "
+                    f"+ offered {e.offered}",
+                )
+            )
+    return out
+
+
 async def check(
     conn: AsyncConnection, event_id: uuid.UUID | None = None, *, grace_seconds: float = 60
 ) -> list[Violation]:
@@ -277,4 +364,5 @@ async def check(
         out.append(Violation("stuck_hold", str(s.id), f"held past {s.hold_expires_at}"))
     for s in await conn.execute(_STUCK_OFFERS, {**params, "grace": grace_seconds}):
         out.append(Violation("stuck_offer", str(s.id), f"offered past {s.offer_expires_at}"))
+    out += await _check_seats(conn, params)
     return out

@@ -28,6 +28,7 @@ from api.bookings.schemas import (
     PriceOut,
     ReserveRequest,
     ReserveResponse,
+    SeatOut,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep, end_transaction
 from api.http.links import PageLinksDep
@@ -62,6 +63,8 @@ from evently.errors import (
     RefundNotAllowed,
     ReleaseRefused,
     SalesClosed,
+    SeatsInvalid,
+    SeatsTaken,
     SoldOut,
     TicketCheckedIn,
     TicketTypeNotFound,
@@ -74,6 +77,7 @@ from evently.errors import (
     WorkflowTimeout,
 )
 from evently.infra import metrics
+from evently.inventory import reserved
 from evently.inventory.gate import Gate
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
@@ -140,6 +144,8 @@ def gate(request: Request) -> Gate:
             PromoCodeUsedUp,
             PromoCodeNotApplicable,
             BankTransferNotOffered,
+            SeatsTaken,
+            SeatsInvalid,
             Unprocessable,
         ),
     },
@@ -229,12 +235,15 @@ async def reserve(
             lines=None
             if body.lines is None
             else [
-                ReserveLine(ticket_type_id=x.ticket_type_id, quantity=x.quantity)
+                ReserveLine(
+                    ticket_type_id=x.ticket_type_id, quantity=x.quantity, together=x.together
+                )
                 for x in body.lines
             ],
             promo_code=body.promo_code,
             guest_email=guest_email,
             transfer=transfer,
+            seat_ids=body.seats,
         )
     key = url = None
     if claims is None:  # a guest: the key to the booking
@@ -258,6 +267,7 @@ async def reserve(
         price=PriceOut.model_validate(
             result.price or pricing.simple_answer(result.amount, result.discount, result.currency)
         ),
+        seats=[SeatOut.model_validate(x.model_dump()) for x in result.seats],
     )
 
 
@@ -558,17 +568,19 @@ async def rotate_access_key(
     return BookingAccess(booking_id=booking.id, access_key=key, access_url=url)
 
 
-_BUILT = ("lines", "price")
+_BUILT = ("lines", "price", "seats")
 
 
 async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingOut]:
     """The bookings with their lines (ticket types, unit prices, discounts)."""
     lines = await ticket_types.booking_lines(session, [b.id for b in found])
+    seats = await reserved.seats_of_many(await session.connection(), [b.id for b in found])
     out = []
     for b in found:
         # ``Booking.price`` holds the frozen inputs, not the answer: built below
         fields = {k: getattr(b, k) for k in BookingOut.model_fields if k not in _BUILT}
         item = BookingOut.model_validate(fields)
+        item.seats = [SeatOut.model_validate(x.model_dump()) for x in seats[b.id]]
         item.lines = [
             BookingLineOut(
                 ticket_type_id=line.ticket_type_id,
@@ -581,11 +593,11 @@ async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingO
             )
             for line, name in lines[b.id]
         ]
-        seats = {
+        kept = {
             str(line.ticket_type_id): line.quantity - line.cancelled for line, _ in lines[b.id]
         }
         item.price = PriceOut.model_validate(
-            pricing.answer_of(b.price, seats, b.amount, b.discount, b.currency)
+            pricing.answer_of(b.price, kept, b.amount, b.discount, b.currency)
         )
         out.append(item)
     return out

@@ -25,6 +25,23 @@ class ReserveLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ticket_type_id: uuid.UUID
     quantity: int = Field(ge=1, le=1000)
+    together: bool = Field(
+        default=True,
+        description="a seated event's best available: adjacent seats in one row (ignored for "
+        "general admission)",
+    )
+
+
+SeatId = Annotated[str, Field(min_length=1, max_length=130)]
+
+
+class SeatOut(BaseModel):
+    """A reserved seat of the booking (issue 34)."""
+
+    id: str
+    section: str
+    row: str
+    label: str
 
 
 class ReserveRequest(BaseModel):
@@ -46,6 +63,13 @@ class ReserveRequest(BaseModel):
         description="one per ticket type; all are held or none (the total at most "
         "EVENTLY_MAX_TICKETS_PER_BOOKING)",
     )
+    seats: list[SeatId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="a seated event's seats by id (GET /events/{id}/seating): all are held or "
+        "none (409 seats_taken names the ones not free)",
+    )
     promo_code: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
@@ -64,12 +88,15 @@ class ReserveRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_form(self) -> ReserveRequest:
-        if (self.quantity is None) == (self.lines is None):
-            raise ValueError("give either quantity or lines")
+        given = [x is not None for x in (self.quantity, self.lines, self.seats)]
+        if sum(given) != 1:
+            raise ValueError("give one of quantity, lines or seats")
         return self
 
     @property
     def total(self) -> int:
+        if self.seats is not None:
+            return len(set(self.seats))
         if self.lines is None:
             return self.quantity or 0
         return sum(x.quantity for x in self.lines)
@@ -108,6 +135,7 @@ class ReserveResponse(BaseModel):
     # guest checkout (issue 32): the key that opens this booking without an account
     access_key: str | None = None
     access_url: str | None = None
+    seats: list[SeatOut] = []  # a seated event's held seats (issue 34)
 
 
 class BankAccountOut(BaseModel):
@@ -240,6 +268,8 @@ class BookingOut(BaseModel):
     def _shown_status(self) -> BookingOut:
         self.status = shown_status(self.status, self.payment_reference, self.refund_due)
         return self
+
+    seats: list[SeatOut] = []  # a seated event's seats still booked (issue 34)
 
 
 class BookingPage(BaseModel):

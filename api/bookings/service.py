@@ -25,6 +25,7 @@ from evently import (
     booking_keys,
     events,
     refund_policy,
+    seating,
     waitingroom,
 )
 from evently.bookings import booking_id_for
@@ -50,6 +51,8 @@ from evently.errors import (
     PromoCodeUsedUp,
     RefundNotAllowed,
     SalesClosed,
+    SeatsInvalid,
+    SeatsTaken,
     ServiceUnavailable,
     SoldOut,
     TicketTypeNotFound,
@@ -299,6 +302,7 @@ async def reserve(
     promo_code: str | None = None,
     guest_email: str | None = None,
     transfer: bank_transfer.Offer | None = None,
+    seat_ids: list[str] | None = None,
 ) -> Reservation | Pending:
     """Hold seats: a Reservation (held), a named error (sold out, not on sale, ...), or Pending
     when the reserve was sent but its answer is late. Whatever happens after a gate seat was
@@ -333,6 +337,7 @@ async def reserve(
         lines=lines,
         promo_code=promo_code,
         transfer=transfer,
+        seat_ids=seat_ids,
     )
     if entry is not None and room is not None:
         # the admission rate's signals: demand, and how fast the reserve path answers
@@ -354,8 +359,10 @@ async def _reserve(
     lines: list[ReserveLine] | None = None,
     promo_code: str | None = None,
     transfer: bank_transfer.Offer | None = None,
+    seat_ids: list[str] | None = None,
 ) -> Reservation | Pending:
     booking_id = booking_id_for(user_id, idempotency_key)
+    seated = await _seated(res, event_id, seat_ids)
     # The valve's slot is taken BEFORE any gate seat, so a seat is only ever taken by a
     # request that goes on to start its workflow. (Taking the seat first and giving it back
     # when shed let the gate read 0 while that seat was only borrowed: the flash-sale
@@ -373,9 +380,9 @@ async def _reserve(
     await valve.enter(event_id, still_on_sale if idempotency_key is None else None)
     try:
         idempotent = idempotency_key is not None
-        # a request with lines or a promo code may be refused for them and give its seats
-        # back: the gate is in doubt while they are out
-        doubtful = bool(lines) or promo_code is not None
+        # a request with lines, a promo code or reserved seats may be refused for them and
+        # give its seats back: the gate is in doubt while they are out
+        doubtful = bool(lines) or promo_code is not None or seated
         verdict = await _take(
             res, gate, event_id, quantity, booking_id, idempotent, doubtful=doubtful
         )
@@ -392,6 +399,8 @@ async def _reserve(
             lines=lines or [],
             promo_code=promo_code,
             bank_transfer=transfer is not None,
+            seated=seated,
+            seat_ids=seat_ids or [],
         )
         # the OrganizationId search attribute: a per-process cache (one Postgres read per event
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
@@ -468,8 +477,11 @@ async def place_order(
     the waiting room and the in-flight valve (a handful of staff, not a crowd). The gate's
     counter stays exact; a sold-out verdict from a gate that is not suspect is true (the gate
     never runs low), a suspect one is checked against Postgres. Sold out: ``SoldOut``."""
+    seated = await _seated(res, event_id, None)
     # idempotent: the same order asked again (same booking id) takes its seats once
-    verdict = await _take(res, gate, event_id, quantity, booking_id, True, doubtful=bool(lines))
+    verdict = await _take(
+        res, gate, event_id, quantity, booking_id, True, doubtful=bool(lines) or seated
+    )
     if verdict == Verdict.SOLD_OUT:
         raise sold_out()
     data = BookingInput(
@@ -481,11 +493,21 @@ async def place_order(
         lines=lines or [],
         channel=channel,
         note=note,
+        seated=seated,  # issue 34: best available seats
     )
     result = await _start(res, temporal, gate, data, verdict, organization_id)
     if isinstance(result, Pending):
         return result
     return _answer(result, event_id, quantity, True)
+
+
+async def _seated(res: Resources, event_id: uuid.UUID, seat_ids: list[str] | None) -> bool:
+    """Is the event seated (issue 34; a per-process cache)? Seats by id only on a seated
+    event (422 ``seats_invalid``): asked before any gate seat is taken."""
+    seated = await seating.is_seated(res.engine, event_id)
+    if seat_ids and not seated:
+        raise SeatsInvalid()
+    return seated
 
 
 async def _doubt(gate: Gate, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID) -> None:
@@ -515,6 +537,8 @@ def _answer(
         raise EventNotFound()
     if result.reason == ReserveOutcome.EVENT_NOT_ON_SALE:
         raise EventNotOnSale()
+    if result.reason == ReserveOutcome.SEATS_TAKEN:  # issue 34: which ones, to suggest others
+        raise SeatsTaken(seats=result.seats_taken)
     refusal = _REFUSALS.get(result.reason or "")
     if refusal is not None:
         raise refusal()

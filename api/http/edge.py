@@ -135,6 +135,8 @@ class HttpEdge:
         https = scope.get("scheme") == "https"
         path: str = scope["path"]
         limit = self.body_limits.get(path, self.max_body_bytes)
+        if path.endswith("/seating-plans"):  # a stadium's plan (issue 34)
+            limit = max(limit, self.body_limits.get("*/seating-plans", limit))
         if length is not None and _over(length, limit):
             await _refuse(send, self._headers[origin, https], limit)
             return

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
-from evently import waitlist
+from evently import seating, waitlist
 from evently.db.models import Booking
 from evently.enums import BookingStatus, ReserveOutcome, WaitlistStatus
 from evently.errors import OfferNotOpen, ServiceUnavailable, WaitlistEntryNotActive
@@ -93,6 +93,7 @@ async def accept(
         quantity=entry.offered_quantity,
         hold_seconds=res.settings.hold_seconds,
         waitlist_entry_id=entry.id,
+        seated=await seating.is_seated(res.engine, entry.event_id),  # issue 34
     )
     result = await booking_client.start_booking(
         temporal,

@@ -302,21 +302,18 @@ async def reserve(
     type) is the event's default type. The counters are returned when this call took seats.
     ``comp`` (an organizer's guest-list order): every line's whole price is its discount, so
     the booking's amount is 0.00."""
-    wanted = lines if lines else [(None, quantity)]
-    quantity = sum(q for _, q in wanted)
-    params: dict[str, Any] = {
-        "booking_id": booking_id,
-        "event_id": event_id,
-        "user_id": user_id,
-        "quantity": quantity,
-        "hold_seconds": hold_seconds,
-        "workflow_id": workflow_id,
-        "type_ids": [t for t, _ in wanted],
-        "qtys": [q for _, q in wanted],
-        "n_lines": len(wanted),
-        "promo": promo_code,
-        "comp": comp,
-    }
+    params = reserve_params(
+        booking_id=booking_id,
+        event_id=event_id,
+        user_id=user_id,
+        quantity=quantity,
+        hold_seconds=hold_seconds,
+        workflow_id=workflow_id,
+        lines=lines,
+        promo_code=promo_code,
+        comp=comp,
+    )
+    quantity = params["quantity"]
     try:
         row = (await conn.execute(_RESERVE, params)).first()
     except DBAPIError as exc:
@@ -349,11 +346,50 @@ async def reserve(
                     found.end_reason,
                 ),
             ), None
+    return await refuse(conn, params, promo_code), None
+
+
+def reserve_params(
+    *,
+    booking_id: uuid.UUID,
+    event_id: uuid.UUID,
+    user_id: uuid.UUID,
+    quantity: int,
+    hold_seconds: int,
+    workflow_id: str,
+    lines: list[tuple[uuid.UUID | None, int]] | None,
+    promo_code: str | None,
+    comp: bool = False,
+) -> dict[str, Any]:
+    """The parameters of :data:`_RESERVE` (and of the refusal's diagnosis)."""
+    wanted = lines if lines else [(None, quantity)]
+    return {
+        "booking_id": booking_id,
+        "event_id": event_id,
+        "user_id": user_id,
+        "quantity": sum(q for _, q in wanted),
+        "hold_seconds": hold_seconds,
+        "workflow_id": workflow_id,
+        "type_ids": [t for t, _ in wanted],
+        "qtys": [q for _, q in wanted],
+        "n_lines": len(wanted),
+        "promo": promo_code,
+        "comp": comp,
+    }
+
+
+async def refuse(
+    conn: AsyncConnection, params: dict[str, Any], promo_code: str | None
+) -> Reservation:
+    """A refused reserve (autocommit connection): name the reason, record the rejected row
+    (a retry reports it), report it."""
     diagnosis = (await conn.execute(_DIAGNOSE, params)).all()
     reason = _diagnosis(list(diagnosis), promo_code)
     if reason != ReserveOutcome.EVENT_NOT_FOUND:
         await conn.execute(_INSERT_REJECTED, {**params, "reason": reason})
-    return await _as_found(conn, booking_id, event_id, quantity, reason), None
+    return await _as_found(
+        conn, params["booking_id"], params["event_id"], params["quantity"], reason
+    )
 
 
 # ---- the price breakdown of a hold (issue 31) ------------------------------------------------
@@ -849,6 +885,11 @@ async def settle_late_payment(
         await nested.rollback()
         if _sqlstate(exc) != REFUSED:
             raise
+        return LateSettlement.REFUND, None
+    from evently.inventory import reserved  # (it builds on this module)
+
+    if not await reserved.take_again(conn, booking_id):  # a seated booking: its very seats
+        await nested.rollback()
         return LateSettlement.REFUND, None
     await nested.commit()
     await conn.execute(_CONFIRM_LATE, {"id": booking_id, "tickets_issued": ev.tickets_issued})

@@ -28,6 +28,15 @@ class Released(Counters):
     to_waitlist: int = 0  # seats kept for the waitlist (not returned to the public pool)
 
 
+class SeatRef(BaseModel):
+    """A reserved seat of a booking (issue 34)."""
+
+    id: str
+    section: str
+    row: str
+    label: str
+
+
 class Reservation(BaseModel):
     """The outcome of a reserve step: the reserve activity's result and the booking
     workflow's ``reserve`` update result (what the API answers from)."""
@@ -47,6 +56,10 @@ class Reservation(BaseModel):
     # issue 31: the frozen breakdown (evently.pricing.Breakdown.answer()) when the booking has a
     # fee or a tax rule; None: ``amount`` and ``discount`` say it all
     price: dict[str, Any] | None = None
+    # reserved seating (issue 34): the booking's seats, and on a ``seats_taken`` refusal the
+    # asked seats that were not free
+    seats: list[SeatRef] = []
+    seats_taken: list[str] = []
 
 
 class ReserveLine(BaseModel):
@@ -54,3 +67,5 @@ class ReserveLine(BaseModel):
 
     ticket_type_id: uuid.UUID | None = None
     quantity: int
+    # reserved seating (issue 34): the best free seats of the line, adjacent in one row
+    together: bool = True

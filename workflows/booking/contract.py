@@ -77,6 +77,11 @@ class BookingInput(BaseModel):
     note: str | None = None
     # issue 29: the buyer pays by bank transfer; ``hold_seconds`` is the event's window (days)
     bank_transfer: bool = False
+    # reserved seating (issue 34), read only by the reserve activity: the event is seated (its
+    # seats are held by evently/inventory/reserved.py), and the seats asked for by id (empty:
+    # best available per line)
+    seated: bool = False
+    seat_ids: list[str] = []
 
 
 # ---- updates, signal, query --------------------------------------------------------------------

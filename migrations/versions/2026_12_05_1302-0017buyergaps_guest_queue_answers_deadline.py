@@ -1,7 +1,7 @@
 """guests in the waiting room; the organizer's deadline for attendees' answers
 
 Revision ID: 0017buyergaps
-Revises: 0016transfers
+Revises: 0017redeliver
 Create Date: 2026-12-05 13:00:00.000000
 
 Issue 32. A guest's place in a waiting room belongs to a guest session, not an account, so
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017buyergaps"
-down_revision: str | None = "0016transfers"
+down_revision: str | None = "0017redeliver"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """bank transfer: the organization's bank details, the event's window, the booking's reference
 
 Revision ID: 0017banktransfer
-Revises: 0016transfers
+Revises: 0017buyergaps
 Create Date: 2026-12-05 11:40:00.000000
 
 Issue 29. ``organizations.bank_account_holder`` / ``bank_iban`` / ``bank_bic`` (what a buyer
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017banktransfer"
-down_revision: str | None = "0016transfers"
+down_revision: str | None = "0017buyergaps"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """webhook redelivery on demand: a delivery may repeat another of the same message
 
 Revision ID: 0017redeliver
-Revises: 0016transfers
+Revises: 0017refundrefusals
 Create Date: 2026-12-05 13:00:00.000000
 
 Issue 30 (the back office's "redeliver" button, ``POST .../webhooks/{id}/deliveries/{id}/
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0017redeliver"
-down_revision: str | None = "0016transfers"
+down_revision: str | None = "0017refundrefusals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

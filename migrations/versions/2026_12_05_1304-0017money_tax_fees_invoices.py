@@ -1,7 +1,7 @@
 """money: tax rules, fees, the frozen price breakdown, invoices and credit notes (issue 31)
 
 Revision ID: 0017money
-Revises: 0016transfers
+Revises: 0017banktransfer
 Create Date: 2026-12-05 12:00:00.000000
 
 - ``tax_rules``: an organization's rates (name, rate in percent, whether prices include it);
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0017money"
-down_revision: str | None = "0016transfers"
+down_revision: str | None = "0017banktransfer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
