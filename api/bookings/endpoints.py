@@ -593,9 +593,7 @@ async def with_lines(session: SessionDep, found: list[Booking]) -> list[BookingO
             )
             for line, name in lines[b.id]
         ]
-        kept = {
-            str(line.ticket_type_id): line.quantity - line.cancelled for line, _ in lines[b.id]
-        }
+        kept = {str(line.ticket_type_id): line.quantity - line.cancelled for line, _ in lines[b.id]}
         item.price = PriceOut.model_validate(
             pricing.answer_of(b.price, kept, b.amount, b.discount, b.currency)
         )

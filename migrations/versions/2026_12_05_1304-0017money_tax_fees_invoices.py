@@ -123,6 +123,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in (
         """
+        DROP TABLE invoices
+        """,
+        """
         DROP TABLE invoice_counters
         """,
         """

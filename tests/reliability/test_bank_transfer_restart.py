@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchStack, asyncpg_dsn
 from evently import bank_transfer
-from tests.reliability.conftest import assert_invariants, counters, new_sale, wait_until
+from tests.support.reliability import assert_invariants, counters, new_sale, wait_until
 
 pytestmark = pytest.mark.reliability
 
