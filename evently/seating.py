@@ -27,7 +27,7 @@ from evently.errors import (
     SeatingPlanInvalid,
     SeatingPlanNotFound,
     SeatsNotChangeable,
-    VenueNotFound,
+    VenueNotInOrganization,
 )
 
 FLAGS = frozenset({"wheelchair", "companion", "restricted_view", "aisle", "obstructed"})
@@ -259,7 +259,7 @@ async def create_plan(
         )
     ).first()
     if found is None:
-        raise VenueNotFound()
+        raise VenueNotInOrganization()
     plan_id = uuid.uuid4()
     await session.execute(
         text(

@@ -23,7 +23,7 @@ from evently.errors import (
     SeatingPlanInvalid,
     SeatingPlanNotFound,
     SeatsNotChangeable,
-    VenueNotFound,
+    VenueNotInOrganization,
 )
 
 router = APIRouter(tags=["seating"])
@@ -49,7 +49,7 @@ class SeatingPlanOut(BaseModel):
     "/organizations/{org_id}/venues/{venue_id}/seating-plans",
     status_code=status.HTTP_201_CREATED,
     response_model=SeatingPlanOut,
-    responses=problem_responses(MalformedJson, SeatingPlanInvalid, VenueNotFound),
+    responses=problem_responses(MalformedJson, SeatingPlanInvalid, VenueNotInOrganization),
     summary="Import a seating plan of a venue: JSON sections/rows/seats, or text/csv "
     "(section,row,seat,x,y,category) (owners, managers)",
     openapi_extra={"requestBody": _PLAN_BODY},

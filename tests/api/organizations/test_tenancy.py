@@ -576,7 +576,7 @@ ROUTES: list[Route] = [
         MANAGE,
         201,
         same(lambda t: {"venue_id": t.venue["id"]}, json=_PLAN),
-        {"venue_id": (422, "venue_not_found")},
+        {"venue_id": (404, "venue_not_found_in_organization")},
     ),
     Route(
         "POST",
