@@ -254,21 +254,16 @@ async def deliver_payment(
     finished (hold over), a new run picks the booking up where it is and applies the
     late-payment rule: confirm if the seats can still be taken, refund otherwise. The
     workflow ignores provider event ids it has seen."""
-    await _bounded(
-        client.start_workflow(
-            BookingWorkflow.run,
-            data,
-            id=booking_workflow_id(data.booking_id),
-            task_queue=common.BOOKING,
-            start_signal=SIGNAL_PAYMENT_SUCCEEDED,
-            start_signal_args=[notice],
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=_search_attributes(data, organization_id),
-            static_summary=summary(data) + " (a payment reported by the provider)",
+    await _signal_with_start(
+        client,
+        data,
+        SIGNAL_PAYMENT_SUCCEEDED,
+        notice,
+        organization_id=organization_id,
+        why="a payment reported by the provider",
+        on_timeout=WorkflowTimeout(
+            "Temporal did not take the payment in time; the provider will retry."
         ),
-        UPDATE_TIMEOUT_SECONDS,
-        WorkflowTimeout("Temporal did not take the payment in time; the provider will retry."),
     )
 
 
@@ -283,21 +278,44 @@ async def mark_transfer_received(
     (its window still open). If the workflow has ended (the window is over), a new run picks
     the booking up where it is and applies the late-payment rule: confirmed if the seats can
     still be taken, else ``refund_due``."""
+    await _signal_with_start(
+        client,
+        data,
+        SIGNAL_TRANSFER_RECEIVED,
+        notice,
+        organization_id=organization_id,
+        why="a bank transfer marked paid",
+        on_timeout=WorkflowTimeout("Temporal did not take the payment in time; retry shortly."),
+    )
+
+
+async def _signal_with_start(
+    client: Client,
+    data: BookingInput,
+    signal: str,
+    notice: PaymentNotice | TransferNotice,
+    *,
+    organization_id: uuid.UUID | None,
+    why: str,
+    on_timeout: ServiceUnavailable,
+) -> None:
+    """Money for the booking: signal its running workflow, or start a new run (its hold is
+    over) that picks the booking up where it is and applies the late-payment rule."""
     await _bounded(
         client.start_workflow(
             BookingWorkflow.run,
             data,
             id=booking_workflow_id(data.booking_id),
             task_queue=common.BOOKING,
-            start_signal=SIGNAL_TRANSFER_RECEIVED,
+            start_signal=signal,
             start_signal_args=[notice],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=_search_attributes(data, organization_id),
-            static_summary=summary(data) + " (a bank transfer marked paid)",
+            static_summary=summary(data) + f" ({why})",
         ),
         UPDATE_TIMEOUT_SECONDS,
-        WorkflowTimeout("Temporal did not take the payment in time; retry shortly."),
+        on_timeout,
     )
 
 
