@@ -48,6 +48,19 @@ class Stream:
                 if m.event == event and (where is None or where(m.data)):
                     return m
 
+    async def each(self, wanted: dict[str, Any]) -> dict[str, Sse]:
+        """One message of each wanted type (matching its test, or None for any), in whatever
+        order they come: derived ``queue`` state is polled each tick, so it may arrive before
+        or after the ``admitted`` message published at the same moment."""
+        found: dict[str, Sse] = {}
+        async with asyncio.timeout(WAIT):
+            while len(found) < len(wanted):
+                m = await self.messages.get()
+                where = wanted.get(m.event, False)
+                if where is not False and m.event not in found and (where is None or where(m.data)):
+                    found[m.event] = m
+        return found
+
 
 @pytest.fixture(scope="module")
 def api(settings: Settings) -> Iterator[str]:
@@ -152,10 +165,15 @@ async def test_a_buyer_follows_the_on_sale_live_and_resumes_after_a_dropped_conn
             await mine.next("queue", lambda d: d["state"] == "waiting" and d["position"] == 1)
             held = await reserve(second, await token_of(second, tickets[1]))
             await cancel(second, held)  # back again: now it is my turn
-            admitted = await mine.next("admitted")
+            got = await mine.each(
+                {
+                    "admitted": None,
+                    "queue": lambda d: d["state"] == "admitted" and d["admission_token"],
+                }
+            )
+            admitted = got["admitted"]
             assert admitted.id is not None
             assert admitted.data["event_id"] == eid
-            await mine.next("queue", lambda d: d["state"] == "admitted" and d["admission_token"])
             held = await reserve(third, await token_of(third, tickets[2]))  # third is quicker
             await event_stream.next("sold_out")
             last_seen = mine.last_id
