@@ -9,6 +9,7 @@ to ``ROUTES`` with the roles it allows."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from tests.support.organizations import (
     org_event,
     org_venue,
 )
+from tests.support.seating import plan_body
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -59,6 +61,8 @@ class Tenant:
     delivery: uuid.UUID
     member: Account  # a door member to change and remove
     tax_rule: dict[str, Any]  # issue 31
+    plan: dict[str, Any]  # issue 34: a seating plan of the tenant's venue
+    seated: dict[str, Any]  # a draft that names that plan
 
 
 @dataclass
@@ -104,6 +108,9 @@ class World:
             b.org.owner.user.email,
             b.tax_rule["id"],
             b.tax_rule["name"],
+            b.plan["id"],
+            b.seated["id"],
+            b.seated["name"],
         }
 
 
@@ -341,11 +348,23 @@ _PLAN = {
         }
     ],
 }
-# routes whose success needs a seated event, with their roles tested in tests/api/seating
-SEATED_ONLY = {
-    ("PUT", "/organizations/{org_id}/events/{event_id}/seating-plan"),
-    ("POST", "/organizations/{org_id}/events/{event_id}/blocked-seats"),
-}
+_SEATS = 20  # seats of the tenants' plan: a successful block takes a fresh one each time
+
+
+async def _attach_plan(w: World, t: Tenant, succeeds: bool) -> Call:
+    return Call({"event_id": t.seated["id"]}, {"seating_plan_id": t.plan["id"]})
+
+
+def _block_seat() -> Builder:
+    taken = itertools.count(1)
+
+    async def build(w: World, t: Tenant, succeeds: bool) -> Call:
+        seat = next(taken) if succeeds else _SEATS
+        return Call({"event_id": t.seated["id"]}, {"seats": [f"A-1-{seat}"], "blocked": True})
+
+    return build
+
+
 WEBHOOK = {"webhook_id": (404, "webhook_not_found")}
 TAX_RULE = {"rule_id": (404, "tax_rule_not_found")}
 
@@ -568,8 +587,7 @@ ROUTES: list[Route] = [
         same(lambda t: {"event_id": t.event["id"]}, json={"attendee_answers_until": None}),
         EVENT,
     ),
-    # issue 34: a plan imported for the tenant's venue (setting it on a draft and blocking
-    # seats need a seated event: tests/api/seating, which also checks their roles)
+    # issue 34: a plan imported for the tenant's venue
     Route(
         "POST",
         "/organizations/{org_id}/venues/{venue_id}/seating-plans",
@@ -577,6 +595,22 @@ ROUTES: list[Route] = [
         201,
         same(lambda t: {"venue_id": t.venue["id"]}, json=_PLAN),
         {"venue_id": (404, "venue_not_found_in_organization")},
+    ),
+    Route(
+        "PUT",
+        "/organizations/{org_id}/events/{event_id}/seating-plan",
+        MANAGE,
+        200,
+        _attach_plan,
+        EVENT,
+    ),
+    Route(
+        "POST",
+        "/organizations/{org_id}/events/{event_id}/blocked-seats",
+        MANAGE,
+        200,
+        _block_seat(),
+        EVENT,
     ),
     Route(
         "POST",
@@ -778,7 +812,24 @@ async def tenant(
         headers=org.owner.headers,
     )
     assert r.status_code == 201, r.text
-    return Tenant(org, venue, event, draft, booking, webhook, delivery, member, r.json())
+    tax_rule = r.json()
+    r = await client.post(
+        org.url(f"/venues/{venue['id']}/seating-plans"),
+        json={**plan_body(1, 1, _SEATS), "name": unique("Plan")},
+        headers=org.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    seated = await org_event(client, org, venue)
+    r = await client.put(
+        org.url(f"/events/{seated['id']}/seating-plan"),
+        json={"seating_plan_id": plan["id"]},
+        headers=org.owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    return Tenant(
+        org, venue, event, draft, booking, webhook, delivery, member, tax_rule, plan, seated
+    )
 
 
 @pytest.fixture(scope="module")
@@ -802,7 +853,7 @@ def test_the_matrix_covers_every_organizer_route(resources: Resources) -> None:
         if path.startswith(ORGS)
         for method in operations
     }
-    tested = {(r.method, r.path) for r in ROUTES} | SEATED_ONLY
+    tested = {(r.method, r.path) for r in ROUTES}
     assert declared == tested, (
         f"not in the matrix: {sorted(declared - tested)}; gone: {sorted(tested - declared)}"
     )
