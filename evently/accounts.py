@@ -151,6 +151,26 @@ async def _welcome(
     )
 
 
+async def send_verification(session: AsyncSession, settings: Settings, user: User) -> bool:
+    """Mail a fresh verification link to the account's current address, unless it is already
+    verified (False: nothing sent). Used when the buyer asks again and when the address
+    changes (the new address must be proven before guest bookings made with it are claimed).
+    Flush only: the caller owns the transaction."""
+    if user.email_verified_at is not None:
+        return False
+    token_id = await account_tokens.issue(
+        session, settings, user.id, user.email, account_tokens.EMAIL_VERIFICATION
+    )
+    await _notify(
+        session,
+        user.id,
+        NotificationKind.EMAIL_VERIFICATION,
+        f"{user.id}:{token_id}",
+        payload={"token_id": str(token_id)},
+    )
+    return True
+
+
 async def _notify(
     session: AsyncSession,
     user_id: uuid.UUID,

@@ -148,6 +148,8 @@ class NotificationKind(StrEnum):
     EVENT_REMINDER = "event_reminder"
     # bank transfer (issue 29): a day before the transfer window ends, once per booking
     TRANSFER_REMINDER = "transfer_reminder"
+    # a fresh verification link: asked for again, or mailed to a changed address (issue 32)
+    EMAIL_VERIFICATION = "email_verification"
 
 
 class ReserveOutcome(StrEnum):

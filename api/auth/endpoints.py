@@ -1,15 +1,15 @@
 """POST /auth/register, /auth/login, /auth/refresh, /auth/logout, /auth/password-reset,
-/auth/password-reset/confirm, /auth/verify-email: JSON over :mod:`api.auth.service` (the
-storefront's forms use the same service). Sign-up answers 202 with no tokens (it reveals
-nothing about the email); the client logs in next. A reset request answers 202 for every
-email alike."""
+/auth/password-reset/confirm, /auth/verify-email, /auth/verify-email/resend: JSON over
+:mod:`api.auth.service` (the storefront's forms use the same service). Sign-up answers 202
+with no tokens (it reveals nothing about the email); the client logs in next. A reset request
+answers 202 for every email alike."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
 from api.auth import service
-from api.auth.deps import RateLimiterDep, client_ip
+from api.auth.deps import CurrentUser, RateLimiterDep, client_ip
 from api.auth.schemas import (
     EmailVerified,
     LoginRequest,
@@ -22,6 +22,7 @@ from api.auth.schemas import (
     SignUpAccepted,
     TokenResponse,
     UserOut,
+    VerificationSent,
     VerifyEmailRequest,
 )
 from api.deps import ResourcesDep, SessionDep, SettingsDep
@@ -171,3 +172,19 @@ async def verify_email(body: VerifyEmailRequest, session: SessionDep) -> EmailVe
     answer; a link mailed to an address the account no longer has is refused."""
     await service.verify_email(session, body)
     return EmailVerified()
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=VerificationSent,
+    responses=problem_responses(TooManyRequests),
+)
+async def resend_verification(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+) -> VerificationSent:
+    """Mail a fresh verification link to the signed-in account's address (the welcome's link
+    expired or was lost; a changed address gets one by itself). Earlier links keep working
+    while they live. Limited per account like reset requests per email (429)."""
+    sent = await service.resend_verification(session, settings, limiter, user)
+    return VerificationSent(status="sent" if sent else "already_verified")

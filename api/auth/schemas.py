@@ -147,6 +147,13 @@ class PasswordResetDone(BaseModel):
     detail: str = "Your password was changed and every session signed out. Log in again."
 
 
+class VerificationSent(BaseModel):
+    """A verification link was mailed to the account's address (``sent``), or none was needed
+    because the address is already verified."""
+
+    status: Literal["sent", "already_verified"]
+
+
 class EmailVerified(BaseModel):
     status: Literal["verified"] = "verified"
     email_verified: Literal[True] = True

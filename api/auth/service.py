@@ -235,6 +235,20 @@ async def reset_password(
     return user
 
 
+async def resend_verification(
+    session: AsyncSession, settings: Settings, limiter: RequestRateLimiter, user: User
+) -> bool:
+    """A fresh verification link for the account's address (False: already verified), within
+    the per-email budget of reset requests so the route cannot flood a mailbox."""
+    await limiter.enforce(
+        f"verify:user:{user.id}",
+        settings.password_reset_email_limit,
+        settings.password_reset_window_seconds,
+        detail="Too many verification requests.",
+    )
+    return await accounts.send_verification(session, settings, user)
+
+
 async def verify_email(session: AsyncSession, body: VerifyEmailRequest) -> uuid.UUID:
     """Use the welcome mail's verification link: the account whose address is now verified."""
     return await accounts.verify_email(session, body.token)

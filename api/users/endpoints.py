@@ -58,6 +58,7 @@ async def update_profile(
             settings.rate_limit_window_seconds,
             detail="Too many password attempts.",
         )
+    old_email = user.email
     password_changed = await accounts.update_profile(
         session,
         user,
@@ -68,4 +69,6 @@ async def update_profile(
     )
     if password_changed:
         await tokens.revoke_all_for_user(session, user.id)
+    if user.email != old_email:  # the new address is unproven: mail it its link (issue 32)
+        await accounts.send_verification(session, settings, user)
     return UserOut.of(user)

@@ -29,6 +29,7 @@ from evently.mail.render import (
     AccountExists,
     AccountWelcome,
     BookingConfirmed,
+    EmailVerification,
     EventCancelled,
     EventReminder,
     HoldExpired,
@@ -60,6 +61,7 @@ MAILED_KINDS = frozenset(
         NotificationKind.TICKET_TRANSFERRED,
         NotificationKind.EVENT_REMINDER,
         NotificationKind.TRANSFER_REMINDER,
+        NotificationKind.EMAIL_VERIFICATION,
     }
 )
 
@@ -333,6 +335,7 @@ ACCOUNT_KINDS = (
     NotificationKind.ACCOUNT_WELCOME,
     NotificationKind.ACCOUNT_EXISTS,
     NotificationKind.PASSWORD_RESET,
+    NotificationKind.EMAIL_VERIFICATION,
 )
 
 
@@ -363,7 +366,7 @@ async def _account_mail(
             to,
         )
     token_id = _token_id(notice)
-    if kind == NotificationKind.ACCOUNT_WELCOME:
+    if kind in (NotificationKind.ACCOUNT_WELCOME, NotificationKind.EMAIL_VERIFICATION):
         verify = (
             await account_tokens.mailable(
                 conn, settings, token_id, account_tokens.EMAIL_VERIFICATION
@@ -372,8 +375,19 @@ async def _account_mail(
             else None
         )
         verify_url = f"{base}/verify-email?token={verify.token}" if verify else None
+        if kind == NotificationKind.ACCOUNT_WELCOME:
+            return Composed(
+                AccountWelcome(buyer_name=name, login_url=login_url, verify_url=verify_url), to
+            )
+        if verify_url is None:
+            return Skip("the link was used, has expired, or is for another address")
         return Composed(
-            AccountWelcome(buyer_name=name, login_url=login_url, verify_url=verify_url), to
+            EmailVerification(
+                buyer_name=name,
+                verify_url=verify_url,
+                valid_hours=settings.email_verification_hours,
+            ),
+            to,
         )
     reset = (
         await account_tokens.mailable(conn, settings, token_id, account_tokens.PASSWORD_RESET)

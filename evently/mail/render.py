@@ -194,7 +194,21 @@ class PasswordReset:
         return "Reset your Evently password"
 
 
-AccountMail = AccountWelcome | AccountExists | PasswordReset
+@dataclass(frozen=True, slots=True)
+class EmailVerification:
+    """A fresh link to prove the account's address (asked for again, or the address changed)."""
+
+    template: ClassVar[str] = "email_verification"
+    buyer_name: str
+    verify_url: str
+    valid_hours: int
+
+    @property
+    def subject(self) -> str:
+        return "Confirm your email address"
+
+
+AccountMail = AccountWelcome | AccountExists | PasswordReset | EmailVerification
 Mail = (
     BookingConfirmed
     | HoldExpired

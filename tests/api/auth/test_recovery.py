@@ -239,6 +239,49 @@ async def test_the_welcome_link_verifies_the_address_until_the_email_changes(
         assert_problem(r, 400, "verification_token_invalid")
 
 
+async def test_a_changed_address_and_a_resend_get_a_link_of_their_own(
+    resources: Resources, app_factory: AppFactory
+) -> None:
+    email = unique_email("reverify")
+    async with _client(resources, app_factory, password_reset_email_limit=3) as client:
+        pair = await register(client, email)
+        auth = bearer(pair["access_token"])
+        # the welcome's link is lost: ask again, the fresh link verifies the address
+        r = await client.post(f"{AUTH}/verify-email/resend", headers=auth)
+        assert r.status_code == 202, r.text
+        assert r.json() == {"status": "sent"}
+        (fresh,) = await _tokens(resources, email, "email_verification")
+        r = await client.post(f"{AUTH}/verify-email", json={"token": fresh})
+        assert r.status_code == 200, r.text
+        r = await client.post(f"{AUTH}/verify-email/resend", headers=auth)
+        assert r.json() == {"status": "already_verified"}  # nothing mailed
+        assert len(await _tokens(resources, email, "email_verification")) == 1
+        # a changed address is mailed its own link by the change itself
+        new_email = unique_email("reverify-new")
+        r = await client.put(
+            PROFILE, json={"email": new_email, "current_password": PASSWORD}, headers=auth
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["email_verified"] is False
+        links = await _tokens(resources, new_email, "email_verification")
+        assert len(links) == 2  # the account's: the resend above, then the new address's
+        for_new = links[-1]
+        r = await client.post(f"{AUTH}/verify-email", json={"token": fresh})
+        assert_problem(r, 400, "verification_token_invalid")  # bound to the old address
+        r = await client.post(f"{AUTH}/verify-email", json={"token": for_new})
+        assert r.status_code == 200, r.text
+        me = await client.get(PROFILE, headers=auth)
+        assert me.json()["email_verified"] is True
+        # the route is limited per account (it sends mail)
+        answers = [
+            (await client.post(f"{AUTH}/verify-email/resend", headers=auth)).status_code
+            for _ in range(3)
+        ]
+        assert answers == [202, 429, 429]  # 3 per window: 2 used above, 1 left
+        r = await client.post(f"{AUTH}/verify-email/resend")
+        assert_problem(r, 401, "unauthorized")
+
+
 async def test_tokens_are_bound_to_their_purpose(
     resources: Resources, app_factory: AppFactory, settings: Settings
 ) -> None:

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
-from tests.support.auth import AUTH, PASSWORD, sign_up
+from tests.support.auth import AUTH, PASSWORD, PROFILE, bearer, log_in, sign_up
 from tests.support.factories import unique_email
 from tests.support.mail import MailStack
 from tests.support.tickets import wait_for
@@ -147,3 +147,29 @@ async def test_the_mailed_links_verify_the_address_and_reset_the_password_once(
     assert r.status_code == 202
     assert await _notices(res, nobody) == []
     assert len(list(mail_stack.server.directory.glob("*.eml"))) == before
+
+
+async def test_a_changed_address_is_mailed_its_own_verification_link(
+    client: httpx.AsyncClient, mail_stack: MailStack
+) -> None:
+    """Issue 32: the new address must be proven before it claims guest bookings; the change
+    itself mails it a link (SMTP, aiosmtpd), which verifies it."""
+    res = mail_stack.res
+    email = unique_email("mail-change")
+    await sign_up(client, email, full_name="Ada Lovelace")
+    pair = await log_in(client, email)
+    new_email = unique_email("mail-changed")
+    r = await client.put(
+        PROFILE,
+        json={"email": new_email, "current_password": PASSWORD},
+        headers=bearer(pair["access_token"]),
+    )
+    assert r.status_code == 200, r.text
+    msg = await _mail_of(res, new_email, "email_verification", mail_stack)
+    assert new_email in msg["To"]
+    assert msg["Subject"] == "Confirm your email address"
+    body = _text(msg)
+    assert "an Evently account asked to confirm this address" in body
+    r = await client.post(f"{AUTH}/verify-email", json={"token": _link(body, "/verify-email")})
+    assert r.status_code == 200, r.text
+    assert (await log_in(client, new_email))["user"]["email_verified"] is True
