@@ -121,7 +121,9 @@ def show(mutant: str) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mutation", "mutation runs (tests/support/mutation.py)")
-    group.addoption("--mutants", default=None, help="fnmatch pattern of mutants to run")
+    group.addoption(
+        "--mutants", default=None, help="fnmatch patterns of the mutants to run, comma-separated"
+    )
     group.addoption("--mutants-sample", type=int, default=0, help="seeded random sample size")
     group.addoption("--mutants-seed", type=int, default=35)
     group.addoption("--mutant-timeout", type=float, default=120.0, help="seconds per mutant")
@@ -168,7 +170,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
 
     items = list(session.items)
     index: dict[str, list[str]] = json.loads(Path(INDEX).read_text())
-    mutants = [m for names in index.values() for m in names if fnmatch.fnmatch(m, pattern)]
+    patterns = pattern.split(",")
+    mutants = [
+        m for names in index.values() for m in names if any(fnmatch.fnmatch(m, p) for p in patterns)
+    ]
     sample = session.config.getoption("--mutants-sample")
     if sample and sample < len(mutants):
         mutants = sorted(
