@@ -1,10 +1,10 @@
 """The judge's seat rules judged (issue 35, found by the mutation run: no test broke them).
 
 A seated event of 6 seats, consistent and busy: one held booking of 2 owning (and recording)
-2 seats, one seat kept for the waitlist, one seat offered to a waiting buyer, the booking's
-type exactly at its cap and its promo code exactly at its max uses (limits, not breaches).
-``check`` passes it; then each test breaks one seat rule, alone, and ``check`` must name that
-rule and the exact seat, booking or event. Everything runs in a transaction that is rolled
+2 seats, an expired booking whose seat was given back, one seat kept for the waitlist, one
+seat offered to a waiting buyer, the promo code exactly at its max uses (a limit, not a
+breach). ``check`` passes it; then each test breaks one seat rule, alone, and ``check`` must
+name that rule and the exact seat, booking or event. Everything runs in a transaction that is rolled
 back: nothing broken is ever committed (other tests check the whole database)."""
 
 from __future__ import annotations
@@ -92,6 +92,22 @@ async def seated(resources: Resources) -> AsyncIterator[SeatedSale]:
                 "1, 'offered', 1, :oid, now() + interval '5 minutes')",
                 o=waiting.id,
                 oid=f"offer-{uuid.uuid4()}",
+            )
+            # an ended booking whose seat was given back: it records (and owns) none
+            ended = uuid.uuid4()
+            await s.run(
+                "INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, "
+                "status, workflow_id) VALUES (:x, :e, :u, 1, 10.00, 'EUR', 'expired', :w)",
+                x=ended,
+                u=buyer.id,
+                w=f"booking-{ended}",
+            )
+            await s.run(
+                "INSERT INTO booking_seats (booking_id, event_id, seat_id, ticket_type_id, "
+                "released_at) SELECT :x, :e, :s, id, now() FROM ticket_types "
+                "WHERE event_id = :e AND is_default",
+                x=ended,
+                s=seats[5],
             )
             # 6 seats: 2 held by the booking + 1 offered + 1 kept for the waitlist = 4 held
             await s.run(
