@@ -121,20 +121,27 @@ async def seated(resources: Resources) -> AsyncIterator[SeatedSale]:
             await trans.rollback()
 
 
-async def test_a_seat_owned_by_an_ended_booking(seated: SeatedSale) -> None:
-    ended = uuid.uuid4()
+async def _last_seat_owned_by(seated: SeatedSale, status: str, event: uuid.UUID) -> None:
+    """A booking of ``event`` in ``status`` (the sale's buyer) takes the sale's last seat."""
+    other = uuid.uuid4()
     await seated.run(
         "INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status, "
-        "workflow_id) SELECT :x, :e, user_id, 1, 10.00, 'EUR', 'expired', :w FROM bookings "
-        "WHERE id = :b",
-        x=ended,
-        w=f"booking-{ended}",
+        "workflow_id, hold_expires_at) SELECT :x, :o, user_id, 1, 10.00, 'EUR', :st, :w, "
+        "now() + interval '5 minutes' FROM bookings WHERE id = :b",
+        x=other,
+        o=event,
+        st=status,
+        w=f"booking-{other}",
     )
     await seated.run(
         "UPDATE event_seats SET booking_id = :x WHERE event_id = :e AND seat_id = :s",
-        x=ended,
+        x=other,
         s=seated.seats[5],
     )
+
+
+async def test_a_seat_owned_by_an_ended_booking(seated: SeatedSale) -> None:
+    await _last_seat_owned_by(seated, "expired", seated.event)
     violations = [v for v in await seated.violations() if v.rule == "seat_owner"]
     assert [(v.subject, v.detail) for v in violations] == [
         (f"{seated.event}/{seated.seats[5]}", "owned by a expired booking")
@@ -145,20 +152,7 @@ async def test_a_seat_owned_by_a_booking_of_another_event(
     seated: SeatedSale, resources: Resources
 ) -> None:
     other = await make_seated_event(resources, plan_body(1, 1, 2))
-    stranger = uuid.uuid4()
-    await seated.run(
-        "INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status, "
-        "workflow_id, hold_expires_at) SELECT :x, :o, user_id, 1, 10.00, 'EUR', 'held', :w, "
-        "now() + interval '5 minutes' FROM bookings WHERE id = :b",
-        x=stranger,
-        o=other.id,
-        w=f"booking-{stranger}",
-    )
-    await seated.run(
-        "UPDATE event_seats SET booking_id = :x WHERE event_id = :e AND seat_id = :s",
-        x=stranger,
-        s=seated.seats[5],
-    )
+    await _last_seat_owned_by(seated, "held", other.id)
     violations = [v for v in await seated.violations() if v.rule == "seat_owner"]
     assert [(v.subject, v.detail) for v in violations] == [
         (f"{seated.event}/{seated.seats[5]}", "owned by a held booking of another event")
