@@ -91,7 +91,28 @@ class Sale:
         )
 
     async def rules(self) -> list[str]:
-        return sorted(v.rule for v in await check(self.conn, self.event))
+        found = await check(self.conn, self.event)
+        # each violation names its row (an event, booking, type or code id) and says why: a
+        # judge that said only "something is wrong" would not do (the mutation run, issue 35)
+        for v in found:
+            assert uuid.UUID(v.subject) in await self.ids(), v
+            assert isinstance(v.detail, str), v
+            assert v.detail, v
+        return sorted(v.rule for v in found)
+
+    async def ids(self) -> set[uuid.UUID]:
+        """The ids a violation of this event may name: the event, its bookings, types, codes
+        and waitlist entries."""
+        rows = await self.conn.execute(
+            text(
+                "SELECT id FROM bookings WHERE event_id = :e UNION SELECT id FROM ticket_types "
+                "WHERE event_id = :e UNION SELECT id FROM promo_codes WHERE event_id = :e "
+                "UNION SELECT id FROM waitlist_entries WHERE event_id = :e "
+                "UNION SELECT CAST(:e AS uuid)"
+            ),
+            {"e": self.event},
+        )
+        return set(rows.scalars())
 
 
 @pytest.fixture

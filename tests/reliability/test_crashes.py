@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.common import BenchStack
 from tests.support.problems import assert_handled
 from tests.support.reliability import (
-    CALL_TIMEOUT,
     HOLD_SECONDS,
     Sale,
     assert_invariants,
@@ -49,7 +48,9 @@ class Answers:
         for status, code, seconds in self.seen:
             assert status != 500, code
             assert status in (201, 202, 409, 503), (status, code)
-            assert seconds < CALL_TIMEOUT - 1, (status, code, seconds)
+            # a call slower than CALL_TIMEOUT raised in buy() (recorded as status 0); the
+            # latency itself is not asserted (a busy 2-core machine is slow, not broken)
+            assert status != 0, (status, code, seconds)
 
 
 async def buy(
@@ -122,7 +123,9 @@ async def sale_with_outage(
     )
     assert r.status_code in (202, 503), r.text  # pending (may be held later) or not started
     assert_handled(r)
-    assert time.monotonic() - t0 < 11  # within the server's deadline
+    # no wall-clock bound here (issue 35: it flaked on a busy 2-core machine): the client's
+    # CALL_TIMEOUT (15 s) fails a hang, and a handled 202/503 problem is the server's own
+    # answer (its request deadline, 10 s, answers 503 deadline_exceeded), not a dropped call
     await asyncio.sleep(max(0.0, 2 - (time.monotonic() - t0)))
     await asyncio.to_thread(start)
     await buyers

@@ -32,18 +32,16 @@ async def relay_running(client: Client, timeout: float = 30) -> None:
 async def test_a_worker_shutting_down_hands_the_relay_over_at_once(
     ns_client: Client, resources: Resources
 ) -> None:
-    settings = resources.settings.model_copy(update={"worker_graceful_shutdown_seconds": 60.0})
+    settings = resources.settings.model_copy(update={"worker_graceful_shutdown_seconds": 3600.0})
     first = build_workers(ns_client, resources, [common.WEBHOOKS], settings)[0]
     task = asyncio.create_task(first.run())
     await ensure_relay(ns_client)
     await ensure_relay(ns_client)  # idempotent: one relay per namespace
     await relay_running(ns_client)
-    started = time.monotonic()
-    await first.shutdown()
+    # at once, not after the hour-long grace period: a bounded wait of 5 minutes fails only a
+    # shutdown that waits the grace out (no wall-clock assertion, issue 35)
+    await asyncio.wait_for(first.shutdown(), 300)
     await task
-    # far inside the 60 s grace period (a wide margin: a busy 2-core machine is slow, not
-    # 30 s slow), so only a shutdown that waited the grace out fails this
-    assert time.monotonic() - started < 30
 
     second = build_workers(ns_client, resources, [common.WEBHOOKS], settings)[0]
     task = asyncio.create_task(second.run())

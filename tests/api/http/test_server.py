@@ -25,6 +25,7 @@ from tests.support.http import SECURITY, SHOP, assert_secure, fields
 from tests.support.servers import ApiURL, api_process
 
 BODY = 20 * 1024 * 1024  # 20 MB, against the default 1 MiB limit
+FIRST = 2 * 1024 * 1024  # what a client sends before it waits for the answer
 PASSWORD_CHECKS = 3  # EVENTLY_LOGIN_RATE_LIMIT of this server: the profile's password quota
 
 
@@ -57,8 +58,12 @@ class Answer:
 
 
 def post_huge(url: str, path: str, size: int, *, chunked: bool) -> Answer:
-    """POST ``size`` bytes the way a client that never waits does: the head, then the whole
-    body as fast as the socket takes it, while the answer is read on the side."""
+    """POST ``size`` bytes: the head, then the first ``FIRST`` bytes of the body (more than the
+    1 MiB limit, far less than ``size``), then nothing until the answer is in: an answer that
+    arrives proves the server refused without waiting for the rest (a server that waited for
+    the whole body never answers, and the socket's 30 s timeout fails the test; no wall-clock
+    bound). The rest is sent afterwards, as fast as the socket takes it (the server discards
+    it)."""
     where = urlsplit(url)
     assert where.hostname
     assert where.port
@@ -66,11 +71,15 @@ def post_huge(url: str, path: str, size: int, *, chunked: bool) -> Answer:
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
     head = f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
 
+    answered = threading.Event()
+
     def pump() -> None:
         piece = b" " * 65536
         frame = b"%x\r\n" % len(piece) + piece + b"\r\n" if chunked else piece
         try:
-            for _ in range(size // len(piece)):
+            for i in range(size // len(piece)):
+                if i == FIRST // len(piece):
+                    answered.wait(60)  # the rest only once the answer is in
                 sock.sendall(frame)
             if chunked:
                 sock.sendall(b"0\r\n\r\n")
@@ -90,6 +99,7 @@ def post_huge(url: str, path: str, size: int, *, chunked: bool) -> Answer:
     while len(body) < int(headers["content-length"]):
         body += sock.recv(65536)
     seconds = time.perf_counter() - start
+    answered.set()
     sender.join(60)
     sock.close()
     return Answer(int(status_line.split()[1]), headers, body, seconds)
@@ -115,12 +125,13 @@ def test_a_20_mb_body_is_refused_at_once_without_growing_the_process(
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert b'"code":"payload_too_large"' in answer.body
-    fastest = min(a.seconds for a in answers)
     print(
         f"\n{'chunked' if chunked else 'declared'} 20 MB: 413 in "
         f"{', '.join(f'{a.seconds * 1000:.1f}' for a in answers)} ms; RSS grew {grown / 1e6:.1f} MB"
     )
-    assert fastest < 0.1, [a.seconds for a in answers]
+    # "at once": each answer came while 18 of the 20 MB were still unsent (post_huge waits for
+    # it before sending more); the time it took is printed above, not asserted (issue 35: a
+    # busy 2-core machine must not fail a wall-clock bound)
     # the limit is 1 MiB: the app never holds more than that (and 60 MB were sent in all)
     assert grown < BODY // 2, grown
     # the connection's neighbours are unaffected

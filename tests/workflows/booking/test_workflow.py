@@ -435,7 +435,11 @@ async def test_with_the_payments_worker_down_a_hold_still_ends_at_its_window(
         started = time.monotonic()
         paid = await booking_client.pay(ns_client, held.booking_id, "pm_card_visa", wait_seconds=30)
         assert paid.status == PayOutcome.UNAVAILABLE
-        assert 2 < time.monotonic() - started < 20  # bounded by the hold (charge minimum 10 s)
+        # it waited for the charge past the 3 s hold (a lower bound: load never breaks it) and
+        # was answered by the workflow: had it waited out wait_seconds (30 s), pay() would
+        # have raised WorkflowTimeout instead of returning UNAVAILABLE (no upper wall-clock
+        # bound, issue 35)
+        assert time.monotonic() - started > 2
         await _wait_for_status(res, held.booking_id, "expired")
         assert await _counters(res, event.id) == (5, 0, 0)  # the seats are back on sale
         handle = ns_client.get_workflow_handle(
