@@ -35,6 +35,7 @@ from api.auth.schemas import (
 from api.deps import ResourcesDep, SessionDep
 from api.http.ratelimit import RequestRateLimiter
 from api.problems import render
+from api.storefront.seatmap import seat_map
 from api.storefront.websession import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -45,6 +46,7 @@ from api.storefront.websession import (
     new_nonce,
     secure_cookies,
 )
+from evently import seating
 from evently.errors import CsrfFailed, EventlyError, Unauthorized
 from evently.infra.resources import Resources
 from evently.security import AccessClaims, access_token_session, decode_access_token
@@ -280,6 +282,10 @@ async def event_page(
     event_id: uuid.UUID, request: Request, session: SessionDep, res: ResourcesDep
 ) -> Response:
     visit = await read_visit(request, session, res)
+    # a seated event (issue 34): its map, drawn here; a general-admission event's page is as before
+    seats = None
+    if await seating.is_seated(res.engine, event_id):
+        seats = await seat_map(session, event_id, res.settings.max_tickets_per_booking)
     return _page(
         visit,
         res.settings,
@@ -287,6 +293,7 @@ async def event_page(
         page="event",
         title="Event",
         event_id=event_id,
+        seat_map=seats,
         max_tickets=res.settings.max_tickets_per_booking,
         login_url=f"/login?next={quote(f'/events/{event_id}', safe='')}",
         signup_url=f"/signup?next={quote(f'/events/{event_id}', safe='')}",

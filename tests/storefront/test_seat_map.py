@@ -1,0 +1,230 @@
+"""A seated event's seat map in a real browser (issue 34; docs/storefront.md "Seat map"): the
+map is drawn from the plan with a price legend; seats are picked with the keyboard and with the
+mouse and held through the reserve path (the booking owns exactly those seats); another buyer's
+hold turns a seat grey live; a seat taken between the pick and the submit is named (409
+seats_taken) and the other seats stay selected; axe-core finds no serious violation."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy import text
+
+from evently.infra.resources import Resources
+from tests.support.axe import serious_violations
+from tests.support.seating import make_seated_event, plan_body
+from tests.support.servers import ApiURL
+from tests.support.storefront import PageProblems, api_buyer, new_page, shot, sign_up
+
+pytestmark = pytest.mark.usefixtures("running_workers")
+
+PRICES = {"std": "45.00", "vip": "80.00"}
+
+
+async def seated_event(res: Resources) -> uuid.UUID:
+    """Sections A (std, 45.00) and B (vip, 80.00) of 3 rows of 6 seats."""
+    event = await make_seated_event(
+        res, plan_body(2, 3, 6, categories=["std", "vip"]), prices=PRICES
+    )
+    return event.id
+
+
+def seat(seat_id: str) -> str:
+    section, row, label = seat_id.split("-")
+    return f'#seat-map g[data-s="{section}"] g[data-r="{row}"] circle[data-l="{label}"]'
+
+
+async def taken_by_another_buyer(url: str, event_id: uuid.UUID, seat_ids: list[str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+        headers = await api_buyer(api, "seat-rival")
+        r = await api.post(
+            "/api/v1/bookings/reserve",
+            json={"event_id": str(event_id), "seats": seat_ids},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+
+
+async def owned_seats(res: Resources, booking_id: str) -> set[str]:
+    async with res.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT seat_id FROM event_seats WHERE booking_id = :b"), {"b": booking_id}
+        )
+        return {r.seat_id for r in rows}
+
+
+async def focused(page: Page, attribute: str) -> Any:
+    return await page.evaluate(f"document.activeElement.getAttribute({attribute!r})")
+
+
+async def test_seats_picked_with_the_keyboard_and_the_mouse_are_held(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    event_id = await seated_event(resources)
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await sign_up(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#seat-map circle")).to_have_count(36)
+    legend = page.locator("#seat-legend")
+    await expect(legend).to_contain_text("std: 45.00 EUR")
+    await expect(legend).to_contain_text("vip: 80.00 EUR")
+    await expect(page.locator("#live-mode")).to_have_text("Live.")
+    assert await serious_violations(page) == []
+
+    # the keyboard: from the map's tools, Tab reaches the map's one seat in the tab order
+    kb = page.keyboard
+    await page.focus("#zoom-reset")
+    await kb.press("Tab")
+    assert await focused(page, "aria-label") == "Section A, row 1, seat 1, 45.00 EUR"
+    await kb.press("ArrowRight")
+    assert await focused(page, "aria-label") == "Section A, row 1, seat 2, 45.00 EUR"
+    await kb.press("Enter")
+    assert await focused(page, "aria-checked") == "true"
+    await kb.press("ArrowDown")
+    await kb.press("Space")
+    assert await focused(page, "aria-label") == "Section A, row 2, seat 2, 45.00 EUR"
+    assert await focused(page, "aria-checked") == "true"
+    # the arrows cross the aisle into section B
+    for _ in range(5):
+        await kb.press("ArrowRight")
+    assert await focused(page, "aria-label") == "Section B, row 2, seat 1, 80.00 EUR"
+
+    # the mouse
+    await page.click(seat("B-1-3"))
+    await expect(page.locator("#my-seats li")).to_have_count(3)
+    await expect(page.locator("#my-seats-total")).to_have_text("3 seats · total 170.00 EUR")
+    await expect(page.locator(seat("B-1-3"))).to_have_class(re.compile(r"\bsel\b"))
+    # a click again gives it back; a third click takes it again
+    await page.click(seat("B-1-3"))
+    await expect(page.locator("#my-seats li")).to_have_count(2)
+    await page.click(seat("B-1-3"))
+    await expect(page.locator("#my-seats li")).to_have_count(3)
+    assert await serious_violations(page) == []
+    await shot(page, screenshots, "60-seat-map-picked")
+
+    # hold them, with the keyboard
+    await page.focus("#hold-seats")
+    await kb.press("Enter")
+    await page.wait_for_url(re.compile(r"/checkout/"))
+    booking_id = page.url.rsplit("/", 1)[-1]
+    await expect(page.locator("#booking-seats")).to_contain_text("Section B, row 1, seat 3")
+    await expect(page.locator("#booking-summary")).to_contain_text("held")
+    assert await owned_seats(resources, booking_id) == {"A-1-2", "A-2-2", "B-1-3"}
+    await shot(page, screenshots, "61-seat-map-held")
+    problems.check()
+    await page.context.close()
+
+
+async def test_another_buyers_hold_turns_the_seat_grey_within_two_seconds(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    event_id = await seated_event(resources)
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#live-mode")).to_have_text("Live.")
+    target = page.locator(seat("A-3-4"))
+    await expect(target).not_to_have_class(re.compile(r"\btaken\b"))
+
+    await taken_by_another_buyer(storefront, event_id, ["A-3-4", "A-3-5"])
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    # bounded poll: the 2-second budget counts from the API's 201
+    while "taken" not in ((await target.get_attribute("class")) or ""):
+        assert loop.time() - answered < 2.0, "the seat did not turn grey within 2 s"
+        await asyncio.sleep(0.05)
+    await expect(target).to_have_attribute("aria-disabled", "true")
+    await expect(page.locator(seat("A-3-5"))).to_have_class(re.compile(r"\btaken\b"))
+    # a taken seat cannot be picked
+    await page.click(seat("A-3-4"))
+    await expect(page.locator("#seat-message")).to_have_text(
+        "Section A, row 3, seat 4 is taken. Choose a free seat."
+    )
+    await expect(page.locator("#my-seats li")).to_have_count(0)
+    await shot(page, screenshots, "62-seat-map-live")
+    problems.check()
+    await page.context.close()
+
+
+async def test_a_seat_taken_before_the_submit_is_named_and_the_others_stay_selected(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    event_id = await seated_event(resources)
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#live-mode")).to_have_text("Live.")
+    # a guest: no account
+    await page.get_by_label("Your name").fill("Grace Hopper")
+    await page.get_by_label("Your email").fill(f"grace-{uuid.uuid4().hex[:8]}@example.com")
+    await page.click(seat("B-2-1"))
+    await page.click(seat("B-2-2"))
+    await expect(page.locator("#my-seats li")).to_have_count(2)
+
+    # this page's live updates lag (its seat reads are lost) while another buyer takes B-2-2
+    await page.route(re.compile(r"/api/v1/events/[^/]+/(seats|stream)"), lambda r: r.abort())
+    await taken_by_another_buyer(storefront, event_id, ["B-2-2"])
+    await page.click("#hold-seats")
+    message = page.locator("#seat-message")
+    await expect(message).to_contain_text("Section B, row 2, seat 2 was just taken")
+    await expect(message).to_contain_text("Your other seats are still selected")
+    await expect(page.locator("#my-seats li")).to_have_count(1)
+    await expect(page.locator("#my-seats")).to_contain_text("Section B, row 2, seat 1")
+    await expect(page.locator(seat("B-2-2"))).to_have_class(re.compile(r"\btaken\b"))
+    await expect(page.locator(seat("B-2-1"))).to_have_class(re.compile(r"\bsel\b"))
+    await shot(page, screenshots, "63-seat-map-seats-taken")
+
+    # the live reads come back; the kept seat is held
+    await page.unroute(re.compile(r"/api/v1/events/[^/]+/(seats|stream)"))
+    await page.click("#hold-seats")
+    await page.wait_for_url(re.compile(r"/checkout/"))
+    booking_id = page.url.split("/checkout/", 1)[1].split("?", 1)[0]
+    assert await owned_seats(resources, booking_id) == {"B-2-1"}
+    problems.check()
+    await page.context.close()
+
+
+async def test_a_stadium_map_of_50000_seats_is_drawn_and_a_seat_picked(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    """10 sections of 50 rows of 100 seats: one SVG, one seat in the tab order (no 50,000
+    focusable nodes), the keyboard and the mouse still pick."""
+    event = await make_seated_event(resources, plan_body(10, 50, 100), prices={"std": "30.00"})
+    async with httpx.AsyncClient(base_url=storefront, timeout=60) as api:
+        r = await api.get(f"/events/{event.id}")
+        assert r.status_code == 200
+        print(f"\nstadium page: {len(r.content)} bytes")
+    page = await new_page(browser, storefront)
+    problems = PageProblems(page)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await page.goto(f"/events/{event.id}")
+    await expect(page.locator("#seat-map circle")).to_have_count(50_000)
+    await expect(page.locator("#seat-map [tabindex]")).to_have_count(1)
+    await expect(page.locator("#seat-map")).to_have_attribute("data-version", re.compile(r"."))
+    print(f"stadium map ready in the browser: {loop.time() - started:.2f} s")
+
+    kb = page.keyboard
+    await page.focus("#zoom-reset")
+    await kb.press("Tab")
+    assert await focused(page, "aria-label") == "Section A, row 1, seat 1, 30.00 EUR"
+    await kb.press("ArrowDown")
+    await kb.press("Enter")
+    assert await focused(page, "aria-checked") == "true"
+    for _ in range(5):  # zoom in around the seat in focus, then the mouse picks its neighbour
+        await kb.press("+")
+    await page.click(seat("A-2-2"))
+    await expect(page.locator("#my-seats li")).to_have_count(2)
+    await expect(page.locator("#my-seats-total")).to_have_text("2 seats · total 60.00 EUR")
+    await expect(page.locator("#seat-map [tabindex]")).to_have_count(1)
+    await shot(page, screenshots, "64-seat-map-stadium")
+    problems.check()
+    await page.context.close()
