@@ -199,9 +199,11 @@ async def test_a_stadium_map_of_50000_seats_is_drawn_and_a_seat_picked(
     focusable nodes), the keyboard and the mouse still pick."""
     event = await make_seated_event(resources, plan_body(10, 50, 100), prices={"std": "30.00"})
     async with httpx.AsyncClient(base_url=storefront, timeout=60) as api:
-        r = await api.get(f"/events/{event.id}")
+        r = await api.get(f"/events/{event.id}", headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200
-        print(f"\nstadium page: {len(r.content)} bytes")
+        # megabytes of circles, sent gzipped
+        assert r.headers["content-encoding"] == "gzip"
+        print(f"\nstadium page: {r.headers['content-length']} bytes gzip, {len(r.content)} plain")
     page = await new_page(browser, storefront)
     problems = PageProblems(page)
     loop = asyncio.get_running_loop()

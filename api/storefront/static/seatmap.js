@@ -21,6 +21,13 @@ window.EventlySeatMap = (ctx) => {
     if (li.dataset.price) prices[li.dataset.k] = Math.round(Number(li.dataset.price) * 100);
   }
   const cents = (c) => `${(c / 100).toFixed(2)} ${currency}`;
+  // the event's price line: a seated event's prices are its categories'
+  const all = Object.values(prices);
+  if (all.length && $("event-price")) {
+    const lo = Math.min(...all);
+    const hi = Math.max(...all);
+    $("event-price").textContent = lo === hi ? `${cents(lo)} per seat` : `${cents(lo)} to ${cents(hi)} per seat, by category`;
+  }
   const kOf = (node) => {
     const m = /(?:^|\s)k(\d+)(?:\s|$)/.exec(node.getAttribute("class") || "");
     return m ? m[1] : null;
