@@ -23,7 +23,7 @@ from evently.infra.resources import Resources
 from tests.support.axe import serious_violations
 from tests.support.seating import make_seated_event, plan_body
 from tests.support.servers import ApiURL
-from tests.support.storefront import PageProblems, api_buyer, new_page, shot, sign_up
+from tests.support.storefront import PHONE, PageProblems, api_buyer, new_page, shot, sign_up
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -260,3 +260,31 @@ async def test_a_guest_asks_for_the_best_two_seats_together_of_a_category(
         assert abs(int(l1) - int(l2)) == 1, held  # side by side
         await expect(page.locator("#booking-seats")).to_contain_text(f"Section B, row {r1}")
         await shot(page, screenshots, "65-seat-map-best-available")
+
+
+async def test_on_a_phone_a_seat_is_tapped_and_the_page_does_not_scroll_sideways(
+    browser: Browser, storefront: ApiURL, resources: Resources, screenshots: Path
+) -> None:
+    event_id = await seated_event(resources)
+    context = await browser.new_context(
+        base_url=storefront,
+        viewport=PHONE,  # type: ignore[arg-type]
+        has_touch=True,
+        is_mobile=True,
+    )
+    page = await context.new_page()
+    problems = PageProblems(page)
+    await page.goto(f"/events/{event_id}")
+    await expect(page.locator("#live-mode")).to_have_text("Live.")
+    await page.tap(seat("A-1-1"))
+    whole = await page.get_attribute("#seat-map", "viewBox")
+    await page.tap("#zoom-in")
+    assert await page.get_attribute("#seat-map", "viewBox") != whole
+    await page.tap("#zoom-reset")
+    assert await page.get_attribute("#seat-map", "viewBox") == whole
+    await expect(page.locator("#my-seats")).to_contain_text("Section A, row 1, seat 1")
+    await expect(page.locator(seat("A-1-1"))).to_have_class(re.compile(r"\bsel\b"))
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await shot(page, screenshots, "66-seat-map-phone")
+    problems.check()
+    await context.close()

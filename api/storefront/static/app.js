@@ -282,6 +282,7 @@
       if (a.status && a.status !== "published") {
         availability.textContent = "This event is not on sale.";
         if (reserveForm) reserveForm.hidden = true;
+        if ($("#seat-picker")) $("#seat-picker").hidden = true;
         return;
       }
       soldOut = a.available === 0;

@@ -120,7 +120,7 @@ window.EventlySeatMap = (ctx) => {
   // ---- the view: zoom and pan on the viewBox -------------------------------------------------
   const base = svg.viewBox.baseVal;
   const home = { x: base.x, y: base.y, w: base.width, h: base.height };
-  const minW = Math.min(home.w, 300); // about 30 seats across at the closest
+  const minW = Math.min(300, home.w / 4); // at the closest: 30 seats across, or a quarter of a small map
   let vb = { ...home };
   const apply = () => svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
   const clampPan = () => {
