@@ -23,7 +23,15 @@ from evently.infra.resources import Resources
 from tests.support.axe import serious_violations
 from tests.support.seating import make_seated_event, plan_body
 from tests.support.servers import ApiURL
-from tests.support.storefront import PHONE, PageProblems, api_buyer, new_page, shot, sign_up
+from tests.support.storefront import (
+    PHONE,
+    PageProblems,
+    api_buyer,
+    new_page,
+    shot,
+    sign_up,
+    tab_to,
+)
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -97,10 +105,9 @@ async def test_seats_picked_with_the_keyboard_and_the_mouse_are_held(
         await expect(legend).to_contain_text("vip: 80.00 EUR")
         assert await serious_violations(page) == []
 
-        # the keyboard: from the map's tools, Tab reaches the map's one seat in the tab order
+        # the keyboard alone: Tab reaches the map's one seat in the tab order
         kb = page.keyboard
-        await page.focus("#zoom-reset")
-        await kb.press("Tab")
+        await tab_to(page, "#seat-map circle")
         assert await focused(page, "aria-label") == "Section A, row 1, seat 1, 45.00 EUR"
         await kb.press("ArrowRight")
         assert await focused(page, "aria-label") == "Section A, row 1, seat 2, 45.00 EUR"
@@ -128,8 +135,8 @@ async def test_seats_picked_with_the_keyboard_and_the_mouse_are_held(
         assert await serious_violations(page) == []
         await shot(page, screenshots, "60-seat-map-picked")
 
-        # hold them, with the keyboard
-        await page.focus("#hold-seats")
+        # hold them, with the keyboard: past the list's Remove buttons and the promo code
+        await tab_to(page, "#hold-seats", limit=6)
         await kb.press("Enter")
         await page.wait_for_url(re.compile(r"/checkout/"))
         booking_id = page.url.rsplit("/", 1)[-1]
