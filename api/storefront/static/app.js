@@ -349,7 +349,7 @@
       return res;
     };
     // a seated event (issue 34): the map (static/seatmap.js, on seated pages only)
-    const seatMap = window.EventlySeatMap ? window.EventlySeatMap({ eventId, api, hold, show, money }) : null;
+    const seatMap = window.EventlySeatMap ? window.EventlySeatMap({ eventId, api, hold, show }) : null;
     const defaultType = types.find((t) => t.is_default);
     liveAvailability(eventId, render, $("#live-mode"), seatMap && seatMap.refresh);
     if (reserveForm) {

@@ -15,9 +15,7 @@ window.EventlySeatMap = (ctx) => {
   const currency = svg.dataset.currency;
   const max = Number(svg.dataset.max) || 10;
   const prices = {}; // category class index -> price in cents (absent: not on sale)
-  const names = {};
   for (const li of document.querySelectorAll("#seat-legend [data-k]")) {
-    names[li.dataset.k] = li.dataset.category;
     if (li.dataset.price) prices[li.dataset.k] = Math.round(Number(li.dataset.price) * 100);
   }
   const cents = (c) => `${(c / 100).toFixed(2)} ${currency}`;
