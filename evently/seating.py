@@ -522,3 +522,39 @@ async def is_seated(engine: AsyncEngine, event_id: uuid.UUID) -> bool:
             _SEATED_CACHE.clear()
         _SEATED_CACHE[event_id] = bool(row.seated)
     return bool(row.seated)
+
+
+# ---- the storefront's seat map: what each category's seat costs (issue 34) ---------------------
+
+
+@dataclass(frozen=True)
+class SeatType:
+    """The ticket type a seat id reserve books a category's seats as (the first type of that
+    ``seat_category`` by position, as evently/inventory/reserved.py ``types`` picks it), or the
+    default type (``category`` None: every seat no type names)."""
+
+    ticket_type_id: uuid.UUID
+    name: str
+    category: str | None
+    price: str  # "45.00"
+    currency: str
+    hidden: bool
+
+
+_SEAT_TYPES = text(
+    "SELECT id, name, seat_category, is_default, price, currency, hidden FROM ticket_types "
+    "WHERE event_id = :e AND (seat_category IS NOT NULL OR is_default) "
+    "ORDER BY is_default, position, created_at"
+)
+
+
+async def seat_types(session: AsyncSession, event_id: uuid.UUID) -> list[SeatType]:
+    """Per category the type that prices its seats, then the default type (if any)."""
+    found: dict[str | None, SeatType] = {}
+    for r in await session.execute(_SEAT_TYPES, {"e": event_id}):
+        category = None if r.is_default else r.seat_category
+        if category not in found:
+            found[category] = SeatType(
+                r.id, r.name, category, f"{r.price:.2f}", r.currency, bool(r.hidden)
+            )
+    return list(found.values())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
@@ -28,6 +28,7 @@ from tests.support.storefront import (
     new_page,
     shot,
     sign_up,
+    tab_to,
     word,
 )
 
@@ -267,15 +268,6 @@ async def test_a_sold_out_event_offers_the_waitlist_and_its_offer_can_be_taken(
     assert (a["available"], a["held"]) == (0, 1)
     problems.check()
     await page.context.close()
-
-
-async def tab_to(page: Page, selector: str, limit: int = 40) -> None:
-    """Press Tab until ``selector`` has the focus: reachable by keyboard, in order."""
-    for _ in range(limit):
-        await page.keyboard.press("Tab")
-        if await page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
-            return
-    raise AssertionError(f"{selector} is not reachable with Tab")
 
 
 async def test_a_buyer_goes_from_home_to_a_confirmed_booking_with_the_keyboard_alone(

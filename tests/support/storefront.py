@@ -139,3 +139,12 @@ async def new_page(browser: Browser, base_url: str, viewport: dict[str, int] = D
     context = await browser.new_context(base_url=base_url, viewport=viewport)  # type: ignore[arg-type]
     context.set_default_timeout(15_000)
     return await context.new_page()
+
+
+async def tab_to(page: Page, selector: str, limit: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus: reachable by keyboard, in order."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")

@@ -38,6 +38,8 @@
     sales_closed: "Sales for that ticket type are not open right now.",
     too_many_of_type: "That is more tickets of this type than one booking may hold.",
     duplicate_lines: "Choose each ticket type once.",
+    seats_taken: "Some of those seats were just taken by someone else; nothing was held. Choose other seats.",
+    seats_invalid: "Those seats are not part of this event. Reload the page and choose again.",
     promo_code_unknown: "We do not know that promo code. Check its spelling.",
     promo_code_expired: "That promo code is not valid any more (or not yet).",
     promo_code_used_up: "That promo code has been used up.",
@@ -176,7 +178,8 @@
   }
 
   // ---- event: details, live availability, hold, waitlist ----------------------------------
-  function liveAvailability(eventId, render, modeNode) {
+  // `changed` (a seated event's map, issue 34): called on every stream message and poll tick
+  function liveAvailability(eventId, render, modeNode, changed) {
     let etag = null;
     let polling = false;
     const poll = async () => {
@@ -188,6 +191,7 @@
             etag = r.headers.get("ETag");
             render(r.data);
           }
+          if (changed) changed();
         }
         await sleep(2000);
       }
@@ -216,6 +220,7 @@
     const es = new EventSource(`/api/v1/events/${eventId}/stream`);
     let opened = false;
     const onData = (e) => {
+      if (changed) changed();
       try {
         const d = JSON.parse(e.data);
         if (d && typeof d.available === "number") update(d);
@@ -224,6 +229,8 @@
     es.onopen = () => { opened = true; modeNode.textContent = "Live."; };
     es.onmessage = onData;
     for (const name of ["snapshot", "availability", "sold_out"]) es.addEventListener(name, onData);
+    // a seated event: `seats` after each seated hold (the map reads GET /seats again)
+    if (changed) es.addEventListener("seats", () => changed());
     es.onerror = () => {
       if (!opened || es.readyState === EventSource.CLOSED) {
         es.close();
@@ -275,6 +282,7 @@
       if (a.status && a.status !== "published") {
         availability.textContent = "This event is not on sale.";
         if (reserveForm) reserveForm.hidden = true;
+        if ($("#seat-picker")) $("#seat-picker").hidden = true;
         return;
       }
       soldOut = a.available === 0;
@@ -284,7 +292,66 @@
       if (reserveForm) reserveForm.hidden = soldOut;
       if (waitForm) waitForm.hidden = !soldOut;
     };
-    liveAvailability(eventId, render, $("#live-mode"));
+    // Holds seats with `body` (a quantity, lines, or a seated event's seat ids) through the one
+    // reserve path: guest buyer, promo code, idempotency key, waiting room. Goes to checkout
+    // when held; otherwise says why in `node` and returns the refused answer.
+    const hold = async (body, button, node) => {
+      button.disabled = true;
+      show(node, "Holding your seats…", "info");
+      // one key per attempt: a retry after a lost answer gets the same booking
+      const key = newKey();
+      const code = $("#promo-code") ? $("#promo-code").value.trim() : "";
+      if (code) body.promo_code = code;
+      if ($("#guest-email")) {
+        // continue as guest (issue 32): no account, the booking belongs to this email
+        body.buyer = { email: $("#guest-email").value.trim(), name: $("#guest-name").value.trim() };
+        if (!body.buyer.email || !body.buyer.name) {
+          button.disabled = false;
+          show(node, "Enter your name and email address to book as a guest.", "error");
+          $(body.buyer.name ? "#guest-email" : "#guest-name").focus();
+          return null;
+        }
+      }
+      const reserve = async (admissionToken) => {
+        const headers = { "Idempotency-Key": key };
+        if (admissionToken) headers["Admission-Token"] = admissionToken;
+        let r;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          r = await api("POST", "/api/v1/bookings/reserve", body, headers);
+          if (r.status !== 0) break;
+          await sleep(1000);
+        }
+        return r;
+      };
+      let res = await reserve(null);
+      if (res.status === 403 && res.data && res.data.code === "admission_required") {
+        // a queued on-sale: take a place in the waiting room, wait for admission, then
+        // reserve with the admission token (docs/waiting-room.md)
+        res = await waitingRoom(eventId, node, reserve, body.buyer);
+        if (res === null) {
+          button.disabled = false;
+          return null;
+        }
+      }
+      if (res.status === 201 || res.status === 202) {
+        // 202 pending: the booking exists or is still being made; checkout waits for it
+        const guest = res.data.access_key ? `?key=${encodeURIComponent(res.data.access_key)}` : "";
+        location.assign(`/checkout/${res.data.booking_id}${guest}`);
+        return null;
+      }
+      button.disabled = false;
+      if (res.status === 503 && res.data && res.data.code === "overloaded") {
+        show(node, `${explain(res.data)} (retry in ${retryAfter(res, 2)} s)`, "error");
+      } else {
+        show(node, explain(res.data), "error");
+      }
+      if (res.data && res.data.code === "sold_out" && waitForm) waitForm.hidden = false;
+      return res;
+    };
+    // a seated event (issue 34): the map (static/seatmap.js, on seated pages only)
+    const seatMap = window.EventlySeatMap ? window.EventlySeatMap({ eventId, api, hold, show }) : null;
+    const defaultType = types.find((t) => t.is_default);
+    liveAvailability(eventId, render, $("#live-mode"), seatMap && seatMap.refresh);
     if (reserveForm) {
       // the button stays disabled until this handler is attached (a click before would submit
       // the form natively and reload the page)
@@ -298,62 +365,20 @@
           $("#quantity").focus();
           return;
         }
-        button.disabled = true;
-        show(msg, "Holding your seats…", "info");
-        // one key per attempt: a retry after a lost answer gets the same booking
-        const key = newKey();
         const body = { event_id: eventId };
         if (typeSelect && !$("#ticket-type-field").hidden && typeSelect.value) {
           body.lines = [{ ticket_type_id: typeSelect.value, quantity }];
         } else {
           body.quantity = quantity;
         }
-        const code = $("#promo-code") ? $("#promo-code").value.trim() : "";
-        if (code) body.promo_code = code;
-        if ($("#guest-email")) {
-          // continue as guest (issue 32): no account, the booking belongs to this email
-          body.buyer = { email: $("#guest-email").value.trim(), name: $("#guest-name").value.trim() };
-          if (!body.buyer.email || !body.buyer.name) {
-            button.disabled = false;
-            show(msg, "Enter your name and email address to book as a guest.", "error");
-            $(body.buyer.name ? "#guest-email" : "#guest-name").focus();
-            return;
-          }
+        const together = $("#together");
+        if (together) {
+          // a seated event's best available (issue 34): together or not, of the chosen category
+          if (body.lines) body.lines[0].together = together.checked;
+          else if (!together.checked && defaultType) body.lines = [{ ticket_type_id: defaultType.id, quantity, together: false }];
+          if (body.lines) delete body.quantity;
         }
-        const reserve = async (admissionToken) => {
-          const headers = { "Idempotency-Key": key };
-          if (admissionToken) headers["Admission-Token"] = admissionToken;
-          let r;
-          for (let attempt = 0; attempt < 3; attempt++) {
-            r = await api("POST", "/api/v1/bookings/reserve", body, headers);
-            if (r.status !== 0) break;
-            await sleep(1000);
-          }
-          return r;
-        };
-        let res = await reserve(null);
-        if (res.status === 403 && res.data && res.data.code === "admission_required") {
-          // a queued on-sale: take a place in the waiting room, wait for admission, then
-          // reserve with the admission token (docs/waiting-room.md)
-          res = await waitingRoom(eventId, msg, reserve, body.buyer);
-          if (res === null) {
-            button.disabled = false;
-            return;
-          }
-        }
-        if (res.status === 201 || res.status === 202) {
-          // 202 pending: the booking exists or is still being made; checkout waits for it
-          const guest = res.data.access_key ? `?key=${encodeURIComponent(res.data.access_key)}` : "";
-          location.assign(`/checkout/${res.data.booking_id}${guest}`);
-          return;
-        }
-        button.disabled = false;
-        if (res.status === 503 && res.data && res.data.code === "overloaded") {
-          show(msg, `${explain(res.data)} (retry in ${retryAfter(res, 2)} s)`, "error");
-        } else {
-          show(msg, explain(res.data), "error");
-        }
-        if (res.data && res.data.code === "sold_out" && waitForm) waitForm.hidden = false;
+        await hold(body, button, msg);
       });
     }
     if (waitForm) {
@@ -767,6 +792,13 @@
         });
         linesNode.replaceChildren(...items);
         linesNode.hidden = false;
+      }
+      // a seated event's booking (issue 34): its seats, by section, row and seat
+      const seatsNode = $("#booking-seats");
+      if (seatsNode) {
+        const seats = b.seats || [];
+        seatsNode.textContent = seats.length ? `Your seats: ${seats.map((x) => `Section ${x.section}, row ${x.row}, seat ${x.label}`).join("; ")}.` : "";
+        seatsNode.hidden = !seats.length;
       }
       renderPrice(b.price);
       if (b.status === "held") {
