@@ -35,7 +35,18 @@ class TicketBrief(BaseModel):
     event_id: uuid.UUID
     booking_id: uuid.UUID
     seat: int
-    label: str
+    label: str = Field(examples=["General admission #12", "Section B · Row 7 · Seat 12"])
+    seat_id: str | None = Field(
+        None, description="the reserved seat it admits to (`<section>-<row>-<label>`); null: GA"
+    )
+    section: str | None = Field(None, description="the reserved seat's section; null: GA")
+    row: str | None = Field(None, description="the reserved seat's row; null: GA")
+    seat_label: str | None = Field(None, description="the reserved seat's label; null: GA")
+    place: str | None = Field(
+        None,
+        description="where the door sends the guest (reserved seating), null for general admission",
+        examples=["Section B, row 7, seat 12"],
+    )
     holder_name: str = Field(description="the attendee named for this ticket, else the buyer")
 
 
