@@ -201,6 +201,13 @@ async def test_a_seated_booking_shows_its_seats_everywhere_and_ga_is_unchanged(
     assert [s["id"] for s in got.json()["seats"]] == ["A-1-2", "A-1-4"]
     async with resources.engine.connect() as conn:
         assert await check(conn, event.id) == []
+    # `evently check` sees a valid ticket on a seat its booking does not hold
+    moved = {"t": next(t["id"] for t in after if t["seat_id"] == "A-1-2")}
+    async with resources.engine.begin() as conn:
+        await conn.execute(text("UPDATE tickets SET seat_id = 'A-1-3' WHERE id = :t"), moved)
+        found = await check(conn, event.id)
+        await conn.execute(text("UPDATE tickets SET seat_id = 'A-1-2' WHERE id = :t"), moved)
+    assert [(v.rule, v.subject) for v in found] == [("ticket_seat", moved["t"])], found
 
     # general admission: exactly as before
     ga = await confirmed_booking(client, resources, quantity=2)
