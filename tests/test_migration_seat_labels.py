@@ -9,12 +9,12 @@ import uuid
 
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.migrate import alembic_config, upgrade
 from evently.settings import Settings
+from tests.support.migrations import scratch_database
 
 _SEAT_ID = (
     "SELECT count(*) FROM information_schema.columns "
@@ -136,14 +136,7 @@ async def _seated_booking(conn: AsyncConnection) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 async def test_seat_labels_backfill_downgrade_and_upgrade_again(settings: Settings) -> None:
-    assert settings.database_url
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
-    try:
+    async with scratch_database(settings) as (url, engine):
         await asyncio.to_thread(upgrade, url, "0018seating")
         async with engine.begin() as conn:
             seated, ga = await _seated_booking(conn)
@@ -174,8 +167,3 @@ async def test_seat_labels_backfill_downgrade_and_upgrade_again(settings: Settin
                 await conn.scalar(text("SELECT count(seat_id) FROM tickets WHERE status = 'valid'"))
                 == 3
             )
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.tickets.schemas import SeatFields
+
 
 class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,18 +32,11 @@ class RedeemRequest(BaseModel):
     )
 
 
-class TicketBrief(BaseModel):
+class TicketBrief(SeatFields):
     id: uuid.UUID
     event_id: uuid.UUID
     booking_id: uuid.UUID
     seat: int
-    label: str = Field(examples=["General admission #12", "Section B · Row 7 · Seat 12"])
-    seat_id: str | None = Field(
-        None, description="the reserved seat it admits to (`<section>-<row>-<label>`); null: GA"
-    )
-    section: str | None = Field(None, description="the reserved seat's section; null: GA")
-    row: str | None = Field(None, description="the reserved seat's row; null: GA")
-    seat_label: str | None = Field(None, description="the reserved seat's label; null: GA")
     place: str | None = Field(
         None,
         description="where the door sends the guest (reserved seating), null for general admission",

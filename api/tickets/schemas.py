@@ -9,11 +9,9 @@ from pydantic import BaseModel, Field
 from evently.tickets.store import Place
 
 
-class TicketOut(BaseModel):
-    id: uuid.UUID
-    booking_id: uuid.UUID
-    event_id: uuid.UUID
-    seat: int = Field(description="serial number of the ticket within its event (1, 2, ...)")
+class SeatFields(BaseModel):
+    """What a ticket says about its seat (the tickets answer, the door's answer)."""
+
     label: str = Field(examples=["General admission #12", "Section B · Row 7 · Seat 12"])
     seat_id: str | None = Field(
         None, description="the reserved seat it admits to (`<section>-<row>-<label>`); null: GA"
@@ -21,6 +19,13 @@ class TicketOut(BaseModel):
     section: str | None = Field(None, description="the reserved seat's section; null: GA")
     row: str | None = Field(None, description="the reserved seat's row; null: GA")
     seat_label: str | None = Field(None, description="the reserved seat's label; null: GA")
+
+
+class TicketOut(SeatFields):
+    id: uuid.UUID
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    seat: int = Field(description="serial number of the ticket within its event (1, 2, ...)")
     ticket_type: str | None = Field(None, description="null until events have ticket types")
     status: str = Field(description="`valid` or `revoked`")
     issued_at: datetime

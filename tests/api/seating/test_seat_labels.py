@@ -24,9 +24,9 @@ from evently.invariants import check
 from tests.support.door import door_member
 from tests.support.events import event_body
 from tests.support.factories import Account, make_account
-from tests.support.mail import running_mail
+from tests.support.mail import confirmation_notice, running_mail
 from tests.support.organizations import make_org, org_event, org_venue
-from tests.support.seating import make_seated_event, plan_body
+from tests.support.seating import confirmed_seats, make_seated_event, plan_body
 from tests.support.tickets import confirmed_booking, new_nonce, pdf_text, wait_for
 
 pytestmark = pytest.mark.usefixtures("running_workers")
@@ -82,19 +82,7 @@ async def test_a_seated_booking_shows_its_seats_everywhere_and_ga_is_unchanged(
     event = await make_seated_event(resources, plan_body(1, 2, 4), prices={"std": "45.00"})
     buyer = await make_account(resources)
     async with running_mail(temporal_client, resources, tmp_path / "mail", task_queue) as mail:
-        r = await client.post(
-            "/api/v1/bookings/reserve",
-            json={"event_id": str(event.id), "seats": ["A-1-4", "A-1-2", "A-1-3"]},
-            headers=buyer.headers,
-        )
-        assert r.status_code == 201, r.text
-        booking_id = r.json()["booking_id"]
-        paid = await client.post(
-            "/api/v1/bookings/confirm",
-            json={"booking_id": booking_id, "payment_method": "pm_card_visa"},
-            headers=buyer.headers,
-        )
-        assert paid.status_code == 200, paid.text
+        booking_id = await confirmed_seats(client, buyer, event.id, ["A-1-4", "A-1-2", "A-1-3"])
 
         # the tickets answer: one ticket per seat, in plan order with the serials
         body = await _tickets(client, buyer, booking_id)
@@ -115,25 +103,13 @@ async def test_a_seated_booking_shows_its_seats_everywhere_and_ga_is_unchanged(
             assert f"Section A{DOT}Row 1{DOT}Seat {seat}" in printed, printed
 
         # the confirmation email, html and text
-        async def notice() -> Any:
-            async with resources.engine.connect() as conn:
-                return (
-                    await conn.execute(
-                        text(
-                            "SELECT id, mail_status FROM notifications WHERE booking_id = :b "
-                            "AND kind = 'booking_confirmed'"
-                        ),
-                        {"b": booking_id},
-                    )
-                ).one_or_none()
-
         async def sent() -> bool:
-            n = await notice()
+            n = await confirmation_notice(resources, booking_id)
             return n is not None and n.mail_status == "sent"
 
         await wait_for(sent, seconds=60)
         eml = BytesParser(policy=policy.default).parsebytes(
-            mail.eml((await notice()).id).read_bytes()
+            mail.eml((await confirmation_notice(resources, booking_id)).id).read_bytes()
         )
         for kind in ("plain", "html"):
             part = eml.get_body(preferencelist=(kind,))
