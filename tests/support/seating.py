@@ -6,13 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
 from evently import seating
 from evently.db.models import DEFAULT_ORGANIZATION_ID, Event
 from evently.infra.resources import Resources
-from tests.support.factories import Account, make_event
+from tests.support.factories import make_event
 
 
 def plan_body(
@@ -83,24 +82,3 @@ async def make_seated_event(
                 {"e": event.id},
             )
     return event
-
-
-async def confirmed_seats(
-    client: httpx.AsyncClient, buyer: Account, event_id: Any, seats: list[str]
-) -> str:
-    """Reserve these seats and pay with the simulated provider (needs the booking workers):
-    the confirmed booking's id."""
-    r = await client.post(
-        "/api/v1/bookings/reserve",
-        json={"event_id": str(event_id), "seats": seats},
-        headers=buyer.headers,
-    )
-    assert r.status_code == 201, r.text
-    booking_id = str(r.json()["booking_id"])
-    paid = await client.post(
-        "/api/v1/bookings/confirm",
-        json={"booking_id": booking_id, "payment_method": "pm_card_visa"},
-        headers=buyer.headers,
-    )
-    assert paid.status_code == 200, paid.text
-    return booking_id

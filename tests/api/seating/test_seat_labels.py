@@ -25,8 +25,9 @@ from tests.support.door import door_member
 from tests.support.events import event_body
 from tests.support.factories import Account, make_account
 from tests.support.mail import confirmation_notice, running_mail
+from tests.support.organizations import confirmed_booking as paid_booking
 from tests.support.organizations import make_org, org_event, org_venue
-from tests.support.seating import confirmed_seats, make_seated_event, plan_body
+from tests.support.seating import make_seated_event, plan_body
 from tests.support.tickets import confirmed_booking, new_nonce, pdf_text, wait_for
 
 pytestmark = pytest.mark.usefixtures("running_workers")
@@ -82,7 +83,7 @@ async def test_a_seated_booking_shows_its_seats_everywhere_and_ga_is_unchanged(
     event = await make_seated_event(resources, plan_body(1, 2, 4), prices={"std": "45.00"})
     buyer = await make_account(resources)
     async with running_mail(temporal_client, resources, tmp_path / "mail", task_queue) as mail:
-        booking_id = await confirmed_seats(client, buyer, event.id, ["A-1-4", "A-1-2", "A-1-3"])
+        booking_id = await paid_booking(client, buyer, event.id, seats=["A-1-4", "A-1-2", "A-1-3"])
 
         # the tickets answer: one ticket per seat, in plan order with the serials
         body = await _tickets(client, buyer, booking_id)
