@@ -127,6 +127,10 @@ BOOKING_COLUMNS = (
     "payment",
     "note",
     "payment_reference",
+    # issue 34: a seated booking's seats, one per seat, " | "-separated (empty: GA)
+    "section",
+    "row",
+    "seat",
 )
 ATTENDEE_COLUMNS = (
     "booking_id",
@@ -137,6 +141,32 @@ ATTENDEE_COLUMNS = (
     "amount",
     "currency",
     "confirmed_at",
+    # issue 34: the seats of the valid tickets in ticket order, " | "-separated (empty: GA)
+    "section",
+    "row",
+    "seat",
+)
+
+#: (section, row, seat label) of each seat of a booking
+Seats = list[tuple[str, str, str]]
+
+# the seats a booking holds (held or confirmed; an ended booking gave them back), plan order
+_HELD_SEATS = text(
+    """
+SELECT x.booking_id, e.section, e.row, e.label FROM booking_seats x
+JOIN event_seats e ON e.event_id = x.event_id AND e.seat_id = x.seat_id
+WHERE x.booking_id = ANY(CAST(:ids AS uuid[])) AND x.released_at IS NULL
+ORDER BY x.booking_id, e.section_rank, e.row_rank, e.pos
+"""
+)
+# the seats of a booking's valid tickets, in ticket order (as its attendees are named)
+_TICKET_SEATS = text(
+    """
+SELECT t.booking_id, e.section, e.row, e.label FROM tickets t
+JOIN event_seats e ON e.event_id = t.event_id AND e.seat_id = t.seat_id
+WHERE t.booking_id = ANY(CAST(:ids AS uuid[])) AND t.status = 'valid'
+ORDER BY t.booking_id, t.seat
+"""
 )
 
 # a cell a spreadsheet would run as a formula is prefixed with "'" (OWASP: CSV injection)
@@ -195,6 +225,28 @@ def _attendee_cells(r: BookingRow) -> list[str]:
     ]
 
 
+def _seat_cells(seats: Seats) -> list[str]:
+    return [_cell(" | ".join(seat[i] for seat in seats)) for i in range(3)]
+
+
+async def _seated(engine: AsyncEngine, event_id: uuid.UUID) -> bool:
+    async with engine.connect() as conn:
+        plan = await conn.scalar(
+            text("SELECT seating_plan_id FROM events WHERE id = :e"), {"e": event_id}
+        )
+    return plan is not None
+
+
+async def _seats(
+    engine: AsyncEngine, query: Any, page: Sequence[BookingRow]
+) -> dict[uuid.UUID, Seats]:
+    found: dict[uuid.UUID, Seats] = {}
+    async with engine.connect() as conn:
+        for r in await conn.execute(query, {"ids": [b.id for b in page]}):
+            found.setdefault(r.booking_id, []).append((r.section, r.row, r.label))
+    return found
+
+
 def _csv(rows: Sequence[Sequence[str]]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
@@ -237,9 +289,11 @@ async def bookings_csv(
 ) -> AsyncIterator[bytes]:
     """The event's bookings as CSV (header first), oldest first, one page at a time."""
     yield _csv([BOOKING_COLUMNS])
+    seated = await _seated(engine, event_id)
     extra = f"AND {SHOWN_STATUS_SQL} = :s" if status is not None else ""
     async for page in _pages(engine, event_id, extra, {"s": status} if status else {}, page_size):
-        yield _csv([_booking_cells(r) for r in page])
+        seats = await _seats(engine, _HELD_SEATS, page) if seated else {}
+        yield _csv([[*_booking_cells(r), *_seat_cells(seats.get(r.id, []))] for r in page])
 
 
 async def attendees_csv(
@@ -260,7 +314,9 @@ async def attendees_csv(
             )
         )
     yield _csv([[*ATTENDEE_COLUMNS, "attendee_names", "attendee_emails", *_labels(asked)]])
+    seated = await _seated(engine, event_id)
     async for page in _pages(engine, event_id, "AND b.status = 'confirmed'", {}, page_size):
+        seats = await _seats(engine, _TICKET_SEATS, page) if seated else {}
         async with engine.connect() as conn:
             named = {
                 r.booking_id: (list(r.attendees or []), dict(r.answers or {}))
@@ -273,7 +329,14 @@ async def attendees_csv(
                 )
             }
         yield _csv(
-            [[*_attendee_cells(r), *_answer_cells(asked, *named.get(r.id, ([], {})))] for r in page]
+            [
+                [
+                    *_attendee_cells(r),
+                    *_seat_cells(seats.get(r.id, [])),
+                    *_answer_cells(asked, *named.get(r.id, ([], {}))),
+                ]
+                for r in page
+            ]
         )
 
 

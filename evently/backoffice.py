@@ -121,6 +121,7 @@ class TicketRow:
     checked_in_at: datetime | None
     checked_in_device: str | None
     attendee: str | None = None  # the name given for this ticket's seat (issue 32)
+    place: str | None = None  # its reserved seat, "Section B, row 7, seat 12" (issue 34)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,19 @@ class Order:
     emails: list[EmailRow] = field(default_factory=list)
     attendees: list[attendees.AttendeeView] = field(default_factory=list)
     answers: list[tuple[str, str]] = field(default_factory=list)  # per booking
+
+
+def _ticket_row(r: Any) -> TicketRow:
+    place = store.place_of(r.seat_id, r.section, r.row, r.seat_label)
+    return TicketRow(
+        id=r.id,
+        seat=r.seat,
+        status=r.status,
+        ticket_type=r.ticket_type,
+        checked_in_at=r.checked_in_at,
+        checked_in_device=r.checked_in_device,
+        place=place.spoken if place else None,
+    )
 
 
 async def get_order(
@@ -179,12 +193,13 @@ async def get_order(
         )
     ]
     order.tickets = [
-        TicketRow(**r._mapping)
+        _ticket_row(r)
         for r in await session.execute(
             text(
                 "SELECT k.id, k.seat, k.status, t.name AS ticket_type, k.checked_in_at, "
-                "k.checked_in_device FROM tickets k "
-                "LEFT JOIN ticket_types t ON t.id = k.ticket_type_id "
+                "k.checked_in_device, k.seat_id, es.section, es.row, es.label AS seat_label "
+                "FROM tickets k LEFT JOIN ticket_types t ON t.id = k.ticket_type_id "
+                "LEFT JOIN event_seats es ON es.event_id = k.event_id AND es.seat_id = k.seat_id "
                 "WHERE k.booking_id = :b ORDER BY k.seat"
             ),
             p,

@@ -219,10 +219,31 @@ GROUP BY e.id
 )
 
 
+# issue 34 (0019seatlabels): a valid ticket's reserved seat is held by its own booking
+_TICKET_SEATS = text(
+    """
+SELECT t.id, t.seat_id, s.booking_id FROM tickets t
+JOIN event_seats s ON s.event_id = t.event_id AND s.seat_id = t.seat_id
+WHERE t.status = 'valid' AND t.seat_id IS NOT NULL
+  AND s.booking_id IS DISTINCT FROM t.booking_id
+  AND (CAST(:event_id AS uuid) IS NULL OR t.event_id = :event_id)
+"""
+)
+
+
 async def _check_seats(
     conn: AsyncConnection, params: dict[str, uuid.UUID | None]
 ) -> list[Violation]:
     out: list[Violation] = []
+    for t in await conn.execute(_TICKET_SEATS, params):
+        out.append(
+            Violation(
+                "ticket_seat",
+                str(t.id),
+                f"valid ticket for seat {t.seat_id}, which "
+                + ("is free" if t.booking_id is None else f"booking {t.booking_id} holds"),
+            )
+        )
     for s in await conn.execute(_SEAT_OWNERS, params):
         out.append(
             Violation(

@@ -558,3 +558,24 @@ async def seat_types(session: AsyncSession, event_id: uuid.UUID) -> list[SeatTyp
                 r.id, r.name, category, f"{r.price:.2f}", r.currency, bool(r.hidden)
             )
     return list(found.values())
+# ---- the organization's plans (the back office's event form) ---------------------------------
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    id: uuid.UUID
+    venue_id: uuid.UUID
+    name: str
+    seats: int
+
+
+async def plans_of(session: AsyncSession, organization_id: uuid.UUID) -> list[PlanRow]:
+    """The organization's seating plans, newest first (at most 200)."""
+    rows = await session.execute(
+        text(
+            "SELECT id, venue_id, name, seats FROM seating_plans WHERE organization_id = :o "
+            "ORDER BY created_at DESC LIMIT 200"
+        ),
+        {"o": organization_id},
+    )
+    return [PlanRow(r.id, r.venue_id, r.name, r.seats) for r in rows]

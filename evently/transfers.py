@@ -48,15 +48,16 @@ _TRANSFER = text(
 WITH old AS (
     UPDATE tickets SET status = 'revoked', revoked_at = now()
     WHERE id = :t AND booking_id = :b AND status = 'valid' AND checked_in_at IS NULL
-    RETURNING id, event_id, ticket_type_id
+    RETURNING id, event_id, ticket_type_id, seat_id
 ), ev AS (
     UPDATE events e SET tickets_issued = e.tickets_issued + 1
     FROM old WHERE e.id = old.event_id
     RETURNING e.tickets_issued AS serial
 ), new AS (
-    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, ticket_type_id)
+    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, ticket_type_id,
+                         seat_id)
     SELECT :new_id, :b, old.event_id, ev.serial, 'valid', date_trunc('second', now()),
-           old.ticket_type_id
+           old.ticket_type_id, old.seat_id
     FROM old, ev
     RETURNING id
 )

@@ -10,11 +10,10 @@ import uuid
 
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from evently.infra.migrate import alembic_config, upgrade
 from evently.settings import Settings
+from tests.support.migrations import scratch_database
 
 _TABLES = (
     "SELECT table_name FROM information_schema.tables WHERE table_name IN "
@@ -31,14 +30,7 @@ _VERIFIED = (
 async def test_the_buyer_migrations_upgrade_downgrade_and_upgrade_again(
     settings: Settings,
 ) -> None:
-    assert settings.database_url
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
-    try:
+    async with scratch_database(settings) as (url, engine):
         await asyncio.to_thread(upgrade, url, "0012orders")
         async with engine.begin() as conn:
             await conn.execute(
@@ -109,8 +101,3 @@ async def test_the_buyer_migrations_upgrade_downgrade_and_upgrade_again(
             assert await conn.scalar(text("SELECT count(*) FROM queue_entries")) == 0
         await engine.dispose()
         await asyncio.to_thread(upgrade, url, "0017buyergaps")
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

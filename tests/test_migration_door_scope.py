@@ -5,16 +5,14 @@ that time lives), so their scanners keep working; downgrade removes exactly thos
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.migrate import alembic_config, upgrade
 from evently.settings import Settings
+from tests.support.migrations import scratch_database
 
 _USER = (
     "INSERT INTO users (id, email, password_hash, role) "
@@ -26,15 +24,8 @@ _MEMBERS = "SELECT user_id, role FROM organization_members WHERE organization_id
 async def test_platform_door_accounts_become_door_members_of_the_default_organization(
     settings: Settings,
 ) -> None:
-    assert settings.database_url
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
     org = {"o": DEFAULT_ORGANIZATION_ID}
-    try:
+    async with scratch_database(settings) as (url, engine):
         await asyncio.to_thread(upgrade, url, "0009webhooktargets")
         async with engine.begin() as conn:
             gate = await conn.scalar(text(_USER), {"email": "gate@example.com", "role": "door"})
@@ -59,8 +50,3 @@ async def test_platform_door_accounts_become_door_members_of_the_default_organiz
         async with engine.connect() as conn:
             members = dict((await conn.execute(text(_MEMBERS), org)).tuples().all())
         assert members == {owner: "owner"}
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

@@ -4,29 +4,20 @@ organization, and the migration goes down and up again."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.migrate import alembic_config, upgrade
 from evently.settings import Settings
+from tests.support.migrations import scratch_database
 
 
 async def test_existing_venues_and_events_join_the_default_organization(
     settings: Settings,
 ) -> None:
-    assert settings.database_url
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
-    try:
+    async with scratch_database(settings) as (url, engine):
         await asyncio.to_thread(upgrade, url, "0005tickets")
         async with engine.begin() as conn:
             venue = await conn.scalar(
@@ -78,8 +69,3 @@ async def test_existing_venues_and_events_join_the_default_organization(
                 )
                 == 5
             )
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.tickets.schemas import SeatFields
+
 
 class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,12 +32,16 @@ class RedeemRequest(BaseModel):
     )
 
 
-class TicketBrief(BaseModel):
+class TicketBrief(SeatFields):
     id: uuid.UUID
     event_id: uuid.UUID
     booking_id: uuid.UUID
     seat: int
-    label: str
+    place: str | None = Field(
+        None,
+        description="where the door sends the guest (reserved seating), null for general admission",
+        examples=["Section B, row 7, seat 12"],
+    )
     holder_name: str = Field(description="the attendee named for this ticket, else the buyer")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from api.checkin.schemas import RedeemOut, RedeemRequest, TicketBrief
+from api.tickets.schemas import seat_fields
 from evently.db.models import User
 from evently.enums import CheckinResult, Role
 from evently.errors import (
@@ -64,8 +65,10 @@ async def redeem(res: Resources, user: User, body: RedeemRequest) -> RedeemOut:
         event_id=scan.event_id,
         booking_id=scan.booking_id,
         seat=scan.seat,
-        label=store.seat_label(scan.seat),
+        label=store.seat_label(scan.seat, scan.place),
         holder_name=scan.holder_name,
+        place=scan.place.spoken if scan.place else None,
+        **seat_fields(scan.place),
     )
     if not scan.replay:
         metrics.CHECKINS.labels(result="conflict" if scan.conflict else scan.result).inc()

@@ -159,6 +159,9 @@ class EventOut(BaseModel):
         return BankTransferSetting.of_days(self.bank_transfer_days)
 
     fees: list[Fee] | None = None  # issue 31: None when the event has none
+    seating_plan_id: uuid.UUID | None = Field(
+        None, description="issue 34: the seating plan of a seated event (null: general admission)"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

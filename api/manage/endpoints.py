@@ -61,7 +61,7 @@ from api.ticket_types import service as types_service
 from api.ticket_types.schemas import PromoCodeCreate, TicketTypeCreate
 from api.webhooks import service as webhooks_service
 from api.webhooks.schemas import DeliveryOut, WebhookOut
-from evently import accounts, attendees, audit, backoffice, events, organizations
+from evently import accounts, attendees, audit, backoffice, events, organizations, seating
 from evently.db.models import Event, User
 from evently.enums import EventStatus, OrganizationRole
 from evently.errors import (
@@ -351,8 +351,15 @@ async def new_event_page(
 ) -> Response:
     async def page(desk: Desk) -> Response:
         venues, _ = await events.list_venues(session, desk.org_id, city=None, offset=0, limit=100)
+        plans = await seating.plans_of(session, desk.org_id)  # issue 34
         return _render(
-            desk.visit, res, "new_event.html", desk=desk, title="New event", venues=venues
+            desk.visit,
+            res,
+            "new_event.html",
+            desk=desk,
+            title="New event",
+            venues=venues,
+            plans=plans,
         )
 
     return await _serve(request, session, res, org_id, EVENT_MANAGERS, page)

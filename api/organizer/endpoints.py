@@ -77,6 +77,8 @@ from evently.errors import (
     RefundNotAllowed,
     ReleaseRefused,
     SalesClosed,
+    SeatingPlanNotFound,
+    SeatsNotChangeable,
     SoldOut,
     TaxRuleInvalid,
     TaxRuleNotFound,
@@ -220,7 +222,7 @@ async def list_events(
     "/events",
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
-    responses=problem_responses(*_EVENT_RULES),
+    responses=problem_responses(*_EVENT_RULES, SeatingPlanNotFound),
     summary="Create an event as a draft, at one of the organization's venues (owners, managers)",
 )
 async def create_event(
@@ -248,7 +250,9 @@ async def get_event(event_id: uuid.UUID, access: AnyMember, session: SessionDep)
 @router.patch(
     "/events/{event_id}",
     response_model=EventOut,
-    responses=problem_responses(*_CHANGE, *_EVENT_RULES, CapacityBelowCommitted),
+    responses=problem_responses(
+        *_CHANGE, *_EVENT_RULES, CapacityBelowCommitted, SeatingPlanNotFound, SeatsNotChangeable
+    ),
     summary="Change an event: fields, capacity, status (owners, managers)",
 )
 async def update_event(

@@ -67,6 +67,16 @@ _FEES = (
     "`tax_rule_invalid`)."
 )
 
+_SEATING_PLAN = (
+    "Issue 34: a seated event names one of the organization's seating plans (POST "
+    "/organizations/{org_id}/venues/{venue_id}/seating-plans); its seats become the event's and "
+    "its capacity the plan's seats (as PUT /organizations/{org_id}/events/{event_id}/"
+    "seating-plan). Drafts only (409 `seats_not_changeable`); an unknown plan: 404 "
+    "`seating_plan_not_found`."
+)
+#: fields a PATCH may set to null
+_NULLABLE_CHANGES = frozenset({"seating_plan_id"})
+
 _REFUND_POLICY = (
     'Who may refund: `{"mode": "until", "hours_before_start": 48}` (buyers until 48 h before '
     'the start; the default is 0 h), `{"mode": "organizer_only"}` (owners and finance only) or '
@@ -104,6 +114,7 @@ class EventCreate(BaseModel):
         default_factory=BankTransferSetting, description=_BANK_TRANSFER
     )
     fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
+    seating_plan_id: uuid.UUID | None = Field(None, description=_SEATING_PLAN)
 
 
 class EventPatch(BaseModel):
@@ -129,10 +140,17 @@ class EventPatch(BaseModel):
     refund_policy: RefundPolicy | None = Field(None, description=_REFUND_POLICY)
     bank_transfer: BankTransferSetting | None = Field(None, description=_BANK_TRANSFER)
     fees: list[Fee] | None = Field(None, max_length=10, description=_FEES)
+    seating_plan_id: uuid.UUID | None = Field(
+        None, description=_SEATING_PLAN + " `null` removes the plan (the capacity stays)."
+    )
 
     @model_validator(mode="after")
     def _no_nulls_and_not_empty(self) -> EventPatch:
-        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
+        nulls = sorted(
+            k
+            for k in self.model_fields_set
+            if getattr(self, k) is None and k not in _NULLABLE_CHANGES
+        )
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null (leave the field out instead)")
         if not self.model_fields_set:
@@ -140,7 +158,12 @@ class EventPatch(BaseModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.model_fields_set if k != "status"}
+        """The columns to write (``status`` and ``seating_plan_id`` have their own paths)."""
+        out = {
+            k: getattr(self, k)
+            for k in self.model_fields_set
+            if k not in ("status", "seating_plan_id")
+        }
         if "fees" in out:
             out["fees"] = fees_json(self.fees)
         return out

@@ -45,6 +45,7 @@ from evently import (
     bookings,
     events,
     pricing,
+    seating,
     ticket_types,
 )
 from evently.analytics import event_analytics
@@ -87,6 +88,7 @@ _AUDITED = (
     "refund_policy",
     "bank_transfer",
     "fees",
+    "seating_plan_id",
 )
 
 
@@ -183,6 +185,13 @@ async def create_event(
         bank_transfer_days=body.bank_transfer.days(),
         fees=fees_json(body.fees),
     )
+    if body.seating_plan_id is not None:  # issue 34: capacity = the plan's seats
+        await seating.attach_plan(
+            session, event.id, body.seating_plan_id, organization_id=event.organization_id
+        )
+        fresh = await events.get_event(session, event.id, refresh=True)
+        assert fresh is not None
+        event = fresh
     await audit.record_by(
         session,
         actor,
@@ -290,6 +299,15 @@ async def change_event(
         events.check_transition(event.status, target)
     if changes:
         event = await events.update_event(session, event_id, changes)
+    plan_changed = "seating_plan_id" in body.model_fields_set
+    if plan_changed:  # issue 34: drafts only; capacity = the plan's seats
+        await seating.attach_plan(
+            session, event_id, body.seating_plan_id, organization_id=event.organization_id
+        )
+        fresh = await events.get_event(session, event_id, refresh=True)
+        assert fresh is not None
+        event = fresh
+    if changes or plan_changed:
         diff = _diff(before, EventOut.of(event))
         if diff:
             await audit.record_by(
@@ -321,7 +339,11 @@ async def change_event(
     assert fresh is not None
     out = EventOut.of(fresh)
     await after_commit(
-        res, temporal, session, out, seats_changed="capacity" in changes or target is not None
+        res,
+        temporal,
+        session,
+        out,
+        seats_changed="capacity" in changes or plan_changed or target is not None,
     )
     return out
 

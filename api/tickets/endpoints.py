@@ -11,7 +11,7 @@ from api.bookings.access import BookingUser
 from api.deps import SessionDep, SettingsDep
 from api.problems import problem_responses
 from api.tickets import service
-from api.tickets.schemas import BookingTicketsOut, TicketOut
+from api.tickets.schemas import BookingTicketsOut, TicketOut, seat_fields
 from evently.errors import (
     BookingNotFound,
     EventNotFound,
@@ -55,6 +55,7 @@ def _ticket_out(signer: store.Signer, t: store.TicketRow) -> TicketOut:
         event_id=t.event_id,
         seat=t.seat,
         label=t.label,
+        **seat_fields(t.place),
         status=t.status,
         issued_at=t.issued_at,
         revoked_at=t.revoked_at,

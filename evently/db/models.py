@@ -298,6 +298,9 @@ class Event(Base):
     attendee_answers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # issue 29: buyers may pay by bank transfer within this many days (NULL: they may not)
     bank_transfer_days: Mapped[int | None] = mapped_column(Integer)
+    # issue 34: the seating plan (seating_plans, migration 0018seating; not mapped here) a
+    # seated event sells; set only on a draft, by evently.seating.attach_plan (NULL: GA)
+    seating_plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
@@ -577,6 +580,9 @@ class Ticket(Base):
     # promised to an accepted refund (0: the whole booking, n: its partial change n): the door
     # refuses it from then on (evently/booking_changes.py seals it; issue 29)
     refund_change: Mapped[int | None] = mapped_column(Integer)
+    # the reserved seat it admits to (event_seats.seat_id, "<section>-<row>-<label>"); NULL:
+    # general admission (issue 34, migration 0019seatlabels)
+    seat_id: Mapped[str | None] = mapped_column(Text)
 
 
 class CheckinScan(Base):

@@ -551,16 +551,28 @@ _RELEASE_NOTICE = _NOTICE.format(
 # The tickets of a confirmed booking, one per seat, in the statement that confirms it: serials
 # ``seat`` = the event's ``tickets_issued`` before + 1..n (the event row is locked by the same
 # UPDATE, so serials never collide). ``ev`` is the events UPDATE that took them. The secret in
-# the QR is derived from the row on demand (evently/tickets/store.py), never stored.
+# the QR is derived from the row on demand (evently/tickets/store.py), never stored. A seated
+# booking's k-th ticket of a type carries its k-th held seat of that type in plan order
+# (``seat_id``, issue 34; NULL for general admission: the probe finds no booking seat).
 _ISSUE_TICKETS = """
-    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, ticket_type_id)
+    INSERT INTO tickets (id, booking_id, event_id, seat, status, issued_at, ticket_type_id,
+                         seat_id)
     SELECT gen_random_uuid(), ev.booking_id, ev.event_id, ev.tickets_issued - ev.quantity + s.n,
-           'valid', date_trunc('second', now()), s.ticket_type_id
+           'valid', date_trunc('second', now()), s.ticket_type_id, bs.seat_id
     FROM ev CROSS JOIN LATERAL (
-        SELECT row_number() OVER (ORDER BY l.ticket_type_id, g) AS n, l.ticket_type_id
+        SELECT row_number() OVER (ORDER BY l.ticket_type_id, g) AS n,
+               row_number() OVER (PARTITION BY l.ticket_type_id ORDER BY g) AS k,
+               l.ticket_type_id
         FROM booking_lines l CROSS JOIN LATERAL generate_series(1, l.quantity - l.cancelled) g
         WHERE l.booking_id = ev.booking_id
-    ) s"""
+    ) s LEFT JOIN LATERAL (
+        SELECT x.seat_id, x.ticket_type_id,
+               row_number() OVER (PARTITION BY x.ticket_type_id
+                                  ORDER BY e.section_rank, e.row_rank, e.pos) AS k
+        FROM booking_seats x
+        JOIN event_seats e ON e.event_id = x.event_id AND e.seat_id = x.seat_id
+        WHERE x.booking_id = ev.booking_id AND x.released_at IS NULL
+    ) bs ON bs.ticket_type_id = s.ticket_type_id AND bs.k = s.k"""
 
 # the lines of the booking ``b`` move between their types' counters (``held``/``sold``)
 _TYPES_MOVE = """

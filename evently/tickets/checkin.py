@@ -83,6 +83,7 @@ WITH a AS (
     FROM t, a ON CONFLICT (nonce) DO NOTHING
 )
 SELECT r.*, tk.event_id, tk.booking_id, tk.seat,
+       tk.seat_id, es.section, es.row, es.label AS seat_label,
        COALESCE(NULLIF(u.full_name, ''), u.email) AS holder_name
 FROM (
     SELECT t.id AS ticket_id, CAST(:device_id AS text) AS device_id, t.result,
@@ -95,6 +96,7 @@ FROM (
     FROM prior p
 ) r
 JOIN tickets tk ON tk.id = r.ticket_id  -- id, event, booking and seat never change
+LEFT JOIN event_seats es ON es.event_id = tk.event_id AND es.seat_id = tk.seat_id
 JOIN bookings b ON b.id = tk.booking_id
 JOIN users u ON u.id = b.user_id
 """
@@ -109,6 +111,8 @@ class Scan:
     event_id: uuid.UUID
     booking_id: uuid.UUID
     seat: int
+    #: the reserved seat (issue 34); None: general admission
+    place: store.Place | None
     holder_name: str
     device_id: str
     result: CheckinResult
@@ -166,6 +170,7 @@ async def redeem(
         event_id=row.event_id,
         booking_id=row.booking_id,
         seat=row.seat,
+        place=store.place_of(row.seat_id, row.section, row.row, row.seat_label),
         holder_name=attendee or row.holder_name,
         device_id=row.device_id,
         result=CheckinResult(row.result),

@@ -105,6 +105,8 @@ class TicketRow:
     revoked_at: datetime | None
     checked_in_at: datetime | None
     checked_in_device: str | None
+    #: the reserved seat it admits to (issue 34); None: general admission
+    place: Place | None = None
 
     @property
     def claims(self) -> TicketClaims:
@@ -112,16 +114,53 @@ class TicketRow:
 
     @property
     def label(self) -> str:
-        return seat_label(self.seat)
+        return seat_label(self.seat, self.place)
 
     @property
     def valid(self) -> bool:
         return self.status == TicketStatus.VALID
 
 
-def seat_label(seat: int) -> str:
-    """What the door reads (no seating plans yet: a serial number per event)."""
-    return f"General admission #{seat}"
+@dataclass(frozen=True)
+class Place:
+    """A reserved seat as the plan names it (evently/seating.py): section, row, seat label."""
+
+    seat_id: str
+    section: str
+    row: str
+    label: str
+
+    @property
+    def printed(self) -> str:
+        """As the ticket prints it: ``Section B · Row 7 · Seat 12``."""
+        parts = (f"Section {self.section}", f"Row {self.row}", f"Seat {self.label}")
+        return " \N{MIDDLE DOT} ".join(parts)
+
+    @property
+    def spoken(self) -> str:
+        """As the door tells the guest: ``Section B, row 7, seat 12``."""
+        return f"Section {self.section}, row {self.row}, seat {self.label}"
+
+
+def place_of(
+    seat_id: str | None, section: str | None, row: str | None, label: str | None
+) -> Place | None:
+    """A row's ``seat_id, section, row, seat_label`` columns (:data:`PLACE_SQL`) as a Place."""
+    if seat_id is None or section is None or row is None or label is None:
+        return None
+    return Place(seat_id, section, row, label)
+
+
+#: the columns :func:`place_of` reads, for a query with tickets ``t`` LEFT JOIN-ed to
+#: ``event_seats es`` by :data:`PLACE_JOIN`
+PLACE_SQL = "t.seat_id, es.section, es.row, es.label AS seat_label"
+PLACE_JOIN = "LEFT JOIN event_seats es ON es.event_id = t.event_id AND es.seat_id = t.seat_id"
+
+
+def seat_label(seat: int, place: Place | None = None) -> str:
+    """What the ticket and the door read: the reserved seat, else the serial number of a
+    general-admission ticket within its event."""
+    return place.printed if place is not None else f"General admission #{seat}"
 
 
 def _row(r: Any) -> TicketRow:
@@ -135,18 +174,21 @@ def _row(r: Any) -> TicketRow:
         revoked_at=r.revoked_at,
         checked_in_at=r.checked_in_at,
         checked_in_device=r.checked_in_device,
+        place=place_of(r.seat_id, r.section, r.row, r.seat_label),
     )
 
 
 _COLUMNS = (
     "t.id, t.booking_id, t.event_id, t.seat, t.status, t.issued_at, t.revoked_at, "
-    "t.checked_in_at, t.checked_in_device"
+    f"t.checked_in_at, t.checked_in_device, {PLACE_SQL}"
 )
 
 
 async def for_booking(db: Db, booking_id: uuid.UUID) -> list[TicketRow]:
     rows = await db.execute(
-        text(f"SELECT {_COLUMNS} FROM tickets t WHERE t.booking_id = :b ORDER BY t.seat"),
+        text(
+            f"SELECT {_COLUMNS} FROM tickets t {PLACE_JOIN} WHERE t.booking_id = :b ORDER BY t.seat"
+        ),
         {"b": booking_id},
     )
     return [_row(r) for r in rows]
@@ -155,7 +197,8 @@ async def for_booking(db: Db, booking_id: uuid.UUID) -> list[TicketRow]:
 async def get(db: Db, ticket_id: uuid.UUID) -> TicketRow | None:
     row = (
         await db.execute(
-            text(f"SELECT {_COLUMNS} FROM tickets t WHERE t.id = :id"), {"id": ticket_id}
+            text(f"SELECT {_COLUMNS} FROM tickets t {PLACE_JOIN} WHERE t.id = :id"),
+            {"id": ticket_id},
         )
     ).first()
     return _row(row) if row is not None else None

@@ -37,6 +37,7 @@ from tests.support.organizations import (
     org_event,
     org_venue,
 )
+from tests.support.seating import plan_body
 from tests.support.servers import ApiURL
 from tests.support.storefront import PageProblems, new_page
 from tests.support.webhook_receiver import Receiver
@@ -530,3 +531,33 @@ async def test_every_other_storefront_and_back_office_page_passes_axe(
     await expect(chooser.page.get_by_role("heading", name="Your organizations")).to_be_visible()
     await expect(chooser.page.locator(".card")).to_have_count(2)
     await chooser.audit("32-manage-organizations")
+
+
+async def test_the_event_form_names_a_seating_plan(
+    browser: Browser,
+    storefront: ApiURL,
+    client: httpx.AsyncClient,
+    org: Org,
+    screenshots: Path,
+) -> None:
+    """Issue 34: the new-event form's plan select makes a seated draft (capacity = seats)."""
+    venue = await org_venue(client, org)
+    plan = await client.post(
+        org.url(f"/venues/{venue['id']}/seating-plans"),
+        json={**plan_body(1, 2, 3), "name": f"Stalls {uuid.uuid4().hex[:6]}"},
+        headers=org.owner.headers,
+    )
+    assert plan.status_code == 201, plan.text
+    me = await log_in(browser, storefront, org.owner, screenshots)
+    page = me.page
+    await page.goto(f"/manage/{org.id}/events/new")
+    await page.locator("#ev-venue").select_option(venue["id"])
+    await page.get_by_label("Seating plan").select_option(plan.json()["id"])
+    await page.locator("#ev-name").fill(f"Seated gala {uuid.uuid4().hex[:6]}")
+    await page.locator("#ev-capacity").fill("100")
+    await page.locator("#create-event").click()
+    await page.wait_for_url(re.compile(r"/events/[0-9a-f-]{36}$"))
+    event_id = page.url.rsplit("/", 1)[1]
+    r = await client.get(org.url(f"/events/{event_id}"), headers=org.owner.headers)
+    assert (r.json()["seating_plan_id"], r.json()["capacity"]) == (plan.json()["id"], 6)
+    me.problems.check()

@@ -21,6 +21,7 @@ from evently.tickets import signing
 from tests.support.camera import qr_y4m
 from tests.support.factories import PASSWORD, make_account
 from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
+from tests.support.seating import plan_body
 from tests.support.servers import ApiURL
 from tests.support.storefront import (
     CHROMIUM,
@@ -226,3 +227,44 @@ async def test_the_door_page_needs_a_session_and_its_own_organization(
         assert (await web.get(f"/manage/{a.id}/events/{event['id']}/door")).status_code == 200
         assert (await web.get(f"/manage/{b.id}/events/{event['id']}/door")).status_code == 404
         assert (await web.get(f"/manage/{a.id}/events/{uuid.uuid4()}/door")).status_code == 404
+
+
+async def test_the_door_page_sends_a_seated_guest_to_their_seat(
+    client: httpx.AsyncClient, resources: Resources, storefront: ApiURL
+) -> None:
+    """Issue 34: a reserved seat's ticket is admitted with "Section A, row 1, seat 2"."""
+    admin = await make_account(resources, role="admin")
+    org = await make_org(client, resources, admin)
+    venue = await org_venue(client, org)
+    plan = await client.post(
+        org.url(f"/venues/{venue['id']}/seating-plans"),
+        json=plan_body(1, 1, 4),
+        headers=org.owner.headers,
+    )
+    assert plan.status_code == 201, plan.text
+    event = await org_event(client, org, venue, publish=True, seating_plan_id=plan.json()["id"])
+    buyer = await make_account(resources)
+    booking = await confirmed_booking(client, buyer, event["id"], seats=["A-1-2"])
+    r = await client.get(f"/api/v1/bookings/{booking}/tickets", headers=buyer.headers)
+    (ticket,) = r.json()["tickets"]
+    url = f"/manage/{org.id}/events/{event['id']}/door"
+
+    require_chromium()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(base_url=storefront, viewport=PHONE)
+            context.set_default_timeout(20_000)
+            page = await context.new_page()
+            problems = PageProblems(page)
+            await log_in(page, org.members["door"].user.email, url)
+            await expect(page.locator("body[data-ready=yes]")).to_be_attached()
+            await page.get_by_role("textbox", name="Ticket code").fill(ticket["secret"])
+            await page.get_by_role("button", name="Check ticket").click()
+            await expect(page.locator("#answer-title")).to_have_text("Admitted")
+            await expect(page.locator("#answer-detail")).to_contain_text("Section A, row 1, seat 2")
+            problems.check()
+        finally:
+            await browser.close()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from temporalio.client import Client
@@ -92,3 +93,17 @@ async def running_mail(
                 await stop_outbox(client, workflow_id)
     finally:
         server.stop()
+
+
+async def confirmation_notice(res: Resources, booking_id: uuid.UUID | str) -> Any:
+    """The booking's ``booking_confirmed`` notice (``id``, ``mail_status``), None before it."""
+    async with res.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text(
+                    "SELECT id, mail_status FROM notifications WHERE booking_id = :b "
+                    "AND kind = 'booking_confirmed'"
+                ),
+                {"b": booking_id},
+            )
+        ).one_or_none()

@@ -95,12 +95,19 @@ async def org_event(
 
 
 async def confirmed_booking(
-    client: httpx.AsyncClient, buyer: Account, event_id: str | uuid.UUID, quantity: int = 1
+    client: httpx.AsyncClient,
+    buyer: Account,
+    event_id: str | uuid.UUID,
+    quantity: int = 1,
+    *,
+    seats: list[str] | None = None,
 ) -> str:
-    """Reserve and pay (needs the running workers)."""
+    """Reserve (``quantity``, or these ``seats`` of a seated event) and pay (needs the running
+    workers)."""
+    asked: dict[str, Any] = {"seats": seats} if seats else {"quantity": quantity}
     r = await client.post(
         "/api/v1/bookings/reserve",
-        json={"event_id": str(event_id), "quantity": quantity},
+        json={"event_id": str(event_id), **asked},
         headers={**buyer.headers, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert r.status_code == 201, r.text

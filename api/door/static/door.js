@@ -236,8 +236,9 @@ function alreadyIn(at, device) {
   refused(`Already checked in at ${clock(at)} on ${device || "another gate"}.`);
 }
 
-function seat(ticket, holder) {
-  return `Seat ${ticket.seat}${holder ? ` · ${holder}` : ""}`;
+// a reserved seat as the server names it ("Section B, row 7, seat 12"), else the serial
+function seat(ticket, holder, place) {
+  return `${place || `Seat ${ticket.seat}`}${holder ? ` · ${holder}` : ""}`;
 }
 
 // ---- one scan ---------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ async function answerFrom(ticket, r) {
   const body = await r.json();
   if (r.ok) {
     state.admitted.set(ticket.ticketId, { at: body.checked_in_at, device: body.device_id });
-    return admitted(seat(ticket, body.ticket.holder_name));
+    return admitted(seat(ticket, body.ticket.holder_name, body.ticket.place));
   }
   switch (body.code) {
     case "already_checked_in":

@@ -8,16 +8,14 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
 
-from evently.infra.resources import Resources
 from tests.support.factories import make_account
-from tests.support.mail import running_mail
+from tests.support.mail import confirmation_notice, running_mail
 from tests.support.organizations import make_org, org_event, org_venue
 from tests.support.payments import StripeStack
 from tests.support.tickets import wait_for
@@ -28,19 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 async def _intents(http: httpx.AsyncClient) -> set[str]:
     listed = (await http.get("/v1/payment_intents", params={"limit": "100"})).json()
     return {pi["id"] for pi in listed["data"]}
-
-
-async def _notice(res: Resources, booking_id: str) -> Any:
-    async with res.engine.connect() as conn:
-        return (
-            await conn.execute(
-                text(
-                    "SELECT id, mail_status FROM notifications WHERE booking_id = :b "
-                    "AND kind = 'booking_confirmed'"
-                ),
-                {"b": booking_id},
-            )
-        ).one_or_none()
 
 
 async def test_zero_bookings_confirm_with_tickets_and_mail_and_no_stripe_call(
@@ -90,11 +75,11 @@ async def test_zero_bookings_confirm_with_tickets_and_mail_and_no_stripe_call(
             assert len(got.json()["tickets"]) == seats
 
             async def sent(booking_id: str = booking_id) -> bool:
-                n = await _notice(res, booking_id)
+                n = await confirmation_notice(res, booking_id)
                 return n is not None and n.mail_status == "sent"
 
             await wait_for(sent, seconds=30)
-            notice = await _notice(res, booking_id)
+            notice = await confirmation_notice(res, booking_id)
             eml = BytesParser(policy=policy.default).parsebytes(mail.eml(notice.id).read_bytes())
             assert buyer.user.email in str(eml["To"])
             assert mail.deliveries(notice.id) == 1

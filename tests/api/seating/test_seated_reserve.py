@@ -17,6 +17,7 @@ from sqlalchemy import text
 from evently.infra.resources import Resources
 from evently.invariants import check
 from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.organizations import confirmed_booking
 from tests.support.seating import make_seated_event, plan_body
 from tests.support.temporal import AppFactory
 
@@ -120,19 +121,7 @@ async def test_paid_then_cancelled_gives_the_seats_back(
 ) -> None:
     event = await make_seated_event(resources, plan_body(1, 2, 4))
     buyer = await make_account(resources)
-    r = await client.post(
-        RESERVE,
-        json={"event_id": str(event.id), "seats": ["A-1-1", "A-1-2"]},
-        headers=buyer.headers,
-    )
-    assert r.status_code == 201, r.text
-    booking_id = r.json()["booking_id"]
-    paid = await client.post(
-        "/api/v1/bookings/confirm",
-        json={"booking_id": booking_id, "payment_method": "pm_card_visa"},
-        headers=buyer.headers,
-    )
-    assert paid.status_code == 200, paid.text
+    booking_id = await confirmed_booking(client, buyer, event.id, seats=["A-1-1", "A-1-2"])
     assert set(await owners(resources, event.id)) == {"A-1-1", "A-1-2"}  # confirm keeps them
     await no_violations(resources, event.id)
     cancelled = await client.delete(f"/api/v1/bookings/{booking_id}", headers=buyer.headers)
