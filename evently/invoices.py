@@ -20,13 +20,17 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from evently import pricing
+from evently import invoice_pdf, pricing
+
+#: the reads run on an ORM session (the API) or a plain connection (the mail outbox)
+Db = AsyncSession | AsyncConnection
 
 #: the current year of an invoice number (UTC)
 _YEAR = "CAST(extract(year FROM now() AT TIME ZONE 'UTC') AS integer)"
@@ -114,7 +118,7 @@ _COLUMNS = (
 )
 
 
-async def of_booking(session: AsyncSession, booking_id: uuid.UUID) -> list[Any]:
+async def of_booking(session: Db, booking_id: uuid.UUID) -> list[Any]:
     rows = await session.execute(
         text(f"SELECT {_COLUMNS} FROM invoices i WHERE i.booking_id = :b ORDER BY i.year, i.n"),
         {"b": booking_id},
@@ -144,7 +148,7 @@ async def of_organization(
     return list(rows)
 
 
-async def _untaxed_inputs(session: AsyncSession, booking_id: uuid.UUID, currency: str) -> Any:
+async def _untaxed_inputs(session: Db, booking_id: uuid.UUID, currency: str) -> Any:
     rows = await session.execute(
         text(
             "SELECT l.ticket_type_id, t.name, l.quantity, l.unit_price, l.discount "
@@ -156,7 +160,7 @@ async def _untaxed_inputs(session: AsyncSession, booking_id: uuid.UUID, currency
     return pricing.untaxed(currency, [(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows])
 
 
-async def document_breakdown(session: AsyncSession, doc: Any) -> pricing.Breakdown:
+async def document_breakdown(session: Db, doc: Any) -> pricing.Breakdown:
     """The amounts of an invoice or credit note: the booking's breakdown over the seats it
     covers (``from`` less ``to``)."""
     if doc.price is not None:
@@ -269,12 +273,65 @@ def refers_number(docs: list[Any], doc: Any) -> str | None:
     return next((d.number for d in docs if d.id == doc.refers_to), None)
 
 
-async def event_name(session: AsyncSession, booking_id: uuid.UUID) -> str:
+async def event_name(session: Db, booking_id: uuid.UUID) -> str:
     name = await session.scalar(
         text("SELECT e.name FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :b"),
         {"b": booking_id},
     )
     return str(name or "")
+
+
+@dataclass(frozen=True)
+class Printable:
+    """One invoice or credit note with everything its PDF prints (read once, rendered later:
+    the mail renders it off the event loop)."""
+
+    doc: Any
+    breakdown: pricing.Breakdown
+    refers_to: str | None
+    event_name: str
+
+    @property
+    def number(self) -> str:
+        return str(self.doc.number)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.doc.number}.pdf"
+
+    def pdf(self) -> bytes:
+        return invoice_pdf.render(
+            self.doc, self.breakdown, refers_to=self.refers_to, event_name=self.event_name
+        )
+
+
+async def printable(
+    session: Db,
+    booking_id: uuid.UUID,
+    *,
+    invoice_id: uuid.UUID | None = None,
+    source: str | None = None,
+) -> Printable | None:
+    """The booking's document with this id, or issued by this ``source`` (``confirm``: the
+    invoice; ``change-{n}``: a partial cancellation's credit note; ``cancel``: the whole
+    cancellation's); None if there is none (yet)."""
+    docs = await of_booking(session, booking_id)
+    doc = next(
+        (
+            d
+            for d in docs
+            if (invoice_id is None or d.id == invoice_id) and (source is None or d.source == source)
+        ),
+        None,
+    )
+    if doc is None:
+        return None
+    return Printable(
+        doc,
+        await document_breakdown(session, doc),
+        refers_number(docs, doc),
+        await event_name(session, booking_id),
+    )
 
 
 async def event_money(session: AsyncSession, event_id: uuid.UUID) -> tuple[Decimal, ...]:

@@ -84,6 +84,12 @@ def decode_pdf(pdf: bytes, dpi: float = 100) -> list[str]:
     return out
 
 
+def pdf_text(pdf: bytes) -> str:
+    """The text PDFium extracts from every page (an invoice's number and amounts)."""
+    doc = pdfium.PdfDocument(pdf)
+    return "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+
+
 def decode_svg(svg: bytes) -> list[str]:
     """The served SVG, drawn by fpdf2's SVG renderer into a PDF, rasterised by PDFium."""
     pdf = FPDF(unit="mm", format=(100, 100))

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 
 from evently.invariants import check
@@ -21,6 +20,7 @@ from tests.support.factories import make_account
 from tests.support.organizations import make_org, org_event, org_venue
 from tests.support.payments import StripeStack
 from tests.support.stripe import attempts, card, intent, until
+from tests.support.tickets import pdf_text
 
 # 2 x 19.00 gross at 19 % VAT (included), a 1.50 fee per ticket taxed at 19 %, 10 % off:
 #   tickets 38.00 - 3.80 = 34.20, VAT in it 34.20 x 19/119 = 5.4605 -> 5.46
@@ -40,11 +40,6 @@ TABLE = {
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 CREDIT = {"subtotal": "19.00", "discount": "1.90", "fees": "1.50", "vat": "2.97", "total": "18.60"}
-
-
-def pdf_text(pdf: bytes) -> str:
-    doc = pdfium.PdfDocument(pdf)
-    return "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
 
 
 async def _priced_event(stack: StripeStack) -> tuple[Any, dict[str, Any], str]:
