@@ -55,8 +55,7 @@ class InvoiceList(BaseModel):
 
 async def invoice_items(session: AsyncSession, docs: list[Any]) -> list[InvoiceOut]:
     out = []
-    for d in docs:
-        b = await invoices.document_breakdown(session, d)
+    for d, b in zip(docs, await invoices.breakdowns(session, docs), strict=True):
         out.append(
             InvoiceOut(
                 id=d.id,
