@@ -24,21 +24,18 @@ from evently.mail import outbox
 from evently.mail.render import RefundIssued
 from tests.support.factories import make_account, make_event
 from tests.support.mail import MailStack
+from tests.support.stripe import rows
 from tests.support.tickets import confirmed_booking, pdf_text, wait_for
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
 
 async def _notices(res: Resources, booking_id: str) -> list[Any]:
-    async with res.engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT id, kind, mail_status, payload FROM notifications "
-                "WHERE booking_id = :b ORDER BY created_at"
-            ),
-            {"b": booking_id},
-        )
-        return list(rows)
+    return await rows(
+        res,
+        "SELECT id, kind, mail_status FROM notifications WHERE booking_id = :b ORDER BY created_at",
+        b=booking_id,
+    )
 
 
 async def _documents(client: httpx.AsyncClient, booking_id: str, headers: Any) -> Any:
