@@ -31,6 +31,7 @@ from workflows.mail.contract import (
     DELIVER_MAIL,
     MAIL_LEASED,
     MAIL_NOT_CONFIGURED,
+    MAIL_NOT_READY,
     MAIL_SERVER_UNAVAILABLE,
     NEXT_DUE_MAIL,
     DeliverInput,
@@ -123,6 +124,9 @@ class MailActivities:
             except Exception as exc:
                 await outbox.release(conn, nid, f"compose: {exc!r}")
                 raise
+            if isinstance(composed, outbox.Later):
+                await outbox.release(conn, nid, composed.reason)
+                raise ApplicationError(composed.reason, type=MAIL_NOT_READY)
             if isinstance(composed, outbox.Skip):
                 await outbox.finish(conn, nid, MailStatus.SKIPPED, composed.reason)
                 metrics.MAILS.labels(outcome="skipped").inc()

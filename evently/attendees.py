@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from evently import invoices
 from evently.bank_transfer import SHOWN_STATUS_SQL
 from evently.enums import ShownBookingStatus
 
@@ -115,6 +116,10 @@ BOOKING_COLUMNS = (
     "quantity",
     "amount",
     "currency",
+    # issue 31: taxes, passed-on fees and net revenue (evently.invoices.booking_money)
+    "tax",
+    "fees",
+    "net",
     "buyer_id",
     "buyer_email",
     "buyer_name",
@@ -184,7 +189,10 @@ def _cell(value: object) -> str:
     return text_value
 
 
-def _booking_cells(r: BookingRow) -> list[str]:
+_CENT = Decimal("0.01")
+
+
+def _booking_cells(r: BookingRow, money: tuple[Decimal, Decimal, Decimal]) -> list[str]:
     return [
         _cell(v)
         for v in (
@@ -193,6 +201,7 @@ def _booking_cells(r: BookingRow) -> list[str]:
             r.quantity,
             r.amount,
             r.currency,
+            *(m.quantize(_CENT) for m in money),
             r.user_id,
             r.email,
             r.full_name,
@@ -293,7 +302,11 @@ async def bookings_csv(
     extra = f"AND {SHOWN_STATUS_SQL} = :s" if status is not None else ""
     async for page in _pages(engine, event_id, extra, {"s": status} if status else {}, page_size):
         seats = await _seats(engine, _HELD_SEATS, page) if seated else {}
-        yield _csv([[*_booking_cells(r), *_seat_cells(seats.get(r.id, []))] for r in page])
+        async with engine.connect() as conn:
+            money = await invoices.booking_money(conn, [r.id for r in page])
+        yield _csv(
+            [[*_booking_cells(r, money[r.id]), *_seat_cells(seats.get(r.id, []))] for r in page]
+        )
 
 
 async def attendees_csv(

@@ -53,6 +53,8 @@ def render(doc: Any, b: pricing.Breakdown, *, refers_to: str | None, event_name:
     ``b``: the amounts it covers (evently.invoices.document_breakdown)."""
     cur = doc.currency
     pdf = _InvoicePDF()
+    # the document's own date: the same document renders to the same bytes (a retried mail)
+    pdf.set_creation_date(doc.created_at)
     pdf.add_page()
     pdf.set_font(pdf.family_name, "B", 16)
     title = "Invoice" if doc.kind == "invoice" else "Credit note"

@@ -20,13 +20,17 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from evently import pricing
+from evently import invoice_pdf, pricing
+
+#: the reads run on an ORM session (the API) or a plain connection (the mail outbox)
+Db = AsyncSession | AsyncConnection
 
 #: the current year of an invoice number (UTC)
 _YEAR = "CAST(extract(year FROM now() AT TIME ZONE 'UTC') AS integer)"
@@ -114,7 +118,7 @@ _COLUMNS = (
 )
 
 
-async def of_booking(session: AsyncSession, booking_id: uuid.UUID) -> list[Any]:
+async def of_booking(session: Db, booking_id: uuid.UUID) -> list[Any]:
     rows = await session.execute(
         text(f"SELECT {_COLUMNS} FROM invoices i WHERE i.booking_id = :b ORDER BY i.year, i.n"),
         {"b": booking_id},
@@ -144,27 +148,37 @@ async def of_organization(
     return list(rows)
 
 
-async def _untaxed_inputs(session: AsyncSession, booking_id: uuid.UUID, currency: str) -> Any:
-    rows = await session.execute(
-        text(
-            "SELECT l.ticket_type_id, t.name, l.quantity, l.unit_price, l.discount "
-            "FROM booking_lines l JOIN ticket_types t ON t.id = l.ticket_type_id "
-            "WHERE l.booking_id = :b ORDER BY t.position, t.created_at"
-        ),
-        {"b": booking_id},
-    )
-    return pricing.untaxed(currency, [(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows])
+async def breakdowns(session: Db, docs: list[Any]) -> list[pricing.Breakdown]:
+    """The amounts of each invoice or credit note: its booking's breakdown over the seats it
+    covers (``from`` less ``to``). The lines of the untaxed ones (nothing frozen on the
+    booking) are read in one statement for all of them."""
+    untaxed = list({d.booking_id for d in docs if d.price is None})
+    lines: dict[uuid.UUID, list[tuple[str, str, int, Decimal, Decimal]]] = {}
+    if untaxed:
+        for r in await session.execute(
+            text(
+                "SELECT l.booking_id, l.ticket_type_id, t.name, l.quantity, l.unit_price, "
+                "l.discount FROM booking_lines l JOIN ticket_types t ON t.id = l.ticket_type_id "
+                "WHERE l.booking_id = ANY(:b) ORDER BY t.position, t.created_at"
+            ),
+            {"b": untaxed},
+        ):
+            lines.setdefault(r[0], []).append((str(r[1]), r[2], r[3], r[4], r[5]))
+    out = []
+    for d in docs:
+        inputs = (
+            pricing.PriceInputs.from_json(d.price)
+            if d.price is not None
+            else pricing.untaxed(d.currency, lines.get(d.booking_id, []))
+        )
+        seats = d.seats or {}
+        out.append(seats_breakdown(inputs, seats.get("from"), seats.get("to") or {}))
+    return out
 
 
-async def document_breakdown(session: AsyncSession, doc: Any) -> pricing.Breakdown:
-    """The amounts of an invoice or credit note: the booking's breakdown over the seats it
-    covers (``from`` less ``to``)."""
-    if doc.price is not None:
-        inputs = pricing.PriceInputs.from_json(doc.price)
-    else:
-        inputs = await _untaxed_inputs(session, doc.booking_id, doc.currency)
-    seats = doc.seats or {}
-    return seats_breakdown(inputs, seats.get("from"), seats.get("to") or {})
+async def document_breakdown(session: Db, doc: Any) -> pricing.Breakdown:
+    """One document's amounts (:func:`breakdowns`)."""
+    return (await breakdowns(session, [doc]))[0]
 
 
 def seats_breakdown(
@@ -218,8 +232,7 @@ async def csv_export(session: AsyncSession, organization_id: uuid.UUID) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEADER)
-    for d in docs:
-        b = await document_breakdown(session, d)
+    for d, b in zip(docs, await breakdowns(session, docs), strict=True):
         buyer = d.buyer or {}
         w.writerow(
             [
@@ -269,12 +282,92 @@ def refers_number(docs: list[Any], doc: Any) -> str | None:
     return next((d.number for d in docs if d.id == doc.refers_to), None)
 
 
-async def event_name(session: AsyncSession, booking_id: uuid.UUID) -> str:
+async def event_name(session: Db, booking_id: uuid.UUID) -> str:
     name = await session.scalar(
         text("SELECT e.name FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :b"),
         {"b": booking_id},
     )
     return str(name or "")
+
+
+@dataclass(frozen=True)
+class Printable:
+    """One invoice or credit note with everything its PDF prints (read once, rendered later:
+    the mail renders it off the event loop)."""
+
+    doc: Any
+    breakdown: pricing.Breakdown
+    refers_to: str | None
+    event_name: str
+
+    @property
+    def number(self) -> str:
+        return str(self.doc.number)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.doc.number}.pdf"
+
+    def pdf(self) -> bytes:
+        return invoice_pdf.render(
+            self.doc, self.breakdown, refers_to=self.refers_to, event_name=self.event_name
+        )
+
+
+async def printable(
+    session: Db,
+    booking_id: uuid.UUID,
+    *,
+    invoice_id: uuid.UUID | None = None,
+    source: str | None = None,
+) -> Printable | None:
+    """The booking's document with this id, or issued by this ``source`` (``confirm``: the
+    invoice; ``change-{n}``: a partial cancellation's credit note; ``cancel``: the whole
+    cancellation's); None if there is none (yet)."""
+    docs = await of_booking(session, booking_id)
+    doc = next(
+        (
+            d
+            for d in docs
+            if (invoice_id is None or d.id == invoice_id) and (source is None or d.source == source)
+        ),
+        None,
+    )
+    if doc is None:
+        return None
+    return Printable(
+        doc,
+        await document_breakdown(session, doc),
+        refers_number(docs, doc),
+        await event_name(session, booking_id),
+    )
+
+
+@dataclass
+class Invoiced:
+    """A booking's (or an event's) invoiced money, invoices less credit notes: the total, the
+    tickets net of tax and fees, the taxes and the passed-on fees."""
+
+    total: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+
+    def add(self, sign: int, total: Decimal, b: pricing.Breakdown) -> None:
+        self.total += sign * total
+        self.net += sign * b.net_revenue
+        self.tax += sign * b.tax_total
+        self.fees += sign * b.fees
+
+
+async def _invoiced(session: Db, docs: list[Any]) -> dict[uuid.UUID, Invoiced]:
+    """Per booking, from its documents."""
+    out: dict[uuid.UUID, Invoiced] = {}
+    for d, b in zip(docs, await breakdowns(session, docs), strict=True):
+        out.setdefault(d.booking_id, Invoiced()).add(
+            1 if d.kind == "invoice" else -1, Decimal(d.total), b
+        )
+    return out
 
 
 async def event_money(session: AsyncSession, event_id: uuid.UUID) -> tuple[Decimal, ...]:
@@ -287,12 +380,46 @@ async def event_money(session: AsyncSession, event_id: uuid.UUID) -> tuple[Decim
         ),
         {"e": event_id},
     )
-    total = net = tax = fees = Decimal(0)
-    for d in rows:
-        sign = 1 if d.kind == "invoice" else -1
-        b = await document_breakdown(session, d)
-        total += sign * Decimal(d.total)
-        net += sign * b.net_revenue
-        tax += sign * b.tax_total
-        fees += sign * b.fees
-    return total, net, tax, fees
+    event = Invoiced()
+    for one_booking in (await _invoiced(session, list(rows))).values():
+        event.total += one_booking.total
+        event.net += one_booking.net
+        event.tax += one_booking.tax
+        event.fees += one_booking.fees
+    return event.total, event.net, event.tax, event.fees
+
+
+async def booking_money(
+    session: Db, booking_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Decimal, Decimal, Decimal]]:
+    """Per booking (the bookings export): (taxes, passed-on fees, net) where net is what
+    analytics counts as its revenue net of tax and fees: succeeded charges less refunds, its
+    invoiced part replaced by the invoices' net (so the column sums to the event's
+    ``net_revenue``). Two statements for a page of bookings."""
+    docs = list(
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM invoices i WHERE i.booking_id = ANY(:b) "
+                "ORDER BY i.year, i.n"
+            ),
+            {"b": booking_ids},
+        )
+    )
+    invoiced = await _invoiced(session, docs)
+    paid = {
+        r.booking_id: Decimal(r.paid)
+        for r in await session.execute(
+            text(
+                "SELECT booking_id, sum(CASE WHEN kind = 'charge' THEN amount ELSE -amount END) "
+                "AS paid FROM payments WHERE booking_id = ANY(:b) AND status = 'succeeded' "
+                "GROUP BY booking_id"
+            ),
+            {"b": booking_ids},
+        )
+    }
+    out = {}
+    for booking_id in booking_ids:
+        i = invoiced.get(booking_id, Invoiced())
+        net = paid.get(booking_id, Decimal(0)) - i.total + i.net
+        out[booking_id] = (i.tax, i.fees, net)
+    return out

@@ -558,6 +558,8 @@ async def seat_types(session: AsyncSession, event_id: uuid.UUID) -> list[SeatTyp
                 r.id, r.name, category, f"{r.price:.2f}", r.currency, bool(r.hidden)
             )
     return list(found.values())
+
+
 # ---- the organization's plans (the back office's event form) ---------------------------------
 
 

@@ -18,7 +18,7 @@ from api.bookings.schemas import Money, TaxOut
 from api.deps import SessionDep
 from api.problems import problem_responses
 from api.tickets.service import readable_booking
-from evently import invoice_pdf, invoices
+from evently import invoices
 from evently.errors import BookingNotFound, InvoiceNotFound
 
 router = APIRouter(tags=["invoices"])
@@ -55,8 +55,7 @@ class InvoiceList(BaseModel):
 
 async def invoice_items(session: AsyncSession, docs: list[Any]) -> list[InvoiceOut]:
     out = []
-    for d in docs:
-        b = await invoices.document_breakdown(session, d)
+    for d, b in zip(docs, await invoices.breakdowns(session, docs), strict=True):
         out.append(
             InvoiceOut(
                 id=d.id,
@@ -116,20 +115,13 @@ async def invoice_pdf_file(
     booking_id: uuid.UUID, invoice_id: uuid.UUID, user: BookingUser, session: SessionDep
 ) -> Response:
     booking = await readable_booking(session, user, booking_id)
-    docs = await invoices.of_booking(session, booking.id)
-    doc = next((d for d in docs if d.id == invoice_id), None)
+    doc = await invoices.printable(session, booking.id, invoice_id=invoice_id)
     if doc is None:
         raise InvoiceNotFound()
-    pdf = invoice_pdf.render(
-        doc,
-        await invoices.document_breakdown(session, doc),
-        refers_to=invoices.refers_number(docs, doc),
-        event_name=await invoices.event_name(session, booking.id),
-    )
     return PdfResponse(
-        pdf,
+        doc.pdf(),
         headers={
-            "Content-Disposition": f'attachment; filename="{doc.number}.pdf"',
+            "Content-Disposition": f'attachment; filename="{doc.filename}"',
             "Cache-Control": "private, no-store",
         },
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.headerregistry import Address
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evently import account_tokens, booking_keys
+from evently import account_tokens, booking_keys, invoices
 from evently.enums import MailStatus, NotificationKind
 from evently.mail.render import (
     AccountExists,
@@ -187,11 +187,26 @@ class Skip:
     reason: str
 
 
+@dataclass(frozen=True)
+class Later:
+    """Not yet: something the mail carries is about to exist (a refund's credit note: the
+    refund is recorded before the seats are released, and the release issues the note). The
+    sender gives the lease back and tries again after a backoff."""
+
+    reason: str
+
+
+#: a refund mail waits this long at most for its credit note, then goes without it
+CREDIT_NOTE_WAIT_SECONDS = 600
+
+
 def _base_url(settings: Settings) -> str:
     return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
 
 
-async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) -> Composed | Skip:
+async def compose(
+    conn: AsyncConnection, notice: Claimed, settings: Settings
+) -> Composed | Skip | Later:
     """The mail for a notice, from the rows as they are now (a confirmation whose tickets were
     revoked meanwhile is skipped: the cancellation mails tell the rest)."""
     if notice.kind not in MAILED_KINDS:
@@ -261,6 +276,9 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             amount=booking.amount,
             currency=booking.currency,
             booking_url=await _booking_url(conn, settings, booking.id, base),
+            # issued by the statement that wrote this notice (evently/invoices.py): it exists;
+            # none for a 0.00 booking
+            invoice=await invoices.printable(conn, booking.id, source="confirm"),
         )
     elif kind == NotificationKind.TRANSFER_REMINDER:
         transfer = await _transfer(conn, booking.id)
@@ -288,14 +306,50 @@ async def compose(conn: AsyncConnection, notice: Claimed, settings: Settings) ->
             event_url=f"{base}/api/v1/events/{booking.event_id}",
         )
     else:  # refund issued
+        source = _credit_source(notice)
+        credit_note = await invoices.printable(conn, booking.id, source=source)
+        if credit_note is None and await _credit_note_coming(conn, notice, booking, source):
+            return Later(f"the credit note ({source}) is not issued yet")
         mail = RefundIssued(
             event=event,
             booking_id=booking.id,
             buyer_name=name,
             amount=Decimal(str(notice.payload.get("amount", booking.amount))),
             currency=str(notice.payload.get("currency", booking.currency)),
+            credit_note=credit_note,
         )
     return Composed(mail, to)
+
+
+def _credit_source(notice: Claimed) -> str:
+    """The credit note a refund notice is about: a partial cancellation's (its change number
+    in the payload, evently/payments/records.py) or the whole cancellation's. Both are issued
+    before the refund (by the statements that cancel); a late payment refunded has none."""
+    change = notice.payload.get("change")
+    return f"change-{int(change)}" if change is not None else "cancel"
+
+
+async def _credit_note_coming(
+    conn: AsyncConnection, notice: Claimed, booking: Any, source: str
+) -> bool:
+    """The refunded booking has an invoice and the statement that credits it has not run yet:
+    the booking is still confirmed (a whole cancellation releases it next), or the partial
+    cancellation is refunded but not done. Not after CREDIT_NOTE_WAIT_SECONDS."""
+    age = (datetime.now(UTC) - notice.created_at).total_seconds()
+    if booking.status != "confirmed" or age > CREDIT_NOTE_WAIT_SECONDS:
+        return False
+    return bool(
+        await conn.scalar(
+            text(
+                """SELECT EXISTS (SELECT 1 FROM invoices
+                                  WHERE booking_id = :b AND source = 'confirm')
+                   AND (CAST(:change AS integer) IS NULL OR EXISTS (
+                        SELECT 1 FROM booking_changes WHERE booking_id = :b
+                        AND change_no = CAST(:change AS integer) AND status = 'refunded'))"""
+            ),
+            {"b": booking.id, "change": notice.payload.get("change")},
+        )
+    )
 
 
 async def _event_reminder(
@@ -523,6 +577,7 @@ __all__ = [
     "MAILED_KINDS",
     "Claimed",
     "Composed",
+    "Later",
     "Skip",
     "claim",
     "compose",

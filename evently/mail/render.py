@@ -1,7 +1,8 @@
 """Buyer emails, rendered from templates into ``EmailMessage`` objects ready for SMTP.
 
 Each mail is a small dataclass (what happened) turned into a text part, an HTML alternative
-and, for a confirmation, the tickets PDF and the event's ``.ics``. The ``Message-ID`` is made
+and, for a confirmation, the tickets PDF, the invoice PDF and the event's ``.ics`` (a refund:
+its credit note PDF). The ``Message-ID`` is made
 from the notification id, so every retry of the same notification is recognisably the same
 message (``<{notification_id}@{domain}>``) and a receiver or test can de-duplicate on it.
 """
@@ -21,6 +22,7 @@ from typing import ClassVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from evently.invoices import Printable
 from evently.tickets.render import EventView, TicketView, event_ics, tickets_pdf
 
 
@@ -34,6 +36,7 @@ class BookingConfirmed:
     amount: Decimal
     currency: str
     booking_url: str | None = None
+    invoice: Printable | None = None  # issue 31: attached as <number>.pdf
 
     @property
     def subject(self) -> str:
@@ -127,6 +130,7 @@ class RefundIssued:
     buyer_name: str
     amount: Decimal
     currency: str
+    credit_note: Printable | None = None  # issue 31: the refund's, attached as <number>.pdf
 
     @property
     def subject(self) -> str:
@@ -302,6 +306,17 @@ def build_message(
             maintype="application",
             subtype="pdf",
             filename=f"tickets-{mail.booking_id}.pdf",
+        )
+    document = (
+        mail.invoice
+        if isinstance(mail, BookingConfirmed)
+        else mail.credit_note
+        if isinstance(mail, RefundIssued)
+        else None
+    )
+    if document is not None:
+        msg.add_attachment(
+            document.pdf(), maintype="application", subtype="pdf", filename=document.filename
         )
     if isinstance(mail, BookingConfirmed | EventCancelled | TicketTransferred):
         event = mail.event

@@ -85,7 +85,7 @@ def decode_pdf(pdf: bytes, dpi: float = 100) -> list[str]:
 
 
 def pdf_text(pdf: bytes) -> str:
-    """The text of every page, as PDFium extracts it."""
+    """The text PDFium extracts from every page (an invoice's number and amounts)."""
     doc = pdfium.PdfDocument(pdf)
     return "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
 

@@ -19,6 +19,7 @@ QUERY_STATE = "state"
 MAIL_LEASED = "MailLeased"  # another delivery of the notification holds its lease
 MAIL_NOT_CONFIGURED = "MailNotConfigured"  # EVENTLY_SMTP_URL is not set
 MAIL_SERVER_UNAVAILABLE = "MailServerUnavailable"  # unreachable, busy or a 4xx answer
+MAIL_NOT_READY = "MailNotReady"  # what the mail carries is about to exist (a credit note)
 
 
 class OutboxInput(BaseModel):

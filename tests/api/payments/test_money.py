@@ -42,6 +42,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 CREDIT = {"subtotal": "19.00", "discount": "1.90", "fees": "1.50", "vat": "2.97", "total": "18.60"}
 
 
+async def _exported(client: httpx.AsyncClient, org: Any, event_id: str) -> tuple[str, ...]:
+    r = await client.get(
+        org.url(f"/events/{event_id}/bookings.csv"), headers=org.members["finance"].headers
+    )
+    assert r.status_code == 200, r.text
+    [row] = list(csv.DictReader(io.StringIO(r.text)))
+    return row["amount"], row["tax"], row["fees"], row["net"]
+
+
 async def _priced_event(stack: StripeStack) -> tuple[Any, dict[str, Any], str]:
     client = stack.client
     admin = await make_account(stack.res, "admin")
@@ -183,6 +192,9 @@ async def test_the_issue_case_to_the_cent_then_one_line_refunded(
         "Total 37.20 EUR",
     ):
         assert fragment in " ".join(text.split()), (fragment, text)
+    # the organizer's bookings export: the booking's tax, fees and net beside its amount; net
+    # of tax AND fees like analytics (34.20 - 5.46 = 28.74), not the invoice's net of tax only
+    assert await _exported(client, org, event["id"]) == ("37.20", "5.94", "3.00", "28.74")
 
     # one line refunded: a credit note, a Stripe refund, and the books reconcile
     r = await client.post(
@@ -252,5 +264,7 @@ async def test_the_issue_case_to_the_cent_then_one_line_refunded(
         "1.50",
     )
     assert a["net_revenue"]["amount"] == "14.37"  # 17.10 - 2.73: the ticket's net
+    # ... and the export's net after the refund is the analytics' net revenue
+    assert await _exported(client, org, event["id"]) == ("37.20", "2.97", "1.50", "14.37")
     r = await client.get(org.url("/invoices"), headers=org.members["finance"].headers)
     assert [x["number"] for x in r.json()["items"]] == [f"FEST-{year}-1", f"FEST-{year}-2"]

@@ -1,12 +1,19 @@
 """Prices and invoices straight against Postgres (issue 31): the issue's hand-computed case
 frozen at hold time, its invoice and the credit note of one cancelled line; 500 concurrent
-confirmations in one organization numbered 1..500 with no gap and no duplicate."""
+confirmations in one organization numbered 1..500 with no gap and no duplicate, also when
+the confirming process is killed with SIGKILL half-way and restarted."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,7 +23,9 @@ from evently.enums import BookingStatus
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory import seats
+from tests.support import confirmer
 from tests.support.factories import make_account, make_event
+from tests.support.tickets import wait_for
 
 
 async def _own_organization(conn: AsyncConnection, event_id: uuid.UUID, prefix: str) -> uuid.UUID:
@@ -205,15 +214,16 @@ async def test_the_issue_case_invoice_and_credit_note(resources: Resources) -> N
     assert rows[2][6:12] == ["19.00", "1.90", "1.50", "2.97", "VAT 19.00%: 2.97", "18.60"]
 
 
-async def test_500_concurrent_confirmations_are_numbered_without_gap(
-    resources: Resources,
-) -> None:
-    n = 500
+async def _held_and_paid(
+    resources: Resources, n: int, prefix: str
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """``n`` one-seat bookings of one event in an organization of its own, held and paid
+    (a successful charge recorded), ready to confirm."""
     buyer = await make_account(resources)
     event = await make_event(resources, capacity=n, price=Decimal("5.00"))
     engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
-        org = await _own_organization(conn, event.id, "GAP")
+        org = await _own_organization(conn, event.id, prefix)
     ids = [uuid.uuid4() for _ in range(n)]
     gate = asyncio.Semaphore(8)
 
@@ -232,6 +242,26 @@ async def test_500_concurrent_confirmations_are_numbered_without_gap(
             await _pay(conn, booking_id, held.amount)
 
     await asyncio.gather(*(hold_and_pay(b) for b in ids))
+    return org, ids
+
+
+async def _numbers(resources: Resources, org: uuid.UUID) -> list[int]:
+    async with resources.engine.connect() as conn:
+        return [
+            r.n
+            for r in await conn.execute(
+                text("SELECT n FROM invoices WHERE organization_id = :o ORDER BY n"), {"o": org}
+            )
+        ]
+
+
+async def test_500_concurrent_confirmations_are_numbered_without_gap(
+    resources: Resources,
+) -> None:
+    n = 500
+    org, ids = await _held_and_paid(resources, n, "GAP")
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    gate = asyncio.Semaphore(8)
 
     async def confirm(booking_id: uuid.UUID) -> None:
         async with gate, engine.connect() as conn:
@@ -239,11 +269,73 @@ async def test_500_concurrent_confirmations_are_numbered_without_gap(
             assert await seats.confirm(conn, booking_id) is None  # a retry issues nothing
 
     await asyncio.gather(*(confirm(b) for b in ids))
-    async with engine.connect() as conn:
-        numbers = [
-            r.n
-            for r in await conn.execute(
-                text("SELECT n FROM invoices WHERE organization_id = :o ORDER BY n"), {"o": org}
+    assert await _numbers(resources, org) == list(range(1, n + 1))
+
+
+async def test_500_confirmations_stay_gap_free_across_a_kill_9_of_the_confirming_process(
+    resources: Resources, tmp_path: Path
+) -> None:
+    """The confirming process (tests/support/confirmer.py: the confirm activity's statement,
+    each confirmation's transaction open a moment after its number was taken) is killed with
+    SIGKILL half-way; a restarted one confirms every booking again (done ones are no-ops, as
+    a Temporal retry finds them). The killed transactions' numbers were never committed: the
+    numbers are 1..500, no gap, no duplicate, one invoice per booking."""
+    n = 500
+    org, ids = await _held_and_paid(resources, n, "KILL")
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(map(str, ids)))
+    assert resources.settings.database_url
+    command = [
+        sys.executable,
+        "-m",
+        "tests.support.confirmer",
+        resources.settings.database_url,
+        str(ids_file),
+        "8",
+        "0.01",
+    ]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    deadline = time.monotonic() + 60
+    committed = 0
+    while committed < n // 3:  # well into the run
+        line = await asyncio.to_thread(first.stdout.readline)
+        assert line, "the confirming process ended early"
+        assert time.monotonic() < deadline, "the confirming process is too slow"
+        committed = int(line.split()[1])
+    os.kill(first.pid, signal.SIGKILL)
+    assert first.wait(10) == -signal.SIGKILL
+    first.stdout.close()
+
+    # Postgres ends the dead process's sessions, rolling their transactions back
+    async def killed_rolled_back() -> bool:
+        async with resources.engine.connect() as conn:
+            left = await conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a"),
+                {"a": confirmer.APPLICATION_NAME},
             )
-        ]
-    assert numbers == list(range(1, n + 1))
+        return left == 0
+
+    await wait_for(killed_rolled_back, seconds=30)
+    before = await _numbers(resources, org)
+    assert committed <= len(before) < n, len(before)
+    assert before == list(range(1, len(before) + 1))  # no gap so far either
+
+    restarted = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=120
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    assert await _numbers(resources, org) == list(range(1, n + 1))
+    async with resources.engine.connect() as conn:
+        per_booking = await conn.scalar(
+            text(
+                "SELECT count(DISTINCT booking_id) FROM invoices WHERE organization_id = :o "
+                "AND kind = 'invoice'"
+            ),
+            {"o": org},
+        )
+        confirmed = await conn.scalar(
+            text("SELECT count(*) FROM bookings WHERE id = ANY(:b) AND status = 'confirmed'"),
+            {"b": ids},
+        )
+    assert (per_booking, confirmed) == (n, n)

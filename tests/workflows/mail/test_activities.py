@@ -26,7 +26,7 @@ from evently.infra.resources import Resources
 from evently.mail.devserver import DevMailServer
 from tests.support.factories import make_account
 from tests.support.mail import quiet_outbox
-from tests.support.tickets import confirmed_booking
+from tests.support.tickets import confirmed_booking, pdf_text, wait_for
 from workflows.mail.contract import MAIL_LEASED, MAIL_SERVER_UNAVAILABLE, DeliverInput, DueInput
 
 pytestmark = pytest.mark.usefixtures("running_workers")
@@ -220,6 +220,21 @@ async def test_every_mailed_kind_renders_from_the_rows(
 ) -> None:
     res = mail_resources
     c = await confirmed_booking(client, res, quantity=2)
+    # cancelled and refunded, as a refund notice finds it: the release issued the credit note
+    # (issue 31; a refund notice of a booking still confirmed waits for it)
+    r = await client.delete(f"/api/v1/bookings/{c.booking_id}", headers=c.buyer.headers)
+    assert r.status_code == 200, r.text
+
+    async def credited() -> bool:
+        async with res.engine.connect() as conn:
+            return bool(
+                await conn.scalar(
+                    text("SELECT count(*) = 2 FROM invoices WHERE booking_id = :b"),
+                    {"b": c.booking_id},
+                )
+            )
+
+    await wait_for(credited)
     async with res.engine.begin() as conn:
         await conn.execute(
             text("UPDATE users SET full_name = 'Lovelace, Ada' WHERE id = :u"), {"u": c.buyer.id}
@@ -271,6 +286,10 @@ async def test_every_mailed_kind_renders_from_the_rows(
     refund = subjects[str(notices["refund_issued"])]
     assert refund["Subject"] == f"Refund issued: {name}"
     assert "60.00 EUR" in refund.get_body(("plain",)).get_content()
+    [credit_note] = [
+        p for p in refund.iter_attachments() if p.get_content_type() == "application/pdf"
+    ]
+    assert "Credit note" in pdf_text(credit_note.get_payload(decode=True))
     cancelled = subjects[str(notices["event_cancelled"])]
     assert cancelled["Subject"] == f"Cancelled: {name}"
     assert [p.get_filename() for p in cancelled.iter_attachments()] == ["event.ics"]

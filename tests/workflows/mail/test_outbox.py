@@ -75,8 +75,14 @@ async def test_confirm_mails_tickets_a_scanner_verifies_with_the_public_key_alon
     assert msg["X-Evently-Notification-Id"] == str(notice.id)
     assert buyer.user.email in msg["To"]
     assert msg["Subject"] == f"Your 2 tickets for {c.event.name}"
-    (pdf_part,) = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
-    pdf = pdf_part.get_payload(decode=True)
+    pdfs = {
+        p.get_filename(): p
+        for p in msg.iter_attachments()
+        if p.get_content_type() == "application/pdf"
+    }
+    # the tickets, and the invoice (issue 31; tests/workflows/mail/test_invoice_mail.py)
+    assert len(pdfs) == 2, list(pdfs)
+    pdf = pdfs[f"tickets-{c.booking_id}.pdf"].get_payload(decode=True)
     assert isinstance(pdf, bytes)
     secrets = decode_pdf(pdf)  # zxing-cpp reads what PDFium draws
     assert len(secrets) == 2
