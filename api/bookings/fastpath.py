@@ -66,8 +66,9 @@ class ReserveFastPath:
 
     async def _answer(self, scope: Scope, body: bytes) -> Any:
         from api.bookings.endpoints import gate, reserve_valve
-        from api.bookings.service import admitted, sold_out
+        from api.bookings.service import admitted, refused_at_gate
         from api.waitingroom.endpoints import waiting_room
+        from evently.inventory.gate import Shape
 
         try:
             data = json.loads(body)
@@ -86,30 +87,34 @@ class ReserveFastPath:
             return None
         request = Request(scope)
         token = request.headers.get("admission-token")
-        exc: EventlyError
-        if token is None and await gate(request).sold_out(event_id, quantity):
-            exc = sold_out()
-        else:
+        # sold out, or (a seated event: ``quantity`` is the best n together of any seat) no
+        # block of n left, as noted by an earlier reserve (evently/inventory/gate.py)
+        if token is None:
             try:
-                # the waiting room's step: during a queued on-sale, no reserve without a
-                # genuine admission token for this event (signature and expiry: no database;
-                # the buyer is compared behind, with the access token)
-                await admitted(
-                    app.state.resources.settings,
-                    waiting_room(request),
-                    reserve_valve(request),
-                    user_id=None,
-                    event_id=event_id,
-                    token=token,
+                refused_at_gate(
+                    await gate(request).refused(event_id, quantity, [Shape(None, quantity)])
                 )
-            except EventlyError as refused:
-                return render(refused)
-            if token is not None or not reserve_valve(request).saturated:
-                # one booking per admission: a token's reserve may be the retry of one that
-                # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
-                return None
-            exc = reserve_valve(request).overloaded()
-        return render(exc)
+            except EventlyError as refusal:
+                return render(refusal)
+        try:
+            # the waiting room's step: during a queued on-sale, no reserve without a
+            # genuine admission token for this event (signature and expiry: no database;
+            # the buyer is compared behind, with the access token)
+            await admitted(
+                app.state.resources.settings,
+                waiting_room(request),
+                reserve_valve(request),
+                user_id=None,
+                event_id=event_id,
+                token=token,
+            )
+        except EventlyError as refused:
+            return render(refused)
+        if token is not None or not reserve_valve(request).saturated:
+            # one booking per admission: a token's reserve may be the retry of one that
+            # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
+            return None
+        return render(reserve_valve(request).overloaded())
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
