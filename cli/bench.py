@@ -65,6 +65,15 @@ def flash_sale(
             "(best available, a share for specific seats); adds seats_taken and double_sold"
         ),
     ] = False,
+    quantity: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10,
+            help="seats per buyer of a general-admission sale (2: the seated "
+            "sale's pairs, for a like-for-like comparison)",
+        ),
+    ] = 1,
 ) -> None:
     """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
     oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
@@ -80,6 +89,7 @@ def flash_sale(
         queue=queue,
         loadgen_processes=loadgen_processes,
         seated=seated,
+        quantity=quantity,
     )
     typer.echo(json.dumps(result))
 
