@@ -94,6 +94,22 @@ def flash_sale(
     typer.echo(json.dumps(result))
 
 
+@bench_app.command("seat-map")
+def seat_map(
+    seats: Annotated[int, typer.Option(min=1, help="seats of the plan")] = 50_000,
+    requests: Annotated[int, typer.Option(min=1, help="GET /events/{id}/seats requests")] = 200,
+    blocked_share: Annotated[
+        float, typer.Option(min=0, max=1, help="share of seats out of the free pool, 2nd pass")
+    ] = 0.5,
+) -> None:
+    """A stadium's plan (issue 34): import time, GET /seats size (gzip) and p99 latency."""
+    from bench.seat_map import run_seat_map
+
+    typer.echo(
+        json.dumps(run_seat_map(seats=seats, requests=requests, blocked_share=blocked_share))
+    )
+
+
 @bench_app.command("steady")
 def steady(
     rate: Annotated[float, typer.Option(min=0.1, help="new bookings per second")] = 8.0,
