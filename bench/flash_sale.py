@@ -328,6 +328,10 @@ async def sale(
                     {"e": event_id},
                 )
             ).all()
+            rejected_rows = await c.scalar(
+                text("SELECT count(*) FROM bookings WHERE event_id = :e AND status = 'rejected'"),
+                {"e": event_id},
+            )
             ev = (
                 await c.execute(
                     text("SELECT capacity, available, held, sold FROM events WHERE id = :e"),
@@ -404,6 +408,9 @@ async def sale(
             1 for a in attempts if a.status == 0 or (a.status >= 500 and a.code != "overloaded")
         ),
         "shed": by_code.get("overloaded", 0),
+        # refusals that went through a booking workflow (a rejected row); the rest were
+        # answered at the API
+        "workflow_refusals": int(rejected_rows or 0),
         "answers": dict(Counter(f"{a.status}:{a.code}" for a in attempts)),
         "cpu_seconds_per_hold": round(stack_cpu / n_holds, 4) if n_holds else None,
         "cpu_seconds": cpu,

@@ -73,7 +73,7 @@ class ReserveFastPath:
         try:
             data = json.loads(body)
             event_id = uuid.UUID(data["event_id"])
-            quantity = data["quantity"]
+            quantity = data["quantity"] if "quantity" in data else len(set(data["seats"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         app = scope.get("app")
@@ -82,18 +82,26 @@ class ReserveFastPath:
             or not hasattr(app.state, "resources")
             or type(quantity) is not int
             or not 1 <= quantity <= app.state.resources.settings.max_tickets_per_booking
-            or set(data) != {"event_id", "quantity"}
+            or set(data) not in ({"event_id", "quantity"}, {"event_id", "seats"})
         ):
             return None
+        seat_ids: list[str] | None = data.get("seats")
+        if seat_ids is not None and not all(
+            type(x) is str and 1 <= len(x) <= 130 for x in seat_ids
+        ):
+            return None  # the endpoint's 422
         request = Request(scope)
         token = request.headers.get("admission-token")
         # sold out, or (a seated event: ``quantity`` is the best n together of any seat) no
-        # block of n left, as noted by an earlier reserve (evently/inventory/gate.py)
+        # block of n left, as noted by an earlier reserve; seats by id: an asked seat known
+        # taken (never ``sold_out``: on a general-admission event they are a 422)
         if token is None:
+            look = gate(request).refused
             try:
-                refused_at_gate(
-                    await gate(request).refused(event_id, quantity, [Shape(None, quantity)])
-                )
+                if seat_ids is None:
+                    refused_at_gate(await look(event_id, quantity, [Shape(None, quantity)]))
+                else:
+                    refused_at_gate(await look(event_id, 0, seat_ids=seat_ids))
             except EventlyError as refusal:
                 return render(refusal)
         try:

@@ -322,28 +322,43 @@ class Gate:
         return Taken(verdict, epoch=_text(got[1]) if len(got) > 1 else None)
 
     async def refused(
-        self, event_id: uuid.UUID, quantity: int, shapes: list[Shape] | None = None
+        self,
+        event_id: uuid.UUID,
+        quantity: int,
+        shapes: list[Shape] | None = None,
+        seat_ids: list[str] | None = None,
     ) -> Taken | None:
         """Read-only look (no seat taken), one round trip: SOLD_OUT as :meth:`sold_out`, else
-        SEATS_TAKEN when a best-available line (``shapes``) is known refused; None: go on."""
+        SEATS_TAKEN when a best-available line (``shapes``) is known refused or an asked seat
+        (``seat_ids``) known taken; None: go on."""
         checks = [(key, shape) for shape in shapes or [] for key in shape.refused_by()]
+        ids = sorted(set(seat_ids or []))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.mget(gate_key(event_id), _suspect_key(event_id))
                 if checks:
                     pipe.hmget(_blocks_key(event_id), [key for key, _ in checks])
+                if ids:
+                    pipe.smismember(_known_taken_key(event_id), ids)
                 found = await pipe.execute()
         except RedisError:
             return None
         value, suspect = found[0]
         try:
-            if value is not None and suspect is None and int(value) < quantity:
-                return Taken(Verdict.SOLD_OUT)
-        except ValueError:  # "closed"
+            free = None if value is None else int(value)
+        except ValueError:  # "closed": the endpoint answers why
             return None
+        if free is None:  # missing: the endpoint loads it (the take answers as a take does)
+            return None
+        if suspect is None and free < quantity:
+            return Taken(Verdict.SOLD_OUT)
         for (_, shape), m in zip(checks, found[1] if checks else [], strict=True):
             if m is not None and int(m) <= shape.quantity:
                 return Taken(Verdict.SEATS_TAKEN, refused=(shape.refusal,))
+        if ids:
+            known = tuple(x for x, hit in zip(ids, found[-1], strict=True) if hit)
+            if known:
+                return Taken(Verdict.SEATS_TAKEN, refused=known)
         return None
 
     async def note_seats(
