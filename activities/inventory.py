@@ -280,6 +280,9 @@ class InventoryActivities:
             await after_seat_change(self.res, self.temporal, released, released.available - public)
             await self._tell_buyer(data.booking_id, data.event_id, data.to_status)
             if released.to_waitlist:
+                # kept from sale by the counters, but free seats of a seated event: what the
+                # API knew refused is not true any more (evently/inventory/gate.py)
+                await self.gate.seats_freed(data.event_id)
                 return False
         elif pooled:
             await self.gate.give_back_released(data.event_id, data.quantity, data.booking_id)
@@ -300,6 +303,7 @@ class InventoryActivities:
         freed = await self._change_quantity(data) if released.to_waitlist == 0 else 0
         await after_seat_change(self.res, self.temporal, released, released.available - freed)
         if released.to_waitlist:
+            await self.gate.seats_freed(released.event_id)  # as in release_booking
             return CancelLinesResult(done=True, public=False)
         await self.gate.give_back_cancelled_lines(
             released.event_id, freed, data.booking_id, data.change_no

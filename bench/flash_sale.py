@@ -250,6 +250,7 @@ async def sale(
     queue: bool = False,
     loadgen_processes: int = 1,
     seated: bool = False,
+    quantity: int = 1,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -303,6 +304,8 @@ async def sale(
         )
     else:
         bodies = seated_bodies(event_id, seats, buyers) if seated else None
+        if quantity > 1:
+            bodies = [{"event_id": str(event_id), "quantity": quantity}] * buyers
         attempts = await fire(
             st.api_url, tokens, event_id, connections, request_timeout, bodies=bodies
         )
@@ -325,6 +328,10 @@ async def sale(
                     {"e": event_id},
                 )
             ).all()
+            rejected_rows = await c.scalar(
+                text("SELECT count(*) FROM bookings WHERE event_id = :e AND status = 'rejected'"),
+                {"e": event_id},
+            )
             ev = (
                 await c.execute(
                     text("SELECT capacity, available, held, sold FROM events WHERE id = :e"),
@@ -333,6 +340,8 @@ async def sale(
             ).one()
             violations = [str(v) for v in await check(c, event_id)]
             double = await double_sold(c, event_id) if seated else None
+            seat_claims = await seats_of_bookings(c, event_id) if seated else {}
+            layout = await seat_layout(c, event_id) if seated else []
             fairness = await fairness_error(c, event_id) if queue else None
     finally:
         await engine.dispose()
@@ -347,6 +356,11 @@ async def sale(
     spurious, unsold = spurious_rejections(
         [a for a in attempts if a.kind == "reserve"], holds, seats // PAIR if seated else seats
     )
+    if quantity > 1:
+        spurious, unsold = spurious_rejections(attempts, holds, seats // quantity)
+    if seated and bodies is not None:
+        spurious = seated_spurious(attempts, bodies, holds, seat_claims, layout)
+        unsold = len(layout) - sum(len(v) for v in seat_claims.values())
     sellout = (max(a.received for a in held_attempts) - t0) if held_attempts else wall
     if queue and held_attempts:
         # through the waiting room, selling starts at the first admitted reserve (the rush of
@@ -394,6 +408,9 @@ async def sale(
             1 for a in attempts if a.status == 0 or (a.status >= 500 and a.code != "overloaded")
         ),
         "shed": by_code.get("overloaded", 0),
+        # refusals that went through a booking workflow (a rejected row); the rest were
+        # answered at the API
+        "workflow_refusals": int(rejected_rows or 0),
         "answers": dict(Counter(f"{a.status}:{a.code}" for a in attempts)),
         "cpu_seconds_per_hold": round(stack_cpu / n_holds, 4) if n_holds else None,
         "cpu_seconds": cpu,
@@ -408,6 +425,7 @@ async def sale(
         "invariants": "ok" if not violations else violations[:20],
         "queue": queue,
         "loadgen_processes": loadgen_processes,
+        "quantity": PAIR if seated else quantity,
         **(
             {
                 "seated": True,
@@ -480,9 +498,12 @@ def run_flash_sale(
     queue: bool = False,
     loadgen_processes: int = 1,
     seated: bool = False,
+    quantity: int = 1,
 ) -> dict[str, Any]:
     if seated and (queue or loadgen_processes > 1):
         raise ValueError("--seated runs with one load-generator process, without --queue")
+    if quantity > 1 and (seated or queue or loadgen_processes > 1):
+        raise ValueError("--quantity is for the plain general-admission sale")
     extra = {"BENCH_API_PROCESSES": str(api_processes)}
     if max_in_flight is not None:
         extra["EVENTLY_RESERVE_MAX_IN_FLIGHT"] = str(max_in_flight)
@@ -503,6 +524,7 @@ def run_flash_sale(
                 queue=queue,
                 loadgen_processes=loadgen_processes,
                 seated=seated,
+                quantity=quantity,
             )
         )
 
@@ -584,6 +606,89 @@ def seated_bodies(event_id: uuid.UUID, seats: int, buyers: int) -> list[dict[str
         else:
             out.append({"event_id": str(event_id), "quantity": PAIR})
     return out
+
+
+async def seats_of_bookings(conn: Any, event_id: uuid.UUID) -> dict[str, list[str]]:
+    """Each booking's seats (every booking that took seats: nothing is released in the sale)."""
+    from sqlalchemy import text
+
+    rows = await conn.execute(
+        text("SELECT booking_id, seat_id FROM booking_seats WHERE event_id = :e"), {"e": event_id}
+    )
+    out: dict[str, list[str]] = collections.defaultdict(list)
+    for r in rows:
+        out[str(r.booking_id)].append(r.seat_id)
+    return dict(out)
+
+
+async def seat_layout(conn: Any, event_id: uuid.UUID) -> list[tuple[str, int, int, int]]:
+    """(seat id, section rank, row rank, position) of every unblocked seat of the event."""
+    from sqlalchemy import text
+
+    rows = await conn.execute(
+        text(
+            "SELECT seat_id, section_rank, row_rank, pos FROM event_seats "
+            "WHERE event_id = :e AND NOT blocked"
+        ),
+        {"e": event_id},
+    )
+    return [(r.seat_id, r.section_rank, r.row_rank, r.pos) for r in rows]
+
+
+def seated_spurious(
+    attempts: list[Attempt],
+    bodies: list[dict[str, Any]],
+    holds: list[tuple[str, float]],
+    seat_claims: dict[str, list[str]],
+    layout: list[tuple[str, int, int, int]],
+) -> int:
+    """Refusals (``seats_taken`` or ``sold_out``) that were not true when answered.
+
+    As for general admission (:func:`spurious_rejections`), a seat counts as claimed at t when
+    the request of the booking that holds it was SENT by t (committed or in flight); nothing
+    is released during the sale. A refusal received at t is spurious when, at t, the asked
+    seats (a request by id) were all unclaimed, or (best available, ``quantity`` q) a block of
+    q adjacent unclaimed seats in one row existed (``sold_out``: q unclaimed seats at all)."""
+    sent_by_booking = {a.booking_id: a.sent for a in attempts if a.booking_id}
+    claims = sorted(
+        (sent_by_booking.get(bid, created), bid) for bid, created in holds if bid in seat_claims
+    )
+    rows: dict[tuple[int, int], dict[int, str]] = collections.defaultdict(dict)
+    for seat_id, section, row, pos in layout:
+        rows[(section, row)][pos] = seat_id
+    free = {seat_id for seat_id, *_ in layout}
+
+    def has_block(q: int) -> bool:
+        for seats_by_pos in rows.values():
+            run, prev = 0, None
+            for pos in sorted(seats_by_pos):
+                if seats_by_pos[pos] not in free:
+                    run = 0
+                elif run and prev is not None and pos == prev + 1:
+                    run += 1
+                else:
+                    run = 1
+                prev = pos
+                if run >= q:
+                    return True
+        return False
+
+    spurious = 0
+    k = 0
+    for a in sorted(attempts, key=lambda x: x.received):
+        while k < len(claims) and claims[k][0] <= a.received:
+            free.difference_update(seat_claims[claims[k][1]])
+            k += 1
+        if a.code not in ("seats_taken", "sold_out") or a.buyer < 0:
+            continue
+        body = bodies[a.buyer]
+        if "seats" in body:
+            spurious += all(s in free for s in body["seats"])
+        elif a.code == "sold_out":
+            spurious += len(free) >= body["quantity"]
+        else:
+            spurious += has_block(body["quantity"])
+    return spurious
 
 
 async def double_sold(conn: Any, event_id: uuid.UUID) -> int:

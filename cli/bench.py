@@ -65,6 +65,15 @@ def flash_sale(
             "(best available, a share for specific seats); adds seats_taken and double_sold"
         ),
     ] = False,
+    quantity: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10,
+            help="seats per buyer of a general-admission sale (2: the seated "
+            "sale's pairs, for a like-for-like comparison)",
+        ),
+    ] = 1,
 ) -> None:
     """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
     oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
@@ -80,8 +89,25 @@ def flash_sale(
         queue=queue,
         loadgen_processes=loadgen_processes,
         seated=seated,
+        quantity=quantity,
     )
     typer.echo(json.dumps(result))
+
+
+@bench_app.command("seat-map")
+def seat_map(
+    seats: Annotated[int, typer.Option(min=1, help="seats of the plan")] = 50_000,
+    requests: Annotated[int, typer.Option(min=1, help="GET /events/{id}/seats requests")] = 200,
+    blocked_share: Annotated[
+        float, typer.Option(min=0, max=1, help="share of seats out of the free pool, 2nd pass")
+    ] = 0.5,
+) -> None:
+    """A stadium's plan (issue 34): import time, GET /seats size (gzip) and p99 latency."""
+    from bench.seat_map import run_seat_map
+
+    typer.echo(
+        json.dumps(run_seat_map(seats=seats, requests=requests, blocked_share=blocked_share))
+    )
 
 
 @bench_app.command("steady")

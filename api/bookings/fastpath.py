@@ -66,13 +66,14 @@ class ReserveFastPath:
 
     async def _answer(self, scope: Scope, body: bytes) -> Any:
         from api.bookings.endpoints import gate, reserve_valve
-        from api.bookings.service import admitted, sold_out
+        from api.bookings.service import admitted, refused_at_gate
         from api.waitingroom.endpoints import waiting_room
+        from evently.inventory.gate import Shape
 
         try:
             data = json.loads(body)
             event_id = uuid.UUID(data["event_id"])
-            quantity = data["quantity"]
+            quantity = data["quantity"] if "quantity" in data else len(set(data["seats"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         app = scope.get("app")
@@ -81,35 +82,47 @@ class ReserveFastPath:
             or not hasattr(app.state, "resources")
             or type(quantity) is not int
             or not 1 <= quantity <= app.state.resources.settings.max_tickets_per_booking
-            or set(data) != {"event_id", "quantity"}
+            or set(data) not in ({"event_id", "quantity"}, {"event_id", "seats"})
         ):
             return None
+        seat_ids: list[str] | None = data.get("seats")
+        if seat_ids is not None and not all(
+            type(x) is str and 1 <= len(x) <= 130 for x in seat_ids
+        ):
+            return None  # the endpoint's 422
         request = Request(scope)
         token = request.headers.get("admission-token")
-        exc: EventlyError
-        if token is None and await gate(request).sold_out(event_id, quantity):
-            exc = sold_out()
-        else:
+        # sold out, or (a seated event: ``quantity`` is the best n together of any seat) no
+        # block of n left, as noted by an earlier reserve; seats by id: an asked seat known
+        # taken (never ``sold_out``: on a general-admission event they are a 422)
+        if token is None:
+            look = gate(request).refused
             try:
-                # the waiting room's step: during a queued on-sale, no reserve without a
-                # genuine admission token for this event (signature and expiry: no database;
-                # the buyer is compared behind, with the access token)
-                await admitted(
-                    app.state.resources.settings,
-                    waiting_room(request),
-                    reserve_valve(request),
-                    user_id=None,
-                    event_id=event_id,
-                    token=token,
-                )
-            except EventlyError as refused:
-                return render(refused)
-            if token is not None or not reserve_valve(request).saturated:
-                # one booking per admission: a token's reserve may be the retry of one that
-                # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
-                return None
-            exc = reserve_valve(request).overloaded()
-        return render(exc)
+                if seat_ids is None:
+                    refused_at_gate(await look(event_id, quantity, [Shape(None, quantity)]))
+                else:
+                    refused_at_gate(await look(event_id, 0, seat_ids=seat_ids))
+            except EventlyError as refusal:
+                return render(refusal)
+        try:
+            # the waiting room's step: during a queued on-sale, no reserve without a
+            # genuine admission token for this event (signature and expiry: no database;
+            # the buyer is compared behind, with the access token)
+            await admitted(
+                app.state.resources.settings,
+                waiting_room(request),
+                reserve_valve(request),
+                user_id=None,
+                event_id=event_id,
+                token=token,
+            )
+        except EventlyError as refused:
+            return render(refused)
+        if token is not None or not reserve_valve(request).saturated:
+            # one booking per admission: a token's reserve may be the retry of one that
+            # holds seats already, so the endpoint answers it (as with an Idempotency-Key)
+            return None
+        return render(reserve_valve(request).overloaded())
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -62,7 +62,7 @@ from evently.errors import (
 from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability
-from evently.inventory.gate import Gate, Verdict
+from evently.inventory.gate import Gate, Shape, Taken, Verdict
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
@@ -193,6 +193,36 @@ def sold_out() -> SoldOut:
     return SoldOut()
 
 
+def seats_taken(seats: list[str]) -> SeatsTaken:
+    """409 ``seats_taken`` (issue 34): ``seats`` names the asked seats not free, or the
+    best-available line with no block left ("2 together")."""
+    metrics.RESERVE_REQUESTS.labels(outcome="rejected").inc()
+    return SeatsTaken(seats=seats)
+
+
+def refused_at_gate(found: Taken | None) -> None:
+    """Raise the answer of a gate that refused (a look or a take): sold out, or a seated
+    request known refused (docs/seating.md "Refused at the API")."""
+    if found is None:
+        return
+    if found.verdict == Verdict.SOLD_OUT:
+        raise sold_out()
+    if found.verdict == Verdict.SEATS_TAKEN:
+        raise seats_taken(list(found.refused))
+
+
+def shapes_of(
+    seated: bool, quantity: int, lines: list[ReserveLine] | None, seat_ids: list[str] | None
+) -> list[Shape]:
+    """The best-available lines of a seated request (none for seats by id, nor for a
+    general-admission event): ``quantity`` alone is one line of any seat, together."""
+    if not seated or seat_ids:
+        return []
+    if lines:
+        return [Shape(x.ticket_type_id, x.quantity, x.together) for x in lines]
+    return [Shape(None, quantity, True)]
+
+
 async def _available(res: Resources, gate: Gate, event_id: uuid.UUID) -> int:
     """Postgres, for a missing or suspect gate: 404/409 for unknown or not-on-sale events, else
     the seats on sale now."""
@@ -223,26 +253,43 @@ async def _take(
     idempotent: bool,
     *,
     doubtful: bool = False,
-) -> Verdict | None:
+    seated: bool = False,
+    shapes: list[Shape] | None = None,
+    seat_ids: list[str] | None = None,
+) -> Taken | None:
     """A gate seat (OK), or a verdict; a missing counter is loaded from Postgres, and a sold-out
     verdict from a suspect gate is checked against Postgres before it stands. ``doubtful``: a
-    request that may be refused for its own lines (Gate.take)."""
-    verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
-    if verdict == Verdict.MISSING:
+    request that may be refused for its own lines (Gate.take); ``seated``, ``shapes``,
+    ``seat_ids``: a seated request, refused when known refused (Gate.admit)."""
+
+    async def take() -> Taken | None:
+        return await gate.admit(
+            event_id,
+            quantity,
+            booking_id,
+            idempotent,
+            doubtful=doubtful,
+            seated=seated,
+            shapes=shapes,
+            seat_ids=seat_ids,
+        )
+
+    taken = await take()
+    if taken is not None and taken.verdict == Verdict.MISSING:
         await gate.load(event_id, await _available(res, gate, event_id))
-        verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
-    if verdict == Verdict.UNSURE:
+        taken = await take()
+    if taken is not None and taken.verdict == Verdict.UNSURE:
         available = await _available(res, gate, event_id)
         if available < quantity:
-            return Verdict.SOLD_OUT
+            return Taken(Verdict.SOLD_OUT)
         await gate.reset(event_id)  # it disagrees with Postgres: rebuild it
         await gate.load(event_id, available)
-        verdict = await gate.take(event_id, quantity, booking_id, idempotent, doubtful=doubtful)
-        if verdict in (Verdict.UNSURE, Verdict.MISSING):
+        taken = await take()
+        if taken is not None and taken.verdict in (Verdict.UNSURE, Verdict.MISSING):
             return None  # still racing: let the reserve statement decide
-    if verdict == Verdict.CLOSED:
+    if taken is not None and taken.verdict == Verdict.CLOSED:
         await _available(res, gate, event_id)  # 404 or 409 with the right code
-    return verdict
+    return taken
 
 
 SATURATED_SHARE = 0.8  # in-flight reserves at this share of the cap count as saturation
@@ -371,9 +418,10 @@ async def _reserve(
     # would wait, and again when woken while waiting); a sold-out request that got a slot gives
     # it back within one Redis round trip.
 
+    shapes = shapes_of(seated, quantity, lines, seat_ids)
+
     async def still_on_sale() -> None:
-        if await gate.sold_out(event_id, quantity):
-            raise sold_out()
+        refused_at_gate(await gate.refused(event_id, quantity, shapes))
 
     # a request with an Idempotency-Key may be the retry of one that holds seats: it is never
     # answered sold out from a look at the gate, so it waits for its slot
@@ -383,12 +431,21 @@ async def _reserve(
         # a request with lines, a promo code or reserved seats may be refused for them and
         # give its seats back: the gate is in doubt while they are out
         doubtful = bool(lines) or promo_code is not None or seated
-        verdict = await _take(
-            res, gate, event_id, quantity, booking_id, idempotent, doubtful=doubtful
+        taken = await _take(
+            res,
+            gate,
+            event_id,
+            quantity,
+            booking_id,
+            idempotent,
+            doubtful=doubtful,
+            seated=seated,
+            shapes=shapes,
+            seat_ids=seat_ids,
         )
-        if verdict == Verdict.SOLD_OUT:
-            valve.sold_out(event_id)
-            raise sold_out()
+        if taken is not None and taken.verdict == Verdict.SOLD_OUT:
+            valve.sold_out(event_id)  # its waiters look again
+        refused_at_gate(taken)
         data = BookingInput(
             booking_id=booking_id,
             event_id=event_id,
@@ -406,7 +463,7 @@ async def _reserve(
         # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
         organization_id = await organization_of_event(res.engine, event_id)
         try:
-            result = await _start(res, temporal, gate, data, verdict, organization_id)
+            result = await _start(res, temporal, gate, data, taken, organization_id)
         except BaseException:  # Temporal unreachable, the request cancelled, a bug
             metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
             raise
@@ -425,13 +482,15 @@ async def _start(
     temporal: TemporalClient,
     gate: Gate,
     data: BookingInput,
-    verdict: Verdict | None,
+    taken: Taken | None,
     organization_id: uuid.UUID | None,
 ) -> Reservation | Pending:
     """Start the booking's workflow for a request that took its seat from the gate
-    (``verdict``), and settle that seat when the hold did not come of it: a late answer
-    (Pending) or an error doubts the gate, a rejected reserve gives the seat back."""
+    (``taken``), and settle that seat when the hold did not come of it: a late answer
+    (Pending) or an error doubts the gate, a rejected reserve gives the seat back. A seated
+    reserve's answer is noted for the requests that follow (:func:`_note_seats`)."""
     event_id, quantity, booking_id = data.event_id, data.quantity, data.booking_id
+    verdict = None if taken is None else taken.verdict
     try:
         result = await booking_client.start_booking(
             temporal,
@@ -453,7 +512,29 @@ async def _start(
         await gate.give_back_no_hold(event_id, quantity, booking_id)
         if result.reason == ReserveOutcome.UNAVAILABLE:
             await gate.suspect(event_id)
+    if taken is not None and taken.epoch is not None:
+        await _note_seats(gate, data, taken.epoch, result)
     return result
+
+
+async def _note_seats(gate: Gate, data: BookingInput, epoch: str, result: Reservation) -> None:
+    """What a seated reserve learnt of the committed seats, for the API to refuse the requests
+    that follow without a workflow (Gate.note_seats: kept only if no seat was freed since the
+    take read ``epoch``): the seats it now holds, the asked seats found not free, or that its
+    first best-available line has no block left."""
+    if (
+        result.status == BookingStatus.HELD
+        and result.seats
+        and result.booking_id == data.booking_id
+    ):
+        await gate.note_seats(data.event_id, epoch, taken=[s.id for s in result.seats])
+    elif result.reason == ReserveOutcome.SEATS_TAKEN and result.refusal_committed:
+        if data.seat_ids:
+            await gate.note_seats(data.event_id, epoch, taken=result.seats_taken)
+        else:
+            lines = data.lines or None
+            shape = shapes_of(True, data.quantity, lines, None)[0]
+            await gate.note_seats(data.event_id, epoch, no_block=shape)
 
 
 async def place_order(
@@ -479,10 +560,17 @@ async def place_order(
     never runs low), a suspect one is checked against Postgres. Sold out: ``SoldOut``."""
     seated = await _seated(res, event_id, None)
     # idempotent: the same order asked again (same booking id) takes its seats once
-    verdict = await _take(
-        res, gate, event_id, quantity, booking_id, True, doubtful=bool(lines) or seated
+    taken = await _take(
+        res,
+        gate,
+        event_id,
+        quantity,
+        booking_id,
+        True,
+        doubtful=bool(lines) or seated,
+        seated=seated,  # its seats are noted; it is not refused from the notes
     )
-    if verdict == Verdict.SOLD_OUT:
+    if taken is not None and taken.verdict == Verdict.SOLD_OUT:
         raise sold_out()
     data = BookingInput(
         booking_id=booking_id,
@@ -495,7 +583,7 @@ async def place_order(
         note=note,
         seated=seated,  # issue 34: best available seats
     )
-    result = await _start(res, temporal, gate, data, verdict, organization_id)
+    result = await _start(res, temporal, gate, data, taken, organization_id)
     if isinstance(result, Pending):
         return result
     return _answer(result, event_id, quantity, True)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import SessionDep
+from api.deps import ResourcesDep, SessionDep, end_transaction
 from api.http.conditional import IfNoneMatch, conditional_responses, etag, validated
 from api.organizations.deps import EventManager
 from api.problems import problem_responses
@@ -25,6 +25,7 @@ from evently.errors import (
     SeatsNotChangeable,
     VenueNotInOrganization,
 )
+from evently.inventory.gate import Gate
 
 router = APIRouter(tags=["seating"])
 
@@ -124,11 +125,19 @@ class BlockOut(BaseModel):
     summary="Block free seats (sponsors, technical) or free blocked ones: all or none",
 )
 async def block_seats(
-    event_id: uuid.UUID, body: BlockIn, access: EventManager, session: SessionDep
+    event_id: uuid.UUID,
+    body: BlockIn,
+    access: EventManager,
+    session: SessionDep,
+    res: ResourcesDep,
 ) -> BlockOut:
     n = await seating.set_blocked(
         session, event_id, body.seats, body.blocked, organization_id=access.organization.id
     )
+    # committed, then the sold-out gate and the seated refusal notes are rebuilt: ``available``
+    # moved, and a seat unblocked is free (evently/inventory/gate.py)
+    await end_transaction(session)
+    await Gate(res.redis).reset(event_id)
     return BlockOut(event_id=event_id, changed=n, blocked=body.blocked)
 
 

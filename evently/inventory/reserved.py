@@ -7,7 +7,7 @@ order (two buyers of overlapping seats never deadlock), then given the booking; 
 must equal the seats asked, else the transaction is rolled back (all or none). The reserve of
 a seated booking (evently/inventory/seated.py) runs in ONE transaction: the seats first (a
 refused buyer never waits for the event row), then the counters' one-statement reserve
-(evently/inventory/seats.py ``_RESERVE``: the booking, its lines, the event's and the types'
+(evently/inventory/seats.py ``RESERVE``: the booking, its lines, the event's and the types'
 counters), so the counters and the seats always agree.
 
 Best available (:func:`pick`): the free seats of the line's category, read without a lock, are
@@ -217,15 +217,16 @@ async def pick(
     q: int,
     together: bool,
 ) -> list[TakenSeat] | None:
-    """The best free block of ``q`` seats of ``category`` (None: any), taken; None when the
-    committed seats have no such block."""
+    """The best free block of ``q`` seats of ``category`` (None: any), taken; ``[]`` when the
+    committed seats have no such block (a true refusal: the API may note it, evently/inventory/
+    gate.py), None when it gave up after MAX_ROUNDS of contention (blocks may be left)."""
     for _ in range(MAX_ROUNDS):
         rows = (
             await conn.execute(_FREE_IN_CATEGORY, {"event_id": event_id, "category": category})
         ).all()
         candidates = _blocks(list(rows), q, together)
         if not candidates:
-            return None
+            return []
         for ids in candidates[:SKIP_TRIES]:
             got = await take(conn, event_id, booking_id, ids, skip=True)
             if got is not None:

@@ -1,5 +1,5 @@
 """The reserve of a seated event's booking (issue 34): its seats (evently/inventory/
-reserved.py) and its booking with the counters (evently/inventory/seats.py ``_RESERVE``) in ONE
+reserved.py) and its booking with the counters (evently/inventory/seats.py ``RESERVE``) in ONE
 transaction, seats first: all or none."""
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ async def reserve(
         quantity = sum(q for _, q, _ in lines)
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     async with autocommit.connect() as conn:
-        found = (await conn.execute(seats._BOOKING, {"booking_id": booking_id})).first()
+        found = (await conn.execute(seats.BOOKING, {"booking_id": booking_id})).first()
         if found is not None:
             return await _found(conn, booking_id, found), None
     taken: list[str] = []
+    committed = [False]  # set by _reserve_in: the refusal is true of the committed seats
     async with engine.connect() as conn:
         trans = await conn.begin()
         try:
@@ -60,10 +61,11 @@ async def reserve(
                 promo_code=promo_code,
                 comp=comp,
                 taken=taken,
+                committed=committed,
             )
         except DBAPIError as exc:
             await trans.rollback()
-            if seats._sqlstate(exc) != seats.REFUSED:
+            if seats.sqlstate(exc) != seats.REFUSED:
                 raise
             result = None  # a line or the code refused after the counters were taken
         except BaseException:
@@ -90,19 +92,21 @@ async def reserve(
     async with autocommit.connect() as conn:
         if taken:
             await conn.execute(
-                seats._INSERT_REJECTED, {**params, "reason": ReserveOutcome.SEATS_TAKEN.value}
+                seats.INSERT_REJECTED, {**params, "reason": ReserveOutcome.SEATS_TAKEN.value}
             )
-            refused = await seats._as_found(
+            refused = await seats.as_found(
                 conn, booking_id, event_id, quantity, ReserveOutcome.SEATS_TAKEN
             )
-            return refused.model_copy(update={"seats_taken": taken}), None
+            update = {"seats_taken": taken, "refusal_committed": committed[0]}
+            return refused.model_copy(update=update), None
         return await seats.refuse(conn, params, promo_code), None
 
 
 async def _found(conn: AsyncConnection, booking_id: uuid.UUID, row: Any) -> Reservation:
-    got = seats._reservation(
+    got = seats.make_reservation(
         booking_id, row.event_id, row.quantity, BookingStatus(row.status), row, row.end_reason
     )
+    got = await seats.freeze_price(conn, got)  # a retry reports the frozen breakdown
     return got.model_copy(update={"seats": await reserved.seats_of(conn, booking_id)})
 
 
@@ -120,6 +124,7 @@ async def _reserve_in(
     promo_code: str | None,
     comp: bool,
     taken: list[str],
+    committed: list[bool],
 ) -> tuple[Reservation, Counters | None] | None:
     by_category, default = await reserved.types(conn, event_id)
     held: list[tuple[reserved.TakenSeat, uuid.UUID | None]] = []  # (seat, its ticket type)
@@ -139,6 +144,7 @@ async def _reserve_in(
                 )
             }
             taken.extend(i for i in ids if i not in free)
+            committed[0] = bool(taken)
             if not taken:  # freed meanwhile: still refused (all or none), name them all
                 taken.extend(ids)
             return None
@@ -151,8 +157,11 @@ async def _reserve_in(
                     await conn.execute(reserved.TYPE, {"id": type_id, "event_id": event_id})
                 ).scalar()
             got = await reserved.pick(conn, event_id, booking_id, category, q, together)
-            if got is None:
+            if not got:
                 taken.append(f"{q} together" if together else str(q))
+                # the first line's "no block" is true of the committed seats (a later line's
+                # is not: the earlier lines took seats in this transaction)
+                committed[0] = got is not None and not held
                 return None
             held += [(s, type_id if type_id is not None else default) for s in got]
     if any(t is None for _, t in held):
@@ -174,7 +183,7 @@ async def _reserve_in(
         promo_code=promo_code,
         comp=comp,
     )
-    row = (await conn.execute(seats._RESERVE, params)).first()
+    row = (await conn.execute(seats.RESERVE, params)).first()
     if row is None or row.event_id is None:
         return None  # not on sale, sold out (counters), or a retry: rolled back and diagnosed
     await conn.execute(
@@ -186,9 +195,12 @@ async def _reserve_in(
             "types": [t for _, t in held],
         },
     )
-    reservation = seats._reservation(booking_id, event_id, len(held), BookingStatus.HELD, row)
+    reservation = seats.make_reservation(booking_id, event_id, len(held), BookingStatus.HELD, row)
+    if row.priced_lines is not None:  # the breakdown frozen as the GA reserve does (issue 31)
+        fees = None if comp else row.fees  # a comp (0.00) carries no fee
+        reservation = await seats.freeze(conn, reservation, row.priced_lines, fees, row.rates)
     refs = [SeatRef(id=s.seat_id, section=s.section, row=s.row, label=s.label) for s, _ in held]
-    return reservation.model_copy(update={"seats": refs}), seats._counters(row)
+    return reservation.model_copy(update={"seats": refs}), seats.counters_of(row)
 
 
 async def reserve_from_offer(
@@ -226,9 +238,9 @@ async def reserve_from_offer(
                 await trans.rollback()
                 return await _found_by_id(engine, booking_id, reservation)
             got = await reserved.pick(conn, event_id, booking_id, None, quantity, True)
-            if got is None:
+            if not got:
                 got = await reserved.pick(conn, event_id, booking_id, None, quantity, False)
-            if got is None:
+            if not got:
                 raise RuntimeError(f"no free seats for the offer of booking {booking_id}")
             by_category, default = await reserved.types(conn, event_id)
             await conn.execute(

@@ -1,7 +1,7 @@
 """Where a seat is taken, and given back: every statement that moves an event's seat counters.
 
 Postgres is the only authority. A seat is taken by the conditional update
-``available = available - :q WHERE available >= :q`` (:data:`_RESERVE`), and the CHECK
+``available = available - :q WHERE available >= :q`` (:data:`RESERVE`), and the CHECK
 ``available + held + sold = capacity`` refuses any lost or doubled seat. Each function is
 idempotent by its key (the booking, the offer, the entry): a status guard on the row it changes
 makes a retry a no-op. Every statement that changes the counters bumps ``events.updated_at``
@@ -42,7 +42,7 @@ COUNTERS = "e.id AS event_id, e.capacity, e.available, e.held, e.sold, e.status,
 BUMP = "updated_at = GREATEST(clock_timestamp(), e.updated_at + interval '1 microsecond')"
 
 
-def _counters(row: Any) -> Counters:
+def counters_of(row: Any) -> Counters:
     return Counters(
         event_id=row.event_id,
         capacity=row.capacity,
@@ -54,7 +54,7 @@ def _counters(row: Any) -> Counters:
     )
 
 
-def _reservation(
+def make_reservation(
     booking_id: uuid.UUID,
     event_id: uuid.UUID,
     quantity: int,
@@ -103,7 +103,7 @@ _PRICING_COLUMNS = """
                   FROM tax_rules tr WHERE tr.organization_id = taken.organization_id)
        END AS rates"""
 
-_RESERVE = text(
+RESERVE = text(
     f"""
 WITH req AS (
     SELECT r.ord, r.q, t.id AS tt, t.price, t.tax_rule_id, t.name
@@ -181,7 +181,7 @@ FROM ins LEFT JOIN taken ON true
 )
 
 # A refused reserve leaves this row (no lines, nothing taken): a retry reports the refusal
-_INSERT_REJECTED = text(
+INSERT_REJECTED = text(
     """
 INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status, workflow_id,
                       hold_expires_at, ended_at, end_reason)
@@ -262,7 +262,7 @@ RETURNING b.end_reason
 """
 )
 
-_BOOKING = text(
+BOOKING = text(
     """
 SELECT b.id, b.event_id, b.quantity, b.status, b.amount, b.currency, b.hold_expires_at,
        b.end_reason, e.ends_at, b.discount
@@ -271,15 +271,15 @@ FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :booking_id
 )
 
 
-async def _as_found(
+async def as_found(
     conn: AsyncConnection, booking_id: uuid.UUID, event_id: uuid.UUID, quantity: int, why: str
 ) -> Reservation:
     """A retry finds its booking: report what the first attempt did, take nothing. No booking
     at all: rejected for ``why``."""
-    row = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
+    row = (await conn.execute(BOOKING, {"booking_id": booking_id})).first()
     if row is None:
-        return _reservation(booking_id, event_id, quantity, BookingStatus.REJECTED, reason=why)
-    return _reservation(
+        return make_reservation(booking_id, event_id, quantity, BookingStatus.REJECTED, reason=why)
+    return make_reservation(
         booking_id, row.event_id, row.quantity, BookingStatus(row.status), row, row.end_reason
     )
 
@@ -315,29 +315,29 @@ async def reserve(
     )
     quantity = params["quantity"]
     try:
-        row = (await conn.execute(_RESERVE, params)).first()
+        row = (await conn.execute(RESERVE, params)).first()
     except DBAPIError as exc:
-        if _sqlstate(exc) != REFUSED:
+        if sqlstate(exc) != REFUSED:
             raise
         row = None  # refused after the event's seats were taken: everything rolled back
     else:
         if row is not None and row.event_id is not None:
-            held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
+            held = make_reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
             if row.priced_lines is not None:  # a comp (0.00) carries no fee
                 fees = None if comp else row.fees
-                held = await _freeze(conn, held, row.priced_lines, fees, row.rates)
-            return held, _counters(row)
+                held = await freeze(conn, held, row.priced_lines, fees, row.rates)
+            return held, counters_of(row)
         if row is not None:  # inserted, but the event's seats were not there: reject the row
             reason = (await conn.execute(_REJECT, {"booking_id": booking_id})).scalar_one()
-            rejected = _reservation(
+            rejected = make_reservation(
                 booking_id, event_id, quantity, BookingStatus.REJECTED, row, reason
             )
             return rejected, None
-        found = (await conn.execute(_BOOKING, {"booking_id": booking_id})).first()
+        found = (await conn.execute(BOOKING, {"booking_id": booking_id})).first()
         if found is not None:  # a retry: report what the first attempt did
             return await freeze_price(
                 conn,
-                _reservation(
+                make_reservation(
                     booking_id,
                     found.event_id,
                     found.quantity,
@@ -361,7 +361,7 @@ def reserve_params(
     promo_code: str | None,
     comp: bool = False,
 ) -> dict[str, Any]:
-    """The parameters of :data:`_RESERVE` (and of the refusal's diagnosis)."""
+    """The parameters of :data:`RESERVE` (and of the refusal's diagnosis)."""
     wanted = lines if lines else [(None, quantity)]
     return {
         "booking_id": booking_id,
@@ -386,8 +386,8 @@ async def refuse(
     diagnosis = (await conn.execute(_DIAGNOSE, params)).all()
     reason = _diagnosis(list(diagnosis), promo_code)
     if reason != ReserveOutcome.EVENT_NOT_FOUND:
-        await conn.execute(_INSERT_REJECTED, {**params, "reason": reason})
-    return await _as_found(
+        await conn.execute(INSERT_REJECTED, {**params, "reason": reason})
+    return await as_found(
         conn, params["booking_id"], params["event_id"], params["quantity"], reason
     )
 
@@ -420,7 +420,7 @@ FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.id = :id
 )
 
 
-async def _freeze(
+async def freeze(
     conn: AsyncConnection, held: Reservation, lines: Any, fees: Any, rates: Any
 ) -> Reservation:
     """Price the hold once (evently/pricing.py) and freeze its inputs and total on the row."""
@@ -446,14 +446,14 @@ async def freeze_price(conn: AsyncConnection, found: Reservation) -> Reservation
         return found.model_copy(update={"amount": b.total, "price": b.answer()})
     if row.priced_lines is None:
         return found
-    return await _freeze(conn, found, row.priced_lines, row.fees, row.rates)
+    return await freeze(conn, found, row.priced_lines, row.fees, row.rates)
 
 
 #: SQLSTATE of evently_refuse(): a reserve statement refused a line or the promo code
 REFUSED = "EV001"
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
+def sqlstate(exc: DBAPIError) -> str | None:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code is None and orig is not None:
@@ -527,9 +527,9 @@ async def reserve_from_offer(
         )
     ).first()
     if row is not None:
-        held = _reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
+        held = make_reservation(booking_id, event_id, quantity, BookingStatus.HELD, row)
         return await freeze_price(conn, held)
-    found = await _as_found(conn, booking_id, event_id, quantity, ReserveOutcome.OFFER_NOT_OPEN)
+    found = await as_found(conn, booking_id, event_id, quantity, ReserveOutcome.OFFER_NOT_OPEN)
     return await freeze_price(conn, found)
 
 
@@ -608,7 +608,7 @@ async def confirm(conn: AsyncConnection, booking_id: uuid.UUID) -> Counters | No
     issued (one per seat). Idempotent: None when the booking was not held (a retry, or nothing
     to confirm)."""
     row = (await conn.execute(_CONFIRM, {"booking_id": booking_id})).first()
-    return _counters(row) if row else None
+    return counters_of(row) if row else None
 
 
 # ---- a hold confirmed without a card charge (issue 29) ---------------------------------------
@@ -670,7 +670,7 @@ async def confirm_without_charge(
             },
         )
     ).first()
-    return _counters(row) if row else None
+    return counters_of(row) if row else None
 
 
 # ---- a hold or a sale ended: seats back to the public, or kept for the waitlist -------------
@@ -741,7 +741,7 @@ async def release(
     ).first()
     if row is None:
         return None
-    return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
+    return Released(**counters_of(row).model_dump(), to_waitlist=row.to_waitlist)
 
 
 # ---- part of a sale ended: some lines of a confirmed booking cancelled (issue 15) -------------
@@ -807,7 +807,7 @@ async def cancel_lines(
     ).first()
     if row is None:
         return None
-    return Released(**_counters(row).model_dump(), to_waitlist=row.to_waitlist)
+    return Released(**counters_of(row).model_dump(), to_waitlist=row.to_waitlist)
 
 
 # ---- a payment after the hold ended -----------------------------------------------------------
@@ -895,7 +895,7 @@ async def settle_late_payment(
         await conn.execute(_TAKE_LINES_AGAIN, {"id": booking_id})
     except DBAPIError as exc:
         await nested.rollback()
-        if _sqlstate(exc) != REFUSED:
+        if sqlstate(exc) != REFUSED:
             raise
         return LateSettlement.REFUND, None
     from evently.inventory import reserved  # (it builds on this module)
@@ -905,7 +905,7 @@ async def settle_late_payment(
         return LateSettlement.REFUND, None
     await nested.commit()
     await conn.execute(_CONFIRM_LATE, {"id": booking_id, "tickets_issued": ev.tickets_issued})
-    return LateSettlement.CONFIRMED, _counters(ev)
+    return LateSettlement.CONFIRMED, counters_of(ev)
 
 
 # ---- the waitlist's counters (evently/waitlist.py runs these in its transactions) -----------
@@ -968,7 +968,7 @@ async def settle_waitlist_pool(
             _SETTLE_POOL, {"pool": pool, "waiting": waiting, "returned": returned, "id": event_id}
         )
     ).one()
-    return _counters(row)
+    return counters_of(row)
 
 
 async def offer_back_to_pool(conn: AsyncConnection, event_id: uuid.UUID, seats: int) -> None:

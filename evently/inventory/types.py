@@ -60,6 +60,9 @@ class Reservation(BaseModel):
     # asked seats that were not free
     seats: list[SeatRef] = []
     seats_taken: list[str] = []
+    # a ``seats_taken`` refusal true of the committed seats: the listed seats were not free, or
+    # the first best-available line found no block (the API notes it: evently/inventory/gate.py)
+    refusal_committed: bool = False
 
 
 class ReserveLine(BaseModel):

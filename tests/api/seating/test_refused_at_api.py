@@ -1,0 +1,208 @@
+"""A seated request that cannot be met is refused at the API, without a booking workflow, once
+a reserve has found it so (issue 34, docs/seating.md "Refused at the API"), and only while it
+is true: freeing a seat lets the next request through. And a seated reserve freezes the same
+price breakdown as a general-admission one (issue 31)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from evently.infra.resources import Resources
+from evently.inventory.gate import Gate, Shape, Verdict
+from tests.support.factories import make_account, make_accounts, make_event
+from tests.support.seating import make_seated_event, plan_body
+
+pytestmark = pytest.mark.usefixtures("running_workers")
+
+RESERVE = "/api/v1/bookings/reserve"
+
+
+async def booking_rows(res: Resources, event_id: uuid.UUID) -> int:
+    """Every booking row of the event, rejected ones too: a request refused by its workflow
+    leaves a ``rejected`` row, one refused at the API (as ``sold_out`` is) leaves none."""
+    async with res.engine.connect() as conn:
+        n = await conn.scalar(
+            text("SELECT count(*) FROM bookings WHERE event_id = :e"), {"e": event_id}
+        )
+    return int(n or 0)
+
+
+async def test_no_pair_left_is_refused_at_the_api_until_a_seat_is_freed(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    # two rows of three: two pairs leave one single seat in each row (2 seats, no pair)
+    event = await make_seated_event(resources, plan_body(1, 2, 3))
+    a, b, c = await make_accounts(resources, 3)
+    pair = {"event_id": str(event.id), "quantity": 2}
+    first = await client.post(RESERVE, json=pair, headers=a.headers)
+    assert first.status_code == 201, first.text
+    held = [s["id"] for s in first.json()["seats"]]
+    second = await client.post(RESERVE, json=pair, headers=a.headers)
+    assert second.status_code == 201, second.text
+
+    # the first refusal goes through the workflow (a rejected row) and is noted
+    rows = await booking_rows(resources, event.id)
+    r = await client.post(RESERVE, json=pair, headers=b.headers)
+    assert (r.status_code, r.json().get("code"), r.json().get("seats")) == (
+        409,
+        "seats_taken",
+        ["2 together"],
+    ), r.text
+    assert await booking_rows(resources, event.id) == rows + 1
+
+    # from now on no workflow: the same answer, no booking row (the fast path's body, a body
+    # with lines of the default type, together, and a guest's)
+    rows += 1
+    async with resources.engine.connect() as conn:
+        default = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND is_default"),
+            {"e": event.id},
+        )
+    std_line = {"ticket_type_id": str(default), "quantity": 2, "together": True}
+    for body, headers in (
+        (pair, b.headers),
+        ({"event_id": str(event.id), "lines": [std_line]}, c.headers),
+        ({**pair, "buyer": {"email": "g@example.com", "name": "G"}}, {}),
+    ):
+        r = await client.post(RESERVE, json=body, headers=headers)
+        assert r.status_code == 409, r.text
+        assert (r.json()["code"], r.json()["seats"]) == ("seats_taken", ["2 together"])
+    assert await booking_rows(resources, event.id) == rows
+    # a seat held by a booking is known taken: asking for it by id is refused at the API
+    r = await client.post(
+        RESERVE, json={"event_id": str(event.id), "seats": sorted(held)}, headers=b.headers
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "seats_taken"), r.text
+    assert r.json()["seats"] == sorted(held)
+    assert await booking_rows(resources, event.id) == rows
+
+    # single seats are still for sale: a single is not refused by the pair's note
+    single = await client.post(
+        RESERVE, json={"event_id": str(event.id), "quantity": 1}, headers=c.headers
+    )
+    assert single.status_code == 201, single.text
+    rows += 1
+
+    # the pair's booking cancelled: its seats are free, no stale verdict
+    gone = await client.delete(f"/api/v1/bookings/{first.json()['booking_id']}", headers=a.headers)
+    assert gone.status_code == 200, gone.text
+    again = await client.post(RESERVE, json=pair, headers=b.headers)
+    assert again.status_code == 201, again.text
+    assert len(again.json()["seats"]) == 2
+    assert await booking_rows(resources, event.id) == rows + 1
+
+
+async def test_a_note_is_not_kept_when_a_seat_was_freed_since_the_take(
+    resources: Resources,
+) -> None:
+    """The notes are written only while the freed epoch is the one the request's take read:
+    a seat freed between the take and the refusal (its note would be stale) drops the note;
+    every give-back of freed seats (and a reset) drops the notes written before it."""
+    gate = Gate(resources.redis)
+    event = uuid.uuid4()
+    await gate.load(event, 10)
+    pair = [Shape(None, 2)]
+    taken = await gate.admit(event, 2, uuid.uuid4(), False, seated=True, shapes=pair)
+    assert taken is not None
+    assert taken.verdict == Verdict.OK
+    assert taken.epoch is not None
+    await gate.give_back_released(event, 1, uuid.uuid4())  # a seat freed meanwhile
+    assert not await gate.note_seats(event, taken.epoch, no_block=pair[0])
+    refused = await gate.admit(event, 2, uuid.uuid4(), False, seated=True, shapes=pair)
+    assert refused is not None
+    assert refused.verdict == Verdict.OK
+
+    # kept when nothing was freed; a bigger block is refused too, a smaller one is not
+    assert refused.epoch is not None
+    assert await gate.note_seats(event, refused.epoch, no_block=pair[0], taken=["A-1-1"])
+    for q, verdict in ((2, Verdict.SEATS_TAKEN), (3, Verdict.SEATS_TAKEN), (1, Verdict.OK)):
+        got = await gate.admit(event, q, uuid.uuid4(), False, seated=True, shapes=[Shape(None, q)])
+        assert got is not None
+        assert got.verdict == verdict, q
+    looked = await gate.refused(event, 2, pair)
+    assert looked is not None
+    assert looked.refused == ("2 together",)
+    by_id = await gate.admit(
+        event, 2, uuid.uuid4(), False, seated=True, seat_ids=["A-1-2", "A-1-1"]
+    )
+    assert by_id is not None
+    assert (by_id.verdict, by_id.refused) == (Verdict.SEATS_TAKEN, ("A-1-1",))
+
+    # each way seats come back drops the notes
+    await gate.seats_freed(event)
+    assert await gate.refused(event, 2, pair) is None
+    for free in (
+        gate.give_back_cancelled_lines(event, 1, uuid.uuid4(), 1),
+        gate.give_back_from_waitlist(event, 1, 7),
+        gate.reset(event),
+    ):
+        await gate.load(event, 10)
+        got = await gate.admit(event, 2, uuid.uuid4(), False, seated=True, shapes=pair)
+        assert got is not None
+        assert got.epoch is not None
+        assert await gate.note_seats(event, got.epoch, no_block=pair[0])
+        assert await gate.refused(event, 2, pair) is not None
+        await free
+        assert await gate.refused(event, 2, pair) is None
+    # a refused request gives its gate seats back without dropping anything (nothing freed)
+    await gate.load(event, 10)
+    got = await gate.admit(event, 2, uuid.uuid4(), False, seated=True, shapes=pair)
+    assert got is not None
+    assert got.epoch is not None
+    await gate.give_back_no_hold(event, 2, uuid.uuid4())
+    assert await gate.note_seats(event, got.epoch, no_block=pair[0])
+
+
+async def test_a_seated_booking_freezes_the_same_price_as_general_admission(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    seated = await make_seated_event(resources, plan_body(1, 1, 4))  # the default type: any seat
+    ga = await make_event(resources, capacity=4, price=Decimal("19.00"))
+    async with resources.engine.begin() as conn:
+        org = await conn.scalar(
+            text("SELECT organization_id FROM events WHERE id = :e"), {"e": seated.id}
+        )
+        rule = await conn.scalar(
+            text(
+                "INSERT INTO tax_rules (id, organization_id, name, rate, price_includes_tax) "
+                "VALUES (gen_random_uuid(), :o, 'VAT', 19, true) RETURNING id"
+            ),
+            {"o": org},
+        )
+        fee = {"name": "Service fee", "amount": "1.50", "per": "ticket", "passed_on": True}
+        for event_id in (seated.id, ga.id):
+            await conn.execute(
+                text(
+                    "UPDATE events SET fees = CAST(:f AS jsonb), organization_id = :o WHERE id = :e"
+                ),
+                {"f": json.dumps([{**fee, "tax_rule_id": str(rule)}]), "o": org, "e": event_id},
+            )
+            await conn.execute(
+                text("UPDATE ticket_types SET tax_rule_id = :r, price = 19 WHERE event_id = :e"),
+                {"r": rule, "e": event_id},
+            )
+    buyer = await make_account(resources)
+    prices = []
+    for event_id in (ga.id, seated.id):
+        r = await client.post(
+            RESERVE, json={"event_id": str(event_id), "quantity": 2}, headers=buyer.headers
+        )
+        assert r.status_code == 201, r.text
+        got = await client.get(f"/api/v1/bookings/{r.json()['booking_id']}", headers=buyer.headers)
+        assert got.json()["price"] == r.json()["price"]
+        assert got.json()["amount"] == r.json()["amount"]
+        prices.append(r.json()["price"])
+    # 2 x 19.00 (VAT 19 % included: 6.07) + 2 x 1.50 fee (VAT 0.48) = 41.00
+    assert prices[0] == prices[1]
+    assert (prices[1]["subtotal"], prices[1]["fees"], prices[1]["total"]) == (
+        "38.00",
+        "3.00",
+        "41.00",
+    )
+    assert prices[1]["taxes"][0]["amount"] == "6.55"
