@@ -11,11 +11,13 @@ refused buyer never waits for the event row), then the counters' one-statement r
 counters), so the counters and the seats always agree.
 
 Best available (:func:`pick`): the free seats of the line's category, read without a lock, are
-cut into runs of adjacent free seats per row; a block of ``q`` seats is placed against an edge
+cut into runs of adjacent free seats per row (in Postgres: only the runs that can hold the
+block are read); a block of ``q`` seats is placed against an edge
 of its run (a run of even length stays even: no single seat is orphaned) in this order: no
 orphan left, section rank, row rank, distance to the row's centre. Blocks are tried with
 ``FOR UPDATE SKIP LOCKED`` (concurrent buyers do not queue behind the same candidates), each in
-a savepoint; when every candidate was skipped, the seats are read again and the best block is
+a subtransaction of its own, server-side in one round trip (migration 0020seattake); when
+every candidate was skipped, the seats are read again and the best block is
 waited for (a refusal is only ever answered when the committed seats have no block left).
 
 Seats come back in the transaction that ends the booking, whichever statement ends it: the
@@ -58,7 +60,7 @@ WITH c AS (
     WHERE event_id = :event_id AND seat_id = ANY (CAST(:ids AS text[]))
       AND booking_id IS NULL AND NOT blocked
     ORDER BY seat_id
-    FOR UPDATE {skip}
+    FOR UPDATE
 )
 UPDATE event_seats s SET booking_id = :booking_id FROM c
 WHERE s.event_id = :event_id AND s.seat_id = c.seat_id
@@ -66,16 +68,38 @@ WHERE s.event_id = :event_id AND s.seat_id = c.seat_id
 RETURNING s.seat_id, s.section, s.row, s.label, s.category
 """
 )
-_TAKE_WAIT = text(_TAKE.text.format(skip=""))
-_TAKE_SKIP = text(_TAKE.text.format(skip="SKIP LOCKED"))
 
-_FREE_IN_CATEGORY = text(
+# The free runs of the line's category that can hold a block (gaps and islands: the free
+# seats of a row numbered in order; a constant pos - number is one run of adjacent free seats),
+# computed in Postgres: a pick reads a few rows per row of seats, not every seat of the event.
+_FREE_RUNS = text(
     """
-SELECT seat_id, section_rank, row_rank, pos, booking_id IS NULL AND NOT blocked AS free,
-       max(pos) OVER (PARTITION BY section_rank, row_rank) AS last_pos
-FROM event_seats
+WITH s AS (
+    SELECT seat_id, section_rank, row_rank, pos, booking_id IS NULL AND NOT blocked AS free,
+           max(pos) OVER (PARTITION BY section_rank, row_rank) AS last_pos
+    FROM event_seats
+    WHERE event_id = :event_id AND (CAST(:category AS text) IS NULL OR category = :category)
+), f AS (
+    SELECT seat_id, section_rank, row_rank, pos, last_pos,
+           pos - row_number() OVER (PARTITION BY section_rank, row_rank ORDER BY pos) AS island
+    FROM s WHERE free
+)
+SELECT section_rank, row_rank, min(pos) AS first_pos, min(last_pos) AS last_pos,
+       array_agg(seat_id ORDER BY pos) AS ids
+FROM f GROUP BY section_rank, row_rank, island
+HAVING count(*) >= CAST(:q AS integer)
+ORDER BY section_rank, row_rank, first_pos
+"""
+)
+
+# apart (not together): the first free seats in plan order, when no run holds a block
+_FIRST_FREE = text(
+    """
+SELECT seat_id FROM event_seats
 WHERE event_id = :event_id AND (CAST(:category AS text) IS NULL OR category = :category)
+  AND booking_id IS NULL AND NOT blocked
 ORDER BY section_rank, row_rank, pos
+LIMIT :q
 """
 )
 
@@ -142,48 +166,46 @@ async def seats_of_many(
     return out
 
 
-def _blocks(rows: list[Any], q: int, together: bool) -> list[list[str]]:
-    """Candidate blocks of ``q`` free seats, best first (see the module's docstring)."""
-    scored: list[tuple[tuple[Any, ...], list[str]]] = []
-    run: list[Any] = []
+@dataclass(frozen=True)
+class FreeRun:
+    """A run of adjacent free seats of one row (``ids`` in seat order, the first at
+    ``first_pos``); ``last_pos``: the row's last position (its centre is half of it)."""
 
-    def flush() -> None:
-        if len(run) < q:
-            return
-        first, last_pos = run[0], run[0].last_pos
-        centre = last_pos / 2
-        n = len(run)
+    section_rank: int
+    row_rank: int
+    first_pos: int
+    last_pos: int
+    ids: list[str]
+
+
+def _blocks(runs: list[FreeRun], q: int) -> list[list[str]]:
+    """Candidate blocks of ``q`` adjacent free seats, best first (see the module's docstring)."""
+    scored: list[tuple[tuple[Any, ...], list[str]]] = []
+    for run in runs:
+        n = len(run.ids)
+        if n < q:
+            continue
+        centre = run.last_pos / 2
         for s in sorted({0, n - q}):  # against an edge of the run
             left, right = s, n - q - s
             orphan = left == 1 or right == 1
-            block = run[s : s + q]
-            mid = (block[0].pos + block[-1].pos) / 2
-            scored.append(
-                (
-                    (orphan, first.section_rank, first.row_rank, abs(mid - centre), s),
-                    [b.seat_id for b in block],
-                )
-            )
-
-    prev: Any = None
-    for r in rows:
-        same_row = prev is not None and (prev.section_rank, prev.row_rank) == (
-            r.section_rank,
-            r.row_rank,
-        )
-        if not r.free or not same_row or r.pos != prev.pos + 1:
-            flush()
-            run = []
-        if r.free:
-            run.append(r)
-        prev = r
-    flush()
-    if not together and not scored:
-        free = [r.seat_id for r in rows if r.free]
-        if len(free) >= q:
-            return [free[:q]]
+            mid = run.first_pos + s + (q - 1) / 2
+            key = (orphan, run.section_rank, run.row_rank, abs(mid - centre), s)
+            scored.append((key, run.ids[s : s + q]))
     scored.sort(key=lambda x: x[0])
     return [b for _, b in scored]
+
+
+async def _candidates(
+    conn: AsyncConnection, event_id: uuid.UUID, category: str | None, q: int, together: bool
+) -> list[list[str]]:
+    params = {"event_id": event_id, "category": category, "q": q}
+    runs = [FreeRun(*r) for r in await conn.execute(_FREE_RUNS, params)]
+    blocks = _blocks(runs, q)
+    if blocks or together:
+        return blocks
+    free = [r.seat_id for r in await conn.execute(_FIRST_FREE, params)]
+    return [free] if len(free) == q else []
 
 
 async def take(
@@ -191,14 +213,12 @@ async def take(
     event_id: uuid.UUID,
     booking_id: uuid.UUID,
     ids: list[str],
-    *,
-    skip: bool,
 ) -> list[TakenSeat] | None:
     """Take exactly these seats (inside a savepoint: a refusal leaves no lock behind)."""
     sp = await conn.begin_nested()
     rows = (
         await conn.execute(
-            _TAKE_SKIP if skip else _TAKE_WAIT,
+            _TAKE,
             {"event_id": event_id, "booking_id": booking_id, "ids": ids, "n": len(ids)},
         )
     ).all()
@@ -206,6 +226,34 @@ async def take(
         await sp.rollback()
         return None
     await sp.commit()
+    return [TakenSeat(r.seat_id, r.section, r.row, r.label, r.category) for r in rows]
+
+
+# the first block whose seats are all free and not locked, taken (migration 0020seattake: each
+# block tried in a subtransaction of its own, server-side; no row: every block was skipped)
+_TAKE_FIRST = text(
+    """
+SELECT t_seat_id AS seat_id, t_section AS section, t_row AS row, t_label AS label,
+       t_category AS category
+FROM evently_take_first_block(:event_id, :booking_id, CAST(:ids AS text[]), :size)
+"""
+)
+
+
+async def take_first(
+    conn: AsyncConnection, event_id: uuid.UUID, booking_id: uuid.UUID, blocks: list[list[str]]
+) -> list[TakenSeat] | None:
+    """The first of ``blocks`` (all of one size, best first) whose seats are all free and not
+    locked by another buyer, taken — in one round trip; None when every one was skipped."""
+    params = {
+        "event_id": event_id,
+        "booking_id": booking_id,
+        "ids": [i for b in blocks for i in b],
+        "size": len(blocks[0]),
+    }
+    rows = (await conn.execute(_TAKE_FIRST, params)).all()
+    if not rows:
+        return None
     return [TakenSeat(r.seat_id, r.section, r.row, r.label, r.category) for r in rows]
 
 
@@ -221,18 +269,14 @@ async def pick(
     committed seats have no such block (a true refusal: the API may note it, evently/inventory/
     gate.py), None when it gave up after MAX_ROUNDS of contention (blocks may be left)."""
     for _ in range(MAX_ROUNDS):
-        rows = (
-            await conn.execute(_FREE_IN_CATEGORY, {"event_id": event_id, "category": category})
-        ).all()
-        candidates = _blocks(list(rows), q, together)
+        candidates = await _candidates(conn, event_id, category, q, together)
         if not candidates:
             return []
-        for ids in candidates[:SKIP_TRIES]:
-            got = await take(conn, event_id, booking_id, ids, skip=True)
-            if got is not None:
-                return got
+        got = await take_first(conn, event_id, booking_id, candidates[:SKIP_TRIES])
+        if got is not None:
+            return got
         # all skipped or gone: wait for the best one (its holder commits or rolls back)
-        got = await take(conn, event_id, booking_id, candidates[0], skip=False)
+        got = await take(conn, event_id, booking_id, candidates[0])
         if got is not None:
             return got
     return None

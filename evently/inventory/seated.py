@@ -130,7 +130,7 @@ async def _reserve_in(
     held: list[tuple[reserved.TakenSeat, uuid.UUID | None]] = []  # (seat, its ticket type)
     if seat_ids:
         ids = sorted(set(seat_ids))
-        got = await reserved.take(conn, event_id, booking_id, ids, skip=False)
+        got = await reserved.take(conn, event_id, booking_id, ids)
         if got is None:
             free = {
                 r.seat_id

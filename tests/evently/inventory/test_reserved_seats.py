@@ -8,13 +8,15 @@ import asyncio
 import uuid
 from collections import Counter
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from evently.enums import BookingStatus, ReserveOutcome
 from evently.infra.resources import Resources
 from evently.invariants import check
-from evently.inventory import seated, seats
+from evently.inventory import reserved, seated, seats
 from evently.inventory.types import Reservation
 from tests.support.factories import make_account
 from tests.support.seating import make_seated_event, plan_body
@@ -183,6 +185,42 @@ async def test_best_available_prefers_the_best_rows_and_never_orphans(resources:
     assert 1 not in await _free_runs(resources, event.id)
     async with resources.engine.connect() as conn:
         assert await check(conn, event.id) == []
+
+
+async def test_a_pick_skips_a_partly_locked_block_and_leaves_no_lock_behind(
+    resources: Resources,
+) -> None:
+    """``evently_take_first_block`` (migration 0020seattake) tries the blocks best first: a
+    block one of whose seats another buyer has locked is skipped for the next, and the skipped
+    block's free seat is not left locked (its try was rolled back: another buyer locks it at
+    once); when every block is locked, nothing is taken."""
+    event = await make_seated_event(resources, plan_body(1, 1, 4))
+    lock = "SELECT seat_id FROM event_seats WHERE event_id = :e AND seat_id = :s FOR UPDATE"
+    blocks = [["A-1-1", "A-1-2"], ["A-1-3", "A-1-4"]]
+    engine = resources.engine
+    async with engine.connect() as other, engine.connect() as me, engine.connect() as third:
+        await other.begin()
+        await other.execute(text(lock), {"e": event.id, "s": "A-1-2"})
+        await me.begin()
+        got = await reserved.take_first(me, event.id, uuid.uuid4(), blocks)
+        assert got is not None
+        assert sorted(s.seat_id for s in got) == ["A-1-3", "A-1-4"]
+        await third.begin()
+        nowait = text(lock + " NOWAIT")
+        assert (await third.execute(nowait, {"e": event.id, "s": "A-1-1"})).scalar() == "A-1-1"
+        await third.rollback()
+        await third.begin()
+        with pytest.raises(DBAPIError):  # the block taken is locked by its taker
+            await third.execute(nowait, {"e": event.id, "s": "A-1-3"})
+        await third.rollback()
+        await me.rollback()
+        await third.begin()  # the first block half locked, the second locked too: no take
+        await third.execute(text(lock), {"e": event.id, "s": "A-1-4"})
+        await me.begin()
+        assert await reserved.take_first(me, event.id, uuid.uuid4(), blocks) is None
+        await me.rollback()
+        await third.rollback()
+        await other.rollback()
 
 
 async def test_every_end_of_a_booking_gives_its_seats_back_once(resources: Resources) -> None:
