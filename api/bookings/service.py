@@ -446,6 +446,9 @@ async def _reserve(
         if taken is not None and taken.verdict == Verdict.SOLD_OUT:
             valve.sold_out(event_id)  # its waiters look again
         refused_at_gate(taken)
+        if idempotent and (taken is None or taken.verdict not in (Verdict.OK, Verdict.RETRY)):
+            # its workflow may hold seats by the time a retry comes: the retry must ask it
+            await gate.mark_started(event_id, booking_id)
         data = BookingInput(
             booking_id=booking_id,
             event_id=event_id,

@@ -410,6 +410,16 @@ class Gate:
         except RedisError as exc:
             log.warning("could not seed the sold-out gate: %s", exc)
 
+    async def mark_started(self, event_id: uuid.UUID, booking_id: uuid.UUID) -> None:
+        """An idempotent request goes on to start its booking's workflow without having taken
+        gate seats (the counter missing twice, Redis erring, a racing rebuild): mark it as the
+        take does, so its retries are answered by the workflow (RETRY), never refused from the
+        counter or the seated notes while the booking may hold seats."""
+        try:
+            await self.redis.set(_idem_key(event_id, booking_id), "1", ex=GATE_MARK_TTL)
+        except RedisError as exc:
+            log.warning("could not mark the booking's request: %s", exc)
+
     async def give_back_no_hold(
         self, event_id: uuid.UUID, quantity: int, booking_id: uuid.UUID
     ) -> None:

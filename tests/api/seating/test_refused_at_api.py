@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from evently.infra.resources import Resources
-from evently.inventory.gate import Gate, Shape, Verdict
+from evently.inventory.gate import Gate, Shape, Taken, Verdict
 from tests.support.factories import make_account, make_accounts, make_event
 from tests.support.seating import make_seated_event, plan_body
 
@@ -206,3 +206,41 @@ async def test_a_seated_booking_freezes_the_same_price_as_general_admission(
         "41.00",
     )
     assert prices[1]["taxes"][0]["amount"] == "6.55"
+
+
+async def test_a_retry_of_a_request_that_took_no_gate_seats_is_answered_by_its_workflow(
+    client: httpx.AsyncClient, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request with an Idempotency-Key that started its booking without taking gate seats
+    (the counter missing twice, as after every worker was killed: each pending request marks
+    the gate suspect and drops its counter) is marked all the same (Gate.mark_started): its
+    retry is answered by its workflow, 201 with its seats, never 409 from the seated notes
+    written meanwhile. Found by the seated sale of tests/reliability/test_crashes.py."""
+    event = await make_seated_event(resources, plan_body(1, 1, 2))  # one pair
+    a, b = await make_accounts(resources, 2)
+    pair = {"event_id": str(event.id), "quantity": 2}
+    admit = Gate.admit
+
+    async def counter_missing(self: Gate, *args: object, **kwargs: object) -> Taken:
+        return Taken(Verdict.MISSING)
+
+    monkeypatch.setattr(Gate, "admit", counter_missing)
+    keyed = {**a.headers, "Idempotency-Key": "took-no-gate-seats"}
+    first = await client.post(RESERVE, json=pair, headers=keyed)
+    assert first.status_code == 201, first.text
+    monkeypatch.setattr(Gate, "admit", admit)
+
+    # the pair is gone: b's refusal goes through its workflow and is noted; then the API
+    # refuses b from the note (no new booking row)
+    r = await client.post(RESERVE, json=pair, headers=b.headers)
+    assert (r.status_code, r.json().get("code")) == (409, "seats_taken"), r.text
+    rows = await booking_rows(resources, event.id)
+    r = await client.post(RESERVE, json=pair, headers=b.headers)
+    assert (r.status_code, r.json().get("code")) == (409, "seats_taken"), r.text
+    assert await booking_rows(resources, event.id) == rows
+
+    # a's retry asks its workflow: its own hold, the same seats
+    again = await client.post(RESERVE, json=pair, headers=keyed)
+    assert again.status_code == 201, again.text
+    assert again.json()["booking_id"] == first.json()["booking_id"]
+    assert again.json()["seats"] == first.json()["seats"]
