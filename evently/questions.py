@@ -89,6 +89,36 @@ async def list_for_event(session: AsyncSession, event_id: uuid.UUID) -> list[Eve
     return list(rows)
 
 
+async def clone(
+    session: AsyncSession,
+    source_id: uuid.UUID,
+    target_id: uuid.UUID,
+    types: dict[uuid.UUID, uuid.UUID],
+) -> int:
+    """Copy an event's questions to its clone (in order), their ticket types mapped to the
+    copies (``types``); no answers. Returns how many."""
+    copied = await list_for_event(session, source_id)
+    for q in copied:
+        session.add(
+            EventQuestion(
+                event_id=target_id,
+                label=q.label,
+                kind=q.kind,
+                options=list(q.options),
+                required=q.required,
+                per=q.per,
+                ticket_type_ids=(
+                    None
+                    if q.ticket_type_ids is None
+                    else [types[t] for t in q.ticket_type_ids if t in types]
+                ),
+                position=q.position,
+            )
+        )
+    await session.flush()
+    return len(copied)
+
+
 async def get(session: AsyncSession, event_id: uuid.UUID, question_id: uuid.UUID) -> EventQuestion:
     found = await session.get(EventQuestion, question_id)
     if found is None or found.event_id != event_id:

@@ -354,6 +354,15 @@ async def attach_plan(
     return int(plan.seats)
 
 
+async def blocked_ids(session: AsyncSession, event_id: uuid.UUID) -> list[str]:
+    """The seats the organizer blocked on an event (sponsors, technical)."""
+    rows = await session.execute(
+        text("SELECT seat_id FROM event_seats WHERE event_id = :e AND blocked ORDER BY seat_id"),
+        {"e": event_id},
+    )
+    return [r.seat_id for r in rows]
+
+
 async def set_blocked(
     session: AsyncSession,
     event_id: uuid.UUID,

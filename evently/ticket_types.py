@@ -246,16 +246,18 @@ async def booking_lines(
 # ---- cloning an event's offer (issue 30) ------------------------------------------------------
 
 
-def _shifted(value: datetime | None, offset: timedelta) -> datetime | None:
+def shifted(value: datetime | None, offset: timedelta) -> datetime | None:
+    """A clone's date: ``value`` moved by ``offset`` (None stays None)."""
     return None if value is None else value + offset
 
 
 async def clone_offer(
     session: AsyncSession, source: Event, target: Event, offset: timedelta
-) -> tuple[int, int]:
+) -> tuple[int, int, dict[uuid.UUID, uuid.UUID]]:
     """Copy ``source``'s ticket types and promo codes to ``target`` (a fresh event whose default
     type the insert trigger made): every window shifted by ``offset``, no seat held or sold, no
-    code used; a code's ``ticket_type_ids`` point at the copies. Returns (types, codes)."""
+    code used; each type keeps its tax rule and seat category; a code's ``ticket_type_ids``
+    point at the copies. Returns (types, codes, source type id -> its copy's id)."""
     mapping: dict[uuid.UUID, uuid.UUID] = {}
     target_default = await session.scalar(
         select(TicketType).where(TicketType.event_id == target.id, TicketType.is_default)
@@ -265,11 +267,12 @@ async def clone_offer(
         fields = {
             "name": tt.name,
             "description": tt.description,
-            "sales_start": _shifted(tt.sales_start, offset),
-            "sales_end": _shifted(tt.sales_end, offset),
+            "sales_start": shifted(tt.sales_start, offset),
+            "sales_end": shifted(tt.sales_end, offset),
             "hidden": tt.hidden,
             "max_per_booking": tt.max_per_booking,
             "position": tt.position,
+            "tax_rule_id": tt.tax_rule_id,
         }
         if tt.is_default and target_default is not None:
             # the default type follows the event's price (the trigger set it): keep that
@@ -301,8 +304,8 @@ async def clone_offer(
                 amount_off=code.amount_off,
                 max_uses=code.max_uses,
                 uses=0,
-                valid_from=_shifted(code.valid_from, offset),
-                valid_until=_shifted(code.valid_until, offset),
+                valid_from=shifted(code.valid_from, offset),
+                valid_until=shifted(code.valid_until, offset),
                 ticket_type_ids=(
                     None
                     if code.ticket_type_ids is None
@@ -312,6 +315,19 @@ async def clone_offer(
             )
         )
     await session.flush()
+    if mapping:  # the plan category a seated event's type sells (issue 34; not mapped)
+        await session.execute(
+            _COPY_SEAT_CATEGORY, {"src": list(mapping), "dst": list(mapping.values())}
+        )
     if target_default is not None:
         await session.refresh(target_default)
-    return len(types), len(codes)
+    return len(types), len(codes), mapping
+
+
+_COPY_SEAT_CATEGORY = text(
+    """
+UPDATE ticket_types c SET seat_category = s.seat_category
+FROM ticket_types s, unnest(CAST(:src AS uuid[]), CAST(:dst AS uuid[])) AS m(src, dst)
+WHERE s.id = m.src AND c.id = m.dst AND s.seat_category IS NOT NULL
+"""
+)

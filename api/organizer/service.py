@@ -45,6 +45,7 @@ from evently import (
     bookings,
     events,
     pricing,
+    questions,
     seating,
     ticket_types,
 )
@@ -217,10 +218,12 @@ async def clone_event(
     organization_id: uuid.UUID | None,
     actor: Actor,
 ) -> EventOut:
-    """A new draft at ``body``'s dates: the source's venue, fields, capacity, price and waiting
-    room mode, its ticket types (sales windows shifted by the same offset as the start, nothing
-    held or sold) and promo codes (validity shifted too, uses reset). Any status may be cloned
-    (last year's completed event is the usual source)."""
+    """A new draft at ``body``'s dates: the source's venue, fields, capacity, price, fees,
+    waiting room mode, refund policy, bank transfer and ticket transfer settings (deadlines
+    shifted by the same offset as the start), its ticket types (sales windows shifted, nothing
+    held or sold, tax rules and seat categories kept), promo codes (validity shifted, uses
+    reset), questions, and a seated event's plan with the same seats blocked. Any status may
+    be cloned (last year's completed event is the usual source)."""
     source = await own_event(session, event_id, organization_id)
     offset = body.starts_at - source.starts_at
     event = await events.create_event(
@@ -237,10 +240,28 @@ async def clone_event(
         created_by=actor.user_id,
         organization_id=source.organization_id,
         fees=source.fees,
+        refund_policy=source.refund_policy,
+        bank_transfer_days=source.bank_transfer_days,
     )
     if source.queue != event.queue:
         event = await events.update_event(session, event.id, {"queue": source.queue})
-    types, codes = await ticket_types.clone_offer(session, source, event, offset)
+    event.transfers_allowed = source.transfers_allowed
+    event.transfer_deadline = ticket_types.shifted(source.transfer_deadline, offset)
+    event.attendee_answers_until = ticket_types.shifted(source.attendee_answers_until, offset)
+    await session.flush()
+    types, codes, type_map = await ticket_types.clone_offer(session, source, event, offset)
+    asked = await questions.clone(session, source.id, event.id, type_map)
+    blocked: list[str] = []
+    if source.seating_plan_id is not None:  # issue 34: the same plan, the same seats blocked
+        await seating.attach_plan(
+            session, event.id, source.seating_plan_id, organization_id=event.organization_id
+        )
+        blocked = await seating.blocked_ids(session, source.id)
+        if blocked:
+            await seating.set_blocked(session, event.id, blocked, True)
+        fresh = await events.get_event(session, event.id, refresh=True)
+        assert fresh is not None
+        event = fresh
     await audit.record_by(
         session,
         actor,
@@ -254,6 +275,11 @@ async def clone_event(
             "ends_at": body.ends_at.isoformat(),
             "ticket_types": types,
             "promo_codes": codes,
+            "questions": asked,
+            "seating_plan_id": None
+            if source.seating_plan_id is None
+            else str(source.seating_plan_id),
+            "blocked_seats": len(blocked),
         },
     )
     out = EventOut.of(event)

@@ -9,13 +9,19 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from evently import questions
+from evently.db.models import DEFAULT_ORGANIZATION_ID
 from evently.infra.resources import Resources
 from tests.support.factories import Account, make_account, make_accounts
 from tests.support.organizations import confirmed_booking, make_org, org_event, org_venue
 from tests.support.problems import assert_problem
+from tests.support.seating import make_seated_event, plan_body
 
 pytestmark = pytest.mark.usefixtures("running_workers")
+
+ORG = f"/api/v1/organizations/{DEFAULT_ORGANIZATION_ID}"
 
 
 def _at(value: str) -> datetime:
@@ -121,3 +127,124 @@ async def test_clone_copies_venue_types_and_codes_to_a_new_date(
     assert_problem(
         await client.post(f"{base}/clone", json=backwards, headers=owner), 422, "invalid_schedule"
     )
+
+
+async def test_a_seated_event_clones_with_its_plan_blocked_seats_types_questions_and_rules(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """Last season's seated event cloned to a new date: the same plan, the same seats blocked
+    (capacity = the free seats), each ticket type still selling its category at its price with
+    its tax rule, the questions asked for the copied types, and the refund, bank transfer and
+    ticket transfer settings (deadlines shifted). The copy publishes and sells seats."""
+    admin = await make_account(resources, "admin")
+    event = await make_seated_event(
+        resources,
+        plan_body(2, 2, 5, categories=["front", "back"]),
+        prices={"front": "50.00", "back": "30.00"},
+    )
+    base = f"{ORG}/events/{event.id}"
+    r = await client.post(
+        f"{base}/blocked-seats", json={"seats": ["A-1-1", "B-2-5"]}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"{ORG}/tax-rules",
+        json={"name": "VAT", "rate": "7.00", "price_includes_tax": True},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    vat = r.json()["id"]
+    starts = event.starts_at
+    async with resources.sessionmaker() as session, session.begin():
+        front = await session.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND seat_category = 'front'"),
+            {"e": event.id},
+        )
+        await session.execute(
+            text("UPDATE ticket_types SET tax_rule_id = :t WHERE id = :f"), {"t": vat, "f": front}
+        )
+        await session.execute(
+            text(
+                'UPDATE events SET refund_policy = \'{"mode": "organizer_only"}\', '
+                "bank_transfer_days = 5, transfers_allowed = false, "
+                "attendee_answers_until = :until WHERE id = :e"
+            ),
+            {"e": event.id, "until": starts - timedelta(days=2)},
+        )
+        await questions.create(
+            session,
+            event.id,
+            questions.QuestionSpec("Company", "text", [], True, "ticket", [front]),
+        )
+
+    offset = timedelta(days=364)
+    body = {
+        "starts_at": (starts + offset).isoformat(),
+        "ends_at": (event.ends_at + offset).isoformat(),
+    }
+    r = await client.post(f"{base}/clone", json=body, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    copy = r.json()
+    async with resources.engine.connect() as conn:
+        plan_id = await conn.scalar(
+            text("SELECT seating_plan_id FROM events WHERE id = :e"), {"e": event.id}
+        )
+    assert copy["seating_plan_id"] == str(plan_id)
+    assert (copy["capacity"], copy["available"]) == (18, 18)  # 20 seats, 2 blocked
+    assert copy["refund_policy"] == {"mode": "organizer_only"}
+    assert copy["bank_transfer"]["enabled"] is True
+    async with resources.engine.connect() as conn:
+        seats = (
+            await conn.execute(
+                text("SELECT seat_id, blocked FROM event_seats WHERE event_id = :e"),
+                {"e": copy["id"]},
+            )
+        ).all()
+        assert len(seats) == 20
+        assert sorted(s.seat_id for s in seats if s.blocked) == ["A-1-1", "B-2-5"]
+        types = {
+            t.seat_category: t
+            for t in await conn.execute(
+                text(
+                    "SELECT id, seat_category, price, tax_rule_id FROM ticket_types "
+                    "WHERE event_id = :e AND NOT is_default"
+                ),
+                {"e": copy["id"]},
+            )
+        }
+        assert {c: str(t.price) for c, t in types.items()} == {"front": "50.00", "back": "30.00"}
+        assert str(types["front"].tax_rule_id) == vat
+        assert types["back"].tax_rule_id is None
+        ev = (
+            await conn.execute(
+                text("SELECT transfers_allowed, attendee_answers_until FROM events WHERE id = :e"),
+                {"e": copy["id"]},
+            )
+        ).one()
+        assert ev.transfers_allowed is False
+        assert ev.attendee_answers_until == starts - timedelta(days=2) + offset
+        (question,) = (
+            await conn.execute(
+                text(
+                    "SELECT label, required, ticket_type_ids FROM event_questions "
+                    "WHERE event_id = :e"
+                ),
+                {"e": copy["id"]},
+            )
+        ).all()
+        assert (question.label, question.required) == ("Company", True)
+        assert question.ticket_type_ids == [types["front"].id]
+
+    # the copy publishes, shows the same blocked seats, and sells a front seat at its price
+    r = await client.post(f"{ORG}/events/{copy['id']}/publish", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/api/v1/events/{copy['id']}/seats")
+    assert sorted(r.json()["blocked"]) == ["A-1-1", "B-2-5"]
+    (buyer,) = await make_accounts(resources, 1)
+    r = await client.post(
+        "/api/v1/bookings/reserve",
+        json={"event_id": copy["id"], "seats": ["A-1-2"]},
+        headers=buyer.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["amount"] == "50.00"
