@@ -97,4 +97,29 @@ async def test_plan_import_seated_event_and_seat_map(
     tag = r.headers["ETag"]
     again = await client.get(f"/api/v1/events/{event.id}/seats", headers={"If-None-Match": tag})
     assert again.status_code == 304
-    print(f"50,000-seat plan: import {import_s:.2f}s, GET /seats gzip {size} bytes")
+    # a stadium half sold: 25,000 ids, gzipped on the wire within the 150 KB
+    async with resources.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE event_seats SET blocked = true WHERE event_id = :e "
+                "AND seat_id IN (SELECT seat_id FROM event_seats WHERE event_id = :e "
+                "AND NOT blocked ORDER BY md5(seat_id) LIMIT 25000 - "
+                "(SELECT count(*) FROM event_seats WHERE event_id = :e AND blocked))"
+            ),
+            {"e": event.id},
+        )
+    r = await client.get(f"/api/v1/events/{event.id}/seats", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["Content-Encoding"] == "gzip"
+    assert r.headers["Vary"] == "Accept-Encoding"
+    assert len(r.json()["blocked"]) == 25_000
+    assert r.json()["blocked"] == sorted(r.json()["blocked"])
+    wire = r.num_bytes_downloaded
+    assert wire <= 150_000, wire
+    plain = await client.get(f"/api/v1/events/{event.id}/seats", headers={"Accept-Encoding": ""})
+    assert "Content-Encoding" not in plain.headers
+    assert plain.json() == r.json()
+    print(
+        f"50,000-seat plan: import {import_s:.2f}s, GET /seats gzip {size} bytes; "
+        f"half blocked: {wire} bytes gzip on the wire, {len(plain.content)} plain"
+    )
