@@ -377,3 +377,111 @@ async def test_seated_sale_with_every_worker_killed_mid_sale(
     assert st.get("expired", 0) == len({b for b, _ in held.values()}), st
     assert await counters(db, sale.event_id) == (120, 0, 0)
     await assert_invariants(db, sale.event_id)
+
+
+async def test_invoices_stay_gap_free_with_every_worker_killed_mid_payment(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """Issue 31 with the real Temporal worker: 60 holds paid at once while every worker is
+    killed -9 and a new one started a moment later; the buyers retry what was not answered.
+    Every booking ends confirmed or expired; each confirmed booking has exactly one invoice
+    and no other booking any; the organization's numbers stay 1..n per year, no gap and no
+    duplicate (a confirmation that died with the worker rolled its number back); and
+    ``evently check`` (money included) is clean."""
+    sale = await new_sale(rstack, capacity=60, buyers=60)
+
+    async def hold(i: int) -> str:
+        for _ in range(40):
+            r = await api.post(
+                RESERVE,
+                json={"event_id": str(sale.event_id), "quantity": 1},
+                headers={**sale.headers(i), "Idempotency-Key": f"paid-{i}"},
+            )
+            assert_handled(r)
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.3)
+        assert r.status_code == 201, r.text
+        return str(r.json()["booking_id"])
+
+    booking_ids = await asyncio.gather(*(hold(i) for i in range(60)))
+    answered: dict[int, tuple[int, str]] = {}
+    in_flight_at_kill: list[int] = []
+    sent: set[int] = set()
+    deadline = time.monotonic() + 60
+
+    async def pay(i: int) -> None:
+        while time.monotonic() < deadline:
+            sent.add(i)
+            try:
+                r = await api.post(
+                    "/api/v1/bookings/confirm",
+                    json={"booking_id": booking_ids[i], "payment_method": "pm_card_visa"},
+                    headers=sale.headers(i),
+                )
+            except httpx.TransportError:
+                await asyncio.sleep(0.5)
+                continue
+            finally:
+                sent.discard(i)
+            assert_handled(r)
+            # confirmed, or no longer held (the rows decide). Observed: a retry answered 409
+            # hold_expired for a booking whose first charge went through before the kill and
+            # which the late-payment rule then confirmed (3 of 60 in one run): true when it
+            # arrived, but the buyer learns of the confirmation by mail (an open finding)
+            if r.status_code in (200, 409):
+                answered[i] = (r.status_code, r.json().get("code", r.json().get("status", "")))
+                return
+            assert r.status_code in (202, 503), r.text  # not answered in time: pay again
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"buyer {i}'s payment got no definitive answer")
+
+    payments = asyncio.gather(*(pay(i) for i in range(60)))
+    await asyncio.sleep(0.3)
+    in_flight_at_kill.extend(sent)
+    for w in rstack.workers:
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait(10)
+    rstack.workers.clear()
+    await asyncio.sleep(1.0)
+    rstack.start_worker()
+    await payments
+    assert in_flight_at_kill, "the kill hit no payment in flight"
+
+    await wait_until(lambda: _no_holds(db, sale.event_id), 60 + HOLD_SECONDS, "holds to end")
+    st = await statuses(db, sale.event_id)
+    assert st.get("confirmed", 0) + st.get("expired", 0) == 60, st
+    assert st.get("confirmed", 0) >= 1, st
+    async with db.connect() as c:
+        confirmed = {
+            str(r.id)
+            for r in await c.execute(
+                text("SELECT id FROM bookings WHERE event_id = :e AND status = 'confirmed'"),
+                {"e": sale.event_id},
+            )
+        }
+        invoiced = (
+            await c.execute(
+                text(
+                    "SELECT i.booking_id, count(*) AS n FROM invoices i "
+                    "JOIN bookings b ON b.id = i.booking_id "
+                    "WHERE b.event_id = :e AND i.kind = 'invoice' GROUP BY i.booking_id"
+                ),
+                {"e": sale.event_id},
+            )
+        ).all()
+        numbers = (
+            await c.execute(
+                text(
+                    "SELECT year, array_agg(n ORDER BY n) AS ns FROM invoices "
+                    "WHERE organization_id = (SELECT organization_id FROM events WHERE id = :e) "
+                    "GROUP BY year"
+                ),
+                {"e": sale.event_id},
+            )
+        ).all()
+    assert {str(r.booking_id) for r in invoiced} == confirmed
+    assert all(r.n == 1 for r in invoiced), invoiced
+    for r in numbers:  # every invoice and credit note of the organization: 1..n
+        assert r.ns == list(range(1, len(r.ns) + 1)), (r.year, r.ns)
+    await assert_invariants(db, sale.event_id)
