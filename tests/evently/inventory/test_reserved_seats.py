@@ -187,6 +187,75 @@ async def test_best_available_prefers_the_best_rows_and_never_orphans(resources:
         assert await check(conn, event.id) == []
 
 
+async def test_best_available_takes_the_block_nearest_the_row_centre(
+    resources: Resources,
+) -> None:
+    """Seat 5 of a row of 10 taken: the free runs are 1-4 and 6-10; of the pairs against a run
+    edge (no orphan), 6-7 is nearest the centre (between 5 and 6), not 3-4."""
+    event = await make_seated_event(resources, plan_body(1, 1, 10))
+    buyer = await make_account(resources)
+    one = await _reserve(resources, resources.engine, event.id, buyer.id, seat_ids=["A-1-5"])
+    assert one.status == BookingStatus.HELD
+    pair = await _reserve(resources, resources.engine, event.id, buyer.id, lines=[(None, 2, True)])
+    assert sorted(s.id for s in pair.seats) == ["A-1-6", "A-1-7"]
+
+
+async def test_best_available_of_a_category_takes_only_that_category(
+    resources: Resources,
+) -> None:
+    """A line of the type selling the back category gets back seats, though the front
+    section is better and free."""
+    event = await make_seated_event(
+        resources,
+        plan_body(2, 1, 4, categories=["front", "back"]),
+        prices={"front": "50.00", "back": "30.00"},
+    )
+    buyer = await make_account(resources)
+    async with resources.engine.connect() as conn:
+        back = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND seat_category = 'back'"),
+            {"e": event.id},
+        )
+    got = await _reserve(resources, resources.engine, event.id, buyer.id, lines=[(back, 2, True)])
+    assert got.status == BookingStatus.HELD
+    assert {s.section for s in got.seats} == {"B"}
+
+
+async def test_a_pick_that_finds_every_block_locked_waits_for_the_best_and_owns_it(
+    resources: Resources,
+) -> None:
+    """The only block is locked by another buyer's transaction: the pick waits for it, and
+    when that transaction rolls back, takes it for its own booking (the seats' owner is the
+    booking; the invariant checker agrees)."""
+    event = await make_seated_event(resources, plan_body(1, 1, 2))
+    buyer = await make_account(resources)
+    engine = resources.engine
+    async with engine.connect() as other:
+        await other.begin()
+        await other.execute(
+            text("SELECT seat_id FROM event_seats WHERE event_id = :e FOR UPDATE"),
+            {"e": event.id},
+        )
+        task = asyncio.create_task(
+            _reserve(resources, engine, event.id, buyer.id, lines=[(None, 2, True)])
+        )
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waiting for the locked block, not refused
+        await other.rollback()
+    got = await asyncio.wait_for(task, 30)
+    assert got.status == BookingStatus.HELD
+    assert sorted(s.id for s in got.seats) == ["A-1-1", "A-1-2"]
+    async with engine.connect() as conn:
+        owners = (
+            await conn.execute(
+                text("SELECT DISTINCT booking_id FROM event_seats WHERE event_id = :e"),
+                {"e": event.id},
+            )
+        ).all()
+        assert [r.booking_id for r in owners] == [got.booking_id]
+        assert await check(conn, event.id) == []
+
+
 async def test_a_pick_skips_a_partly_locked_block_and_leaves_no_lock_behind(
     resources: Resources,
 ) -> None:
