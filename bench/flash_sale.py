@@ -251,6 +251,7 @@ async def sale(
     loadgen_processes: int = 1,
     seated: bool = False,
     quantity: int = 1,
+    pay: bool = False,
 ) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -313,6 +314,7 @@ async def sale(
     cpu = meter.stop()
     if loadgen_processes <= 1:
         loadgen_cpu, loadgen_share = me.stop()
+    paid = await pay_holds(st.api_url, tokens, attempts, connections) if pay else None
 
     engine = create_async_engine(st.database_url)
     try:
@@ -343,6 +345,7 @@ async def sale(
             seat_claims = await seats_of_bookings(c, event_id) if seated else {}
             layout = await seat_layout(c, event_id) if seated else []
             fairness = await fairness_error(c, event_id) if queue else None
+            invoiced = await invoice_numbers(c, event_id) if pay else None
     finally:
         await engine.dispose()
 
@@ -450,6 +453,88 @@ async def sale(
             if queue
             else {}
         ),
+        **({**paid, **invoiced} if paid is not None and invoiced is not None else {}),
+    }
+
+
+# ---- --pay (issue 31): the holds paid after the sale; money checked -----------------------
+
+PAY_RETRIES = 20
+
+
+async def pay_holds(
+    api_url: str, tokens: list[str], attempts: list[Attempt], connections: int
+) -> dict[str, Any]:
+    """Every held booking paid by card (the simulated provider's ``pm_card_visa``), at most
+    ``connections`` at once; a 503 (the booking busy, the payment worker slow) is paid again
+    after a moment. Latency is of the answered call."""
+    held = [a for a in attempts if a.status == 201 and a.booking_id]
+    answers: Counter[str] = Counter()
+    latencies: list[float] = []
+    sem = asyncio.Semaphore(connections)
+    t0 = time.monotonic()
+    async with httpx.AsyncClient(base_url=api_url, timeout=60) as http:
+
+        async def one(a: Attempt) -> None:
+            for _ in range(PAY_RETRIES):
+                async with sem:
+                    started = time.perf_counter()
+                    r = await http.post(
+                        "/api/v1/bookings/confirm",
+                        json={"booking_id": a.booking_id, "payment_method": "pm_card_visa"},
+                        headers={"Authorization": f"Bearer {tokens[a.buyer]}"},
+                    )
+                    latency = (time.perf_counter() - started) * 1000
+                if r.status_code != 503:
+                    break
+                await asyncio.sleep(0.5)
+            latencies.append(latency)
+            code = r.json().get("code") if r.status_code >= 400 else r.json().get("status")
+            answers[f"{r.status_code}:{code}"] += 1
+
+        await asyncio.gather(*(one(a) for a in held))
+    return {
+        "paid": answers.get("200:confirmed", 0),
+        "pay_answers": dict(answers),
+        "pay_seconds": round(time.monotonic() - t0, 2),
+        "pay_p50_ms": round(percentile(latencies, 50), 1),
+        "pay_p99_ms": round(percentile(latencies, 99), 1),
+    }
+
+
+async def invoice_numbers(conn: Any, event_id: uuid.UUID) -> dict[str, Any]:
+    """The event's invoices (one per confirmed booking?) and the gaps or duplicates in its
+    organization's numbering (must be none: ``n`` is 1..count per organization and year)."""
+    from sqlalchemy import text
+
+    one_each = await conn.scalar(
+        text(
+            "SELECT count(*) FROM bookings b WHERE b.event_id = :e AND b.status = 'confirmed' "
+            "AND (SELECT count(*) FROM invoices i WHERE i.booking_id = b.id "
+            "AND i.kind = 'invoice') <> 1"
+        ),
+        {"e": event_id},
+    )
+    invoices = await conn.scalar(
+        text(
+            "SELECT count(*) FROM invoices i JOIN bookings b ON b.id = i.booking_id "
+            "WHERE b.event_id = :e AND i.kind = 'invoice'"
+        ),
+        {"e": event_id},
+    )
+    gaps = await conn.scalar(
+        text(
+            "SELECT coalesce(sum(abs(max_n - n_count) + (n_count - distinct_n)), 0) FROM ("
+            "SELECT max(n) AS max_n, count(*) AS n_count, count(DISTINCT n) AS distinct_n "
+            "FROM invoices WHERE organization_id = "
+            "(SELECT organization_id FROM events WHERE id = :e) GROUP BY year) AS y"
+        ),
+        {"e": event_id},
+    )
+    return {
+        "invoices": int(invoices or 0),
+        "confirmed_without_one_invoice": int(one_each or 0),
+        "invoice_gaps": int(gaps or 0),
     }
 
 
@@ -499,6 +584,7 @@ def run_flash_sale(
     loadgen_processes: int = 1,
     seated: bool = False,
     quantity: int = 1,
+    pay: bool = False,
 ) -> dict[str, Any]:
     if seated and (queue or loadgen_processes > 1):
         raise ValueError("--seated runs with one load-generator process, without --queue")
@@ -525,6 +611,7 @@ def run_flash_sale(
                 loadgen_processes=loadgen_processes,
                 seated=seated,
                 quantity=quantity,
+                pay=pay,
             )
         )
 

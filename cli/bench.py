@@ -74,6 +74,14 @@ def flash_sale(
             "sale's pairs, for a like-for-like comparison)",
         ),
     ] = 1,
+    pay: Annotated[
+        bool,
+        typer.Option(
+            help="after the sale (not measured in it), every buyer who holds pays by card "
+            "(issue 31): adds paid, invoices, invoice_gaps and pay_p50_ms/pay_p99_ms; the "
+            "invariant check then reconciles the money too"
+        ),
+    ] = False,
 ) -> None:
     """B buyers race for C seats through the real HTTP API: holds/s, latency, CPU per hold,
     oversold and spurious rejections, and the Postgres ceiling measured in the same run."""
@@ -90,6 +98,7 @@ def flash_sale(
         loadgen_processes=loadgen_processes,
         seated=seated,
         quantity=quantity,
+        pay=pay,
     )
     typer.echo(json.dumps(result))
 
