@@ -159,22 +159,19 @@ async def _no_holds(db: AsyncEngine, event_id: uuid.UUID) -> bool:
     return (await statuses(db, event_id)).get("held", 0) == 0
 
 
-# ---------------------------------------------------------------------------------------------
-
-
-async def test_worker_killed_with_100_holds_open(
-    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
-) -> None:
-    sale = await new_sale(rstack, capacity=120, buyers=100)
-    sem = asyncio.Semaphore(20)
+async def hold_all(
+    api: httpx.AsyncClient, sale: Sale, n: int, key: str, sem: asyncio.Semaphore
+) -> list[str]:
+    """Buyers 0..n-1 each hold one seat (201), retrying a 503 with the same Idempotency-Key
+    (``{key}-{i}``), at most ``sem`` at once; their booking ids in buyer order."""
 
     async def hold(i: int) -> str:
-        for _ in range(40):  # a client retries a 503 with the same key
+        for _ in range(40):
             async with sem:
                 r = await api.post(
                     RESERVE,
                     json={"event_id": str(sale.event_id), "quantity": 1},
-                    headers={**sale.headers(i), "Idempotency-Key": f"hold-{i}"},
+                    headers={**sale.headers(i), "Idempotency-Key": f"{key}-{i}"},
                 )
             assert_handled(r)
             if r.status_code != 503:
@@ -183,7 +180,17 @@ async def test_worker_killed_with_100_holds_open(
         assert r.status_code == 201, r.text
         return str(r.json()["booking_id"])
 
-    booking_ids = await asyncio.gather(*(hold(i) for i in range(100)))
+    return list(await asyncio.gather(*(hold(i) for i in range(n))))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_worker_killed_with_100_holds_open(
+    rstack: BenchStack, api: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    sale = await new_sale(rstack, capacity=120, buyers=100)
+    booking_ids = await hold_all(api, sale, 100, "hold", asyncio.Semaphore(20))
 
     async def pay(i: int) -> None:
         r = await api.post(
@@ -389,22 +396,7 @@ async def test_invoices_stay_gap_free_with_every_worker_killed_mid_payment(
     duplicate (a confirmation that died with the worker rolled its number back); and
     ``evently check`` (money included) is clean."""
     sale = await new_sale(rstack, capacity=60, buyers=60)
-
-    async def hold(i: int) -> str:
-        for _ in range(40):
-            r = await api.post(
-                RESERVE,
-                json={"event_id": str(sale.event_id), "quantity": 1},
-                headers={**sale.headers(i), "Idempotency-Key": f"paid-{i}"},
-            )
-            assert_handled(r)
-            if r.status_code != 503:
-                break
-            await asyncio.sleep(0.3)
-        assert r.status_code == 201, r.text
-        return str(r.json()["booking_id"])
-
-    booking_ids = await asyncio.gather(*(hold(i) for i in range(60)))
+    booking_ids = await hold_all(api, sale, 60, "paid", asyncio.Semaphore(60))
     answered: dict[int, tuple[int, str]] = {}
     in_flight_at_kill: list[int] = []
     sent: set[int] = set()
