@@ -369,7 +369,7 @@ async def confirm(
     if body.billing is not None:  # issue 31: printed on the invoice the confirmation issues
         await invoices.set_billing(session, booking.id, body.billing.model_dump())
     await end_transaction(session)  # release the connection: the payment takes a while
-    result = await service.pay(temporal, settings, booking, body.payment_method)
+    result = await service.pay(session, temporal, settings, booking, body.payment_method)
     if result.status == PayOutcome.CONFIRMED:
         return ConfirmResponse(booking_id=booking.id, status=BookingStatus.CONFIRMED)
     pending = PaymentPending(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import end_transaction
@@ -58,6 +59,7 @@ from evently.errors import (
     TicketTypeNotFound,
     TicketTypeSoldOut,
     TooManyOfType,
+    WorkflowNotRunning,
 )
 from evently.infra import metrics
 from evently.infra.resources import Resources
@@ -656,19 +658,35 @@ def update_wait_seconds(settings: Settings) -> float:
 
 
 async def pay(
-    temporal: TemporalClient, settings: Settings, booking: Booking, payment_method: str
+    session: AsyncSession,
+    temporal: TemporalClient,
+    settings: Settings,
+    booking: Booking,
+    payment_method: str,
 ) -> PayResult:
     """Pay for a held booking: the result is CONFIRMED, or REQUIRES_ACTION / PROCESSING (the
-    hold keeps running, a webhook settles it); every other outcome raises its error."""
+    hold keeps running, a webhook settles it); every other outcome raises its error.
+
+    An ended hold is asked too: while its workflow runs, a charge whose answer was lost may
+    still confirm it (issue 31), and the workflow answers once that is settled. A workflow no
+    longer running is answered from the row read again (it may have ended, confirmed or not,
+    since ``booking`` was read)."""
     if booking.status == BookingStatus.CONFIRMED:
         return PayResult(status=PayOutcome.CONFIRMED, booking_status=BookingStatus.CONFIRMED)
-    if booking.status in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
-        raise HoldExpired()
-    if booking.status != BookingStatus.HELD:
+    if booking.status not in (BookingStatus.HELD, BookingStatus.EXPIRED, BookingStatus.CANCELLED):
         raise BookingNotHeld()
-    result = await booking_client.pay(
-        temporal, booking.id, payment_method, wait_seconds=update_wait_seconds(settings)
-    )
+    try:
+        result = await booking_client.pay(
+            temporal, booking.id, payment_method, wait_seconds=update_wait_seconds(settings)
+        )
+    except WorkflowNotRunning:
+        now = await session.scalar(select(Booking.status).where(Booking.id == booking.id))
+        await end_transaction(session)
+        if now == BookingStatus.CONFIRMED:
+            return PayResult(status=PayOutcome.CONFIRMED, booking_status=BookingStatus.CONFIRMED)
+        if now in (BookingStatus.EXPIRED, BookingStatus.CANCELLED):
+            raise HoldExpired() from None
+        raise
     if result.status in (
         PayOutcome.CONFIRMED,
         PayOutcome.REQUIRES_ACTION,
@@ -680,6 +698,11 @@ async def pay(
             f"The payment was declined ({result.detail}); the hold stays until it ends."
         )
     if result.status == PayOutcome.HOLD_EXPIRED:
+        if result.booking_status == BookingStatus.CANCELLED:  # paid too late: given back
+            raise HoldExpired(
+                "The hold on this booking ended before the payment settled; "
+                "the payment was refunded."
+            )
         raise HoldExpired()
     if result.status == PayOutcome.UNAVAILABLE:
         raise PaymentUnavailable(retry_after=5)

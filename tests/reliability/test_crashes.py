@@ -162,7 +162,8 @@ async def _no_holds(db: AsyncEngine, event_id: uuid.UUID) -> bool:
 async def hold_all(
     api: httpx.AsyncClient, sale: Sale, n: int, key: str, sem: asyncio.Semaphore
 ) -> list[str]:
-    """Buyers 0..n-1 each hold one seat (201), retrying a 503 with the same Idempotency-Key
+    """Buyers 0..n-1 each hold one seat (201), retrying a 503 or a 202 ``pending`` (not
+    answered within the request deadline on a busy machine) with the same Idempotency-Key
     (``{key}-{i}``), at most ``sem`` at once; their booking ids in buyer order."""
 
     async def hold(i: int) -> str:
@@ -174,7 +175,7 @@ async def hold_all(
                     headers={**sale.headers(i), "Idempotency-Key": f"{key}-{i}"},
                 )
             assert_handled(r)
-            if r.status_code != 503:
+            if r.status_code not in (202, 503):
                 break
             await asyncio.sleep(0.3)
         assert r.status_code == 201, r.text
@@ -417,10 +418,11 @@ async def test_invoices_stay_gap_free_with_every_worker_killed_mid_payment(
             finally:
                 sent.discard(i)
             assert_handled(r)
-            # confirmed, or no longer held (the rows decide). Observed: a retry answered 409
-            # hold_expired for a booking whose first charge went through before the kill and
-            # which the late-payment rule then confirmed (3 of 60 in one run): true when it
-            # arrived, but the buyer learns of the confirmation by mail (an open finding)
+            # confirmed, or no longer held: each checked against how the booking ended below.
+            # Before the pay-after-settlement patch a retry answered 409 hold_expired for a
+            # booking whose first charge went through before the kill and which the
+            # late-payment rule then confirmed (3 of 60 in one run); now the workflow answers
+            # such a retry once the charge is settled
             if r.status_code in (200, 409):
                 answered[i] = (r.status_code, r.json().get("code", r.json().get("status", "")))
                 return
@@ -473,6 +475,14 @@ async def test_invoices_stay_gap_free_with_every_worker_killed_mid_payment(
             )
         ).all()
     assert {str(r.booking_id) for r in invoiced} == confirmed
+    # every final answer is true of how the booking ended: 200 only for a confirmed booking,
+    # 409 (hold_expired) only for one that did not end confirmed
+    lies = [
+        (i, answer)
+        for i, answer in answered.items()
+        if (answer[0] == 200) != (booking_ids[i] in confirmed)
+    ]
+    assert not lies, lies
     assert all(r.n == 1 for r in invoiced), invoiced
     for r in numbers:  # every invoice and credit note of the organization: 1..n
         assert r.ns == list(range(1, len(r.ns) + 1)), (r.year, r.ns)

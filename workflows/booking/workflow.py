@@ -87,6 +87,11 @@ CONFIRM_WITHOUT_CHARGE_PATCH = "confirm-without-charge"
 # money marked after the window follows the late-payment rule
 BANK_TRANSFER_PATCH = "bank-transfer"
 TRANSFER_REMINDER_BEFORE = timedelta(days=1)
+# issue 31: a pay request that arrives once the hold is over while this booking's money may
+# have moved (a charge succeeded and is being confirmed, or a charge whose answer was lost is
+# being settled) waits for that outcome: ``confirmed`` when the settlement confirms the
+# booking, never ``hold_expired`` for a booking that ends confirmed
+PAY_AFTER_SETTLEMENT = "pay-after-settlement"
 
 
 def _local(name: str, arg: Any, result_type: type[T]) -> Awaitable[T]:
@@ -117,6 +122,8 @@ class BookingWorkflow:
         # charges that ran (maybe to the end) but whose answer never arrived
         self.unanswered: list[ChargeInput] = []
         self.transfer: TransferNotice | None = None  # finance marked the bank transfer arrived
+        self.settling = False  # a late payment is being settled (seats taken again or refunded)
+        self.finishing = False  # the run is over: every outcome is known
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -133,6 +140,25 @@ class BookingWorkflow:
         )
         if self.status == BookingStatus.CONFIRMED:
             return PayResult(status=PayOutcome.CONFIRMED, booking_status=self.status)
+        if (
+            (self.status != BookingStatus.HELD or self.closing or self.paid)
+            and (self.paid or self.unanswered or self.settling)
+            and workflow.patched(PAY_AFTER_SETTLEMENT)
+        ):
+            # the hold is over (or paid: a second click) but money may have moved: answer
+            # once it is settled, never charging a paid booking again
+            await workflow.wait_condition(
+                lambda: self.status == BookingStatus.CONFIRMED or self.finishing
+            )
+            settled: BookingStatus = self.status  # the main loop changed it
+            if settled == BookingStatus.CONFIRMED:
+                return PayResult(status=PayOutcome.CONFIRMED, booking_status=settled)
+            if self.refunded:  # the seats were gone: the late payment was given back
+                return PayResult(
+                    status=PayOutcome.HOLD_EXPIRED,
+                    booking_status=self.status,
+                    detail="the hold ended before the payment settled; it was refunded",
+                )
         if self.status != BookingStatus.HELD or self.closing:
             ended = self.status in (BookingStatus.HELD, BookingStatus.EXPIRED)
             return PayResult(
@@ -481,6 +507,7 @@ class BookingWorkflow:
     async def _settle_late(self) -> None:
         """The booking's hold ended but its payment succeeded: take the seats again when they
         are still free (confirmed), otherwise refund."""
+        self.settling = True
         outcome = await _local(SETTLE_LATE_PAYMENT, self.data.booking_id, LateSettlement)
         if outcome == LateSettlement.CONFIRMED:
             self._set_status(BookingStatus.CONFIRMED)
@@ -515,6 +542,7 @@ class BookingWorkflow:
         return succeeded
 
     async def _finish(self) -> BookingState:
+        self.finishing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
 

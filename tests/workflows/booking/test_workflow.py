@@ -23,7 +23,9 @@ from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
 from api.bookings import service
 from api.payments import service as payment_service
+from evently.db.models import Booking
 from evently.enums import PayOutcome
+from evently.errors import HoldExpired, SoldOut
 from evently.infra.resources import Resources
 from evently.invariants import check
 from evently.inventory.gate import Gate
@@ -39,6 +41,7 @@ from workflows.booking.contract import (
     CANCEL,
     CHARGE,
     CONFIRM_BOOKING,
+    RECONCILE_CHARGE,
     REFUND,
     RELEASE_BOOKING,
     RESERVE_SEATS,
@@ -47,6 +50,7 @@ from workflows.booking.contract import (
     CancelResult,
     ChargeInput,
     ChargeResult,
+    PayResult,
     RefundInput,
     RefundResult,
     ReleaseInput,
@@ -513,3 +517,120 @@ async def test_a_charge_whose_answer_was_lost_confirms_the_booking(
         assert await _payments(res, held.booking_id) == [("charge", "succeeded")]
         await _invariants_hold(res, event.id)
         await record(ns_client, booking_workflow_id(held.booking_id), "booking-charge-reconciled")
+
+
+async def test_paying_again_while_a_lost_charge_is_settled_answers_its_outcome(
+    resources: Resources, ns_client: Client
+) -> None:
+    """Issue 31 (found by a worker kill -9 mid-payment): a buyer whose first charge went
+    through but whose answer was lost pays again after the hold has ended. Before, the retry
+    was answered 409 ``hold_expired`` from the row while the workflow was still settling the
+    charge, and the late-payment rule then confirmed the booking: the buyer heard "expired"
+    of a booking that ended confirmed. Now the API asks the workflow, which answers once the
+    charge is settled: ``confirmed`` when the seats were still free (booking A), and
+    ``hold_expired`` saying the payment was refunded when they were gone (booking B: its
+    seats sold meanwhile). The settlement is held back (a gate on the reconcile activity)
+    until both retries are waiting, so the test sees them wait. Real time on the dev server:
+    a 3 s hold, the charge's 10 s minimum, 10 s of reconcile before the release."""
+    res = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"hold_seconds": 3})
+    )
+    buyer = await make_account(res)
+    other = await make_account(res)
+    event_a = await make_event(res, capacity=5)
+    event_b = await make_event(res, capacity=2)
+    real = PaymentActivities(res)
+    settle = asyncio.Event()
+
+    @activity.defn(name=CHARGE)
+    async def charge_then_hang(data: ChargeInput) -> ChargeResult:
+        await real.charge_payment(data)
+        await asyncio.sleep(3600)  # the answer is lost (cancelled at worker shutdown)
+        raise AssertionError("unreachable")
+
+    @activity.defn(name=RECONCILE_CHARGE)
+    async def reconcile_when_let(data: ChargeInput) -> ChargeResult:
+        await settle.wait()
+        return await real.reconcile_charge(data)
+
+    built = build_workers(
+        ns_client,
+        res,
+        [common.BOOKING, common.PAYMENTS, common.SEARCH],
+        res.settings,
+        replace={CHARGE: charge_then_hang, RECONCILE_CHARGE: reconcile_when_let},
+        strict_sandbox=True,
+    )
+
+    async def reserve(event_id: uuid.UUID, user_id: uuid.UUID) -> Reservation:
+        return await service.reserve(
+            res,
+            ns_client,
+            Gate(res.redis),
+            service.ReserveValve(10),
+            user_id=user_id,
+            event_id=event_id,
+            quantity=2,
+            idempotency_key=None,
+        )
+
+    async def pay_again(booking_id: uuid.UUID) -> PayResult:
+        async with res.sessionmaker() as session:
+            booking = await session.get(Booking, booking_id)
+            assert booking is not None
+            return await service.pay(session, ns_client, res.settings, booking, "pm_card_visa")
+
+    async with contextlib.AsyncExitStack() as stack:
+        for w in built:
+            await stack.enter_async_context(w)
+        a, b = await reserve(event_a.id, buyer.id), await reserve(event_b.id, buyer.id)
+        first = await asyncio.gather(
+            *(
+                booking_client.pay(ns_client, h.booking_id, "pm_card_visa", wait_seconds=30)
+                for h in (a, b)
+            )
+        )
+        assert [p.status for p in first] == [PayOutcome.UNAVAILABLE] * 2  # heard at the time
+        # the hold ends, the charge cannot be settled within 10 s: the seats are released
+        for h in (a, b):
+            await _wait_for_status(res, h.booking_id, "expired")
+        async with asyncio.timeout(15):  # B's seats are sold meanwhile (once the gate has
+            while True:  # them back: it may still answer sold out for a moment)
+                try:
+                    taken = await reserve(event_b.id, other.id)
+                    break
+                except SoldOut:
+                    await asyncio.sleep(0.2)
+        assert taken.status == "held"
+        retries = [asyncio.create_task(pay_again(h.booking_id)) for h in (a, b)]  # "expired"
+        await asyncio.sleep(1.0)
+        # a lower bound only: the retries wait for the settlement (before: 409 at once)
+        assert not any(t.done() for t in retries), [t.result() for t in retries if t.done()]
+        settle.set()
+        paid_a = await asyncio.wait_for(retries[0], 30)
+        assert paid_a.status == PayOutcome.CONFIRMED
+        assert await _booking_status(res, a.booking_id) == "confirmed"
+        with pytest.raises(HoldExpired, match="refunded"):
+            await asyncio.wait_for(retries[1], 30)
+        assert await _booking_status(res, b.booking_id) == "cancelled"
+        assert await _payments(res, b.booking_id) == [
+            ("charge", "succeeded"),
+            ("refund", "succeeded"),
+        ]
+        for h in (a, b):
+            state = await asyncio.wait_for(
+                ns_client.get_workflow_handle(
+                    booking_workflow_id(h.booking_id), result_type=BookingState
+                ).result(),
+                30,
+            )
+            assert any("reconciled: succeeded" in line for line in state.history)
+        # a retry once the run has ended is answered from the row, as before
+        with pytest.raises(HoldExpired):
+            await pay_again(b.booking_id)
+        for e in (event_a, event_b):
+            await _invariants_hold(res, e.id)
+        await record(ns_client, booking_workflow_id(a.booking_id), "booking-pay-while-settling")
+        await record(
+            ns_client, booking_workflow_id(b.booking_id), "booking-pay-while-settling-refunded"
+        )
