@@ -154,23 +154,30 @@ def check(
     import uuid
 
     from evently.invariants import check as run_check
+    from evently.invariants import scope
 
     settings = load_settings()
+    only = uuid.UUID(event_id) if event_id else None
 
-    async def _run() -> list[str]:
+    async def _run() -> tuple[list[str], dict[str, int]]:
         async with database(settings) as engine, engine.connect() as conn:
-            found = await run_check(
-                conn, uuid.UUID(event_id) if event_id else None, grace_seconds=grace_seconds
-            )
-        return [str(v) for v in found]
+            found = await run_check(conn, only, grace_seconds=grace_seconds)
+            counted = await scope(conn, only)
+        return [str(v) for v in found], counted
 
-    violations = asyncio.run(_run())
+    violations, counted = asyncio.run(_run())
     for v in violations:
         # escaped: the subject id is printed in [brackets], which rich would take for markup
         console.print(f"[red]{escape(v)}")
+    checked = (
+        f"{counted['events']} events, {counted['bookings']} bookings "
+        f"({counted['confirmed']} confirmed), {counted['payments']} payments, "
+        f"{counted['invoices']} invoices and credit notes checked"
+    )
     if violations:
+        console.print(f"{len(violations)} violations; {checked}")
         raise typer.Exit(1)
-    console.print("[green]all invariants hold")
+    console.print(f"[green]all invariants hold[/green]: {checked}")
 
 
 @users_app.command("create")

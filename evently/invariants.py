@@ -279,6 +279,29 @@ async def _check_seats(
     return out
 
 
+_SCOPE = text(
+    """
+SELECT (SELECT count(*) FROM events e WHERE CAST(:event_id AS uuid) IS NULL
+            OR e.id = :event_id) AS events,
+       count(*) AS bookings,
+       count(*) FILTER (WHERE b.status = 'confirmed') AS confirmed,
+       (SELECT count(*) FROM payments p JOIN bookings pb ON pb.id = p.booking_id
+        WHERE p.status = 'succeeded' AND (CAST(:event_id AS uuid) IS NULL
+            OR pb.event_id = :event_id)) AS payments,
+       (SELECT count(*) FROM invoices i JOIN bookings ib ON ib.id = i.booking_id
+        WHERE CAST(:event_id AS uuid) IS NULL OR ib.event_id = :event_id) AS invoices
+FROM bookings b WHERE CAST(:event_id AS uuid) IS NULL OR b.event_id = :event_id
+"""
+)
+
+
+async def scope(conn: AsyncConnection, event_id: uuid.UUID | None = None) -> dict[str, int]:
+    """What :func:`check` looks at (for its report): events, bookings (confirmed), succeeded
+    payments (charges and refunds) and invoices (with credit notes)."""
+    row = (await conn.execute(_SCOPE, {"event_id": event_id})).one()
+    return dict(row._mapping)
+
+
 async def check(
     conn: AsyncConnection, event_id: uuid.UUID | None = None, *, grace_seconds: float = 60
 ) -> list[Violation]:

@@ -8,6 +8,8 @@ test; every client call is bounded by CALL_TIMEOUT.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -32,6 +34,23 @@ def rstack() -> Iterator[BenchStack]:
         st.start_worker()
         st.wait_ready()
         yield st
+        reconcile(st)
+
+
+def reconcile(st: BenchStack) -> None:
+    """Issue 31: after each module's faults, ``evently check`` over the WHOLE stack (every
+    event, booking, payment, invoice and credit note the module made, money to the cent) must
+    find 0 mismatches; its counts are printed (``pytest -s``) as the suite's report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "check"],
+        env={**st.env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = (done.stdout + done.stderr).strip()
+    print(f"\nreliability stack reconciled: {said}")
+    assert done.returncode == 0, said
 
 
 @pytest.fixture
