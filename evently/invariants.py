@@ -196,7 +196,11 @@ SELECT b.id, b.status, b.quantity,
        (SELECT count(*) FROM booking_seats r JOIN event_seats s
             ON s.event_id = r.event_id AND s.seat_id = r.seat_id
         WHERE r.booking_id = b.id AND r.released_at IS NULL
-          AND s.booking_id IS DISTINCT FROM b.id) AS lost
+          AND s.booking_id IS DISTINCT FROM b.id) AS lost,
+       (SELECT count(*) FROM booking_lines l WHERE l.booking_id = b.id
+          AND l.quantity - l.cancelled <> (SELECT count(*) FROM booking_seats r
+              WHERE r.booking_id = b.id AND r.released_at IS NULL
+                AND r.ticket_type_id = l.ticket_type_id)) AS mistyped
 FROM bookings b
 WHERE (EXISTS (SELECT 1 FROM booking_seats r WHERE r.booking_id = b.id)
        OR (b.status IN ('held', 'confirmed') AND EXISTS (
@@ -256,6 +260,16 @@ async def _check_seats(
     for b in await conn.execute(_SEATED_BOOKINGS, params):
         live = b.status in ("held", "confirmed")
         want = b.quantity if live else 0
+        # the seats' types, once their number is right (else booking_seats says so)
+        if live and b.recorded == want and b.mistyped:
+            out.append(
+                Violation(
+                    "seat_types",
+                    str(b.id),
+                    f"{b.mistyped} of its ticket types record a number of seats other than "
+                    "their tickets",
+                )
+            )
         if b.owned != want or b.recorded != want or b.lost:
             out.append(
                 Violation(

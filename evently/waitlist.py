@@ -44,6 +44,9 @@ from evently.errors import (
     QuantityAboveCapacity,
     QuantityTooLarge,
     SeatsAvailable,
+    TicketTypeNotFound,
+    TooManyOfType,
+    Unprocessable,
     WaitlistEntryNotFound,
 )
 from evently.inventory import seats
@@ -98,13 +101,16 @@ async def join(
     event_id: uuid.UUID,
     quantity: int,
     max_quantity: int,
+    ticket_type_id: uuid.UUID | None = None,
 ) -> Joined:
-    """Join a sold-out event's waitlist (flushes; the request's session commits)."""
+    """Join a sold-out event's waitlist (flushes; the request's session commits). A seated
+    event's entry may wait for one ticket type: the seats of its category, at its price."""
     if quantity > max_quantity:
         raise QuantityTooLarge(f"quantity: at most {max_quantity} tickets per booking.")
     ev = (
         await session.execute(
-            text("SELECT status, capacity, available FROM events WHERE id = :id"), {"id": event_id}
+            text("SELECT status, capacity, available, seating_plan_id FROM events WHERE id = :id"),
+            {"id": event_id},
         )
     ).first()
     if ev is None:
@@ -113,6 +119,8 @@ async def join(
         raise EventNotOnSale()
     if quantity > ev.capacity:
         raise QuantityAboveCapacity(f"quantity: this event has only {ev.capacity} seats.")
+    if ticket_type_id is not None:
+        await _check_type(session, event_id, ev.seating_plan_id, ticket_type_id, quantity)
     if await _active_entry(session, user_id, event_id) is not None:
         raise AlreadyWaitlisted()
     pooled = await seats.count_waiter(session, event_id)
@@ -124,16 +132,58 @@ async def join(
             await session.execute(
                 text(
                     "INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status, "
-                    "created_at, updated_at) VALUES (:id, :event_id, :user_id, :quantity, "
-                    "'waiting', clock_timestamp(), clock_timestamp())"
+                    "ticket_type_id, created_at, updated_at) VALUES (:id, :event_id, :user_id, "
+                    ":quantity, 'waiting', :type, clock_timestamp(), clock_timestamp())"
                 ),
-                {"id": entry_id, "event_id": event_id, "user_id": user_id, "quantity": quantity},
+                {
+                    "id": entry_id,
+                    "event_id": event_id,
+                    "user_id": user_id,
+                    "quantity": quantity,
+                    "type": ticket_type_id,
+                },
             )
     except IntegrityError as exc:  # a concurrent join by the same buyer won the unique index
         raise AlreadyWaitlisted() from exc
     entry = await session.get(WaitlistEntry, entry_id)
     assert entry is not None
     return Joined(entry, await position(session, entry), pooled)
+
+
+_TYPE_SEATS = text(
+    """
+SELECT t.seat_category, t.is_default, t.capacity, t.max_per_booking,
+       (SELECT count(*) FROM event_seats s WHERE s.event_id = t.event_id AND NOT s.blocked
+          AND (t.seat_category IS NULL OR s.category = t.seat_category)) AS seats
+FROM ticket_types t WHERE t.id = :id AND t.event_id = :e AND NOT t.hidden
+"""
+)
+
+
+async def _check_type(
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    plan_id: uuid.UUID | None,
+    ticket_type_id: uuid.UUID,
+    quantity: int,
+) -> None:
+    """A waitlist entry's ticket type (issue 34): a type of this seated event that can ever
+    hold ``quantity`` seats."""
+    if plan_id is None:
+        raise Unprocessable(
+            "ticket_type_id: only a seated event's waitlist waits for a ticket type; this "
+            "event's waitlist offers its default tickets."
+        )
+    t = (await session.execute(_TYPE_SEATS, {"id": ticket_type_id, "e": event_id})).first()
+    if t is None:
+        raise TicketTypeNotFound("ticket_type_id: no such ticket type on sale for this event.")
+    if t.seat_category is None and not t.is_default:
+        raise Unprocessable("ticket_type_id: this ticket type sells no seat of the plan.")
+    if t.max_per_booking is not None and quantity > t.max_per_booking:
+        raise TooManyOfType(f"quantity: at most {t.max_per_booking} of this ticket type.")
+    most = min(t.seats, t.capacity) if t.capacity is not None else t.seats
+    if quantity > most:
+        raise QuantityAboveCapacity(f"quantity: this ticket type has only {most} seats.")
 
 
 async def _active_entry(
@@ -213,13 +263,94 @@ _OPEN_OFFERS = text(
 
 _CANDIDATES = text(
     """
-SELECT id, user_id, quantity, created_at FROM waitlist_entries
-WHERE event_id = :e AND status = 'waiting' AND quantity <= :pool
-  AND (created_at, id) > (CAST(:after_c AS timestamptz), CAST(:after_i AS uuid))
-ORDER BY created_at, id LIMIT :limit
-FOR UPDATE
+SELECT w.id, w.user_id, w.quantity, w.created_at, w.ticket_type_id,
+       CASE WHEN t.is_default THEN NULL ELSE t.seat_category END AS category
+FROM waitlist_entries w LEFT JOIN ticket_types t ON t.id = w.ticket_type_id
+WHERE w.event_id = :e AND w.status = 'waiting' AND w.quantity <= :pool
+  AND (w.created_at, w.id) > (CAST(:after_c AS timestamptz), CAST(:after_i AS uuid))
+ORDER BY w.created_at, w.id LIMIT :limit
+FOR UPDATE OF w
 """
 )
+
+# a seated event's free seats per category, its open offers per ticket type and its capped
+# types' room (the budget of per-type offers, below)
+_FREE_BY_CATEGORY = text(
+    "SELECT category, count(*) AS n FROM event_seats "
+    "WHERE event_id = :e AND booking_id IS NULL AND NOT blocked GROUP BY category"
+)
+_OFFERED_BY_TYPE = text(
+    """
+SELECT w.ticket_type_id, CASE WHEN t.is_default THEN NULL ELSE t.seat_category END AS category,
+       sum(w.offered_quantity) AS n
+FROM waitlist_entries w LEFT JOIN ticket_types t ON t.id = w.ticket_type_id
+WHERE w.event_id = :e AND w.status = 'offered'
+GROUP BY w.ticket_type_id, category
+"""
+)
+_TYPE_ROOM = text(
+    "SELECT id, capacity - held - sold AS room FROM ticket_types "
+    "WHERE event_id = :e AND capacity IS NOT NULL"
+)
+
+
+@dataclass
+class _SeatBudget:
+    """Per-type offers of a seated event (issue 34), counted so that every open offer finds
+    its seats when it is accepted. An offer is a count (its seats are picked at acceptance);
+    the free seats of a category C must cover C's typed offers against everything else that
+    may take C seats meanwhile: the public (``available``) and the untyped offers (any seat).
+    ``spare[C]`` = free C seats - C's typed offers - available - untyped offers: a typed offer
+    of C needs ``spare[C] >= q``; an untyped one must leave ``spare`` non-negative for every
+    category that has typed offers. Capped types also need room under their cap.
+
+    While anyone waits, freed seats stay kept for the waitlist (``available`` stays 0 unless
+    the organizer adds seats), so the budget is exact: a seat of a category nobody waiting
+    wants stays kept until someone who can use it joins (the event is sold out to the
+    public meanwhile, so they can), or returns to sale once nobody waits."""
+
+    spare: dict[str, int]
+    typed: dict[str, int]
+    room: dict[uuid.UUID, int]
+
+    @classmethod
+    async def read(cls, conn: AsyncConnection, event_id: uuid.UUID, available: int) -> _SeatBudget:
+        free = {
+            r.category: int(r.n) for r in await conn.execute(_FREE_BY_CATEGORY, {"e": event_id})
+        }
+        typed: dict[str, int] = {}
+        untyped = 0
+        by_type: dict[uuid.UUID, int] = {}
+        for r in await conn.execute(_OFFERED_BY_TYPE, {"e": event_id}):
+            if r.category is None:
+                untyped += int(r.n)
+            else:
+                typed[r.category] = typed.get(r.category, 0) + int(r.n)
+            if r.ticket_type_id is not None:
+                by_type[r.ticket_type_id] = by_type.get(r.ticket_type_id, 0) + int(r.n)
+        spare = {c: n - typed.get(c, 0) - available - untyped for c, n in free.items()}
+        room = {
+            r.id: int(r.room) - by_type.get(r.id, 0)
+            for r in await conn.execute(_TYPE_ROOM, {"e": event_id})
+        }
+        return cls(spare=spare, typed=typed, room=room)
+
+    def fits(self, category: str | None, type_id: uuid.UUID | None, q: int) -> bool:
+        if type_id is not None and self.room.get(type_id, q) < q:
+            return False
+        if category is not None:
+            return self.spare.get(category, 0) >= q
+        return all(self.spare.get(c, 0) >= q for c, n in self.typed.items() if n > 0)
+
+    def take(self, category: str | None, type_id: uuid.UUID | None, q: int) -> None:
+        if type_id is not None and type_id in self.room:
+            self.room[type_id] -= q
+        if category is not None:
+            self.spare[category] = self.spare.get(category, 0) - q
+            self.typed[category] = self.typed.get(category, 0) + q
+        else:
+            self.spare = {c: n - q for c, n in self.spare.items()}
+
 
 _OFFER = text(
     """
@@ -279,6 +410,7 @@ async def allocate(conn: AsyncConnection, event_id: uuid.UUID, expires_at: datet
         out.closed = closed.waiting > 0 or closed.offered > 0 or pool > 0
         returned, pool, waiting = pool + int(closed.offered), 0, waiting - int(closed.waiting)
     else:
+        budget = await _seat_budget(conn, event_id, ev.available)
         after: tuple[datetime, uuid.UUID] = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
         while pool > 0 and waiting > 0:
             rows = (
@@ -296,6 +428,10 @@ async def allocate(conn: AsyncConnection, event_id: uuid.UUID, expires_at: datet
             for r in rows:
                 if r.quantity > pool:
                     continue  # keeps its place; a later round with more seats serves it first
+                if budget is not None:  # a seated event: only seats its offer will find
+                    if not budget.fits(r.category, r.ticket_type_id, r.quantity):
+                        continue  # keeps its place, like an entry wanting more seats
+                    budget.take(r.category, r.ticket_type_id, r.quantity)
                 oid = offer_id_for(r.id)
                 await conn.execute(_OFFER, {"id": r.id, "offer_id": oid, "expires_at": expires_at})
                 pool -= r.quantity
@@ -325,6 +461,15 @@ async def allocate(conn: AsyncConnection, event_id: uuid.UUID, expires_at: datet
     out.pooled = pool
     out.open_offers = [_offer_of(r) for r in await conn.execute(_OPEN_OFFERS, {"e": event_id})]
     return out
+
+
+async def _seat_budget(
+    conn: AsyncConnection, event_id: uuid.UUID, available: int
+) -> _SeatBudget | None:
+    seated = await conn.scalar(
+        text("SELECT seating_plan_id IS NOT NULL FROM events WHERE id = :e"), {"e": event_id}
+    )
+    return await _SeatBudget.read(conn, event_id, available) if seated else None
 
 
 _EXPIRE = text(

@@ -31,6 +31,9 @@ from evently.errors import (
     QuantityTooLarge,
     ReserveTimeout,
     SeatsAvailable,
+    TicketTypeNotFound,
+    TooManyOfType,
+    Unprocessable,
     WaitlistEntryNotActive,
     WaitlistEntryNotFound,
 )
@@ -55,6 +58,7 @@ async def _entry_out(session: SessionDep, entry: WaitlistEntry) -> EntryOut:
         position=await waitlist.position(session, entry),
         offer=offer,
         created_at=entry.created_at,
+        ticket_type_id=entry.ticket_type_id,
     )
 
 
@@ -69,6 +73,9 @@ async def _entry_out(session: SessionDep, entry: WaitlistEntry) -> EntryOut:
         AlreadyWaitlisted,
         QuantityTooLarge,
         QuantityAboveCapacity,
+        TicketTypeNotFound,
+        TooManyOfType,
+        Unprocessable,
     ),
 )
 async def join(
@@ -79,13 +86,15 @@ async def join(
     temporal: TemporalDep,
 ) -> JoinResponse:
     """Join a sold-out event's waitlist (409 `seats_available` while seats are on sale). Freed
-    seats are offered in join order; an entry wanting more seats than are free keeps its place."""
+    seats are offered in join order; an entry wanting more seats than are free keeps its place.
+    On a seated event, `ticket_type_id` waits for that type's seat category only."""
     joined = await waitlist.join(
         session,
         user_id=user.id,
         event_id=body.event_id,
         quantity=body.quantity,
         max_quantity=res.settings.max_tickets_per_booking,
+        ticket_type_id=body.ticket_type_id,
     )
     out = JoinResponse(
         entry_id=joined.entry.id,
@@ -93,6 +102,7 @@ async def join(
         quantity=joined.entry.quantity,
         status="waiting",
         position=joined.position,
+        ticket_type_id=joined.entry.ticket_type_id,
     )
     await end_transaction(session)  # the join is committed before the snapshot and the poke
     await service.after_join(res, temporal, session, body.event_id, joined)

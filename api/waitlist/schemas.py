@@ -17,6 +17,12 @@ class JoinRequest(BaseModel):
     quantity: int = Field(
         ge=1, le=1000, description="seats wanted together; at most EVENTLY_MAX_TICKETS_PER_BOOKING"
     )
+    ticket_type_id: uuid.UUID | None = Field(
+        default=None,
+        description="a seated event only: wait for this ticket type (the seats of its "
+        "category, at its price); offers of it are made only of seats of that category. "
+        "Omitted: the default tickets, any seat.",
+    )
 
 
 class JoinResponse(BaseModel):
@@ -25,6 +31,7 @@ class JoinResponse(BaseModel):
     quantity: int
     status: EntryStatus
     position: int | None
+    ticket_type_id: uuid.UUID | None = None
 
 
 class OfferOut(BaseModel):
@@ -41,6 +48,7 @@ class EntryOut(BaseModel):
     position: int | None = Field(description="1-based place among waiting entries; null otherwise")
     offer: OfferOut | None
     created_at: datetime
+    ticket_type_id: uuid.UUID | None = None
 
 
 class AcceptResponse(BaseModel):

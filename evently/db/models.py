@@ -514,6 +514,9 @@ class WaitlistEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # issue 34: a seated event's entry may wait for one ticket type (its seat category at its
+    # price); NULL: the default tickets, any seat
+    ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id"))
 
 
 class Notification(Base):

@@ -203,6 +203,12 @@ async def _reserve_in(
     return reservation.model_copy(update={"seats": refs}), seats.counters_of(row)
 
 
+_LINE_OF = text(
+    "SELECT l.ticket_type_id, t.seat_category, t.is_default FROM booking_lines l "
+    "JOIN ticket_types t ON t.id = l.ticket_type_id WHERE l.booking_id = :b"
+)
+
+
 async def reserve_from_offer(
     engine: AsyncEngine,
     *,
@@ -215,9 +221,11 @@ async def reserve_from_offer(
     workflow_id: str,
 ) -> Reservation:
     """A waitlist offer of a seated event accepted: the booking adopts the offer's counted
-    seats (seats.py) and, in the same transaction, the best free seats for them (together
-    when a row has a block, else the best single seats). The waitlist's pool keeps seats out
-    of the public counters, so the free seats always cover it. A retry finds the booking."""
+    seats (seats.py) and, in the same transaction, the best free seats for them of the
+    category the entry waited for, if any (together when a row has a block, else the best
+    single seats). The waitlist's pool keeps seats out of the public counters, and the
+    allocation's budget per category (evently/waitlist.py) keeps seats of the entry's
+    category free for it, so the free seats always cover it. A retry finds the booking."""
     async with engine.connect() as conn:
         trans = await conn.begin()
         try:
@@ -237,19 +245,23 @@ async def reserve_from_offer(
             if await reserved.seats_of(conn, booking_id):  # a retry: it has its seats
                 await trans.rollback()
                 return await _found_by_id(engine, booking_id, reservation)
-            got = await reserved.pick(conn, event_id, booking_id, None, quantity, True)
+            # the type the entry waited for (its line): the seats of its category; the
+            # default type: any seat (issue 34). Every seat is recorded under that type, so
+            # the tickets of the line carry them
+            line = (await conn.execute(_LINE_OF, {"b": booking_id})).one()
+            category = None if line.is_default else line.seat_category
+            got = await reserved.pick(conn, event_id, booking_id, category, quantity, True)
             if not got:
-                got = await reserved.pick(conn, event_id, booking_id, None, quantity, False)
+                got = await reserved.pick(conn, event_id, booking_id, category, quantity, False)
             if not got:
                 raise RuntimeError(f"no free seats for the offer of booking {booking_id}")
-            by_category, default = await reserved.types(conn, event_id)
             await conn.execute(
                 reserved.RECORD,
                 {
                     "booking_id": booking_id,
                     "event_id": event_id,
                     "ids": [s.seat_id for s in got],
-                    "types": [by_category.get(s.category, default) for s in got],
+                    "types": [line.ticket_type_id] * len(got),
                 },
             )
         except BaseException:

@@ -475,23 +475,27 @@ WITH adopt AS (
       AND w.offer_expires_at > now()
       AND EXISTS (SELECT 1 FROM events e WHERE e.id = w.event_id AND e.status = 'published')
       AND NOT EXISTS (SELECT 1 FROM bookings x WHERE x.id = :booking_id)
-    RETURNING w.id, w.offered_quantity
+    RETURNING w.id, w.offered_quantity, w.ticket_type_id
+), tt AS (
+    -- the type the entry waited for (issue 34: a seated event's category at its price), else
+    -- the event's default type (uncapped: the event's quota is its cap)
+    SELECT t.id, t.price FROM ticket_types t, adopt
+    WHERE t.event_id = :event_id
+      AND (t.id = adopt.ticket_type_id OR (adopt.ticket_type_id IS NULL AND t.is_default))
 ), ins AS (
     INSERT INTO bookings (id, event_id, user_id, quantity, amount, currency, status,
                           workflow_id, hold_expires_at, waitlist_entry_id)
     SELECT :booking_id, e.id, :user_id, adopt.offered_quantity,
-           e.price * adopt.offered_quantity, e.currency, 'held', :workflow_id,
+           tt.price * adopt.offered_quantity, e.currency, 'held', :workflow_id,
            now() + make_interval(secs => CAST(:hold_seconds AS integer)), adopt.id
-    FROM adopt JOIN events e ON e.id = :event_id
+    FROM adopt, tt JOIN events e ON e.id = :event_id
     RETURNING id, amount, currency, hold_expires_at
 ), lines AS (
-    -- a waitlist booking buys the event's default type (uncapped: the event's quota is its cap)
     INSERT INTO booking_lines (booking_id, ticket_type_id, quantity, unit_price)
-    SELECT ins.id, t.id, adopt.offered_quantity, t.price
-    FROM ins, adopt, ticket_types t WHERE t.event_id = :event_id AND t.is_default
+    SELECT ins.id, tt.id, adopt.offered_quantity, tt.price FROM ins, adopt, tt
 ), types AS (
     UPDATE ticket_types t SET held = t.held + adopt.offered_quantity
-    FROM adopt, ins WHERE t.event_id = :event_id AND t.is_default
+    FROM adopt, ins, tt WHERE t.id = tt.id
 )
 SELECT ins.amount, ins.currency, ins.hold_expires_at, e.ends_at
 FROM ins JOIN events e ON e.id = :event_id

@@ -197,6 +197,26 @@ async def test_a_held_booking_that_records_a_seat_too_few(seated: SeatedSale) ->
     assert await seated.found() == [("booking_seats", str(seated.booking))]
 
 
+async def test_a_booking_whose_seats_are_recorded_under_another_type(
+    seated: SeatedSale,
+) -> None:
+    """Issue 34: a waitlist booking of the default type recorded its seats under their
+    category's type, so its tickets found no seat of their type. Its seats and counts are
+    right; only the types are off: one seat moved to another type of the event."""
+    await seated.run(
+        "INSERT INTO ticket_types (id, event_id, name, price, currency, position, seat_category) "
+        "VALUES (gen_random_uuid(), :e, 'Std', 10.00, 'EUR', 1, 'std')"
+    )
+    await seated.run(
+        "UPDATE booking_seats SET ticket_type_id = (SELECT id FROM ticket_types "
+        "WHERE event_id = :e AND NOT is_default) WHERE booking_id = :b AND seat_id = :s",
+        s=seated.seats[1],
+    )
+    assert await seated.found() == [("seat_types", str(seated.booking))]
+    [v] = await seated.violations()
+    assert v.detail == "1 of its ticket types record a number of seats other than their tickets"
+
+
 async def test_an_ended_booking_still_owning_its_seats(seated: SeatedSale) -> None:
     """Expired, its counters given back, but its seats never freed (the database frees them
     when a booking ends: put back afterwards, as a bug elsewhere could)."""

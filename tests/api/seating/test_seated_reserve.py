@@ -233,3 +233,142 @@ async def test_freed_seats_of_a_seated_event_go_to_the_waitlist(
     held = await owners(resources, event.id)
     assert {s for s, owner in held.items() if owner == uuid.UUID(booking_b)} == set(seats)
     await no_violations(resources, event.id)
+
+
+async def _entry_status(client: httpx.AsyncClient, entry_id: str, headers: dict[str, str]) -> str:
+    r = await client.get(f"/api/v1/waitlist/{entry_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+async def _available(res: Resources, event_id: uuid.UUID) -> int:
+    async with res.engine.connect() as conn:
+        n: int = await conn.scalar(
+            text("SELECT available FROM events WHERE id = :e"), {"e": event_id}
+        )
+    return n
+
+
+async def test_a_waitlist_entry_for_a_ticket_type_is_offered_only_seats_of_its_category(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """Issue 34, waitlist offers per category: a buyer waiting for the back seats (type Back,
+    20.00) is not offered the front seats (Front, 50.00) a cancellation frees. Those stay kept
+    for the waitlist (the event stays sold out to the public), so a buyer who can use them
+    joins and is offered one at once. The back seat freed next is offered to the first buyer,
+    and accepting it buys Back at its price, with that seat on the ticket."""
+    event = await make_seated_event(
+        resources,
+        plan_body(2, 1, 2, categories=["front", "back"]),
+        prices={"front": "50.00", "back": "20.00"},
+    )
+    eid = str(event.id)
+    async with resources.engine.connect() as conn:
+        types = {
+            r.seat_category: str(r.id)
+            for r in await conn.execute(
+                text(
+                    "SELECT id, seat_category FROM ticket_types "
+                    "WHERE event_id = :e AND seat_category IS NOT NULL"
+                ),
+                {"e": event.id},
+            )
+        }
+    a, c, d, w, x = await make_accounts(resources, 5)
+    held: dict[str, str] = {}
+    for who, seats in ((a, ["A-1-1", "A-1-2"]), (c, ["B-1-1"]), (d, ["B-1-2"])):
+        r = await client.post(RESERVE, json={"event_id": eid, "seats": seats}, headers=who.headers)
+        assert r.status_code == 201, r.text
+        held[seats[0]] = r.json()["booking_id"]
+
+    join = "/api/v1/waitlist/join"
+    # the type must be this event's, and able to hold the quantity
+    other = await make_seated_event(resources, plan_body(1, 1, 2), prices={"std": "5.00"})
+    async with resources.engine.connect() as conn:
+        foreign = await conn.scalar(
+            text("SELECT id FROM ticket_types WHERE event_id = :e AND NOT is_default"),
+            {"e": other.id},
+        )
+    r = await client.post(
+        join,
+        json={"event_id": eid, "quantity": 1, "ticket_type_id": str(foreign)},
+        headers=w.headers,
+    )
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "ticket_type_not_found"
+    r = await client.post(
+        join,
+        json={"event_id": eid, "quantity": 3, "ticket_type_id": types["back"]},
+        headers=w.headers,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "quantity_above_capacity"
+    ga = await make_event(resources, capacity=1)
+    r = await client.post(
+        join,
+        json={"event_id": str(ga.id), "quantity": 1, "ticket_type_id": types["back"]},
+        headers=w.headers,
+    )
+    assert r.status_code == 422, r.text
+    r = await client.post(
+        join,
+        json={"event_id": eid, "quantity": 1, "ticket_type_id": types["back"]},
+        headers=w.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["ticket_type_id"] == types["back"]
+    entry_id = r.json()["entry_id"]
+
+    # the front seats are freed: not for this entry, and not for sale either
+    r = await client.delete(f"/api/v1/bookings/{held['A-1-1']}", headers=a.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        join,
+        json={"event_id": eid, "quantity": 1, "ticket_type_id": types["front"]},
+        headers=x.headers,
+    )
+    assert r.status_code == 201, r.text  # still sold out to the public: x may join
+    front_entry = r.json()["entry_id"]
+    deadline = time.monotonic() + 20
+    while await _entry_status(client, front_entry, x.headers) != "offered":
+        assert time.monotonic() < deadline, "the front seat was not offered to the front entry"
+        await asyncio.sleep(0.05)
+    assert await _entry_status(client, entry_id, w.headers) == "waiting"
+    assert await _available(resources, event.id) == 0
+    r = await client.post(RESERVE, json={"event_id": eid, "seats": ["A-1-2"]}, headers=a.headers)
+    assert r.status_code == 409, r.text  # kept for the waitlist, even by id
+    await no_violations(resources, event.id)
+
+    # a back seat is freed: offered to the entry, bought as Back at 20.00, on its ticket
+    r = await client.delete(f"/api/v1/bookings/{held['B-1-1']}", headers=c.headers)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 20
+    while await _entry_status(client, entry_id, w.headers) != "offered":
+        assert time.monotonic() < deadline, "no offer"
+        await asyncio.sleep(0.05)
+    # nobody waits any more: the front seat still kept (A-1-2) is back on sale
+    assert await _available(resources, event.id) == 1
+    r = await client.post(f"/api/v1/waitlist/{entry_id}/accept", headers=w.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["amount"] == "20.00"
+    booking = r.json()["booking_id"]
+    r = await client.post(
+        "/api/v1/bookings/confirm",
+        json={"booking_id": booking, "payment_method": "pm_card_visa"},
+        headers=w.headers,
+    )
+    assert r.status_code == 200, r.text
+    got = (await client.get(f"/api/v1/bookings/{booking}", headers=w.headers)).json()
+    assert [s["id"] for s in got["seats"]] == ["B-1-1"]
+    assert [(line["ticket_type_id"], line["quantity"]) for line in got["lines"]] == [
+        (types["back"], 1)
+    ]
+    async with resources.engine.connect() as conn:
+        tickets = (
+            await conn.execute(
+                text("SELECT seat_id, ticket_type_id FROM tickets WHERE booking_id = :b"),
+                {"b": uuid.UUID(booking)},
+            )
+        ).all()
+    assert [(t.seat_id, str(t.ticket_type_id)) for t in tickets] == [("B-1-1", types["back"])]
+    await no_violations(resources, event.id)
