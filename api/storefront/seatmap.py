@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -50,11 +50,20 @@ class LegendItem:
 
 
 @dataclass(frozen=True)
+class WaitFor:
+    """A choice of the sold-out event's waitlist form: wait for a category's ticket type."""
+
+    ticket_type_id: uuid.UUID
+    label: str  # "vip: 80.00 EUR"
+
+
+@dataclass(frozen=True)
 class SeatMap:
     svg: Markup
     legend: list[LegendItem]
     currency: str
     seats: int
+    wait_for: list[WaitFor] = field(default_factory=list)
 
 
 def _num(v: float) -> str:
@@ -158,4 +167,10 @@ async def seat_map(session: AsyncSession, event_id: uuid.UUID, max_seats: int) -
         f'data-currency="{escape(currency)}" data-max="{max_seats}" data-seats="{drawn.seats}">'
         f"{drawn.body}</svg>"
     )
-    return SeatMap(Markup(svg), legend, currency, drawn.seats)  # every text in it escaped above
+    wait_for = [
+        WaitFor(t.ticket_type_id, f"{t.category}: {t.price} {t.currency}")
+        for t in types
+        if t.category is not None and not t.hidden
+    ]
+    # every text in it escaped above
+    return SeatMap(Markup(svg), legend, currency, drawn.seats, wait_for)

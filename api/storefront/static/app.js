@@ -385,8 +385,12 @@
       waitForm.addEventListener("submit", async (e) => {
         e.preventDefault();
         const quantity = Number($("#waitlist-quantity").value);
+        const body = { event_id: eventId, quantity };
+        // a seated event: wait for one category's seats (its ticket type), or any seat
+        const waitFor = $("#waitlist-type");
+        if (waitFor && waitFor.value) body.ticket_type_id = waitFor.value;
         $("#join-waitlist").disabled = true;
-        const res = await api("POST", "/api/v1/waitlist/join", { event_id: eventId, quantity });
+        const res = await api("POST", "/api/v1/waitlist/join", body);
         if (res.status === 201) {
           location.assign(`/waitlist/${res.data.entry_id}`);
           return;
