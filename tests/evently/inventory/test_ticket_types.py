@@ -343,3 +343,72 @@ async def test_a_retried_refused_reserve_reports_the_first_answer_and_takes_noth
         assert tuple(counts) == (3, 0)
         assert await _counts(conn, vip) == (0, 0)
         assert await check(conn, event.id) == []
+
+
+async def test_a_retried_held_reserve_reports_its_hold_and_frozen_price_and_takes_once(
+    resources: Resources,
+) -> None:
+    """A reserve retried after its first attempt took the seats (the activity's answer lost):
+    the same hold with its frozen price breakdown, nothing taken again; and after a crash
+    between the reserve and its freeze, the retry prices the hold then."""
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=5, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(
+            text("UPDATE events SET fees = CAST(:f AS jsonb) WHERE id = :e"),
+            {
+                "e": event.id,
+                "f": '[{"name": "Service fee", "amount": "1.50", "per": "ticket", '
+                '"passed_on": true}]',
+            },
+        )
+        booking_id = uuid.uuid4()
+
+        async def reserve() -> tuple[Reservation, object]:
+            return await seats.reserve(
+                conn,
+                booking_id=booking_id,
+                event_id=event.id,
+                user_id=buyer.id,
+                quantity=2,
+                hold_seconds=300,
+                workflow_id=f"booking-{booking_id}",
+            )
+
+        first, took = await reserve()
+        assert (first.status, first.amount) == (BookingStatus.HELD, Decimal("43.00"))
+        assert first.price is not None
+        assert took is not None
+        again, took = await reserve()
+        assert took is None
+        assert again == first
+        # the crash: the seats taken, the breakdown never frozen
+        await conn.execute(
+            text("UPDATE bookings SET price = NULL, amount = 40.00 WHERE id = :b"),
+            {"b": booking_id},
+        )
+        priced, took = await reserve()
+        assert took is None
+        # the same hold and breakdown (its amounts as numbers: a line's discount read back
+        # from booking_lines is "0.00" where the reserve's own was "0")
+        assert priced.model_copy(update={"price": None}) == first.model_copy(update={"price": None})
+        assert priced.price is not None
+        money = ("subtotal", "discount", "fees", "total")
+        assert {k: Decimal(priced.price[k]) for k in money} == {
+            k: Decimal(first.price[k]) for k in money
+        }
+        row = (
+            await conn.execute(
+                text("SELECT amount, price IS NOT NULL AS frozen FROM bookings WHERE id = :b"),
+                {"b": booking_id},
+            )
+        ).one()
+        assert (row.amount, row.frozen) == (Decimal("43.00"), True)
+        counts = (
+            await conn.execute(
+                text("SELECT available, held FROM events WHERE id = :e"), {"e": event.id}
+            )
+        ).one()
+        assert tuple(counts) == (3, 2)
+        assert await check(conn, event.id) == []
