@@ -226,6 +226,21 @@ async def test_negative_available_even_when_the_sum_balances(sale: Sale) -> None
     assert await sale.rules() == ["negative"]
 
 
+async def test_negative_held_even_when_the_sum_balances(sale: Sale) -> None:
+    await sale.drop_constraint("events", "held_nonnegative")
+    await sale.drop_constraint("events", "waitlist_pool_in_held")
+    # capacity 10 = available 9 + held -1 + sold 2
+    await sale.run("UPDATE events SET available = 9, held = -1 WHERE id = :e")
+    assert await sale.rules() == ["held", "negative"]
+
+
+async def test_negative_sold_even_when_the_sum_balances(sale: Sale) -> None:
+    await sale.drop_constraint("events", "sold_nonnegative")
+    # capacity 10 = available 11 + held 0 + sold -1
+    await sale.run("UPDATE events SET available = 11, sold = -1 WHERE id = :e")
+    assert await sale.rules() == ["negative", "sold"]
+
+
 async def test_held_seats_without_a_held_booking(sale: Sale) -> None:
     await sale.run("UPDATE events SET available = available - 1, held = 1 WHERE id = :e")
     assert await sale.rules() == ["held"]
@@ -354,6 +369,19 @@ async def test_type_over_its_cap(sale: Sale) -> None:
     await sale.run("UPDATE booking_lines SET ticket_type_id = :v WHERE booking_id = :b", v=vip)
     await sale.run("UPDATE ticket_types SET sold = 0 WHERE id = :t")
     assert await sale.rules() == ["type_cap"]
+
+
+async def test_a_type_exactly_at_its_cap_passes(sale: Sale) -> None:
+    """A cap is a limit, not a breach: both seats of a type capped at 2 sold."""
+    vip = uuid.uuid4()
+    await sale.run(
+        "INSERT INTO ticket_types (id, event_id, name, price, currency, capacity, sold) "
+        "VALUES (:v, :e, 'VIP', 25.00, 'EUR', 2, 2)",
+        v=vip,
+    )
+    await sale.run("UPDATE booking_lines SET ticket_type_id = :v WHERE booking_id = :b", v=vip)
+    await sale.run("UPDATE ticket_types SET sold = 0 WHERE id = :t")
+    assert await sale.rules() == []
 
 
 async def test_event_without_a_default_type(sale: Sale) -> None:

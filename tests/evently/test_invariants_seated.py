@@ -121,6 +121,34 @@ async def seated(resources: Resources) -> AsyncIterator[SeatedSale]:
             await trans.rollback()
 
 
+async def test_a_confirmed_booking_owning_its_seats_passes(seated: SeatedSale) -> None:
+    """The held booking paid: confirmed, it still owns and records its 2 seats, with a valid
+    ticket for each. A confirmed booking is live like a held one: nothing to report."""
+    await seated.run(
+        "UPDATE bookings SET status = 'confirmed', confirmed_at = now(), hold_expires_at = NULL "
+        "WHERE id = :b"
+    )
+    await seated.run(
+        "INSERT INTO payments (id, booking_id, kind, status, provider, provider_payment_id, "
+        "idempotency_key, amount, currency) VALUES (gen_random_uuid(), :b, 'charge', "
+        "'succeeded', 'simulated', :p, :p, 20.00, 'EUR')",
+        p=f"pi_{uuid.uuid4().hex}",
+    )
+    for serial, seat in enumerate(seated.seats[:2], 1):
+        await seated.run(
+            "INSERT INTO tickets (id, booking_id, event_id, seat, issued_at, ticket_type_id, "
+            "seat_id) SELECT gen_random_uuid(), :b, :e, :n, now(), id, :s FROM ticket_types "
+            "WHERE event_id = :e AND is_default",
+            n=serial,
+            s=seat,
+        )
+    await seated.run(
+        "UPDATE ticket_types SET held = 0, sold = 2 WHERE event_id = :e AND is_default"
+    )
+    await seated.run("UPDATE events SET held = 2, sold = 2, tickets_issued = 2 WHERE id = :e")
+    assert await seated.found() == []
+
+
 async def _last_seat_owned_by(seated: SeatedSale, status: str, event: uuid.UUID) -> None:
     """A booking of ``event`` in ``status`` (the sale's buyer) takes the sale's last seat."""
     other = uuid.uuid4()

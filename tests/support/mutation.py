@@ -102,18 +102,21 @@ def show(mutant: str) -> str:
     module, _, name = mutant.rpartition(".")
     base = Path(".") if Path(INDEX).exists() else OUT
     path = base / (module.replace(".", "/") + ".py")
-    tree = ast.parse(path.read_text())
     source = path.read_text()
-    funcs: dict[str, str] = {}
-    for node in ast.walk(tree):
+    lines = source.splitlines()
+    # each function's lines, sliced from one split of the source (ast.get_source_segment
+    # splits the whole file per call: minutes on a module of thousands of mutants)
+    funcs: dict[str, list[str]] = {}
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            funcs[node.name] = ast.get_source_segment(source, node) or ""
-    orig_name = name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
-    short = name.rsplit("ǁ", 1)[-1]
-    orig_short = orig_name.rsplit("ǁ", 1)[-1]
-    mutated = funcs[short].replace(short, orig_short, 1).splitlines()
-    original = funcs[orig_short].splitlines()
-    return "\n".join(difflib.unified_diff(original, mutated, orig_short, mutant, lineterm=""))
+            funcs[node.name] = lines[node.lineno - 1 : node.end_lineno]
+    # a method's mutants keep their class in the name (xǁClassǁmethod__mutmut_3)
+    short = name if name in funcs else name.rsplit("ǁ", 1)[-1]
+    orig_short = short.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    mutated = [line.replace(short, orig_short, 1) for line in funcs[short]]
+    return "\n".join(
+        difflib.unified_diff(funcs[orig_short], mutated, orig_short, mutant, lineterm="")
+    )
 
 
 # --- the pytest plugin ------------------------------------------------------------------------

@@ -133,6 +133,7 @@ async def test_lines_are_taken_all_or_none_with_caps_windows_and_codes(
         held = await _reserve(conn, event.id, buyer.id, [(None, 2), (vip, 2)], promo="HALF")
         assert held.status == BookingStatus.HELD
         assert held.amount == Decimal("120.00")  # (2 x 20 + 2 x 100) / 2
+        assert held.discount == Decimal("120.00")  # read back from the booking row
         assert await _counts(conn, vip) == (2, 0)
         used_up = await _reserve(conn, event.id, buyer.id, [(None, 1)], promo="half")
         assert used_up.reason == ReserveOutcome.PROMO_CODE_USED_UP
@@ -220,3 +221,194 @@ async def test_the_search_document_shows_the_lowest_price_a_buyer_can_still_pay(
         doc = await load_document(session, event.id)
     assert doc is not None
     assert doc.price == Decimal("20.00")  # the cheap type's cap is full
+
+
+async def test_a_refusal_names_the_rule_that_refused_it(resources: Resources) -> None:
+    """The diagnosis of a refused reserve at its edges: exactly the event's seats left (the
+    type's cap refused, not the event), a code limited to another type, a hidden type unlocked
+    by a code but asked over its per-booking limit, and one a code for another type does not
+    unlock."""
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=3, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        vip = await _type(conn, event.id, "VIP", "100.00", capacity=2)
+        backstage = await _type(
+            conn, event.id, "Backstage", "50.00", hidden=True, max_per_booking=2
+        )
+        await _code(conn, event.id, "viponly", percent_off=Decimal("10"), ticket_type_ids=[vip])
+        await _code(
+            conn,
+            event.id,
+            "crew",
+            percent_off=Decimal("10"),
+            ticket_type_ids=[backstage],
+            unlocks_hidden=True,
+        )
+        await _code(
+            conn,
+            event.id,
+            "vipdoor",
+            percent_off=Decimal("10"),
+            ticket_type_ids=[vip],
+            unlocks_hidden=True,
+        )
+
+        # 3 asked, 3 left on the event: the event has them, the VIP cap (2) does not
+        at_the_edge = await _reserve(conn, event.id, buyer.id, [(vip, 3)])
+        assert at_the_edge.reason == ReserveOutcome.TICKET_TYPE_SOLD_OUT
+        elsewhere = await _reserve(conn, event.id, buyer.id, [(None, 1)], promo="viponly")
+        assert elsewhere.reason == ReserveOutcome.PROMO_CODE_NOT_APPLICABLE
+        too_many = await _reserve(conn, event.id, buyer.id, [(backstage, 3)], promo="crew")
+        assert too_many.reason == ReserveOutcome.TOO_MANY_OF_TYPE
+        not_unlocked = await _reserve(conn, event.id, buyer.id, [(backstage, 1)], promo="vipdoor")
+        assert not_unlocked.reason == ReserveOutcome.TICKET_TYPE_NOT_FOUND
+        for r in (at_the_edge, elsewhere, too_many, not_unlocked):
+            assert r.status == BookingStatus.REJECTED
+        # and the code does unlock its own hidden type
+        crew = await _reserve(conn, event.id, buyer.id, [(backstage, 2)], promo="crew")
+        assert crew.status == BookingStatus.HELD
+        assert await check(conn, event.id) == []
+
+
+async def test_a_retried_refused_reserve_reports_the_first_answer_and_takes_nothing(
+    resources: Resources,
+) -> None:
+    """A reserve activity retried with its booking id (the workflow's retry, or a new run):
+    the refusal it got the first time, read back from the rejected row, the same answer."""
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=3, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        vip = await _type(conn, event.id, "VIP", "100.00", capacity=1)
+
+        async def reserve(
+            booking_id: uuid.UUID, event_id: uuid.UUID, lines: list[tuple[uuid.UUID | None, int]]
+        ) -> Reservation:
+            got, counters = await seats.reserve(
+                conn,
+                booking_id=booking_id,
+                event_id=event_id,
+                user_id=buyer.id,
+                quantity=0,
+                hold_seconds=300,
+                workflow_id=f"booking-{booking_id}",
+                lines=lines,
+            )
+            assert counters is None  # nothing taken
+            return got
+
+        # refused by its line (the statement rolled back, the rejected row written after)
+        line_refused = uuid.uuid4()
+        first = await reserve(line_refused, event.id, [(vip, 2)])
+        assert (first.booking_id, first.event_id, first.quantity) == (line_refused, event.id, 2)
+        assert (first.status, first.reason) == (
+            BookingStatus.REJECTED,
+            ReserveOutcome.TICKET_TYPE_SOLD_OUT,
+        )
+        assert (first.amount, first.currency) == (Decimal(0), "EUR")
+        assert await reserve(line_refused, event.id, [(vip, 2)]) == first
+        # refused by the event's seats (the booking row rejected in place); the first answer
+        # was built from the inserted row (its would-be hold's end and amount), a retry reads
+        # the rejected row: the same booking, seats, status and reason
+        sold_out = uuid.uuid4()
+        first = await reserve(sold_out, event.id, [(None, 4)])
+        again = await reserve(sold_out, event.id, [(None, 4)])
+        for got in (first, again):
+            assert (got.booking_id, got.event_id, got.quantity, got.status, got.reason) == (
+                sold_out,
+                event.id,
+                4,
+                BookingStatus.REJECTED,
+                ReserveOutcome.SOLD_OUT,
+            )
+        assert again.hold_expires_at is None
+        # no such event: nothing to write, the answer still names the booking and its seats
+        nowhere, missing = uuid.uuid4(), uuid.uuid4()
+        unknown = await reserve(nowhere, missing, [(None, 2)])
+        assert (unknown.booking_id, unknown.event_id, unknown.quantity) == (nowhere, missing, 2)
+        assert (unknown.status, unknown.reason) == (
+            BookingStatus.REJECTED,
+            ReserveOutcome.EVENT_NOT_FOUND,
+        )
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM bookings WHERE id = :b"), {"b": nowhere})
+            == 0
+        )
+        counts = (
+            await conn.execute(
+                text("SELECT available, held FROM events WHERE id = :e"), {"e": event.id}
+            )
+        ).one()
+        assert tuple(counts) == (3, 0)
+        assert await _counts(conn, vip) == (0, 0)
+        assert await check(conn, event.id) == []
+
+
+async def test_a_retried_held_reserve_reports_its_hold_and_frozen_price_and_takes_once(
+    resources: Resources,
+) -> None:
+    """A reserve retried after its first attempt took the seats (the activity's answer lost):
+    the same hold with its frozen price breakdown, nothing taken again; and after a crash
+    between the reserve and its freeze, the retry prices the hold then."""
+    buyer = await make_account(resources)
+    event = await make_event(resources, capacity=5, price=Decimal("20.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(
+            text("UPDATE events SET fees = CAST(:f AS jsonb) WHERE id = :e"),
+            {
+                "e": event.id,
+                "f": '[{"name": "Service fee", "amount": "1.50", "per": "ticket", '
+                '"passed_on": true}]',
+            },
+        )
+        booking_id = uuid.uuid4()
+
+        async def reserve() -> tuple[Reservation, object]:
+            return await seats.reserve(
+                conn,
+                booking_id=booking_id,
+                event_id=event.id,
+                user_id=buyer.id,
+                quantity=2,
+                hold_seconds=300,
+                workflow_id=f"booking-{booking_id}",
+            )
+
+        first, took = await reserve()
+        assert (first.status, first.amount) == (BookingStatus.HELD, Decimal("43.00"))
+        assert first.price is not None
+        assert took is not None
+        again, took = await reserve()
+        assert took is None
+        assert again == first
+        # the crash: the seats taken, the breakdown never frozen
+        await conn.execute(
+            text("UPDATE bookings SET price = NULL, amount = 40.00 WHERE id = :b"),
+            {"b": booking_id},
+        )
+        priced, took = await reserve()
+        assert took is None
+        # the same hold and breakdown (its amounts as numbers: a line's discount read back
+        # from booking_lines is "0.00" where the reserve's own was "0")
+        assert priced.model_copy(update={"price": None}) == first.model_copy(update={"price": None})
+        assert priced.price is not None
+        money = ("subtotal", "discount", "fees", "total")
+        assert {k: Decimal(priced.price[k]) for k in money} == {
+            k: Decimal(first.price[k]) for k in money
+        }
+        row = (
+            await conn.execute(
+                text("SELECT amount, price IS NOT NULL AS frozen FROM bookings WHERE id = :b"),
+                {"b": booking_id},
+            )
+        ).one()
+        assert (row.amount, row.frozen) == (Decimal("43.00"), True)
+        counts = (
+            await conn.execute(
+                text("SELECT available, held FROM events WHERE id = :e"), {"e": event.id}
+            )
+        ).one()
+        assert tuple(counts) == (3, 2)
+        assert await check(conn, event.id) == []

@@ -1,6 +1,7 @@
 """The seat statements issue and revoke tickets (evently/inventory/seats.py), straight against
 Postgres: confirm issues one per seat exactly once, the late-payment confirm too, the release of
-a confirmed booking revokes them."""
+a confirmed booking revokes them; a release while somebody waits keeps its seats for the
+waitlist and says how many."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evently import waitlist
 from evently.enums import BookingStatus, LateSettlement
 from evently.infra.resources import Resources
 from evently.invariants import check
@@ -130,3 +132,47 @@ async def test_a_late_payment_that_confirms_issues_tickets_and_a_notice(
         ).scalars()
         assert list(kinds) == ["booking_confirmed", "hold_expired"]
         assert await check(conn, event.id) == []
+
+
+async def test_a_release_while_somebody_waits_keeps_the_seats_for_the_waitlist(
+    resources: Resources,
+) -> None:
+    buyer, waiting = await make_account(resources), await make_account(resources)
+    event = await make_event(resources, capacity=3, price=Decimal("5.00"))
+    engine = resources.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        first = await _hold(conn, event.id, buyer.id, 1)
+        second = await _hold(conn, event.id, buyer.id, 2)
+        released = await seats.release(
+            conn,
+            first,
+            from_status=BookingStatus.HELD,
+            to_status=BookingStatus.EXPIRED,
+            actor="timer",
+            reason="hold expired",
+        )
+        assert released is not None
+        assert (released.to_waitlist, released.available, released.held) == (0, 1, 2)
+        third = await _hold(conn, event.id, buyer.id, 1)  # sold out again
+    async with resources.sessionmaker() as session, session.begin():
+        await waitlist.join(
+            session, user_id=waiting.id, event_id=event.id, quantity=1, max_quantity=10
+        )
+    async with engine.connect() as conn:
+        released = await seats.release(
+            conn,
+            second,
+            from_status=BookingStatus.HELD,
+            to_status=BookingStatus.CANCELLED,
+            actor="buyer",
+            reason="changed plans",
+        )
+        # the 2 seats stay held, in the waitlist's pool, never public meanwhile
+        assert released is not None
+        assert (released.to_waitlist, released.available, released.held) == (2, 0, 3)
+        pool = await conn.scalar(
+            text("SELECT waitlist_pool FROM events WHERE id = :e"), {"e": event.id}
+        )
+        assert pool == 2
+        assert await check(conn, event.id) == []
+        assert third

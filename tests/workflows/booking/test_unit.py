@@ -61,6 +61,9 @@ class Ledger:
     status: dict[uuid.UUID, BookingStatus] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     waiting: bool = False  # someone on the waitlist: releases keep the seats for them
+    refunds: list[RefundInput] = field(default_factory=list)
+    # a charge with "pm_card_visa_slow" waits for this (a provider call still running)
+    charge_answers: asyncio.Event = field(default_factory=asyncio.Event)
 
     def stand_ins(self) -> dict[str, object]:
         ledger = self
@@ -142,6 +145,9 @@ class Ledger:
         @activity.defn(name=CHARGE)
         async def charge(data: ChargeInput) -> ChargeResult:
             ledger.calls.append(f"{CHARGE}:{data.payment_method}")
+            if data.payment_method == "pm_card_visa_slow":
+                await ledger.charge_answers.wait()
+                return ChargeResult(succeeded=True, provider_payment_id=f"ch_{data.attempt}")
             if data.payment_method == "pm_card_authenticationRequired":  # 3-D Secure
                 return ChargeResult(
                     succeeded=False,
@@ -159,6 +165,7 @@ class Ledger:
         @activity.defn(name=REFUND)
         async def refund(data: RefundInput) -> RefundResult:
             ledger.calls.append(REFUND)
+            ledger.refunds.append(data)
             return RefundResult(refunded=True, provider_payment_id="re_1", amount=ledger.price)
 
         @activity.defn(name=RECORD_PROVIDER_PAYMENT)
@@ -369,3 +376,68 @@ async def test_three_d_secure_never_finished_lets_the_hold_expire(
     assert (await _final(time_skipping_env, data.booking_id)).status == BookingStatus.EXPIRED
     assert ledger.calls[-1] == f"{RELEASE_BOOKING}:expired"
     assert CONFIRM_BOOKING not in ledger.calls
+
+
+async def test_a_payment_after_expiry_is_refunded_when_the_seats_are_gone(
+    time_skipping_env: WorkflowEnvironment, ledger: Ledger
+) -> None:
+    client = time_skipping_env.client
+    data, _ = await _hold(client)
+    assert (await _final(time_skipping_env, data.booking_id)).status == BookingStatus.EXPIRED
+    ledger.seats = 0  # sold to somebody else meanwhile
+    notice = PaymentNotice(
+        provider_event_id="evt_late",
+        provider_payment_id="pi_late",
+        amount=Decimal("10.00"),
+        currency="EUR",
+    )
+    await booking_client.deliver_payment(client, data, notice)
+    state = await _final(time_skipping_env, data.booking_id)
+    assert state.status == BookingStatus.CANCELLED
+    assert ledger.calls[-3:] == [RECORD_PROVIDER_PAYMENT, SETTLE_LATE_PAYMENT, REFUND]
+    # this booking's payment, and the expired booking ends cancelled
+    assert [(r.booking_id, r.cancel_expired_booking) for r in ledger.refunds] == [
+        (data.booking_id, True)
+    ]
+
+
+async def test_a_cancel_while_the_charge_runs_refunds_the_confirmed_booking_in_place(
+    time_skipping_env: WorkflowEnvironment, ledger: Ledger
+) -> None:
+    """The buyer cancels while their payment is still with the provider: the payment
+    succeeds, the booking is confirmed, then refunded and released by the same run (its own
+    cancel request, not a later change)."""
+    client = time_skipping_env.client
+    data, _ = await _hold(client)
+    handle = client.get_workflow_handle(booking_workflow_id(data.booking_id))
+    paying = asyncio.create_task(
+        booking_client.pay(client, data.booking_id, "pm_card_visa_slow", wait_seconds=20)
+    )
+    async with asyncio.timeout(20):
+        while f"{CHARGE}:pm_card_visa_slow" not in ledger.calls:
+            await asyncio.sleep(0.05)
+        cancelling = asyncio.create_task(
+            booking_client.cancel(
+                client, data.booking_id, actor="user:z", reason="plans", wait_seconds=20
+            )
+        )
+        while not any(
+            "cancel requested by user:z" in line
+            for line in (await handle.query(QUERY_STATE, result_type=BookingState)).history
+        ):
+            await asyncio.sleep(0.05)
+    ledger.charge_answers.set()
+    paid, done = await paying, await cancelling
+    assert (paid.status, paid.booking_status) == (PayOutcome.CONFIRMED, "confirmed")
+    assert (done.booking_status, done.refunded) == (BookingStatus.CANCELLED, True)
+    assert ledger.calls == [
+        RESERVE_SEATS,
+        f"{CHARGE}:pm_card_visa_slow",
+        CONFIRM_BOOKING,
+        REFUND,
+        f"{RELEASE_BOOKING}:cancelled",
+    ]
+    assert [(r.booking_id, r.cancel_expired_booking) for r in ledger.refunds] == [
+        (data.booking_id, False)
+    ]
+    assert ledger.seats == 3
