@@ -607,7 +607,7 @@ async def test_a_retry_whose_run_ended_without_answering_it_gets_the_booking(
     """A retry with the same Idempotency-Key whose booking's run has ended without a
     ``reserve`` update answered 500: the update-with-start found the closed run
     (REJECT_DUPLICATE) and raised WorkflowAlreadyStartedError. The seated Temporal kill found
-    it (1 run in 8): Temporal restarted after accepting a reserve's start but before its
+    it (2 runs in 13): Temporal restarted after accepting a reserve's start but before its
     update, the run reserved from its input, was refused and ended, and the buyer's retry got
     a 500. Here the run is started without the update, paid and ended; the retry now answers
     what the booking's row records, and makes no second booking. (Against the API process:
