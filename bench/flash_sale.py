@@ -740,26 +740,8 @@ def seated_spurious(
     claims = sorted(
         (sent_by_booking.get(bid, created), bid) for bid, created in holds if bid in seat_claims
     )
-    rows: dict[tuple[int, int], dict[int, str]] = collections.defaultdict(dict)
-    for seat_id, section, row, pos in layout:
-        rows[(section, row)][pos] = seat_id
+    rows = rows_of(layout)
     free = {seat_id for seat_id, *_ in layout}
-
-    def has_block(q: int) -> bool:
-        for seats_by_pos in rows.values():
-            run, prev = 0, None
-            for pos in sorted(seats_by_pos):
-                if seats_by_pos[pos] not in free:
-                    run = 0
-                elif run and prev is not None and pos == prev + 1:
-                    run += 1
-                else:
-                    run = 1
-                prev = pos
-                if run >= q:
-                    return True
-        return False
-
     spurious = 0
     k = 0
     for a in sorted(attempts, key=lambda x: x.received):
@@ -774,8 +756,36 @@ def seated_spurious(
         elif a.code == "sold_out":
             spurious += len(free) >= body["quantity"]
         else:
-            spurious += has_block(body["quantity"])
+            spurious += has_block(rows, free, body["quantity"])
     return spurious
+
+
+Rows = dict[tuple[int, int], dict[int, str]]  # (section rank, row rank) -> position -> seat id
+
+
+def rows_of(layout: list[tuple[str, int, int, int]]) -> Rows:
+    """:func:`seat_layout`'s seats by row, for :func:`has_block`."""
+    rows: Rows = collections.defaultdict(dict)
+    for seat_id, section, row, pos in layout:
+        rows[(section, row)][pos] = seat_id
+    return rows
+
+
+def has_block(rows: Rows, free: set[str], q: int) -> bool:
+    """Are ``q`` adjacent seats of one row all in ``free``?"""
+    for seats_by_pos in rows.values():
+        run, prev = 0, None
+        for pos in sorted(seats_by_pos):
+            if seats_by_pos[pos] not in free:
+                run = 0
+            elif run and prev is not None and pos == prev + 1:
+                run += 1
+            else:
+                run = 1
+            prev = pos
+            if run >= q:
+                return True
+    return False
 
 
 async def double_sold(conn: Any, event_id: uuid.UUID) -> int:

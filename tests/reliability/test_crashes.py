@@ -16,14 +16,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import BenchStack, asyncpg_dsn
-from bench.flash_sale import seat_event
+from bench.common import BenchStack
 from tests.support.problems import assert_handled
 from tests.support.reliability import (
     HOLD_SECONDS,
@@ -31,6 +29,7 @@ from tests.support.reliability import (
     assert_invariants,
     counters,
     new_sale,
+    new_seated_sale,
     statuses,
     wait_until,
 )
@@ -303,12 +302,7 @@ async def test_seated_sale_with_every_worker_killed_mid_sale(
     started again a moment later. One booking per Idempotency-Key; each 201's seats are an
     adjacent pair and exactly its booking's live seats, no seat in two live bookings; every
     hold ends once and every seat ends free (the invariant checker's seat invariants)."""
-    sale = await new_sale(rstack, capacity=120, buyers=80)
-    conn = await asyncpg.connect(asyncpg_dsn(rstack.database_url), timeout=10)
-    try:
-        await seat_event(rstack.database_url, conn, sale.event_id, 120)
-    finally:
-        await conn.close()
+    sale = await new_seated_sale(rstack, seats=120, buyers=80)
     held: dict[int, tuple[str, list[dict[str, str]]]] = {}  # buyer -> booking id, its seats
     refused: dict[int, str] = {}
     deadline = time.monotonic() + 90

@@ -114,6 +114,18 @@ class OutcomeUnknown(Exception):
         self.booking_id = booking_id
 
 
+class RunEnded(Exception):
+    """The booking's run has ended without an answer to this reserve: the update-with-start
+    found the closed run (REJECT_DUPLICATE) and no ``reserve`` update of it to read back. Seen
+    when Temporal restarted after accepting the start but before the update was: the run
+    reserved from its input, was refused, and ended; the buyer's retry then hit this. What the
+    run did is in Postgres."""
+
+    def __init__(self, booking_id: uuid.UUID) -> None:
+        super().__init__(f"booking {booking_id}: its run has ended")
+        self.booking_id = booking_id
+
+
 async def start_booking(
     client: Client,
     data: BookingInput,
@@ -128,8 +140,8 @@ async def start_booking(
     event's organization, the workflow's ``OrganizationId`` search attribute.
 
     Raises ``ServiceUnavailable`` only when the call certainly never reached Temporal (no
-    connection): nothing was started. Any later failure or timeout raises
-    :class:`OutcomeUnknown`."""
+    connection): nothing was started. A run that has ended without answering this reserve
+    raises :class:`RunEnded`. Any later failure or timeout raises :class:`OutcomeUnknown`."""
     start = WithStartWorkflowOperation(
         BookingWorkflow.run,
         data,
@@ -151,6 +163,8 @@ async def start_booking(
         if "client connect" in str(exc):  # a lazy client that could not connect: nothing sent
             raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
         raise
+    except WorkflowAlreadyStartedError as exc:
+        raise RunEnded(data.booking_id) from exc
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
         raise OutcomeUnknown(data.booking_id) from exc
 
