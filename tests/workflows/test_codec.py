@@ -44,7 +44,11 @@ async def test_encrypts_with_the_first_key_and_decrypts_with_any() -> None:
 async def test_a_tampered_or_relabelled_payload_is_refused() -> None:
     codec = EncryptionCodec([CodecKey("a", b"a" * 32), CodecKey("b", b"a" * 32)])
     [sealed] = await codec.encode([PLAIN])
-    tampered = Payload(metadata=sealed.metadata, data=sealed.data[:-1] + b"\0")
+    # one bit of the tag flipped (setting the last byte to 0 left it unchanged whenever it
+    # was already 0: 1 run in 256, seen once in CI)
+    tampered = Payload(
+        metadata=sealed.metadata, data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    )
     with pytest.raises(UnknownCodecKey):
         await codec.decode([tampered])
     # the same key bytes under another id: the key id is bound as associated data
