@@ -410,7 +410,7 @@ async def allocate(conn: AsyncConnection, event_id: uuid.UUID, expires_at: datet
         out.closed = closed.waiting > 0 or closed.offered > 0 or pool > 0
         returned, pool, waiting = pool + int(closed.offered), 0, waiting - int(closed.waiting)
     else:
-        budget = await _seat_budget(conn, event_id, ev.available)
+        budget = await _SeatBudget.read(conn, event_id, ev.available) if ev.seated else None
         after: tuple[datetime, uuid.UUID] = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
         while pool > 0 and waiting > 0:
             rows = (
@@ -461,15 +461,6 @@ async def allocate(conn: AsyncConnection, event_id: uuid.UUID, expires_at: datet
     out.pooled = pool
     out.open_offers = [_offer_of(r) for r in await conn.execute(_OPEN_OFFERS, {"e": event_id})]
     return out
-
-
-async def _seat_budget(
-    conn: AsyncConnection, event_id: uuid.UUID, available: int
-) -> _SeatBudget | None:
-    seated = await conn.scalar(
-        text("SELECT seating_plan_id IS NOT NULL FROM events WHERE id = :e"), {"e": event_id}
-    )
-    return await _SeatBudget.read(conn, event_id, available) if seated else None
 
 
 _EXPIRE = text(

@@ -924,11 +924,12 @@ class EventLock:
         self.held: int = row.held
         self.waitlist_pool: int = row.waitlist_pool
         self.waitlist_waiting: int = row.waitlist_waiting
+        self.seated: bool = row.seated  # sells reserved seats (issue 34)
 
 
 _LOCK_EVENT = text(
-    "SELECT id, status, available, held, waitlist_pool, waitlist_waiting FROM events "
-    "WHERE id = :id FOR NO KEY UPDATE"
+    "SELECT id, status, available, held, waitlist_pool, waitlist_waiting, "
+    "seating_plan_id IS NOT NULL AS seated FROM events WHERE id = :id FOR NO KEY UPDATE"
 )
 
 
