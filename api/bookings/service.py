@@ -65,8 +65,7 @@ from evently.infra import metrics
 from evently.infra.resources import Resources
 from evently.inventory import availability
 from evently.inventory.gate import Gate, Shape, Taken, Verdict
-from evently.inventory.reserved import seats_of
-from evently.inventory.seats import BOOKING, make_reservation
+from evently.inventory.seated import recorded as recorded_booking
 from evently.inventory.types import Reservation, ReserveLine
 from evently.organizations import organization_of_event
 from evently.settings import Settings
@@ -508,7 +507,7 @@ async def _start(
     except booking_client.RunEnded:
         # a retry whose run ended without answering it (its reserve update lost in a Temporal
         # restart): the run's booking row says what it did, and this request made no hold
-        recorded = await _recorded(res, data)
+        recorded = await recorded_booking(res.engine, booking_id)
         if verdict == Verdict.OK:
             await _doubt(gate, event_id, quantity, booking_id)
         if recorded is None:
@@ -531,26 +530,6 @@ async def _start(
     if taken is not None and taken.epoch is not None:
         await _note_seats(gate, data, taken.epoch, result)
     return result
-
-
-async def _recorded(res: Resources, data: BookingInput) -> Reservation | None:
-    """The booking as its row records it (with the seats it still holds, on a seated event);
-    None when there is no row."""
-    async with res.engine.connect() as conn:
-        row = (await conn.execute(BOOKING, {"booking_id": data.booking_id})).first()
-        if row is None:
-            return None
-        found = make_reservation(
-            data.booking_id,
-            row.event_id,
-            row.quantity,
-            BookingStatus(row.status),
-            row,
-            row.end_reason,
-        )
-        if data.seated:
-            found = found.model_copy(update={"seats": await seats_of(conn, data.booking_id)})
-    return found
 
 
 async def _note_seats(gate: Gate, data: BookingInput, epoch: str, result: Reservation) -> None:

@@ -38,11 +38,10 @@ async def reserve(
         quantity = len(set(seat_ids))
     elif lines:
         quantity = sum(q for _, q, _ in lines)
+    found = await recorded(engine, booking_id)
+    if found is not None:
+        return found, None
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with autocommit.connect() as conn:
-        found = (await conn.execute(seats.BOOKING, {"booking_id": booking_id})).first()
-        if found is not None:
-            return await _found(conn, booking_id, found), None
     taken: list[str] = []
     committed = [False]  # set by _reserve_in: the refusal is true of the committed seats
     async with engine.connect() as conn:
@@ -100,6 +99,14 @@ async def reserve(
             update = {"seats_taken": taken, "refusal_committed": committed[0]}
             return refused.model_copy(update=update), None
         return await seats.refuse(conn, params, promo_code), None
+
+
+async def recorded(engine: AsyncEngine, booking_id: uuid.UUID) -> Reservation | None:
+    """A booking as its row records it: status, hold, frozen price and (seated) the seats it
+    still holds; None when there is no row. What a retry of its reserve is answered."""
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        row = (await conn.execute(seats.BOOKING, {"booking_id": booking_id})).first()
+        return None if row is None else await _found(conn, booking_id, row)
 
 
 async def _found(conn: AsyncConnection, booking_id: uuid.UUID, row: Any) -> Reservation:
