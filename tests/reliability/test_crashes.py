@@ -158,6 +158,14 @@ async def _no_holds(db: AsyncEngine, event_id: uuid.UUID) -> bool:
     return (await statuses(db, event_id)).get("held", 0) == 0
 
 
+def kill_workers(rstack: BenchStack) -> None:
+    """kill -9 every Temporal worker of the stack (reaped: it is our child)."""
+    for w in rstack.workers:
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait(10)
+    rstack.workers.clear()
+
+
 async def hold_all(
     api: httpx.AsyncClient, sale: Sale, n: int, key: str, sem: asyncio.Semaphore
 ) -> list[str]:
@@ -206,10 +214,7 @@ async def test_worker_killed_with_100_holds_open(
     assert st.get("held", 0) >= 1, st  # the window is short: some may already have ended
 
     # kill -9 every worker while holds are open; the hold timers keep running on the server
-    for w in rstack.workers:
-        os.kill(w.pid, signal.SIGKILL)
-        w.wait(10)
-    rstack.workers.clear()
+    kill_workers(rstack)
     await asyncio.sleep(HOLD_SECONDS + 1)
     assert (await statuses(db, sale.event_id)).get("held", 0) >= 1  # nobody released them
 
@@ -333,10 +338,7 @@ async def test_seated_sale_with_every_worker_killed_mid_sale(
     buyers = asyncio.gather(*(buyer(i) for i in range(80)))
     await asyncio.sleep(0.6)
     assert len(held) + len(refused) < 80  # the kill is mid-sale
-    for w in rstack.workers:
-        os.kill(w.pid, signal.SIGKILL)
-        w.wait(10)
-    rstack.workers.clear()
+    kill_workers(rstack)
     await asyncio.sleep(1.5)
     rstack.start_worker()
     await buyers
@@ -427,10 +429,7 @@ async def test_invoices_stay_gap_free_with_every_worker_killed_mid_payment(
     payments = asyncio.gather(*(pay(i) for i in range(60)))
     await asyncio.sleep(0.3)
     in_flight_at_kill.extend(sent)
-    for w in rstack.workers:
-        os.kill(w.pid, signal.SIGKILL)
-        w.wait(10)
-    rstack.workers.clear()
+    kill_workers(rstack)
     await asyncio.sleep(1.0)
     rstack.start_worker()
     await payments
