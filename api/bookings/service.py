@@ -9,7 +9,7 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -98,6 +98,7 @@ class ReserveValve:
         self._waiters: collections.deque[tuple[uuid.UUID | None, asyncio.Future[bool]]] = (
             collections.deque()
         )
+        self.seated = SeatedInFlight()
 
     @property
     def full(self) -> bool:
@@ -189,6 +190,65 @@ class ReserveValve:
 
 
 Recheck = Callable[[], Awaitable[None]]
+
+SEATS_WAIT_SECONDS = 2.0  # the longest a request by seat id waits for the reserves before it
+
+
+class SeatedInFlight:
+    """The seated reserves this process has in flight (a gate seat taken, the workflow's
+    answer not yet noted), per event, in the order they took their gate seats.
+
+    A request for seats by id waits (at most SEATS_WAIT_SECONDS) for every seated reserve that
+    was in flight before it, then looks at the seated notes again (Gate.noted_refused): in a
+    rush most buyers by id ask for the same best seats, and the reserve before them is holding
+    those seats right now. Before this, such a request went to a workflow of its own to be
+    refused there (55 of 69 refusals in a workflow in one counted flash sale). A best-available
+    request does not wait (its pick skips what is taken; waiting only held its valve slot);
+    it is waited for. The wait is per process: across API replicas the workflow still refuses,
+    truthfully, as before (docs/seating.md "Waiting for the reserves in flight")."""
+
+    def __init__(self) -> None:
+        self._events: dict[uuid.UUID, dict[int, asyncio.Future[None]]] = {}
+        self._turns = 0
+
+    def in_flight(self, event_id: uuid.UUID) -> int:
+        return len(self._events.get(event_id, {}))
+
+    @contextlib.contextmanager
+    def track(self, event_id: uuid.UUID, by_id: bool) -> Iterator[list[asyncio.Future[None]]]:
+        """Count this reserve in flight until the block ends (its answer noted); yields what
+        it waits for: the reserves in flight before it when ``by_id``, else none."""
+        event = self._events.setdefault(event_id, {})
+        earlier = list(event.values()) if by_id else []
+        self._turns += 1
+        turn = self._turns
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        event[turn] = done
+        try:
+            yield earlier
+        finally:
+            done.set_result(None)
+            del event[turn]
+            if not event:
+                del self._events[event_id]
+
+
+async def _after_earlier(
+    gate: Gate, data: BookingInput, shapes: list[Shape], earlier: list[asyncio.Future[None]]
+) -> None:
+    """Wait for the seated reserves in flight before this one (:class:`SeatedInFlight`; each
+    notes its answer before it ends), then refuse this request at the API when the notes now
+    refuse it (409 ``seats_taken``), giving its gate seat back; cancelled while waiting, it
+    gives it back too."""
+    try:
+        await asyncio.wait(earlier, timeout=SEATS_WAIT_SECONDS)
+        found = await gate.noted_refused(data.event_id, shapes, data.seat_ids)
+    except BaseException:
+        await gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
+        raise
+    if found is not None:
+        await gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
+        refused_at_gate(found)
 
 
 def sold_out() -> SoldOut:
@@ -285,7 +345,8 @@ async def _take(
         available = await _available(res, gate, event_id)
         if available < quantity:
             return Taken(Verdict.SOLD_OUT)
-        await gate.reset(event_id)  # it disagrees with Postgres: rebuild it
+        # it disagrees with Postgres: rebuild it (no seat was freed: the seated notes stay)
+        await gate.forget_counter(event_id)
         await gate.load(event_id, available)
         taken = await take()
         if taken is not None and taken.verdict in (Verdict.UNSURE, Verdict.MISSING):
@@ -465,14 +526,24 @@ async def _reserve(
             seated=seated,
             seat_ids=seat_ids or [],
         )
-        # the OrganizationId search attribute: a per-process cache (one Postgres read per event
-        # per process, not per reserve); it never fails (None: the workflow goes unlabelled)
-        organization_id = await organization_of_event(res.engine, event_id)
-        try:
-            result = await _start(res, temporal, gate, data, taken, organization_id)
-        except BaseException:  # Temporal unreachable, the request cancelled, a bug
-            metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
-            raise
+        # a seated reserve that took its gate seat is counted in flight until its answer is
+        # noted; one by seat id first waits for those before it (SeatedInFlight)
+        tracked = (
+            valve.seated.track(event_id, bool(seat_ids))
+            if taken is not None and taken.verdict == Verdict.OK and taken.epoch is not None
+            else contextlib.nullcontext(list[asyncio.Future[None]]())
+        )
+        with tracked as earlier:
+            if earlier:
+                await _after_earlier(gate, data, shapes, earlier)
+            # the OrganizationId search attribute: a per-process cache (one Postgres read per
+            # event per process, not per reserve); it never fails (None: goes unlabelled)
+            organization_id = await organization_of_event(res.engine, event_id)
+            try:
+                result = await _start(res, temporal, gate, data, taken, organization_id)
+            except BaseException:  # Temporal unreachable, the request cancelled, a bug
+                metrics.RESERVE_REQUESTS.labels(outcome="error").inc()
+                raise
         if isinstance(result, Pending):
             metrics.RESERVE_REQUESTS.labels(outcome="pending").inc()
             return result

@@ -243,8 +243,9 @@ class Gate:
 
     Seats come back through one named method per reason (each exactly once per its own key):
     :meth:`give_back_no_hold`, :meth:`give_back_released`, :meth:`give_back_cancelled_lines`,
-    :meth:`give_back_from_waitlist`; the counter is forgotten by :meth:`reset` (one event),
-    :meth:`suspect` (a fault) or :meth:`reset_all` (an API process starting)."""
+    :meth:`give_back_from_waitlist`; the counter is forgotten by :meth:`reset` (one event, with
+    its seated notes), :meth:`forget_counter` (one event, notes kept), :meth:`suspect` (a fault)
+    or :meth:`reset_all` (an API process starting)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -331,11 +332,36 @@ class Gate:
         """Read-only look (no seat taken), one round trip: SOLD_OUT as :meth:`sold_out`, else
         SEATS_TAKEN when a best-available line (``shapes``) is known refused or an asked seat
         (``seat_ids``) known taken; None: go on."""
+        return await self._looked(event_id, quantity, shapes, seat_ids)
+
+    async def noted_refused(
+        self,
+        event_id: uuid.UUID,
+        shapes: list[Shape] | None = None,
+        seat_ids: list[str] | None = None,
+    ) -> Taken | None:
+        """The seated notes alone (no counter): SEATS_TAKEN as :meth:`refused` answers it, for
+        a request that already holds its gate seats and waited for the reserves in flight
+        before it (docs/seating.md "Waiting for the reserves in flight"); None: go on."""
+        return await self._looked(event_id, None, shapes, seat_ids)
+
+    async def _looked(
+        self,
+        event_id: uuid.UUID,
+        quantity: int | None,
+        shapes: list[Shape] | None,
+        seat_ids: list[str] | None,
+    ) -> Taken | None:
+        """One pipelined read: the counter and suspect mark (unless ``quantity`` is None), the
+        refused blocks of ``shapes`` and which of ``seat_ids`` are known taken."""
         checks = [(key, shape) for shape in shapes or [] for key in shape.refused_by()]
         ids = sorted(set(seat_ids or []))
+        if quantity is None and not checks and not ids:
+            return None
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.mget(gate_key(event_id), _suspect_key(event_id))
+                if quantity is not None:
+                    pipe.mget(gate_key(event_id), _suspect_key(event_id))
                 if checks:
                     pipe.hmget(_blocks_key(event_id), [key for key, _ in checks])
                 if ids:
@@ -343,16 +369,17 @@ class Gate:
                 found = await pipe.execute()
         except RedisError:
             return None
-        value, suspect = found[0]
-        try:
-            free = None if value is None else int(value)
-        except ValueError:  # "closed": the endpoint answers why
-            return None
-        if free is None:  # missing: the endpoint loads it (the take answers as a take does)
-            return None
-        if suspect is None and free < quantity:
-            return Taken(Verdict.SOLD_OUT)
-        for (_, shape), m in zip(checks, found[1] if checks else [], strict=True):
+        if quantity is not None:
+            value, suspect = found.pop(0)
+            try:
+                free = None if value is None else int(value)
+            except ValueError:  # "closed": the endpoint answers why
+                return None
+            if free is None:  # missing: the endpoint loads it (the take answers as a take does)
+                return None
+            if suspect is None and free < quantity:
+                return Taken(Verdict.SOLD_OUT)
+        for (_, shape), m in zip(checks, found[0] if checks else [], strict=True):
             if m is not None and int(m) <= shape.quantity:
                 return Taken(Verdict.SEATS_TAKEN, refused=(shape.refusal,))
         if ids:
@@ -468,6 +495,13 @@ class Gate:
         """Forget the counter (after publish, capacity change, cancel, seats blocked or freed)
         and the seated refusal notes: rebuilt on next use."""
         await self.seats_freed(event_id)
+        await self.forget_counter(event_id)
+
+    async def forget_counter(self, event_id: uuid.UUID) -> None:
+        """Forget the counter only, keeping the seated notes: for a counter found to disagree
+        with Postgres while no seat was freed (the reserve path's UNSURE rebuild). Dropping
+        the notes there, near every sell-out, sent every later request by seat id to a
+        workflow to be refused (about 45 per flash sale; docs/seating.md)."""
         try:
             await self.redis.delete(gate_key(event_id))
         except RedisError as exc:

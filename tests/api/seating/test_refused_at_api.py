@@ -5,18 +5,23 @@ price breakdown as a general-admission one (issue 31)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from api.bookings import service
 from evently.infra.resources import Resources
 from evently.inventory.gate import Gate, Shape, Taken, Verdict
 from tests.support.factories import make_account, make_accounts, make_event
 from tests.support.seating import make_seated_event, plan_body
+from tests.support.temporal import AppFactory
 
 pytestmark = pytest.mark.usefixtures("running_workers")
 
@@ -244,3 +249,108 @@ async def test_a_retry_of_a_request_that_took_no_gate_seats_is_answered_by_its_w
     assert again.status_code == 201, again.text
     assert again.json()["booking_id"] == first.json()["booking_id"]
     assert again.json()["seats"] == first.json()["seats"]
+
+
+async def test_seats_by_id_behind_a_reserve_in_flight_wait_for_its_answer(
+    resources: Resources, app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request by seat id waits for the seated reserves of its process in flight before it
+    (api/bookings/service.py SeatedInFlight), then is refused at the API from what they noted:
+    no workflow of its own. Without the wait, b (asking A-1-2, A-1-3 while a's reserve of A-1-1,
+    A-1-2 is stuck behind a row lock) took A-1-2 first and a was refused in its workflow.
+    Patient limits (a shared CI machine's worker may take seconds over a workflow task): the
+    reserve timeout and the wait are raised here, the logic is the same."""
+    patient = resources.settings.model_copy(update={"reserve_timeout_seconds": 60.0})
+    app = app_factory(dataclasses.replace(resources, settings=patient), patient)
+    valve = service.ReserveValve(patient.reserve_max_in_flight)
+    app.state.reserve_valve = valve
+    monkeypatch.setattr(service, "SEATS_WAIT_SECONDS", 60.0)
+    event = await make_seated_event(resources, plan_body(1, 1, 4))
+    a, b = await make_accounts(resources, 2)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        resources.engine.connect() as blocker,
+    ):
+        await blocker.begin()
+        await blocker.execute(
+            text("SELECT 1 FROM event_seats WHERE event_id = :e AND seat_id = 'A-1-1' FOR UPDATE"),
+            {"e": event.id},
+        )
+        first = asyncio.create_task(
+            client.post(
+                RESERVE,
+                json={"event_id": str(event.id), "seats": ["A-1-1", "A-1-2"]},
+                headers=a.headers,
+            )
+        )
+        await until(lambda: valve.seated.in_flight(event.id) == 1)  # a took its gate seats
+        second = asyncio.create_task(
+            client.post(
+                RESERVE,
+                json={"event_id": str(event.id), "seats": ["A-1-2", "A-1-3"]},
+                headers=b.headers,
+            )
+        )
+        await until(lambda: valve.seated.in_flight(event.id) == 2)  # b took its, and waits
+        await asyncio.sleep(0.5)  # without the wait, b's own reserve took A-1-2 by now
+        assert not second.done()
+        await blocker.rollback()
+        got_a, got_b = await first, await second
+    assert got_a.status_code == 201, got_a.text
+    assert [s["id"] for s in got_a.json()["seats"]] == ["A-1-1", "A-1-2"]
+    assert (got_b.status_code, got_b.json()["code"], got_b.json()["seats"]) == (
+        409,
+        "seats_taken",
+        ["A-1-2"],
+    ), got_b.text
+    assert await booking_rows(resources, event.id) == 1  # b's refusal started no workflow
+    state = await Gate(resources.redis).state(event.id)
+    assert state.counter == "2"  # b gave its gate seats back
+    assert valve.seated.in_flight(event.id) == 0
+
+
+async def until(ready: Callable[[], bool], seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if ready():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("never ready")
+
+
+async def test_a_counter_rebuilt_from_postgres_keeps_the_seated_notes(
+    client: httpx.AsyncClient, resources: Resources
+) -> None:
+    """A suspect gate whose counter reads low is rebuilt from Postgres (the UNSURE path of
+    api/bookings/service.py ``_take``) without dropping the seated notes: no seat was freed.
+    Dropping them there, near every sell-out, sent every later request by seat id to a
+    workflow (about 45 per flash sale)."""
+    event = await make_seated_event(resources, plan_body(1, 1, 4))
+    a, b = await make_accounts(resources, 2)
+    held = await client.post(
+        RESERVE, json={"event_id": str(event.id), "seats": ["A-1-1", "A-1-2"]}, headers=a.headers
+    )
+    assert held.status_code == 201, held.text
+    gate = Gate(resources.redis)
+    # the counter low while the gate is suspect: the take answers UNSURE, Postgres says 2 free
+    await resources.redis.set(f"evently:gate:{{{event.id}}}", "0")
+    await resources.redis.set(f"evently:gate:{{{event.id}}}:suspect", "1", ex=30)
+    rows = await booking_rows(resources, event.id)
+    r = await client.post(
+        RESERVE,
+        json={"event_id": str(event.id), "seats": ["A-1-2", "A-1-3"]},
+        headers={**b.headers, "Idempotency-Key": "after-a-rebuild"},
+    )
+    assert (r.status_code, r.json()["code"], r.json()["seats"]) == (
+        409,
+        "seats_taken",
+        ["A-1-2"],
+    ), r.text
+    assert await booking_rows(resources, event.id) == rows  # refused at the API
+    assert (await gate.state(event.id)).counter == "2"  # rebuilt from Postgres
+
+    # forget_counter keeps the notes; reset (seats freed) drops them
+    await gate.forget_counter(event.id)
+    assert await gate.noted_refused(event.id, seat_ids=["A-1-1"]) is not None
+    await gate.reset(event.id)
+    assert await gate.noted_refused(event.id, seat_ids=["A-1-1"]) is None
