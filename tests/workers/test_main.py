@@ -106,8 +106,17 @@ class Pool:
         """One after the other: each picks its ports while the previous ones hold theirs."""
         out = []
         for _ in range(n):
-            w = self.start(queues, grace=grace)
-            await self.wait_polling(w)
+            for attempt in range(3):
+                w = self.start(queues, grace=grace)
+                try:
+                    await self.wait_polling(w)
+                    break
+                except AssertionError:
+                    # its metrics port taken by another process between the pick and the
+                    # bind ("address already in use", seen in CI): again on a fresh port
+                    if w.proc.poll() is None or attempt == 2:
+                        raise
+                    self.procs.remove(w)
             out.append(w)
         return out
 
