@@ -242,13 +242,10 @@ async def _after_earlier(
     gives it back too."""
     try:
         await asyncio.wait(earlier, timeout=SEATS_WAIT_SECONDS)
-        found = await gate.noted_refused(data.event_id, shapes, data.seat_ids)
-    except BaseException:
+        refused_at_gate(await gate.noted_refused(data.event_id, shapes, data.seat_ids))
+    except BaseException:  # refused, or cancelled while waiting: no workflow will start
         await gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
         raise
-    if found is not None:
-        await gate.give_back_no_hold(data.event_id, data.quantity, data.booking_id)
-        refused_at_gate(found)
 
 
 def sold_out() -> SoldOut:
