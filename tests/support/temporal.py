@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from evently.infra.resources import Resources
@@ -30,13 +30,15 @@ from workflows.common import SEARCH_ATTRIBUTE_TYPES
 AppFactory = Callable[..., FastAPI]
 
 
-async def register_namespace(temporal_client: Client) -> str:
+async def register_namespace(temporal_client: Client, prefix: str = "test") -> str:
     """A fresh namespace on the dev server (its search attributes registered): workers of a
     test there share no task queue with the session's workers."""
-    ns = f"test-{uuid.uuid4().hex[:10]}"
-    await temporal_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
+    ns = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    await _again(
+        lambda: temporal_client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=ns, workflow_execution_retention_period=Duration(seconds=86400)
+            )
         )
     )
     deadline = time.monotonic() + 30
@@ -49,15 +51,38 @@ async def register_namespace(temporal_client: Client) -> str:
         except RPCError:
             assert time.monotonic() < deadline, "namespace never appeared"
             await asyncio.sleep(0.2)
-    await temporal_client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=ns,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTE_TYPES
-            },
+    await _again(
+        lambda: temporal_client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=ns,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name in SEARCH_ATTRIBUTE_TYPES
+                },
+            )
         )
     )
     return ns
+
+
+async def _again(call: Callable[[], Awaitable[object]]) -> None:
+    """``call`` again when the dev server gave up on it (it answered "operation was canceled"
+    to a register_namespace under a loaded CI machine once); a second answer that the thing
+    already exists means the first one went through."""
+    for attempt in range(5):
+        try:
+            await call()
+            return
+        except RPCError as e:
+            if attempt and e.status == RPCStatusCode.ALREADY_EXISTS:
+                return
+            if attempt == 4 or e.status not in (
+                RPCStatusCode.CANCELLED,
+                RPCStatusCode.UNAVAILABLE,
+                RPCStatusCode.DEADLINE_EXCEEDED,
+            ):
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 @dataclass

@@ -8,7 +8,6 @@ poll the same task-queue names in the default namespace, and must never take a S
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import uuid
@@ -16,16 +15,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from google.protobuf.duration_pb2 import Duration
 from pydantic import SecretStr
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
-    RegisterNamespaceRequest,
-)
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from evently.infra.embedded import free_port
 from evently.infra.resources import Resources
@@ -33,34 +24,10 @@ from evently.settings import Settings
 from tests.support.localstripe import TEST_API_KEY
 from tests.support.payments import CODEC_KEYS, WEBHOOK_PATH, StripeStack
 from tests.support.servers import serve_app
-from tests.support.temporal import AppFactory
+from tests.support.temporal import AppFactory, register_namespace
 from workers.main import build_workers
-from workflows.common import QUEUES, SEARCH_ATTRIBUTE_TYPES
+from workflows.common import QUEUES
 from workflows.connection import connect, settings_codec
-
-
-async def _namespace(temporal: Client, name: str) -> None:
-    await temporal.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=name, workflow_execution_retention_period=Duration(seconds=86_400)
-        )
-    )
-    for _ in range(100):  # usable once the server's namespace cache has it
-        try:
-            await temporal.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=name)
-            )
-            break
-        except RPCError:
-            await asyncio.sleep(0.1)
-    await temporal.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=name,
-            search_attributes={
-                n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTE_TYPES
-            },
-        )
-    )
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +79,7 @@ async def _stripe_stack(
     *,
     codec_keys: str | None = None,
 ) -> AsyncIterator[StripeStack]:
-    namespace = f"evently-stripe-{uuid.uuid4().hex[:8]}"
-    await _namespace(temporal_client, namespace)
+    namespace = await register_namespace(temporal_client, "evently-stripe")
     assert settings.temporal_address
     secret = f"whsec_{uuid.uuid4().hex}"
     stripe_settings = resources.settings.model_copy(
