@@ -108,6 +108,13 @@ def settings_codec(settings: Settings) -> PayloadCodec | None:
     return codec_from_spec(keys.get_secret_value() if keys is not None else None)
 
 
+# How the SDK's core words a TLS connection the server would not have. Under TLS 1.3 the server
+# checks the client certificate after the client has finished its side of the handshake, so a
+# refused certificate can also arrive as the first call's connection being closed ("operation
+# was canceled ... connection closed"), not as a handshake error: it did in CI.
+_TLS_REFUSED = ("transport error", "TLS", "certif", "connection closed")
+
+
 async def connect(
     address: str,
     namespace: str,
@@ -148,7 +155,7 @@ async def connect(
         )
     except RuntimeError as exc:  # the SDK's core reports connection failures so
         hint = ""
-        if tls is not False and any(w in str(exc) for w in ("transport error", "TLS", "certif")):
+        if tls is not False and any(w in str(exc) for w in _TLS_REFUSED):
             hint = (
                 " — the TLS handshake failed: check the client certificate and key"
                 " (TEMPORAL_TLS_CLIENT_CERT_*/KEY_*, signed by a CA the server trusts) and the"
